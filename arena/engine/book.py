@@ -1,0 +1,35 @@
+"""L2Book: the displayed depth of one instrument at one moment (price levels, best first)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+Level = tuple[float, float]  # (price, size)
+
+
+@dataclass(frozen=True, slots=True)
+class L2Book:
+    symbol: str
+    ts: int
+    bids: tuple[Level, ...]  # best (highest) first
+    asks: tuple[Level, ...]  # best (lowest) first
+    last: float | None = None
+    volume: float = 0.0  # traded since the previous update of this symbol
+
+    @property
+    def best_bid(self) -> float:
+        return self.bids[0][0]
+
+    @property
+    def best_ask(self) -> float:
+        return self.asks[0][0]
+
+    @property
+    def mid(self) -> float:
+        return (self.bids[0][0] + self.asks[0][0]) / 2.0
+
+    @property
+    def spread(self) -> float:
+        """Spread relative to mid (a fraction, not basis points)."""
+        mid = self.mid
+        return (self.asks[0][0] - self.bids[0][0]) / mid
