@@ -10,9 +10,11 @@ import math
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
+
+from arena.engine.sessions import VENUES
 
 
 class AssetClass(StrEnum):
@@ -95,16 +97,25 @@ def _instrument(symbol: str, spec: Mapping[str, Any]) -> Instrument:
         raise CatalogError(f"{symbol}: missing field(s) {', '.join(missing)}")
     unknown = set(spec) - set(Instrument.__dataclass_fields__) - {"symbol"}
     if unknown:
-        raise CatalogError(f"{symbol}: unknown field(s) {', '.join(sorted(unknown))}")
+        raise CatalogError(f"{symbol}: unknown field(s) {', '.join(sorted(map(str, unknown)))}")
     try:
         asset_class = AssetClass(spec["asset_class"])
     except ValueError:
         choices = ", ".join(a.value for a in AssetClass)
         raise CatalogError(f"{symbol}: asset_class must be one of {choices}") from None
+    venue = spec["venue"]
+    if venue not in VENUES:
+        raise CatalogError(f"{symbol}: venue {venue!r} has no session rules; use one of {', '.join(VENUES)}")
     qty_decimals = spec["qty_decimals"]
-    if not isinstance(qty_decimals, int) or not 0 <= qty_decimals <= 8:
+    # bool is an int subclass; `qty_decimals: yes` must not pass as 1.
+    if isinstance(qty_decimals, bool) or not isinstance(qty_decimals, int) or not 0 <= qty_decimals <= 8:
         raise CatalogError(f"{symbol}: qty_decimals must be an integer from 0 to 8")
+    sector = spec["sector"]
+    if not isinstance(sector, str) or not sector:
+        raise CatalogError(f"{symbol}: sector must be a non-empty string")
     expiry = spec.get("expiry")
+    if isinstance(expiry, datetime):  # YAML reads `2026-12-29 00:00` as a datetime
+        expiry = expiry.date()
     if isinstance(expiry, str):
         try:
             expiry = date.fromisoformat(expiry)
@@ -131,12 +142,17 @@ def _instrument(symbol: str, spec: Mapping[str, Any]) -> Instrument:
         for f in ("tick_size", "multiplier", "reference_price", "annual_volatility", "spread_bps", "daily_volume")
         if f in spec
     }
-    min_qty = float(spec.get("min_qty", 10.0**-qty_decimals))
+    min_qty = _positive(symbol, "min_qty", spec.get("min_qty", 10.0**-qty_decimals))
+    scaled = min_qty * 10.0**qty_decimals
+    if abs(scaled - round(scaled)) >= 1e-6:
+        raise CatalogError(
+            f"{symbol}: min_qty {min_qty} is not a multiple of the quantity step {10.0**-qty_decimals:g}"
+        )
     return Instrument(
         symbol=symbol,
         asset_class=asset_class,
-        sector=str(spec["sector"]),
-        venue=str(spec["venue"]),
+        sector=sector,
+        venue=venue,
         qty_decimals=qty_decimals,
         min_qty=min_qty,
         currency=currency,
