@@ -1,0 +1,273 @@
+"""Reading market data CSV files row by row, with every bad row reported by file, line and code.
+
+Two layouts, told apart by the header (column order is free, names are case-insensitive, extra columns
+are ignored, ``date``/``time``/``timestamp``/``datetime`` are accepted for ``ts``):
+
+* quotes: ``ts,symbol,bid,ask,bid_size,ask_size[,last,volume]``
+* bars (OHLCV): ``ts,symbol,open,high,low,close,volume``
+
+``ts`` is an ISO-8601 date (a daily bar), an ISO-8601 date-time (``Z`` or an offset; naive means UTC)
+or integer epoch milliseconds. Files are read as UTF-8 (a BOM is allowed) one line at a time, so a
+1 GB quotes file streams, and a decoding error names its own line.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Literal
+
+from arena.engine.instruments import Instrument, InstrumentCatalog
+from arena.feeds.errors import FeedError, FeedErrorCode
+
+Kind = Literal["quotes", "bars"]
+
+QUOTE_COLUMNS = ("ts", "symbol", "bid", "ask", "bid_size", "ask_size")
+QUOTE_OPTIONAL = ("last", "volume")
+BAR_COLUMNS = ("ts", "symbol", "open", "high", "low", "close", "volume")
+_TS_ALIASES = {"date": "ts", "time": "ts", "timestamp": "ts", "datetime": "ts"}
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+# Integer timestamps below this (1973-03-03) are taken for epoch seconds or YYYYMMDD, not milliseconds.
+_MIN_EPOCH_MS = 10**11
+_MAX_EPOCH_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
+
+
+@dataclass(frozen=True, slots=True)
+class QuoteRow:
+    line: int
+    ts: int
+    inst: Instrument
+    bid: float
+    ask: float
+    bid_size: float
+    ask_size: float
+    last: float | None
+    volume: float
+
+
+@dataclass(frozen=True, slots=True)
+class BarRow:
+    line: int
+    ts: int  # for a daily bar, 00:00 UTC of ``day``
+    day: date | None  # set for a daily (date-only) bar
+    inst: Instrument
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+
+
+def parse_ts(text: str) -> tuple[int, date | None]:
+    """Epoch milliseconds of ``text``, and the date when ``text`` is a bare date. Raises ValueError."""
+    s = text.strip()
+    if s.isascii() and s.isdigit():
+        ms = int(s)
+        if ms < _MIN_EPOCH_MS:
+            raise ValueError(f"{s} is too small for epoch milliseconds (epoch seconds or YYYYMMDD?)")
+        if ms > _MAX_EPOCH_MS:
+            raise ValueError(f"{s} is beyond the year 9999 as epoch milliseconds")
+        return ms, None
+    if _DATE.fullmatch(s):
+        day = date.fromisoformat(s)
+        return (datetime(day.year, day.month, day.day, tzinfo=UTC) - _EPOCH) // _MS, day
+    if not s or not s[0].isdigit():
+        raise ValueError(f"{text!r} is not an ISO-8601 date/date-time or epoch milliseconds")
+    moment = datetime.fromisoformat(s)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return (moment - _EPOCH) // _MS, None
+
+
+class CsvFile:
+    """One market data file; iterate :meth:`rows` to read and check it (again) from the top."""
+
+    def __init__(self, path: str | Path, catalog: InstrumentCatalog, wanted: frozenset[str] | None = None):
+        self.path = Path(path)
+        self.catalog = catalog
+        self.wanted = wanted  # rows of other symbols are checked for layout and order, then skipped
+        if not self.path.exists():
+            raise FeedError(FeedErrorCode.NO_SUCH_FILE, "no such file", self.path)
+        if not self.path.is_file():
+            raise FeedError(FeedErrorCode.UNREADABLE, "not a regular file", self.path)
+        self.kind, self._columns, self._header_line = self._read_header()
+
+    def _error(self, code: FeedErrorCode, message: str, line: int | None) -> FeedError:
+        return FeedError(code, message, self.path, line)
+
+    def _lines(self, counter: list[int]) -> Iterator[str]:
+        """Decoded lines; ``counter[0]`` is the number of the line last handed out."""
+        try:
+            with self.path.open("rb") as raw:
+                for counter[0], data in enumerate(raw, start=1):
+                    try:
+                        text = data.decode("utf-8")
+                    except UnicodeDecodeError as exc:
+                        raise self._error(
+                            FeedErrorCode.ENCODING,
+                            f"not UTF-8 (byte {exc.start + 1} of the line)",
+                            counter[0],
+                        ) from None
+                    yield text[1:] if counter[0] == 1 and text.startswith("\ufeff") else text
+        except OSError as exc:
+            raise self._error(FeedErrorCode.UNREADABLE, exc.strerror or str(exc), None) from None
+
+    def _records(self) -> Iterator[tuple[int, list[str]]]:
+        """(line, fields) of every non-blank CSV record, header included."""
+        counter = [0]
+        reader = csv.reader(self._lines(counter), strict=True)
+        while True:
+            try:
+                fields = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                raise self._error(FeedErrorCode.BAD_CSV, f"malformed CSV: {exc}", counter[0]) from None
+            if fields and any(f.strip() for f in fields):
+                yield counter[0], fields
+
+    def _read_header(self) -> tuple[Kind, dict[str, int], int]:
+        for line, fields in self._records():
+            names = [_TS_ALIASES.get(n, n) for n in (f.strip().lower() for f in fields)]
+            duplicated = sorted({n for n in names if names.count(n) > 1})
+            if duplicated:
+                raise self._error(
+                    FeedErrorCode.BAD_HEADER, f"column(s) named twice: {', '.join(duplicated)}", line
+                )
+            given = set(names)
+            if given & {"open", "high", "low", "close"}:
+                kind: Kind = "bars"
+                required = BAR_COLUMNS
+            elif given & {"bid", "ask", "bid_size", "ask_size"}:
+                kind, required = "quotes", QUOTE_COLUMNS
+            else:
+                raise self._error(
+                    FeedErrorCode.BAD_HEADER,
+                    f"expected a header of quotes ({','.join(QUOTE_COLUMNS)}[,last,volume]) "
+                    f"or of bars ({','.join(BAR_COLUMNS)}), got {','.join(fields)[:200]!r}",
+                    line,
+                )
+            missing = [c for c in required if c not in given]
+            if missing:
+                raise self._error(
+                    FeedErrorCode.MISSING_COLUMN, f"{kind} file lacks column(s) {', '.join(missing)}", line
+                )
+            return kind, {n: i for i, n in enumerate(names)}, line
+        raise self._error(FeedErrorCode.EMPTY_FILE, "the file is empty (no header)", None)
+
+    def rows(self) -> Iterator[QuoteRow | BarRow | None]:
+        """Every data row, checked; None for a row of a symbol that is not wanted (it still counts for
+        ordering, so the caller sees the file's full sequence)."""
+        records = self._records()
+        for _line, _fields in records:  # skip up to and including the header
+            break
+        width = len(self._columns)
+        parse = self._quote if self.kind == "quotes" else self._bar
+        count = 0
+        previous_ts: int | None = None
+        for line, fields in records:
+            if len(fields) != width:
+                raise self._error(
+                    FeedErrorCode.WRONG_FIELD_COUNT, f"expected {width} fields, got {len(fields)}", line
+                )
+            count += 1
+            row = parse(line, fields)
+            if self.kind == "quotes":
+                # Quotes stream, so they must come in time order; bars are small and get sorted.
+                ts = row.ts if row is not None else self._ts(line, fields)[0]
+                if previous_ts is not None and ts < previous_ts:
+                    raise self._error(
+                        FeedErrorCode.OUT_OF_ORDER,
+                        f"timestamp {fields[self._columns['ts']].strip()} is earlier than the row before; "
+                        "a quotes file must be in non-decreasing time order",
+                        line,
+                    )
+                previous_ts = ts
+            yield row
+        if count == 0:
+            raise self._error(FeedErrorCode.EMPTY_FILE, "a header but no data rows", self._header_line)
+
+    # -- fields ---------------------------------------------------------------------------------------
+
+    def _ts(self, line: int, fields: list[str]) -> tuple[int, date | None]:
+        text = fields[self._columns["ts"]]
+        try:
+            return parse_ts(text)
+        except (ValueError, OverflowError) as exc:
+            message = str(exc) if str(exc).startswith(text.strip()) else f"{text.strip()!r}: {exc}"
+            raise self._error(FeedErrorCode.BAD_TIMESTAMP, message, line) from None
+
+    def _inst(self, line: int, fields: list[str]) -> Instrument | None:
+        symbol = fields[self._columns["symbol"]].strip()
+        if self.wanted is not None and symbol not in self.wanted:
+            return None
+        inst = self.catalog.get(symbol)
+        if inst is None:
+            raise self._error(FeedErrorCode.UNKNOWN_SYMBOL, f"symbol {symbol!r} is not in the catalog", line)
+        return inst
+
+    def _number(self, line: int, fields: list[str], column: str, *, positive: bool) -> float:
+        text = fields[self._columns[column]].strip()
+        value = float(text) if _NUMBER.fullmatch(text) else math.nan
+        if not math.isfinite(value):
+            raise self._error(FeedErrorCode.BAD_NUMBER, f"{column} {text!r} is not a finite number", line)
+        if value < 0 or (positive and value == 0):
+            need = "positive" if positive else "zero or more"
+            raise self._error(FeedErrorCode.BAD_NUMBER, f"{column} {text!r} must be {need}", line)
+        return value
+
+    def _optional(self, line: int, fields: list[str], column: str, *, positive: bool) -> float | None:
+        if column not in self._columns or not fields[self._columns[column]].strip():
+            return None
+        return self._number(line, fields, column, positive=positive)
+
+    # -- rows -----------------------------------------------------------------------------------------
+
+    def _quote(self, line: int, fields: list[str]) -> QuoteRow | None:
+        ts, _ = self._ts(line, fields)
+        inst = self._inst(line, fields)
+        bid = self._number(line, fields, "bid", positive=True)
+        ask = self._number(line, fields, "ask", positive=True)
+        bid_size = self._number(line, fields, "bid_size", positive=True)
+        ask_size = self._number(line, fields, "ask_size", positive=True)
+        last = self._optional(line, fields, "last", positive=True)
+        volume = self._optional(line, fields, "volume", positive=False) or 0.0
+        if bid >= ask:
+            raise self._error(FeedErrorCode.CROSSED_QUOTE, f"bid {bid} is not below ask {ask}", line)
+        if inst is None:
+            return None
+        for name, price in (("bid", bid), ("ask", ask)):
+            if not inst.is_valid_price(price):
+                raise self._error(
+                    FeedErrorCode.OFF_TICK,
+                    f"{name} {price} is not a multiple of {inst.symbol}'s tick size {inst.tick_size}",
+                    line,
+                )
+        return QuoteRow(line, ts, inst, bid, ask, bid_size, ask_size, last, volume)
+
+    def _bar(self, line: int, fields: list[str]) -> BarRow | None:
+        ts, day = self._ts(line, fields)
+        inst = self._inst(line, fields)
+        o, h, low, c = (
+            self._number(line, fields, n, positive=True) for n in ("open", "high", "low", "close")
+        )
+        volume = self._number(line, fields, "volume", positive=False)
+        if h < low:
+            raise self._error(FeedErrorCode.BAD_OHLC, f"high {h} is below low {low}", line)
+        for name, value in (("open", o), ("close", c)):
+            if not low <= value <= h:
+                raise self._error(
+                    FeedErrorCode.BAD_OHLC, f"{name} {value} is outside [low {low}, high {h}]", line
+                )
+        if inst is None:
+            return None
+        return BarRow(line, ts, day, inst, o, h, low, c, volume)

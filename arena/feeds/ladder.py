@@ -1,0 +1,103 @@
+"""Ladder: the depth-of-book geometry shared by the feeds that have to invent levels.
+
+A synthetic or bar-replayed book has no real depth behind its touch, so both build it the same way:
+
+* the touch straddles the mid at the requested relative spread, on the instrument's tick grid, never
+  locked or crossed (at least one tick wide);
+* deeper levels are ``gap`` ticks apart, where ``gap`` is about half the instrument's typical spread (one
+  tick for a liquid stock, many for BTC-USD whose tick is tiny against its price);
+* the touch shows about :data:`TOP_SECONDS` seconds of the instrument's average regular-session volume,
+  and level ``k`` shows ``1 + LEVEL_GROWTH·k`` times that, so depth grows away from the touch and a side's
+  ten levels add up to about 84 seconds of average volume.
+"""
+
+from __future__ import annotations
+
+import math
+
+from arena.engine.book import L2Book, Level
+from arena.engine.instruments import AssetClass, Instrument
+
+LEVELS = 10
+TOP_SECONDS = 3.0
+LEVEL_GROWTH = 0.4
+
+# Regular trading hours per day and trading days per year by venue; the volatility and volume of an
+# instrument are quoted per year / per day, and a tick lasts a fraction of that time.
+_VENUE_HOURS = {"XNYS": 6.5, "XNAS": 6.5, "XLON": 8.5, "CME": 23.0, "FOREX": 24.0, "CRYPTO": 24.0}
+_VENUE_DAYS = {"CRYPTO": 365.0, "FOREX": 260.0}
+_CLASS_HOURS = {AssetClass.CRYPTO: 24.0, AssetClass.FOREX: 24.0, AssetClass.FUTURE: 23.0}
+
+
+def session_ms_per_day(inst: Instrument) -> float:
+    hours = _VENUE_HOURS.get(inst.venue, _CLASS_HOURS.get(inst.asset_class, 6.5))
+    return hours * 3_600_000.0
+
+
+def session_ms_per_year(inst: Instrument) -> float:
+    days = _VENUE_DAYS.get(inst.venue, 365.0 if inst.asset_class is AssetClass.CRYPTO else 252.0)
+    return session_ms_per_day(inst) * days
+
+
+def top_size(inst: Instrument, daily_volume: float | None = None) -> float:
+    """Typical size at the touch: a few seconds of the average regular-session volume."""
+    volume = inst.daily_volume if daily_volume is None else daily_volume
+    return volume / (session_ms_per_day(inst) / 1000.0) * TOP_SECONDS
+
+
+def level_gap_ticks(inst: Instrument, price: float) -> int:
+    """Ticks between adjacent levels: about half the typical spread at ``price``, at least one."""
+    return max(1, round(0.5 * inst.spread_bps * 1e-4 * price / inst.tick_size))
+
+
+def touch_ticks(mid: float, spread_rel: float, tick: float) -> tuple[int, int]:
+    """Best bid and best ask as whole numbers of ticks around ``mid``; the ask is above the bid."""
+    half = mid * spread_rel / 2.0
+    bid = math.floor((mid - half) / tick + 1e-9)
+    ask = math.ceil((mid + half) / tick - 1e-9)
+    if ask <= bid:
+        ask = bid + 1
+    return max(bid, 1), max(ask, 2)
+
+
+def min_size(inst: Instrument) -> float:
+    return round(max(inst.min_qty, inst.qty_step), inst.qty_decimals)
+
+
+def side(inst: Instrument, first: int, step: int, sizes: list[float]) -> tuple[Level, ...]:
+    """Levels at ``first``, ``first+step``, ... ticks with the given sizes, rounded to the grids.
+
+    A bid side that would reach zero or below stops early (a penny stock with a wide gap).
+    """
+    tick, qd, smallest = inst.tick_size, inst.qty_decimals, min_size(inst)
+    levels = []
+    for k, size in enumerate(sizes):
+        n = first + k * step
+        if n <= 0:
+            break
+        levels.append((round(n * tick, 10), max(round(size, qd), smallest)))
+    return tuple(levels)
+
+
+def synthetic_book(
+    inst: Instrument,
+    ts: int,
+    mid: float,
+    spread_rel: float,
+    top: float,
+    last: float | None,
+    volume: float,
+) -> L2Book:
+    """A deterministic (noise-free) book around ``mid``, as the bar replay needs it."""
+    tick = inst.tick_size
+    bid, ask = touch_ticks(mid, spread_rel, tick)
+    gap = level_gap_ticks(inst, mid)
+    sizes = [top * (1.0 + LEVEL_GROWTH * k) for k in range(LEVELS)]
+    return L2Book(
+        symbol=inst.symbol,
+        ts=ts,
+        bids=side(inst, bid, -gap, sizes),
+        asks=side(inst, ask, gap, sizes),
+        last=last,
+        volume=volume,
+    )

@@ -1,0 +1,235 @@
+"""ReplayFeed: ticks from CSV files of quotes or OHLCV bars, merged in time order.
+
+How rows become books:
+
+* A quote row gives the touch as recorded; nine deeper levels are invented one tick apart on each
+  side, each showing 80% of the level before it. Decaying (rather than the growing depth of the
+  synthetic feed) on purpose: nothing behind a recorded touch is known, so the replay never shows more
+  liquidity near the touch than the data did.
+* A daily bar (date-only ``ts``) gives two ticks: at the venue's regular open with ``last = open`` and
+  one minute before the regular close with ``last = close``, each with half the bar's volume. The book
+  is centred on that price at the instrument's ``spread_bps``, with :mod:`arena.feeds.ladder` depth
+  sized from the bar's own volume. A date on which the venue has no session is an error.
+* An intraday bar (date-time ``ts``) gives one tick at ``ts`` priced at the close, depth from the
+  instrument's ``daily_volume``.
+
+Quote files stream and must be in non-decreasing time order; bar files are read whole and sorted
+(they are small, and real ones come grouped by symbol or newest first). Rows with the same ``ts`` form
+one tick; if one symbol appears twice at one ``ts``, the later row's book wins and volumes add up.
+Files merge by ``ts``, ties broken by file order then line order, so the result is deterministic.
+
+A bad row raises :class:`FeedError` before the tick holding the rows just before it is handed out;
+:meth:`ReplayFeed.validate` reads everything first so a bad file can be refused before a run starts.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterator, Sequence
+from datetime import timedelta
+from itertools import groupby
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from arena.engine.book import L2Book
+from arena.engine.instruments import InstrumentCatalog
+from arena.engine.tick import Tick
+from arena.feeds import ladder
+from arena.feeds.csvfile import BarRow, CsvFile, QuoteRow
+from arena.feeds.errors import FeedError, FeedErrorCode
+
+if TYPE_CHECKING:
+    from arena.engine.sessions import SessionCalendars, VenueSchedule
+
+DEPTH_DECAY = 0.8  # each invented level behind a recorded quote shows this share of the one before
+_DAY_MS = 86_400_000
+_CLOSE_LEAD_MS = 60_000  # a daily bar's close tick comes this long before the regular close
+
+Event = tuple[int, int, int, L2Book]  # (ts, file index, order within the file, book)
+
+
+class ReplayFeed:
+    """Ticks replayed from one or more CSV files; see the module docstring."""
+
+    def __init__(
+        self,
+        paths: Sequence[str | Path],
+        catalog: InstrumentCatalog,
+        symbols: Sequence[str] | None = None,
+        calendars: SessionCalendars | None = None,
+    ) -> None:
+        if not paths:
+            raise FeedError(FeedErrorCode.BAD_SPEC, "a replay needs at least one CSV file")
+        wanted = None
+        if symbols is not None:
+            unknown = [s for s in symbols if s not in catalog]
+            if unknown:
+                raise FeedError(
+                    FeedErrorCode.UNKNOWN_SYMBOL, f"not in the instrument catalog: {', '.join(unknown)}"
+                )
+            wanted = frozenset(symbols)
+        self._files = [CsvFile(p, catalog, wanted) for p in paths]
+        self._symbols = None if symbols is None else tuple(dict.fromkeys(symbols))
+        self._calendars = calendars
+
+    @property
+    def paths(self) -> tuple[Path, ...]:
+        return tuple(f.path for f in self._files)
+
+    @property
+    def symbols(self) -> tuple[str, ...]:
+        """The symbols asked for, else every symbol in the files (found by reading them once)."""
+        if self._symbols is None:
+            self.validate()
+        assert self._symbols is not None
+        return self._symbols
+
+    def validate(self) -> None:
+        seen: dict[str, None] = {}
+        for _, _, _, book in self._events():
+            seen[book.symbol] = None
+        if self._symbols is None:
+            self._symbols = tuple(sorted(seen))
+
+    def __iter__(self) -> Iterator[Tick]:
+        for ts, group in groupby(self._events(), key=lambda event: event[0]):
+            books: dict[str, L2Book] = {}
+            for _, _, _, book in group:
+                earlier = books.pop(book.symbol, None)
+                if earlier is not None and earlier.volume:
+                    book = L2Book(
+                        book.symbol, ts, book.bids, book.asks, book.last, book.volume + earlier.volume
+                    )
+                books[book.symbol] = book
+            yield Tick(ts, tuple(books.values()))
+
+    def _events(self) -> Iterator[Event]:
+        streams = [
+            self._quote_events(i, f) if f.kind == "quotes" else self._bar_events(i, f)
+            for i, f in enumerate(self._files)
+        ]
+        return heapq.merge(*streams, key=lambda event: event[:3])
+
+    # -- quotes ---------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _quote_events(index: int, file: CsvFile) -> Iterator[Event]:
+        for row in file.rows():
+            if isinstance(row, QuoteRow):
+                yield row.ts, index, row.line, quote_book(row)
+
+    # -- bars -----------------------------------------------------------------------------------------
+
+    def _bar_events(self, index: int, file: CsvFile) -> Iterator[Event]:
+        bars = [row for row in file.rows() if isinstance(row, BarRow)]
+        seen: dict[tuple[int, str], int] = {}
+        for bar in bars:
+            first = seen.setdefault((bar.ts, bar.inst.symbol), bar.line)
+            if first != bar.line:
+                raise FeedError(
+                    FeedErrorCode.DUPLICATE_ROW,
+                    f"a second {bar.inst.symbol} bar for the same time (the first is on line {first})",
+                    file.path,
+                    bar.line,
+                )
+        events: list[Event] = []
+        daily = [bar for bar in bars if bar.day is not None]
+        sessions = self._daily_sessions(file, daily) if daily else {}
+        for bar in bars:
+            if bar.day is None:
+                book = ladder.synthetic_book(
+                    bar.inst,
+                    bar.ts,
+                    bar.close,
+                    bar.inst.spread_bps * 1e-4,
+                    ladder.top_size(bar.inst),
+                    bar.close,
+                    bar.volume,
+                )
+                events.append((bar.ts, index, 2 * bar.line, book))
+                continue
+            open_ts, close_ts = sessions[bar.inst.venue, bar.ts]
+            top = ladder.top_size(bar.inst, daily_volume=bar.volume)
+            spread = bar.inst.spread_bps * 1e-4
+            first_half = round(bar.volume / 2, bar.inst.qty_decimals)
+            second_half = round(bar.volume - first_half, bar.inst.qty_decimals)
+            events.append(
+                (
+                    open_ts,
+                    index,
+                    2 * bar.line,
+                    ladder.synthetic_book(bar.inst, open_ts, bar.open, spread, top, bar.open, first_half),
+                )
+            )
+            events.append(
+                (
+                    close_ts,
+                    index,
+                    2 * bar.line + 1,
+                    ladder.synthetic_book(bar.inst, close_ts, bar.close, spread, top, bar.close, second_half),
+                )
+            )
+        events.sort(key=lambda event: event[:3])
+        yield from events
+
+    def _daily_sessions(self, file: CsvFile, daily: list[BarRow]) -> dict[tuple[str, int], tuple[int, int]]:
+        """(venue, day's 00:00 UTC) -> (regular open, one minute before the regular close) of each bar."""
+        venues = sorted({bar.inst.venue for bar in daily})
+        calendars = self._calendars
+        if calendars is None:
+            from arena.engine.sessions import SessionCalendars
+
+            days = [bar.day for bar in daily if bar.day is not None]
+            try:
+                calendars = SessionCalendars.build(
+                    min(days) - timedelta(days=1), max(days) + timedelta(days=1), venues
+                )
+            except (KeyError, ValueError) as exc:
+                raise FeedError(
+                    FeedErrorCode.CALENDAR, f"cannot build session calendars: {exc}", file.path
+                ) from None
+        out: dict[tuple[str, int], tuple[int, int]] = {}
+        for bar in daily:
+            key = (bar.inst.venue, bar.ts)
+            if key in out:
+                continue
+            try:
+                out[key] = _regular_session(calendars[bar.inst.venue], bar.ts)
+            except (KeyError, ValueError) as exc:
+                raise FeedError(FeedErrorCode.CALENDAR, str(exc), file.path, bar.line) from None
+            if out[key] is None:
+                raise FeedError(
+                    FeedErrorCode.NOT_A_SESSION,
+                    f"{bar.inst.venue} ({bar.inst.symbol}'s venue) has no regular session on {bar.day}",
+                    file.path,
+                    bar.line,
+                )
+        return out
+
+
+def _regular_session(schedule: VenueSchedule, day_start: int) -> tuple[int, int] | None:
+    """The regular session trading on the UTC day starting at ``day_start``, clipped to that day.
+
+    A venue already in session at 00:00 UTC (CRYPTO, FOREX, CME) opens the day at 00:00.
+    """
+    day_end = day_start + _DAY_MS
+    if str(schedule.phase(day_start)) == "regular":
+        open_ts = day_start
+    else:
+        open_ts = schedule.next_open(day_start)
+        if open_ts is None or open_ts >= day_end:
+            return None
+    end = schedule.session_end(open_ts)
+    end = day_end if end is None else min(end, day_end)
+    return open_ts, max(end - _CLOSE_LEAD_MS, open_ts + 1)
+
+
+def quote_book(row: QuoteRow) -> L2Book:
+    """The recorded touch, and invented levels one tick apart behind it, each 80% of the one before."""
+    inst = row.inst
+    bid_n = round(row.bid / inst.tick_size)
+    ask_n = round(row.ask / inst.tick_size)
+    decay = [DEPTH_DECAY**k for k in range(ladder.LEVELS)]
+    bids = ladder.side(inst, bid_n, -1, [row.bid_size * d for d in decay])
+    asks = ladder.side(inst, ask_n, 1, [row.ask_size * d for d in decay])
+    return L2Book(inst.symbol, row.ts, bids, asks, row.last, row.volume)
