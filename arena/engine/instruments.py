@@ -56,7 +56,7 @@ class Instrument:
 
     @property
     def qty_step(self) -> float:
-        return 10.0 ** -self.qty_decimals
+        return 10.0**-self.qty_decimals
 
     def round_price(self, price: float) -> float:
         ticks = round(price / self.tick_size)

@@ -87,7 +87,10 @@ def _local_ms(day: date, hour: int, minute: int, tz: ZoneInfo) -> int:
 
 
 def _fmt(ts: int) -> str:
-    return datetime.fromtimestamp(ts / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    try:
+        return datetime.fromtimestamp(ts / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    except (OverflowError, ValueError, OSError):  # beyond year 9999: still report the raw number
+        return "out of datetime range"
 
 
 class VenueSchedule:
@@ -161,16 +164,17 @@ class VenueSchedule:
             return self._reg_ends[i]
         return self._reg_ends[i + 1] if i + 1 < len(self._reg_ends) else None
 
+    def _runs(self, extended_hours: bool) -> tuple[list[int], list[int]]:
+        if extended_hours:
+            return self._ext_starts, self._ext_ends
+        return self._reg_run_starts, self._reg_run_ends
+
     def next_open(self, ts: int, extended_hours: bool = False) -> int | None:
         """The earliest instant at or after ``ts`` at which :meth:`is_open` holds: ``ts`` itself when
         open, else the start of the next open stretch (pre-market counts with ``extended_hours``);
         None if none was built."""
         self._check(ts)
-        starts, ends = (
-            (self._ext_starts, self._ext_ends)
-            if extended_hours
-            else (self._reg_run_starts, self._reg_run_ends)
-        )
+        starts, ends = self._runs(extended_hours)
         i = bisect_right(starts, ts) - 1
         if i >= 0 and ts < ends[i]:
             return ts
@@ -181,11 +185,7 @@ class VenueSchedule:
         self._check(start)
         if end > start:
             self._check(end - 1)
-        starts, ends = (
-            (self._ext_starts, self._ext_ends)
-            if extended_hours
-            else (self._reg_run_starts, self._reg_run_ends)
-        )
+        starts, ends = self._runs(extended_hours)
         out: list[tuple[int, int]] = []
         i = max(bisect_right(starts, start) - 1, 0)
         while i < len(starts) and starts[i] < end:
@@ -243,9 +243,7 @@ def _exchange_intervals(venue: str, first: date, last: date) -> list[tuple[int, 
     tz = ZoneInfo(VENUE_TIMEZONES[venue])
     schedule = xc.get_calendar(_XC_NAME[venue], start=first.isoformat(), end=last.isoformat()).schedule
     # datetime64[ms] -> int; NaT (no break) becomes the int64 minimum.
-    cols = {
-        c: schedule[c].to_numpy(dtype="datetime64[ms]").astype("int64").tolist() for c in schedule.columns
-    }
+    cols = {c: schedule[c].to_numpy(dtype="datetime64[ms]").astype("int64").tolist() for c in schedule}
     nat = -(2**63)
     out: list[tuple[int, int, Phase]] = []
     for i, label in enumerate(schedule.index):
@@ -272,9 +270,8 @@ def _forex_intervals(first: date, last: date) -> list[tuple[int, int, Phase]]:
     day = first
     while day <= last:
         if day.weekday() < 5:
-            out.append(
-                (_local_ms(day - timedelta(days=1), 17, 0, tz), _local_ms(day, 17, 0, tz), Phase.REGULAR)
-            )
+            start = _local_ms(day - timedelta(days=1), 17, 0, tz)
+            out.append((start, _local_ms(day, 17, 0, tz), Phase.REGULAR))
         day += timedelta(days=1)
     return out
 
