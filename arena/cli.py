@@ -1,0 +1,143 @@
+"""The ``arena`` command."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+app = typer.Typer(
+    name="arena",
+    help="Arena: sandboxed algorithmic trading competitions.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+err = Console(stderr=True)
+
+
+@app.callback()
+def _root() -> None:
+    """Arena: sandboxed algorithmic trading competitions."""
+
+
+def fail(code: str, message: str, as_json: bool) -> typer.Exit:
+    """Report a user error (machine-readable code + message) and give the exit to raise."""
+    if as_json:
+        print(json.dumps({"error": {"code": code, "message": message}}))
+    else:
+        err.print(f"[bold red]error[/] [{code}] {message}", highlight=False)
+    return typer.Exit(2)
+
+
+def _parse_start(value: str | None) -> int | None:
+    if value is None:
+        return None
+    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1000)
+
+
+@app.command()
+def backtest(
+    bot: Annotated[Path, typer.Argument(help="A bot file (or a folder with main.py) written against arena_bot.")],
+    feed: Annotated[str, typer.Option(help="synthetic[:SEED] or CSV file(s), comma-separated.")] = "synthetic:42",
+    rules: Annotated[Path | None, typer.Option(help="Ruleset override, YAML or JSON.")] = None,
+    symbols: Annotated[str | None, typer.Option(help="Comma-separated symbols (default: the bot's own).")] = None,
+    ticks: Annotated[int, typer.Option(min=1, max=10_000_000, help="Synthetic feed: ticks to run.")] = 390,
+    interval: Annotated[int, typer.Option(min=1, help="Synthetic feed: seconds between ticks.")] = 60,
+    start: Annotated[str | None, typer.Option(help="Synthetic feed: first tick, ISO-8601 (UTC if naive).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the order-processing shuffle.")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object and nothing else.")] = False,
+) -> None:
+    """Run a bot in-process against a feed and print its result.
+
+    This runs YOUR bot's code on this machine, outside any sandbox: only backtest bots you trust.
+    """
+    from arena.catalog import load_catalog
+    from arena.engine.instruments import CatalogError
+    from arena.engine.rules import RulesetError
+    from arena.feeds import DEFAULT_START, FeedError, open_feed
+    from arena.rulesfile import RulesFileError, load_rules
+    from arena.runtime.backtest import BotLoadError, load_bot, run_backtest
+
+    try:
+        catalog = load_catalog()
+        ruleset = load_rules(rules)
+        user_bot = load_bot(bot)
+        wanted = [s.strip() for s in symbols.split(",") if s.strip()] if symbols else list(user_bot.symbols) or None
+        source = open_feed(
+            feed,
+            catalog,
+            wanted,
+            start=_parse_start(start) or DEFAULT_START,
+            interval_ms=interval * 1000,
+            ticks=ticks,
+            extended_hours=ruleset.extended_hours,
+        )
+        source.validate()
+        all_ticks = list(source)
+    except (CatalogError, RulesetError, RulesFileError, BotLoadError, FeedError, ValueError) as exc:
+        raise fail(getattr(exc, "code", "INVALID_INPUT"), str(exc), as_json) from None
+    if not all_ticks:
+        raise fail("EMPTY_FEED", "the feed produced no ticks for these symbols", as_json)
+
+    if as_json:
+        result = run_backtest(user_bot, catalog, ruleset, all_ticks, seed=seed)
+        print(json.dumps(result.as_dict()))
+        return
+    with Progress(
+        TextColumn("[bold]backtest[/] {task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    ) as progress:
+        task = progress.add_task(bot.name, total=len(all_ticks))
+        result = run_backtest(
+            user_bot, catalog, ruleset, all_ticks, seed=seed, progress=lambda n: progress.update(task, completed=n)
+        )
+    _print_summary(bot, feed, result)
+
+
+def _print_summary(bot: Path, feed: str, result: Any) -> None:
+    out = Console()
+    out.print(f"[bold]{bot.name}[/] on [bold]{feed}[/]", highlight=False)
+    table = Table(show_header=False)
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    rows = [
+        ("NAV", f"{result.nav:,.2f}"),
+        ("cash", f"{result.cash:,.2f}"),
+        ("return", f"{result.total_return:+.4%}"),
+        ("max drawdown", f"{result.max_drawdown:.4%}"),
+        ("score", f"{result.score:,.2f}"),
+        ("ticks", f"{result.ticks:,}"),
+        ("orders", f"{result.orders:,}"),
+        ("fills", f"{len(result.fills):,}"),
+        ("fees", f"{sum(f['fee'] for f in result.fills):,.2f}"),
+        ("rejections", f"{len(result.rejections):,}"),
+    ]
+    for name, value in rows:
+        table.add_row(name, value)
+    out.print(table)
+    if result.rejections:
+        codes: dict[str, int] = {}
+        for r in result.rejections:
+            codes[r["code"]] = codes.get(r["code"], 0) + 1
+        out.print("rejections by code: " + ", ".join(f"{c} ×{n}" for c, n in sorted(codes.items())))
+    for line in result.logs[-5:]:
+        out.print(f"[dim]bot log:[/] {line}", highlight=False)
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    sys.exit(app())

@@ -1,0 +1,556 @@
+"""Engine: the facade of the functional core. Market ticks and orders in, events out.
+
+The engine is deterministic: the same ticks and the same orders, in the same order, give the
+same fills, accounts and scores bit for bit. It reads no clock (every call carries its ``ts``),
+does no I/O and keeps no global state; the only randomness is the generator a caller hands to
+:meth:`Engine.submit_batch`.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any, Protocol
+
+from arena.engine.accounts import Account, Position
+from arena.engine.events import AccountUpdate, Event, Fill, OrderAccepted, OrderDone, OrderRejected
+from arena.engine.execution import crossing_levels, floor_qty, impact_price, round_to_tick
+from arena.engine.fees import fill_fee
+from arena.engine.instruments import Instrument, InstrumentCatalog
+from arena.engine.market import Market
+from arena.engine.orders import Cancel, Order, OrderError, OrderStatus, OrderType, TimeInForce, parse_order
+from arena.engine.rejections import Rejection, RejectionCode
+from arena.engine.rules import DEFAULT_RULESET, FeeSchedule, Ruleset, ScoringFormula, SlippageParams
+from arena.engine.scoring import score
+from arena.engine.tick import Tick
+
+DAY_MS = 86_400_000
+
+
+class Schedule(Protocol):
+    """What the engine needs of a venue's session calendar (see :mod:`arena.engine.sessions`)."""
+
+    def is_open(self, ts: int, extended_hours: bool = False) -> bool: ...
+
+    def session_end(self, ts: int) -> int | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class _Terms:
+    """What one tournament's ruleset says about one instrument, resolved once."""
+
+    refusal: Rejection | None
+    fees: FeeSchedule
+    slippage: SlippageParams
+
+
+class Engine:
+    def __init__(
+        self,
+        catalog: InstrumentCatalog,
+        calendars: Mapping[str, Schedule],
+        rulesets: Mapping[str, Ruleset] | None = None,
+        default_ruleset: Ruleset = DEFAULT_RULESET,
+        volume_window: int = 20,
+        equity_sample_ms: int = 0,
+    ) -> None:
+        self.catalog = catalog
+        self.calendars = calendars
+        self.volume_window = volume_window
+        self.equity_sample_ms = equity_sample_ms
+        self._rulesets: dict[str | None, Ruleset] = {None: default_ruleset}
+        self._terms: dict[tuple[str | None, str], _Terms] = {}
+        for tournament, ruleset in (rulesets or {}).items():
+            self.add_tournament(tournament, ruleset)
+        self.markets: dict[str, Market] = {}
+        self.marks: dict[str, float] = {}
+        self.accounts: dict[str, Account] = {}
+        # Reverse position index: symbol -> account id -> open position; a tick re-marks only these.
+        self._holders: dict[str, dict[str, Position]] = {}
+        self.orders: dict[int, Order] = {}
+        self._working: dict[str, dict[int, Order]] = {}  # symbol -> open orders, in id order
+        self._resting: dict[tuple[str, str], dict[int, Order]] = {}  # (account, symbol) -> open orders
+        self._client_ids: dict[tuple[str, str], int] = {}
+        self._recent: dict[str, deque[int]] = {}  # account -> timestamps of recent orders
+        self._replenish: dict[str, float] = {}  # account -> its ruleset's replenish rate
+        self._dirty: list[Account] = []
+        self._next_order_id = 1
+
+    # -- set-up ---------------------------------------------------------------------------
+
+    def add_tournament(self, tournament: str, ruleset: Ruleset) -> None:
+        self._rulesets[tournament] = ruleset
+        self._terms = {key: terms for key, terms in self._terms.items() if key[0] != tournament}
+
+    def ruleset(self, tournament: str | None) -> Ruleset:
+        return self._rulesets[tournament]
+
+    def open_account(self, account_id: str, tournament: str | None = None) -> Account:
+        if account_id in self.accounts:
+            raise ValueError(f"account {account_id!r} already exists")
+        if tournament not in self._rulesets:
+            raise ValueError(f"unknown tournament {tournament!r}")
+        ruleset = self._rulesets[tournament]
+        account = Account(account_id, tournament, ruleset.starting_balance)
+        account.score = score(ruleset.scoring.formula, account.nav, account.starting_balance, 0.0)
+        self.accounts[account_id] = account
+        self._replenish[account_id] = ruleset.liquidity.replenish_rate
+        return account
+
+    def disable_account(self, account_id: str, ts: int) -> list[Event]:
+        """Stop an account trading (a disqualified bot): its open orders are cancelled."""
+        account = self.accounts[account_id]
+        account.disabled = True
+        events: list[Event] = []
+        for order in [o for o in self.orders.values() if o.account == account_id and not o.is_done]:
+            events.append(self._finish(order, ts, OrderStatus.CANCELLED, "ACCOUNT_DISABLED"))
+        return events
+
+    # -- market data ----------------------------------------------------------------------
+
+    def on_tick(self, tick: Tick) -> list[Event]:
+        """Apply one tick: re-mark holders, work resting orders, re-score what changed."""
+        events: list[Event] = []
+        ts = tick.ts
+        dirty = self._dirty
+        for book in tick.books:
+            symbol = book.symbol
+            market = self.markets.get(symbol)
+            if market is None:
+                instrument = self.catalog.get(symbol)
+                if instrument is None:
+                    continue  # not tradeable here; feeds are validated against the catalog
+                market = self.markets[symbol] = Market(instrument, self.volume_window)
+            old = market.mark
+            market.update(book, self._replenish)
+            new = market.mark
+            self.marks[symbol] = new  # type: ignore[assignment]
+            if old is not None and new != old:
+                delta = new - old  # type: ignore[operator]
+                holders = self._holders.get(symbol)
+                if holders:
+                    for pos in holders.values():
+                        account = pos.account
+                        account.nav += pos.qty * pos.multiplier * delta
+                        if not account.dirty:
+                            account.dirty = True
+                            dirty.append(account)
+            working = self._working.get(symbol)
+            if working:
+                for order in list(working.values()):
+                    self._work(order, market, ts, events)
+        self._rescore(ts, events)
+        return events
+
+    # -- orders ---------------------------------------------------------------------------
+
+    def submit(self, request: Mapping[str, Any] | Order, ts: int, account: str | None = None) -> list[Event]:
+        """Validate and place one order. ``account`` stamps the request's account (see parse_order)."""
+        events: list[Event] = []
+        if isinstance(request, Order):
+            order = request
+        else:
+            try:
+                order = parse_order(request, account)
+            except OrderError as exc:
+                acct = account or (request.get("account") if isinstance(request, Mapping) else None)
+                symbol = request.get("symbol") if isinstance(request, Mapping) else None
+                client_id = request.get("client_order_id") if isinstance(request, Mapping) else None
+                events.append(
+                    OrderRejected(
+                        ts,
+                        str(acct),
+                        client_id if isinstance(client_id, str) else None,
+                        symbol if isinstance(symbol, str) else None,
+                        exc.rejection,
+                    )
+                )
+                return events
+        rejection = self._check(order, ts)
+        if rejection is not None:
+            events.append(OrderRejected(ts, order.account, order.client_order_id, order.symbol, rejection))
+            return events
+        self._accept(order, ts, events)
+        self._rescore(ts, events)
+        return events
+
+    def submit_batch(
+        self, requests: Iterable[tuple[str, Mapping[str, Any] | Order | Cancel]], ts: int, rng: random.Random
+    ) -> list[Event]:
+        """One tick's orders from many accounts, in a seeded deterministic order.
+
+        Each account's own orders keep their sequence; the order between accounts is a
+        shuffle drawn from ``rng`` over the accounts sorted by id.
+        """
+        by_account: dict[str, list[Mapping[str, Any] | Order | Cancel]] = {}
+        for account, request in requests:
+            by_account.setdefault(account, []).append(request)
+        accounts = sorted(by_account)
+        rng.shuffle(accounts)
+        events: list[Event] = []
+        for account in accounts:
+            for request in by_account[account]:
+                if isinstance(request, Cancel):
+                    events.extend(self.cancel(account, request, ts))
+                else:
+                    events.extend(self.submit(request, ts, account=account))
+        return events
+
+    def cancel(self, account: str, request: Cancel, ts: int) -> list[Event]:
+        """Cancel by ``order_id`` or ``client_order_id``; only the account's own open orders."""
+        order_id, client_id = request.order_id, request.client_order_id
+        if not isinstance(client_id, str):
+            client_id = None
+        if order_id is None and client_id is not None:
+            order_id = self._client_ids.get((account, client_id))
+        valid_id = isinstance(order_id, int) and not isinstance(order_id, bool)
+        order = self.orders.get(order_id) if valid_id else None
+        if order is None or order.account != account or order.is_done:
+            rejection = Rejection(RejectionCode.UNKNOWN_ORDER, "no open order with that id on this account")
+            return [OrderRejected(ts, account, client_id, None, rejection)]
+        return [self._finish(order, ts, OrderStatus.CANCELLED, "CANCELLED")]
+
+    # -- internals ------------------------------------------------------------------------
+
+    def terms(self, tournament: str | None, instrument: Instrument) -> _Terms:
+        key = (tournament, instrument.symbol)
+        terms = self._terms.get(key)
+        if terms is None:
+            ruleset = self._rulesets[tournament]
+            refusal = None
+            if ruleset.symbols is not None and instrument.symbol not in ruleset.symbols:
+                refusal = Rejection(
+                    RejectionCode.SYMBOL_NOT_ALLOWED,
+                    f"{instrument.symbol} is not on this tournament's whitelist",
+                )
+            elif ruleset.asset_classes is not None and instrument.asset_class not in ruleset.asset_classes:
+                allowed = ", ".join(a.value for a in ruleset.asset_classes)
+                refusal = Rejection(
+                    RejectionCode.SYMBOL_NOT_ALLOWED,
+                    f"{instrument.symbol} is {instrument.asset_class.value}; this tournament allows {allowed}",
+                )
+            terms = _Terms(refusal, ruleset.fees[instrument.asset_class], ruleset.slippage[instrument.asset_class])
+            self._terms[key] = terms
+        return terms
+
+    def _check(self, order: Order, ts: int) -> Rejection | None:
+        """Pre-trade checks, cheapest and most specific first."""
+        account = self.accounts.get(order.account)
+        if account is None:
+            return Rejection(RejectionCode.INVALID_ORDER, f"unknown account {order.account!r}")
+        if order.tournament is None:
+            order.tournament = account.tournament
+        elif order.tournament != account.tournament:
+            return Rejection(RejectionCode.INVALID_ORDER, f"account {order.account!r} is not in that tournament")
+        if account.disabled:
+            return Rejection(RejectionCode.ACCOUNT_DISABLED, "this account may no longer trade")
+        ruleset = self._rulesets[order.tournament]
+        if not self._within_rate(order.account, ts, ruleset):
+            rate = ruleset.order_rate
+            return Rejection(
+                RejectionCode.RATE_LIMITED,
+                f"more than {rate.max_orders} orders in {rate.per_ms} ms; slow down",
+            )
+        instrument = self.catalog.get(order.symbol)
+        if instrument is None:
+            return Rejection(RejectionCode.UNKNOWN_SYMBOL, f"unknown symbol {order.symbol!r}")
+        terms = self.terms(order.tournament, instrument)
+        if terms.refusal is not None:
+            return terms.refusal
+        if order.type not in ruleset.order_types:
+            return Rejection(RejectionCode.ORDER_TYPE_NOT_ALLOWED, f"{order.type.value} orders are not allowed here")
+        if order.tif not in ruleset.time_in_force:
+            return Rejection(
+                RejectionCode.TIME_IN_FORCE_NOT_ALLOWED,
+                f"time in force {order.tif.value} is not allowed here",
+            )
+        if instrument.expiry is not None and instrument.is_expired(_utc_date(ts)):
+            return Rejection(RejectionCode.CONTRACT_EXPIRED, f"{order.symbol} expired on {instrument.expiry}")
+        invalid = _check_instrument_fields(order, instrument)
+        if invalid is not None:
+            return Rejection(RejectionCode.INVALID_ORDER, invalid)
+        schedule = self.calendars.get(instrument.venue)
+        if schedule is None or not _safe_is_open(schedule, ts, ruleset.extended_hours):
+            return Rejection(RejectionCode.EXCHANGE_CLOSED, f"{instrument.venue} is closed for {order.symbol} now")
+        market = self.markets.get(order.symbol)
+        if market is None or market.book is None:
+            return Rejection(RejectionCode.NO_MARKET_DATA, f"no market data for {order.symbol} yet")
+        if order.client_order_id is not None and (order.account, order.client_order_id) in self._client_ids:
+            return Rejection(
+                RejectionCode.DUPLICATE_CLIENT_ORDER_ID,
+                f"an open order already uses {order.client_order_id!r}",
+            )
+        position = account.positions.get(order.symbol)
+        held = position.qty if position is not None else 0.0
+        resting = self._resting.get((order.account, order.symbol))
+        pending = sum(o.sign * o.remaining for o in resting.values()) if resting else 0.0
+        projected = held + pending + order.sign * order.qty
+        reducing = abs(projected) < abs(held + pending) and (projected == 0 or (projected > 0) == (held > 0))
+        if account.loss_limit_day == ts // DAY_MS and not reducing:
+            return Rejection(
+                RejectionCode.LOSS_LIMIT,
+                "the daily loss limit was reached; only reducing orders until tomorrow",
+            )
+        if projected < 0 and not ruleset.short_selling:
+            return Rejection(RejectionCode.SHORT_SELLING_NOT_ALLOWED, f"this order would leave {order.symbol} short")
+        book = market.book
+        if (
+            order.post_only
+            and order.limit_price is not None
+            and (
+                (order.sign > 0 and book.best_ask < order.limit_price)
+                or (order.sign < 0 and book.best_bid > order.limit_price)
+            )
+        ):
+            return Rejection(RejectionCode.POST_ONLY_WOULD_CROSS, "a post-only order must not take liquidity")
+        depth = market.visible_depth(order.sign)
+        if order.qty > depth * ruleset.liquidity.max_book_multiple:
+            return Rejection(
+                RejectionCode.LIQUIDITY_HALT,
+                f"{order.qty:g} {order.symbol} is more than the whole visible book can absorb ({depth:g})",
+            )
+        if not reducing:
+            price = order.limit_price or order.stop_price or market.mark
+            refusal = self._risk_refusal(account, instrument, projected, price, ruleset)  # type: ignore[arg-type]
+            if refusal is not None:
+                return refusal
+        if order.tif is TimeInForce.FOK:
+            fillable = self._fillable(order, market, ruleset)
+            if fillable + 1e-12 < order.qty:
+                return Rejection(RejectionCode.FOK_NOT_FILLABLE, f"only {fillable:g} of {order.qty:g} could fill now")
+        return None
+
+    def _risk_refusal(
+        self, account: Account, instrument: Instrument, projected: float, price: float, ruleset: Ruleset
+    ) -> Rejection | None:
+        """Leverage and concentration, as they would stand with ``projected`` units held."""
+        nav = account.nav
+        if nav <= 0:
+            return Rejection(RejectionCode.INSUFFICIENT_MARGIN, "the account's NAV is not positive")
+        marks = self.marks
+        value = abs(projected * price * instrument.multiplier)
+        gross = value
+        for pos in account.positions.values():
+            if pos.qty and pos.symbol != instrument.symbol:
+                gross += abs(pos.qty * marks[pos.symbol] * pos.multiplier)
+        if gross > ruleset.max_leverage * nav:
+            return Rejection(
+                RejectionCode.INSUFFICIENT_MARGIN,
+                f"gross exposure would be {gross / nav:.2f}x NAV; the cap is {ruleset.max_leverage:g}x",
+            )
+        if value > ruleset.max_position_fraction * nav:
+            return Rejection(
+                RejectionCode.CONCENTRATION_LIMIT,
+                f"{instrument.symbol} would be {value / nav:.1%} of NAV; the cap is "
+                f"{ruleset.max_position_fraction:.0%}",
+            )
+        return None
+
+    def _within_rate(self, account: str, ts: int, ruleset: Ruleset) -> bool:
+        recent = self._recent.get(account)
+        if recent is None:
+            recent = self._recent[account] = deque()
+        horizon = ts - ruleset.order_rate.per_ms
+        while recent and recent[0] <= horizon:
+            recent.popleft()
+        if len(recent) >= ruleset.order_rate.max_orders:
+            return False
+        recent.append(ts)
+        return True
+
+    def _accept(self, order: Order, ts: int, events: list[Event]) -> None:
+        order.id = self._next_order_id
+        self._next_order_id += 1
+        order.ts = ts
+        self.orders[order.id] = order
+        if order.client_order_id is not None:
+            self._client_ids[(order.account, order.client_order_id)] = order.id
+        if order.tif is TimeInForce.DAY:
+            schedule = self.calendars[self.catalog[order.symbol].venue]
+            order.expires_at = schedule.session_end(ts)
+        events.append(OrderAccepted(ts, order.id, order.account, order.client_order_id, order.symbol))
+        market = self.markets[order.symbol]
+        # A limit that can fill on arrival takes liquidity; one that rests and fills later makes it.
+        self._work(order, market, ts, events, arriving=True)
+        if order.is_done:
+            return
+        if order.tif in (TimeInForce.IOC, TimeInForce.FOK):
+            events.append(self._finish(order, ts, OrderStatus.CANCELLED, "IOC_REMAINDER"))
+            return
+        self._working.setdefault(order.symbol, {})[order.id] = order
+        self._resting.setdefault((order.account, order.symbol), {})[order.id] = order
+
+    def _work(self, order: Order, market: Market, ts: int, events: list[Event], arriving: bool = False) -> None:
+        """Give one open order its chance at this moment's book (the Partial Fill Routine)."""
+        if order.expires_at is not None and ts >= order.expires_at:
+            events.append(self._finish(order, ts, OrderStatus.EXPIRED, "DAY_ORDER_EXPIRED"))
+            return
+        book = market.book
+        if book is None:
+            return
+        if order.type in (OrderType.STOP, OrderType.STOP_LIMIT) and not order.triggered:
+            reference = book.last if book.last is not None else market.mark
+            stop = order.stop_price
+            if not ((order.sign > 0 and reference >= stop) or (order.sign < 0 and reference <= stop)):  # type: ignore[operator]
+                return
+            order.triggered = True
+        account = self.accounts[order.account]
+        if account.disabled:
+            return
+        instrument = market.instrument
+        ruleset = self._rulesets[order.tournament]
+        if not arriving and not _safe_is_open(self.calendars[instrument.venue], ts, ruleset.extended_hours):
+            return  # resting orders wait for the open
+        limit = order.limit_price if order.type in (OrderType.LIMIT, OrderType.STOP_LIMIT) else None
+        sign = order.sign
+        levels = crossing_levels(market.opposite(sign), limit, sign)
+        if not levels:
+            return
+        available = market.available(order.account, sign, levels)
+        qty = floor_qty(min(order.remaining, available * ruleset.liquidity.participation_cap), instrument.qty_decimals)
+        if qty <= 0 or qty < instrument.min_qty:
+            return
+        terms = self.terms(order.tournament, instrument)
+        mid = market.mark
+        price = impact_price(mid, book.spread, qty, market.v_avg, terms.slippage, sign)  # type: ignore[arg-type]
+        price = round_to_tick(price, instrument.tick_size, sign)
+        if limit is not None:
+            price = min(price, limit) if sign > 0 else max(price, limit)
+        position = account.positions.get(order.symbol)
+        held = position.qty if position is not None else 0.0
+        after = held + sign * qty
+        if not arriving and abs(after) > abs(held):
+            refusal = self._risk_refusal(account, instrument, after, price, ruleset)
+            if refusal is not None:
+                events.append(self._finish(order, ts, OrderStatus.CANCELLED, refusal.code.value))
+                return
+        maker = not arriving and order.type is OrderType.LIMIT
+        notional = qty * price * instrument.multiplier
+        fee = fill_fee(terms.fees, notional, qty, maker)
+        market.consume(order.account, sign, levels, qty)
+        self._book_fill(account, instrument, sign * qty, price, fee)
+        filled_before = order.filled_qty
+        order.filled_qty = filled_before + qty
+        order.avg_fill_price = (order.avg_fill_price * filled_before + price * qty) / order.filled_qty
+        order.fees += fee
+        remaining = order.remaining
+        if remaining <= 10.0 ** -(instrument.qty_decimals + 3):
+            remaining = 0.0
+            order.filled_qty = order.qty
+        events.append(
+            Fill(
+                ts,
+                order.id,
+                order.account,
+                order.client_order_id,
+                order.symbol,
+                order.side,
+                qty,
+                price,
+                fee,
+                maker,
+                remaining,
+            )
+        )
+        if remaining == 0.0:
+            order.status = OrderStatus.FILLED
+            self._release(order)
+        else:
+            order.status = OrderStatus.PARTIALLY_FILLED
+
+    def _fillable(self, order: Order, market: Market, ruleset: Ruleset) -> float:
+        limit = order.limit_price if order.type in (OrderType.LIMIT, OrderType.STOP_LIMIT) else None
+        levels = crossing_levels(market.opposite(order.sign), limit, order.sign)
+        available = market.available(order.account, order.sign, levels)
+        return floor_qty(available * ruleset.liquidity.participation_cap, market.instrument.qty_decimals)
+
+    def _book_fill(self, account: Account, instrument: Instrument, signed_qty: float, price: float, fee: float) -> None:
+        multiplier = instrument.multiplier
+        account.cash -= signed_qty * price * multiplier + fee
+        # Delta NAV: the units arrive valued at the mark, paid for at the fill price plus fee.
+        account.nav += signed_qty * multiplier * (self.marks[instrument.symbol] - price) - fee
+        position = account.positions.get(instrument.symbol) or account.position(instrument)
+        account.realized_pnl += position.apply(signed_qty, price)
+        account.fees_paid += fee
+        account.fills += 1
+        holders = self._holders.get(instrument.symbol)
+        if holders is None:
+            holders = self._holders[instrument.symbol] = {}
+        if position.qty:
+            holders[account.id] = position
+        else:
+            holders.pop(account.id, None)
+        if not account.dirty:
+            account.dirty = True
+            self._dirty.append(account)
+
+    def _finish(self, order: Order, ts: int, status: OrderStatus, reason: str) -> OrderDone:
+        order.status = status
+        self._release(order)
+        return OrderDone(ts, order.id, order.account, order.client_order_id, status, reason, order.filled_qty)
+
+    def _release(self, order: Order) -> None:
+        working = self._working.get(order.symbol)
+        if working is not None:
+            working.pop(order.id, None)
+        resting = self._resting.get((order.account, order.symbol))
+        if resting is not None:
+            resting.pop(order.id, None)
+        if order.client_order_id is not None:
+            self._client_ids.pop((order.account, order.client_order_id), None)
+
+    def _rescore(self, ts: int, events: list[Event]) -> None:
+        dirty = self._dirty
+        if not dirty:
+            return
+        day = ts // DAY_MS
+        sample_ms = self.equity_sample_ms
+        for account in dirty:
+            account.dirty = False
+            ruleset = self._rulesets[account.tournament]
+            if account.day != day:
+                account.day = day
+                account.day_open_nav = account.nav
+            account.update_drawdown()
+            formula = ruleset.scoring.formula
+            nav = account.nav
+            if formula is ScoringFormula.NAV_DRAWDOWN:
+                account.score = nav * (1.0 - account.max_drawdown)
+            else:
+                account.score = score(formula, nav, account.starting_balance, account.max_drawdown)
+            limit = ruleset.daily_loss_limit
+            if limit is not None and nav < account.day_open_nav * (1.0 - limit):
+                account.loss_limit_day = day
+            curve = account.equity_curve
+            if not curve or ts - curve[-1][0] >= sample_ms:
+                curve.append((ts, nav))
+            events.append(AccountUpdate(ts, account.id, nav, account.max_drawdown, account.score))
+        dirty.clear()
+
+
+def _utc_date(ts: int) -> date:
+    return datetime.fromtimestamp(ts / 1000, UTC).date()
+
+
+def _safe_is_open(schedule: Schedule, ts: int, extended: bool) -> bool:
+    try:
+        return schedule.is_open(ts, extended)
+    except ValueError:
+        return False  # outside the calendar's range: treat as closed rather than guess
+
+
+def _check_instrument_fields(order: Order, instrument: Instrument) -> str | None:
+    """Each asset class's own rules for quantity and price."""
+    if not instrument.is_valid_qty(order.qty):
+        if instrument.qty_decimals == 0:
+            return f"{order.symbol} trades in whole units; got qty {order.qty:g}"
+        return f"{order.symbol} quantity has at most {instrument.qty_decimals} decimals; got {order.qty!r}"
+    if order.qty < instrument.min_qty:
+        return f"{order.symbol} minimum quantity is {instrument.min_qty:g}"
+    for field, price in (("limit_price", order.limit_price), ("stop_price", order.stop_price)):
+        if price is not None and not instrument.is_valid_price(price):
+            return f"{field} {price!r} is not a multiple of {order.symbol}'s tick size {instrument.tick_size:g}"
+    return None

@@ -1,0 +1,92 @@
+"""Events: what the engine reports back. Plain immutable records, easy to serialise."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+from arena.engine.orders import OrderStatus, Side
+from arena.engine.rejections import Rejection
+
+# NamedTuples rather than frozen dataclasses: the engine makes one per fill and per score
+# change, and a tuple is several times cheaper to build.
+
+
+def _as_dict(event: NamedTuple) -> dict[str, Any]:
+    data = {"event": type(event).__name__, **event._asdict()}
+    for key, value in data.items():
+        if hasattr(value, "value"):  # enums -> their wire value
+            data[key] = value.value
+    return data
+
+
+class OrderAccepted(NamedTuple):
+    ts: int
+    order_id: int
+    account: str
+    client_order_id: str | None
+    symbol: str
+
+    as_dict = _as_dict
+
+
+class OrderRejected(NamedTuple):
+    ts: int
+    account: str
+    client_order_id: str | None
+    symbol: str | None
+    rejection: Rejection
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "event": "OrderRejected",
+            "ts": self.ts,
+            "account": self.account,
+            "client_order_id": self.client_order_id,
+            "symbol": self.symbol,
+            **self.rejection.as_dict(),
+        }
+
+
+class Fill(NamedTuple):
+    ts: int
+    order_id: int
+    account: str
+    client_order_id: str | None
+    symbol: str
+    side: Side
+    qty: float
+    price: float
+    fee: float
+    maker: bool
+    remaining: float  # of the order, after this fill
+
+    as_dict = _as_dict
+
+
+class OrderDone(NamedTuple):
+    """An order left the book without filling completely: cancelled or expired."""
+
+    ts: int
+    order_id: int
+    account: str
+    client_order_id: str | None
+    status: OrderStatus
+    reason: str
+    filled_qty: float
+
+    as_dict = _as_dict
+
+
+class AccountUpdate(NamedTuple):
+    """An account's NAV moved: its new valuation and score."""
+
+    ts: int
+    account: str
+    nav: float
+    max_drawdown: float
+    score: float
+
+    as_dict = _as_dict
+
+
+Event = OrderAccepted | OrderRejected | Fill | OrderDone | AccountUpdate

@@ -1,0 +1,12 @@
+"""Fees: what one fill costs under a fee schedule."""
+
+from __future__ import annotations
+
+from arena.engine.rules import FeeSchedule
+
+
+def fill_fee(schedule: FeeSchedule, notional: float, qty: float, maker: bool) -> float:
+    bps = schedule.maker_bps if maker else schedule.taker_bps
+    fee = abs(notional) * bps * 1e-4 + qty * schedule.per_unit
+    # A rebate (negative maker fee) is paid in full; a charge is at least the minimum.
+    return fee if fee < 0 else max(fee, schedule.min_per_fill)

@@ -1,0 +1,149 @@
+"""Ruleset: the terms a tournament trades under.
+
+One global default, and per-tournament overrides deep-merged over it and validated. An invalid
+override raises :class:`RulesetError`, whose message names each offending field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from arena.engine.instruments import AssetClass
+from arena.engine.orders import OrderType, TimeInForce
+
+
+class _Rules(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FeeSchedule(_Rules):
+    """Charged on every fill: basis points of notional, plus per unit, at least ``min_per_fill``."""
+
+    maker_bps: float = Field(0.0, ge=-10, le=1000)  # negative: a maker rebate
+    taker_bps: float = Field(0.0, ge=0, le=1000)
+    per_unit: float = Field(0.0, ge=0, le=1000)
+    min_per_fill: float = Field(0.0, ge=0, le=1e6)
+
+
+class SlippageParams(_Rules):
+    """P_exec = P_mid · (1 ± [spread/2 + gamma·(Q/V_avg)^alpha])."""
+
+    gamma: float = Field(0.005, ge=0, le=10)
+    alpha: float = Field(0.5, ge=0.5, le=1.0)
+
+
+class LiquidityRules(_Rules):
+    participation_cap: float = Field(
+        0.25, gt=0, le=1, description="share of the unconsumed displayed depth one order may take per tick"
+    )
+    replenish_rate: float = Field(
+        0.5, gt=0, le=1, description="share of an account's consumption at a level restored per book refresh"
+    )
+    max_book_multiple: float = Field(
+        1.0, gt=0, le=100, description="orders larger than this multiple of the whole visible side halt"
+    )
+
+
+class OrderRate(_Rules):
+    max_orders: int = Field(50, ge=1, le=100_000)
+    per_ms: int = Field(1_000, ge=1, le=3_600_000)
+
+
+class ScoringFormula(StrEnum):
+    NAV_DRAWDOWN = "nav_drawdown"  # NAV × (1 − MDD)
+    NAV = "nav"
+    RETURN = "return"
+
+
+class ScoringRules(_Rules):
+    formula: ScoringFormula = ScoringFormula.NAV_DRAWDOWN
+
+
+_DEFAULT_FEES: dict[AssetClass, FeeSchedule] = {
+    AssetClass.EQUITY: FeeSchedule(maker_bps=0.5, taker_bps=1.0, per_unit=0.0035, min_per_fill=0.35),
+    AssetClass.ETF: FeeSchedule(maker_bps=0.5, taker_bps=1.0, per_unit=0.0035, min_per_fill=0.35),
+    AssetClass.CRYPTO: FeeSchedule(maker_bps=10.0, taker_bps=20.0),
+    AssetClass.FOREX: FeeSchedule(maker_bps=0.2, taker_bps=0.5, min_per_fill=2.0),
+    AssetClass.FUTURE: FeeSchedule(per_unit=2.25, min_per_fill=2.25),
+    AssetClass.INDEX: FeeSchedule(maker_bps=1.0, taker_bps=2.0),
+}
+_DEFAULT_SLIPPAGE: dict[AssetClass, SlippageParams] = {
+    AssetClass.EQUITY: SlippageParams(gamma=0.005, alpha=0.5),
+    AssetClass.ETF: SlippageParams(gamma=0.004, alpha=0.5),
+    AssetClass.CRYPTO: SlippageParams(gamma=0.01, alpha=0.6),
+    AssetClass.FOREX: SlippageParams(gamma=0.001, alpha=0.5),
+    AssetClass.FUTURE: SlippageParams(gamma=0.003, alpha=0.5),
+    AssetClass.INDEX: SlippageParams(gamma=0.003, alpha=0.5),
+}
+
+Fraction = Annotated[float, Field(gt=0, le=1)]
+
+
+class Ruleset(_Rules):
+    starting_balance: float = Field(1_000_000.0, gt=0, le=1e12)
+    max_leverage: float = Field(2.0, gt=0, le=100, description="gross exposure / NAV")
+    max_position_fraction: float = Field(0.25, gt=0, le=100, description="one position's value / NAV")
+    symbols: list[str] | None = Field(None, description="whitelist; null allows every catalog symbol")
+    asset_classes: list[AssetClass] | None = Field(None, description="whitelist; null allows all")
+    order_types: list[OrderType] = Field(default_factory=lambda: list(OrderType), min_length=1)
+    time_in_force: list[TimeInForce] = Field(default_factory=lambda: list(TimeInForce), min_length=1)
+    short_selling: bool = True
+    fees: dict[AssetClass, FeeSchedule] = Field(default_factory=lambda: dict(_DEFAULT_FEES))
+    slippage: dict[AssetClass, SlippageParams] = Field(default_factory=lambda: dict(_DEFAULT_SLIPPAGE))
+    liquidity: LiquidityRules = LiquidityRules()
+    order_rate: OrderRate = OrderRate()
+    extended_hours: bool = False
+    daily_loss_limit: Fraction | None = Field(
+        None, description="fraction of the day's opening NAV; past it, new risk is refused (LOSS_LIMIT)"
+    )
+    scoring: ScoringRules = ScoringRules()
+
+    @model_validator(mode="after")
+    def _complete_per_class_tables(self) -> Ruleset:
+        # An override may name some asset classes only; the rest keep the defaults.
+        for table, defaults in ((self.fees, _DEFAULT_FEES), (self.slippage, _DEFAULT_SLIPPAGE)):
+            for asset_class, value in defaults.items():
+                table.setdefault(asset_class, value)
+        return self
+
+
+DEFAULT_RULESET = Ruleset()
+
+
+class RulesetError(ValueError):
+    """An override that does not validate; ``errors`` lists ``(field path, message)``."""
+
+    code = "INVALID_RULESET"
+
+    def __init__(self, errors: list[tuple[str, str]]) -> None:
+        self.errors = errors
+        super().__init__("; ".join(f"{path}: {message}" for path, message in errors))
+
+
+def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """Mappings merge key by key; anything else in ``override`` (lists too) replaces."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def resolve_ruleset(override: Mapping[str, Any] | None = None, base: Ruleset = DEFAULT_RULESET) -> Ruleset:
+    """The ruleset of a tournament: ``override`` deep-merged over ``base``, validated."""
+    if override is None:
+        return base
+    if not isinstance(override, Mapping):
+        raise RulesetError([("(root)", "a ruleset override must be a mapping of fields")])
+    try:
+        return Ruleset.model_validate(deep_merge(base.model_dump(mode="json"), override))
+    except ValidationError as exc:
+        raise RulesetError(
+            [(".".join(str(p) for p in err["loc"]) or "(root)", err["msg"]) for err in exc.errors()]
+        ) from None

@@ -1,0 +1,1 @@
+"""The imperative shell around the engine: protocol, backtest and (later) tournament runtime."""

@@ -1,0 +1,181 @@
+"""Backtest: one bot, one account, one feed, run in-process through the engine in lockstep.
+
+This is the one place bot code runs outside a sandbox, and only for a contestant's own bot on
+their own machine (``arena backtest``). Tournaments run every bot in the sandbox.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import random
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from arena_bot import Bot
+
+from arena.engine.engine import Engine
+from arena.engine.events import Fill, OrderRejected
+from arena.engine.instruments import InstrumentCatalog
+from arena.engine.orders import Cancel
+from arena.engine.rules import Ruleset
+from arena.engine.sessions import SessionCalendars
+from arena.engine.tick import Tick
+from arena.runtime.protocol import (
+    book_message,
+    hello_message,
+    order_request,
+    order_update_message,
+    portfolio_message,
+)
+
+ACCOUNT = "backtest"
+
+
+class BotLoadError(ValueError):
+    code = "BOT_LOAD_FAILED"
+
+
+@dataclass
+class BacktestResult:
+    nav: float
+    cash: float
+    total_return: float
+    max_drawdown: float
+    score: float
+    orders: int
+    ticks: int
+    fills: list[dict[str, Any]] = field(default_factory=list)
+    rejections: list[dict[str, Any]] = field(default_factory=list)
+    equity_curve: list[tuple[int, float]] = field(default_factory=list)
+    logs: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "nav": self.nav,
+            "cash": self.cash,
+            "return": self.total_return,
+            "max_drawdown": self.max_drawdown,
+            "score": self.score,
+            "orders": self.orders,
+            "ticks": self.ticks,
+            "fills": self.fills,
+            "rejections": self.rejections,
+        }
+
+
+def load_bot(path: str | Path) -> Bot:
+    """Import a bot file and instantiate the one Bot subclass it defines."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "main.py"
+    if not path.is_file():
+        raise BotLoadError(f"{path}: no such bot file")
+    name = f"arena_user_bot_{abs(hash(str(path.resolve())))}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise BotLoadError(f"{path}: not a Python file")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        raise BotLoadError(f"{path}: the bot failed to import: {type(exc).__name__}: {exc}") from exc
+    classes = [
+        obj
+        for obj in vars(module).values()
+        if inspect.isclass(obj) and issubclass(obj, Bot) and obj is not Bot and obj.__module__ == name
+    ]
+    if len(classes) != 1:
+        found = ", ".join(c.__name__ for c in classes) or "none"
+        raise BotLoadError(f"{path}: define exactly one subclass of arena_bot.Bot (found {found})")
+    return classes[0]()
+
+
+def calendars_for(ticks: list[Tick], venues: Iterable[str]) -> SessionCalendars:
+    """Session calendars covering the ticks' dates (with a margin for session ends)."""
+    first = datetime.fromtimestamp(ticks[0].ts / 1000, UTC).date() if ticks else datetime(2026, 1, 1).date()
+    last = datetime.fromtimestamp(ticks[-1].ts / 1000, UTC).date() if ticks else first
+    return SessionCalendars.build(first - timedelta(days=7), last + timedelta(days=14), venues=sorted(set(venues)))
+
+
+def run_backtest(
+    bot: Bot,
+    catalog: InstrumentCatalog,
+    ruleset: Ruleset,
+    ticks: list[Tick],
+    seed: int = 0,
+    progress: Callable[[int], None] | None = None,
+) -> BacktestResult:
+    """Drive ``bot`` through ``ticks``: books and updates in, its orders through the engine, in lockstep."""
+    symbols = sorted({book.symbol for tick in ticks for book in tick.books})
+    engine = Engine(
+        catalog,
+        calendars_for(ticks, (catalog[s].venue for s in symbols)),
+        default_ruleset=ruleset,
+    )
+    account = engine.open_account(ACCOUNT)
+    rng = random.Random(seed)
+    wanted = set(bot.symbols) if bot.symbols else None
+    bot.handle(hello_message(ACCOUNT, None, ruleset, [catalog[s] for s in symbols]))
+    seqs: dict[str, int] = {}
+    result = BacktestResult(ruleset.starting_balance, ruleset.starting_balance, 0.0, 0.0, 0.0, 0, len(ticks))
+
+    def deliver(events: list) -> None:
+        traded = False
+        for event in events:
+            if isinstance(event, Fill):
+                traded = True
+                result.fills.append(
+                    {
+                        "ts": event.ts,
+                        "symbol": event.symbol,
+                        "side": event.side.value,
+                        "qty": event.qty,
+                        "price": event.price,
+                        "fee": event.fee,
+                    }
+                )
+            elif isinstance(event, OrderRejected):
+                result.rejections.append({"ts": event.ts, **event.rejection.as_dict()})
+            message = order_update_message(event)
+            if message is not None:
+                bot.handle(message)
+        if traded:
+            bot.handle(portfolio_message(account, events[-1].ts))
+
+    for index, tick in enumerate(ticks):
+        events = engine.on_tick(tick)
+        for book in tick.books:
+            if wanted is None or book.symbol in wanted:
+                seqs[book.symbol] = seqs.get(book.symbol, 0) + 1
+                bot.handle(book_message(book, seqs[book.symbol]))
+        deliver(events)
+        bot.portfolio.nav = account.nav
+        bot.handle({"type": "tick", "ts": tick.ts})
+        requests = []
+        for message in bot.take_outbox():
+            kind = message.get("type")
+            if kind == "order":
+                requests.append((ACCOUNT, order_request(message)))
+                result.orders += 1
+            elif kind == "cancel":
+                requests.append((ACCOUNT, Cancel(message.get("order_id"), message.get("client_order_id"))))
+            elif kind == "log":
+                result.logs.append(str(message.get("message", "")))
+        if requests:
+            deliver(engine.submit_batch(requests, tick.ts, rng))
+        if progress is not None:
+            progress(index + 1)
+    bot.handle({"type": "end"})
+    result.nav = account.nav
+    result.cash = account.cash
+    result.total_return = account.nav / ruleset.starting_balance - 1.0
+    result.max_drawdown = account.max_drawdown
+    result.score = account.score
+    result.equity_curve = list(account.equity_curve)
+    return result

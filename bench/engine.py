@@ -1,0 +1,142 @@
+"""Engine throughput: orders per second and marks per second, in-process on one core.
+
+Prints one JSON object. Not part of the test run.
+
+- orders_per_second: order requests (dicts, as a bot would send them) through the whole
+  path: parse and validate -> pre-trade risk -> execute against the book -> account -> score.
+- marks_per_second: position re-marks per second while ticks move every symbol's price and
+  10,000 accounts hold 15 positions each (the reverse index re-marks only holders).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import random
+import time
+from datetime import date
+
+from arena.engine.book import L2Book
+from arena.engine.engine import Engine
+from arena.engine.instruments import InstrumentCatalog
+from arena.engine.rules import resolve_ruleset
+from arena.engine.sessions import SessionCalendars
+from arena.engine.tick import Tick
+
+START = 1_772_461_800_000  # 2026-03-02 14:30 UTC, a Monday
+SYMBOLS = [f"C{i:02d}-USD" for i in range(30)]
+
+
+def catalog() -> InstrumentCatalog:
+    return InstrumentCatalog.from_mapping(
+        {
+            "instruments": {
+                s: {
+                    "asset_class": "crypto",
+                    "sector": "crypto",
+                    "venue": "CRYPTO",
+                    "tick_size": 0.01,
+                    "qty_decimals": 8,
+                }
+                for s in SYMBOLS
+            }
+        }
+    )
+
+
+def book(symbol: str, ts: int, mid: float) -> L2Book:
+    bids = tuple((round(mid - 0.01 * (i + 1), 2), 1_000.0 * (i + 1)) for i in range(10))
+    asks = tuple((round(mid + 0.01 * (i + 1), 2), 1_000.0 * (i + 1)) for i in range(10))
+    return L2Book(symbol, ts, bids, asks, mid, 50_000.0)
+
+
+def make_engine(accounts: int) -> Engine:
+    calendars = SessionCalendars.build(date(2026, 3, 1), date(2026, 3, 31), venues=["CRYPTO"])
+    rules = resolve_ruleset({"order_rate": {"max_orders": 100_000}})
+    engine = Engine(catalog(), calendars, default_ruleset=rules, equity_sample_ms=3_600_000)
+    engine.on_tick(Tick(START, tuple(book(s, START, 100.0) for s in SYMBOLS)))
+    for i in range(accounts):
+        engine.open_account(f"acct-{i}")
+    return engine
+
+
+def bench_orders(n: int) -> dict[str, float]:
+    engine = make_engine(1_000)
+    rng = random.Random(1)
+    requests = []
+    for i in range(n):
+        side = "buy" if i % 2 == 0 else "sell"
+        kind = rng.random()
+        request = {"symbol": SYMBOLS[i % 30], "side": side, "qty": round(rng.uniform(1, 50), 4)}
+        if kind < 0.3:  # a marketable limit
+            request |= {"type": "limit", "limit_price": 101.0 if side == "buy" else 99.0, "tif": "ioc"}
+        requests.append((f"acct-{(i // 2) % 1000}", request))
+    ts = START + 1
+    fills = 0
+    t0 = time.perf_counter()
+    for account, request in requests:
+        for event in engine.submit(request, ts, account=account):
+            fills += type(event).__name__ == "Fill"
+    elapsed = time.perf_counter() - t0
+    return {"orders": n, "fills": fills, "seconds": elapsed, "orders_per_second": n / elapsed}
+
+
+def bench_marks(accounts: int, positions: int, ticks: int) -> dict[str, float]:
+    engine = make_engine(accounts)
+    ts = START + 1
+    for i in range(accounts):
+        for j in range(positions):
+            symbol = SYMBOLS[(i + j) % len(SYMBOLS)]
+            engine.submit({"symbol": symbol, "side": "buy", "qty": 10}, ts, account=f"acct-{i}")
+    held = sum(len(a.positions) for a in engine.accounts.values())
+    assert held == accounts * positions, held
+    rng = random.Random(2)
+    mids = dict.fromkeys(SYMBOLS, 100.0)
+    prepared = []
+    for k in range(ticks):
+        t = START + 1_000 * (k + 2)
+        books = []
+        for s in SYMBOLS:
+            mids[s] = round(mids[s] + rng.choice((-0.01, 0.01)), 2) or 0.01
+            books.append(book(s, t, mids[s]))
+        prepared.append(Tick(t, tuple(books)))
+    t0 = time.perf_counter()
+    for tick in prepared:
+        engine.on_tick(tick)
+    elapsed = time.perf_counter() - t0
+    marks = accounts * positions * ticks
+    return {
+        "accounts": accounts,
+        "positions_each": positions,
+        "ticks": ticks,
+        "seconds": elapsed,
+        "marks_per_second": marks / elapsed,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--orders", type=int, default=200_000)
+    parser.add_argument("--accounts", type=int, default=10_000)
+    parser.add_argument("--ticks", type=int, default=20)
+    args = parser.parse_args()
+    orders = bench_orders(args.orders)
+    marks = bench_marks(args.accounts, 15, args.ticks)
+    print(
+        json.dumps(
+            {
+                "orders_per_second": round(orders["orders_per_second"]),
+                "marks_per_second": round(marks["marks_per_second"]),
+                "orders": orders,
+                "marks": marks,
+                "python": platform.python_version(),
+                "targets": {"orders_per_second": 100_000, "marks_per_second": 1_000_000},
+            },
+            indent=2,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,214 @@
+"""Bot: subclass it, override the ``on_*`` callbacks, trade with ``buy``/``sell``/``place``/``cancel``.
+
+The host talks to a bot in protocol messages (dicts): :meth:`Bot.handle` takes one in and
+:meth:`Bot.take_outbox` hands back what the bot sent. In ``arena backtest`` the messages pass
+in-process; in a tournament the same dicts travel as JSON lines over the sandbox's stdio, so
+one bot file runs unchanged in both.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from arena_bot.book import Book, SequenceGap
+from arena_bot.errors import InvalidOrderError, OrderRejectedError, error_for
+from arena_bot.portfolio import Portfolio
+
+PROTOCOL_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Fill:
+    ts: int
+    symbol: str
+    side: str
+    qty: float
+    price: float
+    fee: float
+    client_order_id: str | None
+    order_id: int | None
+
+
+@dataclass(frozen=True)
+class OrderUpdate:
+    """``status`` is accepted, partial_fill, filled, cancelled, expired or rejected."""
+
+    status: str
+    client_order_id: str | None
+    order_id: int | None
+    symbol: str | None
+    filled_qty: float = 0.0
+    remaining: float = 0.0
+    code: str | None = None
+    message: str = ""
+
+    @property
+    def error(self) -> OrderRejectedError | None:
+        return error_for(self.code or "REJECTED", self.message) if self.status == "rejected" else None
+
+    def raise_for_status(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+
+class Bot:
+    """Base class of every bot. Set ``symbols`` to the instruments to follow (empty: all)."""
+
+    symbols: tuple[str, ...] = ()
+
+    def __init__(self) -> None:
+        self.books: dict[str, Book] = {}
+        self.portfolio = Portfolio()
+        self.info: dict[str, Any] = {}
+        self.now = 0  # the current tick's timestamp, ms since the epoch (UTC)
+        self.open_orders: dict[str, dict[str, Any]] = {}  # client_order_id -> order as sent
+        self._outbox: list[dict[str, Any]] = []
+        self._next_id = 1
+
+    # -- callbacks: override what you need ---------------------------------------------
+
+    def on_start(self, info: dict[str, Any]) -> None:
+        """Once, before the first tick: bot id, tournament, rules summary, instruments, balance."""
+
+    def on_book(self, book: Book) -> None:
+        """A symbol's book changed."""
+
+    def on_tick(self, ts: int) -> None:
+        """All of this tick's market data has arrived; decide now."""
+
+    def on_fill(self, fill: Fill) -> None:
+        """One of your orders filled (partly or wholly)."""
+
+    def on_order_update(self, update: OrderUpdate) -> None:
+        """An order was accepted, filled, cancelled, expired or rejected."""
+
+    def on_end(self) -> None:
+        """The tournament or backtest is over."""
+
+    # -- actions -------------------------------------------------------------------------
+
+    def buy(self, symbol: str, qty: float, limit: float | None = None, **options: Any) -> str:
+        """Buy ``qty`` of ``symbol``: at market, or as a limit order at ``limit``. Returns the client order id."""
+        return self.place(symbol, "buy", qty, limit_price=limit, **options)
+
+    def sell(self, symbol: str, qty: float, limit: float | None = None, **options: Any) -> str:
+        return self.place(symbol, "sell", qty, limit_price=limit, **options)
+
+    def place(
+        self,
+        symbol: str,
+        side: str,
+        qty: float,
+        order_type: str | None = None,
+        limit_price: float | None = None,
+        stop_price: float | None = None,
+        tif: str = "gtc",
+        post_only: bool = False,
+        client_order_id: str | None = None,
+    ) -> str:
+        if not isinstance(qty, int | float) or isinstance(qty, bool) or not math.isfinite(qty) or qty <= 0:
+            raise InvalidOrderError(f"qty must be a positive number, got {qty!r}")
+        if order_type is None:
+            order_type = {(False, False): "market", (True, False): "limit", (False, True): "stop"}.get(
+                (limit_price is not None, stop_price is not None), "stop_limit"
+            )
+        if client_order_id is None:
+            client_order_id = f"o{self._next_id}"
+            self._next_id += 1
+        order: dict[str, Any] = {
+            "type": "order",
+            "client_order_id": client_order_id,
+            "symbol": symbol,
+            "side": side,
+            "order_type": order_type,
+            "qty": qty,
+            "tif": tif,
+        }
+        if limit_price is not None:
+            order["limit_price"] = limit_price
+        if stop_price is not None:
+            order["stop_price"] = stop_price
+        if post_only:
+            order["post_only"] = True
+        self.open_orders[client_order_id] = order
+        self._outbox.append(order)
+        return client_order_id
+
+    def cancel(self, client_order_id: str) -> None:
+        self._outbox.append({"type": "cancel", "client_order_id": client_order_id})
+
+    def log(self, message: str) -> None:
+        self._outbox.append({"type": "log", "message": str(message)[:1000]})
+
+    # -- the host side -------------------------------------------------------------------
+
+    def take_outbox(self) -> list[dict[str, Any]]:
+        out, self._outbox = self._outbox, []
+        return out
+
+    def handle(self, message: dict[str, Any]) -> None:
+        """Apply one host message and call the matching callback."""
+        kind = message.get("type")
+        if kind == "hello":
+            self.info = message
+            self.portfolio.cash = self.portfolio.nav = float(message.get("balance", 0.0))
+            self.on_start(message)
+        elif kind == "book":
+            self._on_book(message)
+        elif kind == "tick":
+            self.now = int(message["ts"])
+            self.on_tick(self.now)
+        elif kind == "order_update":
+            self._on_order_update(message)
+        elif kind == "portfolio":
+            self.portfolio.update(message)
+        elif kind == "end":
+            self.on_end()
+
+    def _on_book(self, message: dict[str, Any]) -> None:
+        symbol = message["symbol"]
+        book = self.books.get(symbol)
+        if book is None:
+            book = self.books[symbol] = Book(symbol)
+        seq, ts, last = int(message.get("seq", 0)), int(message.get("ts", 0)), message.get("last")
+        bids, asks = message.get("bids") or (), message.get("asks") or ()
+        if message.get("snapshot", True):
+            book.apply_snapshot(seq, bids, asks, ts, last)
+        else:
+            try:
+                book.apply_delta(seq, bids, asks, ts, last)
+            except SequenceGap:
+                # The book is stale until the host answers with a fresh snapshot.
+                self._outbox.append({"type": "resync", "symbol": symbol})
+                return
+        self.on_book(book)
+
+    def _on_order_update(self, message: dict[str, Any]) -> None:
+        update = OrderUpdate(
+            status=message["status"],
+            client_order_id=message.get("client_order_id"),
+            order_id=message.get("order_id"),
+            symbol=message.get("symbol"),
+            filled_qty=float(message.get("filled_qty", 0.0)),
+            remaining=float(message.get("remaining", 0.0)),
+            code=message.get("code"),
+            message=message.get("message", ""),
+        )
+        if update.status in ("filled", "cancelled", "expired", "rejected") and update.client_order_id:
+            self.open_orders.pop(update.client_order_id, None)
+        if update.status in ("partial_fill", "filled"):
+            self.on_fill(
+                Fill(
+                    int(message.get("ts", self.now)),
+                    message.get("symbol", ""),
+                    message.get("side", ""),
+                    float(message["qty"]),
+                    float(message["price"]),
+                    float(message.get("fee", 0.0)),
+                    update.client_order_id,
+                    update.order_id,
+                )
+            )
+        self.on_order_update(update)
