@@ -38,6 +38,7 @@ _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 # Integer timestamps below this (1973-03-03) are taken for epoch seconds or YYYYMMDD, not milliseconds.
 _MIN_EPOCH_MS = 10**11
+_MAX_TICKS = 2.0**52
 _MAX_EPOCH_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
 
 
@@ -138,7 +139,7 @@ class CsvFile:
     def _read_header(self) -> tuple[Kind, dict[str, int], int]:
         for line, fields in self._records():
             names = [_TS_ALIASES.get(n, n) for n in (f.strip().lower() for f in fields)]
-            duplicated = sorted({n for n in names if names.count(n) > 1})
+            duplicated = sorted({n for n in names if n and names.count(n) > 1})
             if duplicated:
                 raise self._error(
                     FeedErrorCode.BAD_HEADER, f"column(s) named twice: {', '.join(duplicated)}", line
@@ -230,6 +231,12 @@ class CsvFile:
             return None
         return self._number(line, fields, column, positive=positive)
 
+    def _in_range(self, line: int, inst: Instrument, **prices: float) -> None:
+        """Prices must be countable in ticks exactly (a float holds whole numbers up to 2**53)."""
+        for name, price in prices.items():
+            if price / inst.tick_size >= _MAX_TICKS:
+                raise self._error(FeedErrorCode.BAD_NUMBER, f"{name} {price} is implausibly large", line)
+
     # -- rows -----------------------------------------------------------------------------------------
 
     def _quote(self, line: int, fields: list[str]) -> QuoteRow | None:
@@ -245,6 +252,7 @@ class CsvFile:
             raise self._error(FeedErrorCode.CROSSED_QUOTE, f"bid {bid} is not below ask {ask}", line)
         if inst is None:
             return None
+        self._in_range(line, inst, bid=bid, ask=ask)
         for name, price in (("bid", bid), ("ask", ask)):
             if not inst.is_valid_price(price):
                 raise self._error(
@@ -270,4 +278,5 @@ class CsvFile:
                 )
         if inst is None:
             return None
+        self._in_range(line, inst, high=h)
         return BarRow(line, ts, day, inst, o, h, low, c, volume)

@@ -2,8 +2,8 @@
 
 A synthetic or bar-replayed book has no real depth behind its touch, so both build it the same way:
 
-* the touch straddles the mid at the requested relative spread, on the instrument's tick grid, never
-  locked or crossed (at least one tick wide);
+* the touch straddles the mid at the requested relative spread, each side rounded to the nearest
+  tick of the instrument's grid, never locked or crossed (at least one tick wide);
 * deeper levels are ``gap`` ticks apart, where ``gap`` is about half the instrument's typical spread (one
   tick for a liquid stock, many for BTC-USD whose tick is tiny against its price);
 * the touch shows about :data:`TOP_SECONDS` seconds of the instrument's average regular-session volume,
@@ -51,11 +51,16 @@ def level_gap_ticks(inst: Instrument, price: float) -> int:
 
 
 def touch_ticks(mid: float, spread_rel: float, tick: float) -> tuple[int, int]:
-    """Best bid and best ask as whole numbers of ticks around ``mid``; the ask is above the bid."""
+    """Best bid and best ask as whole numbers of ticks around ``mid``; the ask is above the bid.
+
+    Each side rounds to the nearest tick, so the average spread tracks the target instead of gaining a
+    tick; a spread below one tick becomes the tick that contains the mid (no upward or downward bias).
+    """
     half = mid * spread_rel / 2.0
-    bid = math.floor((mid - half) / tick + 1e-9)
-    ask = math.ceil((mid + half) / tick - 1e-9)
+    bid = round((mid - half) / tick)
+    ask = round((mid + half) / tick)
     if ask <= bid:
+        bid = math.floor(mid / tick + 1e-9)
         ask = bid + 1
     return max(bid, 1), max(ask, 2)
 

@@ -107,7 +107,11 @@ class _Path:
         self.gap = ladder.level_gap_ticks(inst, inst.reference_price)
         top = ladder.top_size(inst)
         self.depth = np.array([top * (1.0 + ladder.LEVEL_GROWTH * k) for k in range(ladder.LEVELS)] * 2)
-        self.tick_volume = inst.daily_volume * interval_ms / ladder.session_ms_per_day(inst)
+        day_ms = ladder.session_ms_per_day(inst)
+        # The open and close stretches trade extra (on average one extra _OPEN_MINUTES each); take it
+        # out of the base rate so a regular session still trades daily_volume on average.
+        extra = 0.0 if inst.venue == "CRYPTO" else 2 * _OPEN_MINUTES * _MINUTE_MS
+        self.tick_volume = inst.daily_volume * interval_ms / (day_ms + extra)
         self.expires = None
         if inst.expiry is not None:
             self.expires = _day_ms(inst.expiry + timedelta(days=1))
