@@ -14,11 +14,13 @@ How rows become books:
   instrument's ``daily_volume``.
 
 Quote files stream and must be in non-decreasing time order; bar files are read whole and sorted
-(they are small, and real ones come grouped by symbol or newest first). Rows with the same ``ts`` form
-one tick; if one symbol appears twice at one ``ts``, the later row's book wins and volumes add up.
-Files merge by ``ts``, ties broken by file order then line order, so the result is deterministic.
+(they are small, and real ones come grouped by symbol or newest first), so their books within a tick
+come in symbol order. Rows with the same ``ts`` form one tick; if one symbol appears twice at one
+``ts``, the later row's book wins and the volumes add up. Files merge by ``ts``, ties broken by file
+order then row order, so the result is deterministic.
 
-A bad row raises :class:`FeedError` before the tick holding the rows just before it is handed out;
+Reading runs one row ahead, so a bad row raises :class:`FeedError` before the tick holding the row
+before it is handed out;
 :meth:`ReplayFeed.validate` reads everything first so a bad file can be refused before a run starts.
 """
 
@@ -169,8 +171,10 @@ class ReplayFeed:
                     ladder.synthetic_book(bar.inst, close_ts, bar.close, spread, top, bar.close, second_half),
                 )
             )
-        events.sort(key=lambda event: event[:3])
-        yield from events
+        # By time, then symbol: a bar file replays the same whatever order its rows come in.
+        events.sort(key=lambda event: (event[0], event[3].symbol, event[2]))
+        for seq, (ts, _, _, book) in enumerate(events):
+            yield ts, index, seq, book
 
     def _daily_sessions(self, file: CsvFile, daily: list[BarRow]) -> dict[tuple[str, int], tuple[int, int]]:
         """(venue, day's 00:00 UTC) -> (regular open, one minute before the regular close) of each bar."""
