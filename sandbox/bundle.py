@@ -1,0 +1,133 @@
+"""The OCI runtime spec (config.json) of one run: limits, mounts, namespaces and hardening."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from sandbox.limits import Limits
+from sandbox.rootfs import BOT_DIR, SANDBOX_GID, SANDBOX_UID, RootfsLayout
+from sandbox.seccomp import default_profile
+
+# The bot starts only after the host has read its cgroup back and verified the limits: the interpreter
+# boots, then blocks on one byte of stdin that the host writes once verification has passed.
+GATE_BYTE = b"\x01"
+BOOTSTRAP = (
+    "import os,sys\n"
+    "if os.read(0,1)!=b'\\x01':os._exit(125)\n"
+    "del sys.argv[0];sys.path[0]=os.path.dirname(sys.argv[0])\n"
+    "import runpy;runpy.run_path(sys.argv[0],run_name='__main__')\n"
+)
+
+MASKED_PATHS = [
+    "/proc/acpi", "/proc/asound", "/proc/interrupts", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+    "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi",
+    "/sys/firmware", "/sys/devices/virtual/powercap",
+]
+READONLY_PATHS = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
+
+_BIND_RO = ["rbind", "ro", "nosuid", "nodev"]
+
+
+def base_env(layout: RootfsLayout) -> dict[str, str]:
+    """The whole environment of a bot: nothing is inherited from the host."""
+    env = {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "HOME": "/tmp",
+        "TMPDIR": "/tmp",
+        "LANG": "C.UTF-8",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONUNBUFFERED": "1",
+        "PYTHONHASHSEED": "0",
+    }
+    env.update(layout.env)
+    return env
+
+
+def python_args(layout: RootfsLayout, entry: str, args: Sequence[str]) -> list[str]:
+    """argv that runs ``entry`` (a path inside the container) behind the start gate."""
+    return [layout.python, "-s", "-B", "-c", BOOTSTRAP, entry, *args]
+
+
+def build_config(
+    *,
+    layout: RootfsLayout,
+    rootfs: Path,
+    limits: Limits,
+    args: Sequence[str],
+    bot_source: Path | None,
+    cgroups_path: str,
+    env: Mapping[str, str] | None = None,
+    extra_binds: Sequence[tuple[str, str]] = (),
+    seccomp: bool = True,
+) -> dict[str, Any]:
+    """Return the OCI config for one run. ``bot_source`` is a file (mounted as /bot/main.py) or a folder."""
+    environment = base_env(layout)
+    environment.update(env or {})
+    mounts: list[dict[str, Any]] = [
+        {"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]},
+        {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+         "options": ["nosuid", "noexec", "strictatime", "mode=755", "size=64k"]},
+        {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+         "options": ["nosuid", "noexec", "nodev", "mode=1777", f"size={min(limits.tmp_bytes, 16 << 20)}"]},
+        # A fresh, size-capped tmpfs per run: nothing persists between runs, ENOSPC at the cap.
+        {"destination": "/tmp", "type": "tmpfs", "source": "tmpfs",
+         "options": ["nosuid", "nodev", "noexec", "mode=1777", f"size={limits.tmp_bytes}"]},
+    ]
+    for bind in layout.binds:
+        mounts.append({"destination": bind.target, "type": "bind", "source": bind.source, "options": _BIND_RO})
+    for mask in layout.masks:
+        mounts.append({"destination": mask, "type": "tmpfs", "source": "tmpfs", "options": ["ro", "size=4k"]})
+    if bot_source is not None:
+        target = BOT_DIR if bot_source.is_dir() else f"{BOT_DIR}/main.py"
+        mounts.append({"destination": target, "type": "bind", "source": str(bot_source), "options": _BIND_RO})
+    for source, target in extra_binds:
+        mounts.append({"destination": target, "type": "bind", "source": source, "options": _BIND_RO})
+
+    return {
+        "ociVersion": "1.0.2",
+        "process": {
+            "terminal": False,
+            "user": {"uid": SANDBOX_UID, "gid": SANDBOX_GID, "additionalGids": []},
+            "args": list(args),
+            "env": [f"{key}={value}" for key, value in environment.items()],
+            "cwd": BOT_DIR,
+            "capabilities": {"bounding": [], "effective": [], "inheritable": [], "permitted": [], "ambient": []},
+            "rlimits": [
+                {"type": "RLIMIT_NOFILE", "hard": limits.open_files, "soft": limits.open_files},
+                {"type": "RLIMIT_CPU", "hard": limits.effective_cpu_seconds + 1,
+                 "soft": limits.effective_cpu_seconds},
+                {"type": "RLIMIT_CORE", "hard": 0, "soft": 0},
+            ],
+            "noNewPrivileges": True,
+            "oomScoreAdj": 500,  # under host-wide memory pressure, bots go before the host's services
+        },
+        "root": {"path": str(rootfs), "readonly": True},
+        "hostname": "bot",
+        "mounts": mounts,
+        "linux": {
+            "namespaces": [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount", "cgroup")],
+            "cgroupsPath": cgroups_path,
+            "resources": {
+                "devices": [{"allow": False, "access": "rwm"}],
+                "memory": {"limit": limits.memory_bytes, "swap": limits.memory_bytes},
+                "cpu": {"quota": limits.cfs_quota_us, "period": limits.cfs_period_us},
+                "pids": {"limit": limits.pids},
+            },
+            "maskedPaths": MASKED_PATHS,
+            "readonlyPaths": READONLY_PATHS,
+            **({"seccomp": default_profile()} if seccomp else {}),
+        },
+    }
+
+
+def write_bundle(directory: Path, config: dict[str, Any]) -> Path:
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path = directory / "config.json"
+    with open(path, "w") as handle:
+        json.dump(config, handle)
+    os.chmod(path, 0o600)
+    return directory

@@ -1,0 +1,180 @@
+"""Reading a container's cgroup back: proving its limits are in force, and its peak usage.
+
+The runtime is given a *relative* cgroupsPath, which runc places under the cgroup of the process that
+started it, per controller (on cgroup v1 the memory cgroup of a host service is often nested while
+cpu and pids are not). We compute the same paths and read the kernel's values, not the config's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sandbox.limits import Limits
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+_V1_CONTROLLERS = ("memory", "cpu", "cpuacct", "pids")
+_PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def is_unified() -> bool:
+    return (CGROUP_ROOT / "cgroup.controllers").exists()
+
+
+def _own_cgroups() -> dict[str, str]:
+    """Controller -> this process's cgroup path, from /proc/self/cgroup."""
+    own: dict[str, str] = {}
+    with open("/proc/self/cgroup") as handle:
+        for line in handle:
+            _, controllers, path = line.rstrip("\n").split(":", 2)
+            for controller in controllers.split(",") if controllers else [""]:
+                own[controller] = path
+    return own
+
+
+def _v1_mounts() -> dict[str, Path]:
+    """Controller -> mount point of its v1 hierarchy, from /proc/self/mountinfo."""
+    mounts: dict[str, Path] = {}
+    with open("/proc/self/mountinfo") as handle:
+        for line in handle:
+            left, _, right = line.partition(" - ")
+            fields = right.split()
+            if not fields or fields[0] != "cgroup":
+                continue
+            options = set(fields[2].split(","))
+            for controller in _V1_CONTROLLERS:
+                if controller in options and controller not in mounts:
+                    mounts[controller] = Path(left.split()[4])
+    return mounts
+
+
+@dataclass(frozen=True)
+class CgroupStats:
+    peak_memory_bytes: int | None = None
+    cpu_seconds: float | None = None
+    oom_kills: int = 0
+    memory_failcnt: int = 0
+
+
+@dataclass
+class ContainerCgroup:
+    """The cgroup directories of one container, v1 (per controller) or v2 (one directory)."""
+
+    unified: bool
+    dirs: dict[str, Path] = field(default_factory=dict)
+
+    @classmethod
+    def for_relative_path(cls, relative: str) -> ContainerCgroup:
+        own = _own_cgroups()
+        if is_unified():
+            base = own.get("", "/").lstrip("/")
+            return cls(True, {"unified": CGROUP_ROOT / base / relative})
+        mounts = _v1_mounts()
+        dirs = {}
+        for controller in _V1_CONTROLLERS:
+            if controller in mounts:
+                dirs[controller] = mounts[controller] / own.get(controller, "/").lstrip("/") / relative
+        return cls(False, dirs)
+
+    def _read(self, controller: str, name: str) -> str | None:
+        directory = self.dirs.get("unified" if self.unified else controller)
+        if directory is None:
+            return None
+        try:
+            return (directory / name).read_text().strip()
+        except OSError:
+            return None
+
+    def has_processes(self) -> bool:
+        procs = self._read("memory", "cgroup.procs")
+        return bool(procs)
+
+    def verify(self, limits: Limits) -> list[str]:
+        """Return what is *not* in force (empty when all limits are applied by the kernel)."""
+        problems: list[str] = []
+        memory = limits.memory_bytes // _PAGE * _PAGE
+
+        def expect(controller: str, name: str, wanted: str | int, what: str) -> None:
+            value = self._read(controller, name)
+            if value is None:
+                problems.append(f"{what}: cannot read {controller}/{name} (controller not available?)")
+            elif value != str(wanted):
+                problems.append(f"{what}: {controller}/{name} is {value!r}, expected {wanted!r}")
+
+        if self.unified:
+            expect("memory", "memory.max", memory, "memory limit")
+            expect("memory", "memory.swap.max", 0, "no swap")
+            expect("cpu", "cpu.max", f"{limits.cfs_quota_us} {limits.cfs_period_us}", "cpu quota")
+            expect("pids", "pids.max", limits.pids, "pids limit")
+            return problems
+        expect("memory", "memory.limit_in_bytes", memory, "memory limit")
+        if self._read("memory", "memory.memsw.limit_in_bytes") is not None:
+            expect("memory", "memory.memsw.limit_in_bytes", memory, "no swap")
+        else:
+            swappiness = self._read("memory", "memory.swappiness")
+            if swappiness not in (None, "0") and _swap_total() > 0:
+                problems.append("no swap: swap accounting is off and the host has swap; cannot cap swap")
+        expect("cpu", "cpu.cfs_quota_us", limits.cfs_quota_us, "cpu quota")
+        expect("cpu", "cpu.cfs_period_us", limits.cfs_period_us, "cpu period")
+        expect("pids", "pids.max", limits.pids, "pids limit")
+        return problems
+
+    def stats(self) -> CgroupStats:
+        def number(controller: str, name: str) -> int | None:
+            value = self._read(controller, name)
+            try:
+                return int(value) if value is not None else None
+            except ValueError:
+                return None
+
+        def keyed(controller: str, name: str, key: str) -> int:
+            for line in (self._read(controller, name) or "").splitlines():
+                parts = line.split()
+                if len(parts) == 2 and parts[0] == key:
+                    return int(parts[1])
+            return 0
+
+        if self.unified:
+            usec = keyed("cpu", "cpu.stat", "usage_usec")
+            return CgroupStats(
+                peak_memory_bytes=number("memory", "memory.peak"),
+                cpu_seconds=usec / 1e6,
+                oom_kills=keyed("memory", "memory.events", "oom_kill"),
+                memory_failcnt=keyed("memory", "memory.events", "max"),
+            )
+        usage_ns = number("cpuacct", "cpuacct.usage")
+        return CgroupStats(
+            peak_memory_bytes=number("memory", "memory.max_usage_in_bytes"),
+            cpu_seconds=usage_ns / 1e9 if usage_ns is not None else None,
+            oom_kills=keyed("memory", "memory.oom_control", "oom_kill"),
+            memory_failcnt=number("memory", "memory.failcnt") or 0,
+        )
+
+    def pids(self) -> list[int]:
+        text = self._read("pids", "cgroup.procs") or self._read("memory", "cgroup.procs") or ""
+        return [int(pid) for pid in text.split()]
+
+    def remove(self) -> None:
+        """rmdir the (empty) directories; used by the reaper when the runtime's state is gone."""
+        for directory in self.dirs.values():
+            with contextlib.suppress(OSError):
+                directory.rmdir()
+
+
+def _swap_total() -> int:
+    with open("/proc/meminfo") as handle:
+        for line in handle:
+            if line.startswith("SwapTotal:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def sandbox_parents() -> list[Path]:
+    """Directories holding our containers' cgroups (``<own cgroup>/arena-sandbox`` per hierarchy)."""
+    probe = ContainerCgroup.for_relative_path(CGROUP_PARENT)
+    return list(dict.fromkeys(probe.dirs.values()))
+
+
+CGROUP_PARENT = "arena-sandbox"

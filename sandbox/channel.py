@@ -1,0 +1,205 @@
+"""JSON lines over a bot's stdin/stdout: one JSON object per line, each way.
+
+The reader never holds more than ``max_line_bytes`` (+1) of an unfinished line: an oversize line is
+reported as soon as it passes the limit and the rest of it is discarded as it arrives, so a bot writing
+100 MiB without a newline costs the host nothing. A bad line is reported and consumed; the channel
+stays usable for the next one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from typing import Any, BinaryIO
+
+from sandbox.errors import ProtocolError
+
+DEFAULT_MAX_LINE_BYTES = 256 * 1024
+_CHUNK = 65536
+
+
+def _fileno(stream: BinaryIO | int) -> int:
+    return stream if isinstance(stream, int) else stream.fileno()
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+class JsonLineChannel:
+    """Send dicts to a bot's stdin and receive dicts from its stdout.
+
+    ``receive`` raises ProtocolError with a code (LINE_TOO_LONG, INVALID_UTF8, INVALID_JSON,
+    NOT_AN_OBJECT, TIMEOUT, CLOSED); iterating yields dicts, or ProtocolError values for bad lines,
+    until the bot closes its stdout.
+    """
+
+    def __init__(
+        self,
+        writer: BinaryIO | int,
+        reader: BinaryIO | int,
+        *,
+        max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+        send_timeout: float | None = 10.0,
+    ) -> None:
+        if max_line_bytes < 2:
+            raise ValueError("max_line_bytes must be at least 2")
+        self._streams = (writer, reader)  # keep file objects alive with their fds
+        self._wfd, self._rfd = _fileno(writer), _fileno(reader)
+        os.set_blocking(self._wfd, False)
+        os.set_blocking(self._rfd, False)
+        self.max_line_bytes = max_line_bytes
+        self.send_timeout = send_timeout
+        self._buffer = bytearray()
+        self._scanned = 0  # bytes of _buffer known to hold no newline
+        self._discarding = False
+        self._eof = False
+        self._read_lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self.bytes_received = 0
+        self.bytes_sent = 0
+
+    # -- sending -------------------------------------------------------------------------------------
+
+    def send(self, message: Mapping[str, Any], timeout: float | None = -1.0) -> None:
+        """Write one object as a line. Raises ProtocolError(TIMEOUT) if the bot does not read it in time."""
+        if not isinstance(message, Mapping):
+            raise ProtocolError(ProtocolError.NOT_AN_OBJECT, "only JSON objects can be sent")
+        try:
+            data = (json.dumps(message, separators=(",", ":"), allow_nan=False) + "\n").encode()
+        except (TypeError, ValueError) as error:
+            raise ProtocolError(ProtocolError.NOT_SERIALIZABLE, str(error)) from None
+        self.send_bytes(data, self.send_timeout if timeout == -1.0 else timeout)
+
+    def send_bytes(self, data: bytes, timeout: float | None = None) -> None:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        view = memoryview(data)
+        with self._write_lock:
+            while view:
+                remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+                _, writable, _ = select.select([], [self._wfd], [], remaining)
+                if not writable:
+                    raise ProtocolError(ProtocolError.TIMEOUT, f"the bot did not read its input within {timeout} s")
+                try:
+                    written = os.write(self._wfd, view)
+                except BlockingIOError:
+                    continue
+                except (BrokenPipeError, OSError) as error:
+                    raise ProtocolError(ProtocolError.CLOSED, f"the bot's stdin is closed ({error})") from None
+                view = view[written:]
+                self.bytes_sent += written
+
+    # -- receiving -----------------------------------------------------------------------------------
+
+    def receive(self, timeout: float | None = None) -> dict[str, Any]:
+        """Return the next object from the bot; ``timeout`` None waits for ever."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._read_lock:
+            while True:
+                line = self._next_line()
+                if line is not None:
+                    if line.strip():
+                        return self._parse(line)
+                    continue  # blank lines are ignored
+                if self._eof:
+                    raise ProtocolError(ProtocolError.CLOSED, "the bot closed its stdout")
+                remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+                readable, _, _ = select.select([self._rfd], [], [], remaining)
+                if not readable:
+                    raise ProtocolError(ProtocolError.TIMEOUT, f"no line from the bot within {timeout} s")
+                self._fill()
+
+    def __iter__(self) -> Iterator[dict[str, Any] | ProtocolError]:
+        while True:
+            try:
+                yield self.receive()
+            except ProtocolError as error:
+                if error.code == ProtocolError.CLOSED:
+                    return
+                yield error
+
+    def _fill(self) -> None:
+        want = max(1, min(_CHUNK, self.max_line_bytes + 1 - len(self._buffer)))
+        try:
+            data = os.read(self._rfd, _CHUNK if self._discarding else want)
+        except BlockingIOError:
+            return
+        if not data:
+            self._eof = True
+            return
+        self.bytes_received += len(data)
+        if self._discarding:
+            newline = data.find(b"\n")
+            if newline < 0:
+                return
+            self._discarding = False
+            data = data[newline + 1:]
+        self._buffer += data
+
+    def _next_line(self) -> bytes | None:
+        """Pop a complete line (without its newline); raise LINE_TOO_LONG; None if more input is needed."""
+        newline = self._buffer.find(b"\n", self._scanned)
+        if newline < 0:
+            if len(self._buffer) > self.max_line_bytes:
+                self._buffer.clear()
+                self._scanned = 0
+                self._discarding = True
+                raise ProtocolError(
+                    ProtocolError.LINE_TOO_LONG, f"a line longer than {self.max_line_bytes} bytes was discarded"
+                )
+            if self._eof and self._buffer:  # a last line without its newline
+                line = bytes(self._buffer)
+                self._buffer.clear()
+                self._scanned = 0
+                return line
+            self._scanned = len(self._buffer)
+            return None
+        line = bytes(self._buffer[:newline])
+        del self._buffer[: newline + 1]
+        self._scanned = 0
+        if len(line) > self.max_line_bytes:
+            raise ProtocolError(
+                ProtocolError.LINE_TOO_LONG, f"a line longer than {self.max_line_bytes} bytes was discarded"
+            )
+        return line
+
+    def _parse(self, line: bytes) -> dict[str, Any]:
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise ProtocolError(ProtocolError.INVALID_UTF8, f"the line is not UTF-8 ({error.reason} at byte "
+                                f"{error.start})") from None
+        try:
+            value = json.loads(text, parse_constant=_reject_constant)
+        except (ValueError, RecursionError) as error:
+            raise ProtocolError(ProtocolError.INVALID_JSON, f"the line is not JSON: {str(error)[:200]}") from None
+        if not isinstance(value, dict):
+            raise ProtocolError(ProtocolError.NOT_AN_OBJECT,
+                                f"each line must be a JSON object, got {type(value).__name__}")
+        return value
+
+    def close(self) -> None:
+        """Close both ends; the bot sees EOF on its stdin."""
+        for stream in self._streams:
+            try:
+                if isinstance(stream, int):
+                    os.close(stream)
+                else:
+                    stream.close()
+            except OSError:
+                pass
+
+    def close_input(self) -> None:
+        """Close the bot's stdin only (it reads EOF), keeping its stdout readable."""
+        writer = self._streams[0]
+        try:
+            if isinstance(writer, int):
+                os.close(writer)
+            else:
+                writer.close()
+        except OSError:
+            pass

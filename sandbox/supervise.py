@@ -1,0 +1,456 @@
+"""Running one bot: start the container, verify its limits, supervise it, classify its end, clean up."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import itertools
+import os
+import secrets
+import selectors
+import shutil
+import signal
+import stat
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+
+from sandbox.bundle import GATE_BYTE, build_config, python_args, write_bundle
+from sandbox.cgroup import CGROUP_PARENT, ContainerCgroup
+from sandbox.channel import JsonLineChannel
+from sandbox.errors import BotNotFound, SandboxRefused
+from sandbox.limits import Limits
+from sandbox.outcome import Outcome, Status
+from sandbox.reaper import bundles_dir, ensure_watchdog, owner_key, reap_orphans
+from sandbox.rootfs import BOT_DIR, RootfsLayout, ensure_skeleton, host_layout
+from sandbox.runtime import Runtime, select_runtime, state_dir
+
+OutputCallback = Callable[[bytes], None]
+
+START_TIMEOUT = 30.0  # the runtime must have created the container by then (generous: 200 bots at once)
+VERIFY_GRACE = 5.0  # once the container exists, its limits must read back correctly within this
+STATS_INTERVAL = 0.5  # how often the CPU-seconds backstop is checked
+DRAIN_AFTER_EXIT = 2.0  # pipes are closed when the pid namespace dies; this only bounds a runtime bug
+_CHUNK = 65536
+
+_counter = itertools.count()
+_startup_lock = threading.Lock()
+_started_up: set[tuple[int, str]] = set()
+
+
+def _startup(runtime: Runtime) -> None:
+    """Once per process and runtime: reap what crashed hosts left, and arm the parent-death watchdog."""
+    key = (os.getpid(), runtime.path)
+    with _startup_lock:
+        if key in _started_up:
+            return
+        reap_orphans(runtime)
+        _started_up.add(key)
+    ensure_watchdog(runtime)
+
+
+def _resolve_bot(path: str | os.PathLike[str]) -> tuple[Path, str]:
+    """Return the host path to mount and the entry point inside the container."""
+    source = Path(path).resolve()
+    if source.is_dir():
+        if not (source / "main.py").is_file():
+            raise BotNotFound(f"{path}: a bot folder needs a main.py at its top level")
+        needed = stat.S_IROTH | stat.S_IXOTH
+    elif source.is_file():
+        needed = stat.S_IROTH
+    else:
+        raise BotNotFound(f"{path}: no such bot file or folder")
+    entry = source / "main.py" if source.is_dir() else source
+    for item, bits in ((source, needed), (entry, stat.S_IROTH)):
+        if item.stat().st_mode & bits != bits:
+            raise BotNotFound(
+                f"{item}: not readable by the sandbox user (uid 10001); make it world-readable (chmod o+r)"
+            )
+    return source, f"{BOT_DIR}/main.py"
+
+
+class Sandbox:
+    """Runs bots in containers under ``limits``; thread-safe, cheap to share.
+
+    >>> outcome = Sandbox().run("bot.py", ["--fast"])   # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        limits: Limits | None = None,
+        *,
+        runtime: str | Runtime | None = None,
+        layout: RootfsLayout | None = None,
+    ) -> None:
+        self.limits = limits or Limits()
+        self.runtime = runtime if isinstance(runtime, Runtime) else select_runtime(runtime)
+        self.layout = layout or host_layout()
+        self.rootfs = ensure_skeleton(self.layout, state_dir())
+
+    def start(
+        self,
+        bot: str | os.PathLike[str],
+        args: Sequence[str] = (),
+        *,
+        limits: Limits | None = None,
+        env: Mapping[str, str] | None = None,
+        capture_stdout: bool = False,
+        stdin: bytes | None = None,
+        on_stdout: OutputCallback | None = None,
+        on_stderr: OutputCallback | None = None,
+    ) -> BotProcess:
+        """Start ``bot`` (a .py file or a folder with main.py). Returns once the bot is running.
+
+        Without ``capture_stdout`` the bot's stdin/stdout are left for ``BotProcess.channel``.
+        Raises SandboxRefused if the limits cannot be verified; the bot has not run then.
+        """
+        source, entry = _resolve_bot(bot)
+        _startup(self.runtime)
+        return BotProcess(
+            sandbox=self,
+            source=source,
+            argv=python_args(self.layout, entry, args),
+            limits=limits or self.limits,
+            env=env,
+            capture_stdout=capture_stdout,
+            stdin=stdin,
+            on_stdout=on_stdout,
+            on_stderr=on_stderr,
+        )
+
+    def run(
+        self,
+        bot: str | os.PathLike[str],
+        args: Sequence[str] = (),
+        *,
+        limits: Limits | None = None,
+        env: Mapping[str, str] | None = None,
+        stdin: bytes | None = None,
+        on_stdout: OutputCallback | None = None,
+        on_stderr: OutputCallback | None = None,
+    ) -> Outcome:
+        """Run ``bot`` to its end, collecting (capped) stdout and stderr."""
+        with self.start(bot, args, limits=limits, env=env, capture_stdout=True, stdin=stdin,
+                        on_stdout=on_stdout, on_stderr=on_stderr) as process:
+            return process.wait()
+
+
+class BotProcess:
+    """One running bot. Use as a context manager: leaving it kills the bot if it is still running."""
+
+    def __init__(
+        self,
+        *,
+        sandbox: Sandbox,
+        source: Path | None,
+        argv: Sequence[str],
+        limits: Limits,
+        env: Mapping[str, str] | None,
+        capture_stdout: bool,
+        stdin: bytes | None,
+        on_stdout: OutputCallback | None,
+        on_stderr: OutputCallback | None,
+        extra_binds: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        self.limits = limits
+        self.runtime = sandbox.runtime
+        owner = owner_key()
+        self.container_id = f"{owner}-{next(_counter)}-{secrets.token_hex(3)}"
+        self._root = self.runtime.state_root / owner
+        self._bundle = bundles_dir(owner) / self.container_id
+        self._capture = capture_stdout
+        self._stdin_data = stdin
+        self._on = {"stdout": on_stdout, "stderr": on_stderr}
+        self._buffers = {"stdout": bytearray(), "stderr": bytearray()}
+        self._truncated = {"stdout": False, "stderr": False}
+        self._kill_reason: tuple[Status, str] | None = None
+        self._kill_lock = threading.Lock()
+        self._done = threading.Event()
+        self._outcome: Outcome | None = None
+        self._channel: JsonLineChannel | None = None
+        self._cpu_seen: float | None = None
+        self._peak_seen: int | None = None
+
+        relative = f"{CGROUP_PARENT}/{self.container_id}"
+        self.cgroup = ContainerCgroup.for_relative_path(relative)
+        config = build_config(
+            layout=sandbox.layout, rootfs=sandbox.rootfs, limits=limits, args=argv, bot_source=source,
+            cgroups_path=relative, env=env, extra_binds=extra_binds,
+        )
+        self._root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        write_bundle(self._bundle, config)
+        self._t0 = time.monotonic()
+        self._proc = subprocess.Popen(
+            self.runtime.run_args(self._root, self._bundle, self.container_id),
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0,
+            start_new_session=True, env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
+        )
+        try:
+            started = self._await_verified()
+        except BaseException:
+            self._abort()
+            raise
+        self.start_seconds = time.monotonic() - self._t0
+        self._started_at = time.monotonic()
+        self._gate_open = False
+        if started:
+            self._open_gate()
+        self._thread = threading.Thread(target=self._supervise, name=f"sandbox-{self.container_id}",
+                                        daemon=True)
+        self._thread.start()
+
+    # -- start-up -----------------------------------------------------------------------------------
+
+    def _await_verified(self) -> bool:
+        """Wait until the kernel reports our limits on the container's cgroup. False: the runtime died."""
+        deadline = self._t0 + START_TIMEOUT
+        seen_at: float | None = None
+        problems: list[str] = ["the container's cgroup never appeared"]
+        delay = 0.001
+        state_file = self._root / self.container_id / "state.json"
+        while True:
+            if self._proc.poll() is not None:
+                return False
+            now = time.monotonic()
+            if self.cgroup.has_processes():
+                problems = self.cgroup.verify(self.limits)
+                if not problems:
+                    return True
+            if seen_at is None and (state_file.exists() or self.cgroup.has_processes()):
+                seen_at = now
+            if (seen_at is not None and now - seen_at > VERIFY_GRACE) or now > deadline:
+                raise SandboxRefused(
+                    "refusing to run the bot: its limits are not in force (" + "; ".join(problems) + "). "
+                    "The sandbox needs root (or a delegated cgroup) so the runtime can apply cgroup limits; "
+                    "rootless runtimes cannot on cgroup v1 hosts."
+                )
+            time.sleep(delay)
+            delay = min(delay * 2, 0.01)
+
+    def _open_gate(self) -> None:
+        assert self._proc.stdin is not None
+        try:
+            os.write(self._proc.stdin.fileno(), GATE_BYTE)
+        except BrokenPipeError:
+            return
+        self._gate_open = True
+        if not self._capture:
+            return
+        if not self._stdin_data:
+            self._proc.stdin.close()
+
+    def _abort(self) -> None:
+        """Kill and remove a container that must not run (refused, or the host is unwinding)."""
+        self.runtime.kill(self._root, self.container_id)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self._proc.wait(timeout=10)
+        if self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait()
+        self._cleanup()
+
+    def _cleanup(self) -> None:
+        for pipe in (self._proc.stdin, self._proc.stdout, self._proc.stderr):
+            if pipe is not None:
+                with contextlib.suppress(OSError):
+                    pipe.close()
+        self.runtime.delete(self._root, self.container_id)
+        shutil.rmtree(self._bundle, ignore_errors=True)
+
+    # -- public --------------------------------------------------------------------------------------
+
+    @property
+    def channel(self) -> JsonLineChannel:
+        """The JSON-lines channel over the bot's stdin/stdout (only when stdout is not captured)."""
+        if self._capture:
+            raise RuntimeError("stdout is captured; start the bot with capture_stdout=False to get a channel")
+        if self._channel is None:
+            assert self._proc.stdin is not None and self._proc.stdout is not None
+            self._channel = JsonLineChannel(self._proc.stdin, self._proc.stdout)
+        return self._channel
+
+    @property
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    def kill(self, reason: str = "killed by the host") -> None:
+        self._kill(Status.KILLED, reason)
+
+    def wait(self, timeout: float | None = None) -> Outcome:
+        if not self._done.wait(timeout):
+            raise TimeoutError(f"bot {self.container_id} still running after {timeout} s")
+        assert self._outcome is not None
+        return self._outcome
+
+    @property
+    def outcome(self) -> Outcome | None:
+        return self._outcome
+
+    def __enter__(self) -> BotProcess:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if not self._done.is_set():
+            self.kill("the host left the bot's context")
+        self.wait()
+
+    # -- supervision --------------------------------------------------------------------------------
+
+    def _kill(self, status: Status, reason: str) -> None:
+        with self._kill_lock:
+            if self._kill_reason is not None or self._proc.poll() is not None:
+                return
+            self._kill_reason = (status, reason)
+        if not self.runtime.kill(self._root, self.container_id):
+            # The runtime could not (state not yet written?): kill the cgroup's processes directly.
+            for pid in self.cgroup.pids():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+
+    def _sample(self) -> None:
+        stats = self.cgroup.stats()
+        if stats.cpu_seconds is not None:
+            self._cpu_seen = stats.cpu_seconds
+            if stats.cpu_seconds > self.limits.effective_cpu_seconds:
+                self._kill(Status.TIMEOUT, f"used more than {self.limits.effective_cpu_seconds} CPU-seconds")
+        if stats.peak_memory_bytes is not None:
+            self._peak_seen = stats.peak_memory_bytes
+
+    def _take(self, name: str, data: bytes) -> None:
+        cap = self.limits.stdout_bytes if name == "stdout" else self.limits.stderr_bytes
+        buffer = self._buffers[name]
+        room = cap - len(buffer)
+        if room > 0:
+            kept = data[:room]
+            buffer += kept
+            callback = self._on[name]
+            if callback is not None:
+                with contextlib.suppress(Exception):
+                    callback(kept)
+        if len(data) > room:
+            self._truncated[name] = True
+            self._kill(Status.OUTPUT_LIMIT, f"wrote more than {cap} bytes to {name}")
+
+    def _supervise(self) -> None:
+        try:
+            self._loop()
+        finally:
+            self._finish()
+
+    def _loop(self) -> None:
+        proc = self._proc
+        selector = selectors.DefaultSelector()
+        readers: dict[int, str] = {}
+        assert proc.stderr is not None and proc.stdout is not None and proc.stdin is not None
+        streams = [("stderr", proc.stderr)] + ([("stdout", proc.stdout)] if self._capture else [])
+        for name, pipe in streams:
+            os.set_blocking(pipe.fileno(), False)
+            selector.register(pipe.fileno(), selectors.EVENT_READ, name)
+            readers[pipe.fileno()] = name
+        pending = memoryview(self._stdin_data) if (self._capture and self._stdin_data) else None
+        if pending is not None and not proc.stdin.closed:
+            os.set_blocking(proc.stdin.fileno(), False)
+            selector.register(proc.stdin.fileno(), selectors.EVENT_WRITE, "stdin")
+        exited_at: float | None = None
+        try:
+            pidfd: int | None = os.pidfd_open(proc.pid)
+            selector.register(pidfd, selectors.EVENT_READ, "exit")
+        except ProcessLookupError:  # the runtime already exited (and was reaped) during start-up
+            pidfd, exited_at = None, time.monotonic()
+        deadline = self._started_at + self.limits.wall_seconds
+        next_sample = time.monotonic() + STATS_INTERVAL
+        try:
+            while True:
+                now = time.monotonic()
+                if exited_at is None and now >= deadline:
+                    self._kill(Status.TIMEOUT, f"ran longer than {self.limits.wall_seconds:g} s")
+                    deadline = float("inf")
+                if exited_at is None and now >= next_sample:
+                    self._sample()
+                    next_sample = now + STATS_INTERVAL
+                if exited_at is not None and (not readers or now - exited_at > DRAIN_AFTER_EXIT):
+                    break
+                wait = min(deadline, next_sample) - now if exited_at is None else 0.05
+                for key, _ in selector.select(max(0.0, wait)):
+                    tag = key.data
+                    if tag == "exit":
+                        exited_at = time.monotonic()
+                        selector.unregister(key.fd)
+                    elif tag == "stdin":
+                        assert pending is not None
+                        try:
+                            written = os.write(key.fd, pending[:_CHUNK])
+                            pending = pending[written:]
+                        except OSError as error:
+                            if error.errno == errno.EAGAIN:
+                                continue
+                            pending = pending[:0]
+                        if not pending:
+                            selector.unregister(key.fd)
+                            proc.stdin.close()
+                    else:
+                        try:
+                            data = os.read(key.fd, _CHUNK)
+                        except BlockingIOError:
+                            continue
+                        if data:
+                            self._take(tag, data)
+                        else:
+                            selector.unregister(key.fd)
+                            readers.pop(key.fd)
+        finally:
+            if pidfd is not None:
+                os.close(pidfd)
+            selector.close()
+
+    def _finish(self) -> None:
+        proc = self._proc
+        code = proc.wait()
+        wall = time.monotonic() - self._started_at
+        stats = self.cgroup.stats()  # the stopped container (runc --keep) still has its cgroup
+        cpu = stats.cpu_seconds if stats.cpu_seconds is not None else self._cpu_seen
+        peak = stats.peak_memory_bytes if stats.peak_memory_bytes is not None else self._peak_seen
+        status, reason, sig = self._classify(code, stats.oom_kills, cpu)
+        self._cleanup()
+        self._outcome = Outcome(
+            status=status, exit_code=code if code >= 0 else None, wall_seconds=wall, cpu_seconds=cpu,
+            peak_memory_bytes=peak, stdout=bytes(self._buffers["stdout"]), stderr=bytes(self._buffers["stderr"]),
+            runtime=self.runtime.name, signal=sig, reason=reason, container_id=self.container_id,
+            stdout_truncated=self._truncated["stdout"], stderr_truncated=self._truncated["stderr"],
+            oom_kills=stats.oom_kills,
+        )
+        self._done.set()
+
+    def _classify(self, code: int, oom_kills: int, cpu: float | None) -> tuple[Status, str, int | None]:
+        sig = code - 128 if code > 128 else None
+        if self._kill_reason is not None:
+            status, reason = self._kill_reason
+            if status is Status.KILLED and oom_kills and sig == signal.SIGKILL:
+                return Status.OOM, "killed at the memory limit", sig
+            return status, reason, sig
+        if not self._gate_open:
+            detail = self._runtime_error() or bytes(self._buffers["stderr"][-2000:]).decode("utf-8", "replace")
+            return Status.CRASHED, f"the runtime failed (exit code {code}): {detail}".strip(), None
+        if oom_kills and sig == signal.SIGKILL:
+            return Status.OOM, f"killed at the memory limit ({self.limits.memory_bytes} bytes)", sig
+        if sig == signal.SIGXCPU or (sig == signal.SIGKILL and cpu is not None
+                                     and cpu >= self.limits.effective_cpu_seconds - 0.05):
+            return Status.TIMEOUT, f"used more than {self.limits.effective_cpu_seconds} CPU-seconds", sig
+        if sig is not None:
+            return Status.KILLED, f"died of signal {signal.Signals(sig).name if sig < 65 else sig}", sig
+        if code == 125 and self._runtime_error():
+            return Status.CRASHED, self._runtime_error(), None
+        return Status.EXITED, "", None
+
+    def _runtime_error(self) -> str:
+        """The runtime's own error message, from its JSON log."""
+        try:
+            lines = (self._bundle / "runtime.log").read_text().splitlines()
+        except OSError:
+            return ""
+        errors = [line for line in lines if '"level":"error"' in line or '"level":"fatal"' in line]
+        return errors[-1][:2000] if errors else ""
