@@ -37,6 +37,7 @@ from arena.engine.book import L2Book
 from arena.engine.instruments import InstrumentCatalog
 from arena.engine.tick import Tick
 from arena.feeds import ladder
+from arena.feeds.calendars import build_calendars
 from arena.feeds.csvfile import BarRow, CsvFile, QuoteRow
 from arena.feeds.errors import FeedError, FeedErrorCode
 
@@ -66,9 +67,7 @@ class ReplayFeed:
         if symbols is not None:
             unknown = [s for s in symbols if s not in catalog]
             if unknown:
-                raise FeedError(
-                    FeedErrorCode.UNKNOWN_SYMBOL, f"not in the instrument catalog: {', '.join(unknown)}"
-                )
+                raise FeedError(FeedErrorCode.UNKNOWN_SYMBOL, f"not in the instrument catalog: {', '.join(unknown)}")
             wanted = frozenset(symbols)
         self._files = [CsvFile(p, catalog, wanted) for p in paths]
         self._symbols = None if symbols is None else tuple(dict.fromkeys(symbols))
@@ -99,9 +98,7 @@ class ReplayFeed:
             for _, _, _, book in group:
                 earlier = books.pop(book.symbol, None)
                 if earlier is not None and earlier.volume:
-                    book = L2Book(
-                        book.symbol, ts, book.bids, book.asks, book.last, book.volume + earlier.volume
-                    )
+                    book = L2Book(book.symbol, ts, book.bids, book.asks, book.last, book.volume + earlier.volume)
                 books[book.symbol] = book
             yield Tick(ts, tuple(books.values()))
 
@@ -181,17 +178,12 @@ class ReplayFeed:
         venues = sorted({bar.inst.venue for bar in daily})
         calendars = self._calendars
         if calendars is None:
-            from arena.engine.sessions import SessionCalendars
-
             days = [bar.day for bar in daily if bar.day is not None]
             try:
-                calendars = SessionCalendars.build(
-                    min(days) - timedelta(days=1), max(days) + timedelta(days=1), venues
-                )
-            except (KeyError, ValueError) as exc:
-                raise FeedError(
-                    FeedErrorCode.CALENDAR, f"cannot build session calendars: {exc}", file.path
-                ) from None
+                first, last = min(days) - timedelta(days=1), max(days) + timedelta(days=1)
+            except OverflowError:
+                first, last = min(days), max(days)  # year 1 or 9999: the build reports it
+            calendars = build_calendars(first, last, venues, file.path)
         out: dict[tuple[str, int], tuple[int, int]] = {}
         for bar in daily:
             key = (bar.inst.venue, bar.ts)
@@ -199,7 +191,7 @@ class ReplayFeed:
                 continue
             try:
                 out[key] = _regular_session(calendars[bar.inst.venue], bar.ts)
-            except (KeyError, ValueError) as exc:
+            except (KeyError, ValueError, OverflowError) as exc:  # given calendars too short or lacking
                 raise FeedError(FeedErrorCode.CALENDAR, str(exc), file.path, bar.line) from None
             if out[key] is None:
                 raise FeedError(

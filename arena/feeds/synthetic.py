@@ -32,6 +32,7 @@ from arena.engine.book import L2Book
 from arena.engine.instruments import Instrument, InstrumentCatalog
 from arena.engine.tick import Tick
 from arena.feeds import ladder
+from arena.feeds.calendars import build_calendars
 from arena.feeds.errors import FeedError, FeedErrorCode
 
 if TYPE_CHECKING:
@@ -221,19 +222,13 @@ class SyntheticFeed:
     ) -> None:
         for name, value, low in (("seed", seed, 0), ("interval_ms", interval_ms, 1), ("ticks", ticks, 0)):
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise FeedError(
-                    FeedErrorCode.BAD_PARAMETER, f"{name} must be an integer >= {low}, got {value!r}"
-                )
+                raise FeedError(FeedErrorCode.BAD_PARAMETER, f"{name} must be an integer >= {low}, got {value!r}")
         if isinstance(start, bool) or not isinstance(start, int):
-            raise FeedError(
-                FeedErrorCode.BAD_PARAMETER, f"start must be integer epoch milliseconds, got {start!r}"
-            )
+            raise FeedError(FeedErrorCode.BAD_PARAMETER, f"start must be integer epoch milliseconds, got {start!r}")
         chosen = tuple(catalog) if symbols is None else tuple(dict.fromkeys(symbols))
         unknown = [s for s in chosen if s not in catalog]
         if unknown:
-            raise FeedError(
-                FeedErrorCode.UNKNOWN_SYMBOL, f"not in the instrument catalog: {', '.join(unknown)}"
-            )
+            raise FeedError(FeedErrorCode.UNKNOWN_SYMBOL, f"not in the instrument catalog: {', '.join(unknown)}")
         if not chosen:
             raise FeedError(FeedErrorCode.BAD_PARAMETER, "a synthetic feed needs at least one symbol")
         self._catalog = catalog
@@ -249,9 +244,7 @@ class SyntheticFeed:
         if calendars is not None:
             missing = [v for v in self._venues if v not in calendars]
             if missing:
-                raise FeedError(
-                    FeedErrorCode.UNKNOWN_VENUE, f"no session calendar for venue(s) {', '.join(missing)}"
-                )
+                raise FeedError(FeedErrorCode.UNKNOWN_VENUE, f"no session calendar for venue(s) {', '.join(missing)}")
 
     @property
     def symbols(self) -> tuple[str, ...]:
@@ -266,20 +259,16 @@ class SyntheticFeed:
         """The venues' schedules from ``ts`` on, and the ts up to which they are known (None: forever)."""
         if self._given_calendars is not None:
             return {v: self._given_calendars[v] for v in self._venues}, None
-        from arena.engine.sessions import SessionCalendars
-
         # Enough calendar for the remaining ticks even if only a sixth of the time is open, plus holidays;
         # the iteration builds the next stretch if it runs past this one.
         span = self.ticks * self.interval_ms * 6 + 14 * _DAY_MS
-        first = _ms_date(ts) - timedelta(days=7)
-        last = _ms_date(ts + span)
         try:
-            calendars = SessionCalendars.build(first, last, venues=self._venues)
-            schedules = {v: calendars[v] for v in self._venues}
-        except KeyError as exc:
-            raise FeedError(FeedErrorCode.UNKNOWN_VENUE, f"no session calendar for venue {exc}") from None
-        except (ValueError, LookupError) as exc:
-            raise FeedError(FeedErrorCode.CALENDAR, f"cannot build session calendars: {exc}") from None
+            first = _ms_date(ts) - timedelta(days=7)
+            last = _ms_date(ts + span)
+        except OverflowError:
+            raise FeedError(FeedErrorCode.BAD_PARAMETER, f"start {ts} is out of the calendar's range") from None
+        calendars = build_calendars(first, last, self._venues)
+        schedules = {v: calendars[v] for v in self._venues}
         return schedules, _day_ms(last)
 
     def __iter__(self) -> Iterator[Tick]:
