@@ -452,6 +452,7 @@ class Engine:
                 price,
                 fee,
                 maker,
+                order.filled_qty,
                 remaining,
             )
         )
@@ -525,8 +526,10 @@ class Engine:
             if limit is not None and nav < account.day_open_nav * (1.0 - limit):
                 account.loss_limit_day = day
             curve = account.equity_curve
-            if not curve or ts - curve[-1][0] >= sample_ms:
+            if not curve or ts - curve[-1][0] >= max(sample_ms, 1):
                 curve.append((ts, nav))
+            elif curve[-1][0] == ts:
+                curve[-1] = (ts, nav)  # several changes at one moment: keep the last
             events.append(AccountUpdate(ts, account.id, nav, account.max_drawdown, account.score))
         dirty.clear()
 

@@ -58,6 +58,7 @@ class Fill(NamedTuple):
     price: float
     fee: float
     maker: bool
+    filled_qty: float  # of the order so far, this fill included
     remaining: float  # of the order, after this fill
 
     as_dict = _as_dict

@@ -145,5 +145,6 @@ def resolve_ruleset(override: Mapping[str, Any] | None = None, base: Ruleset = D
         return Ruleset.model_validate(deep_merge(base.model_dump(mode="json"), override))
     except ValidationError as exc:
         raise RulesetError(
-            [(".".join(str(p) for p in err["loc"]) or "(root)", err["msg"]) for err in exc.errors()]
+            # pydantic marks a bad dict key with a "[key]" step; the key itself names the field.
+            [(".".join(str(p) for p in err["loc"] if p != "[key]") or "(root)", err["msg"]) for err in exc.errors()]
         ) from None

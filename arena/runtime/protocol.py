@@ -124,6 +124,7 @@ def order_update_message(event: Event) -> dict[str, Any] | None:
             "qty": event.qty,
             "price": event.price,
             "fee": event.fee,
+            "filled_qty": event.filled_qty,
             "remaining": event.remaining,
         }
     if isinstance(event, OrderRejected):

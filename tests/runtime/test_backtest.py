@@ -1,0 +1,175 @@
+"""`arena backtest` and the in-process SDK: determinism, the JSON contract, replay of real data, bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from arena.catalog import load_catalog
+from arena.cli import app
+from arena.engine.rules import resolve_ruleset
+from arena.feeds import open_feed
+from arena.runtime.backtest import BotLoadError, load_bot, run_backtest
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = sorted((ROOT / "examples" / "bots").glob("*.py"))
+DATA = ROOT / "tests" / "data"
+runner = CliRunner()
+
+
+def backtest_json(*args: str) -> tuple[int, dict]:
+    result = runner.invoke(app, ["backtest", *args, "--json"])
+    lines = [line for line in result.stdout.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stdout  # exactly one JSON object, nothing else
+    return result.exit_code, json.loads(lines[0])
+
+
+@pytest.fixture(scope="module")
+def catalog():
+    return load_catalog()
+
+
+def run(path: Path, catalog, feed: str = "synthetic:3", ticks: int = 240, rules: dict | None = None, seed: int = 0):
+    bot = load_bot(path)
+    symbols = list(bot.symbols) or None
+    source = open_feed(feed, catalog, symbols, ticks=ticks)
+    return bot, run_backtest(bot, catalog, resolve_ruleset(rules), list(source), seed=seed)
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
+def test_every_example_bot_trades_and_runs_bit_for_bit_the_same_twice(path, catalog):
+    _, first = run(path, catalog)
+    _, second = run(path, catalog)
+    assert first.fills, f"{path.stem} never traded"
+    assert json.dumps(first.as_dict()) == json.dumps(second.as_dict())
+    assert first.equity_curve == second.equity_curve
+
+
+def test_a_different_feed_seed_gives_a_different_run(catalog):
+    _, a = run(ROOT / "examples/bots/sma_crossover.py", catalog, feed="synthetic:3")
+    _, b = run(ROOT / "examples/bots/sma_crossover.py", catalog, feed="synthetic:4")
+    assert a.fills != b.fills
+
+
+def test_twap_slices_cost_less_than_one_block_order(catalog):
+    _, twap = run(ROOT / "examples/bots/twap.py", catalog, ticks=120)
+    assert len(twap.fills) > 10
+    sizes = [f["qty"] for f in twap.fills]
+    assert max(sizes) <= 2 * min(sizes) + 1  # even slices
+
+
+def test_sdk_sees_fills_typed_rejections_and_cancels(catalog):
+    bot, result = run(DATA / "bots" / "every_order.py", catalog, ticks=5)
+    statuses = [(u.client_order_id, u.status, u.code) for u in bot.updates]
+    assert ("o1", "filled", None) in statuses
+    assert ("resting", "accepted", None) in statuses
+    assert ("resting", "cancelled", "CANCELLED") in statuses
+    codes = {type(e).__name__ for e in bot.errors}
+    assert {"ConcentrationLimitError", "LiquidityHaltError", "InvalidOrderError", "UnknownOrderError"} == codes
+    assert {r["code"] for r in result.rejections} == {
+        "CONCENTRATION_LIMIT", "LIQUIDITY_HALT", "INVALID_ORDER", "UNKNOWN_ORDER"
+    }  # fmt: skip
+    filled = [u for u in bot.updates if u.status == "filled"]
+    assert filled[0].filled_qty == 0.5 and filled[0].remaining == 0.0
+    assert bot.fills and bot.fills[0].qty == 0.5
+    assert bot.portfolio.position("BTC-USD") == pytest.approx(0.5)
+    assert "resting" not in bot.open_orders
+
+
+def test_cli_json_contract():
+    code, out = backtest_json(str(ROOT / "examples/bots/sma_crossover.py"), "--feed", "synthetic:7", "--ticks", "200")
+    assert code == 0
+    assert {"nav", "cash", "return", "max_drawdown", "score", "orders", "fills", "rejections"} <= set(out)
+    assert out["fills"] and all(set(f) == {"ts", "symbol", "side", "qty", "price", "fee"} for f in out["fills"])
+    assert out["score"] == pytest.approx(out["nav"] * (1 - out["max_drawdown"]))
+    assert out["return"] == pytest.approx(out["nav"] / 1_000_000 - 1)
+
+
+def test_cli_with_a_rules_file_applies_the_override(tmp_path):
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("asset_classes: [crypto]\nfees:\n  crypto:\n    taker_bps: 200\n")
+    code, out = backtest_json(str(ROOT / "examples/bots/sma_crossover.py"), "--rules", str(rules), "--ticks", "200")
+    assert code == 0
+    assert {f["symbol"] for f in out["fills"]} == {"BTC-USD"}
+    assert all(f["fee"] == pytest.approx(f["qty"] * f["price"] * 0.02) for f in out["fills"])
+    assert {r["code"] for r in out["rejections"]} == {"SYMBOL_NOT_ALLOWED"}
+
+
+def test_cli_replays_real_daily_bars(tmp_path):
+    bot = tmp_path / "hold_nvda.py"
+    bot.write_text(
+        "from arena_bot import Bot\n\n"
+        "class Hold(Bot):\n"
+        "    symbols = ('NVDA',)\n\n"
+        "    def on_tick(self, ts):\n"
+        "        if not self.portfolio.position('NVDA') and not self.open_orders:\n"
+        "            self.buy('NVDA', 1000)\n"
+    )
+    code, out = backtest_json(str(bot), "--feed", str(DATA / "equities-daily-sample.csv"))
+    assert code == 0
+    (fill,) = out["fills"]
+    # The first NVDA bar in the sample opened at 12.56 on 2013-01-02.
+    assert fill["symbol"] == "NVDA" and 12.5 < fill["price"] < 12.7
+    assert out["nav"] != 1_000_000
+
+
+@pytest.mark.parametrize(
+    ("rules_text", "code", "needle"),
+    [
+        ("max_leverage: -1\n", "INVALID_RULES_FILE", "max_leverage"),
+        ("fees: {crypto: {taker_bps: oops}}\n", "INVALID_RULES_FILE", "fees.crypto.taker_bps"),
+        ("max_leverage: [1\n", "INVALID_RULES_FILE", "not valid YAML"),
+        ("- a list\n", "INVALID_RULES_FILE", "mapping"),
+    ],
+)
+def test_cli_bad_rules_file_is_refused_with_a_code(tmp_path, rules_text, code, needle):
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(rules_text)
+    exit_code, out = backtest_json(str(ROOT / "examples/bots/buy_and_hold.py"), "--rules", str(rules))
+    assert exit_code == 2
+    assert out["error"]["code"] == code and needle in out["error"]["message"]
+
+
+def test_cli_bad_csv_names_file_and_line(tmp_path):
+    csv = tmp_path / "bad.csv"
+    csv.write_text(
+        "ts,symbol,open,high,low,close,volume\n2013-01-02,NVDA,12.5,12.7,12.4,12.6,100\n2013-01-03,NVDA,x,1,1,1,1\n"
+    )
+    exit_code, out = backtest_json(str(ROOT / "examples/bots/buy_and_hold.py"), "--feed", str(csv), "--symbols", "NVDA")
+    assert exit_code == 2
+    assert "bad.csv" in out["error"]["message"] and "3" in out["error"]["message"]
+    assert out["error"]["code"] == "BAD_NUMBER"
+
+
+@pytest.mark.parametrize(
+    ("source", "needle"),
+    [
+        ("def broken(:\n", "failed to import"),
+        ("x = 1\n", "exactly one subclass"),
+        (
+            "from arena_bot import Bot\nclass A(Bot):\n    pass\nclass B(Bot):\n    pass\n",
+            "exactly one subclass",
+        ),
+    ],
+)
+def test_bad_bot_files_are_refused(tmp_path, source, needle):
+    bot = tmp_path / "bot.py"
+    bot.write_text(source)
+    with pytest.raises(BotLoadError, match=needle):
+        load_bot(bot)
+    exit_code, out = backtest_json(str(bot))
+    assert exit_code == 2 and out["error"]["code"] == "BOT_LOAD_FAILED"
+
+
+def test_missing_bot_file(tmp_path):
+    exit_code, out = backtest_json(str(tmp_path / "nope.py"))
+    assert exit_code == 2 and "no such bot file" in out["error"]["message"]
+
+
+def test_human_output_has_a_summary():
+    result = runner.invoke(app, ["backtest", str(ROOT / "examples/bots/buy_and_hold.py"), "--ticks", "60"])
+    assert result.exit_code == 0
+    assert "NAV" in result.stdout and "max drawdown" in result.stdout and "score" in result.stdout
