@@ -67,7 +67,9 @@ class ReplayFeed:
         if symbols is not None:
             unknown = [s for s in symbols if s not in catalog]
             if unknown:
-                raise FeedError(FeedErrorCode.UNKNOWN_SYMBOL, f"not in the instrument catalog: {', '.join(unknown)}")
+                raise FeedError(
+                    FeedErrorCode.UNKNOWN_SYMBOL, f"not in the instrument catalog: {', '.join(unknown)}"
+                )
             wanted = frozenset(symbols)
         self._files = [CsvFile(p, catalog, wanted) for p in paths]
         self._symbols = None if symbols is None else tuple(dict.fromkeys(symbols))
@@ -98,7 +100,9 @@ class ReplayFeed:
             for _, _, _, book in group:
                 earlier = books.pop(book.symbol, None)
                 if earlier is not None and earlier.volume:
-                    book = L2Book(book.symbol, ts, book.bids, book.asks, book.last, book.volume + earlier.volume)
+                    book = L2Book(
+                        book.symbol, ts, book.bids, book.asks, book.last, book.volume + earlier.volume
+                    )
                 books[book.symbol] = book
             yield Tick(ts, tuple(books.values()))
 

@@ -222,13 +222,19 @@ class SyntheticFeed:
     ) -> None:
         for name, value, low in (("seed", seed, 0), ("interval_ms", interval_ms, 1), ("ticks", ticks, 0)):
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise FeedError(FeedErrorCode.BAD_PARAMETER, f"{name} must be an integer >= {low}, got {value!r}")
+                raise FeedError(
+                    FeedErrorCode.BAD_PARAMETER, f"{name} must be an integer >= {low}, got {value!r}"
+                )
         if isinstance(start, bool) or not isinstance(start, int):
-            raise FeedError(FeedErrorCode.BAD_PARAMETER, f"start must be integer epoch milliseconds, got {start!r}")
+            raise FeedError(
+                FeedErrorCode.BAD_PARAMETER, f"start must be integer epoch milliseconds, got {start!r}"
+            )
         chosen = tuple(catalog) if symbols is None else tuple(dict.fromkeys(symbols))
         unknown = [s for s in chosen if s not in catalog]
         if unknown:
-            raise FeedError(FeedErrorCode.UNKNOWN_SYMBOL, f"not in the instrument catalog: {', '.join(unknown)}")
+            raise FeedError(
+                FeedErrorCode.UNKNOWN_SYMBOL, f"not in the instrument catalog: {', '.join(unknown)}"
+            )
         if not chosen:
             raise FeedError(FeedErrorCode.BAD_PARAMETER, "a synthetic feed needs at least one symbol")
         self._catalog = catalog
@@ -244,7 +250,9 @@ class SyntheticFeed:
         if calendars is not None:
             missing = [v for v in self._venues if v not in calendars]
             if missing:
-                raise FeedError(FeedErrorCode.UNKNOWN_VENUE, f"no session calendar for venue(s) {', '.join(missing)}")
+                raise FeedError(
+                    FeedErrorCode.UNKNOWN_VENUE, f"no session calendar for venue(s) {', '.join(missing)}"
+                )
 
     @property
     def symbols(self) -> tuple[str, ...]:
@@ -266,17 +274,19 @@ class SyntheticFeed:
             first = _ms_date(ts) - timedelta(days=7)
             last = _ms_date(ts + span)
         except OverflowError:
-            raise FeedError(FeedErrorCode.BAD_PARAMETER, f"start {ts} is out of the calendar's range") from None
+            raise FeedError(
+                FeedErrorCode.BAD_PARAMETER, f"start {ts} is out of the calendar's range"
+            ) from None
         calendars = build_calendars(first, last, self._venues)
         schedules = {v: calendars[v] for v in self._venues}
         return schedules, _day_ms(last)
 
     def __iter__(self) -> Iterator[Tick]:
+        from arena.engine.sessions import SessionRangeError
+
         try:
             yield from self._ticks()
-        except ValueError as exc:  # SessionRangeError: given calendars that end too early
-            if isinstance(exc, FeedError):
-                raise
+        except SessionRangeError as exc:  # calendars handed in that end before the feed does
             raise FeedError(FeedErrorCode.CALENDAR, str(exc)) from None
 
     def _ticks(self) -> Iterator[Tick]:
