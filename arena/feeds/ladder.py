@@ -14,6 +14,7 @@ A synthetic or bar-replayed book has no real depth behind its touch, so both bui
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 from arena.engine.book import L2Book, Level
 from arena.engine.instruments import AssetClass, Instrument
@@ -69,19 +70,42 @@ def min_size(inst: Instrument) -> float:
     return round(max(inst.min_qty, inst.qty_step), inst.qty_decimals)
 
 
+def per_unit(tick: float) -> int:
+    """``1 / tick`` when that is a whole number (0.01 -> 100, 0.25 -> 4), else 0."""
+    units = round(1.0 / tick)
+    return units if units and abs(units * tick - 1.0) < 1e-12 else 0
+
+
+@lru_cache(maxsize=1 << 16)
+def prices(first: int, step: int, tick: float, count: int = LEVELS) -> tuple[float, ...]:
+    """Prices ``first``, ``first+step``, ... ticks, stopping before zero; equal to ``round_price``.
+
+    ``n / (1/tick)`` is the double nearest the decimal price, as ``round_price`` gives it, without a
+    slow ``round``. Memoised: replayed and synthetic touches revisit the same few ticks.
+    """
+    levels = [n for n in range(first, first + step * count, step) if n > 0]
+    units = per_unit(tick)
+    if units:
+        return tuple(n / units for n in levels)
+    return tuple(round(n * tick, 10) for n in levels)
+
+
+@lru_cache(maxsize=1 << 16)
+def sizes(
+    top: float, growth: float, decimals: int, smallest: float, count: int = LEVELS
+) -> tuple[float, ...]:
+    """``count`` sizes from ``top``, each ``growth`` times the one before, on the quantity grid."""
+    return tuple(max(round(top * growth**k, decimals), smallest) for k in range(count))
+
+
 def side(inst: Instrument, first: int, step: int, sizes: list[float]) -> tuple[Level, ...]:
     """Levels at ``first``, ``first+step``, ... ticks with the given sizes, rounded to the grids.
 
     A bid side that would reach zero or below stops early (a penny stock with a wide gap).
     """
-    tick, qd, smallest = inst.tick_size, inst.qty_decimals, min_size(inst)
-    levels = []
-    for k, size in enumerate(sizes):
-        n = first + k * step
-        if n <= 0:
-            break
-        levels.append((round(n * tick, 10), max(round(size, qd), smallest)))
-    return tuple(levels)
+    qd, smallest = inst.qty_decimals, min_size(inst)
+    grid = prices(first, step, inst.tick_size, len(sizes))
+    return tuple((price, max(round(size, qd), smallest)) for price, size in zip(grid, sizes, strict=False))
 
 
 def synthetic_book(

@@ -227,9 +227,11 @@ def _regular_session(schedule: VenueSchedule, day_start: int) -> tuple[int, int]
 def quote_book(row: QuoteRow) -> L2Book:
     """The recorded touch, and invented levels one tick apart behind it, each 80% of the one before."""
     inst = row.inst
-    bid_n = round(row.bid / inst.tick_size)
-    ask_n = round(row.ask / inst.tick_size)
-    decay = [DEPTH_DECAY**k for k in range(ladder.LEVELS)]
-    bids = ladder.side(inst, bid_n, -1, [row.bid_size * d for d in decay])
-    asks = ladder.side(inst, ask_n, 1, [row.ask_size * d for d in decay])
+    tick, qd, smallest = inst.tick_size, inst.qty_decimals, ladder.min_size(inst)
+    bid_prices = ladder.prices(round(row.bid / tick), -1, tick)
+    ask_prices = ladder.prices(round(row.ask / tick), 1, tick)
+    bid_sizes = ladder.sizes(row.bid_size, DEPTH_DECAY, qd, smallest)
+    ask_sizes = ladder.sizes(row.ask_size, DEPTH_DECAY, qd, smallest)
+    bids = tuple(zip(bid_prices, bid_sizes, strict=False))
+    asks = tuple(zip(ask_prices, ask_sizes, strict=False))
     return L2Book(inst.symbol, row.ts, bids, asks, row.last, row.volume)

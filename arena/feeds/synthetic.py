@@ -58,7 +58,6 @@ _OPEN_MINUTES = 30.0  # the opening/closing stretch where spreads widen and volu
 _EXT_SPREAD, _EXT_DEPTH, _EXT_VOLUME, _EXT_VOL = 3.0, 0.25, 0.08, 0.6  # pre/post-market factors
 
 _BLOCK = 512  # updates of random numbers drawn at once per symbol
-_MEMO = 4096  # touches whose ladder prices are remembered per side
 _N_SCALARS = 5  # diffusion, jump trigger, jump size, spread noise, volume noise
 
 
@@ -66,8 +65,6 @@ class _Path:
     """One symbol's state: latent mid, spread factor, last trade, and its stream of random numbers."""
 
     __slots__ = (
-        "ask_ladders",
-        "bid_ladders",
         "block",
         "depth",
         "expires",
@@ -76,7 +73,6 @@ class _Path:
         "last",
         "log_mid",
         "noise",
-        "per_unit",
         "pos",
         "qd",
         "qmin",
@@ -97,8 +93,6 @@ class _Path:
         self.venue = inst.venue
         self.tick = inst.tick_size
         self.qd = inst.qty_decimals
-        per_unit = round(1.0 / inst.tick_size)
-        self.per_unit = per_unit if abs(per_unit * inst.tick_size - 1.0) < 1e-12 else 0
         self.qmin = ladder.min_size(inst)
         self.rng = np.random.Generator(
             np.random.PCG64(np.random.SeedSequence([seed, zlib.crc32(inst.symbol.encode())]))
@@ -119,8 +113,6 @@ class _Path:
         self.log_mid = math.log(inst.reference_price)
         self.spread_x = 0.0
         self.last: float | None = inst.round_price(inst.reference_price)
-        self.bid_ladders: dict[int, tuple[float, ...]] = {}
-        self.ask_ladders: dict[int, tuple[float, ...]] = {}
         self.block: list[list[float]] = []
         self.noise = np.empty(0)
         self.sizes: list[list[float]] = []
@@ -144,19 +136,6 @@ class _Path:
         if self.thin is None:
             self.thin = self._rounded(self.noise * _EXT_DEPTH)
         return self.thin[row]
-
-    def _ladder(self, memo: dict[int, tuple[float, ...]], first: int, step: int) -> tuple[float, ...]:
-        """Prices of the levels from ``first`` ticks on; memoised per touch as the price wanders near it."""
-        if len(memo) >= _MEMO:
-            memo.clear()  # a trending or coarse-ticked path keeps finding new touches
-        levels = range(first, first + step * ladder.LEVELS, step)
-        if self.per_unit:
-            # n / (1/tick) is the double nearest the decimal price: what round_price gives, 5x faster.
-            prices = tuple(n / self.per_unit for n in levels if n > 0)
-        else:
-            prices = tuple(round(n * self.tick, 10) for n in levels if n > 0)
-        memo[first] = prices
-        return prices
 
     def step(self, ts: int, phase: str, since_open: float, to_close: float) -> L2Book:
         if self.pos == _BLOCK:
@@ -186,8 +165,8 @@ class _Path:
             volume *= _EXT_VOLUME
 
         bid, ask = ladder.touch_ticks(mid, spread, self.tick)
-        bid_prices = self.bid_ladders.get(bid) or self._ladder(self.bid_ladders, bid, -self.gap)
-        ask_prices = self.ask_ladders.get(ask) or self._ladder(self.ask_ladders, ask, self.gap)
+        bid_prices = ladder.prices(bid, -self.gap, self.tick)
+        ask_prices = ladder.prices(ask, self.gap, self.tick)
         sizes = self.sizes[self.pos - 1] if regular else self._thin(self.pos - 1)
         bids = tuple(zip(bid_prices, sizes[: ladder.LEVELS], strict=False))
         asks = tuple(zip(ask_prices, sizes[ladder.LEVELS :], strict=False))
