@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from arena.engine.instruments import Instrument
+from arena.engine.rules import ScoringFormula
 
 
 @dataclass(slots=True, eq=False)
@@ -48,6 +49,9 @@ class Account:
     id: str
     tournament: str | None
     starting_balance: float
+    # From the tournament's ruleset, kept here for the per-tick re-scoring loop.
+    formula: ScoringFormula = ScoringFormula.NAV_DRAWDOWN
+    daily_loss_limit: float | None = None
     cash: float = 0.0
     positions: dict[str, Position] = field(default_factory=dict)
     nav: float = 0.0

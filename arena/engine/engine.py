@@ -21,7 +21,7 @@ from arena.engine.execution import crossing_levels, floor_qty, impact_price, rou
 from arena.engine.fees import fill_fee
 from arena.engine.instruments import Instrument, InstrumentCatalog
 from arena.engine.market import Market
-from arena.engine.orders import Cancel, Order, OrderError, OrderStatus, OrderType, TimeInForce, parse_order
+from arena.engine.orders import Cancel, Order, OrderError, OrderStatus, OrderType, Side, TimeInForce, parse_order
 from arena.engine.rejections import Rejection, RejectionCode
 from arena.engine.rules import DEFAULT_RULESET, FeeSchedule, Ruleset, ScoringFormula, SlippageParams
 from arena.engine.scoring import score
@@ -58,6 +58,7 @@ class Engine:
         equity_sample_ms: int = 0,
     ) -> None:
         self.catalog = catalog
+        self._instruments: dict[str, Instrument] = dict(catalog.items())  # a plain dict: hot-path lookups
         self.calendars = calendars
         self.volume_window = volume_window
         self.equity_sample_ms = equity_sample_ms
@@ -94,7 +95,9 @@ class Engine:
         if tournament not in self._rulesets:
             raise ValueError(f"unknown tournament {tournament!r}")
         ruleset = self._rulesets[tournament]
-        account = Account(account_id, tournament, ruleset.starting_balance)
+        account = Account(
+            account_id, tournament, ruleset.starting_balance, ruleset.scoring.formula, ruleset.daily_loss_limit
+        )
         account.score = score(ruleset.scoring.formula, account.nav, account.starting_balance, 0.0)
         self.accounts[account_id] = account
         self._replenish[account_id] = ruleset.liquidity.replenish_rate
@@ -120,7 +123,7 @@ class Engine:
             symbol = book.symbol
             market = self.markets.get(symbol)
             if market is None:
-                instrument = self.catalog.get(symbol)
+                instrument = self._instruments.get(symbol)
                 if instrument is None:
                     continue  # not tradeable here; feeds are validated against the catalog
                 market = self.markets[symbol] = Market(instrument, self.volume_window)
@@ -248,16 +251,21 @@ class Engine:
         if account.disabled:
             return Rejection(RejectionCode.ACCOUNT_DISABLED, "this account may no longer trade")
         ruleset = self._rulesets[order.tournament]
-        if not self._within_rate(order.account, ts, ruleset):
-            rate = ruleset.order_rate
-            return Rejection(
-                RejectionCode.RATE_LIMITED,
-                f"more than {rate.max_orders} orders in {rate.per_ms} ms; slow down",
-            )
-        instrument = self.catalog.get(order.symbol)
+        # Sliding window of this account's recent order times (simulation time, so deterministic).
+        rate = ruleset.order_rate
+        recent = self._recent.get(order.account)
+        if recent is None:
+            recent = self._recent[order.account] = deque()
+        horizon = ts - rate.per_ms
+        while recent and recent[0] <= horizon:
+            recent.popleft()
+        if len(recent) >= rate.max_orders:
+            return Rejection(RejectionCode.RATE_LIMITED, f"more than {rate.max_orders} orders in {rate.per_ms} ms")
+        recent.append(ts)
+        instrument = self._instruments.get(order.symbol)
         if instrument is None:
             return Rejection(RejectionCode.UNKNOWN_SYMBOL, f"unknown symbol {order.symbol!r}")
-        terms = self.terms(order.tournament, instrument)
+        terms = self._terms.get((order.tournament, order.symbol)) or self.terms(order.tournament, instrument)
         if terms.refusal is not None:
             return terms.refusal
         if order.type not in ruleset.order_types:
@@ -283,11 +291,12 @@ class Engine:
                 RejectionCode.DUPLICATE_CLIENT_ORDER_ID,
                 f"an open order already uses {order.client_order_id!r}",
             )
+        sign = 1 if order.side is Side.BUY else -1
         position = account.positions.get(order.symbol)
         held = position.qty if position is not None else 0.0
         resting = self._resting.get((order.account, order.symbol))
         pending = sum(o.sign * o.remaining for o in resting.values()) if resting else 0.0
-        projected = held + pending + order.sign * order.qty
+        projected = held + pending + sign * order.qty
         reducing = abs(projected) < abs(held + pending) and (projected == 0 or (projected > 0) == (held > 0))
         if account.loss_limit_day == ts // DAY_MS and not reducing:
             return Rejection(
@@ -300,13 +309,10 @@ class Engine:
         if (
             order.post_only
             and order.limit_price is not None
-            and (
-                (order.sign > 0 and book.best_ask < order.limit_price)
-                or (order.sign < 0 and book.best_bid > order.limit_price)
-            )
+            and ((sign > 0 and book.best_ask < order.limit_price) or (sign < 0 and book.best_bid > order.limit_price))
         ):
             return Rejection(RejectionCode.POST_ONLY_WOULD_CROSS, "a post-only order must not take liquidity")
-        depth = market.visible_depth(order.sign)
+        depth = market.ask_depth if sign > 0 else market.bid_depth
         if order.qty > depth * ruleset.liquidity.max_book_multiple:
             return Rejection(
                 RejectionCode.LIQUIDITY_HALT,
@@ -349,18 +355,6 @@ class Engine:
             )
         return None
 
-    def _within_rate(self, account: str, ts: int, ruleset: Ruleset) -> bool:
-        recent = self._recent.get(account)
-        if recent is None:
-            recent = self._recent[account] = deque()
-        horizon = ts - ruleset.order_rate.per_ms
-        while recent and recent[0] <= horizon:
-            recent.popleft()
-        if len(recent) >= ruleset.order_rate.max_orders:
-            return False
-        recent.append(ts)
-        return True
-
     def _accept(self, order: Order, ts: int, events: list[Event]) -> None:
         order.id = self._next_order_id
         self._next_order_id += 1
@@ -402,18 +396,20 @@ class Engine:
             return
         instrument = market.instrument
         ruleset = self._rulesets[order.tournament]
+        sign = 1 if order.side is Side.BUY else -1
         if not arriving and not _safe_is_open(self.calendars[instrument.venue], ts, ruleset.extended_hours):
             return  # resting orders wait for the open
         limit = order.limit_price if order.type in (OrderType.LIMIT, OrderType.STOP_LIMIT) else None
-        sign = order.sign
-        levels = crossing_levels(market.opposite(sign), limit, sign)
+        levels = book.asks if sign > 0 else book.bids
+        if limit is not None:
+            levels = crossing_levels(levels, limit, sign)
         if not levels:
             return
         available = market.available(order.account, sign, levels)
         qty = floor_qty(min(order.remaining, available * ruleset.liquidity.participation_cap), instrument.qty_decimals)
         if qty <= 0 or qty < instrument.min_qty:
             return
-        terms = self.terms(order.tournament, instrument)
+        terms = self._terms.get((order.tournament, order.symbol)) or self.terms(order.tournament, instrument)
         mid = market.mark
         price = impact_price(mid, book.spread, qty, market.v_avg, terms.slippage, sign)  # type: ignore[arg-type]
         price = round_to_tick(price, instrument.tick_size, sign)
@@ -504,33 +500,33 @@ class Engine:
             self._client_ids.pop((order.account, order.client_order_id), None)
 
     def _rescore(self, ts: int, events: list[Event]) -> None:
+        """Drawdown, score, loss limit and equity curve of every account whose NAV moved."""
         dirty = self._dirty
         if not dirty:
             return
         day = ts // DAY_MS
-        sample_ms = self.equity_sample_ms
+        sample_ms = max(self.equity_sample_ms, 1)
+        append = events.append
         for account in dirty:
             account.dirty = False
-            ruleset = self._rulesets[account.tournament]
+            nav = account.nav
             if account.day != day:
                 account.day = day
-                account.day_open_nav = account.nav
+                account.day_open_nav = nav
             account.update_drawdown()
-            formula = ruleset.scoring.formula
-            nav = account.nav
-            if formula is ScoringFormula.NAV_DRAWDOWN:
+            if account.formula is ScoringFormula.NAV_DRAWDOWN:
                 account.score = nav * (1.0 - account.max_drawdown)
             else:
-                account.score = score(formula, nav, account.starting_balance, account.max_drawdown)
-            limit = ruleset.daily_loss_limit
+                account.score = score(account.formula, nav, account.starting_balance, account.max_drawdown)
+            limit = account.daily_loss_limit
             if limit is not None and nav < account.day_open_nav * (1.0 - limit):
                 account.loss_limit_day = day
             curve = account.equity_curve
-            if not curve or ts - curve[-1][0] >= max(sample_ms, 1):
+            if not curve or ts - curve[-1][0] >= sample_ms:
                 curve.append((ts, nav))
             elif curve[-1][0] == ts:
                 curve[-1] = (ts, nav)  # several changes at one moment: keep the last
-            events.append(AccountUpdate(ts, account.id, nav, account.max_drawdown, account.score))
+            append(AccountUpdate(ts, account.id, nav, account.max_drawdown, account.score))
         dirty.clear()
 
 
