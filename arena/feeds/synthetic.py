@@ -2,7 +2,8 @@
 
 Each symbol draws from its own generator, seeded from ``(seed, crc32(symbol))``, so a symbol's path is
 the same whichever other symbols share the feed, and the same seed gives the same ticks bit for bit in
-any process. Per update of a symbol:
+any process (given the same numpy: its ``Generator`` may change a distribution between releases).
+Per update of a symbol:
 
 * the latent mid follows geometric Brownian motion with the instrument's ``annual_volatility`` scaled to
   the tick interval over the venue's trading time per year, plus rare jumps (fat tails; the diffusion is
@@ -120,10 +121,12 @@ class _Path:
         self.pos = _BLOCK
 
     def _refill(self) -> None:
-        draws = self.rng.standard_normal((_BLOCK, _N_SCALARS + 2 * ladder.LEVELS))
-        self.block = draws[:, :_N_SCALARS].tolist()
+        self.block = self.rng.standard_normal((_BLOCK, _N_SCALARS)).tolist()
         # Level sizes for the whole block at once: rounding them one by one was most of the time.
-        self.noise = np.exp(_DEPTH_SD * draws[:, _N_SCALARS:] - _DEPTH_SD**2 / 2) * self.depth
+        # lognormal() takes its exp from the C library, not numpy's CPU-dependent SIMD exp, so the
+        # sizes do not hinge on which vector instructions a machine has.
+        noise = self.rng.lognormal(-(_DEPTH_SD**2) / 2, _DEPTH_SD, (_BLOCK, 2 * ladder.LEVELS))
+        self.noise = noise * self.depth
         self.sizes = self._rounded(self.noise)
         self.thin = None
         self.pos = 0
@@ -174,7 +177,7 @@ class _Path:
         volume = round(volume, self.qd)
         if volume > 0:
             self.last = asks[0][0] if move >= 0 else bids[0][0]
-        return L2Book(self.symbol, ts, tuple(bids), tuple(asks), self.last, volume)
+        return L2Book(self.symbol, ts, bids, asks, self.last, volume)
 
 
 def _day_ms(day: date) -> int:
