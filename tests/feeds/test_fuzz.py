@@ -120,3 +120,37 @@ def test_binary_junk(tmp_path_factory, catalog, calendars_2013, content):
 @given(content=structured())
 def test_structured_junk_building_its_own_calendars(tmp_path_factory, catalog, content):
     read(tmp_path_factory.getbasetemp(), content.encode(), catalog, None)
+
+
+quote_rows = st.lists(
+    st.tuples(
+        st.integers(0, 5_000),  # ms after the previous row
+        st.sampled_from(["AAPL", "MSFT", "BTC-USD"]),
+        st.integers(1, 10_000_000),  # bid in ticks
+        st.integers(1, 50),  # spread in ticks
+        st.integers(1, 10_000),  # bid size
+        st.integers(1, 10_000),  # ask size
+    ),
+    min_size=1,
+    max_size=40,
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=quote_rows)
+def test_valid_quotes_replay_as_written(tmp_path_factory, catalog, rows):
+    ts = 1_772_461_800_000
+    lines = ["ts,symbol,bid,ask,bid_size,ask_size"]
+    expected: dict[tuple[int, str], tuple[float, float, float, float]] = {}
+    for gap, symbol, bid, spread, bid_size, ask_size in rows:
+        ts += gap
+        bid_price, ask_price = f"{bid / 100:.2f}", f"{(bid + spread) / 100:.2f}"
+        lines.append(f"{ts},{symbol},{bid_price},{ask_price},{bid_size},{ask_size}")
+        expected[ts, symbol] = (float(bid_price), float(ask_price), float(bid_size), float(ask_size))
+    path = tmp_path_factory.getbasetemp() / f"quotes-{next(_counter)}.csv"
+    path.write_text("\n".join(lines) + "\n")
+    books = [b for t in ReplayFeed([path], catalog) for b in t.books]
+    assert {(b.ts, b.symbol): (*b.bids[0], *b.asks[0]) for b in books} == {
+        k: (bid, bid_size, ask, ask_size) for k, (bid, ask, bid_size, ask_size) in expected.items()
+    }
+    assert len(books) == len(expected)
