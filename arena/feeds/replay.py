@@ -65,6 +65,8 @@ class ReplayFeed:
             raise FeedError(FeedErrorCode.BAD_SPEC, "a replay needs at least one CSV file")
         wanted = None
         if symbols is not None:
+            if not symbols:
+                raise FeedError(FeedErrorCode.BAD_PARAMETER, "an empty list of symbols; pass None for all")
             unknown = [s for s in symbols if s not in catalog]
             if unknown:
                 raise FeedError(

@@ -55,3 +55,10 @@ def test_unknown_symbol(catalog):
         with pytest.raises(FeedError) as info:
             open_feed(spec, catalog, ["AAPL", "NOPE"])
         assert info.value.code is FeedErrorCode.UNKNOWN_SYMBOL and "NOPE" in info.value.message
+
+
+def test_empty_symbol_list(catalog):
+    for spec in ("synthetic", str(QUOTES_SAMPLE)):
+        with pytest.raises(FeedError) as info:
+            open_feed(spec, catalog, [])
+        assert info.value.code is FeedErrorCode.BAD_PARAMETER
