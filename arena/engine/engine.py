@@ -59,7 +59,7 @@ class Engine:
     ) -> None:
         self.catalog = catalog
         self._instruments: dict[str, Instrument] = dict(catalog.items())  # a plain dict: hot-path lookups
-        self.calendars = calendars
+        self.calendars: dict[str, Schedule] = dict(calendars)
         self.volume_window = volume_window
         self.equity_sample_ms = equity_sample_ms
         self._rulesets: dict[str | None, Ruleset] = {None: default_ruleset}
@@ -71,7 +71,7 @@ class Engine:
         self.accounts: dict[str, Account] = {}
         # Reverse position index: symbol -> account id -> open position; a tick re-marks only these.
         self._holders: dict[str, dict[str, Position]] = {}
-        self.orders: dict[int, Order] = {}
+        self.orders: dict[int, Order] = {}  # open orders by id
         self._working: dict[str, dict[int, Order]] = {}  # symbol -> open orders, in id order
         self._resting: dict[tuple[str, str], dict[int, Order]] = {}  # (account, symbol) -> open orders
         self._client_ids: dict[tuple[str, str], int] = {}
@@ -363,7 +363,7 @@ class Engine:
         if order.client_order_id is not None:
             self._client_ids[(order.account, order.client_order_id)] = order.id
         if order.tif is TimeInForce.DAY:
-            schedule = self.calendars[self.catalog[order.symbol].venue]
+            schedule = self.calendars[self._instruments[order.symbol].venue]
             order.expires_at = schedule.session_end(ts)
         events.append(OrderAccepted(ts, order.id, order.account, order.client_order_id, order.symbol))
         market = self.markets[order.symbol]
@@ -490,6 +490,8 @@ class Engine:
         return OrderDone(ts, order.id, order.account, order.client_order_id, status, reason, order.filled_qty)
 
     def _release(self, order: Order) -> None:
+        """Forget a finished order: the engine keeps open orders only; events are the record."""
+        del self.orders[order.id]
         working = self._working.get(order.symbol)
         if working is not None:
             working.pop(order.id, None)

@@ -22,7 +22,11 @@ def round_to_tick(price: float, tick: float, sign: int) -> float:
     """Round away from the trader's favour: buys up, sells down, so rounding never helps them."""
     ticks = price / tick
     ticks = math.ceil(ticks - 1e-9) if sign > 0 else math.floor(ticks + 1e-9)
-    return round(ticks * tick, 10)
+    if tick < 1.0:
+        # Dividing by the integer ticks-per-unit gives the double nearest the decimal price
+        # (100.01, not 100.01000000000001), and is much cheaper than round(x, ndigits).
+        return ticks / round(1.0 / tick)
+    return ticks * tick
 
 
 def floor_qty(qty: float, decimals: int) -> float:

@@ -64,16 +64,19 @@ class Instrument:
 
     def is_valid_qty(self, qty: float) -> bool:
         """True when ``qty`` is a whole multiple of the quantity step."""
-        scaled = qty * 10.0**self.qty_decimals
-        return abs(scaled - round(scaled)) < 1e-6
+        return _on_grid(qty * 10.0**self.qty_decimals)
 
     def is_valid_price(self, price: float) -> bool:
         """True when ``price`` lies on the tick grid."""
-        ticks = price / self.tick_size
-        return abs(ticks - round(ticks)) < 1e-6
+        return _on_grid(price / self.tick_size)
 
     def is_expired(self, on: date) -> bool:
         return self.expiry is not None and on > self.expiry
+
+
+def _on_grid(steps: float) -> bool:
+    """True when ``steps`` is a whole number, up to a double's precision at that magnitude."""
+    return abs(steps - round(steps)) <= max(1e-6, abs(steps) * 1e-12)
 
 
 _REQUIRED = ("asset_class", "sector", "venue", "tick_size", "qty_decimals")

@@ -74,9 +74,11 @@ def test_large_order_fills_partially_then_finishes_as_depth_replenishes(make_eng
     # Same book again: half of the 25 consumed comes back (replenish 0.5): 87.5 free, 21.875 takeable.
     second = fills(engine.on_tick(tick(T0 + 60_000, btc_book(T0 + 60_000))))
     assert [(f.qty, f.remaining) for f in second] == [(15.0, 0.0)]
-    order = engine.orders[first[0].order_id]
-    assert order.status.value == "filled" and order.filled_qty == 40.0
-    assert order.avg_fill_price == pytest.approx((25 * first[0].price + 15 * second[0].price) / 40)
+    assert second[0].filled_qty == 40.0
+    assert first[0].order_id not in engine.orders  # filled: no longer open
+    assert engine.accounts["a"].positions[BTC].avg_price == pytest.approx(
+        (25 * first[0].price + 15 * second[0].price) / 40
+    )
 
 
 def test_consumption_limits_what_the_same_account_can_take_until_it_replenishes(make_engine):
