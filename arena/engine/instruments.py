@@ -146,8 +146,7 @@ def _instrument(symbol: str, spec: Mapping[str, Any]) -> Instrument:
         if f in spec
     }
     min_qty = _positive(symbol, "min_qty", spec.get("min_qty", 10.0**-qty_decimals))
-    scaled = min_qty * 10.0**qty_decimals
-    if abs(scaled - round(scaled)) >= 1e-6:
+    if not _on_grid(min_qty * 10.0**qty_decimals):
         raise CatalogError(
             f"{symbol}: min_qty {min_qty} is not a multiple of the quantity step {10.0**-qty_decimals:g}"
         )

@@ -7,16 +7,10 @@ from datetime import date
 
 import pytest
 
-from arena.catalog import load_catalog
 from arena.engine.engine import Engine
 from arena.engine.instruments import InstrumentCatalog
 from arena.engine.rules import Ruleset, resolve_ruleset
 from arena.engine.sessions import SessionCalendars
-
-
-@pytest.fixture(scope="session")
-def catalog() -> InstrumentCatalog:
-    return load_catalog()
 
 
 @pytest.fixture(scope="session")

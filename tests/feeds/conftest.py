@@ -5,7 +5,6 @@ from pathlib import Path
 
 import pytest
 
-from arena.catalog import load_catalog
 from arena.engine.instruments import InstrumentCatalog
 from arena.engine.sessions import SessionCalendars
 
@@ -20,11 +19,6 @@ def ms(text: str) -> int:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return int(moment.timestamp() * 1000)
-
-
-@pytest.fixture(scope="session")
-def catalog() -> InstrumentCatalog:
-    return load_catalog()
 
 
 @pytest.fixture(scope="session")
