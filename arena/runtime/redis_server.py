@@ -1,0 +1,94 @@
+"""RedisServer: a private ``redis-server`` on a free loopback port, for ``arena demo`` and the tests."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from types import TracebackType
+
+import redis
+
+
+class RedisUnavailable(RuntimeError):
+    code = "REDIS_UNAVAILABLE"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class RedisServer:
+    """Starts on ``start()`` (or ``with``), listening on 127.0.0.1 only, no persistence; ``stop()`` ends it."""
+
+    def __init__(self, binary: str = "redis-server") -> None:
+        self.binary = binary
+        self.port = 0
+        self._process: subprocess.Popen[bytes] | None = None
+        self._dir: tempfile.TemporaryDirectory[str] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self, timeout: float = 10.0) -> RedisServer:
+        path = shutil.which(self.binary)
+        if path is None:
+            raise RedisUnavailable(f"{self.binary} is not installed (Debian: apt-get install redis-server)")
+        self._dir = tempfile.TemporaryDirectory(prefix="arena-redis-")
+        for _ in range(5):  # a port picked free can be taken before the server binds it
+            self.port = free_port()
+            self._process = subprocess.Popen(
+                [path, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "", "--appendonly", "no",
+                 "--dir", self._dir.name, "--protected-mode", "yes", "--loglevel", "warning"],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+            )  # fmt: skip
+            if self._wait_ready(timeout):
+                return self
+            self._kill()
+        raise RedisUnavailable("redis-server did not start")
+
+    def _wait_ready(self, timeout: float) -> bool:
+        client = redis.Redis(host="127.0.0.1", port=self.port, socket_connect_timeout=0.2)
+        deadline = time.monotonic() + timeout
+        try:
+            while time.monotonic() < deadline:
+                if self._process is None or self._process.poll() is not None:
+                    return False
+                try:
+                    if client.ping():
+                        return True
+                except redis.ConnectionError:
+                    time.sleep(0.01)  # polling for readiness, bounded by the deadline
+            return False
+        finally:
+            client.close()
+
+    def _kill(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(5)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+        self._process = None
+
+    def stop(self) -> None:
+        self._kill()
+        if self._dir is not None:
+            self._dir.cleanup()
+            self._dir = None
+
+    def __enter__(self) -> RedisServer:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
