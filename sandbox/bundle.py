@@ -16,10 +16,14 @@ from sandbox.seccomp import default_profile
 # boots, then blocks on one byte of stdin that the host writes once verification has passed.
 GATE_BYTE = b"\x01"
 BOOTSTRAP = (
-    "import os,sys\n"
-    "if os.read(0,1)!=b'\\x01':os._exit(125)\n"
-    "del sys.argv[0];sys.path[0]=os.path.dirname(sys.argv[0])\n"
-    "import runpy;runpy.run_path(sys.argv[0],run_name='__main__')\n"
+    "def _arena_boot():\n"
+    " import os,sys\n"
+    " if os.read(0,1)!=b'\\x01':os._exit(125)\n"
+    " del sys.argv[0];path=sys.argv[0];sys.path[0]=os.path.dirname(path)\n"
+    " with open(path,'rb') as f:code=compile(f.read(),path,'exec')\n"
+    " g=sys.modules['__main__'].__dict__;del g['_arena_boot'];g['__file__']=path\n"
+    " return code,g\n"
+    "exec(*_arena_boot())\n"
 )
 
 MASKED_PATHS = [

@@ -215,11 +215,12 @@ class BotProcess:
             if self._proc.poll() is not None:
                 return False
             now = time.monotonic()
-            if self.cgroup.has_processes():
+            populated = self.cgroup.has_processes()
+            if populated:
                 problems = self.cgroup.verify(self.limits)
                 if not problems:
                     return True
-            if seen_at is None and (state_file.exists() or self.cgroup.has_processes()):
+            if seen_at is None and (populated or state_file.exists()):
                 seen_at = now
             if (seen_at is not None and now - seen_at > VERIFY_GRACE) or now > deadline:
                 raise SandboxRefused(
@@ -228,7 +229,7 @@ class BotProcess:
                     "rootless runtimes cannot on cgroup v1 hosts."
                 )
             time.sleep(delay)
-            delay = min(delay * 2, 0.01)
+            delay = min(delay * 2, 0.002)  # cheap reads; a late gate would delay the bot
 
     def _open_gate(self) -> None:
         assert self._proc.stdin is not None
@@ -252,8 +253,11 @@ class BotProcess:
             self._proc.wait()
         self._cleanup()
 
-    def _cleanup(self) -> None:
-        for pipe in (self._proc.stdin, self._proc.stdout, self._proc.stderr):
+    def _cleanup(self, *, keep_channel: bool = False) -> None:
+        # The channel's pipes may be in use by another thread (a reader still draining the bot's last
+        # lines); closing an fd under a blocked select() would hang it, so the channel owner closes them.
+        pipes = [self._proc.stderr] if keep_channel else [self._proc.stdin, self._proc.stdout, self._proc.stderr]
+        for pipe in pipes:
             if pipe is not None:
                 with contextlib.suppress(OSError):
                     pipe.close()
@@ -297,6 +301,14 @@ class BotProcess:
         if not self._done.is_set():
             self.kill("the host left the bot's context")
         self.wait()
+        self.close()
+
+    def close(self) -> None:
+        """Release the channel's pipes (after the bot has ended and its output has been read)."""
+        for pipe in (self._proc.stdin, self._proc.stdout):
+            if pipe is not None:
+                with contextlib.suppress(OSError):
+                    pipe.close()
 
     # -- supervision --------------------------------------------------------------------------------
 
@@ -415,7 +427,7 @@ class BotProcess:
         cpu = stats.cpu_seconds if stats.cpu_seconds is not None else self._cpu_seen
         peak = stats.peak_memory_bytes if stats.peak_memory_bytes is not None else self._peak_seen
         status, reason, sig = self._classify(code, stats.oom_kills, cpu)
-        self._cleanup()
+        self._cleanup(keep_channel=not self._capture)
         self._outcome = Outcome(
             status=status, exit_code=code if code >= 0 else None, wall_seconds=wall, cpu_seconds=cpu,
             peak_memory_bytes=peak, stdout=bytes(self._buffers["stdout"]), stderr=bytes(self._buffers["stderr"]),
