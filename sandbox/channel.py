@@ -26,6 +26,14 @@ def _fileno(stream: BinaryIO | int) -> int:
     return stream if isinstance(stream, int) else stream.fileno()
 
 
+def _wait(fd: int, events: int, deadline: float | None) -> bool:
+    """poll() one fd (no FD_SETSIZE limit: a host may hold thousands of bots' pipes)."""
+    poller = select.poll()
+    poller.register(fd, events)
+    remaining = None if deadline is None else max(0.0, deadline - time.monotonic()) * 1000
+    return bool(poller.poll(remaining))
+
+
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
@@ -80,9 +88,7 @@ class JsonLineChannel:
         view = memoryview(data)
         with self._write_lock:
             while view:
-                remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-                _, writable, _ = select.select([], [self._wfd], [], remaining)
-                if not writable:
+                if not _wait(self._wfd, select.POLLOUT, deadline):
                     raise ProtocolError(ProtocolError.TIMEOUT, f"the bot did not read its input within {timeout} s")
                 try:
                     written = os.write(self._wfd, view)
@@ -107,9 +113,7 @@ class JsonLineChannel:
                     continue  # blank lines are ignored
                 if self._eof:
                     raise ProtocolError(ProtocolError.CLOSED, "the bot closed its stdout")
-                remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-                readable, _, _ = select.select([self._rfd], [], [], remaining)
-                if not readable:
+                if not _wait(self._rfd, select.POLLIN, deadline):
                     raise ProtocolError(ProtocolError.TIMEOUT, f"no line from the bot within {timeout} s")
                 self._fill()
 

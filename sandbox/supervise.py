@@ -6,6 +6,7 @@ import contextlib
 import errno
 import itertools
 import os
+import resource
 import secrets
 import selectors
 import shutil
@@ -48,8 +49,18 @@ def _startup(runtime: Runtime) -> None:
         if key in _started_up:
             return
         reap_orphans(runtime)
+        _raise_fd_limit()
         _started_up.add(key)
     ensure_watchdog(runtime)
+
+
+def _raise_fd_limit() -> None:
+    """Each running bot holds ~5 fds in the host; the usual soft limit of 1024 caps a host at ~200 bots."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = 65536 if hard == resource.RLIM_INFINITY else min(hard, 65536)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
 
 
 def _resolve_bot(path: str | os.PathLike[str]) -> tuple[Path, str]:
