@@ -1,12 +1,14 @@
-"""Bot protocol v1: the messages between the host and a bot, and their mapping to the engine.
+"""Bot protocol v1 (docs/protocol.md): the messages between the host and a bot, and their mapping to the engine.
 
 Messages are dicts (JSON objects on the wire). The bot SDK (``arena_bot``) speaks the same
 shapes; ``arena backtest`` passes them in-process, a tournament as JSON lines over stdio.
+Everything here is pure: the supervisor does the I/O, this module decides what the lines mean.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from arena.engine.accounts import Account
@@ -18,6 +20,42 @@ from arena.engine.rules import Ruleset
 PROTOCOL_VERSION = 1
 # Fields a bot may set on an order. Context and account are never among them: the host stamps those.
 _ORDER_FIELDS = ("symbol", "side", "qty", "limit_price", "stop_price", "tif", "post_only", "client_order_id")
+
+
+# -- framing and limits -----------------------------------------------------------------------------
+
+MAX_LINE_BYTES = 65536  # one line, newline included; JsonLineChannel(max_line_bytes=MAX_LINE_BYTES - 1)
+CHANNELS = ("ticker", "orderbook", "trades")
+MAX_SUBSCRIBE_SYMBOLS = 256
+MAX_SYMBOL_CHARS = 32
+MAX_LOG_CHARS = 1000
+MAX_ID_CHARS = 64
+BOT_MESSAGE_TYPES = ("subscribe", "unsubscribe", "order", "cancel", "pong", "done", "log", "resync")
+LOG_LEVELS = ("debug", "info", "warning", "error")
+MARGIN_WARNING_THRESHOLD = 0.8  # margin used / cap above which the host warns, once per crossing
+SYSTEM_STATUSES = ("open", "closed", "halt")
+
+# Codes of host → bot ``error`` messages. The first four mirror sandbox.channel's ProtocolError codes.
+INVALID_JSON = "INVALID_JSON"
+LINE_TOO_LONG = "LINE_TOO_LONG"
+INVALID_UTF8 = "INVALID_UTF8"
+NOT_AN_OBJECT = "NOT_AN_OBJECT"
+UNKNOWN_TYPE = "UNKNOWN_TYPE"
+INVALID_MESSAGE = "INVALID_MESSAGE"
+UNKNOWN_SYMBOL = "UNKNOWN_SYMBOL"
+RATE_LIMITED = "RATE_LIMITED"
+FLOODING = "FLOODING"
+ERROR_CODES = (
+    INVALID_JSON,
+    LINE_TOO_LONG,
+    INVALID_UTF8,
+    NOT_AN_OBJECT,
+    UNKNOWN_TYPE,
+    INVALID_MESSAGE,
+    UNKNOWN_SYMBOL,
+    RATE_LIMITED,
+    FLOODING,
+)
 
 
 def order_request(message: Mapping[str, Any]) -> dict[str, Any]:
@@ -32,7 +70,15 @@ def order_request(message: Mapping[str, Any]) -> dict[str, Any]:
     return request
 
 
-def hello_message(bot: str, tournament: str | None, ruleset: Ruleset, instruments: list[Instrument]) -> dict[str, Any]:
+def hello_message(
+    bot: str,
+    tournament: str | None,
+    ruleset: Ruleset,
+    instruments: list[Instrument],
+    clock: str = "lockstep",
+    tick_deadline_ms: int | None = None,
+) -> dict[str, Any]:
+    """The greeting, and tick 0: the bot answers with its start-up messages (subscribe, ...) then ``done`` 0."""
     return {
         "type": "hello",
         "protocol": PROTOCOL_VERSION,
@@ -41,6 +87,10 @@ def hello_message(bot: str, tournament: str | None, ruleset: Ruleset, instrument
         "balance": ruleset.starting_balance,
         "rules": ruleset_summary(ruleset),
         "instruments": [instrument_summary(i) for i in instruments],
+        "clock": clock,
+        "tick_deadline_ms": tick_deadline_ms,
+        "max_line_bytes": MAX_LINE_BYTES,
+        "channels": list(CHANNELS),
     }
 
 
@@ -149,3 +199,256 @@ def order_update_message(event: Event) -> dict[str, Any] | None:
             "filled_qty": event.filled_qty,
         }
     return None
+
+
+class ProtocolViolation(ValueError):
+    """A decoded bot line is not a valid v1 message. ``code`` is one of ERROR_CODES."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+# -- bot → host messages ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Subscribe:
+    symbols: tuple[str, ...]
+    channels: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Unsubscribe:
+    symbols: tuple[str, ...]
+    channels: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class OrderMessage:
+    """An order as the bot wrote it, minus ``type``/``context``/``account``; the engine validates the rest."""
+
+    fields: Mapping[str, Any]
+
+    def request(self) -> dict[str, Any]:
+        """The engine order request (see :func:`order_request`)."""
+        return order_request(self.fields)
+
+
+@dataclass(frozen=True, slots=True)
+class CancelMessage:
+    client_order_id: str | None = None
+    order_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Pong:
+    id: int | str
+
+
+@dataclass(frozen=True, slots=True)
+class Done:
+    n: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Log:
+    message: str
+    level: str = "info"
+
+
+@dataclass(frozen=True, slots=True)
+class Resync:
+    symbol: str
+
+
+BotMessage = Subscribe | Unsubscribe | OrderMessage | CancelMessage | Pong | Done | Log | Resync
+
+
+def _invalid(kind: str, what: str) -> ProtocolViolation:
+    return ProtocolViolation(INVALID_MESSAGE, f"{kind}: {what}")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _symbol_list(kind: str, obj: Mapping[str, Any]) -> tuple[str, ...]:
+    symbols = obj.get("symbols")
+    if not isinstance(symbols, list) or not symbols:
+        raise _invalid(kind, "'symbols' must be a non-empty list of symbol strings")
+    if len(symbols) > MAX_SUBSCRIBE_SYMBOLS:
+        raise _invalid(kind, f"at most {MAX_SUBSCRIBE_SYMBOLS} symbols per message, got {len(symbols)}")
+    for symbol in symbols:
+        if not isinstance(symbol, str) or not 0 < len(symbol) <= MAX_SYMBOL_CHARS:
+            raise _invalid(kind, f"each symbol must be a string of 1-{MAX_SYMBOL_CHARS} characters")
+    return tuple(dict.fromkeys(symbols))  # de-duplicated, order kept
+
+
+def _channel_list(kind: str, obj: Mapping[str, Any]) -> tuple[str, ...]:
+    if "channels" not in obj or obj["channels"] is None:
+        return CHANNELS
+    channels = obj["channels"]
+    if not isinstance(channels, list) or not channels:
+        raise _invalid(kind, f"'channels' must be a non-empty list drawn from {list(CHANNELS)}")
+    for channel in channels:
+        if channel not in CHANNELS or not isinstance(channel, str):
+            raise _invalid(kind, f"unknown channel {str(channel)[:40]!r}; the channels are {list(CHANNELS)}")
+    return tuple(c for c in CHANNELS if c in channels)  # canonical order
+
+
+def _id(kind: str, obj: Mapping[str, Any], field_name: str) -> int | str:
+    value = obj.get(field_name)
+    if _is_int(value) or (isinstance(value, str) and 0 < len(value) <= MAX_ID_CHARS):
+        return value
+    raise _invalid(kind, f"'{field_name}' must be an integer or a string of 1-{MAX_ID_CHARS} characters")
+
+
+def parse_bot_message(obj: Any) -> BotMessage:
+    """Validate one decoded bot line. Raises ProtocolViolation; nothing invalid gets past this.
+
+    Unknown fields are ignored (forward compatibility), except on ``order``, where they are kept so that
+    the engine rejects the order naming them. ``context`` and ``account`` are always dropped: the host
+    stamps those itself.
+    """
+    if not isinstance(obj, dict):
+        raise ProtocolViolation(NOT_AN_OBJECT, f"each line must be a JSON object, got {type(obj).__name__}")
+    kind = obj.get("type")
+    if not isinstance(kind, str):
+        raise ProtocolViolation(INVALID_MESSAGE, "every message needs a string 'type'")
+    if kind not in BOT_MESSAGE_TYPES:
+        raise ProtocolViolation(UNKNOWN_TYPE, f"unknown message type {kind[:40]!r}; expected one of "
+                                f"{', '.join(BOT_MESSAGE_TYPES)}")  # fmt: skip
+    if kind == "order":
+        return OrderMessage({k: v for k, v in obj.items() if k not in ("type", "context", "account")})
+    if kind == "cancel":
+        client_order_id, order_id = obj.get("client_order_id"), obj.get("order_id")
+        if client_order_id is not None and not (isinstance(client_order_id, str) and client_order_id):
+            raise _invalid(kind, "'client_order_id' must be a non-empty string")
+        if order_id is not None and not _is_int(order_id):
+            raise _invalid(kind, "'order_id' must be an integer")
+        if client_order_id is None and order_id is None:
+            raise _invalid(kind, "name the order: 'client_order_id' (string) or 'order_id' (integer)")
+        return CancelMessage(client_order_id, order_id)
+    if kind == "done":
+        n = obj.get("n")
+        if n is not None and not (_is_int(n) and n >= 0):
+            raise _invalid(kind, "'n' must be the tick number (an integer >= 0)")
+        return Done(n)
+    if kind == "log":
+        message, level = obj.get("message"), obj.get("level", "info")
+        if not isinstance(message, str):
+            raise _invalid(kind, "'message' must be a string")
+        if level not in LOG_LEVELS or not isinstance(level, str):
+            raise _invalid(kind, f"'level' must be one of {', '.join(LOG_LEVELS)}")
+        return Log(message[:MAX_LOG_CHARS], level)
+    if kind == "pong":
+        return Pong(_id(kind, obj, "id"))
+    if kind == "resync":
+        symbol = obj.get("symbol")
+        if not isinstance(symbol, str) or not 0 < len(symbol) <= MAX_SYMBOL_CHARS:
+            raise _invalid(kind, f"'symbol' must be a string of 1-{MAX_SYMBOL_CHARS} characters")
+        return Resync(symbol)
+    symbols, channels = _symbol_list(kind, obj), _channel_list(kind, obj)
+    return Subscribe(symbols, channels) if kind == "subscribe" else Unsubscribe(symbols, channels)
+
+
+# -- flood control (pure: the supervisor tells it what happened) -------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class FloodPolicy:
+    max_lines_per_tick: int = 1000  # further lines in the same tick window are dropped (RATE_LIMITED)
+    cut_off_lines_per_tick: int = 10_000  # this many in one window: the bot is cut off (FLOODING)
+    max_bad_lines: int = 100  # malformed/oversize/unknown lines over the whole run before the cut-off
+    max_bytes_per_tick: int = 8 * 1024 * 1024
+
+
+class FloodGuard:
+    """Counts one bot's lines per tick window and decides: ``accept``, ``drop`` or ``cut``.
+
+    Call :meth:`line` for every line read (``bad`` when it failed to decode or validate) and
+    :meth:`next_tick` at each tick boundary. Once it has said ``cut`` it says so for ever.
+    """
+
+    ACCEPT, DROP, CUT = "accept", "drop", "cut"
+
+    def __init__(self, policy: FloodPolicy | None = None) -> None:
+        self.policy = policy or FloodPolicy()
+        self.lines = self.bad_lines = self.dropped = 0  # totals
+        self.window_lines = self.window_bytes = 0
+        self.cut_off = False
+        self.reason = ""
+
+    def next_tick(self) -> None:
+        self.window_lines = self.window_bytes = 0
+
+    def line(self, size: int, bad: bool = False) -> str:
+        if self.cut_off:
+            return self.CUT
+        self.lines += 1
+        self.window_lines += 1
+        self.window_bytes += size
+        self.bad_lines += bad
+        policy = self.policy
+        if self.bad_lines > policy.max_bad_lines:
+            return self._cut(f"more than {policy.max_bad_lines} invalid lines")
+        if self.window_lines >= policy.cut_off_lines_per_tick:
+            return self._cut(f"{policy.cut_off_lines_per_tick} lines in one tick")
+        if self.window_bytes > policy.max_bytes_per_tick:
+            return self._cut(f"more than {policy.max_bytes_per_tick} bytes in one tick")
+        if self.window_lines > policy.max_lines_per_tick:
+            self.dropped += 1
+            return self.DROP
+        return self.ACCEPT
+
+    def _cut(self, reason: str) -> str:
+        self.cut_off, self.reason = True, reason
+        return self.CUT
+
+
+# -- host → bot messages (besides hello, book, portfolio and order_update above) --------------------------
+
+
+def tick_message(n: int, ts: int) -> dict[str, Any]:
+    """The tick boundary: all of tick ``n``'s messages have been sent; the bot answers ``done`` with ``n``."""
+    return {"type": "tick", "n": n, "ts": ts}
+
+
+def end_message(reason: str = "finished") -> dict[str, Any]:
+    return {"type": "end", "reason": reason}
+
+
+def ping_message(id: int | str) -> dict[str, Any]:
+    return {"type": "ping", "id": id}
+
+
+def error_message(code: str, message: str, line: int | None = None) -> dict[str, Any]:
+    """Tell the bot which of its lines (1-based count of lines it wrote) was refused and why."""
+    out: dict[str, Any] = {"type": "error", "code": code, "message": message[:MAX_LOG_CHARS]}
+    if line is not None:
+        out["line"] = line
+    return out
+
+
+def margin_warning_message(ts: int, margin_used: float, margin_cap: float, nav: float) -> dict[str, Any]:
+    """``margin_used``/``margin_cap`` in account currency (gross exposure and NAV x max leverage)."""
+    return {
+        "type": "risk.margin_warning",
+        "ts": ts,
+        "margin_used": margin_used,
+        "margin_cap": margin_cap,
+        "utilization": margin_used / margin_cap if margin_cap > 0 else 1.0,
+        "threshold": MARGIN_WARNING_THRESHOLD,
+        "nav": nav,
+    }
+
+
+def system_status_message(
+    status: str, ts: int, venue: str | None = None, symbol: str | None = None, reason: str | None = None
+) -> dict[str, Any]:
+    """A venue's session opened or closed, or a symbol (or venue) was halted. Neither venue nor symbol: all."""
+    if status not in SYSTEM_STATUSES:
+        raise ValueError(f"status must be one of {SYSTEM_STATUSES}, got {status!r}")
+    return {"type": "system.status", "ts": ts, "status": status, "venue": venue, "symbol": symbol, "reason": reason}

@@ -1,6 +1,6 @@
 """Buy and hold: put a fifth of the account into SPY on the first tick, then wait."""
 
-from arena_bot import Bot
+from arena_bot import Bot, run
 
 
 class BuyAndHold(Bot):
@@ -14,3 +14,7 @@ class BuyAndHold(Bot):
         qty = int(self.portfolio.nav * self.fraction / book.mid)
         if qty > 0:
             self.buy("SPY", qty)
+
+
+if __name__ == "__main__":
+    run(BuyAndHold)

@@ -4,7 +4,7 @@ Every tick it cancels its quotes and re-quotes; a fill moves the skew so invento
 toward zero. Post-only orders never take liquidity, so they pay maker fees.
 """
 
-from arena_bot import Bot, OrderUpdate
+from arena_bot import Bot, OrderUpdate, run
 
 
 class MarketMaker(Bot):
@@ -36,3 +36,7 @@ class MarketMaker(Bot):
     def on_order_update(self, update: OrderUpdate) -> None:
         if update.status == "rejected" and update.code not in ("POST_ONLY_WOULD_CROSS", "UNKNOWN_ORDER"):
             self.log(f"{update.code}: {update.message}")
+
+
+if __name__ == "__main__":
+    run(MarketMaker)

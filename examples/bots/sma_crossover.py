@@ -2,7 +2,7 @@
 
 from collections import deque
 
-from arena_bot import Book, Bot, OrderUpdate
+from arena_bot import Book, Bot, OrderUpdate, run
 
 
 class SmaCrossover(Bot):
@@ -35,3 +35,7 @@ class SmaCrossover(Bot):
     def on_order_update(self, update: OrderUpdate) -> None:
         if update.status == "rejected":
             self.log(f"{update.symbol}: {update.code} {update.message}")
+
+
+if __name__ == "__main__":
+    run(SmaCrossover)

@@ -4,7 +4,7 @@ Slicing keeps each child small against the displayed depth, so the slippage mode
 than one big market order would.
 """
 
-from arena_bot import Bot, OrderUpdate
+from arena_bot import Bot, OrderUpdate, run
 
 
 class Twap(Bot):
@@ -40,3 +40,7 @@ class Twap(Bot):
 
     def on_fill(self, fill) -> None:
         self.bought += fill.qty
+
+
+if __name__ == "__main__":
+    run(Twap)

@@ -1,6 +1,6 @@
 """arena_bot: the Arena bot SDK (standard library only).
 
-from arena_bot import Bot
+from arena_bot import Bot, run
 
 class BuyAndHold(Bot):
     symbols = ("SPY",)
@@ -8,10 +8,13 @@ class BuyAndHold(Bot):
     def on_tick(self, ts):
         if not self.portfolio.position("SPY"):
             self.buy("SPY", 100)
+
+if __name__ == "__main__":
+    run(BuyAndHold)  # speaks protocol v1 over stdio in a tournament; `arena backtest` ignores this
 """
 
 from arena_bot.book import Book, SequenceGap
-from arena_bot.bot import PROTOCOL_VERSION, Bot, Fill, OrderUpdate
+from arena_bot.bot import PROTOCOL_VERSION, Bot, Fill, MarginWarning, OrderUpdate, Status, Ticker, Trade
 from arena_bot.errors import (
     AccountDisabledError,
     ArenaError,
@@ -37,6 +40,7 @@ from arena_bot.errors import (
     error_for,
 )
 from arena_bot.portfolio import Holding, Portfolio
+from arena_bot.runner import run
 
 __all__ = [
     "PROTOCOL_VERSION",
@@ -55,6 +59,7 @@ __all__ = [
     "InvalidOrderError",
     "LiquidityHaltError",
     "LossLimitError",
+    "MarginWarning",
     "NoMarketDataError",
     "OrderRejectedError",
     "OrderTypeNotAllowedError",
@@ -64,9 +69,13 @@ __all__ = [
     "RateLimitedError",
     "SequenceGap",
     "ShortSellingNotAllowedError",
+    "Status",
     "SymbolNotAllowedError",
+    "Ticker",
     "TimeInForceNotAllowedError",
+    "Trade",
     "UnknownOrderError",
     "UnknownSymbolError",
     "error_for",
+    "run",
 ]

@@ -9,6 +9,8 @@ one bot file runs unchanged in both.
 from __future__ import annotations
 
 import math
+import sys
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +19,7 @@ from arena_bot.errors import InvalidOrderError, OrderRejectedError, error_for
 from arena_bot.portfolio import Portfolio
 
 PROTOCOL_VERSION = 1
+CHANNELS = ("ticker", "orderbook", "trades")
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,52 @@ class OrderUpdate:
             raise self.error
 
 
+@dataclass(frozen=True)
+class Ticker:
+    """Top of one symbol's book at ``ts`` (the ``ticker`` channel)."""
+
+    symbol: str
+    ts: int
+    bid: float | None
+    ask: float | None
+    last: float | None
+    mid: float | None
+    bid_size: float | None = None
+    ask_size: float | None = None
+
+
+@dataclass(frozen=True)
+class Trade:
+    """Market volume printed since the symbol's previous update (the ``trades`` channel)."""
+
+    symbol: str
+    ts: int
+    price: float
+    qty: float
+
+
+@dataclass(frozen=True)
+class MarginWarning:
+    """Margin use passed the warning threshold (80% of the cap by default)."""
+
+    ts: int
+    margin_used: float
+    margin_cap: float
+    utilization: float
+    nav: float
+
+
+@dataclass(frozen=True)
+class Status:
+    """``status`` is open, closed or halt; ``venue``/``symbol`` None means every venue/symbol."""
+
+    status: str
+    ts: int
+    venue: str | None = None
+    symbol: str | None = None
+    reason: str | None = None
+
+
 class Bot:
     """Base class of every bot. Set ``symbols`` to the instruments to follow (empty: all)."""
 
@@ -60,12 +109,16 @@ class Bot:
 
     def __init__(self) -> None:
         self.books: dict[str, Book] = {}
+        self.tickers: dict[str, Ticker] = {}
+        self.statuses: dict[tuple[str | None, str | None], Status] = {}  # (venue, symbol) -> latest
         self.portfolio = Portfolio()
         self.info: dict[str, Any] = {}
         self.now = 0  # the current tick's timestamp, ms since the epoch (UTC)
         self.open_orders: dict[str, dict[str, Any]] = {}  # client_order_id -> order as sent
+        self.tick_n = 0  # the current tick's number (0: the hello)
         self._outbox: list[dict[str, Any]] = []
         self._next_id = 1
+        self._resyncing: set[str] = set()  # symbols whose book waits for a snapshot after a gap
 
     # -- callbacks: override what you need ---------------------------------------------
 
@@ -86,6 +139,22 @@ class Bot:
 
     def on_end(self) -> None:
         """The tournament or backtest is over."""
+
+    def on_ticker(self, ticker: Ticker) -> None:
+        """Top of book for a symbol on the ``ticker`` channel."""
+
+    def on_trade(self, trade: Trade) -> None:
+        """Market volume printed for a symbol (the ``trades`` channel)."""
+
+    def on_margin_warning(self, warning: MarginWarning) -> None:
+        """Margin use passed 80% of the cap: orders that add exposure may soon be refused."""
+
+    def on_status(self, status: Status) -> None:
+        """A session opened or closed, or trading was halted."""
+
+    def on_error(self, code: str, message: str) -> None:
+        """The host refused one of your lines (see docs/protocol.md for the codes). Default: say so on stderr."""
+        print(f"arena: host error {code}: {message}", file=sys.stderr)
 
     # -- actions -------------------------------------------------------------------------
 
@@ -139,8 +208,19 @@ class Bot:
     def cancel(self, client_order_id: str) -> None:
         self._outbox.append({"type": "cancel", "client_order_id": client_order_id})
 
-    def log(self, message: str) -> None:
-        self._outbox.append({"type": "log", "message": str(message)[:1000]})
+    def log(self, message: str, level: str = "info") -> None:
+        """A line for the tournament's log of this bot (at most 1000 characters are kept)."""
+        entry = {"type": "log", "message": str(message)[:1000]}
+        if level != "info":
+            entry["level"] = level
+        self._outbox.append(entry)
+
+    def subscribe(self, symbols: Iterable[str], channels: Iterable[str] = CHANNELS) -> None:
+        """Ask for market data. Until a bot subscribes it gets every symbol on every channel."""
+        self._outbox.append({"type": "subscribe", "symbols": list(symbols), "channels": list(channels)})
+
+    def unsubscribe(self, symbols: Iterable[str], channels: Iterable[str] = CHANNELS) -> None:
+        self._outbox.append({"type": "unsubscribe", "symbols": list(symbols), "channels": list(channels)})
 
     # -- the host side -------------------------------------------------------------------
 
@@ -149,21 +229,69 @@ class Bot:
         return out
 
     def handle(self, message: dict[str, Any]) -> None:
-        """Apply one host message and call the matching callback."""
+        """Apply one host message and call the matching callback. Unknown types are ignored."""
         kind = message.get("type")
         if kind == "hello":
             self.info = message
             self.portfolio.cash = self.portfolio.nav = float(message.get("balance", 0.0))
+            if int(message.get("protocol", PROTOCOL_VERSION)) > PROTOCOL_VERSION:
+                print(
+                    f"arena: the host speaks protocol {message['protocol']}, this SDK {PROTOCOL_VERSION}",
+                    file=sys.stderr,
+                )
+            if self.symbols:
+                self.subscribe(self.symbols)
             self.on_start(message)
-        elif kind == "book":
+        elif kind in ("book", "orderbook"):
             self._on_book(message)
         elif kind == "tick":
             self.now = int(message["ts"])
+            self.tick_n = int(message.get("n", self.tick_n + 1))
             self.on_tick(self.now)
         elif kind == "order_update":
             self._on_order_update(message)
         elif kind == "portfolio":
             self.portfolio.update(message)
+        elif kind == "ticker":
+            ticker = Ticker(
+                message["symbol"],
+                int(message.get("ts", self.now)),
+                message.get("bid"),
+                message.get("ask"),
+                message.get("last"),
+                message.get("mid"),
+                message.get("bid_size"),
+                message.get("ask_size"),
+            )
+            self.tickers[ticker.symbol] = ticker
+            self.on_ticker(ticker)
+        elif kind == "trades":
+            trade = Trade(message["symbol"], int(message.get("ts", self.now)), float(message["price"]),
+                          float(message["qty"]))  # fmt: skip
+            self.on_trade(trade)
+        elif kind == "risk.margin_warning":
+            warning = MarginWarning(
+                int(message.get("ts", self.now)),
+                float(message.get("margin_used", 0.0)),
+                float(message.get("margin_cap", 0.0)),
+                float(message.get("utilization", 0.0)),
+                float(message.get("nav", self.portfolio.nav)),
+            )
+            self.on_margin_warning(warning)
+        elif kind == "system.status":
+            status = Status(
+                str(message.get("status")),
+                int(message.get("ts", self.now)),
+                message.get("venue"),
+                message.get("symbol"),
+                message.get("reason"),
+            )
+            self.statuses[(status.venue, status.symbol)] = status
+            self.on_status(status)
+        elif kind == "ping":
+            self._outbox.append({"type": "pong", "id": message.get("id")})
+        elif kind == "error":
+            self.on_error(str(message.get("code", "ERROR")), str(message.get("message", "")))
         elif kind == "end":
             self.on_end()
 
@@ -176,12 +304,15 @@ class Bot:
         bids, asks = message.get("bids") or (), message.get("asks") or ()
         if message.get("snapshot", True):
             book.apply_snapshot(seq, bids, asks, ts, last)
+            self._resyncing.discard(symbol)
         else:
             try:
                 book.apply_delta(seq, bids, asks, ts, last)
             except SequenceGap:
-                # The book is stale until the host answers with a fresh snapshot.
-                self._outbox.append({"type": "resync", "symbol": symbol})
+                # The book is stale until the host answers with a fresh snapshot; ask once per gap.
+                if symbol not in self._resyncing:
+                    self._resyncing.add(symbol)
+                    self._outbox.append({"type": "resync", "symbol": symbol})
                 return
         self.on_book(book)
 
