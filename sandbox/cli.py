@@ -85,3 +85,13 @@ def run(
     if outcome.status is Status.EXITED:
         raise typer.Exit(outcome.exit_code or 0)
     raise typer.Exit(_EXIT_CODES[outcome.status])
+
+
+@app.command()
+def rootfs() -> None:
+    """Build (once) and describe the root filesystem bots get on this host."""
+    from sandbox.rootfs import default_layout, describe, ensure_skeleton
+    from sandbox.runtime import state_dir
+
+    layout = default_layout()
+    typer.echo(describe(layout, ensure_skeleton(layout, state_dir())))

@@ -50,6 +50,7 @@ class RootfsLayout:
     symlinks: tuple[tuple[str, str], ...]  # (path inside, link target)
     masks: tuple[str, ...] = ()  # directories hidden behind an empty read-only tmpfs
     env: dict[str, str] = field(default_factory=dict)
+    image: str | None = None  # an unpacked runner image used as the rootfs itself (no binds needed)
 
     def digest(self) -> str:
         data = json.dumps([SKELETON_VERSION, self.python, [b.__dict__ for b in self.binds], self.symlinks, self.masks])
@@ -148,6 +149,8 @@ def ensure_skeleton(layout: RootfsLayout, base: Path) -> Path:
     Every mount point already exists in the skeleton, so the runtime never writes to it and many
     containers can share it at once.
     """
+    if layout.image is not None:
+        return Path(layout.image)
     root = base / f"rootfs-{layout.digest()}"
     if (root / ".complete").exists():
         return root
@@ -187,3 +190,33 @@ def ensure_skeleton(layout: RootfsLayout, base: Path) -> Path:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return root
+
+
+def image_layout(rootfs: str | os.PathLike[str]) -> RootfsLayout:
+    """Use an unpacked runner image (runner-images/python/Dockerfile, exported) as the rootfs."""
+    from sandbox.errors import SandboxError
+
+    root = Path(rootfs).resolve()
+    missing = [p for p in ("usr/local/bin/python3", "proc", "dev", "tmp", "bot/main.py", "opt/arena/sdk")
+               if not (root / p).exists()]
+    if missing:
+        raise SandboxError(f"{root} is not an Arena runner image rootfs: missing {', '.join(missing)} "
+                           "(build it with runner-images/python/export-rootfs.sh)")
+    return RootfsLayout(python="/usr/local/bin/python3", binds=(), symlinks=(),
+                        env={"PYTHONPATH": f"{SDK_DIR}:{PACKAGES_DIR}"}, image=str(root))
+
+
+def default_layout() -> RootfsLayout:
+    """``$ARENA_SANDBOX_ROOTFS`` (an exported runner image) if set, else binds of this host's Python."""
+    image = os.environ.get("ARENA_SANDBOX_ROOTFS")
+    return image_layout(image) if image else host_layout()
+
+
+def describe(layout: RootfsLayout, rootfs: Path) -> str:
+    """Human-readable account of what a container sees (``python -m sandbox rootfs``)."""
+    lines = [f"rootfs   {rootfs}", f"python   {layout.python}"]
+    lines += [f"bind ro  {bind.source} -> {bind.target}" for bind in layout.binds]
+    lines += [f"symlink  {path} -> {target}" for path, target in layout.symlinks]
+    lines += [f"hidden   {mask}" for mask in layout.masks]
+    lines += [f"env      {key}={value}" for key, value in layout.env.items()]
+    return "\n".join(lines)

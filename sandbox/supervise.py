@@ -26,7 +26,7 @@ from sandbox.errors import BotNotFound, SandboxRefused
 from sandbox.limits import Limits
 from sandbox.outcome import Outcome, Status
 from sandbox.reaper import bundles_dir, ensure_watchdog, owner_key, reap_orphans
-from sandbox.rootfs import BOT_DIR, RootfsLayout, ensure_skeleton, host_layout
+from sandbox.rootfs import BOT_DIR, RootfsLayout, default_layout, ensure_skeleton
 from sandbox.runtime import Runtime, select_runtime, state_dir
 
 OutputCallback = Callable[[bytes], None]
@@ -98,7 +98,7 @@ class Sandbox:
     ) -> None:
         self.limits = limits or Limits()
         self.runtime = runtime if isinstance(runtime, Runtime) else select_runtime(runtime)
-        self.layout = layout or host_layout()
+        self.layout = layout or default_layout()
         self.rootfs = ensure_skeleton(self.layout, state_dir())
 
     def start(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from sandbox import Limits, LimitsError, parse_bytes, parse_cpu, parse_seconds
@@ -67,3 +69,27 @@ def test_seccomp_profile_denies_by_default_and_never_allows_the_dangerous() -> N
     assert clone["args"][0]["value"] == CLONE_NAMESPACE_FLAGS and clone["args"][0]["op"] == "SCMP_CMP_MASKED_EQ"
     clone3 = next(rule for rule in profile["syscalls"] if rule["names"] == ["clone3"])
     assert clone3["errnoRet"] == 38
+
+
+def test_an_unpacked_image_must_have_the_runner_layout(tmp_path: object) -> None:
+    from sandbox import SandboxError
+    from sandbox.rootfs import image_layout
+
+    with pytest.raises(SandboxError, match="missing usr/local/bin/python3"):
+        image_layout(str(tmp_path))
+
+
+def test_host_layout_hides_the_hosts_site_packages_and_binds_read_only() -> None:
+    from sandbox.bundle import build_config
+    from sandbox.rootfs import host_layout
+
+    layout = host_layout()
+    config = build_config(layout=layout, rootfs=Path("/nonexistent"), limits=Limits(), args=["x"],
+                          bot_source=None, cgroups_path="arena-sandbox/x")
+    binds = [m for m in config["mounts"] if m["type"] == "bind"]
+    assert binds and all({"ro", "nosuid", "nodev"} <= set(m["options"]) for m in binds)
+    assert any(m["destination"].endswith("site-packages") and m["type"] == "tmpfs" for m in config["mounts"])
+    assert config["process"]["user"]["uid"] != 0 and config["process"]["noNewPrivileges"] is True
+    assert config["root"]["readonly"] is True
+    assert not any(value for value in config["process"]["capabilities"].values())
+    assert {"type": "network"} in config["linux"]["namespaces"]
