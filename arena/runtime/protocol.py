@@ -212,58 +212,12 @@ class ProtocolViolation(ValueError):
 
 # -- bot → host messages ------------------------------------------------------------------------------
 
-
-@dataclass(frozen=True, slots=True)
-class Subscribe:
-    symbols: tuple[str, ...]
-    channels: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Unsubscribe:
-    symbols: tuple[str, ...]
-    channels: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class OrderMessage:
-    """An order as the bot wrote it, minus ``type``/``context``/``account``; the engine validates the rest."""
-
-    fields: Mapping[str, Any]
-
-    def request(self) -> dict[str, Any]:
-        """The engine order request (see :func:`order_request`)."""
-        return order_request(self.fields)
-
-
-@dataclass(frozen=True, slots=True)
-class CancelMessage:
-    client_order_id: str | None = None
-    order_id: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Pong:
-    id: int | str
-
-
-@dataclass(frozen=True, slots=True)
-class Done:
-    n: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Log:
-    message: str
-    level: str = "info"
-
-
-@dataclass(frozen=True, slots=True)
-class Resync:
-    symbol: str
-
-
-BotMessage = Subscribe | Unsubscribe | OrderMessage | CancelMessage | Pong | Done | Log | Resync
+# A validated bot message: a fresh dict with a "type" and that type's fields, normalised —
+#   subscribe/unsubscribe: symbols (list, de-duplicated), channels (list, canonical order; default all)
+#   order: every field the bot wrote except context/account (feed it to order_request)
+#   cancel: client_order_id and/or order_id          done: n (int or None)
+#   log: message (<= 1000 chars), level              pong: id          resync: symbol
+BotMessage = dict[str, Any]
 
 
 def _invalid(kind: str, what: str) -> ProtocolViolation:
@@ -274,7 +228,7 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _symbol_list(kind: str, obj: Mapping[str, Any]) -> tuple[str, ...]:
+def _symbol_list(kind: str, obj: Mapping[str, Any]) -> list[str]:
     symbols = obj.get("symbols")
     if not isinstance(symbols, list) or not symbols:
         raise _invalid(kind, "'symbols' must be a non-empty list of symbol strings")
@@ -283,34 +237,27 @@ def _symbol_list(kind: str, obj: Mapping[str, Any]) -> tuple[str, ...]:
     for symbol in symbols:
         if not isinstance(symbol, str) or not 0 < len(symbol) <= MAX_SYMBOL_CHARS:
             raise _invalid(kind, f"each symbol must be a string of 1-{MAX_SYMBOL_CHARS} characters")
-    return tuple(dict.fromkeys(symbols))  # de-duplicated, order kept
+    return list(dict.fromkeys(symbols))  # de-duplicated, order kept
 
 
-def _channel_list(kind: str, obj: Mapping[str, Any]) -> tuple[str, ...]:
-    if "channels" not in obj or obj["channels"] is None:
-        return CHANNELS
-    channels = obj["channels"]
+def _channel_list(kind: str, obj: Mapping[str, Any]) -> list[str]:
+    channels = obj.get("channels")
+    if channels is None:
+        return list(CHANNELS)
     if not isinstance(channels, list) or not channels:
         raise _invalid(kind, f"'channels' must be a non-empty list drawn from {list(CHANNELS)}")
     for channel in channels:
-        if channel not in CHANNELS or not isinstance(channel, str):
+        if not isinstance(channel, str) or channel not in CHANNELS:
             raise _invalid(kind, f"unknown channel {str(channel)[:40]!r}; the channels are {list(CHANNELS)}")
-    return tuple(c for c in CHANNELS if c in channels)  # canonical order
-
-
-def _id(kind: str, obj: Mapping[str, Any], field_name: str) -> int | str:
-    value = obj.get(field_name)
-    if _is_int(value) or (isinstance(value, str) and 0 < len(value) <= MAX_ID_CHARS):
-        return value
-    raise _invalid(kind, f"'{field_name}' must be an integer or a string of 1-{MAX_ID_CHARS} characters")
+    return [c for c in CHANNELS if c in channels]  # canonical order
 
 
 def parse_bot_message(obj: Any) -> BotMessage:
-    """Validate one decoded bot line. Raises ProtocolViolation; nothing invalid gets past this.
+    """Validate one decoded bot line and return it normalised. Raises ProtocolViolation.
 
-    Unknown fields are ignored (forward compatibility), except on ``order``, where they are kept so that
-    the engine rejects the order naming them. ``context`` and ``account`` are always dropped: the host
-    stamps those itself.
+    Unknown fields are dropped (forward compatibility), except on ``order``, where they are kept so that
+    the engine rejects the order naming them. ``context`` and ``account`` never survive: the host stamps
+    those itself.
     """
     if not isinstance(obj, dict):
         raise ProtocolViolation(NOT_AN_OBJECT, f"each line must be a JSON object, got {type(obj).__name__}")
@@ -318,40 +265,48 @@ def parse_bot_message(obj: Any) -> BotMessage:
     if not isinstance(kind, str):
         raise ProtocolViolation(INVALID_MESSAGE, "every message needs a string 'type'")
     if kind not in BOT_MESSAGE_TYPES:
-        raise ProtocolViolation(UNKNOWN_TYPE, f"unknown message type {kind[:40]!r}; expected one of "
-                                f"{', '.join(BOT_MESSAGE_TYPES)}")  # fmt: skip
+        raise ProtocolViolation(
+            UNKNOWN_TYPE, f"unknown message type {kind[:40]!r}; expected one of {', '.join(BOT_MESSAGE_TYPES)}"
+        )
     if kind == "order":
-        return OrderMessage({k: v for k, v in obj.items() if k not in ("type", "context", "account")})
+        return {k: v for k, v in obj.items() if k not in ("context", "account")}
     if kind == "cancel":
+        out: BotMessage = {"type": kind}
         client_order_id, order_id = obj.get("client_order_id"), obj.get("order_id")
-        if client_order_id is not None and not (isinstance(client_order_id, str) and client_order_id):
-            raise _invalid(kind, "'client_order_id' must be a non-empty string")
-        if order_id is not None and not _is_int(order_id):
-            raise _invalid(kind, "'order_id' must be an integer")
-        if client_order_id is None and order_id is None:
+        if client_order_id is not None:
+            if not isinstance(client_order_id, str) or not 0 < len(client_order_id) <= MAX_ID_CHARS:
+                raise _invalid(kind, f"'client_order_id' must be a string of 1-{MAX_ID_CHARS} characters")
+            out["client_order_id"] = client_order_id
+        if order_id is not None:
+            if not _is_int(order_id):
+                raise _invalid(kind, "'order_id' must be an integer")
+            out["order_id"] = order_id
+        if len(out) == 1:
             raise _invalid(kind, "name the order: 'client_order_id' (string) or 'order_id' (integer)")
-        return CancelMessage(client_order_id, order_id)
+        return out
     if kind == "done":
         n = obj.get("n")
         if n is not None and not (_is_int(n) and n >= 0):
             raise _invalid(kind, "'n' must be the tick number (an integer >= 0)")
-        return Done(n)
+        return {"type": kind, "n": n}
     if kind == "log":
         message, level = obj.get("message"), obj.get("level", "info")
         if not isinstance(message, str):
             raise _invalid(kind, "'message' must be a string")
-        if level not in LOG_LEVELS or not isinstance(level, str):
+        if not isinstance(level, str) or level not in LOG_LEVELS:
             raise _invalid(kind, f"'level' must be one of {', '.join(LOG_LEVELS)}")
-        return Log(message[:MAX_LOG_CHARS], level)
+        return {"type": kind, "message": message[:MAX_LOG_CHARS], "level": level}
     if kind == "pong":
-        return Pong(_id(kind, obj, "id"))
+        pong_id = obj.get("id")
+        if not (_is_int(pong_id) or (isinstance(pong_id, str) and 0 < len(pong_id) <= MAX_ID_CHARS)):
+            raise _invalid(kind, f"'id' must echo the ping's id (an integer or a string of 1-{MAX_ID_CHARS})")
+        return {"type": kind, "id": pong_id}
     if kind == "resync":
         symbol = obj.get("symbol")
         if not isinstance(symbol, str) or not 0 < len(symbol) <= MAX_SYMBOL_CHARS:
             raise _invalid(kind, f"'symbol' must be a string of 1-{MAX_SYMBOL_CHARS} characters")
-        return Resync(symbol)
-    symbols, channels = _symbol_list(kind, obj), _channel_list(kind, obj)
-    return Subscribe(symbols, channels) if kind == "subscribe" else Unsubscribe(symbols, channels)
+        return {"type": kind, "symbol": symbol}
+    return {"type": kind, "symbols": _symbol_list(kind, obj), "channels": _channel_list(kind, obj)}
 
 
 # -- flood control (pure: the supervisor tells it what happened) -------------------------------------
@@ -432,17 +387,19 @@ def error_message(code: str, message: str, line: int | None = None) -> dict[str,
     return out
 
 
-def margin_warning_message(ts: int, margin_used: float, margin_cap: float, nav: float) -> dict[str, Any]:
-    """``margin_used``/``margin_cap`` in account currency (gross exposure and NAV x max leverage)."""
-    return {
+def margin_warning_message(margin_used: float, margin_cap: float, ts: int, nav: float | None = None) -> dict[str, Any]:
+    """Margin use crossed MARGIN_WARNING_THRESHOLD of the cap (gross exposure vs NAV x max leverage)."""
+    message: dict[str, Any] = {
         "type": "risk.margin_warning",
         "ts": ts,
         "margin_used": margin_used,
         "margin_cap": margin_cap,
         "utilization": margin_used / margin_cap if margin_cap > 0 else 1.0,
         "threshold": MARGIN_WARNING_THRESHOLD,
-        "nav": nav,
     }
+    if nav is not None:
+        message["nav"] = nav
+    return message
 
 
 def system_status_message(
@@ -452,3 +409,184 @@ def system_status_message(
     if status not in SYSTEM_STATUSES:
         raise ValueError(f"status must be one of {SYSTEM_STATUSES}, got {status!r}")
     return {"type": "system.status", "ts": ts, "status": status, "venue": venue, "symbol": symbol, "reason": reason}
+
+
+# -- market data: one bot's view of the tournament's books -----------------------------------------------
+
+
+def _levels(levels: Iterable[tuple[float, float]], depth: int | None) -> dict[float, float]:
+    """Price -> size of the displayed levels (best first, at most ``depth``); empty levels are not levels."""
+    out: dict[float, float] = {}
+    for price, size in levels:
+        if size > 0 and price not in out:
+            if depth is not None and len(out) >= depth:
+                break
+            out[price] = size
+    return out
+
+
+def _changes(old: dict[float, float], new: dict[float, float], descending: bool) -> list[list[float]]:
+    """The level changes that turn ``old`` into ``new`` ([price, 0.0] removes), sorted best first."""
+    changed = {price: 0.0 for price in old if price not in new}
+    changed.update({price: size for price, size in new.items() if old.get(price) != size})
+    return [[price, changed[price]] for price in sorted(changed, reverse=descending)]
+
+
+class MarketView:
+    """Turns the tournament's books of each tick into one bot's market-data messages.
+
+    Per (symbol, channel) ``seq`` starts at 1 and rises by exactly 1 per message, for the whole run.
+    ``orderbook`` opens with a snapshot and continues with deltas of the changed levels; ``ticker`` and
+    ``trades`` messages are complete in themselves. Until the bot subscribes it gets every symbol on
+    every channel (the host cannot see a bot's ``Bot.symbols``); its first ``subscribe`` replaces that
+    default with exactly what it asked for. Pure and deterministic: same calls, same messages.
+    """
+
+    def __init__(self, symbols: Iterable[str], depth: int | None = None) -> None:
+        self.symbols = tuple(dict.fromkeys(symbols))  # the tournament's order: the order messages go out in
+        self.depth = depth
+        self.explicit = False  # False: the default subscription (everything) is in force
+        self._channels: dict[str, set[str]] = {s: set(CHANNELS) for s in self.symbols}
+        self._latest: dict[str, L2Book] = {}
+        self._sent: dict[str, tuple[dict[float, float], dict[float, float], float | None]] = {}  # bot's book
+        self._ticker_due: set[str] = set()  # newly subscribed: send the current ticker even if unchanged
+        self._seq: dict[tuple[str, str], int] = {}
+
+    def channels(self, symbol: str) -> frozenset[str]:
+        """The channels the bot currently gets for ``symbol``."""
+        return frozenset(self._channels.get(symbol, ()))
+
+    def subscribe(self, symbols: Iterable[str], channels: Iterable[str] | None = None) -> list[str]:
+        """Add channels for symbols; returns the symbols this tournament does not have (those are ignored)."""
+        wanted = set(CHANNELS if channels is None else channels) & set(CHANNELS)
+        if not self.explicit:
+            self.explicit = True
+            for symbol in self.symbols:
+                self._set(symbol, set())
+        unknown = []
+        for symbol in symbols:
+            if symbol in self._channels:
+                self._set(symbol, self._channels[symbol] | wanted)
+            else:
+                unknown.append(symbol)
+        return unknown
+
+    def unsubscribe(self, symbols: Iterable[str], channels: Iterable[str] | None = None) -> list[str]:
+        """Drop channels for symbols (from the default too); returns the symbols this tournament does not have."""
+        dropped = set(CHANNELS if channels is None else channels)
+        self.explicit = True
+        unknown = []
+        for symbol in symbols:
+            if symbol in self._channels:
+                self._set(symbol, self._channels[symbol] - dropped)
+            else:
+                unknown.append(symbol)
+        return unknown
+
+    def resync(self, symbol: str) -> bool:
+        """The bot lost track of ``symbol``'s book: its next ``orderbook`` message is a snapshot."""
+        if "orderbook" not in self._channels.get(symbol, ()):
+            return False
+        self._sent.pop(symbol, None)
+        return True
+
+    def _set(self, symbol: str, channels: set[str]) -> None:
+        old = self._channels[symbol]
+        if "orderbook" not in channels:
+            self._sent.pop(symbol, None)  # a later subscription starts over with a snapshot
+        if "ticker" in channels and "ticker" not in old:
+            self._ticker_due.add(symbol)
+        elif "ticker" not in channels:
+            self._ticker_due.discard(symbol)
+        self._channels[symbol] = channels
+
+    def _next_seq(self, symbol: str, channel: str) -> int:
+        seq = self._seq.get((symbol, channel), 0) + 1
+        self._seq[(symbol, channel)] = seq
+        return seq
+
+    def messages(self, books: Iterable[L2Book]) -> list[dict[str, Any]]:
+        """This tick's market data for the bot, given the books that changed in the tick."""
+        updated: set[str] = set()
+        for book in books:
+            if book.symbol not in self._channels:
+                raise ValueError(f"{book.symbol} is not one of this tournament's symbols")
+            self._latest[book.symbol] = book
+            updated.add(book.symbol)
+        out: list[dict[str, Any]] = []
+        for symbol in self.symbols:
+            channels = self._channels[symbol]
+            book = self._latest.get(symbol)
+            if not channels or book is None:
+                continue
+            fresh = symbol in updated
+            if "ticker" in channels and (fresh or symbol in self._ticker_due):
+                self._ticker_due.discard(symbol)
+                out.append(self._ticker(book))
+            if "orderbook" in channels:
+                message = self._orderbook(book, fresh)
+                if message is not None:
+                    out.append(message)
+            if "trades" in channels and fresh and book.volume > 0 and book.last is not None:
+                out.append(
+                    {
+                        "type": "trades",
+                        "symbol": symbol,
+                        "seq": self._next_seq(symbol, "trades"),
+                        "ts": book.ts,
+                        "price": book.last,
+                        "qty": book.volume,
+                    }
+                )
+        return out
+
+    def _ticker(self, book: L2Book) -> dict[str, Any]:
+        bid = book.bids[0] if book.bids else (None, None)
+        ask = book.asks[0] if book.asks else (None, None)
+        return {
+            "type": "ticker",
+            "symbol": book.symbol,
+            "seq": self._next_seq(book.symbol, "ticker"),
+            "ts": book.ts,
+            "bid": bid[0],
+            "bid_size": bid[1],
+            "ask": ask[0],
+            "ask_size": ask[1],
+            "mid": (bid[0] + ask[0]) / 2.0 if bid[0] is not None and ask[0] is not None else None,
+            "last": book.last,
+        }
+
+    def _orderbook(self, book: L2Book, fresh: bool) -> dict[str, Any] | None:
+        symbol = book.symbol
+        previous = self._sent.get(symbol)
+        if previous is not None and not fresh:
+            return None
+        bids, asks = _levels(book.bids, self.depth), _levels(book.asks, self.depth)
+        if previous is None or (book.last is None and previous[2] is not None):  # a delta cannot unset last
+            message = {
+                "type": "orderbook",
+                "symbol": symbol,
+                "seq": 0,
+                "ts": book.ts,
+                "snapshot": True,
+                "bids": [[p, s] for p, s in sorted(bids.items(), reverse=True)],
+                "asks": [[p, s] for p, s in sorted(asks.items())],
+                "last": book.last,
+            }
+        else:
+            bid_changes, ask_changes = _changes(previous[0], bids, True), _changes(previous[1], asks, False)
+            if not bid_changes and not ask_changes and book.last == previous[2]:
+                return None  # nothing the bot's copy lacks
+            message = {
+                "type": "orderbook",
+                "symbol": symbol,
+                "seq": 0,
+                "ts": book.ts,
+                "snapshot": False,
+                "bids": bid_changes,
+                "asks": ask_changes,
+                "last": book.last,
+            }
+        message["seq"] = self._next_seq(symbol, "orderbook")
+        self._sent[symbol] = (bids, asks, book.last)
+        return message
