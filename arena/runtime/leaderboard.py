@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -138,11 +139,8 @@ def _check_scores(scores: Mapping[str, float]) -> None:
     except (TypeError, OverflowError):
         pass
     for bot, value in scores.items():  # slow path: find the culprit (or learn the sum merely overflowed)
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            try:
-                value = float(value)  # numpy scalars, Decimal, ...
-            except (TypeError, ValueError):
-                raise ValueError(f"score of bot {bot!r} must be a real number, got {value!r:.80}") from None
+        if not isinstance(value, numbers.Real):
+            raise ValueError(f"score of bot {bot!r} must be a real number, got {value!r:.80}")
         try:
             finite = math.isfinite(value)
         except OverflowError:
