@@ -459,16 +459,18 @@ class MarketView:
     def subscribe(self, symbols: Iterable[str], channels: Iterable[str] | None = None) -> list[str]:
         """Add channels for symbols; returns the symbols this tournament does not have (those are ignored)."""
         wanted = set(CHANNELS if channels is None else channels) & set(CHANNELS)
-        if not self.explicit:
-            self.explicit = True
-            for symbol in self.symbols:
-                self._set(symbol, set())
+        # The first subscribe replaces the default; what stays subscribed keeps its state (no extra snapshot).
+        target = {s: (set(c) if self.explicit else set()) for s, c in self._channels.items()}
+        self.explicit = True
         unknown = []
         for symbol in symbols:
-            if symbol in self._channels:
-                self._set(symbol, self._channels[symbol] | wanted)
+            if symbol in target:
+                target[symbol] |= wanted
             else:
                 unknown.append(symbol)
+        for symbol, chosen in target.items():
+            if chosen != self._channels[symbol]:
+                self._set(symbol, chosen)
         return unknown
 
     def unsubscribe(self, symbols: Iterable[str], channels: Iterable[str] | None = None) -> list[str]:
