@@ -14,6 +14,8 @@ from sandbox import JsonLineChannel, ProtocolError, Sandbox, Status
 
 Pipes = tuple[JsonLineChannel, int, int]  # channel, fd the "bot" writes to, fd the "bot" reads from
 
+pytestmark = pytest.mark.sandbox
+
 
 @pytest.fixture
 def pipes() -> Iterator[Pipes]:

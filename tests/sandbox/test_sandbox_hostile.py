@@ -21,6 +21,8 @@ from sandbox.limits import MiB
 Run = Callable[..., Outcome]
 Report = Callable[[Outcome], dict[str, Any]]
 
+pytestmark = pytest.mark.sandbox
+
 
 def _gone(outcome: Outcome) -> None:
     """Nothing of the bot survives: no cgroup, no runtime state."""

@@ -28,6 +28,8 @@ print(json.dumps({"id": process.container_id, "watchdogs": [w.pid for w in _watc
 sys.stdin.read()  # until killed
 """
 
+pytestmark = pytest.mark.sandbox
+
 
 def _wait_for(condition: Callable[[], bool], seconds: float) -> bool:
     deadline = time.monotonic() + seconds

@@ -9,6 +9,8 @@ import pytest
 from sandbox import Limits, LimitsError, parse_bytes, parse_cpu, parse_seconds
 from sandbox.seccomp import CLONE_NAMESPACE_FLAGS, DENIED, default_profile
 
+pytestmark = pytest.mark.sandbox
+
 
 @pytest.mark.parametrize(
     ("text", "expected"),
