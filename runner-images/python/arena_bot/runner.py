@@ -40,10 +40,16 @@ def run(
     saved: tuple[int, TextIO] | None = None
     if redirected:
         # Keep the protocol on a private duplicate of fd 1, then make fd 1 and sys.stdout the error stream.
-        sys.stdout.flush()
+        if sys.stdout is not None:
+            sys.stdout.flush()
         protocol_fd = os.dup(1)
         saved = (os.dup(1), sys.stdout)
-        os.dup2(2, 1)
+        try:
+            os.dup2(2, 1)
+        except OSError:  # no stderr at all: stray writes to fd 1 must still not reach the host
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 1)
+            os.close(devnull)
         sys.stdout = sys.stderr
         stdout = os.fdopen(protocol_fd, "wb")  # buffered: a BufferedWriter finishes partial pipe writes
     reader = stdin if stdin is not None else sys.stdin.buffer
