@@ -413,3 +413,42 @@ def test_a_real_subscriber_receives_the_messages(client: redis.Redis, redis_url:
         (2, 101, {"a": 1.0, "b1": 1.0}),
         (3, 102, {"a": 2.0, "b2": 1.0}),
     ]
+
+
+# -- the hand-packed write path -----------------------------------------------------------------------------
+
+
+def test_a_server_error_is_raised_and_the_client_stays_usable(client: redis.Redis, board: Leaderboard) -> None:
+    client.set(board.keys.live, "not a zset")
+    with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
+        board.update({f"b{i}": 1.0 for i in range(lbmod.ZADD_CHUNK + 1)})
+    with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
+        board.update({"a": 1.0})
+    board.rebuild({"a": 1.0})  # DEL + ZADD in one MULTI: replaces whatever was there
+    board.update({"b": 2.0})
+    assert board.top() == [Standing(1, "b", 2.0), Standing(2, "a", 1.0)]
+
+
+def test_an_update_survives_a_dropped_connection(client: redis.Redis, board: Leaderboard) -> None:
+    board.update({"a": 1.0})
+    client.client_kill_filter(_type="normal", skipme=True)  # drops the pooled connection update() used
+    board.update({"a": 2.0})
+    assert board.score("a") == 2.0
+
+
+def test_the_fragment_cache_is_bounded(board: Leaderboard, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(lbmod, "_FRAGMENT_CACHE_MAX", 50)
+    expected: dict[str, float] = {}
+    for start in range(0, 200, 30):
+        batch = {f"bot{i}": float(i) for i in range(start, start + 40)}
+        board.update(batch)
+        expected.update(batch)
+        assert len(board._fragments) <= 50 or len(board._fragments) == len(batch)
+    assert board.top(len(expected)) == brute_force(expected)
+
+
+def test_the_pipeline_path_validates_bot_ids(board: Leaderboard) -> None:
+    board._raw = False
+    with pytest.raises(ValueError, match="bot id"):
+        board.update({"": 1.0})
+    assert board.size() == 0
