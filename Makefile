@@ -3,9 +3,9 @@
 setup:
 	@scripts/bootstrap.sh
 
-# The main job. (Until the tournament runtime lands: a backtest of an example bot.)
+# The main job: a short tournament of the example bots, each in its own sandbox.
 demo: setup
-	.venv/bin/arena backtest examples/bots/sma_crossover.py --feed synthetic:7
+	.venv/bin/arena demo
 
 test: setup
 	.venv/bin/ruff check .
@@ -13,3 +13,5 @@ test: setup
 
 bench: setup
 	.venv/bin/python bench/engine.py
+	.venv/bin/python bench/sandbox.py
+	.venv/bin/python bench/tournament.py

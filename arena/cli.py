@@ -112,6 +112,125 @@ def backtest(
     _print_summary(bot, feed, result)
 
 
+DEMO_RULES = {
+    # The demo tournament's override of the default ruleset: no leverage, a whitelist, punitive fees.
+    "max_leverage": 1,
+    "symbols": ["SPY", "AAPL", "MSFT", "NVDA", "BTC-USD", "ETH-USD"],
+    "fees": {
+        "crypto": {"maker_bps": 15, "taker_bps": 40, "min_per_fill": 1},
+        "equity": {"maker_bps": 2, "taker_bps": 8, "per_unit": 0.005, "min_per_fill": 1},
+        "etf": {"maker_bps": 2, "taker_bps": 8, "per_unit": 0.005, "min_per_fill": 1},
+    },
+}
+
+
+EXAMPLE_BOTS = Path(__file__).resolve().parents[1] / "examples" / "bots"
+
+
+def _demo_bots(folder: Path) -> list[Path]:
+    bots = sorted(p for p in folder.glob("*.py") if not p.name.startswith("_"))
+    if not bots:
+        raise FileNotFoundError(f"no bots in {folder}")
+    return bots
+
+
+@app.command()
+def demo(
+    seed: Annotated[int, typer.Option(help="Seed of the market and of the order processing.")] = 7,
+    ticks: Annotated[int, typer.Option(min=1, max=100_000, help="Ticks (one simulated minute each).")] = 240,
+    bots: Annotated[Path, typer.Option(help="Folder of bots to enter.")] = EXAMPLE_BOTS,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print only the final standings, as one JSON object.")
+    ] = False,
+) -> None:
+    """Run a short tournament of the example bots, each in its own sandbox, with a live leaderboard."""
+    import redis as redis_lib
+
+    from arena.catalog import load_catalog
+    from arena.runtime.local import run_local
+    from arena.runtime.redis_server import RedisServer
+    from arena.runtime.spec import EntrySpec, TournamentSpec
+    from arena.settings import settings
+
+    try:
+        entries = [EntrySpec(bot=p.stem.replace("_", "-"), path=str(p)) for p in _demo_bots(bots)]
+    except FileNotFoundError as exc:
+        raise fail("NO_BOTS", str(exc), as_json) from None
+    spec = TournamentSpec(id=f"demo-{seed}", rules=DEMO_RULES, feed=f"synthetic:{seed}", ticks=ticks, seed=seed,
+                          entries=entries)  # fmt: skip
+    url = settings().redis_url
+    server = None if url else RedisServer().start()
+    client = redis_lib.Redis.from_url(url or server.url)  # type: ignore[union-attr]
+    try:
+        if as_json:
+            standings, _ = run_local(client, spec, load_catalog())
+            print(json.dumps({"tournament": spec.id, "standings": [s.as_dict() for s in standings]}))
+            return
+        standings, reports = _demo_live(client, spec, load_catalog())
+    finally:
+        client.close()
+        if server is not None:
+            server.stop()
+    _print_standings(standings, reports)
+
+
+def _standings_table(standings: list[Any], title: str) -> Table:
+    table = Table(title=title, title_justify="left")
+    for column, justify in (("rank", "right"), ("bot", "left"), ("score", "right"), ("NAV", "right"),
+                            ("max DD", "right"), ("status", "left")):  # fmt: skip
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for s in standings:
+        table.add_row(str(s.rank), s.bot, f"{s.score:,.2f}", f"{s.nav:,.2f}", f"{s.max_drawdown:.3%}", s.status)
+    return table
+
+
+def _demo_live(client: Any, spec: Any, catalog: Any) -> tuple[list[Any], dict[str, Any]]:
+    from rich.console import Group
+    from rich.live import Live
+
+    from arena.runtime.local import run_local
+
+    progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    task = progress.add_task(f"tournament {spec.id}", total=spec.ticks)
+    with Live(Group(progress), refresh_per_second=10, console=err, transient=False) as live:
+
+        def on_tick(report: Any) -> None:
+            progress.update(task, completed=report.n, total=report.total)
+            live.update(Group(progress, _standings_table(report.standings, "live leaderboard")))
+
+        return run_local(client, spec, catalog, on_tick=on_tick)
+
+
+def _print_standings(standings: list[Any], reports: dict[str, Any]) -> None:
+    out = Console()
+    out.print(_standings_table(standings, "final standings"))
+    for bot, report in sorted(reports.items()):
+        if report.status not in ("exited", "killed") or report.protocol_errors:
+            out.print(f"[dim]{bot}: {report.status} {report.reason} ({report.protocol_errors} protocol errors)[/]")
+
+
+@app.command()
+def worker(
+    queues: Annotated[str, typer.Option(help="Comma-separated queues: engine, bots.")] = "engine,bots",
+    slots: Annotated[
+        int | None, typer.Option(min=1, help="Concurrent tasks (bot slots); default ARENA_BOT_SLOTS.")
+    ] = None,
+    redis_url: Annotated[str | None, typer.Option(help="Broker; default ARENA_REDIS_URL.")] = None,
+) -> None:
+    """Start a Celery worker that runs tournament engines and/or bot supervisors."""
+    from arena.settings import settings
+    from arena.worker import app as celery_app
+    from arena.worker import configure
+
+    url = redis_url or settings().redis_url
+    if not url:
+        raise fail("NO_REDIS", "set ARENA_REDIS_URL or pass --redis-url", False)
+    configure(url)
+    # Threads: each task mostly waits on Redis and on its bot's pipes.
+    concurrency = slots or settings().bot_slots
+    celery_app.worker_main(["worker", "-Q", queues, "-P", "threads", "-c", str(concurrency), "-l", "INFO"])
+
+
 def _print_summary(bot: Path, feed: str, result: Any) -> None:
     out = Console()
     out.print(f"[bold]{bot.name}[/] on [bold]{feed}[/]", highlight=False)

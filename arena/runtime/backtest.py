@@ -19,19 +19,14 @@ from typing import Any
 from arena_bot import Bot
 
 from arena.engine.engine import Engine
-from arena.engine.events import Fill, OrderRejected
+from arena.engine.events import Event, Fill, OrderRejected
 from arena.engine.instruments import InstrumentCatalog
 from arena.engine.orders import Cancel
 from arena.engine.rules import Ruleset
 from arena.engine.sessions import SessionCalendars
 from arena.engine.tick import Tick
-from arena.runtime.protocol import (
-    book_message,
-    hello_message,
-    order_request,
-    order_update_message,
-    portfolio_message,
-)
+from arena.runtime.protocol import MarketView, end_message, hello_message, order_request, tick_message
+from arena.runtime.updates import Updates
 
 ACCOUNT = "backtest"
 
@@ -111,53 +106,36 @@ def run_backtest(
     seed: int = 0,
     progress: Callable[[int], None] | None = None,
 ) -> BacktestResult:
-    """Drive ``bot`` through ``ticks``: books and updates in, its orders through the engine, in lockstep."""
+    """Drive ``bot`` through ``ticks`` in lockstep, with the same messages in the same order as a tournament.
+
+    Per tick: the updates the tick caused (fills of resting orders, portfolio), the market data the
+    bot subscribed to, the tick boundary; then the bot's orders go through the engine and their
+    updates are delivered before the next tick.
+    """
     symbols = sorted({book.symbol for tick in ticks for book in tick.books})
-    engine = Engine(
-        catalog,
-        calendars_for(ticks, (catalog[s].venue for s in symbols)),
-        default_ruleset=ruleset,
-    )
+    engine = Engine(catalog, calendars_for(ticks, (catalog[s].venue for s in symbols)), default_ruleset=ruleset)
     account = engine.open_account(ACCOUNT)
+    updates = Updates(engine)
+    view = MarketView(symbols)
     rng = random.Random(seed)
-    wanted = set(bot.symbols) if bot.symbols else None
-    bot.handle(hello_message(ACCOUNT, None, ruleset, [catalog[s] for s in symbols]))
-    seqs: dict[str, int] = {}
     result = BacktestResult(ruleset.starting_balance, ruleset.starting_balance, 0.0, 0.0, 0.0, 0, len(ticks))
 
-    def deliver(events: list) -> None:
-        traded = False
+    def deliver(messages: list[dict[str, Any]]) -> None:
+        for message in messages:
+            bot.handle(message)
+
+    def record(events: list[Event]) -> list[Event]:
         for event in events:
             if isinstance(event, Fill):
-                traded = True
-                result.fills.append(
-                    {
-                        "ts": event.ts,
-                        "symbol": event.symbol,
-                        "side": event.side.value,
-                        "qty": event.qty,
-                        "price": event.price,
-                        "fee": event.fee,
-                    }
-                )
+                fill = {"ts": event.ts, "symbol": event.symbol, "side": event.side.value, "qty": event.qty,
+                        "price": event.price, "fee": event.fee}  # fmt: skip
+                result.fills.append(fill)
             elif isinstance(event, OrderRejected):
                 result.rejections.append({"ts": event.ts, **event.rejection.as_dict()})
-            message = order_update_message(event)
-            if message is not None:
-                bot.handle(message)
-        if traded:
-            bot.handle(portfolio_message(account, events[-1].ts))
+        return events
 
-    for index, tick in enumerate(ticks):
-        events = engine.on_tick(tick)
-        for book in tick.books:
-            if wanted is None or book.symbol in wanted:
-                seqs[book.symbol] = seqs.get(book.symbol, 0) + 1
-                bot.handle(book_message(book, seqs[book.symbol]))
-        deliver(events)
-        bot.portfolio.nav = account.nav
-        bot.handle({"type": "tick", "ts": tick.ts})
-        requests = []
+    def requests_from_outbox() -> list[tuple[str, Any]]:
+        requests: list[tuple[str, Any]] = []
         for message in bot.take_outbox():
             kind = message.get("type")
             if kind == "order":
@@ -165,13 +143,26 @@ def run_backtest(
                 result.orders += 1
             elif kind == "cancel":
                 requests.append((ACCOUNT, Cancel(message.get("order_id"), message.get("client_order_id"))))
+            elif kind in ("subscribe", "unsubscribe"):
+                getattr(view, kind)(message.get("symbols") or [], message.get("channels"))
+            elif kind == "resync" and isinstance(message.get("symbol"), str):
+                view.resync(message["symbol"])
             elif kind == "log":
                 result.logs.append(str(message.get("message", "")))
+        return requests
+
+    bot.handle(hello_message(ACCOUNT, None, ruleset, [catalog[s] for s in symbols]))
+    carried = requests_from_outbox()  # tick 0: start-up orders go with tick 1's
+    for n, tick in enumerate(ticks, start=1):
+        deliver(updates.route(record(engine.on_tick(tick))).get(ACCOUNT, []))
+        deliver(view.messages(tick.books))
+        bot.handle(tick_message(n, tick.ts))
+        requests, carried = carried + requests_from_outbox(), []
         if requests:
-            deliver(engine.submit_batch(requests, tick.ts, rng))
+            deliver(updates.route(record(engine.submit_batch(requests, tick.ts, rng))).get(ACCOUNT, []))
         if progress is not None:
-            progress(index + 1)
-    bot.handle({"type": "end"})
+            progress(n)
+    bot.handle(end_message())
     result.nav = account.nav
     result.cash = account.cash
     result.total_return = account.nav / ruleset.starting_balance - 1.0

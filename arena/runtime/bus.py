@@ -1,0 +1,164 @@
+"""Bus: one tournament's Redis Streams — the single path market data and orders travel.
+
+Keys are hash-tagged by tournament (``arena:{T}:...``), so one tournament lives on one Redis Cluster
+slot and its streams stay ordered with one another:
+
+- ``arena:{T}:market``  the engine's ticks (one entry per tick: its number, time and books) and the end;
+- ``arena:{T}:orders``  everything supervisors report: ready, orders, cancels, done, ended;
+- ``arena:{T}:bot:B``   the engine's messages for bot B (order updates, portfolio, risk, status).
+
+The engine is the only writer of ``market`` and ``bot:*`` and the only reader of ``orders``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+
+from arena.engine.book import L2Book
+from arena.engine.tick import Tick
+
+_ID = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+STREAM_MAXLEN = 100_000  # approximate cap per stream: a bounded memory footprint per tournament
+# Longest a blocking read waits: callers loop on their own deadlines, and redis-py gives up on a
+# socket silent for its socket_timeout (5 s by default), so blocks stay well under that.
+MAX_BLOCK_MS = 1_000
+
+
+def check_id(kind: str, value: str) -> str:
+    if not isinstance(value, str) or not _ID.fullmatch(value):
+        raise ValueError(f"{kind} id must be 1-64 characters of A-Z a-z 0-9 _ . : - (got {value!r})")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """One supervisor report read from the orders stream."""
+
+    id: str
+    bot: str
+    kind: str  # ready | order | cancel | done | ended
+    n: int  # the tick the bot was on
+    body: dict[str, Any]
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), allow_nan=False)
+
+
+def book_to_wire(book: L2Book) -> list[Any]:
+    return [book.symbol, book.ts, book.bids, book.asks, book.last, book.volume]
+
+
+def book_from_wire(data: Sequence[Any]) -> L2Book:
+    symbol, ts, bids, asks, last, volume = data
+    return L2Book(symbol, ts, tuple(map(tuple, bids)), tuple(map(tuple, asks)), last, volume)
+
+
+class Bus:
+    def __init__(self, client: redis.Redis, tournament: str) -> None:
+        self.client = client
+        self.tournament = check_id("tournament", tournament)
+        prefix = f"arena:{{{tournament}}}"
+        self.market_key = f"{prefix}:market"
+        self.orders_key = f"{prefix}:orders"
+        self.config_key = f"{prefix}:config"
+        self._bot_prefix = f"{prefix}:bot:"
+
+    def bot_key(self, bot: str) -> str:
+        return self._bot_prefix + bot
+
+    # -- engine side ------------------------------------------------------------------
+
+    def publish_config(self, config: Mapping[str, Any]) -> None:
+        self.client.set(self.config_key, _dumps(config))
+
+    def publish_tick(self, n: int, tick: Tick) -> str:
+        books = [book_to_wire(b) for b in tick.books]
+        return self.client.xadd(
+            self.market_key, {"n": n, "ts": tick.ts, "books": _dumps(books)}, maxlen=STREAM_MAXLEN, approximate=True
+        )
+
+    def publish_end(self, n: int) -> None:
+        self.client.xadd(self.market_key, {"n": n, "end": 1}, maxlen=STREAM_MAXLEN, approximate=True)
+
+    def send(self, messages: Mapping[str, list[dict[str, Any]]]) -> None:
+        """Queue messages to bots (bot -> messages), in one pipeline."""
+        if not messages:
+            return
+        pipe = self.client.pipeline(transaction=False)
+        for bot, batch in messages.items():
+            if batch:
+                pipe.xadd(self.bot_key(bot), {"m": _dumps(batch)}, maxlen=STREAM_MAXLEN, approximate=True)
+        pipe.execute()
+
+    def read_reports(self, after: str, block_ms: int | None) -> list[Report]:
+        block = None if block_ms is None else min(block_ms, MAX_BLOCK_MS)
+        reply = self.client.xread({self.orders_key: after}, block=block, count=10_000)
+        reports = []
+        for _key, entries in reply or ():
+            for entry_id, fields in entries:
+                reports.append(
+                    Report(
+                        _s(entry_id),
+                        _s(fields[b"bot"]),
+                        _s(fields[b"kind"]),
+                        int(fields[b"n"]),
+                        json.loads(fields.get(b"body", b"{}")),
+                    )
+                )
+        return reports
+
+    # -- supervisor side --------------------------------------------------------------
+
+    def config(self) -> dict[str, Any] | None:
+        raw = self.client.get(self.config_key)
+        return json.loads(raw) if raw else None
+
+    def report(self, bot: str, kind: str, n: int, body: Mapping[str, Any] | None = None) -> None:
+        fields: dict[str, Any] = {"bot": bot, "kind": kind, "n": n}
+        if body:
+            fields["body"] = _dumps(body)
+        self.client.xadd(self.orders_key, fields, maxlen=STREAM_MAXLEN, approximate=True)
+
+    def report_many(self, bot: str, items: Iterable[tuple[str, int, Mapping[str, Any] | None]]) -> None:
+        pipe = self.client.pipeline(transaction=False)
+        for kind, n, body in items:
+            fields: dict[str, Any] = {"bot": bot, "kind": kind, "n": n}
+            if body:
+                fields["body"] = _dumps(body)
+            pipe.xadd(self.orders_key, fields, maxlen=STREAM_MAXLEN, approximate=True)
+        pipe.execute()
+
+    def read_for_bot(
+        self, bot: str, after_market: str, after_bot: str, block_ms: int | None
+    ) -> tuple[list[tuple[str, dict[bytes, bytes]]], list[tuple[str, list[dict[str, Any]]]]]:
+        """New market entries and new messages for ``bot``: (market entries, bot batches)."""
+        block = None if block_ms is None else min(block_ms, MAX_BLOCK_MS)
+        reply = self.client.xread({self.market_key: after_market, self.bot_key(bot): after_bot}, block=block)
+        market: list[tuple[str, dict[bytes, bytes]]] = []
+        batches: list[tuple[str, list[dict[str, Any]]]] = []
+        for key, entries in reply or ():
+            if _s(key) == self.market_key:
+                market.extend((_s(i), f) for i, f in entries)
+            else:
+                batches.extend((_s(i), json.loads(f[b"m"])) for i, f in entries)
+        return market, batches
+
+    def drain_bot(self, bot: str, after: str) -> list[tuple[str, list[dict[str, Any]]]]:
+        reply = self.client.xread({self.bot_key(bot): after}, block=None)
+        return [(_s(i), json.loads(f[b"m"])) for _k, entries in reply or () for i, f in entries]
+
+    def delete(self) -> None:
+        keys = list(self.client.scan_iter(match=f"arena:{{{self.tournament}}}:*", count=1000))
+        if keys:
+            self.client.delete(*keys)
+
+
+def _s(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

@@ -1,0 +1,106 @@
+"""TournamentSpec: everything needed to run a tournament, as plain JSON-able data.
+
+Admins (and ``arena demo``) describe a tournament with a spec; the engine task and the supervisor
+tasks each rebuild what they need from it, so a spec can cross process and host boundaries.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from arena.engine.instruments import InstrumentCatalog
+from arena.engine.rules import resolve_ruleset
+from arena.feeds import DEFAULT_START, open_feed
+from arena.runtime.bus import check_id
+from arena.runtime.tournament import Entry, TournamentConfig
+from sandbox import Limits
+
+
+class EntrySpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    bot: str
+    path: str
+
+    @field_validator("bot")
+    @classmethod
+    def _bot_id(cls, value: str) -> str:
+        return check_id("bot", value)
+
+
+class LimitsSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    cpu: str = "0.5"
+    memory: str = "256M"
+    pids: int = Field(64, ge=8, le=4096)
+    timeout: str = "3600"
+
+    def build(self) -> Limits:
+        return Limits.parse(cpu=self.cpu, memory=self.memory, pids=self.pids, timeout=self.timeout)
+
+
+class TournamentSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: str
+    rules: dict[str, Any] = Field(default_factory=dict, description="ruleset override")
+    feed: str = "synthetic:0"
+    symbols: list[str] | None = None
+    ticks: int = Field(200, ge=1, le=10_000_000)
+    interval_s: int = Field(60, ge=1)
+    start: datetime | None = None
+    seed: int = 0
+    clock: Literal["lockstep", "realtime"] = "lockstep"
+    tick_deadline_s: float = Field(2.0, gt=0, le=600)
+    realtime_tick_s: float = Field(0.5, gt=0, le=600)
+    limits: LimitsSpec = LimitsSpec()
+    entries: list[EntrySpec] = Field(default_factory=list)
+
+    @field_validator("id")
+    @classmethod
+    def _tournament_id(cls, value: str) -> str:
+        return check_id("tournament", value)
+
+    def start_ms(self) -> int:
+        if self.start is None:
+            return DEFAULT_START
+        start = self.start if self.start.tzinfo else self.start.replace(tzinfo=UTC)
+        return int(start.timestamp() * 1000)
+
+    def build(self, catalog: InstrumentCatalog) -> tuple[TournamentConfig, list[Entry]]:
+        """The engine side's configuration: ruleset resolved, feed validated and read."""
+        ruleset = resolve_ruleset(self.rules)
+        symbols = self.symbols or _allowed(catalog, ruleset.symbols, ruleset.asset_classes)
+        feed = open_feed(
+            self.feed,
+            catalog,
+            symbols,
+            start=self.start_ms(),
+            interval_ms=self.interval_s * 1000,
+            ticks=self.ticks,
+            extended_hours=ruleset.extended_hours,
+        )
+        feed.validate()
+        ticks = list(feed)[: self.ticks]
+        config = TournamentConfig(
+            id=self.id,
+            ruleset=ruleset,
+            ticks=ticks,
+            seed=self.seed,
+            clock=self.clock,
+            tick_deadline_s=self.tick_deadline_s,
+            realtime_tick_s=self.realtime_tick_s,
+            limits=self.limits.build(),
+        )
+        return config, [Entry(e.bot, Path(e.path)) for e in self.entries]
+
+
+def _allowed(catalog: InstrumentCatalog, symbols: list[str] | None, classes: list[Any] | None) -> list[str]:
+    """The catalog symbols a ruleset lets bots trade (expired futures excluded)."""
+    return [
+        s
+        for s, i in catalog.items()
+        if (symbols is None or s in symbols) and (classes is None or i.asset_class in classes) and i.expiry is None
+    ]

@@ -1,0 +1,285 @@
+"""Supervisor: one per bot. Runs the bot in its sandbox and relays between its stdio and the bus.
+
+It is the trust boundary between a bot and the engine: every line the bot writes is validated
+here, every order is stamped with the bot's own tournament and account (whatever context the bot
+wrote is dropped), the ruleset's order-rate cap is enforced on wall-clock time, and a bot that keeps
+sending garbage is cut off. Nothing malformed reaches the engine.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from arena.engine.orders import OrderError, parse_order
+from arena.runtime.bus import Bus, book_from_wire
+from arena.runtime.protocol import (
+    FloodGuard,
+    MarketView,
+    ProtocolViolation,
+    end_message,
+    error_message,
+    order_request,
+    parse_bot_message,
+    ping_message,
+    tick_message,
+)
+from sandbox import Limits, ProtocolError, Sandbox, SandboxError, Status
+
+MAX_LOG_LINES = 200
+START_TIMEOUT_S = 30.0
+
+
+@dataclass
+class SupervisorReport:
+    """How a bot's run ended, for the tournament's record."""
+
+    bot: str
+    status: str  # the sandbox's classification, or "refused" when it never started
+    exit_code: int | None = None
+    reason: str = ""
+    host_fault: bool = False  # a crashed runtime is the host's fault, not the bot's
+    protocol_errors: int = 0
+    rate_limited: int = 0
+    orders: int = 0
+    cpu_seconds: float | None = None
+    peak_memory_bytes: int | None = None
+    wall_seconds: float = 0.0
+    stderr: str = ""
+    logs: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "logs"} | {"logs": self.logs[-20:]}
+
+
+class _RateCap:
+    """At most ``max_orders`` per ``per_ms`` milliseconds of the tournament's clock.
+
+    The clock is the tick's simulated time in lockstep (so the cap cannot make a re-run differ)
+    and the wall clock in realtime mode.
+    """
+
+    def __init__(self, max_orders: int, per_ms: int, clock: Callable[[], float]) -> None:
+        self.max_orders, self.window, self.clock = max_orders, per_ms, clock
+        self.sent: deque[float] = deque()
+
+    def allow(self) -> bool:
+        now = self.clock()
+        while self.sent and self.sent[0] <= now - self.window:
+            self.sent.popleft()
+        if len(self.sent) >= self.max_orders:
+            return False
+        self.sent.append(now)
+        return True
+
+
+class Supervisor:
+    def __init__(
+        self,
+        client: redis.Redis,
+        tournament: str,
+        bot: str,
+        path: str | Path,
+        limits: Limits | None = None,
+        sandbox: Sandbox | None = None,
+        heartbeat_s: float = 5.0,
+    ) -> None:
+        self.bus = Bus(client, tournament)
+        self.bot = bot
+        self.path = Path(path)
+        self.limits = limits or Limits()
+        self._sandbox = sandbox
+        self.heartbeat_s = heartbeat_s
+        self.report = SupervisorReport(bot, "running")
+        self._n = 0  # the tick the bot is on
+        self._tick_ts = 0  # and its simulated time
+        self._lock = threading.Lock()
+        self._view: MarketView | None = None
+        self._pending_pong: str | None = None
+        self._guard = FloodGuard()
+
+    # -- the run ----------------------------------------------------------------------
+
+    def run(self) -> SupervisorReport:
+        config = self._await_config()
+        sandbox = self._sandbox or Sandbox(self.limits)
+        rate = config["order_rate"]
+        lockstep = config.get("clock", "lockstep") == "lockstep"
+        clock = (lambda: self._tick_ts) if lockstep else (lambda: time.monotonic() * 1000.0)
+        self._rate = _RateCap(rate["max_orders"], rate["per_ms"], clock)
+        self._view = MarketView(config["symbols"])
+        try:
+            process = sandbox.start(self.path, limits=self.limits)
+        except SandboxError as exc:
+            self.report.status, self.report.reason = "refused", str(exc)
+            self.report.host_fault = True
+            self.bus.report(self.bot, "ended", 0, self.report.as_dict())
+            return self.report
+        self._process = process
+        reader = threading.Thread(target=self._read_bot, name=f"bot-{self.bot}-reader", daemon=True)
+        try:
+            self._send(config["hello"] | {"bot": self.bot})
+            reader.start()
+            self.bus.report(self.bot, "ready", 0)
+            self._relay()
+        except ProtocolError as exc:  # the bot stopped reading its input
+            process.kill(f"protocol: {exc}")
+        finally:
+            outcome = process.wait()
+            reader.join(timeout=5)
+            self._record(outcome)
+            self.bus.report(self.bot, "ended", self._n, self.report.as_dict())
+        return self.report
+
+    def _await_config(self) -> dict[str, Any]:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while (config := self.bus.config()) is None:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"tournament {self.bus.tournament} published no configuration")
+            time.sleep(0.05)  # polling for the engine's start-up, bounded by the deadline
+        return config
+
+    def _relay(self) -> None:
+        """Deliver engine messages and market ticks to the bot until the end or the bot's death."""
+        after_market, after_bot = "0-0", "0-0"
+        last_heard = time.monotonic()
+        while not self._process.done:
+            market, batches = self.bus.read_for_bot(self.bot, after_market, after_bot, block_ms=200)
+            if batches:
+                after_bot = batches[-1][0]
+            for _, messages in batches:
+                for message in messages:
+                    self._send(message)
+            for entry_id, fields in market:
+                after_market = entry_id
+                # The engine wrote this bot's messages for earlier ticks before this tick: deliver them first.
+                for bot_id, messages in self.bus.drain_bot(self.bot, after_bot):
+                    after_bot = bot_id
+                    for message in messages:
+                        self._send(message)
+                n = int(fields[b"n"])
+                if b"end" in fields:
+                    self._send(end_message())
+                    self._process.channel.close_input()
+                    self._process.wait(timeout=5)
+                    if not self._process.done:
+                        self._process.kill("the tournament ended")
+                    return
+                self._deliver_tick(n, int(fields[b"ts"]), fields[b"books"])
+                last_heard = time.monotonic()
+            if time.monotonic() - last_heard > self.heartbeat_s:
+                last_heard = time.monotonic()
+                self._pending_pong = f"hb-{int(last_heard)}"
+                self._send(ping_message(self._pending_pong))
+
+    def _deliver_tick(self, n: int, ts: int, books_json: bytes) -> None:
+        books = [book_from_wire(b) for b in json.loads(books_json)]
+        with self._lock:
+            self._n, self._tick_ts = n, ts
+            self._guard.next_tick()
+            messages = self._view.messages(books) if self._view is not None else []
+        for message in messages:
+            self._send(message)
+        self._send(tick_message(n, ts))
+
+    def _send(self, message: dict[str, Any]) -> None:
+        self._process.channel.send(message)
+
+    # -- what the bot writes --------------------------------------------------------
+
+    def _read_bot(self) -> None:
+        for item in self._process.channel:
+            bad: ProtocolError | ProtocolViolation | None = None
+            message: dict[str, Any] | None = None
+            if isinstance(item, ProtocolError):
+                bad = item
+            else:
+                try:
+                    message = parse_bot_message(item)
+                except ProtocolViolation as exc:
+                    bad = exc
+            with self._lock:
+                verdict = self._guard.line(0, bad=bad is not None)
+            if verdict == FloodGuard.CUT:
+                if not self.report.reason:
+                    self.report.reason = f"cut off: {self._guard.reason}"
+                    self._process.kill(self.report.reason)
+                # Keep draining (and discarding) to the end: a full pipe would stall the runtime's exit.
+                continue
+            if bad is not None:
+                self.report.protocol_errors += 1
+                with contextlib.suppress(ProtocolError):  # the bot does not read: the relay loop notices
+                    self._send(error_message(bad.code, getattr(bad, "message", str(bad))))
+            elif verdict == FloodGuard.DROP:
+                self.report.rate_limited += 1
+            elif message is not None:
+                self._handle(message)
+
+    def _handle(self, message: dict[str, Any]) -> None:
+        kind = message["type"]
+        if kind == "order":
+            request = order_request(message)  # context and account are dropped here
+            try:
+                parse_order(request, account=self.bot)  # shape check; the engine re-validates
+            except OrderError as exc:
+                self._send(_rejected(message, exc.rejection.code.value, exc.rejection.message))
+                return
+            if not self._rate.allow():
+                self.report.rate_limited += 1
+                self._send(_rejected(message, "RATE_LIMITED", "too many orders: slow down"))
+                return
+            self.report.orders += 1
+            self.bus.report(self.bot, "order", self._n, request)
+        elif kind == "cancel":
+            body = {k: message[k] for k in ("order_id", "client_order_id") if k in message}
+            self.bus.report(self.bot, "cancel", self._n, body)
+        elif kind == "done":
+            # The bot names the tick it finished; a late done for an earlier tick must not count for this one.
+            n = message["n"] if message.get("n") is not None else self._n
+            if n == self._n:
+                self.bus.report(self.bot, "done", n)
+        elif kind in ("subscribe", "unsubscribe"):
+            with self._lock:
+                assert self._view is not None
+                getattr(self._view, kind)(message.get("symbols"), message.get("channels"))
+        elif kind == "resync":
+            with self._lock:
+                assert self._view is not None
+                self._view.resync(message["symbol"])
+        elif kind == "log":
+            if len(self.report.logs) < MAX_LOG_LINES:
+                self.report.logs.append(message["message"])
+        elif kind == "pong":
+            self._pending_pong = None
+
+    def _record(self, outcome: Any) -> None:
+        report = self.report
+        report.status = outcome.status.value
+        report.exit_code = outcome.exit_code
+        report.reason = report.reason or outcome.reason
+        report.host_fault = outcome.status is Status.CRASHED
+        report.cpu_seconds = outcome.cpu_seconds
+        report.peak_memory_bytes = outcome.peak_memory_bytes
+        report.wall_seconds = outcome.wall_seconds
+        report.stderr = outcome.stderr.decode("utf-8", "replace")[-4000:]
+
+
+def _rejected(message: dict[str, Any], code: str, text: str) -> dict[str, Any]:
+    return {
+        "type": "order_update",
+        "status": "rejected",
+        "client_order_id": message.get("client_order_id"),
+        "symbol": message.get("symbol"),
+        "order_id": None,
+        "code": code,
+        "message": text,
+    }

@@ -1,0 +1,272 @@
+"""Tournament: the engine service of one tournament, the single consumer and writer of its streams.
+
+Each tick it applies the market to the engine, queues the resulting updates to each bot, publishes
+the tick, waits (lockstep) for every live bot's ``done`` or the per-tick deadline, processes that
+tick's orders in a seeded deterministic order, and writes the changed scores to the leaderboard.
+In realtime mode ticks follow the wall clock and orders are processed as they arrive.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from arena.engine.engine import Engine
+from arena.engine.instruments import InstrumentCatalog
+from arena.engine.orders import Cancel
+from arena.engine.rules import Ruleset
+from arena.engine.tick import Tick
+from arena.runtime.backtest import calendars_for
+from arena.runtime.bus import Bus, Report, check_id
+from arena.runtime.leaderboard import Leaderboard, LeaderboardPublisher
+from arena.runtime.protocol import hello_message
+from arena.runtime.updates import Updates
+from sandbox import Limits
+
+
+@dataclass(frozen=True)
+class Entry:
+    bot: str
+    path: Path
+
+
+@dataclass
+class TournamentConfig:
+    id: str
+    ruleset: Ruleset
+    ticks: list[Tick]
+    seed: int = 0
+    clock: str = "lockstep"  # or "realtime"
+    tick_deadline_s: float = 2.0  # lockstep: how long a tick waits for every bot's done
+    realtime_tick_s: float = 0.5  # realtime: wall-clock seconds per tick
+    start_timeout_s: float = 60.0
+    end_timeout_s: float = 15.0
+    snapshot_every: int = 50  # ticks between leaderboard history snapshots
+    limits: Limits = field(default_factory=Limits)
+
+    def __post_init__(self) -> None:
+        check_id("tournament", self.id)
+        if self.clock not in ("lockstep", "realtime"):
+            raise ValueError(f"clock must be lockstep or realtime, got {self.clock!r}")
+
+
+@dataclass
+class BotState:
+    bot: str
+    status: str = "starting"  # starting, running, finished, or how its sandbox ended
+    report: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Standing:
+    bot: str
+    rank: int
+    score: float
+    nav: float
+    max_drawdown: float
+    status: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class TickReport:
+    n: int
+    ts: int
+    total: int
+    standings: list[Standing]
+    waited_s: float
+
+
+class Tournament:
+    def __init__(
+        self,
+        client: redis.Redis,
+        config: TournamentConfig,
+        entries: Sequence[Entry],
+        catalog: InstrumentCatalog,
+        on_tick: Callable[[TickReport], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.config = config
+        self.bus = Bus(client, config.id)
+        self.leaderboard = Leaderboard(client, config.id)
+        self.publisher = LeaderboardPublisher(client, config.id)
+        self.on_tick = on_tick
+        self.clock = clock
+        symbols = sorted({book.symbol for tick in config.ticks for book in tick.books})
+        self.symbols = symbols
+        self.calendars = calendars_for(config.ticks, (catalog[s].venue for s in symbols))
+        self.engine = Engine(catalog, self.calendars, rulesets={config.id: config.ruleset})
+        self.bots: dict[str, BotState] = {}
+        for entry in entries:
+            check_id("bot", entry.bot)
+            self.engine.open_account(entry.bot, config.id)
+            self.bots[entry.bot] = BotState(entry.bot)
+        self._after = "0-0"
+        self._rng = random.Random(config.seed)
+        self.updates = Updates(self.engine)
+        self._carry: list[tuple[str, Any]] = []  # orders sent at start-up (tick 0), handled with tick 1
+        self.bus.publish_config(
+            {
+                "tournament": config.id,
+                "clock": config.clock,
+                "symbols": symbols,
+                "order_rate": config.ruleset.order_rate.model_dump(),
+                "hello": hello_message("", config.id, config.ruleset, [catalog[s] for s in symbols]),
+            }
+        )
+
+    # -- the run ----------------------------------------------------------------------
+
+    def run(self) -> list[Standing]:
+        self._await_ready()
+        total = len(self.config.ticks)
+        for n, tick in enumerate(self.config.ticks, start=1):
+            started = self.clock()
+            self.bus.send(self.updates.route(self.engine.on_tick(tick)))
+            self.bus.publish_tick(n, tick)
+            if self.config.clock == "lockstep":
+                self._lockstep(n, tick)
+            else:
+                self._realtime(n, tick, started)
+            self._publish_scores(n, tick.ts)
+            if self.on_tick is not None:
+                self.on_tick(TickReport(n, tick.ts, total, self.standings(), self.clock() - started))
+        return self._finish(total)
+
+    def _await_ready(self) -> None:
+        pending = set(self.bots)
+        deadline = self.clock() + self.config.start_timeout_s
+        while pending and self.clock() < deadline:
+            for report in self._reports(block_ms=_ms(deadline - self.clock())):
+                # A bot is in once it has answered hello (tick 0) with done: its subscriptions are in place.
+                if report.kind == "done" and report.n == 0 and self.bots[report.bot].status == "starting":
+                    self.bots[report.bot].status = "running"
+                    pending.discard(report.bot)
+                elif report.kind in ("order", "cancel") and report.bot in self.bots:
+                    self._carry.append((report.bot, _request(report)))
+                elif report.kind == "ended":
+                    pending.discard(report.bot)
+                    self._collect(report, self._carry)
+        for bot in pending:  # never came up: out of the tournament, not the host's problem to wait on
+            self._out(bot, "no_show", {"reason": f"not ready within {self.config.start_timeout_s} s"}, 0)
+
+    def _lockstep(self, n: int, tick: Tick) -> None:
+        waiting = {b for b, s in self.bots.items() if s.status == "running"}
+        batch, self._carry = self._carry, []
+        deadline = self.clock() + self.config.tick_deadline_s
+        while waiting:
+            remaining = deadline - self.clock()
+            if remaining <= 0:
+                break
+            for report in self._reports(block_ms=_ms(remaining)):
+                self._collect(report, batch)
+                if (report.kind == "done" and report.n == n) or report.kind == "ended":
+                    waiting.discard(report.bot)
+        self.bus.send(self.updates.route(self.engine.submit_batch(batch, tick.ts, self._rng)))
+
+    def _realtime(self, n: int, tick: Tick, started: float) -> None:
+        """Orders in arrival order, each processed at once, until the tick's wall-clock time is up."""
+        end = started + self.config.realtime_tick_s
+        while (remaining := end - self.clock()) > 0:
+            for report in self._reports(block_ms=_ms(remaining)):
+                batch: list[tuple[str, Any]] = []
+                self._collect(report, batch)
+                for bot, request in batch:
+                    if isinstance(request, Cancel):
+                        events = self.engine.cancel(bot, request, tick.ts)
+                    else:
+                        events = self.engine.submit(request, tick.ts, account=bot)
+                    self.bus.send(self.updates.route(events))
+
+    def _reports(self, block_ms: int | None) -> list[Report]:
+        reports = self.bus.read_reports(self._after, block_ms)
+        if reports:
+            self._after = reports[-1].id
+        return reports
+
+    def _collect(self, report: Report, batch: list[tuple[str, Any]]) -> None:
+        state = self.bots.get(report.bot)
+        if state is None:
+            return  # not an entrant: ignored
+        if report.kind == "ended":
+            self._out(report.bot, report.body.get("status", "ended"), report.body, report.n)
+        elif state.status != "running":
+            return  # a disqualified or ended bot's orders stop here
+        elif report.kind in ("order", "cancel"):
+            batch.append((report.bot, _request(report)))
+
+    def _out(self, bot: str, status: str, report: dict[str, Any], n: int) -> None:
+        state = self.bots[bot]
+        if state.status in ("running", "starting"):
+            state.status = "host_fault" if report.get("host_fault") else status
+            state.report = report
+            self.engine.disable_account(bot, self.config.ticks[max(n - 1, 0)].ts if self.config.ticks else 0)
+
+    def disqualify(self, bot: str) -> None:
+        """Stop a bot's orders; it stays on the board, marked."""
+        state = self.bots[bot]
+        state.status = "disqualified"
+        self.engine.disable_account(bot, 0)
+
+    # -- messages to bots and the leaderboard -------------------------------------------
+
+    def _publish_scores(self, n: int, ts: int) -> None:
+        changed = self.updates.take_changed()
+        if changed:
+            self.leaderboard.update(changed)
+            self.publisher.changed(changed, ts)
+        if n % self.config.snapshot_every == 0:
+            self.leaderboard.snapshot(ts)
+
+    def _finish(self, total: int) -> list[Standing]:
+        self.bus.publish_end(total)
+        pending = {b for b, s in self.bots.items() if s.status in ("running", "starting")}
+        deadline = self.clock() + self.config.end_timeout_s
+        while pending and self.clock() < deadline:
+            for report in self._reports(block_ms=_ms(deadline - self.clock())):
+                if report.kind == "ended" and report.bot in pending:
+                    pending.discard(report.bot)
+                    state = self.bots[report.bot]
+                    state.report = report.body
+                    # Ending when told to is finishing; anything else is how the bot ended.
+                    state.status = "finished"
+        for bot in pending:
+            self.bots[bot].status = "finished"
+        # Every entrant is on the board, even one that never traded.
+        self.leaderboard.update({b: self.engine.accounts[b].score for b in self.bots})
+        self.publisher.flush()
+        self.leaderboard.freeze()
+        return self.standings()
+
+    def standings(self) -> list[Standing]:
+        accounts = self.engine.accounts
+        ranked = sorted(self.bots, key=lambda b: (-accounts[b].score, b))
+        standings = []
+        for i, bot in enumerate(ranked):
+            account = accounts[bot]
+            # Competition ranking: equal scores share a rank (1, 2, 2, 4).
+            rank = standings[-1].rank if standings and standings[-1].score == account.score else i + 1
+            standings.append(
+                Standing(bot, rank, account.score, account.nav, account.max_drawdown, self.bots[bot].status)
+            )
+        return standings
+
+
+def _request(report: Report) -> dict[str, Any] | Cancel:
+    """The engine request in an order or cancel report."""
+    if report.kind == "cancel":
+        return Cancel(report.body.get("order_id"), report.body.get("client_order_id"))
+    return report.body
+
+
+def _ms(seconds: float) -> int:
+    return max(1, int(seconds * 1000))

@@ -1,0 +1,58 @@
+"""Updates: what each account's bot is told after the engine acts — order updates, portfolio, risk.
+
+Shared by the tournament's engine service and ``arena backtest``, so a bot sees the same messages,
+in the same order, in both.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from arena.engine.engine import Engine
+from arena.engine.events import AccountUpdate, Event
+from arena.runtime.protocol import margin_warning_message, order_update_message, portfolio_message
+
+MARGIN_WARNING = 0.8  # of the leverage cap
+MARGIN_REARM = 0.7  # hysteresis: warn again only after falling back under this
+
+Outbox = dict[str, list[dict[str, Any]]]
+
+
+class Updates:
+    """Turns engine events into per-account bot messages and remembers whose score changed."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.changed: dict[str, float] = {}  # account -> latest score, since the last take_changed()
+        self._warned: set[str] = set()
+
+    def route(self, events: list[Event]) -> Outbox:
+        out: Outbox = defaultdict(list)
+        for event in events:
+            if isinstance(event, AccountUpdate):
+                self.changed[event.account] = event.score
+                account = self.engine.accounts[event.account]
+                out[event.account].append(portfolio_message(account, event.ts))
+                self._margin(event.account, event.ts, out)
+                continue
+            message = order_update_message(event)
+            if message is not None:
+                out[event.account].append(message)
+        return out
+
+    def _margin(self, account_id: str, ts: int, out: Outbox) -> None:
+        account = self.engine.accounts[account_id]
+        if account.nav <= 0:
+            return
+        cap = self.engine.ruleset(account.tournament).max_leverage * account.nav
+        used = account.gross_exposure(self.engine.marks)
+        if used >= MARGIN_WARNING * cap and account_id not in self._warned:
+            self._warned.add(account_id)
+            out[account_id].append(margin_warning_message(used, cap, ts, account.nav))
+        elif used < MARGIN_REARM * cap:
+            self._warned.discard(account_id)
+
+    def take_changed(self) -> dict[str, float]:
+        changed, self.changed = self.changed, {}
+        return changed

@@ -1,0 +1,76 @@
+"""Celery app and tasks: one task per tournament runs its engine, one per entered bot its supervisor.
+
+Queues: ``engine`` for tournament tasks, ``bots`` for supervisors. A bot host runs
+``arena worker --queues bots --slots N``: N bounds how many sandboxed bots it runs at once.
+
+Long tasks and the Redis broker: a task not acknowledged within the broker's visibility timeout is
+handed to another worker. A tournament task runs for the whole tournament and must never run twice,
+so tasks are acknowledged when they start (``task_acks_late`` off) and the visibility timeout is set
+well past the longest tournament; a worker lost mid-tournament marks its bots out rather than
+re-running them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis
+from celery import Celery
+
+from arena.settings import settings
+
+TOURNAMENT_MAX_SECONDS = 7 * 24 * 3600
+
+app = Celery("arena")
+app.conf.update(
+    broker_url=settings().redis_url or "redis://127.0.0.1:6379/0",
+    result_backend=settings().redis_url or "redis://127.0.0.1:6379/0",
+    task_serializer="json",
+    result_serializer="json",
+    accept_content=["json"],
+    task_acks_late=False,
+    worker_prefetch_multiplier=1,  # a slot takes one bot at a time
+    broker_transport_options={"visibility_timeout": TOURNAMENT_MAX_SECONDS + 3600},
+    result_expires=TOURNAMENT_MAX_SECONDS,
+    task_routes={"arena.run_tournament": {"queue": "engine"}, "arena.run_supervisor": {"queue": "bots"}},
+    broker_connection_retry_on_startup=True,
+)
+
+
+def configure(redis_url: str) -> None:
+    app.conf.update(broker_url=redis_url, result_backend=redis_url)
+
+
+def _client() -> redis.Redis:
+    return redis.Redis.from_url(app.conf.broker_url)
+
+
+@app.task(name="arena.run_tournament")
+def run_tournament(spec: dict[str, Any]) -> dict[str, Any]:
+    from arena.catalog import load_catalog
+    from arena.runtime.spec import TournamentSpec
+    from arena.runtime.tournament import Tournament
+
+    parsed = TournamentSpec.model_validate(spec)
+    catalog = load_catalog()
+    config, entries = parsed.build(catalog)
+    standings = Tournament(_client(), config, entries, catalog).run()
+    return {"tournament": parsed.id, "standings": [s.as_dict() for s in standings]}
+
+
+@app.task(name="arena.run_supervisor")
+def run_supervisor(tournament: str, bot: str, path: str, limits: dict[str, Any]) -> dict[str, Any]:
+    from arena.runtime.spec import LimitsSpec
+    from arena.runtime.supervisor import Supervisor
+
+    return Supervisor(_client(), tournament, bot, path, LimitsSpec(**limits).build()).run().as_dict()
+
+
+def start_tournament(spec: dict[str, Any]) -> Any:
+    """Queue a tournament: its supervisors first (they wait for the engine's configuration), then its engine."""
+    from arena.runtime.spec import TournamentSpec
+
+    parsed = TournamentSpec.model_validate(spec)
+    for entry in parsed.entries:
+        run_supervisor.delay(parsed.id, entry.bot, entry.path, parsed.limits.model_dump())
+    return run_tournament.delay(parsed.model_dump(mode="json"))

@@ -1,0 +1,124 @@
+"""Tournaments end to end: real Redis, real sandboxes (runc), the real example bots."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+import redis
+
+from arena.runtime.backtest import load_bot, run_backtest
+from arena.runtime.leaderboard import Leaderboard
+from arena.runtime.local import run_local
+from arena.runtime.spec import EntrySpec, TournamentSpec
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples" / "bots"
+HOSTILE = ROOT / "tests" / "data" / "bots"
+
+pytestmark = [
+    pytest.mark.sandbox,
+    pytest.mark.skipif(os.geteuid() != 0 or shutil.which("runc") is None, reason="needs root and runc"),
+]
+
+
+def spec(tid: str, entries: dict[str, Path], ticks: int = 40, seed: int = 5, **extra) -> TournamentSpec:
+    return TournamentSpec(
+        id=tid,
+        feed=f"synthetic:{seed}",
+        seed=seed,
+        ticks=ticks,
+        rules=extra.pop("rules", {"symbols": ["SPY", "AAPL", "MSFT", "NVDA", "BTC-USD", "ETH-USD"]}),
+        entries=[EntrySpec(bot=bot, path=str(path)) for bot, path in entries.items()],
+        **extra,
+    )
+
+
+def examples() -> dict[str, Path]:
+    return {p.stem.replace("_", "-"): p for p in sorted(EXAMPLES.glob("*.py"))}
+
+
+@pytest.fixture
+def client(redis_url):
+    connection = redis.Redis.from_url(redis_url)
+    yield connection
+    connection.close()
+
+
+def test_same_seed_same_bots_same_standings_bit_for_bit(client, catalog):
+    bots = examples()
+    assert len(bots) >= 5
+    first, reports = run_local(client, spec("det-a", bots), catalog)
+    second, _ = run_local(client, spec("det-b", bots), catalog)
+    assert [s.as_dict() for s in first] == [s.as_dict() for s in second]
+    assert all(s.status == "finished" for s in first), first
+    assert all(r.protocol_errors == 0 for r in reports.values())
+    assert any(s.nav != 1_000_000 for s in first)  # the bots traded
+
+
+def test_a_bot_in_a_tournament_scores_exactly_as_in_its_backtest(client, catalog):
+    """Every bot faces the same market: its tournament result is its result alone."""
+    bots = examples()
+    tournament = spec("same-market", bots, ticks=60)
+    standings, _ = run_local(client, tournament, catalog)
+    config, _ = tournament.build(catalog)
+    for standing in standings:
+        alone = run_backtest(load_bot(bots[standing.bot]), catalog, config.ruleset, config.ticks)
+        assert (standing.nav, standing.score, standing.max_drawdown) == (alone.nav, alone.score, alone.max_drawdown)
+
+
+def test_forged_context_and_account_are_ignored(client, catalog):
+    standings, reports = run_local(
+        client, spec("forgery", {"forger": HOSTILE / "forger.py", "victim": HOSTILE / "victim.py"}, ticks=10), catalog
+    )
+    by_bot = {s.bot: s for s in standings}
+    assert by_bot["victim"].nav == 1_000_000  # nobody traded on the victim's account
+    assert by_bot["forger"].nav != 1_000_000
+    assert reports["forger"].orders == 20  # both kinds of order, every tick, all on its own account
+    assert not client.keys("arena:{someone-elses}*")  # the other tournament never saw a thing
+
+
+def test_a_crashing_bot_and_an_oom_bot_are_out_and_the_rest_finish(client, catalog):
+    bots = {
+        "crasher": HOSTILE / "crasher.py",
+        "balloon": HOSTILE / "balloon.py",
+        "buy-and-hold": EXAMPLES / "buy_and_hold.py",
+        "sma-crossover": EXAMPLES / "sma_crossover.py",
+    }
+    standings, reports = run_local(client, spec("crashes", bots, ticks=30, limits={"memory": "128M"}), catalog)
+    status = {s.bot: s.status for s in standings}
+    assert status["crasher"] == "exited" and reports["crasher"].exit_code == 3
+    assert status["balloon"] == "oom"
+    assert status["buy-and-hold"] == status["sma-crossover"] == "finished"
+    assert not reports["crasher"].host_fault
+    crasher = next(s for s in standings if s.bot == "crasher")
+    assert crasher.nav != 1_000_000  # it traded before it died, and stays on the board
+
+
+def test_leaderboard_zset_equals_a_brute_force_sort(client, catalog):
+    standings, _ = run_local(client, spec("board", examples(), ticks=30), catalog)
+    board = Leaderboard(client, "board")
+    top = board.top(100, final=True)
+    expected = sorted(standings, key=lambda s: -s.score)
+    assert [(t.bot, t.score) for t in top] == [(s.bot, s.score) for s in expected] or sorted(
+        (round(t.score, 6), t.bot) for t in top
+    ) == sorted((round(s.score, 6), s.bot) for s in expected)
+    for t in top:
+        assert t.rank == 1 + sum(1 for s in standings if s.score > t.score)
+
+
+def test_protocol_junk_never_reaches_the_engine_and_a_flooder_is_cut_off(client, catalog):
+    bots = {
+        "junk": HOSTILE / "junk.py",
+        "flooder": HOSTILE / "flooder.py",
+        "buy-and-hold": EXAMPLES / "buy_and_hold.py",
+    }
+    standings, reports = run_local(client, spec("fuzz", bots, ticks=15, tick_deadline_s=2.0), catalog)
+    status = {s.bot: s for s in standings}
+    assert reports["junk"].protocol_errors >= 15
+    assert reports["junk"].orders == 0 and status["junk"].nav == 1_000_000
+    assert status["junk"].status == "finished"  # junk is answered with errors, not fatal
+    assert "cut off" in reports["flooder"].reason and status["flooder"].status != "finished"
+    assert status["buy-and-hold"].status == "finished" and status["buy-and-hold"].nav != 1_000_000
