@@ -13,9 +13,7 @@ if TYPE_CHECKING:
     from arena.engine.sessions import SessionCalendars
 
 
-def build_calendars(
-    first: date, last: date, venues: Iterable[str], path: str | Path | None = None
-) -> SessionCalendars:
+def build_calendars(first: date, last: date, venues: Iterable[str], path: str | Path | None = None) -> SessionCalendars:
     """Calendars of ``venues`` for the UTC days ``first`` .. ``last``.
 
     The schedules come from exchange_calendars and pandas, which fail in their own ways for dates far

@@ -144,9 +144,7 @@ class CsvFile:
             names = [_TS_ALIASES.get(n, n) for n in (f.strip().lower() for f in fields)]
             duplicated = sorted({n for n in names if n and names.count(n) > 1})
             if duplicated:
-                raise self._error(
-                    FeedErrorCode.BAD_HEADER, f"column(s) named twice: {', '.join(duplicated)}", line
-                )
+                raise self._error(FeedErrorCode.BAD_HEADER, f"column(s) named twice: {', '.join(duplicated)}", line)
             given = set(names)
             if given & {"open", "high", "low", "close"}:
                 kind: Kind = "bars"
@@ -180,9 +178,7 @@ class CsvFile:
         previous_ts: int | None = None
         for line, fields in records:
             if len(fields) != width:
-                raise self._error(
-                    FeedErrorCode.WRONG_FIELD_COUNT, f"expected {width} fields, got {len(fields)}", line
-                )
+                raise self._error(FeedErrorCode.WRONG_FIELD_COUNT, f"expected {width} fields, got {len(fields)}", line)
             count += 1
             row = parse(line, fields)
             if self.kind == "quotes":
@@ -268,17 +264,13 @@ class CsvFile:
     def _bar(self, line: int, fields: list[str]) -> BarRow | None:
         ts, day = self._ts(line, fields)
         inst = self._inst(line, fields)
-        o, h, low, c = (
-            self._number(line, fields, n, positive=True) for n in ("open", "high", "low", "close")
-        )
+        o, h, low, c = (self._number(line, fields, n, positive=True) for n in ("open", "high", "low", "close"))
         volume = self._number(line, fields, "volume", positive=False)
         if h < low:
             raise self._error(FeedErrorCode.BAD_OHLC, f"high {h} is below low {low}", line)
         for name, value in (("open", o), ("close", c)):
             if not low <= value <= h:
-                raise self._error(
-                    FeedErrorCode.BAD_OHLC, f"{name} {value} is outside [low {low}, high {h}]", line
-                )
+                raise self._error(FeedErrorCode.BAD_OHLC, f"{name} {value} is outside [low {low}, high {h}]", line)
         if inst is None:
             return None
         self._in_range(line, inst, high=h)

@@ -91,9 +91,7 @@ def prices(first: int, step: int, tick: float, count: int = LEVELS) -> tuple[flo
 
 
 @lru_cache(maxsize=1 << 16)
-def sizes(
-    top: float, growth: float, decimals: int, smallest: float, count: int = LEVELS
-) -> tuple[float, ...]:
+def sizes(top: float, growth: float, decimals: int, smallest: float, count: int = LEVELS) -> tuple[float, ...]:
     """``count`` sizes from ``top``, each ``growth`` times the one before, on the quantity grid."""
     return tuple(max(round(top * growth**k, decimals), smallest) for k in range(count))
 

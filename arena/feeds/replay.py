@@ -69,9 +69,7 @@ class ReplayFeed:
                 raise FeedError(FeedErrorCode.BAD_PARAMETER, "an empty list of symbols; pass None for all")
             unknown = [s for s in symbols if s not in catalog]
             if unknown:
-                raise FeedError(
-                    FeedErrorCode.UNKNOWN_SYMBOL, f"not in the instrument catalog: {', '.join(unknown)}"
-                )
+                raise FeedError(FeedErrorCode.UNKNOWN_SYMBOL, f"not in the instrument catalog: {', '.join(unknown)}")
             wanted = frozenset(symbols)
         self._files = [CsvFile(p, catalog, wanted) for p in paths]
         self._symbols = None if symbols is None else tuple(dict.fromkeys(symbols))
@@ -102,9 +100,7 @@ class ReplayFeed:
             for _, _, _, book in group:
                 earlier = books.pop(book.symbol, None)
                 if earlier is not None and earlier.volume:
-                    book = L2Book(
-                        book.symbol, ts, book.bids, book.asks, book.last, book.volume + earlier.volume
-                    )
+                    book = L2Book(book.symbol, ts, book.bids, book.asks, book.last, book.volume + earlier.volume)
                 books[book.symbol] = book
             yield Tick(ts, tuple(books.values()))
 

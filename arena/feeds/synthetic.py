@@ -204,19 +204,13 @@ class SyntheticFeed:
     ) -> None:
         for name, value, low in (("seed", seed, 0), ("interval_ms", interval_ms, 1), ("ticks", ticks, 0)):
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise FeedError(
-                    FeedErrorCode.BAD_PARAMETER, f"{name} must be an integer >= {low}, got {value!r}"
-                )
+                raise FeedError(FeedErrorCode.BAD_PARAMETER, f"{name} must be an integer >= {low}, got {value!r}")
         if isinstance(start, bool) or not isinstance(start, int):
-            raise FeedError(
-                FeedErrorCode.BAD_PARAMETER, f"start must be integer epoch milliseconds, got {start!r}"
-            )
+            raise FeedError(FeedErrorCode.BAD_PARAMETER, f"start must be integer epoch milliseconds, got {start!r}")
         chosen = tuple(catalog) if symbols is None else tuple(dict.fromkeys(symbols))
         unknown = [s for s in chosen if s not in catalog]
         if unknown:
-            raise FeedError(
-                FeedErrorCode.UNKNOWN_SYMBOL, f"not in the instrument catalog: {', '.join(unknown)}"
-            )
+            raise FeedError(FeedErrorCode.UNKNOWN_SYMBOL, f"not in the instrument catalog: {', '.join(unknown)}")
         if not chosen:
             raise FeedError(FeedErrorCode.BAD_PARAMETER, "a synthetic feed needs at least one symbol")
         self._catalog = catalog
@@ -232,9 +226,7 @@ class SyntheticFeed:
         if calendars is not None:
             missing = [v for v in self._venues if v not in calendars]
             if missing:
-                raise FeedError(
-                    FeedErrorCode.UNKNOWN_VENUE, f"no session calendar for venue(s) {', '.join(missing)}"
-                )
+                raise FeedError(FeedErrorCode.UNKNOWN_VENUE, f"no session calendar for venue(s) {', '.join(missing)}")
 
     @property
     def symbols(self) -> tuple[str, ...]:
@@ -256,9 +248,7 @@ class SyntheticFeed:
             first = _ms_date(ts) - timedelta(days=7)
             last = _ms_date(ts + span)
         except OverflowError:
-            raise FeedError(
-                FeedErrorCode.BAD_PARAMETER, f"start {ts} is out of the calendar's range"
-            ) from None
+            raise FeedError(FeedErrorCode.BAD_PARAMETER, f"start {ts} is out of the calendar's range") from None
         calendars = build_calendars(first, last, self._venues)
         schedules = {v: calendars[v] for v in self._venues}
         return schedules, _day_ms(last)
