@@ -429,11 +429,28 @@ def test_a_server_error_is_raised_and_the_client_stays_usable(client: redis.Redi
     assert board.top() == [Standing(1, "b", 2.0), Standing(2, "a", 1.0)]
 
 
-def test_an_update_survives_a_dropped_connection(client: redis.Redis, board: Leaderboard) -> None:
+def test_an_update_survives_a_dropped_connection(
+    redis_url: str, board: Leaderboard, monkeypatch: pytest.MonkeyPatch
+) -> None:
     board.update({"a": 1.0})
-    client.client_kill_filter(_type="normal", skipme=True)  # drops the pooled connection update() used
+    killer = redis.Redis.from_url(redis_url)
+    assert killer.client_kill_filter(_type="normal", skipme=True) >= 1  # the board's idle pooled connection
+    killer.close()
     board.update({"a": 2.0})
     assert board.score("a") == 2.0
+    calls = []
+    send = board._send_raw
+
+    def fail_once(*args: object) -> None:  # a link that drops mid-write
+        calls.append(1)
+        if len(calls) == 1:
+            raise redis.ConnectionError("connection reset")
+        send(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(board, "_send_raw", fail_once)
+    board.update({"a": 3.0})
+    assert len(calls) == 2
+    assert board.score("a") == 3.0
 
 
 def test_the_fragment_cache_is_bounded(board: Leaderboard, monkeypatch: pytest.MonkeyPatch) -> None:
