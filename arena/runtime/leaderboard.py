@@ -271,9 +271,10 @@ class Leaderboard:
         return done
 
     def is_frozen(self) -> bool:
-        return self._frozen or bool(self._client.exists(self.keys.frozen))
+        return bool(self._client.exists(self.keys.frozen))
 
     def _check_not_frozen(self) -> None:
+        # Frozen is terminal (only clear() lifts it), so once seen it is not asked again.
         if self._frozen or self._client.exists(self.keys.frozen):
             self._frozen = True
             raise LeaderboardFrozen(f"the leaderboard of tournament {self.tournament!r} is frozen")
