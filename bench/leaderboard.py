@@ -105,7 +105,8 @@ def measure_top10_latency(url: str, accounts: int = 10_000, reads: int = 20_000,
     board = Leaderboard(client, TOURNAMENT)
     board.clear()
     board.update({bot: 0.0 for bot in _bots(accounts)})
-    ctx = mp.get_context("spawn")
+    # fork, not spawn: bench/tournament.py loads this file under a module name a spawned child can't import.
+    ctx = mp.get_context("fork")
     stop, ready, counter = ctx.Event(), ctx.Event(), ctx.Value("q", 0)
     writer = ctx.Process(target=_writer, args=(url, accounts, stop, ready, period, counter), daemon=True)
     writer.start()
