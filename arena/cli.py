@@ -144,8 +144,6 @@ def demo(
     ] = False,
 ) -> None:
     """Run a short tournament of the example bots, each in its own sandbox, with a live leaderboard."""
-    import redis as redis_lib
-
     from arena.catalog import load_catalog
     from arena.runtime.local import run_local
     from arena.runtime.redis_server import RedisServer
@@ -158,17 +156,15 @@ def demo(
         raise fail("NO_BOTS", str(exc), as_json) from None
     spec = TournamentSpec(id=f"demo-{seed}", rules=DEMO_RULES, feed=f"synthetic:{seed}", ticks=ticks, seed=seed,
                           entries=entries)  # fmt: skip
-    url = settings().redis_url
-    server = None if url else RedisServer().start()
-    client = redis_lib.Redis.from_url(url or server.url)  # type: ignore[union-attr]
+    server = None if settings().redis_url else RedisServer().start()
+    url = settings().redis_url or server.url  # type: ignore[union-attr]
     try:
         if as_json:
-            standings, _ = run_local(client, spec, load_catalog())
+            standings, _ = run_local(url, spec, load_catalog())
             print(json.dumps({"tournament": spec.id, "standings": [s.as_dict() for s in standings]}))
             return
-        standings, reports = _demo_live(client, spec, load_catalog())
+        standings, reports = _demo_live(url, spec, load_catalog())
     finally:
-        client.close()
         if server is not None:
             server.stop()
     _print_standings(standings, reports)
@@ -184,7 +180,7 @@ def _standings_table(standings: list[Any], title: str) -> Table:
     return table
 
 
-def _demo_live(client: Any, spec: Any, catalog: Any) -> tuple[list[Any], dict[str, Any]]:
+def _demo_live(url: str, spec: Any, catalog: Any) -> tuple[list[Any], dict[str, Any]]:
     from rich.console import Group
     from rich.live import Live
 
@@ -198,7 +194,7 @@ def _demo_live(client: Any, spec: Any, catalog: Any) -> tuple[list[Any], dict[st
             progress.update(task, completed=report.n, total=report.total)
             live.update(Group(progress, _standings_table(report.standings, "live leaderboard")))
 
-        return run_local(client, spec, catalog, on_tick=on_tick)
+        return run_local(url, spec, catalog, on_tick=on_tick)
 
 
 def _print_standings(standings: list[Any], reports: dict[str, Any]) -> None:

@@ -19,19 +19,22 @@ from sandbox import Sandbox
 
 
 def run_local(
-    client: redis.Redis,
+    redis_url: str,
     spec: TournamentSpec,
     catalog: InstrumentCatalog,
     on_tick: Callable[[TickReport], None] | None = None,
     sandbox: Sandbox | None = None,
 ) -> tuple[list[Standing], dict[str, SupervisorReport]]:
     config, entries = spec.build(catalog)
+    # A connection pool per participant, as when they run on different hosts: a supervisor's blocking
+    # reads never wait for another's connection.
+    client = redis.Redis.from_url(redis_url)
     tournament = Tournament(client, config, entries, catalog, on_tick=on_tick)
     sandbox = sandbox or Sandbox(config.limits)
     reports: dict[str, SupervisorReport] = {}
 
     def supervise(bot: str, path: str) -> None:
-        supervisor = Supervisor(client, spec.id, bot, path, config.limits, sandbox)
+        supervisor = Supervisor(redis.Redis.from_url(redis_url), spec.id, bot, path, config.limits, sandbox)
         try:
             reports[bot] = supervisor.run()
         except Exception as exc:  # a host fault: the bot is out, attributed to the host
@@ -46,7 +49,10 @@ def run_local(
     ]
     for thread in threads:
         thread.start()
-    standings = tournament.run()
-    for thread in threads:
-        thread.join(timeout=30)
+    try:
+        standings = tournament.run()
+    finally:
+        for thread in threads:
+            thread.join(timeout=30)
+        client.close()
     return standings, reports

@@ -138,6 +138,7 @@ class Supervisor:
             reader.join(timeout=5)
             self._record(outcome)
             self.bus.report(self.bot, "ended", self._n, self.report.as_dict())
+            self.bus.client.close()
         return self.report
 
     def _await_config(self) -> dict[str, Any]:
@@ -149,50 +150,58 @@ class Supervisor:
         return config
 
     def _relay(self) -> None:
-        """Deliver engine messages and market ticks to the bot until the end or the bot's death."""
+        """Deliver engine messages and market ticks to the bot until the end or the bot's death.
+
+        The engine writes a bot's messages about earlier ticks before it publishes the next tick, and one
+        XREAD over both streams returns everything already written, so delivering each reply's bot
+        messages before its market entries keeps the bot's view in the engine's order.
+        """
         after_market, after_bot = "0-0", "0-0"
         last_heard = time.monotonic()
         while not self._process.done:
             market, batches = self.bus.read_for_bot(self.bot, after_market, after_bot, block_ms=200)
-            if batches:
-                after_bot = batches[-1][0]
-            for _, messages in batches:
-                for message in messages:
-                    self._send(message)
+            outgoing: list[dict[str, Any]] = []
+            for entry_id, messages in batches:
+                after_bot = entry_id
+                outgoing.extend(messages)
             for entry_id, fields in market:
                 after_market = entry_id
-                # The engine wrote this bot's messages for earlier ticks before this tick: deliver them first.
-                for bot_id, messages in self.bus.drain_bot(self.bot, after_bot):
-                    after_bot = bot_id
-                    for message in messages:
-                        self._send(message)
-                n = int(fields[b"n"])
                 if b"end" in fields:
-                    self._send(end_message())
-                    self._process.channel.close_input()
-                    self._process.wait(timeout=5)
-                    if not self._process.done:
-                        self._process.kill("the tournament ended")
+                    self._send_all([*outgoing, end_message()])
+                    self._end()
                     return
-                self._deliver_tick(n, int(fields[b"ts"]), fields[b"books"])
+                outgoing.extend(self._tick_messages(int(fields[b"n"]), int(fields[b"ts"]), fields[b"books"]))
                 last_heard = time.monotonic()
             if time.monotonic() - last_heard > self.heartbeat_s:
                 last_heard = time.monotonic()
                 self._pending_pong = f"hb-{int(last_heard)}"
-                self._send(ping_message(self._pending_pong))
+                outgoing.append(ping_message(self._pending_pong))
+            self._send_all(outgoing)
 
-    def _deliver_tick(self, n: int, ts: int, books_json: bytes) -> None:
+    def _end(self) -> None:
+        self._process.channel.close_input()
+        with contextlib.suppress(TimeoutError):
+            self._process.wait(timeout=5)
+        if not self._process.done:
+            self._process.kill("the tournament ended")
+
+    def _tick_messages(self, n: int, ts: int, books_json: bytes) -> list[dict[str, Any]]:
         books = [book_from_wire(b) for b in json.loads(books_json)]
         with self._lock:
             self._n, self._tick_ts = n, ts
             self._guard.next_tick()
             messages = self._view.messages(books) if self._view is not None else []
-        for message in messages:
-            self._send(message)
-        self._send(tick_message(n, ts))
+        messages.append(tick_message(n, ts))
+        return messages
 
     def _send(self, message: dict[str, Any]) -> None:
         self._process.channel.send(message)
+
+    def _send_all(self, messages: list[dict[str, Any]]) -> None:
+        """Many messages in one write: one system call per tick rather than one per line."""
+        if messages:
+            lines = [json.dumps(m, separators=(",", ":"), allow_nan=False) for m in messages]
+            self._process.channel.send_bytes(("\n".join(lines) + "\n").encode())
 
     # -- what the bot writes --------------------------------------------------------
 

@@ -47,31 +47,33 @@ def client(redis_url):
     connection.close()
 
 
-def test_same_seed_same_bots_same_standings_bit_for_bit(client, catalog):
+def test_same_seed_same_bots_same_standings_bit_for_bit(redis_url, catalog):
     bots = examples()
     assert len(bots) >= 5
-    first, reports = run_local(client, spec("det-a", bots), catalog)
-    second, _ = run_local(client, spec("det-b", bots), catalog)
+    first, reports = run_local(redis_url, spec("det-a", bots), catalog)
+    second, _ = run_local(redis_url, spec("det-b", bots), catalog)
     assert [s.as_dict() for s in first] == [s.as_dict() for s in second]
     assert all(s.status == "finished" for s in first), first
     assert all(r.protocol_errors == 0 for r in reports.values())
     assert any(s.nav != 1_000_000 for s in first)  # the bots traded
 
 
-def test_a_bot_in_a_tournament_scores_exactly_as_in_its_backtest(client, catalog):
+def test_a_bot_in_a_tournament_scores_exactly_as_in_its_backtest(redis_url, catalog):
     """Every bot faces the same market: its tournament result is its result alone."""
     bots = examples()
     tournament = spec("same-market", bots, ticks=60)
-    standings, _ = run_local(client, tournament, catalog)
+    standings, _ = run_local(redis_url, tournament, catalog)
     config, _ = tournament.build(catalog)
     for standing in standings:
         alone = run_backtest(load_bot(bots[standing.bot]), catalog, config.ruleset, config.ticks)
         assert (standing.nav, standing.score, standing.max_drawdown) == (alone.nav, alone.score, alone.max_drawdown)
 
 
-def test_forged_context_and_account_are_ignored(client, catalog):
+def test_forged_context_and_account_are_ignored(redis_url, client, catalog):
     standings, reports = run_local(
-        client, spec("forgery", {"forger": HOSTILE / "forger.py", "victim": HOSTILE / "victim.py"}, ticks=10), catalog
+        redis_url,
+        spec("forgery", {"forger": HOSTILE / "forger.py", "victim": HOSTILE / "victim.py"}, ticks=10),
+        catalog,
     )
     by_bot = {s.bot: s for s in standings}
     assert by_bot["victim"].nav == 1_000_000  # nobody traded on the victim's account
@@ -80,14 +82,14 @@ def test_forged_context_and_account_are_ignored(client, catalog):
     assert not client.keys("arena:{someone-elses}*")  # the other tournament never saw a thing
 
 
-def test_a_crashing_bot_and_an_oom_bot_are_out_and_the_rest_finish(client, catalog):
+def test_a_crashing_bot_and_an_oom_bot_are_out_and_the_rest_finish(redis_url, catalog):
     bots = {
         "crasher": HOSTILE / "crasher.py",
         "balloon": HOSTILE / "balloon.py",
         "buy-and-hold": EXAMPLES / "buy_and_hold.py",
         "sma-crossover": EXAMPLES / "sma_crossover.py",
     }
-    standings, reports = run_local(client, spec("crashes", bots, ticks=30, limits={"memory": "128M"}), catalog)
+    standings, reports = run_local(redis_url, spec("crashes", bots, ticks=30, limits={"memory": "128M"}), catalog)
     status = {s.bot: s.status for s in standings}
     assert status["crasher"] == "exited" and reports["crasher"].exit_code == 3
     assert status["balloon"] == "oom"
@@ -97,8 +99,8 @@ def test_a_crashing_bot_and_an_oom_bot_are_out_and_the_rest_finish(client, catal
     assert crasher.nav != 1_000_000  # it traded before it died, and stays on the board
 
 
-def test_leaderboard_zset_equals_a_brute_force_sort(client, catalog):
-    standings, _ = run_local(client, spec("board", examples(), ticks=30), catalog)
+def test_leaderboard_zset_equals_a_brute_force_sort(redis_url, client, catalog):
+    standings, _ = run_local(redis_url, spec("board", examples(), ticks=30), catalog)
     board = Leaderboard(client, "board")
     top = board.top(100, final=True)
     expected = sorted(standings, key=lambda s: -s.score)
@@ -109,13 +111,13 @@ def test_leaderboard_zset_equals_a_brute_force_sort(client, catalog):
         assert t.rank == 1 + sum(1 for s in standings if s.score > t.score)
 
 
-def test_protocol_junk_never_reaches_the_engine_and_a_flooder_is_cut_off(client, catalog):
+def test_protocol_junk_never_reaches_the_engine_and_a_flooder_is_cut_off(redis_url, catalog):
     bots = {
         "junk": HOSTILE / "junk.py",
         "flooder": HOSTILE / "flooder.py",
         "buy-and-hold": EXAMPLES / "buy_and_hold.py",
     }
-    standings, reports = run_local(client, spec("fuzz", bots, ticks=15, tick_deadline_s=2.0), catalog)
+    standings, reports = run_local(redis_url, spec("fuzz", bots, ticks=15, tick_deadline_s=2.0), catalog)
     status = {s.bot: s for s in standings}
     assert reports["junk"].protocol_errors >= 15
     assert reports["junk"].orders == 0 and status["junk"].nav == 1_000_000

@@ -1,0 +1,109 @@
+"""Tournament throughput and leaderboard latency. Prints one JSON object; not part of the test run.
+
+- ticks_per_second_{10,100}_bots: lockstep ticks per second with that many sandboxed example bots
+  (runc here), measured from the first tick to the last (start-up excluded);
+- tick_to_leaderboard_p50_ms / _p99_ms: from the start of a tick (market applied) to its scores
+  being in the leaderboard ZSET, with the 100-bot tournament (bots' round trips included);
+- leaderboard_writes_per_second, redis_benchmark_zadd_per_second, top10_read_p99_ms: see
+  bench/leaderboard.py (same machine, same run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import itertools
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+# Running this file puts bench/ first on sys.path, where bench/sandbox.py would shadow the sandbox package.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+
+from arena.catalog import load_catalog  # noqa: E402
+from arena.runtime.local import run_local  # noqa: E402
+from arena.runtime.redis_server import RedisServer  # noqa: E402
+from arena.runtime.spec import EntrySpec, TournamentSpec  # noqa: E402
+
+
+def _leaderboard_bench() -> Any:
+    # bench/ is not a package (and its sandbox.py would shadow the sandbox package on sys.path).
+    spec = importlib.util.spec_from_file_location("bench_leaderboard", Path(__file__).with_name("leaderboard.py"))
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+EXAMPLES = sorted((Path(__file__).resolve().parents[1] / "examples" / "bots").glob("*.py"))
+RULES = {"symbols": ["SPY", "AAPL", "MSFT", "NVDA", "BTC-USD", "ETH-USD"]}
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def run(url: str, bots: int, ticks: int) -> dict[str, float]:
+    entries = [
+        EntrySpec(bot=f"{path.stem.replace('_', '-')}-{i}", path=str(path))
+        for i, path in zip(range(bots), itertools.cycle(EXAMPLES), strict=False)
+    ]
+    spec = TournamentSpec(id=f"bench-{bots}", rules=RULES, feed="synthetic:1", ticks=ticks, entries=entries,
+                          tick_deadline_s=5.0, limits={"timeout": "600"})  # fmt: skip
+    stamps: list[float] = []
+    durations: list[float] = []
+
+    def on_tick(report: Any) -> None:
+        stamps.append(time.perf_counter())
+        durations.append(report.waited_s)
+
+    started = time.perf_counter()
+    standings, _ = run_local(url, spec, load_catalog(), on_tick=on_tick)
+    finished = sum(1 for s in standings if s.status == "finished")
+    elapsed = stamps[-1] - stamps[0]
+    return {
+        "bots": bots,
+        "ticks": ticks,
+        "bots_finished": finished,
+        "startup_s": round(stamps[0] - started, 3),
+        "ticks_per_second": (len(stamps) - 1) / elapsed,
+        "tick_p50_ms": percentile(durations, 0.5) * 1000,
+        "tick_p99_ms": percentile(durations, 0.99) * 1000,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--ticks", type=int, default=200)
+    parser.add_argument("--bots", type=int, default=100)
+    args = parser.parse_args()
+    with RedisServer() as server:
+        ten = run(server.url, 10, args.ticks)
+        hundred = run(server.url, args.bots, args.ticks)
+    board = _leaderboard_bench().measure_leaderboard()
+    print(
+        json.dumps(
+            {
+                "ticks_per_second_10_bots": round(ten["ticks_per_second"], 1),
+                f"ticks_per_second_{args.bots}_bots": round(hundred["ticks_per_second"], 1),
+                "tick_to_leaderboard_p50_ms": round(hundred["tick_p50_ms"], 2),
+                "tick_to_leaderboard_p99_ms": round(hundred["tick_p99_ms"], 2),
+                "leaderboard_writes_per_second": board.get("leaderboard_writes_per_second"),
+                "redis_benchmark_zadd_per_second": board.get("redis_benchmark_zadd_per_second"),
+                "top10_read_p99_ms": board.get("top10_read_p99_ms"),
+                "runs": {"10": ten, str(args.bots): hundred},
+                "leaderboard": board,
+                "targets": {"ticks_per_second_100_bots": 20, "leaderboard_vs_redis_benchmark": 0.5,
+                            "top10_read_p99_ms": 1.0},
+            },
+            indent=2,
+        )
+    )  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
