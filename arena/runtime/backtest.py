@@ -26,7 +26,7 @@ from arena.engine.rules import Ruleset
 from arena.engine.sessions import SessionCalendars
 from arena.engine.tick import Tick
 from arena.runtime.protocol import MarketView, end_message, hello_message, order_request, tick_message
-from arena.runtime.updates import Updates
+from arena.runtime.updates import SessionWatch, Updates
 
 ACCOUNT = "backtest"
 
@@ -116,6 +116,7 @@ def run_backtest(
     engine = Engine(catalog, calendars_for(ticks, (catalog[s].venue for s in symbols)), default_ruleset=ruleset)
     account = engine.open_account(ACCOUNT)
     updates = Updates(engine)
+    sessions = SessionWatch(engine, [catalog[s].venue for s in symbols], ruleset.extended_hours)
     view = MarketView(symbols)
     rng = random.Random(seed)
     result = BacktestResult(ruleset.starting_balance, ruleset.starting_balance, 0.0, 0.0, 0.0, 0, len(ticks))
@@ -154,7 +155,7 @@ def run_backtest(
     bot.handle(hello_message(ACCOUNT, None, ruleset, [catalog[s] for s in symbols]))
     carried = requests_from_outbox()  # tick 0: start-up orders go with tick 1's
     for n, tick in enumerate(ticks, start=1):
-        deliver(updates.route(record(engine.on_tick(tick))).get(ACCOUNT, []))
+        deliver(updates.route(record(engine.on_tick(tick))).get(ACCOUNT, []) + sessions.changes(tick.ts))
         deliver(view.messages(tick.books))
         bot.handle(tick_message(n, tick.ts))
         requests, carried = carried + requests_from_outbox(), []

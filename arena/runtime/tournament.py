@@ -26,7 +26,7 @@ from arena.runtime.backtest import calendars_for
 from arena.runtime.bus import Bus, Report, check_id
 from arena.runtime.leaderboard import Leaderboard, LeaderboardPublisher
 from arena.runtime.protocol import hello_message
-from arena.runtime.updates import Updates
+from arena.runtime.updates import SessionWatch, Updates
 from sandbox import Limits
 
 
@@ -113,6 +113,7 @@ class Tournament:
         self._after = "0-0"
         self._rng = random.Random(config.seed)
         self.updates = Updates(self.engine)
+        self.sessions = SessionWatch(self.engine, [catalog[s].venue for s in symbols], config.ruleset.extended_hours)
         self._carry: list[tuple[str, Any]] = []  # orders sent at start-up (tick 0), handled with tick 1
         self.bus.publish_config(
             {
@@ -131,7 +132,13 @@ class Tournament:
         total = len(self.config.ticks)
         for n, tick in enumerate(self.config.ticks, start=1):
             started = self.clock()
-            self.bus.send(self.updates.route(self.engine.on_tick(tick)))
+            out = self.updates.route(self.engine.on_tick(tick))
+            status = self.sessions.changes(tick.ts)
+            if status:
+                for bot, state in self.bots.items():
+                    if state.status == "running":
+                        out[bot].extend(status)
+            self.bus.send(out)
             self.bus.publish_tick(n, tick)
             if self.config.clock == "lockstep":
                 self._lockstep(n, tick)

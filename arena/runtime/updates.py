@@ -11,7 +11,12 @@ from typing import Any
 
 from arena.engine.engine import Engine
 from arena.engine.events import AccountUpdate, Event
-from arena.runtime.protocol import margin_warning_message, order_update_message, portfolio_message
+from arena.runtime.protocol import (
+    margin_warning_message,
+    order_update_message,
+    portfolio_message,
+    system_status_message,
+)
 
 MARGIN_WARNING = 0.8  # of the leverage cap
 MARGIN_REARM = 0.7  # hysteresis: warn again only after falling back under this
@@ -56,3 +61,25 @@ class Updates:
     def take_changed(self) -> dict[str, float]:
         changed, self.changed = self.changed, {}
         return changed
+
+
+class SessionWatch:
+    """Tells every bot when a venue of the tournament opens or closes (``system.status``)."""
+
+    def __init__(self, engine: Engine, venues: list[str], extended_hours: bool) -> None:
+        self.engine = engine
+        self.venues = sorted(set(venues))
+        self.extended_hours = extended_hours
+        self._open: dict[str, bool] = {}
+
+    def changes(self, ts: int) -> list[dict[str, Any]]:
+        messages = []
+        for venue in self.venues:
+            try:
+                is_open = self.engine.calendars[venue].is_open(ts, self.extended_hours)
+            except ValueError:  # outside the calendar's range
+                continue
+            if self._open.get(venue) != is_open:
+                self._open[venue] = is_open
+                messages.append(system_status_message("open" if is_open else "closed", ts, venue=venue))
+        return messages

@@ -124,3 +124,29 @@ def test_protocol_junk_never_reaches_the_engine_and_a_flooder_is_cut_off(redis_u
     assert status["junk"].status == "finished"  # junk is answered with errors, not fatal
     assert "cut off" in reports["flooder"].reason and status["flooder"].status != "finished"
     assert status["buy-and-hold"].status == "finished" and status["buy-and-hold"].nav != 1_000_000
+
+
+def test_bots_hear_session_changes_and_margin_warnings(redis_url, catalog):
+    # Starts 13:00 UTC = 08:00 New York: crypto trades, NYSE opens at 09:30 (tick 91 of one-minute ticks).
+    tournament = spec(
+        "status",
+        {"watcher": HOSTILE / "watcher.py"},
+        ticks=100,
+        rules={"symbols": ["BTC-USD", "SPY"], "max_leverage": 1, "max_position_fraction": 1},
+        start="2026-03-02T13:00:00Z",
+    )
+    standings, reports = run_local(redis_url, tournament, catalog)
+    logs = reports["watcher"].logs
+    assert logs[:2] == ["status CRYPTO open", "status XNYS closed"]
+    assert "status XNYS open" in logs
+    assert any(line.startswith("margin 0.9") for line in logs)  # 90% of a 1x cap passes the 80% line
+    assert standings[0].status == "finished"
+
+
+def test_realtime_clock_runs_on_wall_time_and_takes_orders_as_they_come(redis_url, catalog):
+    bots = {"buy-and-hold": EXAMPLES / "buy_and_hold.py", "market-maker": EXAMPLES / "market_maker.py"}
+    tournament = spec("realtime", bots, ticks=8, clock="realtime", realtime_tick_s=0.25)
+    standings, reports = run_local(redis_url, tournament, catalog)
+    assert all(s.status == "finished" for s in standings)
+    assert {s.bot for s in standings if s.nav != 1_000_000} == set(bots)
+    assert all(r.orders > 0 for r in reports.values())
