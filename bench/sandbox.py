@@ -38,19 +38,31 @@ def _ms(seconds: float) -> float:
 def bare_runtime(box: Sandbox, runs: int) -> float:
     libs = tuple(b for b in box.layout.binds if b.target.startswith(("/lib", "/usr/lib", "/etc/ld.so")))
     true = shutil.which("true") or "/bin/true"
-    layout = RootfsLayout(python="/usr/local/bin/true", binds=(*libs, Bind(os.path.realpath(true),
-                          "/usr/local/bin/true", is_file=True)), symlinks=box.layout.symlinks)
+    layout = RootfsLayout(
+        python="/usr/local/bin/true",
+        binds=(*libs, Bind(os.path.realpath(true), "/usr/local/bin/true", is_file=True)),
+        symlinks=box.layout.symlinks,
+    )
     rootfs = ensure_skeleton(layout, state_dir())
     root = Path(tempfile.mkdtemp(prefix="bench-root-", dir=state_dir()))
     times = []
     for n in range(runs + 1):
         bundle = Path(tempfile.mkdtemp(prefix="bench-bundle-", dir=state_dir()))
-        config = build_config(layout=layout, rootfs=rootfs, limits=box.limits, args=["/usr/local/bin/true"],
-                              bot_source=None, cgroups_path=f"arena-bench/{os.getpid()}-{n}")
+        config = build_config(
+            layout=layout,
+            rootfs=rootfs,
+            limits=box.limits,
+            args=["/usr/local/bin/true"],
+            bot_source=None,
+            cgroups_path=f"arena-bench/{os.getpid()}-{n}",
+        )
         write_bundle(bundle, config)
         start = time.perf_counter()
-        subprocess.run([box.runtime.path, "--root", str(root), "run", "--bundle", str(bundle), f"bench-{n}"],
-                       stdin=subprocess.DEVNULL, check=True)
+        subprocess.run(
+            [box.runtime.path, "--root", str(root), "run", "--bundle", str(bundle), f"bench-{n}"],
+            stdin=subprocess.DEVNULL,
+            check=True,
+        )
         times.append(time.perf_counter() - start)
         shutil.rmtree(bundle)
     shutil.rmtree(root, ignore_errors=True)
@@ -62,8 +74,11 @@ def bare_python(runs: int) -> float:
     times = []
     for _ in range(runs + 1):
         start = time.perf_counter()
-        process = subprocess.Popen([python, "-s", "-B", "-c", "print('ready', flush=True)"],
-                                   stdout=subprocess.PIPE, env={"PATH": "/usr/bin:/bin"})
+        process = subprocess.Popen(
+            [python, "-s", "-B", "-c", "print('ready', flush=True)"],
+            stdout=subprocess.PIPE,
+            env={"PATH": "/usr/bin:/bin"},
+        )
         assert process.stdout is not None
         process.stdout.readline()
         times.append(time.perf_counter() - start)
@@ -128,20 +143,24 @@ def main() -> None:
         cold_s, full_s = cold_start(box, ready, options.runs)
         bots, slowest, why = max_idle(box, idle, options.max_bots)
     target = 1.5 * (runtime_s + python_s)
-    print(json.dumps({
-        "cold_start_ms": _ms(cold_s),
-        "bare_runtime_ms": _ms(runtime_s),
-        "bare_python_ms": _ms(python_s),
-        "max_idle_bots": bots,
-        "cold_start_target_ms": _ms(target),
-        "cold_start_within_target": cold_s <= target,
-        "full_run_ms": _ms(full_s),
-        "slowest_idle_start_ms": _ms(slowest),
-        "idle_bots_stop_reason": why,
-        "runtime": box.runtime.name,
-        "runs": options.runs,
-        "cpus": os.cpu_count(),
-    }))
+    print(
+        json.dumps(
+            {
+                "cold_start_ms": _ms(cold_s),
+                "bare_runtime_ms": _ms(runtime_s),
+                "bare_python_ms": _ms(python_s),
+                "max_idle_bots": bots,
+                "cold_start_target_ms": _ms(target),
+                "cold_start_within_target": cold_s <= target,
+                "full_run_ms": _ms(full_s),
+                "slowest_idle_start_ms": _ms(slowest),
+                "idle_bots_stop_reason": why,
+                "runtime": box.runtime.name,
+                "runs": options.runs,
+                "cpus": os.cpu_count(),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":
