@@ -30,6 +30,10 @@ app.conf.update(
     accept_content=["json"],
     task_acks_late=False,
     worker_prefetch_multiplier=1,  # a slot takes one bot at a time
+    # Tasks are acknowledged on start, so a prefetch count of N would let a worker with N running tasks reserve
+    # N more, held back (unacknowledged, for the visibility timeout if the worker dies) while another worker has
+    # free slots: take a task only into a free slot (Redis brokers, Celery >= 5.6; older versions ignore it).
+    worker_disable_prefetch=True,
     broker_transport_options={"visibility_timeout": TOURNAMENT_MAX_SECONDS + 3600},
     result_expires=TOURNAMENT_MAX_SECONDS,
     task_routes={"arena.run_tournament": {"queue": "engine"}, "arena.run_supervisor": {"queue": "bots"}},
@@ -60,17 +64,37 @@ def run_tournament(spec: dict[str, Any]) -> dict[str, Any]:
 
 @app.task(name="arena.run_supervisor")
 def run_supervisor(tournament: str, bot: str, path: str, limits: dict[str, Any]) -> dict[str, Any]:
+    from arena.runtime.bus import Bus
     from arena.runtime.spec import LimitsSpec
-    from arena.runtime.supervisor import Supervisor
+    from arena.runtime.supervisor import Supervisor, SupervisorReport
 
-    return Supervisor(_client(), tournament, bot, path, LimitsSpec(**limits).build()).run().as_dict()
+    try:
+        return Supervisor(_client(), tournament, bot, path, LimitsSpec(**limits).build()).run().as_dict()
+    except Exception as exc:
+        # A host fault, as in run_local: the bot is out at once, attributed to the host, rather than the engine
+        # waiting out its start timeout for a bot that will never come. The task still fails, for the operators.
+        report = SupervisorReport(bot, "crashed", reason=f"supervisor: {type(exc).__name__}: {exc}")
+        report.host_fault = True
+        client = _client()
+        try:
+            Bus(client, tournament).report(bot, "ended", 0, report.as_dict())
+        except redis.RedisError:
+            pass  # Redis itself is the fault: the engine's timeouts take over
+        finally:
+            client.close()
+        raise
 
 
 def start_tournament(spec: dict[str, Any]) -> Any:
-    """Queue a tournament: its supervisors first (they wait for the engine's configuration), then its engine."""
+    """Queue a tournament: its engine first, then its supervisors (they wait for the engine's configuration).
+
+    Engine first: on a worker that takes both queues, supervisors queued first could fill every free slot and
+    wait for a configuration that no engine can publish until their own start-up timeout gives up.
+    """
     from arena.runtime.spec import TournamentSpec
 
     parsed = TournamentSpec.model_validate(spec)
+    engine = run_tournament.delay(parsed.model_dump(mode="json"))
     for entry in parsed.entries:
         run_supervisor.delay(parsed.id, entry.bot, entry.path, parsed.limits.model_dump())
-    return run_tournament.delay(parsed.model_dump(mode="json"))
+    return engine
