@@ -47,7 +47,7 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def run(url: str, bots: int, ticks: int) -> dict[str, float]:
+def run(url: str, bots: int, ticks: int, processes: int) -> dict[str, float]:
     entries = [
         EntrySpec(bot=f"{path.stem.replace('_', '-')}-{i}", path=str(path))
         for i, path in zip(range(bots), itertools.cycle(EXAMPLES), strict=False)
@@ -62,12 +62,13 @@ def run(url: str, bots: int, ticks: int) -> dict[str, float]:
         durations.append(report.waited_s)
 
     started = time.perf_counter()
-    standings, _ = run_local(url, spec, load_catalog(), on_tick=on_tick)
+    standings, _ = run_local(url, spec, load_catalog(), on_tick=on_tick, processes=processes)
     finished = sum(1 for s in standings if s.status == "finished")
     elapsed = stamps[-1] - stamps[0]
     return {
         "bots": bots,
         "ticks": ticks,
+        "supervisor_processes": processes,
         "bots_finished": finished,
         "startup_s": round(stamps[0] - started, 3),
         "ticks_per_second": (len(stamps) - 1) / elapsed,
@@ -80,10 +81,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--ticks", type=int, default=200)
     parser.add_argument("--bots", type=int, default=100)
+    parser.add_argument("--processes", type=int, default=2, help="supervisor processes (0: in the engine's)")
     args = parser.parse_args()
     with RedisServer() as server:
-        ten = run(server.url, 10, args.ticks)
-        hundred = run(server.url, args.bots, args.ticks)
+        ten = run(server.url, 10, args.ticks, args.processes)
+        hundred = run(server.url, args.bots, args.ticks, args.processes)
     board = _leaderboard_bench().measure_leaderboard()
     print(
         json.dumps(

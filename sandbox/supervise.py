@@ -32,7 +32,7 @@ from sandbox.runtime import Runtime, select_runtime, state_dir
 OutputCallback = Callable[[bytes], None]
 
 START_TIMEOUT = 30.0  # the runtime must have created the container by then (generous: 200 bots at once)
-VERIFY_GRACE = 5.0  # once the container exists, its limits must read back correctly within this
+VERIFY_GRACE = 15.0  # once the container exists, its limits must read back within this (slow in bursts of starts)
 STATS_INTERVAL = 0.5  # how often the CPU-seconds backstop is checked
 DRAIN_AFTER_EXIT = 2.0  # pipes are closed when the pid namespace dies; this only bounds a runtime bug
 _CHUNK = 65536

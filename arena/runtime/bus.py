@@ -154,10 +154,10 @@ class Bus:
         reply = self.client.xread({self.bot_key(bot): after}, block=None)
         return [(_s(i), json.loads(f[b"m"])) for _k, entries in reply or () for i, f in entries]
 
-    def delete(self) -> None:
-        keys = list(self.client.scan_iter(match=f"arena:{{{self.tournament}}}:*", count=1000))
-        if keys:
-            self.client.delete(*keys)
+    def ended(self) -> bool:
+        """True once the engine has published the tournament's end."""
+        last = self.client.xrevrange(self.market_key, count=1)
+        return bool(last) and b"end" in last[0][1]
 
 
 def _s(value: bytes | str) -> str:

@@ -1,21 +1,26 @@
-"""Run a whole tournament on this machine: the engine service here, one supervisor thread per bot.
+"""Run a whole tournament on this machine: the engine service here, the bots' supervisors beside it.
 
 The data still travels through the tournament's Redis Streams, exactly as when the engine and the
-supervisors are Celery tasks on different hosts (see ``arena/worker.py``).
+supervisors are Celery tasks on different hosts (see ``arena/worker.py``). Supervisors run as threads,
+in this process or spread over ``processes`` child processes (like bot hosts, each with its own
+interpreter lock).
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import redis
 
 from arena.engine.instruments import InstrumentCatalog
 from arena.runtime.spec import TournamentSpec
 from arena.runtime.supervisor import Supervisor, SupervisorReport
-from arena.runtime.tournament import Standing, TickReport, Tournament
-from sandbox import Sandbox
+from arena.runtime.tournament import Entry, Standing, TickReport, Tournament
+from sandbox import Limits, Sandbox
+
+STARTS_AT_ONCE = 8  # sandboxes starting at the same time in one process
 
 
 def run_local(
@@ -23,18 +28,52 @@ def run_local(
     spec: TournamentSpec,
     catalog: InstrumentCatalog,
     on_tick: Callable[[TickReport], None] | None = None,
-    sandbox: Sandbox | None = None,
+    processes: int = 0,
 ) -> tuple[list[Standing], dict[str, SupervisorReport]]:
+    """Run ``spec`` to its end; ``processes`` 0 keeps the supervisors in this process."""
     config, entries = spec.build(catalog)
     # A connection pool per participant, as when they run on different hosts: a supervisor's blocking
     # reads never wait for another's connection.
     client = redis.Redis.from_url(redis_url)
     tournament = Tournament(client, config, entries, catalog, on_tick=on_tick)
-    sandbox = sandbox or Sandbox(config.limits)
     reports: dict[str, SupervisorReport] = {}
+    if processes:
+        # Forked before any thread starts here; each child starts its own sandbox and connections.
+        context = multiprocessing.get_context("fork")
+        children = [
+            context.Process(target=_supervise_all, args=(redis_url, spec.id, entries[i::processes], config.limits))
+            for i in range(processes)
+        ]
+        waiters = []
+        for child in children:
+            child.start()
+    else:
+        waiters = _start_supervisors(redis_url, spec.id, entries, config.limits, reports)
+        children = []
+    try:
+        standings = tournament.run()
+    finally:
+        for thread in waiters:
+            thread.join(timeout=30)
+        for child in children:
+            child.join(timeout=30)
+        client.close()
+    for bot, state in tournament.bots.items():
+        if bot not in reports and state.report:  # supervised in a child: its report came over the bus
+            fields = {k: v for k, v in state.report.items() if k in SupervisorReport.__dataclass_fields__}
+            reports[bot] = SupervisorReport(**fields)
+    return standings, reports
+
+
+def _start_supervisors(
+    redis_url: str, tournament: str, entries: Sequence[Entry], limits: Limits, reports: dict[str, SupervisorReport]
+) -> list[threading.Thread]:
+    sandbox = Sandbox(limits)
+    gate = threading.Semaphore(STARTS_AT_ONCE)
 
     def supervise(bot: str, path: str) -> None:
-        supervisor = Supervisor(redis.Redis.from_url(redis_url), spec.id, bot, path, config.limits, sandbox)
+        client = redis.Redis.from_url(redis_url)
+        supervisor = Supervisor(client, tournament, bot, path, limits, sandbox, start_gate=gate)
         try:
             reports[bot] = supervisor.run()
         except Exception as exc:  # a host fault: the bot is out, attributed to the host
@@ -49,10 +88,10 @@ def run_local(
     ]
     for thread in threads:
         thread.start()
-    try:
-        standings = tournament.run()
-    finally:
-        for thread in threads:
-            thread.join(timeout=30)
-        client.close()
-    return standings, reports
+    return threads
+
+
+def _supervise_all(redis_url: str, tournament: str, entries: Sequence[Entry], limits: Limits) -> None:
+    """A child process's share of the supervisors, run to their end."""
+    for thread in _start_supervisors(redis_url, tournament, entries, limits, {}):
+        thread.join()

@@ -55,6 +55,7 @@ class TournamentSpec(BaseModel):
     clock: Literal["lockstep", "realtime"] = "lockstep"
     tick_deadline_s: float = Field(2.0, gt=0, le=600)
     realtime_tick_s: float = Field(0.5, gt=0, le=600)
+    start_timeout_s: float = Field(60.0, gt=0, le=3600)
     limits: LimitsSpec = LimitsSpec()
     entries: list[EntrySpec] = Field(default_factory=list)
 
@@ -92,6 +93,7 @@ class TournamentSpec(BaseModel):
             clock=self.clock,
             tick_deadline_s=self.tick_deadline_s,
             realtime_tick_s=self.realtime_tick_s,
+            start_timeout_s=self.start_timeout_s,
             limits=self.limits.build(),
         )
         return config, [Entry(e.bot, Path(e.path)) for e in self.entries]

@@ -92,6 +92,7 @@ class Supervisor:
         limits: Limits | None = None,
         sandbox: Sandbox | None = None,
         heartbeat_s: float = 5.0,
+        start_gate: threading.Semaphore | None = None,
     ) -> None:
         self.bus = Bus(client, tournament)
         self.bot = bot
@@ -99,6 +100,9 @@ class Supervisor:
         self.limits = limits or Limits()
         self._sandbox = sandbox
         self.heartbeat_s = heartbeat_s
+        # Bounds how many sandboxes start at once on a host: a burst of starts can outlast the
+        # sandbox's limit-verification grace and get bots refused for a host's slowness.
+        self._start_gate = start_gate or threading.Semaphore(1_000_000)
         self.report = SupervisorReport(bot, "running")
         self._n = 0  # the tick the bot is on
         self._tick_ts = 0  # and its simulated time
@@ -111,6 +115,9 @@ class Supervisor:
 
     def run(self) -> SupervisorReport:
         config = self._await_config()
+        if self.bus.ended():  # started after the tournament ended (no free slot in time): nothing to run
+            self.report.status, self.report.reason = "no_show", "the tournament had already ended"
+            return self.report
         sandbox = self._sandbox or Sandbox(self.limits)
         rate = config["order_rate"]
         lockstep = config.get("clock", "lockstep") == "lockstep"
@@ -118,7 +125,8 @@ class Supervisor:
         self._rate = _RateCap(rate["max_orders"], rate["per_ms"], clock)
         self._view = MarketView(config["symbols"])
         try:
-            process = sandbox.start(self.path, limits=self.limits)
+            with self._start_gate:
+                process = sandbox.start(self.path, limits=self.limits)
         except SandboxError as exc:
             self.report.status, self.report.reason = "refused", str(exc)
             self.report.host_fault = True

@@ -5,6 +5,7 @@ from arena_bot import Bot, run
 
 class BuyAndHold(Bot):
     symbols = ("SPY",)
+    channels = ("orderbook",)  # books only: less for the bot to parse each tick
     fraction = 0.2
 
     def on_tick(self, ts: int) -> None:

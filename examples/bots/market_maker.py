@@ -9,6 +9,7 @@ from arena_bot import Bot, OrderUpdate, run
 
 class MarketMaker(Bot):
     symbols = ("ETH-USD",)
+    channels = ("orderbook",)  # books only: less for the bot to parse each tick
     quote_qty = 2.0
     half_spread = 0.0008  # quote 8 bps either side of mid
     max_inventory = 20.0

@@ -7,6 +7,7 @@ from arena_bot import Book, Bot, run
 
 class MeanReversion(Bot):
     symbols = ("ETH-USD", "MSFT")
+    channels = ("orderbook",)  # books only: less for the bot to parse each tick
     window = 40
     entry = 2.0  # standard deviations below the mean to buy
     fraction = 0.08  # of NAV per position

@@ -7,6 +7,7 @@ from arena_bot import Book, Bot, OrderUpdate, run
 
 class SmaCrossover(Bot):
     symbols = ("AAPL", "MSFT", "BTC-USD")
+    channels = ("orderbook",)  # books only: less for the bot to parse each tick
     fast, slow = 10, 30
     fraction = 0.1  # of NAV per symbol while long
 

@@ -9,6 +9,7 @@ from arena_bot import Bot, OrderUpdate, run
 
 class Twap(Bot):
     symbols = ("NVDA",)
+    channels = ("orderbook",)  # books only: less for the bot to parse each tick
     target_fraction = 0.2  # of NAV, bought over `slices` ticks
     slices = 60
     max_premium = 0.002  # never pay more than mid + 0.2%

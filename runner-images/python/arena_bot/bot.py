@@ -103,9 +103,11 @@ class Status:
 
 
 class Bot:
-    """Base class of every bot. Set ``symbols`` to the instruments to follow (empty: all)."""
+    """Base class of every bot. Set ``symbols`` to the instruments to follow (empty: all), and ``channels``
+    to the market data wanted for them (fewer channels, less to parse each tick)."""
 
     symbols: tuple[str, ...] = ()
+    channels: tuple[str, ...] = CHANNELS
 
     def __init__(self) -> None:
         self.books: dict[str, Book] = {}
@@ -240,7 +242,7 @@ class Bot:
                     file=sys.stderr,
                 )
             if self.symbols:
-                self.subscribe(self.symbols)
+                self.subscribe(self.symbols, self.channels)
             self.on_start(message)
         elif kind in ("book", "orderbook"):
             self._on_book(message)
