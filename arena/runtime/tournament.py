@@ -230,7 +230,7 @@ class Tournament:
         changed = self.updates.take_changed()
         if changed:
             self.leaderboard.update(changed)
-            self.publisher.changed(changed, ts)
+        self.publisher.changed(changed, ts)  # also releases a change held back by the rate cap
         if n % self.config.snapshot_every == 0:
             self.leaderboard.snapshot(ts)
 
@@ -249,7 +249,9 @@ class Tournament:
         for bot in pending:
             self.bots[bot].status = "finished"
         # Every entrant is on the board, even one that never traded.
-        self.leaderboard.update({b: self.engine.accounts[b].score for b in self.bots})
+        final = {b: self.engine.accounts[b].score for b in self.bots}
+        self.leaderboard.update(final)
+        self.publisher.changed(final, self.config.ticks[-1].ts if self.config.ticks else 0)
         self.publisher.flush()
         self.leaderboard.freeze()
         return self.standings()
