@@ -206,6 +206,19 @@ def _print_standings(standings: list[Any], reports: dict[str, Any]) -> None:
 
 
 @app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on (loopback unless you mean it).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+) -> None:
+    """Run the HTTP service (API, spectator streams, /metrics; OpenAPI docs at /docs)."""
+    import uvicorn
+
+    from arena.api.app import create_app
+
+    uvicorn.run(create_app(), host=host, port=port, log_level="info")
+
+
+@app.command()
 def worker(
     queues: Annotated[str, typer.Option(help="Comma-separated queues: engine, bots.")] = "engine,bots",
     slots: Annotated[

@@ -1,0 +1,1 @@
+"""The Arena HTTP service: FastAPI app, routers for contestants, admins and spectators."""

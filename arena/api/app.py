@@ -1,0 +1,93 @@
+"""The FastAPI application: ``create_app()``; ``arena serve`` runs it with uvicorn on 127.0.0.1."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import redis
+import redis.asyncio as aioredis
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from arena import __version__
+from arena.api import errors, spectators
+from arena.api.hub import ChangeHub
+from arena.api.ratelimit import RateLimiter
+from arena.metrics import HTTP_RATE_LIMITED
+
+
+class ApiSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ARENA_", extra="ignore")
+
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    spectator_delay_s: float = 0.0  # spectators see the leaderboard this late, so rivals can't read it live
+    heartbeat_s: float = 15.0
+    rate_limit: int = 120  # requests per client per window
+    rate_window_s: float = 60.0
+
+
+@dataclass
+class ArenaState:
+    settings: ApiSettings
+    redis: redis.Redis
+    aredis: aioredis.Redis
+    hub: ChangeHub
+    limiter: RateLimiter
+
+
+def create_app(settings: ApiSettings | None = None) -> FastAPI:
+    settings = settings or ApiSettings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        aredis = aioredis.Redis.from_url(settings.redis_url)
+        app.state.arena = ArenaState(
+            settings,
+            redis.Redis.from_url(settings.redis_url),
+            aredis,
+            ChangeHub(aredis, settings.spectator_delay_s),
+            RateLimiter(aredis, settings.rate_limit, settings.rate_window_s),
+        )
+        try:
+            yield
+        finally:
+            await app.state.arena.hub.close()
+            await aredis.aclose()
+            app.state.arena.redis.close()
+
+    app = FastAPI(
+        title="Arena",
+        version=__version__,
+        description="Sandboxed algorithmic trading competitions: contestants, admins and spectators.",
+        lifespan=lifespan,
+    )
+    errors.install(app)
+
+    @app.middleware("http")
+    async def rate_limit(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        if request.url.path in ("/metrics", "/healthz"):
+            return await call_next(request)
+        key = request.headers.get("x-api-key", "")[:16] or (request.client.host if request.client else "anon")
+        decision = await request.app.state.arena.limiter.hit(key)
+        if not decision.allowed:
+            HTTP_RATE_LIMITED.inc()
+            body = errors.error_body("RATE_LIMITED", f"too many requests; retry in {decision.retry_after_s} s")
+            return JSONResponse(body, status_code=429, headers=decision.headers())
+        response = await call_next(request)
+        response.headers.update(decision.headers())
+        return response
+
+    @app.get("/healthz", tags=["service"])
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    @app.get("/metrics", tags=["service"], response_class=Response)
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    app.include_router(spectators.router)
+    return app

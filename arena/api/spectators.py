@@ -1,0 +1,173 @@
+"""Spectators: public, read-only leaderboard views and live streams (SSE and WebSocket)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Path, Query, Request, WebSocket, WebSocketDisconnect
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel
+
+from arena.api.errors import ApiError
+from arena.metrics import SSE_CLIENTS, WEBSOCKET_CLIENTS
+from arena.runtime.leaderboard import Change, Leaderboard, validate_tournament_id
+
+router = APIRouter(prefix="/api/v1/tournaments", tags=["spectators"])
+
+TournamentId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")]
+BotId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+
+
+class StandingOut(BaseModel):
+    rank: int
+    bot: str
+    score: float
+
+
+class LeaderboardOut(BaseModel):
+    tournament: str
+    final: bool
+    delayed_s: float
+    total: int
+    offset: int
+    standings: list[StandingOut]
+
+
+class BotRankOut(BaseModel):
+    tournament: str
+    bot: str
+    rank: int
+    score: float
+    around: list[StandingOut]
+
+
+def _ranked(scores: dict[str, float]) -> list[StandingOut]:
+    """Competition ranking (1, 2, 2, 4), ties listed like the ZSET lists them (reverse byte order)."""
+    ordered = sorted(scores.items(), key=lambda kv: (-kv[1], tuple(-b for b in kv[0].encode())))
+    out: list[StandingOut] = []
+    for i, (bot, score) in enumerate(ordered):
+        rank = out[-1].rank if out and out[-1].score == score else i + 1
+        out.append(StandingOut(rank=rank, bot=bot, score=score))
+    return out
+
+
+async def _view(request: Request, tournament: str) -> tuple[list[StandingOut] | None, Leaderboard, bool]:
+    """The standings spectators may see: final when frozen; live, or as of the delay, while running."""
+    validate_tournament_id(tournament)
+    state = request.app.state.arena
+    board = Leaderboard(state.redis, tournament)
+    frozen = board.is_frozen()
+    if frozen or state.settings.spectator_delay_s <= 0:
+        return None, board, frozen
+    return _ranked(await state.hub.delayed_board(tournament) or {}), board, False
+
+
+@router.get("/{tournament}/leaderboard", response_model=LeaderboardOut)
+async def leaderboard(
+    request: Request,
+    tournament: TournamentId,
+    limit: Annotated[int, Query(ge=1, le=500)] = 10,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> LeaderboardOut:
+    ranked, board, frozen = await _view(request, tournament)
+    state = request.app.state.arena
+    if ranked is None:
+        page = [StandingOut(rank=s.rank, bot=s.bot, score=s.score) for s in board.top(limit, offset, final=frozen)]
+        total = board.size(final=frozen)
+        delay = 0.0
+    else:
+        page, total, delay = ranked[offset : offset + limit], len(ranked), state.settings.spectator_delay_s
+    if total == 0:
+        raise ApiError(404, "NO_LEADERBOARD", f"tournament {tournament!r} has no leaderboard yet")
+    return LeaderboardOut(tournament=tournament, final=frozen, delayed_s=delay, total=total, offset=offset,
+                          standings=page)  # fmt: skip
+
+
+@router.get("/{tournament}/leaderboard/bots/{bot}", response_model=BotRankOut)
+async def bot_rank(
+    request: Request, tournament: TournamentId, bot: BotId, k: Annotated[int, Query(ge=0, le=50)] = 2
+) -> BotRankOut:
+    ranked, board, frozen = await _view(request, tournament)
+    if ranked is None:
+        standing = board.standing(bot, final=frozen)
+        around = board.around(bot, k, final=frozen) if standing else []
+        if standing is None:
+            raise ApiError(404, "UNKNOWN_BOT", f"{bot!r} is not on the leaderboard of {tournament!r}")
+        return BotRankOut(tournament=tournament, bot=bot, rank=standing.rank, score=standing.score,
+                          around=[StandingOut(rank=s.rank, bot=s.bot, score=s.score) for s in around])  # fmt: skip
+    index = next((i for i, s in enumerate(ranked) if s.bot == bot), None)
+    if index is None:
+        raise ApiError(404, "UNKNOWN_BOT", f"{bot!r} is not on the leaderboard of {tournament!r}")
+    mine = ranked[index]
+    return BotRankOut(tournament=tournament, bot=bot, rank=mine.rank, score=mine.score,
+                      around=ranked[max(0, index - k) : index + k + 1])  # fmt: skip
+
+
+def _change_json(change: Change) -> dict[str, Any]:
+    return {"type": "leaderboard", "id": change.stream_id, "seq": change.seq, "ts": change.ts, "scores": change.scores}
+
+
+@router.get("/{tournament}/leaderboard/stream", response_class=StreamingResponse)
+async def stream(
+    request: Request,
+    tournament: TournamentId,
+    last_event_id: Annotated[str | None, Header(pattern=r"^\d{1,20}-\d{1,20}$")] = None,
+    after: Annotated[str | None, Query(pattern=r"^\d{1,20}-\d{1,20}$")] = None,
+) -> StreamingResponse:
+    """Server-sent events: `leaderboard` changes (id = resume point) and a `heartbeat` at least every 15 s."""
+    validate_tournament_id(tournament)
+    hub = request.app.state.arena.hub
+    heartbeat_s = request.app.state.arena.settings.heartbeat_s
+
+    async def events() -> AsyncIterator[bytes]:
+        SSE_CLIENTS.inc()
+        idle = 0.0
+        try:
+            yield b"retry: 2000\n\n"
+            async for change in hub.changes(tournament, last_event_id or after):
+                if await request.is_disconnected():
+                    return
+                if change is None:
+                    idle += 1.0
+                    if idle >= heartbeat_s:
+                        idle = 0.0
+                        yield b"event: heartbeat\ndata: {}\n\n"
+                    continue
+                idle = 0.0
+                body = json.dumps(_change_json(change), separators=(",", ":"))
+                yield f"id: {change.stream_id}\nevent: leaderboard\ndata: {body}\n\n".encode()
+        finally:
+            SSE_CLIENTS.dec()
+
+    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
+
+
+@router.websocket("/{tournament}/leaderboard/ws")
+async def websocket(socket: WebSocket, tournament: str, after: str | None = None) -> None:
+    """WebSocket: `leaderboard` messages (resume with ?after=<id>) and `heartbeat` messages."""
+    try:
+        validate_tournament_id(tournament)
+    except ValueError:
+        await socket.close(code=1008, reason="bad tournament id")
+        return
+    state = socket.app.state.arena
+    await socket.accept()
+    WEBSOCKET_CLIENTS.inc()
+    idle = 0.0
+    try:
+        async for change in state.hub.changes(tournament, after):
+            if change is None:
+                idle += 1.0
+                if idle >= state.settings.heartbeat_s:
+                    idle = 0.0
+                    await socket.send_json({"type": "heartbeat"})
+                continue
+            idle = 0.0
+            await socket.send_json(_change_json(change))
+    except WebSocketDisconnect:
+        pass
+    finally:
+        WEBSOCKET_CLIENTS.dec()

@@ -1,0 +1,61 @@
+"""A real uvicorn server on a free loopback port, in a thread, for the API tests."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import httpx
+import pytest
+import uvicorn
+
+from arena.api.app import ApiSettings, create_app
+from arena.runtime.redis_server import free_port
+
+
+class LiveServer:
+    def __init__(self, settings: ApiSettings) -> None:
+        self.port = free_port()
+        config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=self.port, log_level="warning")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> LiveServer:
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("the API server did not start")
+            time.sleep(0.01)  # polling for start-up, bounded by the deadline
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture
+def api(redis_url: str) -> Iterator[Callable[..., LiveServer]]:
+    """Start an API server with settings overrides: ``api(spectator_delay_s=1)``."""
+    servers: list[LiveServer] = []
+
+    def start(**overrides: object) -> LiveServer:
+        settings = ApiSettings(redis_url=redis_url, **overrides)  # type: ignore[arg-type]
+        server = LiveServer(settings).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def http() -> Iterator[httpx.Client]:
+    with httpx.Client(timeout=10) as client:
+        yield client
