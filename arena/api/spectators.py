@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import StreamingResponse
@@ -105,8 +105,19 @@ async def bot_rank(
                       around=ranked[max(0, index - k) : index + k + 1])  # fmt: skip
 
 
-def _change_json(change: Change) -> dict[str, Any]:
-    return {"type": "leaderboard", "id": change.stream_id, "seq": change.seq, "ts": change.ts, "scores": change.scores}
+_ENCODED: dict[str | None, str] = {}  # stream id -> JSON text: encoded once, sent to every spectator
+
+
+def _change_text(change: Change) -> str:
+    text = _ENCODED.get(change.stream_id)
+    if text is None:
+        body = {"type": "leaderboard", "id": change.stream_id, "seq": change.seq, "ts": change.ts,
+                "scores": change.scores}  # fmt: skip
+        text = json.dumps(body, separators=(",", ":"))
+        if len(_ENCODED) > 10_000:
+            _ENCODED.clear()
+        _ENCODED[change.stream_id] = text
+    return text
 
 
 @router.get("/{tournament}/leaderboard/stream", response_class=StreamingResponse)
@@ -136,8 +147,7 @@ async def stream(
                         yield b"event: heartbeat\ndata: {}\n\n"
                     continue
                 idle = 0.0
-                body = json.dumps(_change_json(change), separators=(",", ":"))
-                yield f"id: {change.stream_id}\nevent: leaderboard\ndata: {body}\n\n".encode()
+                yield f"id: {change.stream_id}\nevent: leaderboard\ndata: {_change_text(change)}\n\n".encode()
         finally:
             SSE_CLIENTS.dec()
 
@@ -166,7 +176,7 @@ async def websocket(socket: WebSocket, tournament: str, after: str | None = None
                     await socket.send_json({"type": "heartbeat"})
                 continue
             idle = 0.0
-            await socket.send_json(_change_json(change))
+            await socket.send_text(_change_text(change))
     except WebSocketDisconnect:
         pass
     finally:

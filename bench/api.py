@@ -1,0 +1,137 @@
+"""API benchmark: WebSocket spectators one API process serves at 10 leaderboard updates per second.
+
+Prints one JSON object. The API runs as its own process (uvicorn, one worker) against a private
+redis-server; spectators are asyncio WebSocket clients in another process; this process publishes
+10 changes per second, each stamped with its wall-clock time, and the clients measure delivery.
+Not part of the test run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing as mp
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+import httpx  # noqa: E402
+import redis  # noqa: E402
+import websockets  # noqa: E402
+
+from arena.runtime.leaderboard import LeaderboardPublisher  # noqa: E402
+from arena.runtime.redis_server import RedisServer, free_port  # noqa: E402
+
+T = "bench-ws"
+
+
+def _clients(url: str, n: int, seconds: float, out: mp.Queue) -> None:
+    async def one(latencies: list[float], connected: list[int]) -> None:
+        try:
+            async with websockets.connect(url, open_timeout=30, max_queue=None) as socket:
+                connected[0] += 1
+                deadline = time.time() + seconds
+                while (left := deadline - time.time()) > 0:
+                    try:
+                        raw = await asyncio.wait_for(socket.recv(), timeout=left)
+                    except TimeoutError:
+                        break
+                    message = json.loads(raw)
+                    if message.get("type") == "leaderboard":
+                        latencies.append(time.time() * 1000 - message["ts"])
+        except (OSError, websockets.WebSocketException, TimeoutError):
+            pass
+
+    async def main() -> tuple[list[float], int]:
+        latencies: list[float] = []
+        connected = [0]
+        await asyncio.gather(*(one(latencies, connected) for _ in range(n)))
+        return latencies, connected[0]
+
+    latencies, connected = asyncio.run(main())
+    out.put((latencies, connected))
+
+
+def measure(api_port: int, redis_url: str, clients: int, seconds: float = 6.0) -> dict[str, float]:
+    url = f"ws://127.0.0.1:{api_port}/api/v1/tournaments/{T}/leaderboard/ws"
+    out: mp.Queue = mp.get_context("fork").Queue()
+    # Two client processes: one Python process cannot drive thousands of sockets and time them too.
+    procs = [
+        mp.get_context("fork").Process(target=_clients, args=(url, clients // 2, seconds + 4, out)) for _ in range(2)
+    ]
+    for p in procs:
+        p.start()
+    time.sleep(3.0)  # let the clients connect before the measured updates start (a benchmark, not a test)
+    client = redis.Redis.from_url(redis_url)
+    publisher = LeaderboardPublisher(client, T, max_rate=10.0)
+    end = time.time() + seconds
+    i = 0
+    while time.time() < end:
+        i += 1
+        publisher.changed({f"bot-{i % 100}": float(i)}, int(time.time() * 1000))
+        time.sleep(0.1)
+    latencies: list[float] = []
+    connected = 0
+    for _ in procs:
+        got, n = out.get(timeout=120)
+        latencies += got
+        connected += n
+    for p in procs:
+        p.join(timeout=30)
+    client.close()
+    latencies.sort()
+    expected = connected * (i - 1)
+    return {
+        "clients": clients,
+        "connected": connected,
+        "updates_published": i,
+        "delivered_share": len(latencies) / expected if expected else 0.0,
+        "p50_ms": latencies[len(latencies) // 2] if latencies else float("nan"),
+        "p99_ms": latencies[int(len(latencies) * 0.99)] if latencies else float("nan"),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--steps", default="250,500,1000,2000")
+    args = parser.parse_args()
+    with RedisServer() as server:
+        port = free_port()
+        env = dict(os.environ, ARENA_REDIS_URL=server.url, ARENA_RATE_LIMIT="1000000")
+        api = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "arena.api.app:create_app", "--factory", "--host", "127.0.0.1",
+             "--port", str(port), "--log-level", "warning", "--ws-max-queue", "1000"],
+            env=env,
+        )  # fmt: skip
+        try:
+            for _ in range(100):
+                try:
+                    httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+                    break
+                except httpx.HTTPError:
+                    time.sleep(0.1)
+            runs = []
+            for n in args.steps.split(","):
+                runs.append(measure(port, server.url, int(n)))
+                print(json.dumps(runs[-1]), file=sys.stderr)
+        finally:
+            api.kill()  # open WebSockets would hold up a graceful shutdown
+            api.wait(10)
+    good = [r for r in runs if r["connected"] == r["clients"] and r["p99_ms"] < 100 and r["delivered_share"] > 0.95]
+    best = max(good, key=lambda r: r["clients"]) if good else None
+    print(json.dumps({
+        "ws_clients": best["clients"] if best else 0,
+        "ws_delivery_p99_ms": round(best["p99_ms"], 2) if best else None,
+        "upload_to_ready_ms": None,  # the upload and smoke-test flow is not built yet
+        "runs": runs,
+        "targets": {"ws_clients": 2000, "ws_delivery_p99_ms": 100, "upload_to_ready_ms": 2000},
+    }, indent=2))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
