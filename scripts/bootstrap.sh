@@ -11,6 +11,10 @@ missing=()
 for cmd in "${!wanted[@]}"; do
     command -v "$cmd" >/dev/null 2>&1 || missing+=("${wanted[$cmd]}")
 done
+# The storage tests start a throwaway PostgreSQL with initdb/pg_ctl (Debian keeps them off PATH).
+if ! command -v initdb >/dev/null 2>&1 && ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
+    missing+=(postgresql)
+fi
 if ((${#missing[@]})); then
     if [[ $(id -u) -ne 0 ]]; then
         echo "bootstrap: please install these Debian packages: ${missing[*]}" >&2
