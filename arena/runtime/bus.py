@@ -60,6 +60,21 @@ def book_from_wire(data: Sequence[Any]) -> L2Book:
     return L2Book(symbol, ts, tuple(map(tuple, bids)), tuple(map(tuple, asks)), last, volume)
 
 
+_DECODED: dict[tuple[str, str], tuple[L2Book, ...]] = {}  # (market key, entry id) -> books
+
+
+def tick_books(market_key: str, entry_id: str, raw: bytes) -> tuple[L2Book, ...]:
+    """A market entry's books, decoded once per process however many supervisors it hosts."""
+    key = (market_key, entry_id)
+    books = _DECODED.get(key)
+    if books is None:
+        books = tuple(book_from_wire(b) for b in json.loads(raw))
+        if len(_DECODED) >= 64:  # supervisors are within a tick or two of each other
+            _DECODED.clear()
+        _DECODED[key] = books
+    return books
+
+
 class Bus:
     def __init__(self, client: redis.Redis, tournament: str) -> None:
         self.client = client

@@ -20,8 +20,9 @@ from typing import Any
 
 import redis
 
+from arena.engine.book import L2Book
 from arena.engine.orders import OrderError, parse_order
-from arena.runtime.bus import Bus, book_from_wire
+from arena.runtime.bus import Bus, tick_books
 from arena.runtime.protocol import (
     FloodGuard,
     MarketView,
@@ -178,7 +179,8 @@ class Supervisor:
                     self._send_all([*outgoing, end_message()])
                     self._end()
                     return
-                outgoing.extend(self._tick_messages(int(fields[b"n"]), int(fields[b"ts"]), fields[b"books"]))
+                books = tick_books(self.bus.market_key, entry_id, fields[b"books"])
+                outgoing.extend(self._tick_messages(int(fields[b"n"]), int(fields[b"ts"]), books))
                 last_heard = time.monotonic()
             if time.monotonic() - last_heard > self.heartbeat_s:
                 last_heard = time.monotonic()
@@ -193,8 +195,7 @@ class Supervisor:
         if not self._process.done:
             self._process.kill("the tournament ended")
 
-    def _tick_messages(self, n: int, ts: int, books_json: bytes) -> list[dict[str, Any]]:
-        books = [book_from_wire(b) for b in json.loads(books_json)]
+    def _tick_messages(self, n: int, ts: int, books: tuple[L2Book, ...]) -> list[dict[str, Any]]:
         with self._lock:
             self._n, self._tick_ts = n, ts
             self._guard.next_tick()
