@@ -1,114 +1,12 @@
-"""A real webhook receiver on loopback, and a fake clock whose sleep advances it (no real sleeping)."""
+"""Fixtures: a fake clock and a real webhook receiver on loopback (tests/webhooks/receiver.py)."""
 
 from __future__ import annotations
 
-import json
-import threading
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from collections.abc import Iterator
 
 import pytest
 
-from arena.webhooks.signing import verify
-
-SECRET = b"whsec_receiver-secret"
-START = 1_767_225_600.0  # 2026-01-01T00:00:00Z
-
-
-class FakeClock:
-    """Unix seconds that move only when someone sleeps. Shared by the deliverer and the receiver."""
-
-    def __init__(self, now: float = START) -> None:
-        self.now = now
-        self.slept: list[float] = []
-        self._lock = threading.Lock()
-
-    def time(self) -> float:
-        with self._lock:
-            return self.now
-
-    def sleep(self, seconds: float) -> None:
-        with self._lock:
-            self.slept.append(seconds)
-            self.now += seconds
-
-
-# What the receiver does with the next request (then defaults to "ok"):
-#   ("fail", status, headers)      answer without processing
-#   ("process_then", status)       process the event, then answer with status (the answer is "lost")
-#   ("process_then_hang", event)   process, then hold the answer until `event` is set (a timeout)
-Action = tuple[Any, ...]
-
-
-@dataclass
-class Received:
-    headers: dict[str, str]
-    body: bytes
-    verdict: str  # "processed", "duplicate", "bad_signature:<code>", "failed:<status>"
-
-
-@dataclass
-class Receiver:
-    clock: FakeClock
-    secrets: list[bytes] = field(default_factory=lambda: [SECRET])
-    script: list[Action] = field(default_factory=list)
-    # verify(secrets, timestamp, signature, body, now) raising on failure; default arena's own
-    verifier: Callable[..., Any] | None = None
-    requests: list[Received] = field(default_factory=list)
-    processed: dict[str, int] = field(default_factory=dict)  # event id -> times processed
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    url: str = ""
-
-    def handle(self, handler: BaseHTTPRequestHandler) -> None:
-        length = int(handler.headers.get("Content-Length", "0"))
-        body = handler.rfile.read(length)
-        headers = {k: v for k, v in handler.headers.items()}
-        with self.lock:
-            action = self.script.pop(0) if self.script else ("ok",)
-        if action[0] == "fail":
-            self._record(headers, body, f"failed:{action[1]}")
-            self._answer(handler, action[1], action[2] if len(action) > 2 else {})
-            return
-        check = self.verifier or verify
-        timestamp, signature = headers.get("X-Arena-Timestamp"), headers.get("X-Arena-Signature")
-        try:
-            check(self.secrets, timestamp, signature, body, self.clock.time())
-        except Exception as exc:  # SignatureError, or the doc snippet's InvalidWebhook
-            self._record(headers, body, f"bad_signature:{getattr(exc, 'code', type(exc).__name__)}")
-            self._answer(handler, 400, {})
-            return
-        event_id = json.loads(body)["id"]  # the signed body's id, not the header's
-        with self.lock:
-            duplicate = event_id in self.processed
-            if not duplicate:
-                self.processed[event_id] = self.processed.get(event_id, 0) + 1
-        self._record(headers, body, "duplicate" if duplicate else "processed")
-        if duplicate:
-            self._answer(handler, 200, {})
-        elif action[0] == "process_then":
-            self._answer(handler, action[1], {})
-        elif action[0] == "process_then_hang":
-            action[1].wait(10)  # bounded; the test releases it
-            self._answer(handler, 200, {})
-        else:
-            self._answer(handler, 200, {})
-
-    def _record(self, headers: dict[str, str], body: bytes, verdict: str) -> None:
-        with self.lock:
-            self.requests.append(Received(headers, body, verdict))
-
-    @staticmethod
-    def _answer(handler: BaseHTTPRequestHandler, status: int, headers: dict[str, str]) -> None:
-        try:
-            handler.send_response(status)
-            for name, value in headers.items():
-                handler.send_header(name, value)
-            handler.send_header("Content-Length", "0")
-            handler.end_headers()
-        except (BrokenPipeError, ConnectionResetError):  # the client timed out and left
-            pass
+from tests.webhooks.receiver import FakeClock, Receiver, serve
 
 
 @pytest.fixture
@@ -118,25 +16,5 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def receiver(clock: FakeClock) -> Iterator[Receiver]:
-    state = Receiver(clock)
-
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def do_POST(self) -> None:
-            state.handle(self)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    state.url = f"http://127.0.0.1:{server.server_address[1]}/hook"
-    try:
+    with serve(Receiver(clock)) as state:
         yield state
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)

@@ -12,7 +12,6 @@ import socket
 import threading
 
 import pytest
-from conftest import SECRET, FakeClock, Receiver
 
 from arena.webhooks.delivery import (
     DELIVERED,
@@ -30,6 +29,7 @@ from arena.webhooks.delivery import (
     run_worker,
 )
 from arena.webhooks.events import WebhookEvent, event_id
+from tests.webhooks.receiver import SECRET, FakeClock, Receiver
 
 NO_JITTER = RetryPolicy(max_attempts=8, base_delay=1.0, max_delay=60.0, jitter=False)
 
