@@ -1,0 +1,32 @@
+"""Configurable limits an upload is validated against."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+MiB = 1024 * 1024
+
+# Source, config and data in text formats. Native code (.so), bytecode (.pyc) and nested archives are
+# refused by default: the bot is reviewed as source, and nothing is unpacked twice.
+DEFAULT_SUFFIXES = frozenset(
+    {".py", ".json", ".csv", ".tsv", ".txt", ".md", ".rst", ".yaml", ".yml", ".toml", ".cfg", ".ini"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class UploadLimits:
+    """Bounds on one upload. Sizes are bytes; every bound is checked while streaming, not from headers only."""
+
+    max_upload_bytes: int = 5 * MiB  # the upload as sent (compressed)
+    max_unpacked_bytes: int = 50 * MiB  # sum of all kept files, decompressed
+    max_file_bytes: int = 10 * MiB  # any one file, decompressed
+    max_files: int = 1000  # regular files kept
+    max_entries: int = 2000  # archive members of any kind (directories and ignored junk included)
+    max_path_length: int = 255  # characters in a normalised path
+    max_path_depth: int = 16  # components in a normalised path
+    max_compression_ratio: float = 100.0  # decompressed / compressed, per zip member and per tar.gz stream
+    ratio_floor_bytes: int = 1 * MiB  # the ratio cap applies above this size only (small text compresses well)
+    allowed_suffixes: frozenset[str] = field(default=DEFAULT_SUFFIXES)
+    # Zipping a folder (Finder, Explorer, `zip -r bot.zip bot/`) puts everything under one top folder;
+    # when main.py sits there rather than at the root, that folder becomes the root.
+    unwrap_single_folder: bool = True
