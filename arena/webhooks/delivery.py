@@ -52,12 +52,14 @@ _ALWAYS_DENIED = tuple(
         "224.0.0.0/4",
         "240.0.0.0/4",
         "100.100.100.200/32",
-        "::/128",
+        "::/96",  # unspecified, and IPv4-compatible (::169.254.169.254); ::1 is taken by the loopback check first
+        "64:ff9b:1::/48",  # local-use NAT64
         "fe80::/10",
         "fd00::/8",
         "ff00::/8",
     )
 )
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
 
 Resolver = Callable[[str, int], list[str]]
@@ -87,19 +89,25 @@ class AddressPolicy:
             ip = ipaddress.ip_address(address.split("%", 1)[0])  # drop an IPv6 zone id
         except ValueError:
             raise EndpointError(BAD_URL, f"{address!r} is not an IP address") from None
-        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-            ip = ip.ipv4_mapped  # ::ffff:169.254.169.254 is 169.254.169.254
-        if any(ip in net for net in _ALWAYS_DENIED if net.version == ip.version):
-            raise EndpointError(FORBIDDEN_ADDRESS, f"{ip} is link-local, metadata or otherwise not routable")
+        if isinstance(ip, ipaddress.IPv6Address):
+            # An IPv4 address inside IPv6 reaches that IPv4 host: ::ffff:a.b.c.d, 6to4, well-known NAT64.
+            if ip.ipv4_mapped is not None:
+                ip = ip.ipv4_mapped
+            elif ip.sixtofour is not None:
+                ip = ip.sixtofour
+            elif ip in _NAT64:
+                ip = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
         if any(ip in net for net in _LOOPBACK if net.version == ip.version):
             if self.allow_loopback:
                 return
-            raise EndpointError(FORBIDDEN_ADDRESS, f"{ip} is a loopback address")
+            raise EndpointError(FORBIDDEN_ADDRESS, f"{address} is a loopback address")
+        if any(ip in net for net in _ALWAYS_DENIED if net.version == ip.version):
+            raise EndpointError(FORBIDDEN_ADDRESS, f"{address} is link-local, metadata or otherwise not routable")
         if ip.is_global:
             return
         if self.allow_private and ip.is_private:
             return
-        raise EndpointError(FORBIDDEN_ADDRESS, f"{ip} is not a public address")
+        raise EndpointError(FORBIDDEN_ADDRESS, f"{address} is not a public address")
 
 
 def _split(url: str) -> tuple[str, str, int]:

@@ -210,6 +210,11 @@ def test_parse_retry_after() -> None:
         ("http://[fd00:ec2::254]/", "forbidden_address"),
         ("http://[fe80::1]/", "forbidden_address"),
         ("http://[::ffff:169.254.169.254]/", "forbidden_address"),
+        ("http://[::a9fe:a9fe]/", "forbidden_address"),  # IPv4-compatible
+        ("http://[2002:a9fe:a9fe::1]/", "forbidden_address"),  # 6to4
+        ("http://[64:ff9b::a9fe:a9fe]/", "forbidden_address"),  # NAT64
+        ("http://[64:ff9b::7f00:1]/", "forbidden_address"),  # NAT64 to loopback
+        ("http://[64:ff9b:1::a00:1]/", "forbidden_address"),  # local-use NAT64
         ("http://100.100.100.200/", "forbidden_address"),
         ("http://0.0.0.0:8000/", "forbidden_address"),
         ("http://127.0.0.1:6379/", "forbidden_address"),
@@ -230,6 +235,7 @@ def test_guard_allows_public_and_flags() -> None:
     public = lambda host, port: ["93.184.216.34", "2606:2800:220:1:248:1893:25c8:1946"]  # noqa: E731
     check_endpoint("https://hooks.example.com/arena?token=x", resolve=public)
     check_endpoint("http://93.184.216.34:8080/")
+    check_endpoint("http://[64:ff9b::5db8:d822]/")  # NAT64 of a public address
     check_endpoint("http://127.0.0.1:9000/", AddressPolicy(allow_loopback=True))
     check_endpoint("http://[::1]:9000/", AddressPolicy(allow_loopback=True))
     check_endpoint("http://10.1.2.3/", AddressPolicy(allow_private=True))
