@@ -363,6 +363,10 @@ class Deliverer:
     def attempt(self, endpoint: Endpoint, event: WebhookEvent, attempt: int = 1) -> AttemptResult:
         """One POST. Never raises for the endpoint's behaviour; a queue-driven worker can call this and
         schedule the next try itself with ``policy.delay``."""
+        try:
+            _split(endpoint.url)  # httpx would call a bad scheme a (retryable) transport error
+        except EndpointError as exc:
+            return AttemptResult(None, str(exc), retryable=False, refused=True)
         headers, body = self.request(endpoint, event, attempt)
         try:
             # stream: the response body is never read, so a hostile endpoint cannot make us buffer it

@@ -269,6 +269,13 @@ def test_deliver_refuses_a_forbidden_literal_without_connecting(clock: FakeClock
         assert result.outcome == REFUSED and "loopback" in (result.error or "")
 
 
+def test_a_single_attempt_refuses_a_bad_url(clock: FakeClock) -> None:
+    with deliverer(clock) as d:
+        for url in ("ftp://example.com/", "http:///x", "http://169.254.169.254/"):
+            result = d.attempt(Endpoint(url, (SECRET,)), make_event())
+            assert result.refused and not result.retryable and not result.ok, url
+
+
 def test_dns_rebinding_is_caught_at_connect_time(receiver: Receiver, clock: FakeClock) -> None:
     answers = iter([["93.184.216.34"], ["169.254.169.254"]])  # public when registered, metadata when called
     resolve = lambda host, port: next(answers)  # noqa: E731
