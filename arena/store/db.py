@@ -63,12 +63,19 @@ def _sqlite_setup(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        conn.exec_driver_sql(f"BEGIN {conn.get_execution_options().get(_BEGIN, 'IMMEDIATE')}")
 
 
-def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
+_BEGIN = "arena_sqlite_begin"
+
+
+def make_sessionmaker(engine: Engine, read_only: bool = False) -> sessionmaker[Session]:
+    """Sessions on ``engine``. ``read_only`` sessions (e.g. spectator and listing endpoints) begin SQLite
+    transactions DEFERRED, so they read a WAL snapshot without taking the write lock; others begin
+    IMMEDIATE (see the module doc). On PostgreSQL the two are the same."""
+    bind = engine.execution_options(**{_BEGIN: "DEFERRED"}) if read_only else engine
     # expire_on_commit=False: objects stay readable after commit (the API serialises them afterwards).
-    return sessionmaker(engine, expire_on_commit=False)
+    return sessionmaker(bind, expire_on_commit=False)
 
 
 @contextmanager

@@ -88,3 +88,19 @@ def test_default_url_is_a_sqlite_file_in_the_data_dir(monkeypatch, tmp_path) -> 
     assert database_url() == f"sqlite:///{tmp_path / 'arena.db'}"
     monkeypatch.setenv("ARENA_DATABASE_URL", "postgresql+psycopg://u@h/db")
     assert database_url() == "postgresql+psycopg://u@h/db"
+
+
+def test_sqlite_readers_do_not_block_the_writer(tmp_path) -> None:
+    from arena.store.db import make_sessionmaker
+    from arena.store.models import Contestant
+
+    url = f"sqlite:///{tmp_path / 'arena.db'}"
+    migrate.upgrade(url)
+    engine = make_engine(url)
+    try:
+        with make_sessionmaker(engine, read_only=True)() as reader, make_sessionmaker(engine).begin() as writer:
+            assert reader.query(Contestant).count() == 0  # holds a read transaction (a WAL snapshot) open
+            writer.add(Contestant(name="alice"))  # commits at once: a write lock was free to take
+            writer.flush()
+    finally:
+        engine.dispose()
