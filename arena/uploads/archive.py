@@ -17,7 +17,7 @@ from typing import IO
 
 from arena.uploads import paths
 from arena.uploads.errors import ErrorCode, UploadError
-from arena.uploads.limits import MiB, UploadLimits
+from arena.uploads.limits import MiB, UploadLimits, size_text
 
 _CHUNK = 64 * 1024
 _ZIP_METHODS = {zipfile.ZIP_STORED: "stored", zipfile.ZIP_DEFLATED: "deflate"}
@@ -61,8 +61,11 @@ class Collector:
             )
         if not path:
             return None  # the root folder ("./")
-        if kind is Kind.DIR or paths.is_junk(path):
-            (self.dirs.add if kind is Kind.DIR else self.ignored.append)(path)
+        if kind is Kind.DIR:
+            self.dirs.add(path)
+            return None
+        if paths.is_junk(path):
+            self.ignored.append(path)
             return None
         if paths.suffix(path) not in limits.allowed_suffixes:
             allowed = " ".join(sorted(limits.allowed_suffixes))
@@ -98,12 +101,12 @@ class Collector:
         limits = self.limits
         if size > limits.max_file_bytes:
             raise UploadError(
-                ErrorCode.FILE_TOO_LARGE, f"{path}: over {_mib(limits.max_file_bytes)} unpacked; shrink or drop it"
+                ErrorCode.FILE_TOO_LARGE, f"{path}: over {size_text(limits.max_file_bytes)} unpacked; shrink or drop it"
             )
         if before + size > limits.max_unpacked_bytes:
             raise UploadError(
                 ErrorCode.UNPACKED_TOO_LARGE,
-                f"files add up to more than {_mib(limits.max_unpacked_bytes)} unpacked (at {path}); remove large files",
+                f"files add up to over {size_text(limits.max_unpacked_bytes)} unpacked (at {path}); remove large files",
             )
 
 
@@ -134,6 +137,8 @@ def read_zip(data: bytes, collector: Collector) -> None:
                 )
             _check_ratio(path, info.file_size, info.compress_size, collector.limits)
             wanted.append((path, info))
+        # Many members each under the floor can still add up to a bomb.
+        _check_ratio("the archive", sum(info.file_size for _, info in wanted), len(data), collector.limits)
         for path, info in wanted:
             try:
                 with archive.open(info) as stream:
@@ -146,7 +151,8 @@ def read_zip(data: bytes, collector: Collector) -> None:
 
 def _zip_kind(info: zipfile.ZipInfo) -> Kind:
     mode = info.external_attr >> 16
-    if info.create_system == 3 and stat.S_IFMT(mode):  # Unix: the file type bits are meaningful
+    # Unix file type bits, whatever create_system claims: some archivers set them on "DOS" entries too.
+    if stat.S_IFMT(mode):
         if stat.S_ISLNK(mode):
             return Kind.LINK
         if stat.S_ISDIR(mode):
@@ -198,7 +204,7 @@ class _CappedStream(io.RawIOBase):
         if self.count > self._cap:
             raise UploadError(
                 ErrorCode.UNPACKED_TOO_LARGE,
-                f"the tar stream unpacks to more than {_mib(self._cap)}; remove large files",
+                f"the tar stream unpacks to more than {size_text(self._cap)}; remove large files",
             )
         _check_ratio("the archive", self.count, self._packed, self._limits)
         buffer[: len(data)] = data
@@ -242,7 +248,3 @@ def _tar_kind(member: tarfile.TarInfo) -> Kind:
     if member.isreg() and not member.issparse():  # sparse members may unpack far beyond their data
         return Kind.FILE
     return Kind.SPECIAL
-
-
-def _mib(size: int) -> str:
-    return f"{size / MiB:g} MiB"

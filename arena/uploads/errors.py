@@ -29,6 +29,7 @@ class ErrorCode(StrEnum):
     FILE_TYPE_NOT_ALLOWED = "file_type_not_allowed"
     NOT_UTF8 = "not_utf8"
     SYNTAX_ERROR = "syntax_error"
+    SOURCE_TOO_COMPLEX = "source_too_complex"
     MISSING_ENTRY_POINT = "missing_entry_point"
     BAD_SHA256 = "bad_sha256"
 

@@ -26,7 +26,17 @@ class UploadLimits:
     max_path_depth: int = 16  # components in a normalised path
     max_compression_ratio: float = 100.0  # decompressed / compressed, per zip member and per tar.gz stream
     ratio_floor_bytes: int = 1 * MiB  # the ratio cap applies above this size only (small text compresses well)
+    compile_memory_bytes: int = 512 * MiB  # address space of the child process that compiles the sources
+    compile_seconds: float = 10.0  # its CPU time
     allowed_suffixes: frozenset[str] = field(default=DEFAULT_SUFFIXES)
     # Zipping a folder (Finder, Explorer, `zip -r bot.zip bot/`) puts everything under one top folder;
     # when main.py sits there rather than at the root, that folder becomes the root.
     unwrap_single_folder: bool = True
+
+
+def size_text(size: int) -> str:
+    """A limit as people read it: "5 MiB", "512 KiB", "1000 bytes"."""
+    for unit, scale in (("MiB", MiB), ("KiB", 1024)):
+        if size >= scale and size % scale == 0:
+            return f"{size // scale} {unit}"
+    return f"{size} bytes"

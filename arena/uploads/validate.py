@@ -6,7 +6,7 @@ from arena.uploads import archive, source
 from arena.uploads.archive import Collector
 from arena.uploads.bundle import ENTRY_POINT, BotBundle
 from arena.uploads.errors import ErrorCode, UploadError
-from arena.uploads.limits import MiB, UploadLimits
+from arena.uploads.limits import UploadLimits, size_text
 
 _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # a local file header, or the end record of an empty zip
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -27,7 +27,7 @@ def validate_upload(filename: str, data: bytes, limits: UploadLimits | None = No
     if len(data) > limits.max_upload_bytes:
         raise UploadError(
             ErrorCode.UPLOAD_TOO_LARGE,
-            f"{len(data)} bytes; uploads are limited to {limits.max_upload_bytes / MiB:g} MiB, shrink the bot",
+            f"{len(data)} bytes; uploads are limited to {size_text(limits.max_upload_bytes)}, shrink the bot",
         )
     kind = _kind(filename)
     collector = Collector(limits)
@@ -42,12 +42,8 @@ def validate_upload(filename: str, data: bytes, limits: UploadLimits | None = No
         _expect(filename, data, (_GZIP_MAGIC,))
         archive.read_tar_gz(data, collector)
     files = _root(collector, limits)
-    warnings: list[str] = []
-    for path, content in files.items():
-        if path.endswith(".py"):
-            text = source.check_python(path, content)
-            if path == ENTRY_POINT:
-                warnings += source.entry_point_warnings(text)
+    sources = {path: source.decode(path, content) for path, content in files.items() if path.endswith(".py")}
+    warnings = source.check_sources(sources, limits)
     return BotBundle.from_files(files, warnings=tuple(warnings), ignored=tuple(collector.ignored))
 
 
@@ -90,7 +86,7 @@ def _root(collector: Collector, limits: UploadLimits) -> dict[str, bytes]:
         return files
     tops = {path.split("/", 1)[0] for path in files}
     if limits.unwrap_single_folder and len(tops) == 1:
-        top = tops.pop()
+        (top,) = tops
         if f"{top}/{ENTRY_POINT}" in files:
             return {path[len(top) + 1 :]: content for path, content in files.items()}
     listing = ", ".join(sorted(tops)[:8]) + (", ..." if len(tops) > 8 else "")

@@ -41,8 +41,10 @@ def zip_info(name: str, mode: int | None = None, **attrs: object) -> zipfile.Zip
     return info
 
 
-def symlink_zip_info(name: str) -> zipfile.ZipInfo:
-    return zip_info(name, stat.S_IFLNK | 0o777)
+def symlink_zip_info(name: str, create_system: int = 3) -> zipfile.ZipInfo:
+    info = zip_info(name, stat.S_IFLNK | 0o777)
+    info.create_system = create_system
+    return info
 
 
 def make_tgz(members: Iterable[tuple[tarfile.TarInfo, bytes | None]], fmt: int = tarfile.PAX_FORMAT) -> bytes:

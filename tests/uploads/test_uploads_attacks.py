@@ -54,7 +54,7 @@ def _tgz_with_main(*members: tuple[tarfile.TarInfo, bytes | None]) -> bytes:
 
 SMALL = UploadLimits(max_file_bytes=1000, max_unpacked_bytes=2000, max_files=3, max_entries=6)
 
-ZIP, TGZ, E = "bot.zip", "bot.tgz", ErrorCode
+PY, ZIP, TGZ, E = "bot.py", "bot.zip", "bot.tgz", ErrorCode
 Case = tuple[str, Callable[[], bytes], ErrorCode, UploadLimits | None]
 
 
@@ -112,6 +112,7 @@ CASES: dict[str, Case] = {
     # links and special files
     "zip symlink": case(ZIP, lambda: _with_main((symlink_zip_info("l.txt"), b"/etc/passwd")), E.LINK_ENTRY),
     "zip symlink main": case(ZIP, lambda: make_zip([(symlink_zip_info("main.py"), b"/etc/passwd")]), E.LINK_ENTRY),
+    "zip dos symlink": case(ZIP, lambda: _with_main((symlink_zip_info("l.txt", create_system=0), b"/")), E.LINK_ENTRY),
     "zip fifo": case(ZIP, lambda: _with_main((zip_info("f.txt", stat.S_IFIFO | 0o644), b"")), E.SPECIAL_ENTRY),
     "zip char device": case(ZIP, lambda: _with_main((zip_info("d.txt", stat.S_IFCHR | 0o644), b"")), E.SPECIAL_ENTRY),
     "zip socket": case(ZIP, lambda: _with_main((zip_info("s.txt", stat.S_IFSOCK | 0o644), b"")), E.SPECIAL_ENTRY),
@@ -148,6 +149,9 @@ CASES: dict[str, Case] = {
         E.UNPACKED_TOO_LARGE, SMALL,
     ),
     "zip ratio": case(ZIP, lambda: zeros_zip("zeros.txt", 8 * MiB), E.COMPRESSION_RATIO),
+    "zip ratio over many members": case(
+        ZIP, lambda: _with_main(*((f"z{i}.txt", bytes(MiB)) for i in range(30))), E.COMPRESSION_RATIO
+    ),
     "tar ratio": case(TGZ, lambda: _tgz_with_main(tar_file("zeros.txt", bytes(8 * MiB))), E.COMPRESSION_RATIO),
     "tar declared too large": case(
         TGZ, lambda: _tgz_with_main(tar_file("big.txt", bytes(11 * MiB))), E.FILE_TOO_LARGE
@@ -171,6 +175,10 @@ CASES: dict[str, Case] = {
     "return outside function": case("bot.py", lambda: b"return 1\n", E.SYNTAX_ERROR),
     "nul in source": case("bot.py", lambda: b"x = 1\0\n", E.SYNTAX_ERROR),
     "deep nesting": case("bot.py", lambda: b"x = " + b"(" * 5000 + b")" * 5000 + b"\n", E.SYNTAX_ERROR),
+    "compile: long sum": case(PY, lambda: b"x = " + b"1+" * 10**6 + b"1\n", E.SOURCE_TOO_COMPLEX),
+    "compile: long attribute chain": case(PY, lambda: b"x" + b".y" * 10**6 + b"\n", E.SOURCE_TOO_COMPLEX),
+    "compile: parser stack": case(PY, lambda: b"x = " + b"not " * 10**6 + b"x\n", E.SOURCE_TOO_COMPLEX),
+    "compile: subscript chain": case(PY, lambda: b"a" + b"[0]" * 10**6 + b"\n", E.SOURCE_TOO_COMPLEX),
     "syntax error in module": case(TGZ, lambda: _tgz_with_main(tar_file("pkg/m.py", b"x = = 1\n")), E.SYNTAX_ERROR),
     # entry point
     "no main.py": case(ZIP, lambda: zip_of({"bot.py": MAIN}), E.MISSING_ENTRY_POINT),
@@ -300,3 +308,29 @@ def test_source_is_compiled_never_run(tmp_path: Path, store: BundleStore) -> Non
         bundle = validate_upload(filename, data)
         assert bundle.files["main.py"] == hostile
     assert not marker.exists()
+
+
+def test_compiling_is_capped_in_a_child_process(store: BundleStore) -> None:
+    """5 MiB of one-line statements would take the API process ~2 GiB to compile; the child is capped."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    started = time.perf_counter()
+    assert_rejected(store, "bot.py", b"x=1\n" * (5 * MiB // 4), ErrorCode.SOURCE_TOO_COMPLEX)
+    assert time.perf_counter() - started < 10
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200 * 1024  # KiB: the parent stayed small
+    tight = UploadLimits(compile_memory_bytes=64 * MiB)
+    assert_rejected(
+        store, "bot.zip", zip_of({"main.py": MAIN, "big.py": b"x=1\n" * 100_000}), E.SOURCE_TOO_COMPLEX, tight
+    )
+
+
+def test_missing_entry_point_lists_what_was_found() -> None:
+    for files, limits, found in (
+        ({"bot.py": MAIN}, None, "found bot.py"),
+        ({"bot/main.py": MAIN}, UploadLimits(unwrap_single_folder=False), "found bot"),
+        ({"a/b/main.py": MAIN}, None, "found a"),
+    ):
+        with pytest.raises(UploadError) as caught:
+            validate_upload("bot.zip", zip_of(files), limits)
+        assert found in caught.value.message
