@@ -9,12 +9,12 @@ from sqlalchemy.orm import Session
 
 from arena.store import accounts, bots
 from arena.store.errors import Conflict, IllegalTransition, InvalidValue, NotFound
-from arena.store.models import VersionStatus
+from arena.store.models import Bot, BotVersion, VersionStatus
 
 SHA = hashlib.sha256(b"print('hi')").hexdigest()
 
 
-def _version(session: Session, bot: bots.Bot, sha: str = SHA) -> bots.BotVersion:
+def _version(session: Session, bot: Bot, sha: str = SHA) -> BotVersion:
     return bots.add_version(session, bot, sha256=sha, size_bytes=11, file_count=1, storage_path=f"blobs/{sha}")
 
 
@@ -88,5 +88,5 @@ def test_deleting_a_contestant_cascades_to_bots(session: Session) -> None:
     session.commit()
     session.delete(alice)
     session.commit()
-    assert session.query(bots.Bot).count() == 0
-    assert session.query(bots.BotVersion).count() == 0
+    assert session.query(Bot).count() == 0
+    assert session.query(BotVersion).count() == 0
