@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from arena.uploads.bundle import ENTRY_POINT, BotBundle
+from arena.uploads.bundle import ENTRY_POINT, BotBundle, content_hash
 from arena.uploads.errors import ErrorCode, UploadError
 
 # The sandbox runs bots as an unprivileged uid that must read every file and enter every folder.
@@ -40,6 +40,7 @@ class BundleStore:
 
     def put(self, bundle: BotBundle) -> Path:
         """Write ``bundle`` (idempotent: an existing copy is kept) and return its folder."""
+        _check_bundle(bundle)
         final = self.path(bundle.sha256)
         if final.is_dir():
             return final
@@ -94,6 +95,16 @@ class BundleStore:
                     shutil.rmtree(entry)
                     removed += 1
         return removed
+
+
+def _check_bundle(bundle: BotBundle) -> None:
+    """A BotBundle can be built by hand: recheck what the layout relies on before writing anything."""
+    for rel in bundle.files:
+        parts = rel.split("/")
+        if rel.startswith("/") or "\\" in rel or "\0" in rel or any(p in ("", ".", "..") for p in parts):
+            raise UploadError(ErrorCode.BAD_PATH, f"{rel!r}: not a normalised relative path; use validate_upload")
+    if ENTRY_POINT not in bundle.files or content_hash(bundle.files) != bundle.sha256:
+        raise UploadError(ErrorCode.BAD_SHA256, "the bundle's sha256 does not match its files; use validate_upload")
 
 
 def _check_sha(sha256: str) -> str:

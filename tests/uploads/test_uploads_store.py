@@ -121,3 +121,24 @@ def test_sandbox_accepts_the_stored_folder(store: BundleStore, bundle: BotBundle
 
     source, entry = _resolve_bot(store.put(bundle))
     assert source == store.path(bundle.sha256) and entry.endswith("/main.py")
+
+
+@pytest.mark.parametrize(
+    "files",
+    [{"main.py": MAIN, "../escape.py": b""}, {"main.py": MAIN, "/abs.py": b""}, {"main.py": MAIN, "a/./b.py": b""}],
+)
+def test_hand_built_bundles_are_rechecked(store: BundleStore, files: dict[str, bytes]) -> None:
+    with pytest.raises(UploadError) as caught:
+        store.put(BotBundle.from_files(files))
+    assert caught.value.code == ErrorCode.BAD_PATH
+    assert not store.root.exists()
+
+
+def test_a_forged_hash_is_refused(store: BundleStore, bundle: BotBundle) -> None:
+    import dataclasses
+
+    forged = dataclasses.replace(bundle, sha256="0" * 64)
+    with pytest.raises(UploadError) as caught:
+        store.put(forged)
+    assert caught.value.code == ErrorCode.BAD_SHA256
+    assert not store.root.exists()
