@@ -218,6 +218,33 @@ def serve(
     uvicorn.run(create_app(), host=host, port=port, log_level="info")
 
 
+@app.command("create-contestant")
+def create_contestant(
+    name: Annotated[str, typer.Argument(help="The contestant's (or admin's) name.")],
+    admin: Annotated[bool, typer.Option("--admin", help="An administrator (can run tournaments).")] = False,
+) -> None:
+    """Create a contestant (the first admin, typically) and print their API key, once."""
+    from sqlalchemy.orm import Session
+
+    from arena.store import accounts
+    from arena.store.db import database_url, make_engine
+    from arena.store.errors import StoreError
+    from arena.store.migrate import upgrade
+
+    url = database_url()
+    upgrade(url)
+    engine = make_engine(url)
+    try:
+        with Session(engine) as session, session.begin():
+            who = accounts.create_contestant(session, name, is_admin=admin)
+            _, key = accounts.create_api_key(session, who, "created on the command line")
+    except StoreError as exc:
+        raise fail(exc.code, exc.message, False) from None
+    finally:
+        engine.dispose()
+    print(key)
+
+
 @app.command()
 def worker(
     queues: Annotated[str, typer.Option(help="Comma-separated queues: engine, bots.")] = "engine,bots",

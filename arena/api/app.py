@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import redis
 import redis.asyncio as aioredis
@@ -12,18 +13,25 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.orm import Session, sessionmaker
 
 from arena import __version__
-from arena.api import errors, spectators
+from arena.api import admin, contestants, errors, spectators
 from arena.api.hub import ChangeHub
 from arena.api.ratelimit import RateLimiter
+from arena.api.service import Background, bundles_root
 from arena.metrics import HTTP_RATE_LIMITED
+from arena.store.db import make_engine, make_sessionmaker
+from arena.store.migrate import upgrade
+from arena.uploads import BundleStore, UploadLimits
 
 
 class ApiSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ARENA_", extra="ignore")
 
     redis_url: str = "redis://127.0.0.1:6379/0"
+    database_url: str | None = None  # default: SQLite at <data_dir>/arena.db
+    data_dir: Path = Path("data")
     spectator_delay_s: float = 0.0  # spectators see the leaderboard this late, so rivals can't read it live
     heartbeat_s: float = 15.0
     rate_limit: int = 120  # requests per client per window
@@ -37,6 +45,10 @@ class ArenaState:
     aredis: aioredis.Redis
     hub: ChangeHub
     limiter: RateLimiter
+    sessions: sessionmaker[Session]
+    bundles: BundleStore
+    upload_limits: UploadLimits
+    background: Background
 
 
 def create_app(settings: ApiSettings | None = None) -> FastAPI:
@@ -45,19 +57,29 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         aredis = aioredis.Redis.from_url(settings.redis_url)
+        url = settings.database_url or f"sqlite:///{(settings.data_dir / 'arena.db').resolve()}"
+        db = make_engine(url)
+        upgrade(url)  # the schema is migrated before the first request
+        sessions = make_sessionmaker(db)
         app.state.arena = ArenaState(
             settings,
             redis.Redis.from_url(settings.redis_url),
             aredis,
             ChangeHub(aredis, settings.spectator_delay_s),
             RateLimiter(aredis, settings.rate_limit, settings.rate_window_s),
+            sessions,
+            BundleStore(bundles_root(settings.data_dir)),
+            UploadLimits(),
+            Background(sessions, settings.redis_url),
         )
         try:
             yield
         finally:
+            app.state.arena.background.close()
             await app.state.arena.hub.close()
             await aredis.aclose()
             app.state.arena.redis.close()
+            db.dispose()
 
     app = FastAPI(
         title="Arena",
@@ -90,4 +112,6 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     app.include_router(spectators.router)
+    app.include_router(contestants.router)
+    app.include_router(admin.router)
     return app

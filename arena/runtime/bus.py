@@ -83,6 +83,7 @@ class Bus:
         self.market_key = f"{prefix}:market"
         self.orders_key = f"{prefix}:orders"
         self.config_key = f"{prefix}:config"
+        self.control_key = f"{prefix}:control"  # admin commands to a running engine: stop, disqualify
         self._bot_prefix = f"{prefix}:bot:"
 
     def bot_key(self, bot: str) -> str:
@@ -168,6 +169,13 @@ class Bus:
     def drain_bot(self, bot: str, after: str) -> list[tuple[str, list[dict[str, Any]]]]:
         reply = self.client.xread({self.bot_key(bot): after}, block=None)
         return [(_s(i), json.loads(f[b"m"])) for _k, entries in reply or () for i, f in entries]
+
+    def command(self, action: str, bot: str = "") -> None:
+        """Ask the running engine to act (``stop``, or ``disqualify`` a bot) at its next tick."""
+        self.client.sadd(self.control_key, f"{action}:{bot}")
+
+    def commands(self) -> set[str]:
+        return {_s(c) for c in self.client.smembers(self.control_key)}
 
     def ended(self) -> bool:
         """True once the engine has published the tournament's end."""

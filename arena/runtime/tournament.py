@@ -131,6 +131,8 @@ class Tournament:
         self._await_ready()
         total = len(self.config.ticks)
         for n, tick in enumerate(self.config.ticks, start=1):
+            if self._obey_commands():
+                break
             started = self.clock()
             out = self.updates.route(self.engine.on_tick(tick))
             status = self.sessions.changes(tick.ts)
@@ -220,9 +222,21 @@ class Tournament:
 
     def disqualify(self, bot: str) -> None:
         """Stop a bot's orders; it stays on the board, marked."""
-        state = self.bots[bot]
-        state.status = "disqualified"
-        self.engine.disable_account(bot, 0)
+        state = self.bots.get(bot)
+        if state is not None and state.status != "disqualified":
+            state.status = "disqualified"
+            self.engine.disable_account(bot, 0)
+
+    def _obey_commands(self) -> bool:
+        """Apply admins' commands; True when told to stop."""
+        stop = False
+        for command in self.bus.commands():
+            action, _, bot = command.partition(":")
+            if action == "disqualify":
+                self.disqualify(bot)
+            elif action == "stop":
+                stop = True
+        return stop
 
     # -- messages to bots and the leaderboard -------------------------------------------
 
@@ -244,10 +258,11 @@ class Tournament:
                     pending.discard(report.bot)
                     state = self.bots[report.bot]
                     state.report = report.body
-                    # Ending when told to is finishing; anything else is how the bot ended.
-                    state.status = "finished"
+                    if state.status != "disqualified":
+                        state.status = "finished"  # ending when told to is finishing
         for bot in pending:
-            self.bots[bot].status = "finished"
+            if self.bots[bot].status != "disqualified":
+                self.bots[bot].status = "finished"
         # Every entrant is on the board, even one that never traded.
         final = {b: self.engine.accounts[b].score for b in self.bots}
         self.leaderboard.update(final)

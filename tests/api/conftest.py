@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -12,6 +13,7 @@ import uvicorn
 
 from arena.api.app import ApiSettings, create_app
 from arena.runtime.redis_server import free_port
+from tests.store.conftest import database_url, pg_database, pg_server, sqlite_template  # noqa: F401 (fixtures)
 
 
 class LiveServer:
@@ -40,11 +42,12 @@ class LiveServer:
 
 
 @pytest.fixture
-def api(redis_url: str) -> Iterator[Callable[..., LiveServer]]:
-    """Start an API server with settings overrides: ``api(spectator_delay_s=1)``."""
+def api(redis_url: str, tmp_path: Path) -> Iterator[Callable[..., LiveServer]]:
+    """Start an API server with settings overrides: ``api(spectator_delay_s=1)`` (SQLite in tmp_path by default)."""
     servers: list[LiveServer] = []
 
     def start(**overrides: object) -> LiveServer:
+        overrides.setdefault("data_dir", tmp_path / "data")
         settings = ApiSettings(redis_url=redis_url, **overrides)  # type: ignore[arg-type]
         server = LiveServer(settings).start()
         servers.append(server)

@@ -1,0 +1,135 @@
+"""Administration: contestants and API keys, tournaments and their lifecycle. Admins only."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Path, Request
+from pydantic import BaseModel, Field
+
+from arena.api.deps import Admin, Db
+from arena.api.errors import ApiError
+from arena.engine.rules import RulesetError, resolve_ruleset
+from arena.store import accounts
+from arena.store import tournaments as repo
+from arena.store.models import Clock, Tournament, TournamentStatus
+
+router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
+Slug = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")]
+
+
+class ContestantIn(BaseModel):
+    name: str = Field(min_length=1, max_length=64)
+    email: str | None = Field(None, max_length=320)
+    is_admin: bool = False
+
+
+class ContestantOut(BaseModel):
+    id: int
+    name: str
+    is_admin: bool
+    api_key: str = Field(description="Shown once: store it now.")
+
+
+class TournamentIn(BaseModel):
+    slug: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
+    name: str = Field(min_length=1, max_length=200)
+    rules: dict[str, Any] = Field(default_factory=dict, description="ruleset override, merged over the default")
+    feed: str = Field("synthetic:0", max_length=1024)
+    symbols: list[str] | None = None
+    seed: int = Field(0, ge=0, le=2**63 - 1)
+    ticks: int = Field(200, ge=1, le=10_000_000)
+    interval_s: int = Field(60, ge=1, le=86_400)
+    clock: Literal["lockstep", "realtime"] = "lockstep"
+    tick_deadline_s: float = Field(2.0, gt=0, le=600)
+    limits: dict[str, Any] = Field(default_factory=dict)
+    entry_opens_at: datetime | None = None
+    entry_closes_at: datetime | None = None
+
+
+class TournamentOut(BaseModel):
+    slug: str
+    name: str
+    status: str
+    rules: dict[str, Any]
+    feed: str
+    seed: int
+    ticks: int | None
+    clock: str
+    frozen: bool
+    entries: int
+
+    @classmethod
+    def of(cls, t: Tournament) -> TournamentOut:
+        return cls(slug=t.slug, name=t.name, status=t.status.value, rules=t.rules, feed=t.feed, seed=t.seed,
+                   ticks=t.ticks, clock=t.clock.value, frozen=t.frozen, entries=len(t.entries))  # fmt: skip
+
+
+def _validated_rules(rules: dict[str, Any]) -> dict[str, Any]:
+    try:
+        resolve_ruleset(rules)
+    except RulesetError as exc:
+        fields = [{"field": f"rules.{path}", "message": message} for path, message in exc.errors]
+        raise ApiError(422, "INVALID_RULESET", f"invalid ruleset override: {exc}", fields=fields) from None
+    return rules
+
+
+@router.post("/contestants", status_code=201, response_model=ContestantOut)
+def create_contestant(body: ContestantIn, session: Db, _: Admin) -> ContestantOut:
+    who = accounts.create_contestant(session, body.name, body.email, body.is_admin)
+    _, key = accounts.create_api_key(session, who, "created by an admin")
+    return ContestantOut(id=who.id, name=who.name, is_admin=who.is_admin, api_key=key)
+
+
+@router.post("/tournaments", status_code=201, response_model=TournamentOut)
+def create_tournament(body: TournamentIn, session: Db, me: Admin) -> TournamentOut:
+    fields = body.model_dump(exclude={"slug", "name"})
+    fields["rules"] = _validated_rules(body.rules)
+    fields["clock"] = Clock(body.clock)
+    tournament = repo.create_tournament(session, body.slug, body.name, created_by=me, **fields)
+    session.flush()
+    return TournamentOut.of(tournament)
+
+
+@router.get("/tournaments", response_model=list[TournamentOut])
+def list_tournaments(session: Db, _: Admin) -> list[TournamentOut]:
+    return [TournamentOut.of(t) for t in repo.list_tournaments(session)]
+
+
+@router.post("/tournaments/{slug}/{action}", response_model=TournamentOut)
+def lifecycle(
+    request: Request,
+    slug: Slug,
+    action: Literal["open", "start", "cancel", "freeze"],
+    session: Db,
+    _: Admin,
+) -> TournamentOut:
+    """open (draft → open), start (open → running: the tournament runs), cancel, freeze the leaderboard."""
+    tournament = repo.get_tournament(session, slug)
+    if action == "open":
+        repo.transition(session, tournament, TournamentStatus.OPEN)
+    elif action == "cancel":
+        repo.transition(session, tournament, TournamentStatus.CANCELLED)
+        request.app.state.arena.background.stop_tournament(slug)
+    elif action == "freeze":
+        repo.set_frozen(session, tournament, True)
+        request.app.state.arena.background.freeze(slug)
+    else:
+        if not tournament.entries:
+            raise ApiError(409, "NO_ENTRIES", f"tournament {slug!r} has no entries to run")
+        repo.transition(session, tournament, TournamentStatus.RUNNING)
+        session.flush()
+        request.app.state.arena.background.schedule_tournament(tournament.id)
+    return TournamentOut.of(tournament)
+
+
+@router.post("/tournaments/{slug}/entries/{entry_id}/disqualify")
+def disqualify(request: Request, slug: Slug, entry_id: int, session: Db, _: Admin) -> dict[str, Any]:
+    tournament = repo.get_tournament(session, slug)
+    entry = repo.get_entry(session, entry_id)
+    if entry.tournament_id != tournament.id:
+        raise ApiError(404, "UNKNOWN_ENTRY", f"tournament {slug!r} has no entry {entry_id}")
+    repo.disqualify(session, entry)
+    request.app.state.arena.background.disqualify(slug, entry.bot_key)
+    return {"entry": entry.id, "bot_key": entry.bot_key, "disqualified": True}

@@ -1,0 +1,53 @@
+"""Request dependencies: a database session per request, and who is calling (API key)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+from sqlalchemy.orm import Session
+
+from arena.api.errors import ApiError
+from arena.store import accounts
+from arena.store.errors import Conflict, IllegalTransition, InvalidValue, NotFound, StoreError
+from arena.store.models import Contestant
+
+_STATUS = {NotFound: 404, Conflict: 409, IllegalTransition: 409, InvalidValue: 422}
+
+
+def store_error(exc: StoreError) -> ApiError:
+    status = next((code for kind, code in _STATUS.items() if isinstance(exc, kind)), 400)
+    return ApiError(status, exc.code, exc.message)
+
+
+def db(request: Request) -> Iterator[Session]:
+    """One transaction per request: committed after the handler, rolled back if it raised (a StoreError
+    then becomes its HTTP answer through the app's exception handler)."""
+    with request.app.state.arena.sessions.begin() as session:
+        yield session
+
+
+def contestant(
+    request: Request,
+    session: Annotated[Session, Depends(db)],
+    x_api_key: Annotated[str | None, Header(description="Your API key (shown once when it was created).")] = None,
+) -> Contestant:
+    if not x_api_key:
+        raise ApiError(401, "UNAUTHENTICATED", "send your API key in the X-API-Key header",
+                       {"WWW-Authenticate": "ApiKey"})  # fmt: skip
+    key = accounts.authenticate(session, x_api_key)
+    if key is None:
+        raise ApiError(401, "INVALID_API_KEY", "that API key is unknown or revoked", {"WWW-Authenticate": "ApiKey"})
+    return key.contestant
+
+
+def admin(who: Annotated[Contestant, Depends(contestant)]) -> Contestant:
+    if not who.is_admin:
+        raise ApiError(403, "ADMIN_ONLY", "this needs an administrator's API key")
+    return who
+
+
+Db = Annotated[Session, Depends(db)]
+Me = Annotated[Contestant, Depends(contestant)]
+Admin = Annotated[Contestant, Depends(admin)]

@@ -1,0 +1,103 @@
+"""The service's background work: smoke tests of uploaded versions and running started tournaments.
+
+One process runs them on a small thread pool (the single-host default). Both go through the same
+functions the Celery tasks call, so a deployment can move them onto workers.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+
+import redis
+from sqlalchemy.orm import Session, sessionmaker
+
+from arena.catalog import load_catalog
+from arena.runtime.bus import Bus
+from arena.runtime.leaderboard import Leaderboard
+from arena.runtime.local import run_local
+from arena.runtime.smoke import smoke_test
+from arena.runtime.spec import EntrySpec, LimitsSpec, TournamentSpec
+from arena.store import bots as bot_repo
+from arena.store import record
+from arena.store import tournaments as tournament_repo
+from arena.store.models import EntryStatus, TournamentStatus, VersionStatus
+
+log = logging.getLogger("arena.service")
+
+
+def run_smoke_test(sessions: sessionmaker[Session], version_id: int) -> None:
+    with sessions.begin() as session:
+        path = bot_repo.get_version(session, version_id).storage_path
+    result = smoke_test(path)
+    with sessions.begin() as session:
+        version = bot_repo.get_version(session, version_id)
+        status = VersionStatus.READY if result.ok else VersionStatus.FAILED
+        bot_repo.set_version_verdict(session, version, status, result.log, result.classification)
+
+
+def tournament_spec(sessions: sessionmaker[Session], tournament_id: int) -> TournamentSpec:
+    with sessions.begin() as session:
+        t = tournament_repo.get_tournament(session, tournament_id)
+        entries = [EntrySpec(bot=e.bot_key, path=e.bot_version.storage_path) for e in t.entries if not e.disqualified]
+        return TournamentSpec(
+            id=t.slug, rules=t.rules, feed=t.feed, symbols=t.symbols, ticks=t.ticks or 200, interval_s=t.interval_s,
+            seed=t.seed, clock=t.clock.value, tick_deadline_s=t.tick_deadline_s,
+            limits=LimitsSpec(**t.limits) if t.limits else LimitsSpec(), entries=entries,
+        )  # fmt: skip
+
+
+def run_tournament(sessions: sessionmaker[Session], redis_url: str, tournament_id: int) -> None:
+    """Run a started tournament to its end and keep its result: standings, each entry's end, frozen board."""
+    spec = tournament_spec(sessions, tournament_id)
+    standings, reports = run_local(redis_url, spec, load_catalog())
+    with sessions.begin() as session:
+        t = tournament_repo.get_tournament(session, tournament_id)
+        entry_map = tournament_repo.entry_map(session, t)
+        record.record_standings(session, t, entry_map, standings)
+        for entry in t.entries:
+            report = reports.get(entry.bot_key)
+            status = (
+                EntryStatus.FINISHED if report is None or report.status in ("exited", "killed") else EntryStatus.OUT
+            )
+            tournament_repo.record_entry_end(session, entry, status, report.as_dict() if report else {})
+        if t.status is TournamentStatus.RUNNING:
+            tournament_repo.transition(session, t, TournamentStatus.FINISHED)
+        tournament_repo.set_frozen(session, t, True)
+
+
+class Background:
+    def __init__(self, sessions: sessionmaker[Session], redis_url: str, workers: int = 4) -> None:
+        self.sessions, self.redis_url = sessions, redis_url
+        self.pool = ThreadPoolExecutor(workers, thread_name_prefix="arena-background")
+        self.client = redis.Redis.from_url(redis_url)
+
+    def _submit(self, what: str, fn: Callable[..., None], *args: object) -> Future[None]:
+        future = self.pool.submit(fn, *args)
+        future.add_done_callback(lambda f: f.exception() and log.error("%s failed: %r", what, f.exception()))
+        return future
+
+    def schedule_smoke_test(self, version_id: int) -> Future[None]:
+        return self._submit("smoke test", run_smoke_test, self.sessions, version_id)
+
+    def schedule_tournament(self, tournament_id: int) -> Future[None]:
+        return self._submit("tournament", run_tournament, self.sessions, self.redis_url, tournament_id)
+
+    def stop_tournament(self, slug: str) -> None:
+        Bus(self.client, slug).command("stop")
+
+    def disqualify(self, slug: str, bot_key: str) -> None:
+        Bus(self.client, slug).command("disqualify", bot_key)
+
+    def freeze(self, slug: str) -> None:
+        Leaderboard(self.client, slug).freeze()
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        self.client.close()
+
+
+def bundles_root(data_dir: Path) -> Path:
+    return data_dir / "bots"

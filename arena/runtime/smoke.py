@@ -1,0 +1,94 @@
+"""Smoke test: does an uploaded bot version start in the sandbox, answer hello, and survive a few ticks?
+
+It speaks protocol v1 with the bot over a practice feed (a few synthetic crypto ticks) under the default
+ruleset. The verdict is ``ready`` or ``failed``, with a log for its owner and the sandbox's end
+classification.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from arena.catalog import load_catalog
+from arena.engine.rules import DEFAULT_RULESET
+from arena.feeds import open_feed
+from arena.runtime.protocol import MarketView, end_message, hello_message, tick_message
+from sandbox import JsonLineChannel, Limits, ProtocolError, Sandbox, SandboxError
+
+PRACTICE_SYMBOLS = ["BTC-USD", "ETH-USD"]
+PRACTICE_TICKS = 5
+HELLO_TIMEOUT_S = 5.0
+TICK_TIMEOUT_S = 2.0
+
+
+@dataclass(frozen=True)
+class SmokeResult:
+    ok: bool
+    log: str
+    classification: str | None  # how the sandbox run ended
+
+
+def smoke_test(path: str | Path, limits: Limits | None = None, sandbox: Sandbox | None = None) -> SmokeResult:
+    catalog = load_catalog()
+    ticks = list(open_feed("synthetic:0", catalog, PRACTICE_SYMBOLS, ticks=PRACTICE_TICKS))
+    limits = limits or Limits(wall_seconds=30.0)
+    log: list[str] = []
+    try:
+        process = (sandbox or Sandbox(limits)).start(path, limits=limits)
+    except SandboxError as exc:
+        return SmokeResult(False, f"the sandbox refused to start the bot: {exc}", "refused")
+    ok = False
+    try:
+        channel = process.channel
+        channel.send(hello_message("smoke", "practice", DEFAULT_RULESET, [catalog[s] for s in PRACTICE_SYMBOLS]))
+        view = MarketView(PRACTICE_SYMBOLS)
+        ok = _await_done(channel, 0, HELLO_TIMEOUT_S, log, view)
+        for n, tick in enumerate(ticks, start=1):
+            if not ok:
+                break
+            for message in [*view.messages(tick.books), tick_message(n, tick.ts)]:
+                channel.send(message)
+            ok = _await_done(channel, n, TICK_TIMEOUT_S, log, view)
+        if ok:
+            log.append(f"answered hello and {len(ticks)} practice ticks")
+            channel.send(end_message())
+            with contextlib.suppress(TimeoutError):
+                process.wait(timeout=2.0)  # a bot told the end exits by itself
+    except ProtocolError as exc:
+        ok = False
+        log.append(f"protocol: {exc}")
+    finally:
+        if not process.done:
+            process.kill("smoke test over")
+        outcome = process.wait()
+    stderr = outcome.stderr.decode("utf-8", "replace").strip()
+    if stderr:
+        log.append("stderr:\n" + stderr[-4000:])
+    classification = outcome.status.value
+    if not ok:
+        log.append(f"sandbox: {classification}" + (f" ({outcome.reason})" if outcome.reason else ""))
+    return SmokeResult(ok, "\n".join(log), classification)
+
+
+def _await_done(channel: JsonLineChannel, n: int, timeout_s: float, log: list[str], view: MarketView) -> bool:
+    """Read the bot's lines until its ``done`` for tick ``n`` (True), or a timeout (False)."""
+    deadline = time.monotonic() + timeout_s
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            message = channel.receive(timeout=left)
+        except ProtocolError as exc:
+            if exc.code in (ProtocolError.TIMEOUT, ProtocolError.CLOSED):
+                log.append(f"no 'done' for {'hello' if n == 0 else f'tick {n}'} within {timeout_s:g} s ({exc.code})")
+                return False
+            log.append(f"bad line from the bot: {exc}")
+            continue
+        kind = message.get("type")
+        if kind == "done" and message.get("n", n) == n:
+            return True
+        if kind in ("subscribe", "unsubscribe") and isinstance(message.get("symbols"), list):
+            getattr(view, kind)(message["symbols"], message.get("channels"))
+    log.append(f"no 'done' for {'hello' if n == 0 else f'tick {n}'} within {timeout_s:g} s")
+    return False

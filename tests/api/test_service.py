@@ -1,0 +1,158 @@
+"""The service end to end on SQLite and PostgreSQL: admins, contestants, uploads with smoke tests, auth
+boundaries, tournament lifecycle, results. Real uvicorn, Redis, database and runc sandbox."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import time
+import zipfile
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy.orm import Session
+
+from arena.store import accounts
+from arena.store.db import make_engine
+from arena.store.migrate import upgrade
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = [
+    pytest.mark.sandbox,
+    pytest.mark.skipif(os.geteuid() != 0 or shutil.which("runc") is None, reason="needs root and runc"),
+]
+
+
+def admin_key(database_url: str) -> str:
+    """The first admin comes from the command line (`arena admin create`); here, straight from the store."""
+    upgrade(database_url)
+    engine = make_engine(database_url)
+    with Session(engine) as session, session.begin():
+        admin = accounts.create_contestant(session, "root", is_admin=True)
+        _, key = accounts.create_api_key(session, admin)
+    engine.dispose()
+    return key
+
+
+def poll(fetch, done, timeout_s: float = 60.0):
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = fetch()
+        if done(value) or time.monotonic() > deadline:
+            return value
+        time.sleep(0.1)  # polling the service for a background verdict, bounded by the deadline
+
+
+@pytest.fixture
+def service(api, database_url):
+    key = admin_key(database_url)
+    server = api(database_url=database_url)
+    client = httpx.Client(base_url=server.url + "/api/v1", timeout=30)
+    admin = {"X-API-Key": key}
+    people = {}
+    for name in ("alice", "bob"):
+        answer = client.post("/admin/contestants", json={"name": name}, headers=admin)
+        assert answer.status_code == 201, answer.text
+        people[name] = {"X-API-Key": answer.json()["api_key"]}
+    yield client, admin, people
+    client.close()
+
+
+def upload(client: httpx.Client, headers: dict, bot: str, filename: str, data: bytes) -> httpx.Response:
+    return client.post(f"/bots/{bot}/versions", files={"file": (filename, data)}, headers=headers)
+
+
+def test_upload_smoke_test_and_owner_only_access(service):
+    client, _, people = service
+    alice, bob = people["alice"], people["bob"]
+    source = (ROOT / "examples/bots/buy_and_hold.py").read_bytes()
+    answer = upload(client, alice, "holder", "buy_and_hold.py", source)
+    assert answer.status_code == 202 and answer.json()["status"] == "pending"
+    version = poll(lambda: client.get("/bots/holder/versions/1", headers=alice).json(),
+                   lambda v: v["status"] != "pending")  # fmt: skip
+    assert version["status"] == "ready", version["smoke_log"]
+    assert version["end_classification"] == "exited" and "practice ticks" in version["smoke_log"]
+    # The same content again is a new version with the same content hash.
+    again = upload(client, alice, "holder", "main.py", source).json()
+    assert again["version"] == 2 and again["sha256"] == version["sha256"]
+    # Bob sees none of it.
+    assert client.get("/bots", headers=bob).json() == []
+    assert client.get("/bots/holder", headers=bob).status_code == 404
+    assert client.get("/bots/holder/versions/1", headers=bob).json()["error"]["code"] == "UNKNOWN_BOT"
+
+
+def test_a_bot_that_never_answers_fails_its_smoke_test(service):
+    client, _, people = service
+    silent = b"import sys\nfor line in sys.stdin:\n    pass\n"
+    upload(client, people["alice"], "silent", "silent.py", silent)
+    version = poll(lambda: client.get("/bots/silent/versions/1", headers=people["alice"]).json(),
+                   lambda v: v["status"] != "pending")  # fmt: skip
+    assert version["status"] == "failed" and "no 'done' for hello" in version["smoke_log"]
+
+
+def _zip(files: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("filename", "data", "status", "code"),
+    [
+        ("bot.py", b"def broken(:\n", 422, "SYNTAX_ERROR"),
+        ("bot.zip", _zip({"../evil.py": b"x = 1\n", "main.py": b"x = 1\n"}), 422, "PATH_TRAVERSAL"),
+        ("bot.zip", _zip({"helper.py": b"x = 1\n"}), 422, "MISSING_ENTRY_POINT"),
+        ("bot.zip", b"not a zip at all", 422, "TYPE_MISMATCH"),
+        ("bot.py", b"\xff\xfe x = 1", 422, "NOT_UTF8"),
+        ("bot.exe", b"MZ", 422, "UNSUPPORTED_TYPE"),
+    ],
+)
+def test_bad_uploads_are_refused_and_change_nothing(service, filename, data, status, code):
+    client, _, people = service
+    answer = upload(client, people["alice"], "bad", filename, data)
+    assert answer.status_code == status and answer.json()["error"]["code"] == code, answer.text
+    assert client.get("/bots", headers=people["alice"]).json() == []
+
+
+def test_authentication_and_admin_boundaries(service):
+    client, _, people = service
+    assert client.get("/bots").json()["error"]["code"] == "UNAUTHENTICATED"
+    assert client.get("/bots", headers={"X-API-Key": "arena_nope_nope"}).json()["error"]["code"] == "INVALID_API_KEY"
+    denied = client.post("/admin/tournaments", json={"slug": "t", "name": "T"}, headers=people["alice"])
+    assert denied.status_code == 403 and denied.json()["error"]["code"] == "ADMIN_ONLY"
+    assert client.post("/admin/contestants", json={"name": "eve"}, headers=people["bob"]).status_code == 403
+
+
+def test_tournament_lifecycle_from_creation_to_results(service):
+    client, admin, people = service
+    invalid = {"slug": "cup", "name": "Cup", "rules": {"fees": {"crypto": {"taker_bps": -5}}}}
+    bad = client.post("/admin/tournaments", headers=admin, json=invalid)
+    assert bad.status_code == 422 and bad.json()["error"]["code"] == "INVALID_RULESET"
+    assert bad.json()["error"]["fields"][0]["field"] == "rules.fees.crypto.taker_bps"
+    created = client.post("/admin/tournaments", headers=admin, json={
+        "slug": "cup", "name": "Cup", "rules": {"max_leverage": 1, "symbols": ["SPY", "BTC-USD", "ETH-USD"]},
+        "feed": "synthetic:3", "ticks": 30, "seed": 3})  # fmt: skip
+    assert created.status_code == 201 and created.json()["status"] == "draft"
+    for who, bot, path in (("alice", "holder", "buy_and_hold.py"), ("bob", "maker", "market_maker.py")):
+        upload(client, people[who], bot, path, (ROOT / "examples/bots" / path).read_bytes())
+        poll(lambda w=who, b=bot: client.get(f"/bots/{b}/versions/1", headers=people[w]).json(),
+             lambda v: v["status"] != "pending")  # fmt: skip
+    early = client.post("/tournaments/cup/entries", json={"bot": "holder"}, headers=people["alice"])
+    assert early.status_code == 409 and early.json()["error"]["code"] == "TOURNAMENT_NOT_OPEN"
+    assert client.post("/admin/tournaments/cup/open", headers=admin).json()["status"] == "open"
+    assert client.post("/tournaments/cup/entries", json={"bot": "holder"}, headers=people["alice"]).status_code == 201
+    assert client.post("/tournaments/cup/entries", json={"bot": "maker"}, headers=people["bob"]).status_code == 201
+    # Bob cannot enter Alice's bot: to him it does not exist.
+    assert client.post("/tournaments/cup/entries", json={"bot": "holder"}, headers=people["bob"]).status_code == 404
+    assert client.post("/admin/tournaments/cup/start", headers=admin).json()["status"] == "running"
+    final = poll(lambda: next(t for t in client.get("/admin/tournaments", headers=admin).json() if t["slug"] == "cup"),
+                 lambda t: t["status"] == "finished")  # fmt: skip
+    assert final["status"] == "finished" and final["frozen"]
+    board = client.get("/tournaments/cup/leaderboard").json()
+    assert board["final"] and {s["bot"] for s in board["standings"]} == {"alice:holder", "bob:maker"}
+    entries = client.get("/entries", headers=people["alice"]).json()
+    assert [(e["bot_key"], e["status"]) for e in entries] == [("alice:holder", "finished")]
