@@ -15,7 +15,7 @@ class SmaCrossover(Bot):
         self.mids: dict[str, deque[float]] = {s: deque(maxlen=self.slow) for s in self.symbols}
 
     def on_book(self, book: Book) -> None:
-        if book.mid is not None:
+        if book.mid is not None and book.symbol in self.mids:
             self.mids[book.symbol].append(book.mid)
 
     def on_tick(self, ts: int) -> None:
