@@ -17,7 +17,7 @@ import redis
 from arena.engine.instruments import InstrumentCatalog
 from arena.runtime.spec import TournamentSpec
 from arena.runtime.supervisor import Supervisor, SupervisorReport
-from arena.runtime.tournament import Entry, Standing, TickReport, Tournament
+from arena.runtime.tournament import Entry, Observer, Standing, TickReport, Tournament
 from sandbox import Limits, Sandbox
 
 STARTS_AT_ONCE = 8  # sandboxes starting at the same time in one process
@@ -29,13 +29,14 @@ def run_local(
     catalog: InstrumentCatalog,
     on_tick: Callable[[TickReport], None] | None = None,
     processes: int = 0,
+    observer: Observer | None = None,
 ) -> tuple[list[Standing], dict[str, SupervisorReport]]:
     """Run ``spec`` to its end; ``processes`` 0 keeps the supervisors in this process."""
     config, entries = spec.build(catalog)
     # A connection pool per participant, as when they run on different hosts: a supervisor's blocking
     # reads never wait for another's connection.
     client = redis.Redis.from_url(redis_url)
-    tournament = Tournament(client, config, entries, catalog, on_tick=on_tick)
+    tournament = Tournament(client, config, entries, catalog, on_tick=on_tick, observer=observer)
     reports: dict[str, SupervisorReport] = {}
     if processes:
         # Forked before any thread starts here; each child starts its own sandbox and connections.

@@ -18,6 +18,7 @@ from typing import Any
 import redis
 
 from arena.engine.engine import Engine
+from arena.engine.events import Event
 from arena.engine.instruments import InstrumentCatalog
 from arena.engine.orders import Cancel
 from arena.engine.rules import Ruleset
@@ -76,6 +77,20 @@ class Standing:
         return dict(self.__dict__)
 
 
+class Observer:
+    """Hooks for what a tournament produces, for the durable record and webhooks. Override what you need;
+    they run on the engine's thread, so keep them quick (queue the work)."""
+
+    def events(self, n: int, ts: int, events: list[Event], requests: list[tuple[str, Any]]) -> None:
+        """Engine events of tick ``n``; ``requests`` are the (bot, order or cancel) that caused them."""
+
+    def messages(self, out: dict[str, list[dict[str, Any]]]) -> None:
+        """Messages just queued to bots (order updates, portfolio, risk, status), by bot."""
+
+    def finished(self, standings: list[Standing], bots: dict[str, BotState]) -> None:
+        """The tournament is over: final standings and each bot's end report."""
+
+
 @dataclass(frozen=True)
 class TickReport:
     n: int
@@ -94,12 +109,14 @@ class Tournament:
         catalog: InstrumentCatalog,
         on_tick: Callable[[TickReport], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        observer: Observer | None = None,
     ) -> None:
         self.config = config
         self.bus = Bus(client, config.id)
         self.leaderboard = Leaderboard(client, config.id)
         self.publisher = LeaderboardPublisher(client, config.id)
         self.on_tick = on_tick
+        self.observer = observer or Observer()
         self.clock = clock
         symbols = sorted({book.symbol for tick in config.ticks for book in tick.books})
         self.symbols = symbols
@@ -134,13 +151,9 @@ class Tournament:
             if self._obey_commands():
                 break
             started = self.clock()
-            out = self.updates.route(self.engine.on_tick(tick))
             status = self.sessions.changes(tick.ts)
-            if status:
-                for bot, state in self.bots.items():
-                    if state.status == "running":
-                        out[bot].extend(status)
-            self.bus.send(out)
+            extra = {b: status for b, state in self.bots.items() if state.status == "running"} if status else {}
+            self._apply(n, tick.ts, self.engine.on_tick(tick), [], extra)
             self.bus.publish_tick(n, tick)
             if self.config.clock == "lockstep":
                 self._lockstep(n, tick)
@@ -180,7 +193,7 @@ class Tournament:
                 self._collect(report, batch)
                 if (report.kind == "done" and report.n == n) or report.kind == "ended":
                     waiting.discard(report.bot)
-        self.bus.send(self.updates.route(self.engine.submit_batch(batch, tick.ts, self._rng)))
+        self._apply(n, tick.ts, self.engine.submit_batch(batch, tick.ts, self._rng), batch)
 
     def _realtime(self, n: int, tick: Tick, started: float) -> None:
         """Orders in arrival order, each processed at once, until the tick's wall-clock time is up."""
@@ -194,7 +207,25 @@ class Tournament:
                         events = self.engine.cancel(bot, request, tick.ts)
                     else:
                         events = self.engine.submit(request, tick.ts, account=bot)
-                    self.bus.send(self.updates.route(events))
+                    self._apply(n, tick.ts, events, [(bot, request)])
+
+    def _apply(
+        self,
+        n: int,
+        ts: int,
+        events: list[Event],
+        requests: list[tuple[str, Any]],
+        extra: dict[str, list[dict[str, Any]]] | None = None,
+    ) -> None:
+        """Tell the bots what the engine did (and the observer), in one write."""
+        out = self.updates.route(events)
+        for bot, messages in (extra or {}).items():
+            out[bot].extend(messages)
+        self.bus.send(out)
+        if events:
+            self.observer.events(n, ts, events, requests)
+        if out:
+            self.observer.messages(out)
 
     def _reports(self, block_ms: int | None) -> list[Report]:
         reports = self.bus.read_reports(self._after, block_ms)
@@ -269,7 +300,9 @@ class Tournament:
         self.publisher.changed(final, self.config.ticks[-1].ts if self.config.ticks else 0)
         self.publisher.flush()
         self.leaderboard.freeze()
-        return self.standings()
+        standings = self.standings()
+        self.observer.finished(standings, self.bots)
+        return standings
 
     def standings(self) -> list[Standing]:
         accounts = self.engine.accounts
