@@ -18,11 +18,12 @@ from typing import Any
 import redis
 
 from arena.engine.engine import Engine
-from arena.engine.events import Event
+from arena.engine.events import Event, OrderAccepted, OrderRejected
 from arena.engine.instruments import InstrumentCatalog
 from arena.engine.orders import Cancel
 from arena.engine.rules import Ruleset
 from arena.engine.tick import Tick
+from arena.metrics import BOTS, LEADERBOARD_UPDATE, ORDER_LATENCY, ORDERS, SANDBOX_ENDS
 from arena.runtime.backtest import calendars_for
 from arena.runtime.bus import Bus, Report, check_id
 from arena.runtime.leaderboard import Leaderboard, LeaderboardPublisher
@@ -160,6 +161,8 @@ class Tournament:
             else:
                 self._realtime(n, tick, started)
             self._publish_scores(n, tick.ts)
+            if n == 1:
+                self._count_bots()
             if self.on_tick is not None:
                 self.on_tick(TickReport(n, tick.ts, total, self.standings(), self.clock() - started))
         return self._finish(total)
@@ -193,7 +196,11 @@ class Tournament:
                 self._collect(report, batch)
                 if (report.kind == "done" and report.n == n) or report.kind == "ended":
                     waiting.discard(report.bot)
-        self._apply(n, tick.ts, self.engine.submit_batch(batch, tick.ts, self._rng), batch)
+        started = time.perf_counter()
+        events = self.engine.submit_batch(batch, tick.ts, self._rng)
+        if batch:
+            ORDER_LATENCY.observe(time.perf_counter() - started)  # the engine's share, per tick's batch
+        self._apply(n, tick.ts, events, batch)
 
     def _realtime(self, n: int, tick: Tick, started: float) -> None:
         """Orders in arrival order, each processed at once, until the tick's wall-clock time is up."""
@@ -218,6 +225,7 @@ class Tournament:
         extra: dict[str, list[dict[str, Any]]] | None = None,
     ) -> None:
         """Tell the bots what the engine did (and the observer), in one write."""
+        _count_orders(events)
         out = self.updates.route(events)
         for bot, messages in (extra or {}).items():
             out[bot].extend(messages)
@@ -245,6 +253,7 @@ class Tournament:
             batch.append((report.bot, _request(report)))
 
     def _out(self, bot: str, status: str, report: dict[str, Any], n: int) -> None:
+        SANDBOX_ENDS.labels(classification=str(report.get("status", status))).inc()
         state = self.bots[bot]
         if state.status in ("running", "starting"):
             state.status = "host_fault" if report.get("host_fault") else status
@@ -274,7 +283,8 @@ class Tournament:
     def _publish_scores(self, n: int, ts: int) -> None:
         changed = self.updates.take_changed()
         if changed:
-            self.leaderboard.update(changed)
+            with LEADERBOARD_UPDATE.time():
+                self.leaderboard.update(changed)
         self.publisher.changed(changed, ts)  # also releases a change held back by the rate cap
         if n % self.config.snapshot_every == 0:
             self.leaderboard.snapshot(ts)
@@ -301,8 +311,19 @@ class Tournament:
         self.publisher.flush()
         self.leaderboard.freeze()
         standings = self.standings()
+        for state in self.bots.values():
+            if state.status in ("finished", "disqualified") and state.report.get("status"):
+                SANDBOX_ENDS.labels(classification=str(state.report["status"])).inc()
+        self._count_bots()
         self.observer.finished(standings, self.bots)
         return standings
+
+    def _count_bots(self) -> None:
+        counts: dict[str, int] = {}
+        for state in self.bots.values():
+            counts[state.status] = counts.get(state.status, 0) + 1
+        for status, count in counts.items():
+            BOTS.labels(status=status).set(count)
 
     def standings(self) -> list[Standing]:
         accounts = self.engine.accounts
@@ -316,6 +337,14 @@ class Tournament:
                 Standing(bot, rank, account.score, account.nav, account.max_drawdown, self.bots[bot].status)
             )
         return standings
+
+
+def _count_orders(events: list[Event]) -> None:
+    for event in events:
+        if isinstance(event, OrderAccepted):
+            ORDERS.labels(result="accepted").inc()
+        elif isinstance(event, OrderRejected):
+            ORDERS.labels(result=event.rejection.code.value).inc()
 
 
 def _request(report: Report) -> dict[str, Any] | Cancel:
