@@ -157,7 +157,7 @@ def test_tournament_lifecycle_from_creation_to_results(service):
     entries = client.get("/entries", headers=people["alice"]).json()
     assert [(e["bot_key"], e["status"]) for e in entries] == [("alice:holder", "finished")]
     # The run happened in the service's process: its metrics show it.
-    metrics = httpx.get(str(client.base_url).replace("/api/v1", "") + "/metrics").text
+    metrics = httpx.get(str(client.base_url).split("/api/v1")[0] + "/metrics").text
     accepted = [line for line in metrics.splitlines() if line.startswith('arena_orders_total{result="accepted"}')]
     assert accepted and float(accepted[0].split()[-1]) > 0
     assert 'arena_sandbox_ends_total{classification="' in metrics
