@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, BackgroundTasks, Path, Request
 from pydantic import BaseModel, Field
 
 from arena.api.deps import Admin, Db
@@ -48,6 +48,23 @@ class TournamentIn(BaseModel):
     entry_closes_at: datetime | None = None
 
 
+class TournamentPatch(BaseModel):
+    """Fields to change while the tournament is a draft or open; others keep their values."""
+
+    name: str | None = Field(None, min_length=1, max_length=200)
+    rules: dict[str, Any] | None = None
+    feed: str | None = Field(None, max_length=1024)
+    symbols: list[str] | None = None
+    seed: int | None = Field(None, ge=0, le=2**63 - 1)
+    ticks: int | None = Field(None, ge=1, le=10_000_000)
+    interval_s: int | None = Field(None, ge=1, le=86_400)
+    clock: Literal["lockstep", "realtime"] | None = None
+    tick_deadline_s: float | None = Field(None, gt=0, le=600)
+    limits: dict[str, Any] | None = None
+    entry_opens_at: datetime | None = None
+    entry_closes_at: datetime | None = None
+
+
 class TournamentOut(BaseModel):
     slug: str
     name: str
@@ -83,13 +100,52 @@ def create_contestant(body: ContestantIn, session: Db, _: Admin) -> ContestantOu
 
 
 @router.post("/tournaments", status_code=201, response_model=TournamentOut)
-def create_tournament(body: TournamentIn, session: Db, me: Admin) -> TournamentOut:
+def create_tournament(request: Request, body: TournamentIn, session: Db, me: Admin) -> TournamentOut:
     fields = body.model_dump(exclude={"slug", "name"})
     fields["rules"] = _validated_rules(body.rules)
     fields["clock"] = Clock(body.clock)
     tournament = repo.create_tournament(session, body.slug, body.name, created_by=me, **fields)
     session.flush()
+    request.app.state.arena.background.cache_ruleset(body.slug, fields["rules"])
     return TournamentOut.of(tournament)
+
+
+@router.patch("/tournaments/{slug}", response_model=TournamentOut)
+def edit_tournament(request: Request, slug: Slug, body: TournamentPatch, session: Db, _: Admin) -> TournamentOut:
+    tournament = repo.get_tournament(session, slug)
+    fields = body.model_dump(exclude_unset=True)
+    if "rules" in fields:
+        fields["rules"] = _validated_rules(fields["rules"] or {})
+        request.app.state.arena.background.cache_ruleset(slug, fields["rules"])
+    if fields.get("clock"):
+        fields["clock"] = Clock(fields["clock"])
+    repo.update_tournament(session, tournament, **fields)
+    return TournamentOut.of(tournament)
+
+
+@router.post("/tournaments/{slug}/rerun", status_code=201, response_model=TournamentOut)
+def rerun(request: Request, tasks: BackgroundTasks, slug: Slug, session: Db, me: Admin) -> TournamentOut:
+    """Run a finished (or cancelled) tournament again from its recorded seed, with the same entries and
+    versions, as a new tournament ``<slug>-rerun-N``; the same seed and bots give the same standings."""
+    source = repo.get_tournament(session, slug)
+    if source.status not in (TournamentStatus.FINISHED, TournamentStatus.CANCELLED):
+        raise ApiError(409, "NOT_OVER", f"tournament {slug!r} is {source.status.value}; re-run it once it is over")
+    taken = {t.slug for t in repo.list_tournaments(session)}
+    number = next(i for i in range(1, 10_000) if f"{slug}-rerun-{i}" not in taken)
+    fields = {k: getattr(source, k) for k in ("rules", "feed", "symbols", "seed", "ticks", "interval_s", "clock",
+                                              "tick_deadline_s", "limits")}  # fmt: skip
+    copy = repo.create_tournament(session, f"{slug}-rerun-{number}"[:64], f"{source.name} (re-run {number})",
+                                  created_by=me, **fields)  # fmt: skip
+    repo.transition(session, copy, TournamentStatus.OPEN)
+    session.flush()
+    for entry in source.entries:
+        if not entry.disqualified:
+            repo.enter(session, copy, entry.bot_version, entry.bot.owner)
+    repo.transition(session, copy, TournamentStatus.RUNNING)
+    session.flush()
+    # After the response, so after the commit: the run reads the tournament in its own transaction.
+    tasks.add_task(request.app.state.arena.background.schedule_tournament, copy.id)
+    return TournamentOut.of(copy)
 
 
 @router.get("/tournaments", response_model=list[TournamentOut])
@@ -100,17 +156,23 @@ def list_tournaments(session: Db, _: Admin) -> list[TournamentOut]:
 @router.post("/tournaments/{slug}/{action}", response_model=TournamentOut)
 def lifecycle(
     request: Request,
+    tasks: BackgroundTasks,
     slug: Slug,
-    action: Literal["open", "start", "cancel", "freeze"],
+    action: Literal["open", "start", "stop", "cancel", "freeze"],
     session: Db,
     _: Admin,
 ) -> TournamentOut:
-    """open (draft → open), start (open → running: the tournament runs), cancel, freeze the leaderboard."""
+    """open (draft → open), start (open → running: the tournament runs), stop (end a running tournament now:
+    it finishes with the standings so far), cancel, freeze the leaderboard."""
     tournament = repo.get_tournament(session, slug)
     if action == "open":
         repo.transition(session, tournament, TournamentStatus.OPEN)
     elif action == "cancel":
         repo.transition(session, tournament, TournamentStatus.CANCELLED)
+        request.app.state.arena.background.stop_tournament(slug)
+    elif action == "stop":
+        if tournament.status is not TournamentStatus.RUNNING:
+            raise ApiError(409, "NOT_RUNNING", f"tournament {slug!r} is {tournament.status.value}, not running")
         request.app.state.arena.background.stop_tournament(slug)
     elif action == "freeze":
         repo.set_frozen(session, tournament, True)
@@ -120,7 +182,7 @@ def lifecycle(
             raise ApiError(409, "NO_ENTRIES", f"tournament {slug!r} has no entries to run")
         repo.transition(session, tournament, TournamentStatus.RUNNING)
         session.flush()
-        request.app.state.arena.background.schedule_tournament(tournament.id)
+        tasks.add_task(request.app.state.arena.background.schedule_tournament, tournament.id)  # after the commit
     return TournamentOut.of(tournament)
 
 

@@ -16,10 +16,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.orm import Session, sessionmaker
 
 from arena import __version__
-from arena.api import admin, contestants, errors, spectators
+from arena.api import admin, contestants, errors, spectators, webhooks_api
 from arena.api.hub import ChangeHub
 from arena.api.ratelimit import RateLimiter
 from arena.api.service import Background, bundles_root
+from arena.api.webhook_dispatch import Dispatcher
 from arena.metrics import HTTP_RATE_LIMITED
 from arena.store.db import make_engine, make_sessionmaker
 from arena.store.migrate import upgrade
@@ -36,6 +37,7 @@ class ApiSettings(BaseSettings):
     heartbeat_s: float = 15.0
     rate_limit: int = 120  # requests per client per window
     rate_window_s: float = 60.0
+    webhooks_allow_loopback: bool = False  # development and tests only: lets webhooks call 127.0.0.1 / ::1
 
 
 @dataclass
@@ -72,9 +74,11 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
             UploadLimits(),
             Background(sessions, settings.redis_url),
         )
+        app.state.webhooks = Dispatcher(sessions, allow_loopback=settings.webhooks_allow_loopback).start()
         try:
             yield
         finally:
+            app.state.webhooks.stop()
             app.state.arena.background.close()
             await app.state.arena.hub.close()
             await aredis.aclose()
@@ -114,4 +118,5 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.include_router(spectators.router)
     app.include_router(contestants.router)
     app.include_router(admin.router)
+    app.include_router(webhooks_api.router)
     return app

@@ -5,17 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, File, Path, Request, UploadFile
+from fastapi import APIRouter, BackgroundTasks, File, Path, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from arena.api.deps import Db, Me
 from arena.api.errors import ApiError
 from arena.metrics import UPLOADS
+from arena.store import accounts
 from arena.store import bots as bot_repo
 from arena.store import tournaments as tournament_repo
 from arena.store.errors import NotFound
-from arena.store.models import Bot, BotVersion, Entry
+from arena.store.models import ApiKey, Bot, BotVersion, Entry
 from arena.uploads import UploadError, validate_upload
 
 router = APIRouter(prefix="/api/v1", tags=["contestants"])
@@ -82,7 +83,9 @@ class EntryOut(BaseModel):
 
 
 @router.post("/bots/{name}/versions", status_code=202, response_model=VersionOut)
-async def upload(request: Request, name: Name, session: Db, me: Me, file: Annotated[UploadFile, File()]) -> VersionOut:
+async def upload(
+    request: Request, tasks: BackgroundTasks, name: Name, session: Db, me: Me, file: Annotated[UploadFile, File()]
+) -> VersionOut:
     """Upload a new version of bot ``name`` (created on first upload): a .py file, or a .zip / .tar.gz with
     main.py at its root. It is stored by content hash and smoke-tested in the sandbox; poll the version for
     its verdict (pending → ready | failed)."""
@@ -101,7 +104,7 @@ async def upload(request: Request, name: Name, session: Db, me: Me, file: Annota
                                    file_count=bundle.file_count, storage_path=str(path))  # fmt: skip
     session.flush()
     UPLOADS.labels(outcome="accepted").inc()
-    state.background.schedule_smoke_test(version.id)
+    tasks.add_task(state.background.schedule_smoke_test, version.id)  # after the commit, so the version is visible
     return VersionOut.of(version)
 
 
@@ -154,3 +157,40 @@ def enter(slug: str, body: EntryIn, session: Db, me: Me) -> EntryOut:
 @router.get("/entries", response_model=list[EntryOut])
 def my_entries(session: Db, me: Me) -> list[EntryOut]:
     return [EntryOut.of(e) for e in tournament_repo.entries_of_contestant(session, me)]
+
+
+class KeyOut(BaseModel):
+    id: int
+    name: str
+    prefix: str
+    created_at: datetime
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+    api_key: str | None = None  # only in the answer that creates it
+
+
+class KeyIn(BaseModel):
+    name: str = Field("", max_length=64)
+
+
+def _key_out(key: ApiKey, secret: str | None = None) -> KeyOut:
+    return KeyOut(id=key.id, name=key.name, prefix=key.prefix, created_at=key.created_at, revoked_at=key.revoked_at,
+                  last_used_at=key.last_used_at, api_key=secret)  # fmt: skip
+
+
+@router.get("/keys", response_model=list[KeyOut])
+def my_keys(session: Db, me: Me) -> list[KeyOut]:
+    return [_key_out(k) for k in accounts.api_keys_of(session, me)]
+
+
+@router.post("/keys", status_code=201, response_model=KeyOut)
+def new_key(body: KeyIn, session: Db, me: Me) -> KeyOut:
+    """A new API key, shown once in this answer (only its hash is kept)."""
+    key, secret = accounts.create_api_key(session, me, body.name)
+    session.flush()
+    return _key_out(key, secret)
+
+
+@router.delete("/keys/{key_id}", response_model=KeyOut)
+def revoke_key(key_id: int, session: Db, me: Me) -> KeyOut:
+    return _key_out(accounts.revoke_api_key(session, me, key_id))

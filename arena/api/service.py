@@ -14,7 +14,9 @@ from pathlib import Path
 import redis
 from sqlalchemy.orm import Session, sessionmaker
 
+from arena.api.webhook_dispatch import Observers, webhook_observer
 from arena.catalog import load_catalog
+from arena.engine.rules import resolve_ruleset
 from arena.runtime.bus import Bus
 from arena.runtime.leaderboard import Leaderboard
 from arena.runtime.local import run_local
@@ -52,7 +54,11 @@ def tournament_spec(sessions: sessionmaker[Session], tournament_id: int) -> Tour
 def run_tournament(sessions: sessionmaker[Session], redis_url: str, tournament_id: int) -> None:
     """Run a started tournament to its end and keep its result: standings, each entry's end, frozen board."""
     spec = tournament_spec(sessions, tournament_id)
-    standings, reports = run_local(redis_url, spec, load_catalog())
+    observer = Observers([webhook_observer(sessions, tournament_id)])
+    try:
+        standings, reports = run_local(redis_url, spec, load_catalog(), observer=observer)
+    finally:
+        observer.close()  # flushes the webhook writer even if the run failed
     with sessions.begin() as session:
         t = tournament_repo.get_tournament(session, tournament_id)
         entry_map = tournament_repo.entry_map(session, t)
@@ -90,6 +96,11 @@ class Background:
 
     def disqualify(self, slug: str, bot_key: str) -> None:
         Bus(self.client, slug).command("disqualify", bot_key)
+
+    def cache_ruleset(self, slug: str, rules: dict) -> None:
+        """The resolved ruleset, cached in Redis where engines and supervisors of the tournament read it."""
+        ruleset = resolve_ruleset(rules)
+        self.client.set(f"arena:{{{slug}}}:ruleset", ruleset.model_dump_json())
 
     def freeze(self, slug: str) -> None:
         Leaderboard(self.client, slug).freeze()

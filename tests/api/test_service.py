@@ -48,7 +48,7 @@ def poll(fetch, done, timeout_s: float = 60.0):
 @pytest.fixture
 def service(api, database_url):
     key = admin_key(database_url)
-    server = api(database_url=database_url)
+    server = api(database_url=database_url, rate_limit=1_000_000)  # the tests poll; the limit has its own test
     client = httpx.Client(base_url=server.url + "/api/v1", timeout=30)
     admin = {"X-API-Key": key}
     people = {}
@@ -161,3 +161,46 @@ def test_tournament_lifecycle_from_creation_to_results(service):
     accepted = [line for line in metrics.splitlines() if line.startswith('arena_orders_total{result="accepted"}')]
     assert accepted and float(accepted[0].split()[-1]) > 0
     assert 'arena_sandbox_ends_total{classification="' in metrics
+
+
+def test_api_keys_are_shown_once_and_can_be_revoked(service):
+    client, _, people = service
+    alice = people["alice"]
+    created = client.post("/keys", json={"name": "laptop"}, headers=alice).json()
+    second = {"X-API-Key": created["api_key"]}
+    assert client.get("/bots", headers=second).status_code == 200
+    listed = client.get("/keys", headers=alice).json()
+    assert all(k["api_key"] is None for k in listed) and {k["name"] for k in listed} >= {"laptop"}
+    assert client.delete(f"/keys/{created['id']}", headers=people["bob"]).status_code == 404  # not bob's
+    assert client.delete(f"/keys/{created['id']}", headers=alice).json()["revoked_at"] is not None
+    assert client.get("/bots", headers=second).json()["error"]["code"] == "INVALID_API_KEY"
+
+
+def test_edit_stop_and_rerun_from_the_recorded_seed(service):
+    client, admin, people = service
+    created = client.post("/admin/tournaments", headers=admin, json={
+        "slug": "long", "name": "Long", "rules": {"symbols": ["SPY", "BTC-USD", "ETH-USD"]}, "feed": "synthetic:9",
+        "ticks": 20, "seed": 9})  # fmt: skip
+    assert created.status_code == 201
+    edited = client.patch("/admin/tournaments/long", headers=admin, json={"ticks": 25, "name": "Longer"})
+    assert edited.json()["ticks"] == 25 and edited.json()["name"] == "Longer"
+    bad = client.patch("/admin/tournaments/long", headers=admin, json={"rules": {"max_leverage": 0}})
+    assert bad.status_code == 422 and bad.json()["error"]["fields"][0]["field"] == "rules.max_leverage"
+    upload(client, people["alice"], "maker", "mm.py", (ROOT / "examples/bots/market_maker.py").read_bytes())
+    poll(lambda: client.get("/bots/maker/versions/1", headers=people["alice"]).json(),
+         lambda v: v["status"] != "pending")  # fmt: skip
+    client.post("/admin/tournaments/long/open", headers=admin)
+    client.post("/tournaments/long/entries", json={"bot": "maker"}, headers=people["alice"])
+    assert client.post("/admin/tournaments/long/stop", headers=admin).json()["error"]["code"] == "NOT_RUNNING"
+    client.post("/admin/tournaments/long/start", headers=admin)
+
+    def tournaments() -> dict:
+        return {t["slug"]: t for t in client.get("/admin/tournaments", headers=admin).json()}
+
+    poll(tournaments, lambda ts: ts["long"]["status"] == "finished")
+    original = client.get("/tournaments/long/leaderboard").json()["standings"]
+    rerun = client.post("/admin/tournaments/long/rerun", headers=admin)
+    assert rerun.status_code == 201 and rerun.json()["slug"] == "long-rerun-1"
+    poll(tournaments, lambda ts: ts["long-rerun-1"]["status"] == "finished")
+    again = client.get("/tournaments/long-rerun-1/leaderboard").json()["standings"]
+    assert again == original  # same seed, same bots: the same standings

@@ -1,0 +1,365 @@
+"""Recorder: the tournament observer that keeps the durable record while a tournament runs.
+
+What it writes (``arena.store.record``):
+
+- every order (its side, type, tif, qty and prices taken from the request that caused it), fill and
+  rejection the engine reports;
+- equity snapshots, *sampled*: the ticks are cut into windows of ``equity_every`` ticks and each entry gets
+  at most one snapshot per window, its state at the window's end (only entries whose NAV moved in it). By
+  default ``equity_every`` is ``ceil(ticks / EQUITY_POINTS)``, so a tournament keeps at most ~1,000
+  snapshots per entry whatever its length: 10,000 ticks x 100 bots is ~100,000 rows, not 1,000,000. The
+  sampled NAV can miss a peak or trough inside a window, but each snapshot's ``drawdown`` is the engine's
+  exact max drawdown so far, and the final snapshot is the final standing;
+- at the end: the final standings (trades = fills, fees = their sum, counted as the fills are recorded),
+  each entry's end (status, sandbox classification, reason, resource use) and its log (``LogStream``s:
+  ``system`` = the supervisor's summary of how the run ended, ``stderr`` = the tail of the bot's stderr,
+  ``protocol`` = what came over the protocol channel: the count of malformed lines and the bot's own
+  ``log`` messages).
+
+The hooks run on the engine's thread and only append to a buffer. Every ``flush_ticks`` ticks (or
+``flush_events`` events) the buffer goes on a bounded queue to one writer thread, which turns it into rows
+and writes them in one transaction. The queue holds at most ``QUEUE_BATCHES`` batches: a database that falls
+that far behind slows the engine down (back-pressure) instead of letting memory grow without bound. The
+writer logs a failed batch and carries on (``failures`` keeps them); the run itself never fails because of
+the record. ``close()`` hands over what is left and waits for the writer: call it when the run is over.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import queue
+import threading
+from collections import deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from arena.engine.events import AccountUpdate, Event, Fill, OrderAccepted, OrderRejected
+from arena.engine.orders import Order, OrderError, parse_order
+from arena.runtime.tournament import BotState, Observer, Standing
+from arena.store import record
+from arena.store import tournaments as tournament_repo
+from arena.store.models import (
+    Entry,
+    EntryStatus,
+    EquitySnapshot,
+    FillRecord,
+    LogLine,
+    LogStream,
+    OrderRecord,
+    RejectionRecord,
+    StandingRecord,
+)
+
+log = logging.getLogger("arena.recorder")
+
+EQUITY_POINTS = 1000  # snapshots per entry, at most (plus the final one), when equity_every is derived
+FLUSH_TICKS = 50
+FLUSH_EVENTS = 50_000
+QUEUE_BATCHES = 32
+FINISHED_SANDBOX = ("exited", "killed")  # how a bot's sandbox ends when the tournament tells it to stop
+
+_Item = tuple[int, int, list[Event], list[tuple[str, Any]]]  # (n, ts, events, requests)
+
+
+@dataclass
+class _End:
+    standings: list[Standing]
+    bots: dict[str, tuple[str, dict[str, Any]]]  # bot key → (BotState.status, its end report)
+
+
+@dataclass
+class _Tally:
+    fills: int = 0
+    fees: float = 0.0
+
+
+@dataclass
+class _WriterState:
+    window: int = -1
+    pending: dict[str, AccountUpdate] = field(default_factory=dict)  # latest update in the current window
+    last: dict[str, tuple[float, float, float]] = field(default_factory=dict)  # last written (nav, dd, score)
+    last_ts: int = 0
+    tally: dict[str, _Tally] = field(default_factory=dict)
+
+
+class Recorder(Observer):
+    """Keeps tournament ``tournament_id``'s record (see the module's docstring). ``fresh`` first deletes an
+    earlier record of the same tournament, so a re-run records afresh."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        tournament_id: int | str,
+        *,
+        equity_every: int | None = None,
+        flush_ticks: int = FLUSH_TICKS,
+        flush_events: int = FLUSH_EVENTS,
+        fresh: bool = True,
+    ) -> None:
+        self.sessions = sessions
+        with sessions.begin() as session:
+            t = tournament_repo.get_tournament(session, tournament_id)
+            self.tournament_id, self.slug = t.id, t.slug
+            self.entry_map = tournament_repo.entry_map(session, t)
+            ticks = t.ticks or 200
+            if fresh:
+                _forget(session, t.id)
+        self.equity_every = max(1, equity_every or math.ceil(ticks / EQUITY_POINTS))
+        self.flush_ticks, self.flush_events = max(1, flush_ticks), max(1, flush_events)
+        self.failures: list[str] = []
+        self.ends: dict[str, tuple[str, dict[str, Any]]] = {}  # bot key → (status, end report) recorded
+        self._buffer: list[_Item] = []
+        self._buffered = 0
+        self._flushed_at = 0  # tick of the last hand-over
+        self._queue: queue.Queue[list[_Item] | _End | None] = queue.Queue(QUEUE_BATCHES)
+        self._state = _WriterState()
+        self._closed = False
+        self._writer = threading.Thread(target=self._write_all, name=f"recorder-{self.slug}", daemon=True)
+        self._writer.start()
+
+    # -- the engine's thread: buffer and hand over ------------------------------------------------------
+
+    def events(self, n: int, ts: int, events: list[Event], requests: list[tuple[str, Any]]) -> None:
+        self._buffer.append((n, ts, events, requests))
+        self._buffered += len(events)
+        if n - self._flushed_at >= self.flush_ticks or self._buffered >= self.flush_events:
+            self._hand_over(n)
+
+    def finished(self, standings: list[Standing], bots: dict[str, BotState]) -> None:
+        self._hand_over(self._flushed_at)
+        ends = {key: (state.status, dict(state.report)) for key, state in bots.items()}
+        self._queue.put(_End(list(standings), ends))
+
+    def close(self, timeout: float = 120.0) -> None:
+        """Hand over what is left, write it and stop the writer (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        self._hand_over(self._flushed_at)
+        self._queue.put(None)
+        self._writer.join(timeout)
+        if self._writer.is_alive():
+            self._fail(f"the writer did not finish within {timeout} s")
+
+    def keep_full_logs(self, reports: Mapping[str, Any]) -> int:
+        """Replace an entry's log with the one from its full SupervisorReport (``run_local``'s reports) where
+        that says more than the end report that came over the bus, which carries only the last 20 of the bot's
+        log lines. Call after ``close()``. Returns the entries rewritten."""
+        rewritten = 0
+        with self.sessions.begin() as session:
+            for key, report in reports.items():
+                entry_id, seen = self.entry_map.get(key), self.ends.get(key)
+                if entry_id is None or seen is None:
+                    continue
+                status, bus_report = seen
+                logs = list(getattr(report, "logs", None) or ())
+                if len(logs) <= len(bus_report.get("logs") or ()):
+                    continue
+                session.execute(delete(LogLine).where(LogLine.entry_id == entry_id))
+                record.append_logs(session, entry_id, log_lines(bus_report | {"logs": logs}, status))
+                rewritten += 1
+        return rewritten
+
+    def _hand_over(self, n: int) -> None:
+        if self._buffer:
+            batch, self._buffer, self._buffered = self._buffer, [], 0
+            self._queue.put(batch)  # blocks when the writer is QUEUE_BATCHES behind: back-pressure
+        self._flushed_at = max(n, self._flushed_at)
+
+    # -- the writer's thread ----------------------------------------------------------------------------
+
+    def _write_all(self) -> None:
+        while (item := self._queue.get()) is not None:
+            try:
+                if isinstance(item, _End):
+                    self._write_end(item)
+                else:
+                    self._write_batch(item)
+            except Exception as exc:  # the record is best effort: log, remember, carry on
+                log.exception("recording tournament %s failed", self.slug)
+                self._fail(f"{type(exc).__name__}: {exc}")
+        # Closed without an end (the run failed): keep the equity sampled so far.
+        try:
+            rows = self._take_pending()
+            if rows:
+                with self.sessions.begin() as session:
+                    record.record_equity(session, self.tournament_id, self.entry_map, rows)
+        except Exception as exc:
+            log.exception("recording tournament %s failed", self.slug)
+            self._fail(f"{type(exc).__name__}: {exc}")
+
+    def _fail(self, what: str) -> None:
+        self.failures.append(what)
+
+    def _write_batch(self, batch: list[_Item]) -> None:
+        recordable, equity, orders = self._digest(batch)
+        with self.sessions.begin() as session:
+            self._write_rows(session, recordable, equity, orders)
+
+    def _write_rows(
+        self, session: Session, recordable: list[Event], equity: list[AccountUpdate], orders: dict[int, Order]
+    ) -> None:
+        if recordable:
+            record.record_events(session, self.tournament_id, self.entry_map, recordable, orders)
+        if equity:
+            record.record_equity(session, self.tournament_id, self.entry_map, equity)
+
+    def _digest(self, batch: list[_Item]) -> tuple[list[Event], list[AccountUpdate], dict[int, Order]]:
+        """Engine events to record, equity samples due, and accepted orders' details from their requests."""
+        state = self._state
+        recordable: list[Event] = []
+        equity: list[AccountUpdate] = []
+        orders: dict[int, Order] = {}
+        every = self.equity_every
+        for n, ts, events, requests in batch:
+            window = (n - 1) // every
+            if window != state.window:
+                equity.extend(self._take_pending())
+                state.window = window
+            state.last_ts = max(state.last_ts, ts)
+            if requests:
+                orders.update(match_requests(requests, events))
+            for event in events:
+                if isinstance(event, AccountUpdate):
+                    state.pending[event.account] = event
+                    continue
+                if isinstance(event, Fill):
+                    tally = state.tally.setdefault(event.account, _Tally())
+                    tally.fills += 1
+                    tally.fees += event.fee
+                recordable.append(event)
+        return recordable, equity, orders
+
+    def _take_pending(self) -> list[AccountUpdate]:
+        state = self._state
+        rows = list(state.pending.values())
+        state.pending.clear()
+        for u in rows:
+            state.last[u.account] = (u.nav, u.max_drawdown, u.score)
+        return rows
+
+    def _write_end(self, end: _End) -> None:
+        state = self._state
+        equity = self._take_pending()
+        # Every entry ends on its final standing, even one whose NAV never moved (it then has one point).
+        for s in end.standings:
+            if s.bot in self.entry_map and state.last.get(s.bot) != (s.nav, s.max_drawdown, s.score):
+                equity.append(AccountUpdate(state.last_ts, s.bot, s.nav, s.max_drawdown, s.score))
+                state.last[s.bot] = (s.nav, s.max_drawdown, s.score)
+        trades = {key: state.tally.get(key, _Tally()).fills for key in self.entry_map}
+        fees = {key: state.tally.get(key, _Tally()).fees for key in self.entry_map}
+        with self.sessions.begin() as session:
+            self._write_rows(session, [], equity, {})
+            known = [s for s in end.standings if s.bot in self.entry_map]
+            record.record_standings(session, self.tournament_id, self.entry_map, known, trades, fees)
+            entries = {
+                e.bot_key: e for e in session.scalars(select(Entry).where(Entry.tournament_id == self.tournament_id))
+            }
+            for key, (status, report) in end.bots.items():
+                entry = entries.get(key)
+                if entry is None:
+                    continue
+                report = report | {"status": report.get("status") or status}
+                tournament_repo.record_entry_end(session, entry, entry_status(status, report), report)
+                record.append_logs(session, entry.id, log_lines(report, status))
+                self.ends[key] = (status, report)
+            for key, entry in entries.items():
+                if key not in end.bots and entry.status is EntryStatus.ENTERED:  # left out of the run
+                    why = "disqualified before the start" if entry.disqualified else "not in the run"
+                    tournament_repo.record_entry_end(
+                        session, entry, EntryStatus.OUT, {"status": "not_run", "reason": why}
+                    )
+
+
+# -- pure helpers ---------------------------------------------------------------------------------------
+
+
+def match_requests(requests: Iterable[tuple[str, Any]], events: Iterable[Event]) -> dict[int, Order]:
+    """engine order id → the Order parsed from the request that made it.
+
+    The engine handles each account's requests in their sequence (``Engine.submit_batch``), and each order
+    request yields exactly one OrderAccepted or OrderRejected (with its symbol) before anything else of
+    its own; cancels' rejections carry no symbol. So each account's order requests are matched in turn
+    against its accepted and rejected events (checked by symbol and client order id)."""
+    queues: dict[str, deque[Mapping[str, Any]]] = {}
+    for bot, request in requests:
+        if isinstance(request, Mapping):
+            queues.setdefault(bot, deque()).append(request)
+    out: dict[int, Order] = {}
+    if not queues:
+        return out
+    for event in events:
+        if isinstance(event, OrderAccepted):
+            order_id: int | None = event.order_id
+        elif isinstance(event, OrderRejected) and event.symbol is not None:
+            order_id = None
+        else:
+            continue
+        pending = queues.get(event.account)
+        while pending:
+            request = pending.popleft()
+            if request.get("symbol") == event.symbol and request.get("client_order_id") == event.client_order_id:
+                if order_id is not None:
+                    with contextlib.suppress(OrderError):
+                        out[order_id] = parse_order(request, event.account)
+                break
+            # Not this one: a request that left no event of its own (none does today); skip it.
+    return out
+
+
+def entry_status(status: str, report: Mapping[str, Any]) -> EntryStatus:
+    """The entry's end: finished when it ran to the end (a disqualified bot still runs; its orders stop)."""
+    if status == "finished":
+        return EntryStatus.FINISHED
+    if status == "disqualified" and report.get("status") in FINISHED_SANDBOX:
+        return EntryStatus.FINISHED
+    return EntryStatus.OUT
+
+
+def log_lines(report: Mapping[str, Any], status: str) -> list[tuple[LogStream, str]]:
+    """An entry's log from its end report: a summary, the protocol channel, then the stderr tail."""
+    parts = [f"ended: {status}"]
+    if report.get("status") and report.get("status") != status:
+        parts.append(f"sandbox: {report['status']}")
+    if report.get("exit_code") is not None:
+        parts.append(f"exit code {report['exit_code']}")
+    if report.get("reason"):
+        parts.append(f"reason: {report['reason']}")
+    use = []
+    if report.get("cpu_seconds") is not None:
+        use.append(f"cpu {report['cpu_seconds']:.2f} s")
+    if report.get("peak_memory_bytes") is not None:
+        use.append(f"peak memory {report['peak_memory_bytes'] / 2**20:.1f} MiB")
+    if report.get("wall_seconds"):
+        use.append(f"wall {report['wall_seconds']:.1f} s")
+    if report.get("orders") is not None:
+        use.append(f"{report['orders']} orders sent")
+    lines: list[tuple[LogStream, str]] = [(LogStream.SYSTEM, "; ".join(parts))]
+    if use:
+        lines.append((LogStream.SYSTEM, "resource use: " + ", ".join(use)))
+    if report.get("host_fault"):
+        lines.append((LogStream.SYSTEM, "the host was at fault, not the bot"))
+    errors, limited = int(report.get("protocol_errors") or 0), int(report.get("rate_limited") or 0)
+    if errors:
+        lines.append((LogStream.PROTOCOL, f"{errors} protocol error(s): lines that were not valid protocol messages"))
+    if limited:
+        lines.append((LogStream.PROTOCOL, f"{limited} message(s) dropped or refused by the rate limits"))
+    lines.extend((LogStream.PROTOCOL, f"log: {line}") for line in report.get("logs") or () if isinstance(line, str))
+    stderr = report.get("stderr") or ""
+    if isinstance(stderr, str) and stderr:
+        lines.extend((LogStream.STDERR, line) for line in stderr.splitlines() if line.strip())
+    return lines
+
+
+def _forget(session: Session, tournament_id: int) -> None:
+    """Delete an earlier run's record of the tournament (its entries stay)."""
+    for model in (FillRecord, OrderRecord, RejectionRecord, EquitySnapshot, StandingRecord):
+        session.execute(delete(model).where(model.tournament_id == tournament_id))
+    entries = select(Entry.id).where(Entry.tournament_id == tournament_id).scalar_subquery()
+    session.execute(delete(LogLine).where(LogLine.entry_id.in_(entries)))

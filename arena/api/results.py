@@ -1,0 +1,441 @@
+"""Results from the durable record: public tournament list, final standings and bot cards; an entry's logs,
+fills, orders and rejections for its owner and admins; rebuilding a leaderboard ZSET from the record.
+
+Drafts are an admin's work in progress: the public endpoints treat them as unknown.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from datetime import datetime
+from typing import Annotated, Any, Generic, Literal, TypeVar
+
+from fastapi import APIRouter, Path, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import func, select
+
+from arena.api.deps import Admin, Db, Me
+from arena.api.errors import ApiError
+from arena.engine.rules import RulesetError, resolve_ruleset
+from arena.runtime.leaderboard import Leaderboard
+from arena.store import record
+from arena.store.models import (
+    Contestant,
+    Entry,
+    FillRecord,
+    LogStream,
+    StandingRecord,
+    Tournament,
+    TournamentStatus,
+)
+
+router = APIRouter(prefix="/api/v1", tags=["results"])
+
+Slug = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")]
+BotKey = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+EntryId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+AfterId = Annotated[int, Query(ge=0, le=2**63 - 1, description="return rows after this id (paging)")]
+Limit = Annotated[int, Query(ge=1, le=500)]
+
+CARD_POINTS = 500  # an equity curve is downsampled to at most this many points
+CURVE_READ_MAX = 200_000  # snapshots read per card, at most (the Recorder keeps ~1,000 per entry)
+PUBLIC = (TournamentStatus.OPEN, TournamentStatus.RUNNING, TournamentStatus.FINISHED, TournamentStatus.CANCELLED)
+
+
+# -- models -------------------------------------------------------------------------------------------
+
+
+class TournamentSummary(BaseModel):
+    slug: str
+    name: str
+    status: str
+    clock: str
+    ticks: int | None
+    entries: int
+    entry_opens_at: datetime | None
+    entry_closes_at: datetime | None
+    starts_at: datetime | None
+    ends_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    ruleset: dict[str, Any] = Field(description="the tournament's ruleset: its override merged over the default")
+
+
+class ResultOut(BaseModel):
+    rank: int
+    bot: str = Field(description="the bot key: <contestant>:<bot>")
+    score: float
+    nav: float
+    max_drawdown: float
+    status: str
+    trades: int
+    fees: float
+    disqualified: bool
+
+
+class ResultsOut(BaseModel):
+    tournament: str
+    name: str
+    finished_at: datetime | None
+    standings: list[ResultOut]
+
+
+class PointOut(BaseModel):
+    ts: int = Field(description="simulated time, ms since the epoch")
+    nav: float
+    score: float
+    drawdown: float = Field(description="1 - nav / the highest nav so far (the starting balance included)")
+    max_drawdown: float = Field(description="the engine's max drawdown so far (exact, from every tick)")
+
+
+class CardOut(BaseModel):
+    tournament: str
+    bot: str
+    status: str
+    disqualified: bool
+    final: bool = Field(description="true once the tournament is over and the figures are its final standing")
+    rank: int | None
+    score: float | None
+    nav: float | None
+    max_drawdown: float | None
+    trades: int
+    fees: float
+    points: int = Field(description="snapshots on record (the curve below keeps at most 500 of them)")
+    equity: list[PointOut]
+
+
+class LogLineOut(BaseModel):
+    id: int
+    ts: datetime
+    stream: str
+    text: str
+
+
+class EntryLogOut(BaseModel):
+    entry: int
+    tournament: str
+    bot: str
+    status: str
+    end_classification: str | None
+    end_reason: str
+    resource_use: dict[str, Any]
+    lines: list[LogLineOut]
+    next_after_id: int | None = Field(description="pass as after_id for the next page; null at the end")
+
+
+class FillOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    order_id: int
+    client_order_id: str | None
+    ts: int
+    symbol: str
+    side: str
+    qty: float
+    price: float
+    fee: float
+    maker: bool
+    filled_qty: float
+    remaining: float
+
+
+class OrderOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    order_id: int
+    client_order_id: str | None
+    ts: int
+    symbol: str
+    side: str | None
+    type: str | None
+    tif: str | None
+    qty: float | None
+    limit_price: float | None
+    stop_price: float | None
+    status: str
+    filled_qty: float
+    fees: float
+    done_ts: int | None
+    reason: str
+
+
+class RejectionOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    ts: int
+    client_order_id: str | None
+    symbol: str | None
+    code: str
+    message: str
+
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    entry: int
+    items: list[T]
+    next_after_id: int | None
+
+
+class RebuildOut(BaseModel):
+    tournament: str
+    source: Literal["standings", "equity"]
+    bots: int
+    final: bool
+    top: list[dict[str, Any]]
+
+
+# -- helpers ------------------------------------------------------------------------------------------
+
+
+def _public(session: Db, slug: str) -> Tournament:
+    t = session.scalar(select(Tournament).where(Tournament.slug == slug))
+    if t is None or t.status not in PUBLIC:
+        raise ApiError(404, "UNKNOWN_TOURNAMENT", f"no tournament {slug!r}")
+    return t
+
+
+@functools.lru_cache(maxsize=256)
+def _merged(rules_json: str) -> dict[str, Any]:
+    try:
+        return resolve_ruleset(json.loads(rules_json)).model_dump(mode="json")
+    except RulesetError:  # validated when it was set; a later engine may have tightened the model
+        return json.loads(rules_json)
+
+
+def _ruleset(rules: dict[str, Any] | None) -> dict[str, Any]:
+    return _merged(json.dumps(rules or {}, sort_keys=True))
+
+
+def _visible_entry(session: Db, me: Contestant, entry_id: int) -> Entry:
+    """The entry if ``me`` owns it or is an admin; anyone else learns nothing, not even that it exists."""
+    entry = session.get(Entry, entry_id)
+    if entry is None or (entry.contestant_id != me.id and not me.is_admin):
+        raise ApiError(404, "UNKNOWN_ENTRY", f"no entry {entry_id}")
+    return entry
+
+
+def _next(rows: list[Any], limit: int) -> int | None:
+    return rows[-1].id if len(rows) == limit else None
+
+
+def downsample(points: list[PointOut], most: int = CARD_POINTS) -> list[PointOut]:
+    """At most ``most`` points: the first and the last, and from each of (most - 2) / 2 equal runs of the
+    rest its lowest and highest NAV (in time order), so peaks and troughs, hence drawdowns, survive."""
+    if len(points) <= most:
+        return points
+    inner = points[1:-1]
+    buckets = (most - 2) // 2
+    out = [points[0]]
+    for i in range(buckets):
+        run = inner[i * len(inner) // buckets : (i + 1) * len(inner) // buckets]
+        if not run:
+            continue
+        low = min(range(len(run)), key=lambda j: run[j].nav)
+        high = max(range(len(run)), key=lambda j: run[j].nav)
+        out.extend(run[j] for j in sorted({low, high}))
+    out.append(points[-1])
+    return out
+
+
+# -- public ---------------------------------------------------------------------------------------------
+
+
+@router.get("/tournaments", response_model=list[TournamentSummary])
+def tournaments(
+    session: Db,
+    status: Annotated[Literal["open", "running", "finished", "cancelled"] | None, Query()] = None,
+    limit: Limit = 100,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> list[TournamentSummary]:
+    """Tournaments that are open, running or over (newest first), with their merged rulesets."""
+    wanted = [TournamentStatus(status)] if status else list(PUBLIC)
+    rows = list(
+        session.scalars(
+            select(Tournament)
+            .where(Tournament.status.in_(wanted))
+            .order_by(Tournament.id.desc())
+            .limit(limit)
+            .offset(offset)
+        )
+    )
+    counts = dict(
+        session.execute(
+            select(Entry.tournament_id, func.count())
+            .where(Entry.tournament_id.in_([t.id for t in rows]))
+            .group_by(Entry.tournament_id)
+        ).all()
+    )
+    return [
+        TournamentSummary(
+            slug=t.slug,
+            name=t.name,
+            status=t.status.value,
+            clock=t.clock.value,
+            ticks=t.ticks,
+            entries=counts.get(t.id, 0),
+            entry_opens_at=t.entry_opens_at,
+            entry_closes_at=t.entry_closes_at,
+            starts_at=t.starts_at,
+            ends_at=t.ends_at,
+            started_at=t.started_at,
+            finished_at=t.finished_at,
+            ruleset=_ruleset(t.rules),
+        )
+        for t in rows
+    ]
+
+
+@router.get("/tournaments/{slug}/results", response_model=ResultsOut)
+def results(slug: Slug, session: Db) -> ResultsOut:
+    """The final standings: 404 RESULTS_NOT_READY until the tournament has finished."""
+    t = _public(session, slug)
+    standings = record.standings_of(session, t) if t.status is TournamentStatus.FINISHED else []
+    if not standings:
+        why = "it has no standings on record" if t.status is TournamentStatus.FINISHED else f"it is {t.status.value}"
+        raise ApiError(404, "RESULTS_NOT_READY", f"tournament {slug!r} has no results: {why}")
+    return ResultsOut(
+        tournament=t.slug,
+        name=t.name,
+        finished_at=t.finished_at,
+        standings=[
+            ResultOut(
+                rank=s.rank,
+                bot=s.entry.bot_key,
+                score=s.score,
+                nav=s.nav,
+                max_drawdown=s.max_drawdown,
+                status=s.status,
+                trades=s.trades,
+                fees=s.fees,
+                disqualified=s.entry.disqualified,
+            )
+            for s in standings
+        ],
+    )
+
+
+@router.get("/tournaments/{slug}/bots/{bot}", response_model=CardOut)
+def card(slug: Slug, bot: BotKey, session: Db) -> CardOut:
+    """A bot's public card: its equity curve (at most 500 points) and drawdown, trades, fees and final rank.
+    While the tournament runs it shows what is on record so far (the record lags the live board a little)."""
+    t = _public(session, slug)
+    entry = session.scalar(select(Entry).where(Entry.tournament_id == t.id, Entry.bot_key == bot))
+    if entry is None:
+        raise ApiError(404, "UNKNOWN_BOT", f"{bot!r} is not entered in tournament {slug!r}")
+    rows = record.equity_curve(session, entry.id, limit=CURVE_READ_MAX)
+    peak = float(_ruleset(t.rules).get("starting_balance") or 0.0)
+    points = []
+    for ts, nav, max_dd, score in rows:
+        peak = max(peak, nav)
+        points.append(PointOut(ts=ts, nav=nav, score=score, max_drawdown=max_dd,
+                               drawdown=1.0 - nav / peak if peak > 0 else 0.0))  # fmt: skip
+    standing = session.scalar(select(StandingRecord).where(StandingRecord.entry_id == entry.id))
+    if standing is not None:
+        trades, fees = standing.trades, standing.fees
+    else:
+        count, total = session.execute(
+            select(func.count(), func.coalesce(func.sum(FillRecord.fee), 0.0)).where(FillRecord.entry_id == entry.id)
+        ).one()
+        trades, fees = int(count), float(total)
+    last = points[-1] if points else None
+    return CardOut(
+        tournament=t.slug, bot=bot, status=entry.status.value, disqualified=entry.disqualified,
+        final=standing is not None, rank=standing.rank if standing else None,
+        score=standing.score if standing else (last.score if last else None),
+        nav=standing.nav if standing else (last.nav if last else None),
+        max_drawdown=standing.max_drawdown if standing else (last.max_drawdown if last else None),
+        trades=trades, fees=fees, points=len(points), equity=downsample(points),
+    )  # fmt: skip
+
+
+# -- an entry's owner, or an admin ------------------------------------------------------------------------
+
+
+@router.get("/entries/{entry_id}/logs", response_model=EntryLogOut)
+def entry_logs(
+    entry_id: EntryId,
+    session: Db,
+    me: Me,
+    after_id: AfterId = 0,
+    limit: Limit = 200,
+    stream: Annotated[Literal["stderr", "protocol", "system"] | None, Query()] = None,
+) -> EntryLogOut:
+    """The entry's log (capped at 5,000 lines when recorded) and how its run ended. Owner or admin only."""
+    entry = _visible_entry(session, me, entry_id)
+    lines = record.logs_of(session, entry.id, after_id, limit, LogStream(stream) if stream else None)
+    return EntryLogOut(
+        entry=entry.id, tournament=entry.tournament.slug, bot=entry.bot_key, status=entry.status.value,
+        end_classification=entry.end_classification, end_reason=entry.end_reason or "",
+        resource_use=entry.resource_use or {},
+        lines=[LogLineOut(id=x.id, ts=x.ts, stream=x.stream.value, text=x.text) for x in lines],
+        next_after_id=_next(lines, limit),
+    )  # fmt: skip
+
+
+@router.get("/entries/{entry_id}/fills", response_model=Page[FillOut])
+def entry_fills(entry_id: EntryId, session: Db, me: Me, after_id: AfterId = 0, limit: Limit = 500) -> Page[FillOut]:
+    entry = _visible_entry(session, me, entry_id)
+    rows = record.fills_of(session, entry.id, after_id, limit)
+    items = [FillOut.model_validate(f) for f in rows]
+    return Page[FillOut](entry=entry.id, items=items, next_after_id=_next(rows, limit))
+
+
+@router.get("/entries/{entry_id}/orders", response_model=Page[OrderOut])
+def entry_orders(entry_id: EntryId, session: Db, me: Me, after_id: AfterId = 0, limit: Limit = 500) -> Page[OrderOut]:
+    entry = _visible_entry(session, me, entry_id)
+    rows = record.orders_of(session, entry.id, after_id, limit)
+    items = [OrderOut.model_validate(o) for o in rows]
+    return Page[OrderOut](entry=entry.id, items=items, next_after_id=_next(rows, limit))
+
+
+@router.get("/entries/{entry_id}/rejections", response_model=Page[RejectionOut])
+def entry_rejections(
+    entry_id: EntryId, session: Db, me: Me, after_id: AfterId = 0, limit: Limit = 500
+) -> Page[RejectionOut]:
+    entry = _visible_entry(session, me, entry_id)
+    rows = record.rejections_of(session, entry.id, after_id, limit)
+    items = [RejectionOut.model_validate(r) for r in rows]
+    return Page[RejectionOut](entry=entry.id, items=items, next_after_id=_next(rows, limit))
+
+
+# -- admin --------------------------------------------------------------------------------------------------
+
+
+@router.post("/admin/tournaments/{slug}/rebuild-leaderboard", response_model=RebuildOut, tags=["admin"])
+def rebuild_leaderboard(request: Request, slug: Slug, session: Db, _: Admin) -> RebuildOut:
+    """Rebuild the tournament's leaderboard ZSET from the durable record (e.g. after Redis lost it): the final
+    standings of a finished tournament (its final board too, frozen), else each entry's latest equity."""
+    t = session.scalar(select(Tournament).where(Tournament.slug == slug))
+    if t is None:
+        raise ApiError(404, "UNKNOWN_TOURNAMENT", f"no tournament {slug!r}")
+    final = t.status is TournamentStatus.FINISHED
+    has_standings = bool(record.standings_of(session, t))
+    scores = record.standings_scores(session, t)
+    if not scores:
+        raise ApiError(409, "NO_RECORD", f"tournament {slug!r} has nothing on record to rebuild a leaderboard from")
+    client = request.app.state.arena.redis
+    board = Leaderboard(client, slug)
+    if board.is_frozen():
+        if not final:
+            raise ApiError(409, "LEADERBOARD_FROZEN", f"the leaderboard of {slug!r} was frozen while it runs; "
+                           "the record keeps no copy of the frozen board, so it is left as it is")  # fmt: skip
+        # The frozen final board is rewritten in place, with the live one (one transaction); the history and
+        # the change feed stay.
+        with client.pipeline(transaction=True) as pipe:
+            pipe.delete(board.keys.live, board.keys.final)
+            pipe.zadd(board.keys.live, scores)
+            pipe.zadd(board.keys.final, scores)
+            pipe.execute()
+    else:
+        board.rebuild(scores)
+        if final or t.frozen:
+            board.freeze()
+    top = [{"rank": s.rank, "bot": s.bot, "score": s.score} for s in board.top(10, final=board.is_frozen())]
+    source: Literal["standings", "equity"] = "standings" if has_standings else "equity"
+    return RebuildOut(tournament=t.slug, source=source, bots=len(scores), final=final, top=top)
