@@ -36,7 +36,11 @@ app.conf.update(
     worker_disable_prefetch=True,
     broker_transport_options={"visibility_timeout": TOURNAMENT_MAX_SECONDS + 3600},
     result_expires=TOURNAMENT_MAX_SECONDS,
-    task_routes={"arena.run_tournament": {"queue": "engine"}, "arena.run_supervisor": {"queue": "bots"}},
+    task_routes={
+        "arena.run_tournament": {"queue": "engine"},
+        "arena.run_supervisor": {"queue": "bots"},
+        "arena.smoke_test": {"queue": "bots"},  # it runs a sandbox, like a supervisor
+    },
     broker_connection_retry_on_startup=True,
 )
 
@@ -98,3 +102,21 @@ def start_tournament(spec: dict[str, Any]) -> Any:
     for entry in parsed.entries:
         run_supervisor.delay(parsed.id, entry.bot, entry.path, parsed.limits.model_dump())
     return engine
+
+
+@app.task(name="arena.smoke_test")
+def smoke_test(version_id: int, database_url: str) -> dict[str, Any]:
+    """Smoke-test an uploaded bot version in the sandbox and record the verdict (pending → ready | failed)."""
+    from arena.api.service import run_smoke_test
+    from arena.store import bots
+    from arena.store.db import make_engine, make_sessionmaker
+
+    engine = make_engine(database_url)
+    try:
+        sessions = make_sessionmaker(engine)
+        run_smoke_test(sessions, version_id)
+        with sessions.begin() as session:
+            version = bots.get_version(session, version_id)
+            return {"version": version_id, "status": version.status.value, "classification": version.end_classification}
+    finally:
+        engine.dispose()

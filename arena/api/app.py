@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import redis
 import redis.asyncio as aioredis
@@ -37,6 +38,7 @@ class ApiSettings(BaseSettings):
     heartbeat_s: float = 15.0
     rate_limit: int = 120  # requests per client per window
     rate_window_s: float = 60.0
+    tasks: Literal["threads", "celery"] = "threads"  # where smoke tests run: this process, or Celery workers
     webhooks_allow_loopback: bool = False  # development and tests only: lets webhooks call 127.0.0.1 / ::1
 
 
@@ -72,7 +74,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
             sessions,
             BundleStore(bundles_root(settings.data_dir)),
             UploadLimits(),
-            Background(sessions, settings.redis_url),
+            Background(sessions, settings.redis_url, tasks=settings.tasks, database_url=url),
         )
         app.state.webhooks = Dispatcher(sessions, allow_loopback=settings.webhooks_allow_loopback).start()
         try:

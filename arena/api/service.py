@@ -75,8 +75,18 @@ def run_tournament(sessions: sessionmaker[Session], redis_url: str, tournament_i
 
 
 class Background:
-    def __init__(self, sessions: sessionmaker[Session], redis_url: str, workers: int = 4) -> None:
-        self.sessions, self.redis_url = sessions, redis_url
+    """Where the service's background work runs: its own threads, or Celery workers (``tasks="celery"``:
+    smoke tests go to the ``bots`` queue, run by ``arena worker``)."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        redis_url: str,
+        workers: int = 4,
+        tasks: str = "threads",
+        database_url: str | None = None,
+    ) -> None:
+        self.sessions, self.redis_url, self.tasks, self.database_url = sessions, redis_url, tasks, database_url
         self.pool = ThreadPoolExecutor(workers, thread_name_prefix="arena-background")
         self.client = redis.Redis.from_url(redis_url)
 
@@ -85,7 +95,14 @@ class Background:
         future.add_done_callback(lambda f: f.exception() and log.error("%s failed: %r", what, f.exception()))
         return future
 
-    def schedule_smoke_test(self, version_id: int) -> Future[None]:
+    def schedule_smoke_test(self, version_id: int) -> Future[None] | None:
+        if self.tasks == "celery":
+            from arena.worker import configure
+            from arena.worker import smoke_test as smoke_task
+
+            configure(self.redis_url)
+            smoke_task.delay(version_id, self.database_url)
+            return None
         return self._submit("smoke test", run_smoke_test, self.sessions, version_id)
 
     def schedule_tournament(self, tournament_id: int) -> Future[None]:

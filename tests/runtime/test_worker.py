@@ -179,3 +179,31 @@ def test_a_supervisor_task_that_fails_reports_its_bot_out_as_a_host_fault(broker
     assert (report.bot, report.kind) == ("buy-and-hold", "ended")
     assert report.body["host_fault"] is True and report.body["status"] == "crashed"
     assert "memory" in report.body["reason"]
+
+
+def test_an_uploaded_version_is_smoke_tested_by_a_celery_task(broker, tmp_path):
+    from sqlalchemy.orm import Session
+
+    from arena.store import accounts, bots
+    from arena.store.db import make_engine
+    from arena.store.migrate import upgrade
+    from arena.uploads import BundleStore, validate_upload
+
+    url = f"sqlite:///{tmp_path / 'arena.db'}"
+    upgrade(url)
+    path = BundleStore(tmp_path / "bots").put(validate_upload("bot.py", (EXAMPLES / "sma_crossover.py").read_bytes()))
+    engine = make_engine(url)
+    with Session(engine) as session, session.begin():
+        owner = accounts.create_contestant(session, "alice")
+        bot = bots.create_bot(session, owner, "sma")
+        version = bots.add_version(session, bot, sha256=path.name, size_bytes=1, file_count=1, storage_path=str(path))
+        session.flush()
+        version_id = version.id
+    queued = worker.smoke_test.delay(version_id, url)
+    log = tmp_path / "worker.log"
+    with celery_worker(broker, log, "bots", 1, "smoke"):
+        verdict = result(queued, log)
+    assert verdict == {"version": version_id, "status": "ready", "classification": "exited"}
+    with Session(engine) as session:
+        assert bots.get_version(session, version_id).status.value == "ready"
+    engine.dispose()
