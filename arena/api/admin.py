@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, BackgroundTasks, Path, Request
+from fastapi import APIRouter, BackgroundTasks, File, Path, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from arena.api.deps import Admin, Db
@@ -16,6 +17,7 @@ from arena.store import tournaments as repo
 from arena.store.models import Clock, Tournament, TournamentStatus
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
+MAX_FEED_BYTES = 64 << 20
 Slug = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")]
 
 
@@ -46,6 +48,8 @@ class TournamentIn(BaseModel):
     limits: dict[str, Any] = Field(default_factory=dict)
     entry_opens_at: datetime | None = None
     entry_closes_at: datetime | None = None
+    starts_at: datetime | None = Field(None, description="an open tournament starts by itself then")
+    ends_at: datetime | None = Field(None, description="a running tournament is stopped then (else: after its ticks)")
 
 
 class TournamentPatch(BaseModel):
@@ -63,6 +67,8 @@ class TournamentPatch(BaseModel):
     limits: dict[str, Any] | None = None
     entry_opens_at: datetime | None = None
     entry_closes_at: datetime | None = None
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
 
 
 class TournamentOut(BaseModel):
@@ -146,6 +152,24 @@ def rerun(request: Request, tasks: BackgroundTasks, slug: Slug, session: Db, me:
     # After the response, so after the commit: the run reads the tournament in its own transaction.
     tasks.add_task(request.app.state.arena.background.schedule_tournament, copy.id)
     return TournamentOut.of(copy)
+
+
+class FeedOut(BaseModel):
+    feed: str = Field(description="use as a tournament's feed")
+    sha256: str
+    symbols: list[str]
+    bytes: int
+
+
+@router.post("/feeds", status_code=201, response_model=FeedOut)
+async def upload_feed(request: Request, _: Admin, file: Annotated[UploadFile, File()]) -> FeedOut:
+    """Upload a replay CSV (quotes or OHLCV bars). Every row is checked first; a bad one is refused with its
+    line and code, and nothing is stored."""
+    data = await file.read(MAX_FEED_BYTES + 1)
+    if len(data) > MAX_FEED_BYTES:
+        raise ApiError(413, "FEED_TOO_LARGE", f"a replay file is at most {MAX_FEED_BYTES // (1 << 20)} MiB")
+    stored = await run_in_threadpool(request.app.state.arena.background.store_feed, data)
+    return FeedOut(**stored)
 
 
 @router.get("/tournaments", response_model=list[TournamentOut])

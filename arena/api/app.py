@@ -20,6 +20,7 @@ from arena import __version__
 from arena.api import admin, contestants, errors, spectators, webhooks_api
 from arena.api.hub import ChangeHub
 from arena.api.ratelimit import RateLimiter
+from arena.api.scheduler import Scheduler
 from arena.api.service import Background, bundles_root
 from arena.api.webhook_dispatch import Dispatcher
 from arena.metrics import HTTP_RATE_LIMITED
@@ -74,12 +75,16 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
             sessions,
             BundleStore(bundles_root(settings.data_dir)),
             UploadLimits(),
-            Background(sessions, settings.redis_url, tasks=settings.tasks, database_url=url),
+            Background(
+                sessions, settings.redis_url, tasks=settings.tasks, database_url=url, data_dir=settings.data_dir
+            ),
         )
         app.state.webhooks = Dispatcher(sessions, allow_loopback=settings.webhooks_allow_loopback).start()
+        scheduler = Scheduler(sessions, app.state.arena.background).start()
         try:
             yield
         finally:
+            scheduler.stop()
             app.state.webhooks.stop()
             app.state.arena.background.close()
             await app.state.arena.hub.close()

@@ -6,7 +6,9 @@ functions the Celery tasks call, so a deployment can move them onto workers.
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -14,9 +16,11 @@ from pathlib import Path
 import redis
 from sqlalchemy.orm import Session, sessionmaker
 
+from arena.api.errors import ApiError
 from arena.api.webhook_dispatch import Observers, webhook_observer
 from arena.catalog import load_catalog
 from arena.engine.rules import resolve_ruleset
+from arena.feeds import FeedError, ReplayFeed
 from arena.runtime.bus import Bus
 from arena.runtime.leaderboard import Leaderboard
 from arena.runtime.local import run_local
@@ -43,7 +47,8 @@ def run_smoke_test(sessions: sessionmaker[Session], version_id: int) -> None:
 def tournament_spec(sessions: sessionmaker[Session], tournament_id: int) -> TournamentSpec:
     with sessions.begin() as session:
         t = tournament_repo.get_tournament(session, tournament_id)
-        entries = [EntrySpec(bot=e.bot_key, path=e.bot_version.storage_path) for e in t.entries if not e.disqualified]
+        # Disqualified entries run too: the engine stops their orders (a control command) but keeps them ranked.
+        entries = [EntrySpec(bot=e.bot_key, path=e.bot_version.storage_path) for e in t.entries]
         return TournamentSpec(
             id=t.slug, rules=t.rules, feed=t.feed, symbols=t.symbols, ticks=t.ticks or 200, interval_s=t.interval_s,
             seed=t.seed, clock=t.clock.value, tick_deadline_s=t.tick_deadline_s,
@@ -85,8 +90,10 @@ class Background:
         workers: int = 4,
         tasks: str = "threads",
         database_url: str | None = None,
+        data_dir: Path = Path("data"),
     ) -> None:
         self.sessions, self.redis_url, self.tasks, self.database_url = sessions, redis_url, tasks, database_url
+        self.data_dir = data_dir
         self.pool = ThreadPoolExecutor(workers, thread_name_prefix="arena-background")
         self.client = redis.Redis.from_url(redis_url)
 
@@ -113,6 +120,24 @@ class Background:
 
     def disqualify(self, slug: str, bot_key: str) -> None:
         Bus(self.client, slug).command("disqualify", bot_key)
+
+    def store_feed(self, data: bytes) -> dict:
+        """Validate a replay CSV against the catalog and keep it, content-addressed, under the data dir."""
+        digest = hashlib.sha256(data).hexdigest()
+        folder = self.data_dir / "feeds"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{digest}.csv"
+        staging = folder / f".{digest}.{threading.get_ident()}.tmp.csv"
+        staging.write_bytes(data)
+        try:
+            feed = ReplayFeed([staging], load_catalog())
+            feed.validate()
+            symbols = sorted(feed.symbols)
+        except FeedError as exc:
+            staging.unlink(missing_ok=True)
+            raise ApiError(422, exc.code.value, str(exc).replace(str(staging), "the uploaded file")) from None
+        staging.replace(path)
+        return {"feed": str(path), "sha256": digest, "symbols": symbols, "bytes": len(data)}
 
     def cache_ruleset(self, slug: str, rules: dict) -> None:
         """The resolved ruleset, cached in Redis where engines and supervisors of the tournament read it."""

@@ -8,6 +8,7 @@ import os
 import shutil
 import time
 import zipfile
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -204,3 +205,61 @@ def test_edit_stop_and_rerun_from_the_recorded_seed(service):
     poll(tournaments, lambda ts: ts["long-rerun-1"]["status"] == "finished")
     again = client.get("/tournaments/long-rerun-1/leaderboard").json()["standings"]
     assert again == original  # same seed, same bots: the same standings
+
+
+def test_replay_feed_upload_is_validated_and_usable(service):
+    client, admin, _ = service
+    good = (ROOT / "tests/data/equities-daily-sample.csv").read_bytes()
+    stored = client.post("/admin/feeds", files={"file": ("bars.csv", good)}, headers=admin)
+    assert stored.status_code == 201 and {"NVDA", "ORCL", "YHOO"} <= set(stored.json()["symbols"])
+    bad = good.replace(b"12.720000", b"-1", 1)
+    refused = client.post("/admin/feeds", files={"file": ("bars.csv", bad)}, headers=admin)
+    assert refused.status_code == 422 and refused.json()["error"]["code"] == "BAD_NUMBER"
+    assert "line 2" in refused.json()["error"]["message"] or ":2" in refused.json()["error"]["message"]
+    replay = {"slug": "replay", "name": "Replay", "feed": stored.json()["feed"], "symbols": ["NVDA"], "ticks": 10}
+    created = client.post("/admin/tournaments", headers=admin, json=replay)
+    assert created.status_code == 201 and created.json()["feed"] == stored.json()["feed"]
+
+
+def test_disqualified_bot_stays_on_the_board_marked(service):
+    client, admin, people = service
+    client.post("/admin/tournaments", headers=admin, json={
+        "slug": "dq", "name": "DQ", "rules": {"symbols": ["SPY", "BTC-USD", "ETH-USD"]}, "feed": "synthetic:2",
+        "ticks": 400, "seed": 2})  # fmt: skip
+    for who, bot, path in (("alice", "maker", "market_maker.py"), ("bob", "holder", "buy_and_hold.py")):
+        upload(client, people[who], bot, path, (ROOT / "examples/bots" / path).read_bytes())
+        poll(lambda w=who, b=bot: client.get(f"/bots/{b}/versions/1", headers=people[w]).json(),
+             lambda v: v["status"] != "pending")  # fmt: skip
+    client.post("/admin/tournaments/dq/open", headers=admin)
+    entry = client.post("/tournaments/dq/entries", json={"bot": "maker"}, headers=people["alice"]).json()
+    client.post("/tournaments/dq/entries", json={"bot": "holder"}, headers=people["bob"])
+    client.post("/admin/tournaments/dq/start", headers=admin)
+    out = client.post(f"/admin/tournaments/dq/entries/{entry['id']}/disqualify", headers=admin)
+    assert out.status_code == 200 and out.json()["disqualified"]
+
+    def cup() -> dict:
+        return next(t for t in client.get("/admin/tournaments", headers=admin).json() if t["slug"] == "dq")
+
+    assert poll(cup, lambda t: t["status"] == "finished")["status"] == "finished"
+    board = {s["bot"] for s in client.get("/tournaments/dq/leaderboard").json()["standings"]}
+    assert board == {"alice:maker", "bob:holder"}  # still on the board
+    mine = client.get("/entries", headers=people["alice"]).json()
+    assert mine[0]["disqualified"] is True
+
+
+def test_an_open_tournament_starts_by_itself_at_its_start_time(service):
+    client, admin, people = service
+    starts = (datetime.now(UTC) + timedelta(seconds=2)).isoformat()
+    client.post("/admin/tournaments", headers=admin, json={
+        "slug": "timed", "name": "Timed", "rules": {"symbols": ["SPY", "BTC-USD"]}, "feed": "synthetic:4",
+        "ticks": 10, "starts_at": starts})  # fmt: skip
+    upload(client, people["bob"], "holder", "bh.py", (ROOT / "examples/bots/buy_and_hold.py").read_bytes())
+    poll(lambda: client.get("/bots/holder/versions/1", headers=people["bob"]).json(),
+         lambda v: v["status"] != "pending")  # fmt: skip
+    client.post("/admin/tournaments/timed/open", headers=admin)
+    client.post("/tournaments/timed/entries", json={"bot": "holder"}, headers=people["bob"])
+
+    def timed() -> dict:
+        return next(t for t in client.get("/admin/tournaments", headers=admin).json() if t["slug"] == "timed")
+
+    assert poll(timed, lambda t: t["status"] == "finished")["status"] == "finished"  # nobody pressed start

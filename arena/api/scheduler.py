@@ -1,0 +1,58 @@
+"""Scheduler: starts open tournaments at their ``starts_at`` and stops running ones at their ``ends_at``."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from arena.api.service import Background
+from arena.store import tournaments as repo
+from arena.store.errors import StoreError
+from arena.store.models import Tournament, TournamentStatus
+
+log = logging.getLogger("arena.scheduler")
+
+
+class Scheduler:
+    def __init__(self, sessions: sessionmaker[Session], background: Background, every_s: float = 1.0) -> None:
+        self.sessions, self.background, self.every_s = sessions, background, every_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="arena-scheduler", daemon=True)
+        self._stopped: set[str] = set()
+
+    def start(self) -> Scheduler:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.every_s):
+            try:
+                self.tick(datetime.now(UTC))
+            except Exception:  # a bad row must not stop the schedule for everyone else
+                log.exception("scheduler pass failed")
+
+    def tick(self, now: datetime) -> None:
+        due: list[int] = []
+        with self.sessions.begin() as session:
+            for t in session.scalars(select(Tournament).where(Tournament.status == TournamentStatus.OPEN)):
+                if t.starts_at is not None and t.starts_at <= now and t.entries:
+                    try:
+                        repo.transition(session, t, TournamentStatus.RUNNING)
+                        due.append(t.id)
+                    except StoreError as exc:  # someone started it by hand meanwhile
+                        log.info("not starting %s: %s", t.slug, exc)
+            running = session.scalars(select(Tournament).where(Tournament.status == TournamentStatus.RUNNING))
+            for t in running:
+                if t.ends_at is not None and t.ends_at <= now and t.slug not in self._stopped:
+                    self._stopped.add(t.slug)
+                    self.background.stop_tournament(t.slug)
+        for tournament_id in due:  # after the commit: the run reads the tournament in its own transaction
+            self.background.schedule_tournament(tournament_id)
