@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, BackgroundTasks, File, Path, Request, UploadFile
+from fastapi import APIRouter, File, Path, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
-from arena.api.deps import Admin, Db
+from arena.api.deps import Admin, Db, after_commit
 from arena.api.errors import ApiError
 from arena.engine.rules import RulesetError, resolve_ruleset
 from arena.store import accounts
@@ -130,7 +130,7 @@ def edit_tournament(request: Request, slug: Slug, body: TournamentPatch, session
 
 
 @router.post("/tournaments/{slug}/rerun", status_code=201, response_model=TournamentOut)
-def rerun(request: Request, tasks: BackgroundTasks, slug: Slug, session: Db, me: Admin) -> TournamentOut:
+def rerun(request: Request, slug: Slug, session: Db, me: Admin) -> TournamentOut:
     """Run a finished (or cancelled) tournament again from its recorded seed, with the same entries and
     versions, as a new tournament ``<slug>-rerun-N``; the same seed and bots give the same standings."""
     source = repo.get_tournament(session, slug)
@@ -149,8 +149,8 @@ def rerun(request: Request, tasks: BackgroundTasks, slug: Slug, session: Db, me:
             repo.enter(session, copy, entry.bot_version, entry.bot.owner)
     repo.transition(session, copy, TournamentStatus.RUNNING)
     session.flush()
-    # After the response, so after the commit: the run reads the tournament in its own transaction.
-    tasks.add_task(request.app.state.arena.background.schedule_tournament, copy.id)
+    copy_id, background = copy.id, request.app.state.arena.background
+    after_commit(session, lambda: background.schedule_tournament(copy_id))
     return TournamentOut.of(copy)
 
 
@@ -180,7 +180,6 @@ def list_tournaments(session: Db, _: Admin) -> list[TournamentOut]:
 @router.post("/tournaments/{slug}/{action}", response_model=TournamentOut)
 def lifecycle(
     request: Request,
-    tasks: BackgroundTasks,
     slug: Slug,
     action: Literal["open", "start", "stop", "cancel", "freeze"],
     session: Db,
@@ -206,7 +205,8 @@ def lifecycle(
             raise ApiError(409, "NO_ENTRIES", f"tournament {slug!r} has no entries to run")
         repo.transition(session, tournament, TournamentStatus.RUNNING)
         session.flush()
-        tasks.add_task(request.app.state.arena.background.schedule_tournament, tournament.id)  # after the commit
+        tournament_id, background = tournament.id, request.app.state.arena.background
+        after_commit(session, lambda: background.schedule_tournament(tournament_id))
     return TournamentOut.of(tournament)
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, File, Path, Request, UploadFile
+from fastapi import APIRouter, File, Path, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
-from arena.api.deps import Db, Me
+from arena.api.deps import Db, Me, after_commit
 from arena.api.errors import ApiError
 from arena.metrics import UPLOADS
 from arena.store import accounts
@@ -83,9 +83,7 @@ class EntryOut(BaseModel):
 
 
 @router.post("/bots/{name}/versions", status_code=202, response_model=VersionOut)
-async def upload(
-    request: Request, tasks: BackgroundTasks, name: Name, session: Db, me: Me, file: Annotated[UploadFile, File()]
-) -> VersionOut:
+async def upload(request: Request, name: Name, session: Db, me: Me, file: Annotated[UploadFile, File()]) -> VersionOut:
     """Upload a new version of bot ``name`` (created on first upload): a .py file, or a .zip / .tar.gz with
     main.py at its root. It is stored by content hash and smoke-tested in the sandbox; poll the version for
     its verdict (pending → ready | failed)."""
@@ -104,7 +102,8 @@ async def upload(
                                    file_count=bundle.file_count, storage_path=str(path))  # fmt: skip
     session.flush()
     UPLOADS.labels(outcome="accepted").inc()
-    tasks.add_task(state.background.schedule_smoke_test, version.id)  # after the commit, so the version is visible
+    version_id = version.id
+    after_commit(session, lambda: state.background.schedule_smoke_test(version_id))
     return VersionOut.of(version)
 
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
+from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from arena.api.errors import ApiError
@@ -26,6 +27,12 @@ def db(request: Request) -> Iterator[Session]:
     then becomes its HTTP answer through the app's exception handler)."""
     with request.app.state.arena.sessions.begin() as session:
         yield session
+
+
+def after_commit(session: Session, action: Callable[[], object]) -> None:
+    """Run ``action`` once this request's transaction has committed (never if it rolls back): background work
+    started earlier could read the database before the request's own rows are visible (PostgreSQL)."""
+    event.listen(session, "after_commit", lambda _session: action(), once=True)
 
 
 def contestant(
