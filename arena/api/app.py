@@ -17,7 +17,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.orm import Session, sessionmaker
 
 from arena import __version__
-from arena.api import admin, contestants, errors, spectators, webhooks_api
+from arena.api import admin, contestants, errors, results, spectators, webhooks_api
 from arena.api.hub import ChangeHub
 from arena.api.ratelimit import RateLimiter
 from arena.api.scheduler import Scheduler
@@ -124,6 +124,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
 
     app.include_router(spectators.router)
     app.include_router(contestants.router)
+    app.include_router(results.router)  # before admin: admin's POST /tournaments/{slug}/{action} matches any action
     app.include_router(admin.router)
     app.include_router(webhooks_api.router)
     return app

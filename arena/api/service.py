@@ -17,6 +17,7 @@ import redis
 from sqlalchemy.orm import Session, sessionmaker
 
 from arena.api.errors import ApiError
+from arena.api.recorder import Recorder
 from arena.api.webhook_dispatch import Observers, webhook_observer
 from arena.catalog import load_catalog
 from arena.engine.rules import resolve_ruleset
@@ -27,9 +28,8 @@ from arena.runtime.local import run_local
 from arena.runtime.smoke import smoke_test
 from arena.runtime.spec import EntrySpec, LimitsSpec, TournamentSpec
 from arena.store import bots as bot_repo
-from arena.store import record
 from arena.store import tournaments as tournament_repo
-from arena.store.models import EntryStatus, TournamentStatus, VersionStatus
+from arena.store.models import TournamentStatus, VersionStatus
 
 log = logging.getLogger("arena.service")
 
@@ -57,23 +57,24 @@ def tournament_spec(sessions: sessionmaker[Session], tournament_id: int) -> Tour
 
 
 def run_tournament(sessions: sessionmaker[Session], redis_url: str, tournament_id: int) -> None:
-    """Run a started tournament to its end and keep its result: standings, each entry's end, frozen board."""
+    """Run a started tournament to its end. The Recorder keeps its record as it runs (orders, fills,
+    rejections, sampled equity) and at its end (standings, each entry's end and log); then the tournament
+    is marked finished and its board frozen."""
     spec = tournament_spec(sessions, tournament_id)
-    observer = Observers([webhook_observer(sessions, tournament_id)])
+    recorder = Recorder(sessions, tournament_id)
+    observer = Observers([recorder, webhook_observer(sessions, tournament_id)])
     try:
-        standings, reports = run_local(redis_url, spec, load_catalog(), observer=observer)
+        _, reports = run_local(redis_url, spec, load_catalog(), observer=observer)
+    except Exception:
+        with sessions.begin() as session:  # a host fault: the tournament cannot be finished, say so
+            tournament_repo.transition(session, tournament_repo.get_tournament(session, tournament_id),
+                                       TournamentStatus.CANCELLED)  # fmt: skip
+        raise
     finally:
-        observer.close()  # flushes the webhook writer even if the run failed
+        observer.close()  # writes what the record and the webhooks still hold, even if the run failed
+    recorder.keep_full_logs(reports)  # the supervisors' full logs (the bus carried only the last 20 lines)
     with sessions.begin() as session:
         t = tournament_repo.get_tournament(session, tournament_id)
-        entry_map = tournament_repo.entry_map(session, t)
-        record.record_standings(session, t, entry_map, standings)
-        for entry in t.entries:
-            report = reports.get(entry.bot_key)
-            status = (
-                EntryStatus.FINISHED if report is None or report.status in ("exited", "killed") else EntryStatus.OUT
-            )
-            tournament_repo.record_entry_end(session, entry, status, report.as_dict() if report else {})
         if t.status is TournamentStatus.RUNNING:
             tournament_repo.transition(session, t, TournamentStatus.FINISHED)
         tournament_repo.set_frozen(session, t, True)
