@@ -62,3 +62,17 @@ def api(redis_url: str, tmp_path: Path) -> Iterator[Callable[..., LiveServer]]:
 def http() -> Iterator[httpx.Client]:
     with httpx.Client(timeout=10) as client:
         yield client
+
+
+def enrol(
+    server_url: str, admin_key: str, names: tuple[str, ...] = ("alice", "bob")
+) -> tuple[httpx.Client, dict, dict]:
+    """An API client, the admin's headers, and contestants created by the admin: name -> their headers."""
+    client = httpx.Client(base_url=server_url + "/api/v1", timeout=30)
+    admin = {"X-API-Key": admin_key}
+    people = {}
+    for name in names:
+        answer = client.post("/admin/contestants", json={"name": name}, headers=admin)
+        assert answer.status_code == 201, answer.text
+        people[name] = {"X-API-Key": answer.json()["api_key"]}
+    return client, admin, people

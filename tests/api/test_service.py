@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from arena.store import accounts
 from arena.store.db import make_engine
 from arena.store.migrate import upgrade
+from tests.api.conftest import enrol
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [
@@ -50,13 +51,7 @@ def poll(fetch, done, timeout_s: float = 60.0):
 def service(api, database_url):
     key = admin_key(database_url)
     server = api(database_url=database_url, rate_limit=1_000_000)  # the tests poll; the limit has its own test
-    client = httpx.Client(base_url=server.url + "/api/v1", timeout=30)
-    admin = {"X-API-Key": key}
-    people = {}
-    for name in ("alice", "bob"):
-        answer = client.post("/admin/contestants", json={"name": name}, headers=admin)
-        assert answer.status_code == 201, answer.text
-        people[name] = {"X-API-Key": answer.json()["api_key"]}
+    client, admin, people = enrol(server.url, key)
     yield client, admin, people
     client.close()
 

@@ -23,6 +23,7 @@ from arena.store import webhooks as webhook_repo
 from arena.store.db import make_engine, make_sessionmaker
 from arena.store.models import WebhookDelivery, WebhookEndpoint
 from arena.webhooks import RetryPolicy
+from tests.api.conftest import enrol
 from tests.api.test_service import admin_key, poll, upload
 from tests.webhooks.receiver import Receiver, serve
 from tests.webhooks.test_webhook_docs import snippet
@@ -52,14 +53,7 @@ def start(api, database_url: str, **overrides: Any):
     server = api(database_url=database_url, **overrides)
     dispatcher = server.server.config.app.state.webhooks
     dispatcher.policy, dispatcher.poll_s = FAST, 0.05
-    client = httpx.Client(base_url=server.url + "/api/v1", timeout=30)
-    admin = {"X-API-Key": key}
-    people = {}
-    for name in ("alice", "bob"):
-        answer = client.post("/admin/contestants", json={"name": name}, headers=admin)
-        assert answer.status_code == 201, answer.text
-        people[name] = {"X-API-Key": answer.json()["api_key"]}
-    return client, admin, people
+    return enrol(server.url, key)
 
 
 @pytest.fixture
