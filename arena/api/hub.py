@@ -57,6 +57,12 @@ class ChangeHub:
     async def _read(self, feed: _Feed) -> None:
         while True:
             reply = await self.client.xread({feed.key: feed.last_id}, block=1000, count=500)
+            if not reply:
+                # A quiet second: wake every spectator with None (its chance to send a heartbeat). One
+                # broadcast here is far cheaper than a timeout around every spectator's queue.get().
+                for queue in list(feed.subscribers):
+                    if not queue.full():
+                        queue.put_nowait(None)
             for _key, entries in _entries(reply):
                 for raw_id, fields in entries:
                     stream_id = raw_id.decode() if isinstance(raw_id, bytes) else raw_id
@@ -71,6 +77,7 @@ class ChangeHub:
                             queue.put_nowait(_DROPPED)
                         else:
                             queue.put_nowait(change)
+            self._release_due(feed)  # keeps `pending` bounded by the delay, whether or not anyone asks
 
     def _release_due(self, feed: _Feed) -> None:
         cutoff = self.clock() * 1000 - self.delay_ms
@@ -97,7 +104,7 @@ class ChangeHub:
         return out
 
     async def changes(self, tournament: str, after: str | None = None) -> AsyncIterator[Change | None]:
-        """Changes as they become visible; ``None`` items are heartbeat opportunities (idle ticks of 1 s).
+        """Changes as they become visible; ``None`` items are heartbeat opportunities (each quiet second).
 
         With ``after`` (a stream id) the missed changes come first, then the live ones, without gaps
         or repeats.
@@ -113,9 +120,8 @@ class ChangeHub:
                     seen = change.stream_id
                     yield change
             while True:
-                try:
-                    change = await asyncio.wait_for(queue.get(), timeout=1.0)
-                except TimeoutError:
+                change = await queue.get()
+                if change is None:
                     yield None
                     continue
                 if change is _DROPPED:

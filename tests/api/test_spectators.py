@@ -146,3 +146,13 @@ def test_metrics_and_health(api, http):
 def test_openapi_schema_is_served(api, http):
     schema = http.get(f"{api().url}/openapi.json").json()
     assert "/api/v1/tournaments/{tournament}/leaderboard" in schema["paths"]
+
+
+def test_quiet_streams_send_heartbeats(api, board):
+    server = api(heartbeat_s=1.0)
+    with connect(f"ws://127.0.0.1:{server.port}/api/v1/tournaments/{T}/leaderboard/ws") as socket:
+        assert json.loads(socket.recv(timeout=10)) == {"type": "heartbeat"}
+    url = f"{server.url}/api/v1/tournaments/{T}/leaderboard/stream"
+    with httpx.stream("GET", url, timeout=10) as response:
+        lines = response.iter_lines()
+        assert any(line == "event: heartbeat" for line, _ in zip(lines, range(10), strict=False))
