@@ -188,7 +188,7 @@ def _demo_live(url: str, spec: Any, catalog: Any) -> tuple[list[Any], dict[str, 
 
     progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     task = progress.add_task(f"tournament {spec.id}", total=spec.ticks)
-    with Live(Group(progress), refresh_per_second=10, console=err, transient=False) as live:
+    with Live(Group(progress), refresh_per_second=10, console=err, transient=True) as live:
 
         def on_tick(report: Any) -> None:
             progress.update(task, completed=report.n, total=report.total)
