@@ -10,7 +10,6 @@ class Settings(BaseSettings):
 
     redis_url: str | None = None  # unset: `arena demo` starts a private redis-server
     bot_slots: int = 8  # sandboxed bots one worker host runs at once
-    tick_deadline_s: float = 2.0
 
 
 def settings() -> Settings:

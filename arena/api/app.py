@@ -24,7 +24,7 @@ from arena.api.scheduler import Scheduler
 from arena.api.service import Background, bundles_root
 from arena.api.webhook_dispatch import Dispatcher
 from arena.metrics import HTTP_RATE_LIMITED
-from arena.store.db import make_engine, make_sessionmaker
+from arena.store.db import database_url, make_engine, make_sessionmaker
 from arena.store.migrate import upgrade
 from arena.uploads import BundleStore, UploadLimits
 
@@ -62,7 +62,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         aredis = aioredis.Redis.from_url(settings.redis_url)
-        url = settings.database_url or f"sqlite:///{(settings.data_dir / 'arena.db').resolve()}"
+        url = settings.database_url or database_url(settings.data_dir)
         db = make_engine(url)
         upgrade(url)  # the schema is migrated before the first request
         sessions = make_sessionmaker(db)

@@ -16,6 +16,7 @@ from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
 from arena.engine.accounts import Account, Position
+from arena.engine.book import Level
 from arena.engine.events import AccountUpdate, Event, Fill, OrderAccepted, OrderDone, OrderRejected
 from arena.engine.execution import crossing_levels, floor_qty, impact_price, round_to_tick
 from arena.engine.fees import fill_fee
@@ -324,7 +325,7 @@ class Engine:
             if refusal is not None:
                 return refusal
         if order.tif is TimeInForce.FOK:
-            fillable = self._fillable(order, market, ruleset)
+            fillable = self._takeable(order, market, ruleset, sign)[1]
             if fillable + 1e-12 < order.qty:
                 return Rejection(RejectionCode.FOK_NOT_FILLABLE, f"only {fillable:g} of {order.qty:g} could fill now")
         return None
@@ -399,14 +400,11 @@ class Engine:
         sign = 1 if order.side is Side.BUY else -1
         if not arriving and not _safe_is_open(self.calendars[instrument.venue], ts, ruleset.extended_hours):
             return  # resting orders wait for the open
-        limit = order.limit_price if order.type in (OrderType.LIMIT, OrderType.STOP_LIMIT) else None
-        levels = book.asks if sign > 0 else book.bids
-        if limit is not None:
-            levels = crossing_levels(levels, limit, sign)
+        limit = order.limit
+        levels, takeable = self._takeable(order, market, ruleset, sign)
         if not levels:
             return
-        available = market.available(order.account, sign, levels)
-        qty = floor_qty(min(order.remaining, available * ruleset.liquidity.participation_cap), instrument.qty_decimals)
+        qty = floor_qty(min(order.remaining, takeable), instrument.qty_decimals)
         if qty <= 0 or qty < instrument.min_qty:
             return
         terms = self._terms.get((order.tournament, order.symbol)) or self.terms(order.tournament, instrument)
@@ -458,11 +456,12 @@ class Engine:
         else:
             order.status = OrderStatus.PARTIALLY_FILLED
 
-    def _fillable(self, order: Order, market: Market, ruleset: Ruleset) -> float:
-        limit = order.limit_price if order.type in (OrderType.LIMIT, OrderType.STOP_LIMIT) else None
-        levels = crossing_levels(market.opposite(order.sign), limit, order.sign)
-        available = market.available(order.account, order.sign, levels)
-        return floor_qty(available * ruleset.liquidity.participation_cap, market.instrument.qty_decimals)
+    def _takeable(self, order: Order, market: Market, ruleset: Ruleset, sign: int) -> tuple[tuple[Level, ...], float]:
+        """The levels ``order`` may take now, and how much of them: the participation cap of what this
+        account has not consumed yet."""
+        levels = crossing_levels(market.opposite(sign), order.limit, sign)
+        available = market.available(order.account, sign, levels)
+        return levels, floor_qty(available * ruleset.liquidity.participation_cap, market.instrument.qty_decimals)
 
     def _book_fill(self, account: Account, instrument: Instrument, signed_qty: float, price: float, fee: float) -> None:
         multiplier = instrument.multiplier

@@ -92,6 +92,11 @@ class Order:
         return self.qty - self.filled_qty
 
     @property
+    def limit(self) -> float | None:
+        """The price this order may not fill beyond (limit and stop-limit orders), else None."""
+        return self.limit_price if self.type in (OrderType.LIMIT, OrderType.STOP_LIMIT) else None
+
+    @property
     def sign(self) -> int:
         return 1 if self.side is Side.BUY else -1
 

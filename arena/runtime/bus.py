@@ -166,10 +166,6 @@ class Bus:
                 batches.extend((_s(i), json.loads(f[b"m"])) for i, f in entries)
         return market, batches
 
-    def drain_bot(self, bot: str, after: str) -> list[tuple[str, list[dict[str, Any]]]]:
-        reply = self.client.xread({self.bot_key(bot): after}, block=None)
-        return [(_s(i), json.loads(f[b"m"])) for _k, entries in reply or () for i, f in entries]
-
     def command(self, action: str, bot: str = "") -> None:
         """Ask the running engine to act (``stop``, or ``disqualify`` a bot) at its next tick."""
         self.client.sadd(self.control_key, f"{action}:{bot}")

@@ -32,8 +32,12 @@ class StoreSettings(BaseSettings):
         return f"sqlite:///{(self.data_dir / 'arena.db').resolve()}"
 
 
-def database_url() -> str:
-    return StoreSettings().url()
+def database_url(data_dir: Path | None = None) -> str:
+    """ARENA_DATABASE_URL, else the SQLite file in ``data_dir`` (default: ARENA_DATA_DIR)."""
+    settings = StoreSettings()
+    if data_dir is not None and not settings.database_url:
+        settings.data_dir = data_dir
+    return settings.url()
 
 
 def make_engine(url: str | URL | None = None, **kwargs: Any) -> Engine:
