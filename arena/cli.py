@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -14,6 +16,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from sandbox.cli import app as sandbox_app
+
+T = TypeVar("T")
 
 app = typer.Typer(
     name="arena",
@@ -222,11 +226,51 @@ def serve(
 def create_contestant(
     name: Annotated[str, typer.Argument(help="The contestant's (or admin's) name.")],
     admin: Annotated[bool, typer.Option("--admin", help="An administrator (can run tournaments).")] = False,
+    password: Annotated[
+        bool,
+        typer.Option("--password", help="Also set a dashboard password (asked for, or $ARENA_PASSWORD)."),
+    ] = False,
 ) -> None:
     """Create a contestant (the first admin, typically) and print their API key, once."""
+    from arena.store import accounts
+
+    secret = _ask_password() if password else None
+
+    def create(session: Any) -> str:
+        who = accounts.create_contestant(session, name, is_admin=admin)
+        if secret is not None:
+            accounts.set_password(who, secret)
+        return accounts.create_api_key(session, who, "created on the command line")[1]
+
+    print(_in_store(create))
+
+
+@app.command("set-password")
+def set_password(name: Annotated[str, typer.Argument(help="The contestant's (or admin's) name.")]) -> None:
+    """Set the password someone signs in to the web dashboard with (asked for, or $ARENA_PASSWORD)."""
+    from arena.store import accounts
+    from arena.store.errors import NotFound
+
+    secret = _ask_password()
+
+    def change(session: Any) -> None:
+        who = accounts.contestant_by_name(session, name)
+        if who is None:
+            raise NotFound(f"no contestant {name!r}", "UNKNOWN_CONTESTANT")
+        accounts.set_password(who, secret)
+
+    _in_store(change)
+    print(f"password set for {name}")
+
+
+def _ask_password() -> str:
+    return os.environ.get("ARENA_PASSWORD") or typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+
+
+def _in_store(action: Callable[[Any], T]) -> T:
+    """Run ``action(session)`` in one transaction on the configured database (migrated first)."""
     from sqlalchemy.orm import Session
 
-    from arena.store import accounts
     from arena.store.db import database_url, make_engine
     from arena.store.errors import StoreError
     from arena.store.migrate import upgrade
@@ -236,13 +280,11 @@ def create_contestant(
     engine = make_engine(url)
     try:
         with Session(engine) as session, session.begin():
-            who = accounts.create_contestant(session, name, is_admin=admin)
-            _, key = accounts.create_api_key(session, who, "created on the command line")
+            return action(session)
     except StoreError as exc:
         raise fail(exc.code, exc.message, False) from None
     finally:
         engine.dispose()
-    print(key)
 
 
 @app.command()

@@ -56,6 +56,7 @@ class CgroupStats:
     cpu_seconds: float | None = None
     oom_kills: int = 0
     memory_failcnt: int = 0
+    memory_bytes: int | None = None  # in use now
 
 
 @dataclass
@@ -143,6 +144,7 @@ class ContainerCgroup:
                 cpu_seconds=usec / 1e6,
                 oom_kills=keyed("memory", "memory.events", "oom_kill"),
                 memory_failcnt=keyed("memory", "memory.events", "max"),
+                memory_bytes=number("memory", "memory.current"),
             )
         usage_ns = number("cpuacct", "cpuacct.usage")
         return CgroupStats(
@@ -150,6 +152,7 @@ class ContainerCgroup:
             cpu_seconds=usage_ns / 1e9 if usage_ns is not None else None,
             oom_kills=keyed("memory", "memory.oom_control", "oom_kill"),
             memory_failcnt=number("memory", "memory.failcnt") or 0,
+            memory_bytes=number("memory", "memory.usage_in_bytes"),
         )
 
     def pids(self) -> list[int]:

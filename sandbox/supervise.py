@@ -20,7 +20,7 @@ from pathlib import Path
 from types import TracebackType
 
 from sandbox.bundle import GATE_BYTE, build_config, python_args, write_bundle
-from sandbox.cgroup import CGROUP_PARENT, ContainerCgroup
+from sandbox.cgroup import CGROUP_PARENT, CgroupStats, ContainerCgroup
 from sandbox.channel import JsonLineChannel
 from sandbox.errors import BotNotFound, SandboxRefused
 from sandbox.limits import Limits
@@ -184,6 +184,7 @@ class BotProcess:
         self._channel: JsonLineChannel | None = None
         self._cpu_seen: float | None = None
         self._peak_seen: int | None = None
+        self._usage: tuple[float, CgroupStats] | None = None  # (monotonic time, the latest sample)
 
         relative = f"{CGROUP_PARENT}/{self.container_id}"
         self.cgroup = ContainerCgroup.for_relative_path(relative)
@@ -334,8 +335,14 @@ class BotProcess:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
 
+    @property
+    def usage(self) -> tuple[float, CgroupStats] | None:
+        """The latest sample of the container's cgroup (monotonic time taken, stats), every STATS_INTERVAL."""
+        return self._usage
+
     def _sample(self) -> None:
         stats = self.cgroup.stats()
+        self._usage = (time.monotonic(), stats)
         if stats.cpu_seconds is not None:
             self._cpu_seen = stats.cpu_seconds
             if stats.cpu_seconds > self.limits.effective_cpu_seconds:

@@ -25,6 +25,7 @@ class ContestantIn(BaseModel):
     name: str = Field(min_length=1, max_length=64)
     email: str | None = Field(None, max_length=320)
     is_admin: bool = False
+    password: str | None = Field(None, min_length=8, max_length=1024, description="for signing in to the dashboard")
 
 
 class ContestantOut(BaseModel):
@@ -101,6 +102,8 @@ def _validated_rules(rules: dict[str, Any]) -> dict[str, Any]:
 @router.post("/contestants", status_code=201, response_model=ContestantOut)
 def create_contestant(body: ContestantIn, session: Db, _: Admin) -> ContestantOut:
     who = accounts.create_contestant(session, body.name, body.email, body.is_admin)
+    if body.password is not None:
+        accounts.set_password(who, body.password)
     _, key = accounts.create_api_key(session, who, "created by an admin")
     return ContestantOut(id=who.id, name=who.name, is_admin=who.is_admin, api_key=key)
 

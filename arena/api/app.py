@@ -17,7 +17,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.orm import Session, sessionmaker
 
 from arena import __version__
-from arena.api import admin, contestants, errors, results, spectators, webhooks_api
+from arena.api import admin, contestants, dashboard, errors, pages, results, signin, spectators, webhooks_api
 from arena.api.hub import ChangeHub
 from arena.api.ratelimit import RateLimiter
 from arena.api.scheduler import Scheduler
@@ -50,6 +50,7 @@ class ArenaState:
     aredis: aioredis.Redis
     hub: ChangeHub
     limiter: RateLimiter
+    login_limiter: RateLimiter
     sessions: sessionmaker[Session]
     bundles: BundleStore
     upload_limits: UploadLimits
@@ -72,6 +73,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
             aredis,
             ChangeHub(aredis, settings.spectator_delay_s),
             RateLimiter(aredis, settings.rate_limit, settings.rate_window_s),
+            RateLimiter(aredis, signin.LOGIN_ATTEMPTS, signin.LOGIN_WINDOW_S),
             sessions,
             BundleStore(bundles_root(settings.data_dir)),
             UploadLimits(),
@@ -102,9 +104,13 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
 
     @app.middleware("http")
     async def rate_limit(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        if request.url.path in ("/metrics", "/healthz"):
+        if request.url.path in ("/metrics", "/healthz") or request.url.path.startswith("/static/"):
             return await call_next(request)
-        key = request.headers.get("x-api-key", "")[:16] or (request.client.host if request.client else "anon")
+        key = (
+            request.headers.get("x-api-key", "")[:16]
+            or request.cookies.get(signin.COOKIE, "")[:16]
+            or (request.client.host if request.client else "anon")
+        )
         decision = await request.app.state.arena.limiter.hit(key)
         if not decision.allowed:
             HTTP_RATE_LIMITED.inc()
@@ -122,9 +128,12 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
+    app.include_router(signin.router)
     app.include_router(spectators.router)
     app.include_router(contestants.router)
     app.include_router(results.router)  # before admin: admin's POST /tournaments/{slug}/{action} matches any action
     app.include_router(admin.router)
+    app.include_router(dashboard.router)
     app.include_router(webhooks_api.router)
+    pages.install(app)
     return app

@@ -1,14 +1,15 @@
-"""Request dependencies: a database session per request, and who is calling (API key)."""
+"""Request dependencies: a database session per request, and who is calling (API key or session cookie)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Cookie, Depends, Header, Request
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from arena.api import signin
 from arena.api.errors import ApiError
 from arena.store import accounts
 from arena.store.errors import Conflict, IllegalTransition, InvalidValue, NotFound, StoreError
@@ -39,7 +40,10 @@ def contestant(
     request: Request,
     session: Annotated[Session, Depends(db)],
     x_api_key: Annotated[str | None, Header(description="Your API key (shown once when it was created).")] = None,
+    arena_session: Annotated[str | None, Cookie(include_in_schema=False)] = None,
 ) -> Contestant:
+    if not x_api_key and arena_session:
+        return _session_contestant(request, session, arena_session)
     if not x_api_key:
         raise ApiError(401, "UNAUTHENTICATED", "send your API key in the X-API-Key header",
                        {"WWW-Authenticate": "ApiKey"})  # fmt: skip
@@ -47,6 +51,16 @@ def contestant(
     if key is None:
         raise ApiError(401, "INVALID_API_KEY", "that API key is unknown or revoked", {"WWW-Authenticate": "ApiKey"})
     return key.contestant
+
+
+def _session_contestant(request: Request, session: Session, token: str) -> Contestant:
+    found = signin.session_contestant(request.app.state.arena.redis, session, token)
+    if found is None:
+        raise ApiError(401, "SESSION_EXPIRED", "your session has ended; sign in again")
+    if request.method not in signin.SAFE_METHODS and not request.headers.get(signin.CSRF_HEADER):
+        raise ApiError(403, "CSRF_HEADER_MISSING",
+                       f"changes made with a session cookie need the {signin.CSRF_HEADER} header")  # fmt: skip
+    return found[0]
 
 
 def admin(who: Annotated[Contestant, Depends(contestant)]) -> Contestant:

@@ -15,9 +15,12 @@ from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 
+from arena.api import live
 from arena.api.deps import Admin, Db, Me
 from arena.api.errors import ApiError
-from arena.engine.rules import RulesetError, resolve_ruleset
+from arena.api.live import Progress
+from arena.engine.rulebook import describe
+from arena.engine.rules import DEFAULT_RULESET, RulesetError, resolve_ruleset
 from arena.runtime.leaderboard import Leaderboard
 from arena.store import record
 from arena.store.models import (
@@ -60,6 +63,12 @@ class TournamentSummary(BaseModel):
     started_at: datetime | None
     finished_at: datetime | None
     ruleset: dict[str, Any] = Field(description="the tournament's ruleset: its override merged over the default")
+
+
+class TournamentView(TournamentSummary):
+    rules_text: list[str] = Field(description="the ruleset in plain words")
+    progress: Progress | None = Field(description="how far it has got; null before the first tick")
+    bots: list[str] = Field(description="the entrants' bot keys")
 
 
 class ResultOut(BaseModel):
@@ -271,24 +280,52 @@ def tournaments(
             .group_by(Entry.tournament_id)
         ).all()
     )
-    return [
-        TournamentSummary(
-            slug=t.slug,
-            name=t.name,
-            status=t.status.value,
-            clock=t.clock.value,
-            ticks=t.ticks,
-            entries=counts.get(t.id, 0),
-            entry_opens_at=t.entry_opens_at,
-            entry_closes_at=t.entry_closes_at,
-            starts_at=t.starts_at,
-            ends_at=t.ends_at,
-            started_at=t.started_at,
-            finished_at=t.finished_at,
-            ruleset=_ruleset(t.rules),
-        )
-        for t in rows
-    ]
+    return [_summary(t, counts.get(t.id, 0)) for t in rows]
+
+
+def _summary(t: Tournament, entries: int) -> TournamentSummary:
+    return TournamentSummary(
+        slug=t.slug,
+        name=t.name,
+        status=t.status.value,
+        clock=t.clock.value,
+        ticks=t.ticks,
+        entries=entries,
+        entry_opens_at=t.entry_opens_at,
+        entry_closes_at=t.entry_closes_at,
+        starts_at=t.starts_at,
+        ends_at=t.ends_at,
+        started_at=t.started_at,
+        finished_at=t.finished_at,
+        ruleset=_ruleset(t.rules),
+    )
+
+
+@router.get("/tournaments/{slug}", response_model=TournamentView)
+def tournament(request: Request, slug: Slug, session: Db) -> TournamentView:
+    """One tournament for spectators: its ruleset in plain words, how far it has got, and its entrants."""
+    t = _public(session, slug)
+    summary = _summary(t, len(t.entries))
+    return TournamentView(
+        **summary.model_dump(),
+        rules_text=list(_rules_text(json.dumps(t.rules or {}, sort_keys=True))),
+        progress=live.progress(request.app.state.arena.redis, t.slug, t.ticks),
+        bots=sorted(e.bot_key for e in t.entries),
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def _rules_text(rules_json: str) -> tuple[str, ...]:
+    try:
+        return tuple(describe(resolve_ruleset(json.loads(rules_json))))
+    except RulesetError:  # validated when it was set; a later engine may have tightened the model
+        return ()
+
+
+@router.get("/rules/default", tags=["results"])
+def default_rules() -> dict[str, Any]:
+    """The default ruleset, every field expanded: a tournament's override is merged over it."""
+    return {"ruleset": DEFAULT_RULESET.model_dump(mode="json")}
 
 
 @router.get("/tournaments/{slug}/results", response_model=ResultsOut)

@@ -112,7 +112,7 @@ def _change_text(change: Change) -> str:
     text = _ENCODED.get(change.stream_id)
     if text is None:
         body = {"type": "leaderboard", "id": change.stream_id, "seq": change.seq, "ts": change.ts,
-                "scores": change.scores}  # fmt: skip
+                "tick": change.tick, "scores": change.scores}  # fmt: skip
         text = json.dumps(body, separators=(",", ":"))
         if len(_ENCODED) > 10_000:
             _ENCODED.clear()

@@ -28,6 +28,7 @@ STREAM_MAXLEN = 100_000  # approximate cap per stream: a bounded memory footprin
 # Longest a blocking read waits: callers loop on their own deadlines, and redis-py gives up on a
 # socket silent for its socket_timeout (5 s by default), so blocks stay well under that.
 MAX_BLOCK_MS = 1_000
+USAGE_TTL_S = 86_400  # a finished tournament's last usage figures stay readable for a day
 
 
 def check_id(kind: str, value: str) -> str:
@@ -84,6 +85,7 @@ class Bus:
         self.orders_key = f"{prefix}:orders"
         self.config_key = f"{prefix}:config"
         self.control_key = f"{prefix}:control"  # admin commands to a running engine: stop, disqualify
+        self.usage_key = f"{prefix}:usage"  # HASH bot -> its sandbox's latest CPU and memory use
         self._bot_prefix = f"{prefix}:bot:"
 
     def bot_key(self, bot: str) -> str:
@@ -151,6 +153,16 @@ class Bus:
             pipe.xadd(self.orders_key, fields, maxlen=STREAM_MAXLEN, approximate=True)
         pipe.execute()
 
+    def report_usage(self, bot: str, usage: Mapping[str, Any]) -> None:
+        pipe = self.client.pipeline(transaction=False)
+        pipe.hset(self.usage_key, bot, _dumps(usage))
+        pipe.expire(self.usage_key, USAGE_TTL_S)
+        pipe.execute()
+
+    def usage(self) -> dict[str, dict[str, Any]]:
+        """Each bot's latest CPU and memory use, as its supervisor reported it."""
+        return {_s(bot): json.loads(raw) for bot, raw in self.client.hgetall(self.usage_key).items()}
+
     def read_for_bot(
         self, bot: str, after_market: str, after_bot: str, block_ms: int | None
     ) -> tuple[list[tuple[str, dict[bytes, bytes]]], list[tuple[str, list[dict[str, Any]]]]]:
@@ -172,6 +184,15 @@ class Bus:
 
     def commands(self) -> set[str]:
         return {_s(c) for c in self.client.smembers(self.control_key)}
+
+    def progress(self) -> tuple[int, int | None, bool] | None:
+        """(last tick published, its timestamp, ended?) from the market stream; None before the first tick."""
+        last = self.client.xrevrange(self.market_key, count=1)
+        if not last:
+            return None
+        fields = last[0][1]
+        ts = int(fields[b"ts"]) if b"ts" in fields else None
+        return int(fields[b"n"]), ts, b"end" in fields
 
     def ended(self) -> bool:
         """True once the engine has published the tournament's end."""

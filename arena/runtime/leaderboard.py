@@ -91,6 +91,7 @@ class Change:
     ts: int
     scores: dict[str, float]
     stream_id: str | None = None  # set when read from the stream; pass it to ``read_changes`` to resume
+    tick: int = 0  # the tournament tick of the latest change (0: not told)
 
 
 def validate_tournament_id(tournament: str) -> str:
@@ -413,14 +414,14 @@ class Leaderboard:
 
 
 def _encode_change(change: Change) -> str:
-    return json.dumps({"seq": change.seq, "ts": change.ts, "scores": change.scores}, separators=(",", ":"),
-                      allow_nan=False)  # fmt: skip
+    return json.dumps({"seq": change.seq, "ts": change.ts, "tick": change.tick, "scores": change.scores},
+                      separators=(",", ":"), allow_nan=False)  # fmt: skip
 
 
 def decode_change(data: bytes | str, stream_id: str | None = None) -> Change:
     record = json.loads(data)
     return Change(int(record["seq"]), int(record["ts"]), {str(b): float(s) for b, s in record["scores"].items()},
-                  stream_id)  # fmt: skip
+                  stream_id, int(record.get("tick", 0)))  # fmt: skip
 
 
 class LeaderboardPublisher:
@@ -452,7 +453,7 @@ class LeaderboardPublisher:
         self._clock = clock
         self._maxlen = stream_maxlen
         self._pending: dict[str, float] = {}
-        self._ts = 0
+        self._ts = self._tick = 0
         self._next_at = -math.inf
         self._seq = int(client.get(self.keys.seq) or 0)
         self.published = 0
@@ -466,12 +467,12 @@ class LeaderboardPublisher:
     def pending(self) -> dict[str, float]:
         return dict(self._pending)
 
-    def changed(self, scores: Mapping[str, float], ts: int) -> Change | None:
+    def changed(self, scores: Mapping[str, float], ts: int, tick: int = 0) -> Change | None:
         """Record this tick's changes; publish if one is due. Returns the message sent, if any."""
         if scores:
             _check_scores(scores)
             self._pending.update(scores)
-            self._ts = int(ts)
+            self._ts, self._tick = int(ts), int(tick)
         if self._pending and self._clock() >= self._next_at:
             return self._publish()
         return None
@@ -481,7 +482,7 @@ class LeaderboardPublisher:
         return self._publish() if self._pending else None
 
     def _publish(self) -> Change:
-        change = Change(self._seq + 1, self._ts, self._pending)
+        change = Change(self._seq + 1, self._ts, self._pending, tick=self._tick)
         payload = _encode_change(change)
         pipe = self._client.pipeline(transaction=True)
         pipe.set(self.keys.seq, change.seq)

@@ -38,6 +38,7 @@ from sandbox import Limits, ProtocolError, Sandbox, SandboxError, Status
 
 MAX_LOG_LINES = 200
 START_TIMEOUT_S = 30.0
+USAGE_EVERY_S = 1.0  # how often a bot's CPU and memory use is published
 
 
 @dataclass
@@ -111,6 +112,8 @@ class Supervisor:
         self._view: MarketView | None = None
         self._pending_pong: str | None = None
         self._guard = FloodGuard()
+        self._usage_at: float | None = None
+        self._usage_cpu: float | None = None
 
     # -- the run ----------------------------------------------------------------------
 
@@ -182,11 +185,27 @@ class Supervisor:
                 books = tick_books(self.bus.market_key, entry_id, fields[b"books"])
                 outgoing.extend(self._tick_messages(int(fields[b"n"]), int(fields[b"ts"]), books))
                 last_heard = time.monotonic()
+            self._report_usage()
             if time.monotonic() - last_heard > self.heartbeat_s:
                 last_heard = time.monotonic()
                 self._pending_pong = f"hb-{int(last_heard)}"
                 outgoing.append(ping_message(self._pending_pong))
             self._send_all(outgoing)
+
+    def _report_usage(self) -> None:
+        """Publish the bot's CPU and memory use (for the admin dashboard) when the sandbox has a new sample."""
+        sample = self._process.usage
+        if sample is None or (self._usage_at is not None and sample[0] - self._usage_at < USAGE_EVERY_S):
+            return
+        at, stats = sample
+        cpu_percent = None
+        if self._usage_at is not None and self._usage_cpu is not None and stats.cpu_seconds is not None:
+            cpu_percent = round(100.0 * (stats.cpu_seconds - self._usage_cpu) / (at - self._usage_at), 1)
+        self._usage_at, self._usage_cpu = at, stats.cpu_seconds
+        self.bus.report_usage(self.bot, {
+            "cpu_percent": cpu_percent, "cpu_seconds": stats.cpu_seconds, "memory_bytes": stats.memory_bytes,
+            "peak_memory_bytes": stats.peak_memory_bytes, "at": time.time(),
+        })  # fmt: skip
 
     def _end(self) -> None:
         self._process.channel.close_input()

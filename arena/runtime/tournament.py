@@ -137,6 +137,7 @@ class Tournament:
             {
                 "tournament": config.id,
                 "clock": config.clock,
+                "ticks": len(config.ticks),
                 "symbols": symbols,
                 "order_rate": config.ruleset.order_rate.model_dump(),
                 "hello": hello_message("", config.id, config.ruleset, [catalog[s] for s in symbols]),
@@ -147,9 +148,10 @@ class Tournament:
 
     def run(self) -> list[Standing]:
         self._await_ready()
-        total = len(self.config.ticks)
+        total = done = len(self.config.ticks)
         for n, tick in enumerate(self.config.ticks, start=1):
             if self._obey_commands():
+                done = n - 1
                 break
             started = self.clock()
             status = self.sessions.changes(tick.ts)
@@ -165,7 +167,7 @@ class Tournament:
                 self._count_bots()
             if self.on_tick is not None:
                 self.on_tick(TickReport(n, tick.ts, total, self.standings(), self.clock() - started))
-        return self._finish(total)
+        return self._finish(done)
 
     def _await_ready(self) -> None:
         pending = set(self.bots)
@@ -285,12 +287,13 @@ class Tournament:
         if changed:
             with LEADERBOARD_UPDATE.time():
                 self.leaderboard.update(changed)
-        self.publisher.changed(changed, ts)  # also releases a change held back by the rate cap
+        self.publisher.changed(changed, ts, n)  # also releases a change held back by the rate cap
         if n % self.config.snapshot_every == 0:
             self.leaderboard.snapshot(ts)
 
-    def _finish(self, total: int) -> list[Standing]:
-        self.bus.publish_end(total)
+    def _finish(self, done: int) -> list[Standing]:
+        """End the run after ``done`` ticks (fewer than planned when stopped)."""
+        self.bus.publish_end(done)
         pending = {b for b, s in self.bots.items() if s.status in ("running", "starting")}
         deadline = self.clock() + self.config.end_timeout_s
         while pending and self.clock() < deadline:
@@ -307,7 +310,8 @@ class Tournament:
         # Every entrant is on the board, even one that never traded.
         final = {b: self.engine.accounts[b].score for b in self.bots}
         self.leaderboard.update(final)
-        self.publisher.changed(final, self.config.ticks[-1].ts if self.config.ticks else 0)
+        last_ts = self.config.ticks[done - 1].ts if done else 0
+        self.publisher.changed(final, last_ts, done)
         self.publisher.flush()
         self.leaderboard.freeze()
         standings = self.standings()

@@ -1,0 +1,121 @@
+"""What the admin dashboard reads: a tournament with its entrants' live state, recent uploads, contestants."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from arena.api import live
+from arena.api.admin import Slug, TournamentOut
+from arena.api.contestants import VersionOut
+from arena.api.deps import Admin, Db
+from arena.api.live import Progress, Usage
+from arena.store import accounts
+from arena.store import tournaments as repo
+from arena.store.models import Bot, BotVersion, Entry, TournamentStatus
+
+router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
+
+
+class EntrantOut(BaseModel):
+    id: int
+    bot_key: str
+    bot: str
+    version: int
+    contestant: str
+    status: str
+    disqualified: bool
+    end_classification: str | None
+    end_reason: str
+    usage: Usage | None = Field(description="live CPU and memory use while it runs; the final figures after")
+
+
+class TournamentDetail(TournamentOut):
+    symbols: list[str] | None
+    interval_s: int
+    tick_deadline_s: float
+    limits: dict[str, Any]
+    entry_opens_at: datetime | None
+    entry_closes_at: datetime | None
+    starts_at: datetime | None
+    ends_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    progress: Progress | None
+    entrants: list[EntrantOut]
+
+
+class UploadOut(VersionOut):
+    owner: str
+
+
+class ContestantRow(BaseModel):
+    id: int
+    name: str
+    email: str | None
+    is_admin: bool
+    created_at: datetime
+
+
+def _final_usage(entry: Entry) -> Usage | None:
+    used = entry.resource_use or {}
+    if not used:
+        return None
+    return Usage(cpu_percent=None, cpu_seconds=used.get("cpu_seconds"), memory_bytes=None,
+                 peak_memory_bytes=used.get("peak_memory_bytes"), at=entry.created_at.timestamp())  # fmt: skip
+
+
+def _entrant(e: Entry, usage: Usage | None) -> EntrantOut:
+    return EntrantOut(
+        id=e.id, bot_key=e.bot_key, bot=e.bot.name, version=e.bot_version.version, contestant=e.bot.owner.name,
+        status=e.status.value, disqualified=e.disqualified, end_classification=e.end_classification,
+        end_reason=e.end_reason, usage=usage,
+    )  # fmt: skip
+
+
+def _usage(entry: Entry, running: dict[str, Usage], live_first: bool) -> Usage | None:
+    """While the tournament runs, the latest sample; once it is over, the figures recorded at the bot's end."""
+    if live_first:
+        return running.get(entry.bot_key) or _final_usage(entry)
+    return _final_usage(entry) or running.get(entry.bot_key)
+
+
+@router.get("/tournaments/{slug}", response_model=TournamentDetail)
+def tournament(request: Request, slug: Slug, session: Db, _: Admin) -> TournamentDetail:
+    t = repo.get_tournament(session, slug)
+    client = request.app.state.arena.redis
+    running = live.usage(client, t.slug)
+    is_running = t.status is TournamentStatus.RUNNING
+    entrants = [_entrant(e, _usage(e, running, is_running)) for e in sorted(t.entries, key=lambda e: e.id)]
+    return TournamentDetail(
+        **TournamentOut.of(t).model_dump(),
+        **{k: getattr(t, k) for k in ("symbols", "interval_s", "tick_deadline_s", "limits", "entry_opens_at",
+                                      "entry_closes_at", "starts_at", "ends_at", "started_at", "finished_at")},
+        progress=live.progress(client, t.slug, t.ticks),
+        entrants=entrants,
+    )  # fmt: skip
+
+
+@router.get("/uploads", response_model=list[UploadOut])
+def uploads(session: Db, _: Admin, limit: Annotated[int, Query(ge=1, le=500)] = 50) -> list[UploadOut]:
+    """The latest uploads of every contestant, newest first, with their smoke-test verdicts."""
+    versions = session.scalars(
+        select(BotVersion)
+        .options(selectinload(BotVersion.bot).selectinload(Bot.owner))
+        .order_by(BotVersion.id.desc())
+        .limit(limit)
+    )
+    return [UploadOut(**VersionOut.of(v).model_dump(), owner=v.bot.owner.name) for v in versions]
+
+
+@router.get("/contestants", response_model=list[ContestantRow])
+def contestants(session: Db, _: Admin) -> list[ContestantRow]:
+    return [
+        ContestantRow(id=c.id, name=c.name, email=c.email, is_admin=c.is_admin, created_at=c.created_at)
+        for c in accounts.list_contestants(session)
+    ]

@@ -1,0 +1,36 @@
+"""What a tournament is doing right now, read from its bus: how far it has got, and its bots' resource use."""
+
+from __future__ import annotations
+
+import redis
+from pydantic import BaseModel, Field
+
+from arena.runtime.bus import Bus
+
+
+class Progress(BaseModel):
+    tick: int = Field(description="ticks run so far")
+    ticks: int | None = Field(description="ticks planned (null: until its end time)")
+    ts: int | None = Field(description="the simulated time of the latest tick, ms since the epoch")
+    ended: bool
+
+
+class Usage(BaseModel):
+    cpu_percent: float | None = Field(description="of one CPU, over the last second")
+    cpu_seconds: float | None
+    memory_bytes: int | None
+    peak_memory_bytes: int | None
+    at: float = Field(description="when it was sampled, seconds since the epoch")
+
+
+def progress(client: redis.Redis, slug: str, ticks: int | None) -> Progress | None:
+    """None until the tournament's first tick."""
+    found = Bus(client, slug).progress()
+    if found is None:
+        return None
+    tick, ts, ended = found
+    return Progress(tick=tick, ticks=ticks, ts=ts, ended=ended)
+
+
+def usage(client: redis.Redis, slug: str) -> dict[str, Usage]:
+    return {bot: Usage.model_validate(figures) for bot, figures in Bus(client, slug).usage().items()}

@@ -1,0 +1,144 @@
+"""Browser sessions: sign in with a name and password (admins) or an API key (anyone), get an HttpOnly cookie.
+
+The session lives in Redis under the SHA-256 of its token, so a leaked Redis dump holds no usable cookie;
+it expires after ``SESSION_TTL_S`` and dies with the API key it was opened with. The cookie is
+SameSite=Strict, and writes authenticated by it must carry ``X-Requested-With`` (a header a cross-site form
+cannot send), so a session cannot be ridden from another site.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+import redis
+from fastapi import APIRouter, Cookie, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, Field, model_validator
+from sqlalchemy.orm import Session
+
+from arena.api.errors import ApiError
+from arena.metrics import HTTP_RATE_LIMITED
+from arena.store import accounts
+from arena.store.models import ApiKey, Contestant
+
+COOKIE = "arena_session"
+SESSION_TTL_S = 12 * 3600
+CSRF_HEADER = "x-requested-with"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+LOGIN_ATTEMPTS = 10  # per name and client, per LOGIN_WINDOW_S: scrypt is slow, but guessing must be slower
+LOGIN_WINDOW_S = 15 * 60
+
+router = APIRouter(prefix="/api/v1", tags=["session"])
+
+
+class Credentials(BaseModel):
+    """Either an API key, or a name and password."""
+
+    api_key: str | None = Field(None, min_length=1, max_length=200)
+    name: str | None = Field(None, min_length=1, max_length=64)
+    password: str | None = Field(None, min_length=1, max_length=1024)
+
+    @model_validator(mode="after")
+    def _one_way(self) -> Credentials:
+        if (self.api_key is None) == (self.name is None and self.password is None):
+            raise ValueError("send either api_key, or name and password")
+        if self.api_key is None and (self.name is None or self.password is None):
+            raise ValueError("send both name and password")
+        return self
+
+
+class Who(BaseModel):
+    id: int
+    name: str
+    is_admin: bool
+
+
+class SessionOut(BaseModel):
+    contestant: Who | None
+    expires_at: datetime | None = None
+
+
+def _key(token: str) -> str:
+    return f"arena:session:{hashlib.sha256(token.encode()).hexdigest()}"
+
+
+def open_session(client: redis.Redis, who: Contestant, key: ApiKey | None) -> tuple[str, datetime]:
+    token = secrets.token_urlsafe(32)
+    expires = datetime.now(UTC) + timedelta(seconds=SESSION_TTL_S)
+    record = {"contestant": who.id, "key": key.id if key else None, "expires_at": expires.isoformat()}
+    client.set(_key(token), json.dumps(record), ex=SESSION_TTL_S)
+    return token, expires
+
+
+def session_contestant(client: redis.Redis, session: Session, token: str) -> tuple[Contestant, datetime] | None:
+    """The contestant a session token stands for, or None (unknown, expired, or its API key revoked)."""
+    if not token or len(token) > 100:
+        return None
+    raw = client.get(_key(token))
+    if raw is None:
+        return None
+    record = json.loads(raw)
+    who = session.get(Contestant, int(record["contestant"]))
+    if who is None:
+        return None
+    if record.get("key") is not None:
+        key = session.get(ApiKey, int(record["key"]))
+        if key is None or key.revoked_at is not None:
+            client.delete(_key(token))
+            return None
+    return who, datetime.fromisoformat(record["expires_at"])
+
+
+def _verify(request: Request, body: Credentials) -> tuple[Contestant, ApiKey | None] | None:
+    with request.app.state.arena.sessions.begin() as session:
+        if body.api_key is not None:
+            key = accounts.authenticate(session, body.api_key)
+            return (key.contestant, key) if key else None
+        who = accounts.sign_in(session, body.name or "", body.password or "")
+        return (who, None) if who else None
+
+
+@router.post("/session", response_model=SessionOut)
+async def sign_in(request: Request, response: Response, body: Credentials) -> SessionOut:
+    """Sign in; the answer sets the session cookie. Wrong credentials: 401 INVALID_CREDENTIALS."""
+    state = request.app.state.arena
+    client = request.client.host if request.client else "anon"
+    decision = await state.login_limiter.hit(f"login:{client}:{body.name or 'key'}")
+    if not decision.allowed:
+        HTTP_RATE_LIMITED.inc()
+        raise ApiError(429, "TOO_MANY_SIGN_INS", f"too many sign-in attempts; retry in {decision.retry_after_s} s",
+                       {"Retry-After": str(decision.retry_after_s)})  # fmt: skip
+    found = await run_in_threadpool(_verify, request, body)
+    if found is None:
+        raise ApiError(401, "INVALID_CREDENTIALS", "those credentials are not valid")
+    who, key = found
+    token, expires = open_session(state.redis, who, key)
+    response.set_cookie(COOKIE, token, max_age=SESSION_TTL_S, httponly=True, samesite="strict", path="/",
+                        secure=request.url.scheme == "https")  # fmt: skip
+    return SessionOut(contestant=Who(id=who.id, name=who.name, is_admin=who.is_admin), expires_at=expires)
+
+
+@router.get("/session", response_model=SessionOut)
+def current(request: Request, arena_session: Annotated[str | None, Cookie()] = None) -> SessionOut:
+    """Who this browser is signed in as; ``contestant`` is null when signed out (not an error: pages ask)."""
+    if not arena_session:
+        return SessionOut(contestant=None)
+    with request.app.state.arena.sessions.begin() as session:
+        found = session_contestant(request.app.state.arena.redis, session, arena_session)
+        if found is None:
+            return SessionOut(contestant=None)
+        who, expires = found
+        return SessionOut(contestant=Who(id=who.id, name=who.name, is_admin=who.is_admin), expires_at=expires)
+
+
+@router.delete("/session", status_code=204, response_class=Response)
+def sign_out(request: Request, arena_session: Annotated[str | None, Cookie()] = None) -> Response:
+    if arena_session and len(arena_session) <= 100:
+        request.app.state.arena.redis.delete(_key(arena_session))
+    response = Response(status_code=204)
+    response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict")
+    return response

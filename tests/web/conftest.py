@@ -1,0 +1,100 @@
+"""Browser tests: Debian's Chromium, headless, driven by Playwright (its Python package; no browser download).
+
+Every page a test opens is watched: a console error or an uncaught exception fails the test. Screenshots go
+to ``artifacts/screenshots/`` (or ``$ARENA_ARTIFACTS/screenshots``), which the README links to.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, sync_playwright
+
+from tests.api.conftest import api, http  # noqa: F401 (fixtures)
+from tests.store.conftest import database_url, pg_database, pg_server, sqlite_template  # noqa: F401 (fixtures)
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = Path(os.environ.get("ARENA_ARTIFACTS", ROOT / "artifacts")) / "screenshots"
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 900}
+
+# Chromium as root in a container, with nothing reaching out to Google's services (the network is closed).
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-default-apps",
+    "--disable-extensions",
+]
+
+
+def chromium_path() -> str:
+    found = os.environ.get("ARENA_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    if not found:
+        pytest.fail("Chromium is not installed: `make test` installs Debian's chromium package (scripts/bootstrap.sh)")
+    return found
+
+
+@pytest.fixture(scope="session")
+def playwright() -> Iterator[Playwright]:
+    with sync_playwright() as driver:
+        yield driver
+
+
+@pytest.fixture(scope="session")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    browser = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS, headless=True)
+    yield browser
+    browser.close()
+
+
+class WatchedPage:
+    """A page whose console errors and uncaught exceptions are collected; the fixture fails on any."""
+
+    def __init__(self, page: Page) -> None:
+        self.page = page
+        self.errors: list[str] = []
+        page.on("console", self._console)
+        page.on("pageerror", lambda exc: self.errors.append(f"uncaught: {exc}"))
+
+    def _console(self, message: ConsoleMessage) -> None:
+        if message.type == "error":
+            self.errors.append(f"console: {message.text} ({message.location.get('url', '')})")
+
+
+@pytest.fixture
+def open_page(browser: Browser) -> Iterator[Callable[..., Page]]:
+    """``open_page(phone=False)``: a fresh browser context (own cookies) and page, watched for errors."""
+    watched: list[WatchedPage] = []
+    contexts = []
+
+    def start(phone: bool = False) -> Page:
+        context = browser.new_context(viewport=PHONE if phone else DESKTOP, is_mobile=phone, has_touch=phone)
+        context.set_default_timeout(15_000)
+        contexts.append(context)
+        page = WatchedPage(context.new_page())
+        watched.append(page)
+        return page.page
+
+    yield start
+    errors = [error for page in watched for error in page.errors]
+    for context in contexts:
+        context.close()
+    assert not errors, "the pages logged errors:\n" + "\n".join(errors)
+
+
+def screenshot(page: Page, name: str) -> Path:
+    """Save a full-page screenshot as artifacts/screenshots/<name>.png."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
