@@ -45,7 +45,9 @@ class TournamentIn(BaseModel):
     ticks: int = Field(200, ge=1, le=10_000_000)
     interval_s: int = Field(60, ge=1, le=86_400)
     clock: Literal["lockstep", "realtime"] = "lockstep"
-    tick_deadline_s: float = Field(2.0, gt=0, le=600)
+    tick_deadline_s: float = Field(
+        2.0, gt=0, le=600, description="lockstep: how long bots may take per tick; realtime: how long a tick lasts"
+    )
     limits: dict[str, Any] = Field(default_factory=dict)
     entry_opens_at: datetime | None = None
     entry_closes_at: datetime | None = None

@@ -70,10 +70,10 @@ def _final_usage(entry: Entry) -> Usage | None:
                  peak_memory_bytes=used.get("peak_memory_bytes"), at=entry.created_at.timestamp())  # fmt: skip
 
 
-def _entrant(e: Entry, usage: Usage | None) -> EntrantOut:
+def _entrant(e: Entry, usage: Usage | None, status: str | None) -> EntrantOut:
     return EntrantOut(
         id=e.id, bot_key=e.bot_key, bot=e.bot.name, version=e.bot_version.version, contestant=e.bot.owner.name,
-        status=e.status.value, disqualified=e.disqualified, end_classification=e.end_classification,
+        status=status or e.status.value, disqualified=e.disqualified, end_classification=e.end_classification,
         end_reason=e.end_reason, usage=usage,
     )  # fmt: skip
 
@@ -91,7 +91,11 @@ def tournament(request: Request, slug: Slug, session: Db, _: Admin) -> Tournamen
     client = request.app.state.arena.redis
     running = live.usage(client, t.slug)
     is_running = t.status is TournamentStatus.RUNNING
-    entrants = [_entrant(e, _usage(e, running, is_running)) for e in sorted(t.entries, key=lambda e: e.id)]
+    # While it runs the record says "entered"; the engine knows better.
+    now = live.statuses(client, t.slug) if is_running else {}
+    entrants = [
+        _entrant(e, _usage(e, running, is_running), now.get(e.bot_key)) for e in sorted(t.entries, key=lambda e: e.id)
+    ]
     return TournamentDetail(
         **TournamentOut.of(t).model_dump(),
         **{k: getattr(t, k) for k in ("symbols", "interval_s", "tick_deadline_s", "limits", "entry_opens_at",

@@ -32,5 +32,10 @@ def progress(client: redis.Redis, slug: str, ticks: int | None) -> Progress | No
     return Progress(tick=tick, ticks=ticks, ts=ts, ended=ended)
 
 
+def statuses(client: redis.Redis, slug: str) -> dict[str, str]:
+    """Each bot's status as the running engine sees it (starting, running, crashed, ...)."""
+    return Bus(client, slug).statuses()
+
+
 def usage(client: redis.Redis, slug: str) -> dict[str, Usage]:
     return {bot: Usage.model_validate(figures) for bot, figures in Bus(client, slug).usage().items()}

@@ -51,7 +51,7 @@ def tournament_spec(sessions: sessionmaker[Session], tournament_id: int) -> Tour
         entries = [EntrySpec(bot=e.bot_key, path=e.bot_version.storage_path) for e in t.entries]
         return TournamentSpec(
             id=t.slug, rules=t.rules, feed=t.feed, symbols=t.symbols, ticks=t.ticks or 200, interval_s=t.interval_s,
-            seed=t.seed, clock=t.clock.value, tick_deadline_s=t.tick_deadline_s,
+            seed=t.seed, clock=t.clock.value, tick_deadline_s=t.tick_deadline_s, realtime_tick_s=t.tick_deadline_s,
             limits=LimitsSpec(**t.limits) if t.limits else LimitsSpec(), entries=entries,
         )  # fmt: skip
 

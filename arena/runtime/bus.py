@@ -28,7 +28,7 @@ STREAM_MAXLEN = 100_000  # approximate cap per stream: a bounded memory footprin
 # Longest a blocking read waits: callers loop on their own deadlines, and redis-py gives up on a
 # socket silent for its socket_timeout (5 s by default), so blocks stay well under that.
 MAX_BLOCK_MS = 1_000
-USAGE_TTL_S = 86_400  # a finished tournament's last usage figures stay readable for a day
+USAGE_TTL_S = 86_400  # a finished tournament's last usage figures and statuses stay readable for a day
 
 
 def check_id(kind: str, value: str) -> str:
@@ -86,6 +86,7 @@ class Bus:
         self.config_key = f"{prefix}:config"
         self.control_key = f"{prefix}:control"  # admin commands to a running engine: stop, disqualify
         self.usage_key = f"{prefix}:usage"  # HASH bot -> its sandbox's latest CPU and memory use
+        self.status_key = f"{prefix}:status"  # HASH bot -> running, finished, crashed, ... as the engine sees it
         self._bot_prefix = f"{prefix}:bot:"
 
     def bot_key(self, bot: str) -> str:
@@ -104,6 +105,15 @@ class Bus:
 
     def publish_end(self, n: int) -> None:
         self.client.xadd(self.market_key, {"n": n, "end": 1}, maxlen=STREAM_MAXLEN, approximate=True)
+
+    def publish_statuses(self, statuses: Mapping[str, str]) -> None:
+        pipe = self.client.pipeline(transaction=False)
+        pipe.hset(self.status_key, mapping=dict(statuses))
+        pipe.expire(self.status_key, USAGE_TTL_S)
+        pipe.execute()
+
+    def statuses(self) -> dict[str, str]:
+        return {_s(bot): _s(status) for bot, status in self.client.hgetall(self.status_key).items()}
 
     def send(self, messages: Mapping[str, list[dict[str, Any]]]) -> None:
         """Queue messages to bots (bot -> messages), in one pipeline."""

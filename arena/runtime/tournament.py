@@ -132,6 +132,7 @@ class Tournament:
         self._rng = random.Random(config.seed)
         self.updates = Updates(self.engine)
         self.sessions = SessionWatch(self.engine, [catalog[s].venue for s in symbols], config.ruleset.extended_hours)
+        self._shared: dict[str, str] = {}  # bot statuses as last published
         self._carry: list[tuple[str, Any]] = []  # orders sent at start-up (tick 0), handled with tick 1
         self.bus.publish_config(
             {
@@ -163,6 +164,7 @@ class Tournament:
             else:
                 self._realtime(n, tick, started)
             self._publish_scores(n, tick.ts)
+            self._share_statuses()
             if n == 1:
                 self._count_bots()
             if self.on_tick is not None:
@@ -319,8 +321,16 @@ class Tournament:
             if state.status in ("finished", "disqualified") and state.report.get("status"):
                 SANDBOX_ENDS.labels(classification=str(state.report["status"])).inc()
         self._count_bots()
+        self._share_statuses()
         self.observer.finished(standings, self.bots)
         return standings
+
+    def _share_statuses(self) -> None:
+        """Publish bots' statuses when they change, so the admin dashboard shows who is running or out."""
+        changed = {b: s.status for b, s in self.bots.items() if self._shared.get(b) != s.status}
+        if changed:
+            self.bus.publish_statuses(changed)
+            self._shared.update(changed)
 
     def _count_bots(self) -> None:
         counts: dict[str, int] = {}
