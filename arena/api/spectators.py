@@ -11,6 +11,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
 from arena.api.errors import ApiError
+from arena.engine.ranking import competition_ranks
 from arena.metrics import SSE_CLIENTS, WEBSOCKET_CLIENTS
 from arena.runtime.leaderboard import Change, Leaderboard, validate_tournament_id
 
@@ -44,13 +45,7 @@ class BotRankOut(BaseModel):
 
 
 def _ranked(scores: dict[str, float]) -> list[StandingOut]:
-    """Competition ranking (1, 2, 2, 4), ties listed like the ZSET lists them (reverse byte order)."""
-    ordered = sorted(scores.items(), key=lambda kv: (-kv[1], tuple(-b for b in kv[0].encode())))
-    out: list[StandingOut] = []
-    for i, (bot, score) in enumerate(ordered):
-        rank = out[-1].rank if out and out[-1].score == score else i + 1
-        out.append(StandingOut(rank=rank, bot=bot, score=score))
-    return out
+    return [StandingOut(rank=r.rank, bot=r.bot, score=r.score) for r in competition_ranks(scores)]
 
 
 async def _view(request: Request, tournament: str) -> tuple[list[StandingOut] | None, Leaderboard, bool]:

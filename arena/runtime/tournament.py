@@ -21,6 +21,7 @@ from arena.engine.engine import Engine
 from arena.engine.events import Event, OrderAccepted, OrderRejected
 from arena.engine.instruments import InstrumentCatalog
 from arena.engine.orders import Cancel
+from arena.engine.ranking import competition_ranks
 from arena.engine.rules import Ruleset
 from arena.engine.tick import Tick
 from arena.metrics import BOTS, LEADERBOARD_UPDATE, ORDER_LATENCY, ORDERS, SANDBOX_ENDS
@@ -341,16 +342,10 @@ class Tournament:
 
     def standings(self) -> list[Standing]:
         accounts = self.engine.accounts
-        ranked = sorted(self.bots, key=lambda b: (-accounts[b].score, b))
-        standings = []
-        for i, bot in enumerate(ranked):
-            account = accounts[bot]
-            # Competition ranking: equal scores share a rank (1, 2, 2, 4).
-            rank = standings[-1].rank if standings and standings[-1].score == account.score else i + 1
-            standings.append(
-                Standing(bot, rank, account.score, account.nav, account.max_drawdown, self.bots[bot].status)
-            )
-        return standings
+        return [
+            Standing(bot, rank, score, accounts[bot].nav, accounts[bot].max_drawdown, self.bots[bot].status)
+            for rank, bot, score in competition_ranks({b: accounts[b].score for b in self.bots})
+        ]
 
 
 def _count_orders(events: list[Event]) -> None:
