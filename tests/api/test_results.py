@@ -20,10 +20,6 @@ import pytest
 import redis
 from sqlalchemy import func, select
 
-import arena.api.app as app_module
-import arena.api.service as service_module
-import tests.api.conftest as api_conftest
-from arena.api import results as results_module
 from arena.api.recorder import Recorder, match_requests
 from arena.api.results import PointOut, downsample
 from arena.catalog import load_catalog
@@ -33,7 +29,6 @@ from arena.engine.orders import OrderType, Side
 from arena.engine.sessions import SessionCalendars
 from arena.engine.tick import Tick
 from arena.runtime.leaderboard import Leaderboard
-from arena.runtime.local import run_local
 from arena.runtime.tournament import BotState, Standing
 from arena.store import record, tournaments
 from arena.store.db import make_engine, make_sessionmaker
@@ -190,38 +185,9 @@ if __name__ == "__main__":
 """
 
 
-def _run_recorded(sessions, redis_url, tournament_id):
-    """service.run_tournament with the Recorder wired in (the change proposed for arena/api/service.py)."""
-    spec = service_module.tournament_spec(sessions, tournament_id)
-    recorder = Recorder(sessions, tournament_id)
-    try:
-        _, reports = run_local(redis_url, spec, load_catalog(), observer=recorder)
-    finally:
-        recorder.close()
-    recorder.keep_full_logs(reports)
-    with sessions.begin() as session:
-        t = tournaments.get_tournament(session, tournament_id)
-        if t.status is TournamentStatus.RUNNING:
-            tournaments.transition(session, t, TournamentStatus.FINISHED)
-        tournaments.set_frozen(session, t, True)
-
-
-def _app_with_results(settings):
-    """create_app with the results router first (its admin route must come before admin's /{slug}/{action})."""
-    app = app_module.create_app(settings)
-    before = len(app.router.routes)
-    app.include_router(results_module.router)
-    app.router.routes[:] = app.router.routes[before:] + app.router.routes[:before]
-    return app
-
-
 @pytest.fixture
-def finished_cup(api, database_url, redis_url, monkeypatch):
+def finished_cup(api, database_url, redis_url):
     """A finished 30-tick tournament: alice's Chatty against bob's market maker."""
-    if "Recorder" not in vars(service_module):  # until service.py wires the Recorder in itself
-        monkeypatch.setattr(service_module, "run_tournament", _run_recorded)
-    if "results" not in vars(app_module):  # until app.py includes the results router itself
-        monkeypatch.setattr(api_conftest, "create_app", _app_with_results)
     key = admin_key(database_url)
     server = api(database_url=database_url, rate_limit=100_000)
     client = httpx.Client(base_url=server.url + "/api/v1", timeout=30)
