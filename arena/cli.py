@@ -214,7 +214,7 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on (loopback unless you mean it).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
 ) -> None:
-    """Run the HTTP service (API, spectator streams, /metrics; OpenAPI docs at /docs)."""
+    """Run the HTTP service: web pages (/, /me, /admin), the API (OpenAPI at /docs), streams and /metrics."""
     import uvicorn
 
     from arena.api.app import create_app

@@ -1,15 +1,43 @@
-"""Settings from the environment (``ARENA_*``), via pydantic-settings."""
+"""Every setting Arena reads from the environment (``ARENA_*``), in one place, via pydantic-settings."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Literal
+
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ARENA_", extra="ignore")
 
-    redis_url: str | None = None  # unset: `arena demo` starts a private redis-server
+    # Where state lives.
+    redis_url: str | None = None  # unset: the service uses DEFAULT_REDIS_URL; `arena demo` starts a private server
+    database_url: str | None = None  # unset: SQLite at <data_dir>/arena.db
+    data_dir: Path = Path("data")  # uploads, replay feeds, the SQLite file
+
+    # Workers.
     bot_slots: int = 8  # sandboxed bots one worker host runs at once
+    tasks: Literal["threads", "celery"] = "threads"  # where smoke tests run: the API's process, or Celery workers
+
+    # The HTTP service.
+    spectator_delay_s: float = 0.0  # spectators see the leaderboard this late, so rivals can't read it live
+    heartbeat_s: float = 15.0
+    rate_limit: int = 120  # requests per client per window
+    rate_window_s: float = 60.0
+    webhooks_allow_loopback: bool = False  # development and tests only: lets webhooks call 127.0.0.1 / ::1
+
+    @property
+    def redis(self) -> str:
+        return self.redis_url or DEFAULT_REDIS_URL
+
+    @property
+    def database(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'arena.db').resolve()}"
 
 
 def settings() -> Settings:

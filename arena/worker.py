@@ -23,8 +23,8 @@ TOURNAMENT_MAX_SECONDS = 7 * 24 * 3600
 
 app = Celery("arena")
 app.conf.update(
-    broker_url=settings().redis_url or "redis://127.0.0.1:6379/0",
-    result_backend=settings().redis_url or "redis://127.0.0.1:6379/0",
+    broker_url=settings().redis,
+    result_backend=settings().redis,
     task_serializer="json",
     result_serializer="json",
     accept_content=["json"],

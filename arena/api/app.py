@@ -5,15 +5,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Literal
 
 import redis
 import redis.asyncio as aioredis
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.orm import Session, sessionmaker
 
 from arena import __version__
@@ -24,28 +21,15 @@ from arena.api.scheduler import Scheduler
 from arena.api.service import Background, bundles_root
 from arena.api.webhook_dispatch import Dispatcher
 from arena.metrics import HTTP_RATE_LIMITED
-from arena.store.db import database_url, make_engine, make_sessionmaker
+from arena.settings import Settings
+from arena.store.db import make_engine, make_sessionmaker
 from arena.store.migrate import upgrade
 from arena.uploads import BundleStore, UploadLimits
 
 
-class ApiSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="ARENA_", extra="ignore")
-
-    redis_url: str = "redis://127.0.0.1:6379/0"
-    database_url: str | None = None  # default: SQLite at <data_dir>/arena.db
-    data_dir: Path = Path("data")
-    spectator_delay_s: float = 0.0  # spectators see the leaderboard this late, so rivals can't read it live
-    heartbeat_s: float = 15.0
-    rate_limit: int = 120  # requests per client per window
-    rate_window_s: float = 60.0
-    tasks: Literal["threads", "celery"] = "threads"  # where smoke tests run: this process, or Celery workers
-    webhooks_allow_loopback: bool = False  # development and tests only: lets webhooks call 127.0.0.1 / ::1
-
-
 @dataclass
 class ArenaState:
-    settings: ApiSettings
+    settings: Settings
     redis: redis.Redis
     aredis: aioredis.Redis
     hub: ChangeHub
@@ -57,19 +41,19 @@ class ArenaState:
     background: Background
 
 
-def create_app(settings: ApiSettings | None = None) -> FastAPI:
-    settings = settings or ApiSettings()
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        aredis = aioredis.Redis.from_url(settings.redis_url)
-        url = settings.database_url or database_url(settings.data_dir)
+        aredis = aioredis.Redis.from_url(settings.redis)
+        url = settings.database
         db = make_engine(url)
         upgrade(url)  # the schema is migrated before the first request
         sessions = make_sessionmaker(db)
         app.state.arena = ArenaState(
             settings,
-            redis.Redis.from_url(settings.redis_url),
+            redis.Redis.from_url(settings.redis),
             aredis,
             ChangeHub(aredis, settings.spectator_delay_s),
             RateLimiter(aredis, settings.rate_limit, settings.rate_window_s),
@@ -78,7 +62,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
             BundleStore(bundles_root(settings.data_dir)),
             UploadLimits(),
             Background(
-                sessions, settings.redis_url, tasks=settings.tasks, database_url=url, data_dir=settings.data_dir
+                sessions, settings.redis, tasks=settings.tasks, database_url=url, data_dir=settings.data_dir
             ),
         )
         app.state.webhooks = Dispatcher(sessions, allow_loopback=settings.webhooks_allow_loopback).start()

@@ -14,30 +14,19 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-
-class StoreSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="ARENA_", extra="ignore")
-
-    database_url: str | None = None
-    data_dir: Path = Path("data")
-
-    def url(self) -> str:
-        if self.database_url:
-            return self.database_url
-        return f"sqlite:///{(self.data_dir / 'arena.db').resolve()}"
+from arena.settings import Settings
 
 
 def database_url(data_dir: Path | None = None) -> str:
     """ARENA_DATABASE_URL, else the SQLite file in ``data_dir`` (default: ARENA_DATA_DIR)."""
-    settings = StoreSettings()
-    if data_dir is not None and not settings.database_url:
+    settings = Settings()
+    if data_dir is not None:
         settings.data_dir = data_dir
-    return settings.url()
+    return settings.database
 
 
 def make_engine(url: str | URL | None = None, **kwargs: Any) -> Engine:

@@ -11,13 +11,14 @@ import httpx
 import pytest
 import uvicorn
 
-from arena.api.app import ApiSettings, create_app
+from arena.api.app import create_app
 from arena.runtime.redis_server import free_port
+from arena.settings import Settings
 from tests.store.conftest import database_url, pg_database, pg_server, sqlite_template  # noqa: F401 (fixtures)
 
 
 class LiveServer:
-    def __init__(self, settings: ApiSettings) -> None:
+    def __init__(self, settings: Settings) -> None:
         self.port = free_port()
         config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=self.port, log_level="warning")
         self.server = uvicorn.Server(config)
@@ -48,7 +49,7 @@ def api(redis_url: str, tmp_path: Path) -> Iterator[Callable[..., LiveServer]]:
 
     def start(**overrides: object) -> LiveServer:
         overrides.setdefault("data_dir", tmp_path / "data")
-        settings = ApiSettings(redis_url=redis_url, **overrides)  # type: ignore[arg-type]
+        settings = Settings(redis_url=redis_url, **overrides)  # type: ignore[arg-type]
         server = LiveServer(settings).start()
         servers.append(server)
         return server
