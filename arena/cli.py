@@ -146,8 +146,15 @@ def demo(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print only the final standings, as one JSON object.")
     ] = False,
+    web: Annotated[
+        bool, typer.Option("--web", help="Run it in the web service instead, to watch in a browser (until Ctrl-C).")
+    ] = False,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="With --web: the port on 127.0.0.1.")] = 8000,
 ) -> None:
     """Run a short tournament of the example bots, each in its own sandbox, with a live leaderboard."""
+    if web:
+        _demo_web(bots, seed, ticks, port)
+        return
     from arena.catalog import load_catalog
     from arena.runtime.local import run_local
     from arena.runtime.redis_server import RedisServer
@@ -172,6 +179,29 @@ def demo(
         if server is not None:
             server.stop()
     _print_standings(standings, reports)
+
+
+def _demo_web(folder: Path, seed: int, ticks: int, port: int) -> None:
+    from arena import showcase
+
+    try:
+        bots = {p.stem.replace("_", "-"): p for p in _demo_bots(folder)}
+    except FileNotFoundError as exc:
+        raise fail("NO_BOTS", str(exc), False) from None
+
+    def ready(site: showcase.Showcase) -> bool:
+        out = Console(soft_wrap=True)
+        out.print(f"[bold]Watch the tournament:[/] {site.spectator_url()}")
+        out.print(f"Admin dashboard:       {site.url}/admin   (admin / [bold]{site.admin_password}[/])")
+        name, key = next(iter(site.keys.items()))
+        out.print(f"Contestant pages:      {site.url}/me      ({name}'s API key: {key})")
+        out.print("[dim]Ctrl-C to stop; everything it made is thrown away.[/]")
+        return True  # serve until interrupted
+
+    try:
+        showcase.serve(bots, DEMO_RULES, port=port, ticks=ticks, tick_s=1.0, seed=seed, ready=ready)
+    except RuntimeError as exc:
+        raise fail("DEMO_FAILED", str(exc), False) from None
 
 
 def _standings_table(standings: list[Any], title: str) -> Table:
