@@ -115,6 +115,14 @@ class Bus:
     def statuses(self) -> dict[str, str]:
         return {_s(bot): _s(status) for bot, status in self.client.hgetall(self.status_key).items()}
 
+    def retire(self, bots: Iterable[str], ttl_s: int = USAGE_TTL_S) -> None:
+        """Let the tournament's streams expire ``ttl_s`` after its end (time to read them back, then memory back)."""
+        pipe = self.client.pipeline(transaction=False)
+        for key in (self.market_key, self.orders_key, self.config_key, self.control_key, self.usage_key,
+                    self.status_key, *(self.bot_key(b) for b in bots)):  # fmt: skip
+            pipe.expire(key, ttl_s)
+        pipe.execute()
+
     def send(self, messages: Mapping[str, list[dict[str, Any]]]) -> None:
         """Queue messages to bots (bot -> messages), in one pipeline."""
         if not messages:

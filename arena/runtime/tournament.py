@@ -323,6 +323,7 @@ class Tournament:
                 SANDBOX_ENDS.labels(classification=str(state.report["status"])).inc()
         self._count_bots()
         self._share_statuses()
+        self.bus.retire(self.bots)
         self.observer.finished(standings, self.bots)
         return standings
 

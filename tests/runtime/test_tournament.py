@@ -150,3 +150,16 @@ def test_realtime_clock_runs_on_wall_time_and_takes_orders_as_they_come(redis_ur
     assert all(s.status == "finished" for s in standings)
     assert {s.bot for s in standings if s.nav != 1_000_000} == set(bots)
     assert all(r.orders > 0 for r in reports.values())
+
+
+def test_after_the_end_the_bus_expires_and_the_board_stays(redis_url, client, catalog):
+    bots = {"holder": EXAMPLES / "buy_and_hold.py", "maker": EXAMPLES / "market_maker.py"}
+    run_local(redis_url, spec("retired", bots, ticks=10), catalog)
+    keys = {k.decode() for k in client.keys("arena:{retired}*")}
+    bus = {k for k in keys if ":leaderboard" not in k}
+    assert {"arena:{retired}:market", "arena:{retired}:orders", "arena:{retired}:bot:holder",
+            "arena:{retired}:bot:maker", "arena:{retired}:status"} <= bus  # fmt: skip
+    assert all(0 < client.ttl(k) <= 86_400 for k in bus)
+    assert client.ttl("arena:{retired}:leaderboard:final") == -1  # the final standings do not expire
+    assert {k.decode(): v.decode() for k, v in client.hgetall("arena:{retired}:status").items()} == {
+        "holder": "finished", "maker": "finished"}  # fmt: skip
