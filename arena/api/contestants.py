@@ -9,6 +9,7 @@ from fastapi import APIRouter, File, Path, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
+from arena.api import live
 from arena.api.deps import Db, Me, after_commit
 from arena.api.errors import ApiError
 from arena.metrics import UPLOADS
@@ -16,7 +17,7 @@ from arena.store import accounts
 from arena.store import bots as bot_repo
 from arena.store import tournaments as tournament_repo
 from arena.store.errors import NotFound
-from arena.store.models import ApiKey, Bot, BotVersion, Entry
+from arena.store.models import ApiKey, Bot, BotVersion, Entry, TournamentStatus
 from arena.uploads import UploadError, validate_upload
 
 router = APIRouter(prefix="/api/v1", tags=["contestants"])
@@ -154,8 +155,19 @@ def enter(slug: str, body: EntryIn, session: Db, me: Me) -> EntryOut:
 
 
 @router.get("/entries", response_model=list[EntryOut])
-def my_entries(session: Db, me: Me) -> list[EntryOut]:
-    return [EntryOut.of(e) for e in tournament_repo.entries_of_contestant(session, me)]
+def my_entries(request: Request, session: Db, me: Me) -> list[EntryOut]:
+    """Your entries; in a running tournament the status is the engine's (running, crashed, ...) as it runs."""
+    out = []
+    running: dict[str, dict[str, str]] = {}
+    for entry in tournament_repo.entries_of_contestant(session, me):
+        shown = EntryOut.of(entry)
+        if entry.tournament.status is TournamentStatus.RUNNING:
+            slug = entry.tournament.slug
+            if slug not in running:
+                running[slug] = live.statuses(request.app.state.arena.redis, slug)
+            shown.status = running[slug].get(entry.bot_key, shown.status)
+        out.append(shown)
+    return out
 
 
 class KeyOut(BaseModel):

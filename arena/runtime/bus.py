@@ -103,8 +103,12 @@ class Bus:
             self.market_key, {"n": n, "ts": tick.ts, "books": _dumps(books)}, maxlen=STREAM_MAXLEN, approximate=True
         )
 
-    def publish_end(self, n: int) -> None:
-        self.client.xadd(self.market_key, {"n": n, "end": 1}, maxlen=STREAM_MAXLEN, approximate=True)
+    def publish_end(self, n: int, ts: int | None = None) -> None:
+        """The end, after ``n`` ticks; ``ts`` is the last tick's time (spectators' clocks stop there)."""
+        fields: dict[str, Any] = {"n": n, "end": 1}
+        if ts is not None:
+            fields["ts"] = ts
+        self.client.xadd(self.market_key, fields, maxlen=STREAM_MAXLEN, approximate=True)
 
     def publish_statuses(self, statuses: Mapping[str, str]) -> None:
         pipe = self.client.pipeline(transaction=False)

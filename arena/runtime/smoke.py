@@ -61,6 +61,10 @@ def smoke_test(path: str | Path, limits: Limits | None = None, sandbox: Sandbox 
         ok = False
         log.append(f"protocol: {exc}")
     finally:
+        if not ok and not process.done:
+            # A bot that gave up may be exiting by itself: let it, so its end is told as it was (exit code).
+            with contextlib.suppress(TimeoutError):
+                process.wait(timeout=1.0)
         if not process.done:
             process.kill("smoke test over")
         outcome = process.wait()
@@ -80,8 +84,12 @@ def _await_done(channel: JsonLineChannel, n: int, timeout_s: float, log: list[st
         try:
             message = channel.receive(timeout=left)
         except ProtocolError as exc:
-            if exc.code in (ProtocolError.TIMEOUT, ProtocolError.CLOSED):
-                log.append(f"no 'done' for {'hello' if n == 0 else f'tick {n}'} within {timeout_s:g} s ({exc.code})")
+            what = "hello" if n == 0 else f"tick {n}"
+            if exc.code == ProtocolError.CLOSED:
+                log.append(f"the bot closed its output before its 'done' for {what} (did it exit?)")
+                return False
+            if exc.code == ProtocolError.TIMEOUT:
+                log.append(f"no 'done' for {what} within {timeout_s:g} s")
                 return False
             log.append(f"bad line from the bot: {exc}")
             continue

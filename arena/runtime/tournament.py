@@ -296,7 +296,8 @@ class Tournament:
 
     def _finish(self, done: int) -> list[Standing]:
         """End the run after ``done`` ticks (fewer than planned when stopped)."""
-        self.bus.publish_end(done)
+        last_ts = self.config.ticks[done - 1].ts if done else None
+        self.bus.publish_end(done, last_ts)
         pending = {b for b, s in self.bots.items() if s.status in ("running", "starting")}
         deadline = self.clock() + self.config.end_timeout_s
         while pending and self.clock() < deadline:
@@ -313,8 +314,7 @@ class Tournament:
         # Every entrant is on the board, even one that never traded.
         final = {b: self.engine.accounts[b].score for b in self.bots}
         self.leaderboard.update(final)
-        last_ts = self.config.ticks[done - 1].ts if done else 0
-        self.publisher.changed(final, last_ts, done)
+        self.publisher.changed(final, last_ts or 0, done)
         self.publisher.flush()
         self.leaderboard.freeze()
         standings = self.standings()

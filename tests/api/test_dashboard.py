@@ -24,6 +24,10 @@ def ready(client, headers, bot: str, version: int = 1) -> dict:
                 lambda v: v["status"] != "pending")  # fmt: skip
 
 
+def changes_ts(redis_url: str, tournament: str) -> list[int]:
+    return [c.ts for c in read_changes(redis.Redis.from_url(redis_url), tournament)]
+
+
 def test_public_view_before_and_after_a_run(service, redis_url) -> None:
     client, admin, people = service
     client.post("/admin/tournaments", headers=admin, json={
@@ -40,7 +44,8 @@ def test_public_view_before_and_after_a_run(service, redis_url) -> None:
     assert "Short selling is not allowed." in before["rules_text"]
     client.post("/admin/tournaments/view/start", headers=admin)
     after = poll(lambda: client.get("/tournaments/view").json(), lambda t: t["status"] == "finished")
-    assert after["progress"] == {"tick": 25, "ticks": 25, "ts": None, "ended": True}
+    assert after["progress"]["tick"] == 25 and after["progress"]["ticks"] == 25 and after["progress"]["ended"]
+    assert after["progress"]["ts"] == changes_ts(redis_url, "view")[-1]  # the clock stops at the last tick
     changes = read_changes(redis.Redis.from_url(redis_url), "view")
     ticks = [c.tick for c in changes]
     assert ticks == sorted(ticks) and ticks[-1] == 25 and all(t > 0 for t in ticks)
@@ -74,6 +79,8 @@ def test_admin_sees_entrants_live_usage_then_their_final_figures(service) -> Non
         assert 0 < usage["memory_bytes"] <= 256 << 20  # inside the sandbox's memory limit
         assert 0 <= usage["cpu_percent"] <= 100 and usage["cpu_seconds"] > 0
         assert entrant["status"] == "running" and entrant["end_classification"] is None
+    mine = client.get("/entries", headers=people["alice"]).json()
+    assert [(e["bot_key"], e["status"]) for e in mine] == [("alice:maker", "running")]  # the engine's word, live
     assert {(e["bot_key"], e["contestant"], e["version"]) for e in live["entrants"]} == {
         ("alice:maker", "alice", 1), ("bob:holder", "bob", 1)}  # fmt: skip
 
