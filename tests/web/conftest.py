@@ -10,16 +10,28 @@ import os
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, sync_playwright
+from sqlalchemy.orm import Session
 
-from tests.api.conftest import api, http  # noqa: F401 (fixtures)
-from tests.store.conftest import database_url, pg_database, pg_server, sqlite_template  # noqa: F401 (fixtures)
+from arena.store import accounts
+from arena.store.db import make_engine
+from arena.store.migrate import upgrade
+from tests.api import conftest as api_fixtures
+from tests.api.conftest import enrol
+from tests.store import conftest as store_fixtures
+
+# The API tests' fixtures: a live server (`api`) on each database kind (`database_url`).
+api, http = api_fixtures.api, api_fixtures.http
+database_url, pg_database, pg_server, sqlite_template = (
+    store_fixtures.database_url, store_fixtures.pg_database, store_fixtures.pg_server, store_fixtures.sqlite_template)
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = Path(os.environ.get("ARENA_ARTIFACTS", ROOT / "artifacts")) / "screenshots"
 PHONE = {"width": 390, "height": 844}
+PASSWORD = "correct horse battery staple"
 DESKTOP = {"width": 1280, "height": 900}
 
 # Chromium as root in a container, with nothing reaching out to Google's services (the network is closed).
@@ -90,6 +102,55 @@ def open_page(browser: Browser) -> Iterator[Callable[..., Page]]:
     for context in contexts:
         context.close()
     assert not errors, "the pages logged errors:\n" + "\n".join(errors)
+
+
+def make_admin(url: str) -> str:
+    """The first admin, with a dashboard password, straight from the store (as `arena create-contestant
+    --admin --password` does); returns their API key."""
+    upgrade(url)
+    engine = make_engine(url)
+    with Session(engine) as session, session.begin():
+        admin = accounts.create_contestant(session, "root", is_admin=True)
+        accounts.set_password(admin, PASSWORD)
+        _, key = accounts.create_api_key(session, admin)
+    engine.dispose()
+    return key
+
+
+@pytest.fixture
+def arena(api, database_url) -> Iterator[SimpleNamespace]:
+    """A running service with an admin (root, with a password) and two contestants, alice and bob."""
+    key = make_admin(database_url)
+    server = api(database_url=database_url, rate_limit=1_000_000)  # the pages poll; the limit has its own test
+    client, admin, people = enrol(server.url, key)
+    yield SimpleNamespace(url=server.url, client=client, admin=admin, people=people, key=key)
+    client.close()
+
+
+@pytest.fixture
+def lenient_page(browser: Browser) -> Iterator[Callable[..., Page]]:
+    """``lenient_page(401, 422)``: a page that may log failed requests with these statuses, which the test
+    provokes on purpose (the browser logs every 4xx response); any other console error fails the test."""
+    watched: list[tuple[list[str], tuple[int, ...]]] = []
+    contexts = []
+
+    def start(*statuses: int) -> Page:
+        context = browser.new_context(viewport=DESKTOP)
+        context.set_default_timeout(15_000)
+        contexts.append(context)
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+        page.on("pageerror", lambda exc: errors.append(f"uncaught: {exc}"))
+        watched.append((errors, statuses))
+        return page
+
+    yield start
+    for context in contexts:
+        context.close()
+    unexpected = [e for errors, statuses in watched for e in errors
+                  if not any(f"status of {status}" in e for status in statuses)]  # fmt: skip
+    assert not unexpected, "the pages logged errors:\n" + "\n".join(unexpected)
 
 
 def screenshot(page: Page, name: str) -> Path:

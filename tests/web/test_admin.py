@@ -7,78 +7,22 @@ from __future__ import annotations
 import os
 import re
 import shutil
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
-from sqlalchemy.orm import Session
+from playwright.sync_api import Page, expect
 
-from arena.store import accounts
-from arena.store.db import make_engine
-from arena.store.migrate import upgrade
-from tests.api.conftest import enrol
 from tests.api.test_service import poll, upload
-from tests.web.conftest import DESKTOP, screenshot
+from tests.web.conftest import PASSWORD, screenshot
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [
     pytest.mark.sandbox,
     pytest.mark.skipif(os.geteuid() != 0 or shutil.which("runc") is None, reason="needs root and runc"),
 ]
-PASSWORD = "correct horse battery staple"
 SYMBOLS = ["SPY", "BTC-USD", "ETH-USD"]
 BROKEN_BOT = b'raise RuntimeError("boom at import")\n'
-
-
-def make_admin(database_url: str) -> str:
-    """The first admin, with a dashboard password, straight from the store (as `arena create-contestant
-    --admin --password` does); returns their API key."""
-    upgrade(database_url)
-    engine = make_engine(database_url)
-    with Session(engine) as session, session.begin():
-        admin = accounts.create_contestant(session, "root", is_admin=True)
-        accounts.set_password(admin, PASSWORD)
-        _, key = accounts.create_api_key(session, admin)
-    engine.dispose()
-    return key
-
-
-@pytest.fixture
-def arena(api, database_url) -> Iterator[SimpleNamespace]:
-    """A running service with an admin (root, with a password) and two contestants, alice and bob."""
-    key = make_admin(database_url)
-    server = api(database_url=database_url, rate_limit=1_000_000)  # the pages poll; the limit has its own test
-    client, admin, people = enrol(server.url, key)
-    yield SimpleNamespace(url=server.url, client=client, admin=admin, people=people, key=key)
-    client.close()
-
-
-@pytest.fixture
-def lenient_page(browser: Browser) -> Iterator[Callable[..., Page]]:
-    """``lenient_page(401, 422)``: a page that may log failed requests with these statuses, which the test
-    provokes on purpose (the browser logs every 4xx response); any other console error fails the test."""
-    watched: list[tuple[list[str], tuple[int, ...]]] = []
-    contexts = []
-
-    def start(*statuses: int) -> Page:
-        context = browser.new_context(viewport=DESKTOP)
-        context.set_default_timeout(15_000)
-        contexts.append(context)
-        page = context.new_page()
-        errors: list[str] = []
-        page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
-        page.on("pageerror", lambda exc: errors.append(f"uncaught: {exc}"))
-        watched.append((errors, statuses))
-        return page
-
-    yield start
-    for context in contexts:
-        context.close()
-    unexpected = [e for errors, statuses in watched for e in errors
-                  if not any(f"status of {status}" in e for status in statuses)]  # fmt: skip
-    assert not unexpected, "the pages logged errors:\n" + "\n".join(unexpected)
 
 
 def ready_bot(arena: SimpleNamespace, who: str, bot: str, source: bytes, filename: str = "bot.py") -> dict:

@@ -13,13 +13,10 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.api.test_service import poll
-from tests.web import test_admin as admin_pages
 from tests.web.conftest import screenshot
 from tests.web.test_admin import BROKEN_BOT, SYMBOLS
 
 ROOT = Path(__file__).resolve().parents[2]
-arena = admin_pages.arena  # fixtures: the service with an admin, alice and bob; a page allowed some 4xx
-lenient_page = admin_pages.lenient_page
 pytestmark = [
     pytest.mark.sandbox,
     pytest.mark.skipif(os.geteuid() != 0 or shutil.which("runc") is None, reason="needs root and runc"),

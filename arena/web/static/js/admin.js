@@ -556,6 +556,9 @@ function createForm() {
   return form;
 }
 
+// Asset classes as people write them (the API says "etf", "forex", ...).
+const CLASS_NAMES = { equity: "Equities", etf: "ETFs", crypto: "Crypto", forex: "Forex", future: "Futures", index: "Indices" };
+
 // The ruleset inputs: [path, label, kind, hint].
 const RULE_INPUTS = [
   ["starting_balance", "Starting balance ($)", "number"],
@@ -594,7 +597,7 @@ function buildRuleFields(form) {
     h("div", { class: "fee-grid" },
       // One box per asset class: an error goes on its own line under the class's two inputs.
       classes.map((cls) => h("div", { class: "fee-class field", "data-class": cls },
-        h("span", { class: "fee-name" }, cls),
+        h("span", { class: "fee-name" }, CLASS_NAMES[cls] || cls),
         h("label", {}, "maker", ruleInput(`fees.${cls}.maker_bps`, "number", d.fees[cls].maker_bps)),
         h("label", {}, "taker", ruleInput(`fees.${cls}.taker_bps`, "number", d.fees[cls].taker_bps))))));
   summarize(form);
