@@ -71,13 +71,23 @@ class ChangeHub:
                     feed.pending.append(change)
                     for queue in list(feed.subscribers):
                         if queue.full():
-                            feed.subscribers.discard(queue)
-                            while not queue.empty():
-                                queue.get_nowait()
-                            queue.put_nowait(_DROPPED)
+                            _drop(feed, queue)
                         else:
                             queue.put_nowait(change)
             self._release_due(feed)  # keeps `pending` bounded by the delay, whether or not anyone asks
+
+    def disconnect(self, tournament: str) -> None:
+        """End every spectator stream of ``tournament``; they reconnect and resume where they were. Safe to
+        call from any thread (the streams are ended on the hub's event loop)."""
+        feed = self._feeds.get(tournament)
+        if feed is None or feed.task is None:
+            return
+
+        def drop_all() -> None:
+            for queue in list(feed.subscribers):
+                _drop(feed, queue)
+
+        feed.task.get_loop().call_soon_threadsafe(drop_all)
 
     def _release_due(self, feed: _Feed) -> None:
         cutoff = self.clock() * 1000 - self.delay_ms
@@ -149,6 +159,14 @@ class ChangeHub:
                 feed.task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await feed.task
+
+
+def _drop(feed: _Feed, queue: asyncio.Queue[Change | None]) -> None:
+    """Tell one spectator its stream is over (it fell behind, or is being disconnected)."""
+    feed.subscribers.discard(queue)
+    while not queue.empty():
+        queue.get_nowait()
+    queue.put_nowait(_DROPPED)
 
 
 def _entries(reply: object) -> list[tuple[object, list[tuple[object, dict]]]]:

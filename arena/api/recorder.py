@@ -31,6 +31,7 @@ import logging
 import math
 import queue
 import threading
+import time
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -61,6 +62,7 @@ log = logging.getLogger("arena.recorder")
 EQUITY_POINTS = 1000  # snapshots per entry, at most (plus the final one), when equity_every is derived
 FLUSH_TICKS = 50
 FLUSH_EVENTS = 50_000
+FLUSH_EVERY_S = 1.0  # and at least this often, so cards of slow (realtime) tournaments keep up with the board
 QUEUE_BATCHES = 32
 FINISHED_SANDBOX = ("exited", "killed")  # how a bot's sandbox ends when the tournament tells it to stop
 
@@ -100,6 +102,7 @@ class Recorder(Observer):
         equity_every: int | None = None,
         flush_ticks: int = FLUSH_TICKS,
         flush_events: int = FLUSH_EVENTS,
+        flush_every_s: float = FLUSH_EVERY_S,
         fresh: bool = True,
     ) -> None:
         self.sessions = sessions
@@ -112,6 +115,8 @@ class Recorder(Observer):
                 _forget(session, t.id)
         self.equity_every = max(1, equity_every or math.ceil(ticks / EQUITY_POINTS))
         self.flush_ticks, self.flush_events = max(1, flush_ticks), max(1, flush_events)
+        self.flush_every_s = flush_every_s
+        self._handed_at = time.monotonic()
         self.failures: list[str] = []
         self.ends: dict[str, tuple[str, dict[str, Any]]] = {}  # bot key → (status, end report) recorded
         self._buffer: list[_Item] = []
@@ -128,7 +133,11 @@ class Recorder(Observer):
     def events(self, n: int, ts: int, events: list[Event], requests: list[tuple[str, Any]]) -> None:
         self._buffer.append((n, ts, events, requests))
         self._buffered += len(events)
-        if n - self._flushed_at >= self.flush_ticks or self._buffered >= self.flush_events:
+        if (
+            n - self._flushed_at >= self.flush_ticks
+            or self._buffered >= self.flush_events
+            or time.monotonic() - self._handed_at >= self.flush_every_s
+        ):
             self._hand_over(n)
 
     def finished(self, standings: list[Standing], bots: dict[str, BotState]) -> None:
@@ -171,6 +180,7 @@ class Recorder(Observer):
             batch, self._buffer, self._buffered = self._buffer, [], 0
             self._queue.put(batch)  # blocks when the writer is QUEUE_BATCHES behind: back-pressure
         self._flushed_at = max(n, self._flushed_at)
+        self._handed_at = time.monotonic()
 
     # -- the writer's thread ----------------------------------------------------------------------------
 

@@ -308,16 +308,16 @@ def tournament(request: Request, slug: Slug, session: Db) -> TournamentView:
     summary = _summary(t, len(t.entries))
     return TournamentView(
         **summary.model_dump(),
-        rules_text=list(_rules_text(json.dumps(t.rules or {}, sort_keys=True))),
+        rules_text=list(_rules_text(json.dumps(t.rules or {}, sort_keys=True), tuple(t.symbols or ()))),
         progress=live.progress(request.app.state.arena.redis, t.slug, t.ticks),
         bots=sorted(e.bot_key for e in t.entries),
     )
 
 
 @functools.lru_cache(maxsize=256)
-def _rules_text(rules_json: str) -> tuple[str, ...]:
+def _rules_text(rules_json: str, markets: tuple[str, ...]) -> tuple[str, ...]:
     try:
-        return tuple(describe(resolve_ruleset(json.loads(rules_json))))
+        return tuple(describe(resolve_ruleset(json.loads(rules_json)), list(markets)))
     except RulesetError:  # validated when it was set; a later engine may have tightened the model
         return ()
 
@@ -358,7 +358,7 @@ def results(slug: Slug, session: Db) -> ResultsOut:
 
 
 @router.get("/tournaments/{slug}/bots/{bot}", response_model=CardOut)
-def card(slug: Slug, bot: BotKey, session: Db) -> CardOut:
+def card(request: Request, slug: Slug, bot: BotKey, session: Db) -> CardOut:
     """A bot's public card: its equity curve (at most 500 points) and drawdown, trades, fees and final rank.
     While the tournament runs it shows what is on record so far (the record lags the live board a little)."""
     t = _public(session, slug)
@@ -381,8 +381,11 @@ def card(slug: Slug, bot: BotKey, session: Db) -> CardOut:
         ).one()
         trades, fees = int(count), float(total)
     last = points[-1] if points else None
+    status = entry.status.value  # while it runs the record says "entered"; the engine knows better
+    if t.status is TournamentStatus.RUNNING:
+        status = live.statuses(request.app.state.arena.redis, t.slug).get(bot, status)
     return CardOut(
-        tournament=t.slug, bot=bot, status=entry.status.value, disqualified=entry.disqualified,
+        tournament=t.slug, bot=bot, status=status, disqualified=entry.disqualified,
         final=standing is not None, rank=standing.rank if standing else None,
         score=standing.score if standing else (last.score if last else None),
         nav=standing.nav if standing else (last.nav if last else None),

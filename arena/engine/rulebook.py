@@ -43,15 +43,18 @@ def _fee(schedule: FeeSchedule) -> str:
     return ", ".join(parts) or "free"
 
 
-def describe(rules: Ruleset) -> list[str]:
-    """The ruleset as sentences, most important first."""
+def describe(rules: Ruleset, markets: list[str] | None = None) -> list[str]:
+    """The ruleset as sentences, most important first; ``markets``: the symbols the tournament's feed quotes."""
     lines = [
         f"Every bot starts with {_money(rules.starting_balance)} in cash.",
         _SCORING[rules.scoring.formula],
         f"Leverage is capped at {rules.max_leverage:g}× (gross exposure over net asset value), and one position "
         f"may be at most {_pct(rules.max_position_fraction)} of net asset value.",
     ]
-    if rules.symbols is not None:
+    if markets:
+        tradable = sorted(set(markets) & set(rules.symbols)) if rules.symbols is not None else sorted(markets)
+        lines.append(f"Only these symbols trade: {_listing(tradable)}." if tradable else "No symbol may trade.")
+    elif rules.symbols is not None:
         lines.append(f"Only these symbols trade: {_listing(sorted(rules.symbols))}.")
     if rules.asset_classes is not None:
         lines.append(f"Only {_listing([_CLASSES[c] for c in rules.asset_classes])} trade.")

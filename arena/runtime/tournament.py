@@ -150,6 +150,7 @@ class Tournament:
 
     def run(self) -> list[Standing]:
         self._await_ready()
+        self._board_everyone()
         total = done = len(self.config.ticks)
         for n, tick in enumerate(self.config.ticks, start=1):
             if self._obey_commands():
@@ -284,6 +285,14 @@ class Tournament:
         return stop
 
     # -- messages to bots and the leaderboard -------------------------------------------
+
+    def _board_everyone(self) -> None:
+        """Every entrant on the board from the start, at its starting score (tick 0), so spectators see the
+        whole field before anyone trades."""
+        start = {b: self.engine.accounts[b].score for b in self.bots}
+        if start:
+            self.leaderboard.update(start)
+            self.publisher.changed(start, self.config.ticks[0].ts if self.config.ticks else 0, 0)
 
     def _publish_scores(self, n: int, ts: int) -> None:
         changed = self.updates.take_changed()

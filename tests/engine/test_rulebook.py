@@ -54,3 +54,10 @@ def test_fees_follow_the_asset_class_whitelist_and_show_rebates() -> None:
 def test_order_types_and_time_in_force_are_listed_as_allowed() -> None:
     described = text({"order_types": ["limit"], "time_in_force": ["ioc", "fok"]})
     assert "Order types: limit; time in force: immediate or cancel and fill or kill." in described
+
+
+def test_the_feeds_symbols_narrowed_by_the_whitelist() -> None:
+    rules = resolve_ruleset({"symbols": ["SPY", "AAPL", "BTC-USD"]})
+    assert "Only these symbols trade: AAPL and SPY." in describe(rules, ["SPY", "AAPL", "ETH-USD"])
+    assert "Only these symbols trade: ETH-USD and SPY." in describe(resolve_ruleset({}), ["SPY", "ETH-USD"])
+    assert "No symbol may trade." in describe(rules, ["ETH-USD"])

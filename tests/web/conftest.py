@@ -32,6 +32,9 @@ ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = Path(os.environ.get("ARENA_ARTIFACTS", ROOT / "artifacts")) / "screenshots"
 PHONE = {"width": 390, "height": 844}
 PASSWORD = "correct horse battery staple"
+# The pages read the same API whatever the store: one backend is enough for most browser tests (the API tests
+# run both); the end-to-end journey runs on both.
+SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 DESKTOP = {"width": 1280, "height": 900}
 
 # Chromium as root in a container, with nothing reaching out to Google's services (the network is closed).

@@ -14,10 +14,11 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.api.test_service import poll, upload
-from tests.web.conftest import PASSWORD, screenshot
+from tests.web.conftest import PASSWORD, SQLITE_ONLY, screenshot
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [
+    SQLITE_ONLY,
     pytest.mark.sandbox,
     pytest.mark.skipif(os.geteuid() != 0 or shutil.which("runc") is None, reason="needs root and runc"),
 ]

@@ -13,11 +13,12 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.api.test_service import poll
-from tests.web.conftest import screenshot
+from tests.web.conftest import SQLITE_ONLY, screenshot
 from tests.web.test_admin import BROKEN_BOT, SYMBOLS
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [
+    SQLITE_ONLY,
     pytest.mark.sandbox,
     pytest.mark.skipif(os.geteuid() != 0 or shutil.which("runc") is None, reason="needs root and runc"),
 ]
