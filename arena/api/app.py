@@ -61,9 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             sessions,
             BundleStore(bundles_root(settings.data_dir)),
             UploadLimits(),
-            Background(
-                sessions, settings.redis, tasks=settings.tasks, database_url=url, data_dir=settings.data_dir
-            ),
+            Background(sessions, settings.redis, tasks=settings.tasks, database_url=url, data_dir=settings.data_dir),
         )
         app.state.webhooks = Dispatcher(sessions, allow_loopback=settings.webhooks_allow_loopback).start()
         scheduler = Scheduler(sessions, app.state.arena.background).start()

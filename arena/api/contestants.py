@@ -17,7 +17,7 @@ from arena.store import accounts
 from arena.store import bots as bot_repo
 from arena.store import tournaments as tournament_repo
 from arena.store.errors import NotFound
-from arena.store.models import ApiKey, Bot, BotVersion, Entry, TournamentStatus
+from arena.store.models import ApiKey, Bot, BotVersion, Entry
 from arena.uploads import UploadError, validate_upload
 
 router = APIRouter(prefix="/api/v1", tags=["contestants"])
@@ -158,14 +158,12 @@ def enter(slug: str, body: EntryIn, session: Db, me: Me) -> EntryOut:
 def my_entries(request: Request, session: Db, me: Me) -> list[EntryOut]:
     """Your entries; in a running tournament the status is the engine's (running, crashed, ...) as it runs."""
     out = []
-    running: dict[str, dict[str, str]] = {}
+    now: dict[int, dict[str, str]] = {}  # tournament id -> the engine's statuses, read once per tournament
     for entry in tournament_repo.entries_of_contestant(session, me):
         shown = EntryOut.of(entry)
-        if entry.tournament.status is TournamentStatus.RUNNING:
-            slug = entry.tournament.slug
-            if slug not in running:
-                running[slug] = live.statuses(request.app.state.arena.redis, slug)
-            shown.status = running[slug].get(entry.bot_key, shown.status)
+        if entry.tournament_id not in now:
+            now[entry.tournament_id] = live.statuses(request.app.state.arena.redis, entry.tournament)
+        shown.status = now[entry.tournament_id].get(entry.bot_key, shown.status)
         out.append(shown)
     return out
 

@@ -15,6 +15,7 @@ from arena.api.admin import Slug, TournamentOut
 from arena.api.contestants import VersionOut
 from arena.api.deps import Admin, Db
 from arena.api.live import Progress, Usage
+from arena.api.results import Schedule
 from arena.store import accounts
 from arena.store import tournaments as repo
 from arena.store.models import Bot, BotVersion, Entry, TournamentStatus
@@ -35,17 +36,11 @@ class EntrantOut(BaseModel):
     usage: Usage | None = Field(description="live CPU and memory use while it runs; the final figures after")
 
 
-class TournamentDetail(TournamentOut):
+class TournamentDetail(TournamentOut, Schedule):
     symbols: list[str] | None
     interval_s: int
     tick_deadline_s: float
     limits: dict[str, Any]
-    entry_opens_at: datetime | None
-    entry_closes_at: datetime | None
-    starts_at: datetime | None
-    ends_at: datetime | None
-    started_at: datetime | None
-    finished_at: datetime | None
     progress: Progress | None
     entrants: list[EntrantOut]
 
@@ -91,15 +86,14 @@ def tournament(request: Request, slug: Slug, session: Db, _: Admin) -> Tournamen
     client = request.app.state.arena.redis
     running = live.usage(client, t.slug)
     is_running = t.status is TournamentStatus.RUNNING
-    # While it runs the record says "entered"; the engine knows better.
-    now = live.statuses(client, t.slug) if is_running else {}
+    now = live.statuses(client, t)
     entrants = [
         _entrant(e, _usage(e, running, is_running), now.get(e.bot_key)) for e in sorted(t.entries, key=lambda e: e.id)
     ]
     return TournamentDetail(
         **TournamentOut.of(t).model_dump(),
-        **{k: getattr(t, k) for k in ("symbols", "interval_s", "tick_deadline_s", "limits", "entry_opens_at",
-                                      "entry_closes_at", "starts_at", "ends_at", "started_at", "finished_at")},
+        **{k: getattr(t, k) for k in ("symbols", "interval_s", "tick_deadline_s", "limits")},
+        **Schedule.fields_of(t),
         progress=live.progress(client, t.slug, t.ticks),
         entrants=entrants,
     )  # fmt: skip

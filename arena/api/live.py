@@ -6,6 +6,7 @@ import redis
 from pydantic import BaseModel, Field
 
 from arena.runtime.bus import Bus
+from arena.store.models import Tournament, TournamentStatus
 
 
 class Progress(BaseModel):
@@ -32,9 +33,12 @@ def progress(client: redis.Redis, slug: str, ticks: int | None) -> Progress | No
     return Progress(tick=tick, ticks=ticks, ts=ts, ended=ended)
 
 
-def statuses(client: redis.Redis, slug: str) -> dict[str, str]:
-    """Each bot's status as the running engine sees it (starting, running, crashed, ...)."""
-    return Bus(client, slug).statuses()
+def statuses(client: redis.Redis, tournament: Tournament) -> dict[str, str]:
+    """Each bot's status as the running engine sees it (starting, running, crashed, ...); empty unless the
+    tournament is running: the record says "entered" until the end, and is right once it is over."""
+    if tournament.status is not TournamentStatus.RUNNING:
+        return {}
+    return Bus(client, tournament.slug).statuses()
 
 
 def usage(client: redis.Redis, slug: str) -> dict[str, Usage]:

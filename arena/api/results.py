@@ -49,19 +49,28 @@ PUBLIC = (TournamentStatus.OPEN, TournamentStatus.RUNNING, TournamentStatus.FINI
 # -- models -------------------------------------------------------------------------------------------
 
 
-class TournamentSummary(BaseModel):
-    slug: str
-    name: str
-    status: str
-    clock: str
-    ticks: int | None
-    entries: int
+class Schedule(BaseModel):
+    """When a tournament takes entries, starts and ends: as planned, and as it happened."""
+
     entry_opens_at: datetime | None
     entry_closes_at: datetime | None
     starts_at: datetime | None
     ends_at: datetime | None
     started_at: datetime | None
     finished_at: datetime | None
+
+    @classmethod
+    def fields_of(cls, t: Tournament) -> dict[str, datetime | None]:
+        return {name: getattr(t, name) for name in Schedule.model_fields}
+
+
+class TournamentSummary(Schedule):
+    slug: str
+    name: str
+    status: str
+    clock: str
+    ticks: int | None
+    entries: int
     ruleset: dict[str, Any] = Field(description="the tournament's ruleset: its override merged over the default")
 
 
@@ -291,13 +300,8 @@ def _summary(t: Tournament, entries: int) -> TournamentSummary:
         clock=t.clock.value,
         ticks=t.ticks,
         entries=entries,
-        entry_opens_at=t.entry_opens_at,
-        entry_closes_at=t.entry_closes_at,
-        starts_at=t.starts_at,
-        ends_at=t.ends_at,
-        started_at=t.started_at,
-        finished_at=t.finished_at,
         ruleset=_ruleset(t.rules),
+        **Schedule.fields_of(t),
     )
 
 
@@ -381,9 +385,7 @@ def card(request: Request, slug: Slug, bot: BotKey, session: Db) -> CardOut:
         ).one()
         trades, fees = int(count), float(total)
     last = points[-1] if points else None
-    status = entry.status.value  # while it runs the record says "entered"; the engine knows better
-    if t.status is TournamentStatus.RUNNING:
-        status = live.statuses(request.app.state.arena.redis, t.slug).get(bot, status)
+    status = live.statuses(request.app.state.arena.redis, t).get(bot, entry.status.value)
     return CardOut(
         tournament=t.slug, bot=bot, status=status, disqualified=entry.disqualified,
         final=standing is not None, rank=standing.rank if standing else None,

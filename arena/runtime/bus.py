@@ -218,8 +218,8 @@ class Bus:
 
     def ended(self) -> bool:
         """True once the engine has published the tournament's end."""
-        last = self.client.xrevrange(self.market_key, count=1)
-        return bool(last) and b"end" in last[0][1]
+        progress = self.progress()
+        return progress is not None and progress[2]
 
 
 def _s(value: bytes | str) -> str:

@@ -150,7 +150,7 @@ class Tournament:
 
     def run(self) -> list[Standing]:
         self._await_ready()
-        self._board_everyone()
+        self._board_everyone(self.config.ticks[0].ts if self.config.ticks else 0, 0)  # the field, before any trade
         total = done = len(self.config.ticks)
         for n, tick in enumerate(self.config.ticks, start=1):
             if self._obey_commands():
@@ -286,13 +286,11 @@ class Tournament:
 
     # -- messages to bots and the leaderboard -------------------------------------------
 
-    def _board_everyone(self) -> None:
-        """Every entrant on the board from the start, at its starting score (tick 0), so spectators see the
-        whole field before anyone trades."""
-        start = {b: self.engine.accounts[b].score for b in self.bots}
-        if start:
-            self.leaderboard.update(start)
-            self.publisher.changed(start, self.config.ticks[0].ts if self.config.ticks else 0, 0)
+    def _board_everyone(self, ts: int, tick: int) -> None:
+        """Write every entrant's current score to the board and the change feed, traded or not."""
+        scores = {b: self.engine.accounts[b].score for b in self.bots}
+        self.leaderboard.update(scores)
+        self.publisher.changed(scores, ts, tick)
 
     def _publish_scores(self, n: int, ts: int) -> None:
         changed = self.updates.take_changed()
@@ -320,10 +318,7 @@ class Tournament:
         for bot in pending:
             if self.bots[bot].status != "disqualified":
                 self.bots[bot].status = "finished"
-        # Every entrant is on the board, even one that never traded.
-        final = {b: self.engine.accounts[b].score for b in self.bots}
-        self.leaderboard.update(final)
-        self.publisher.changed(final, last_ts or 0, done)
+        self._board_everyone(last_ts or 0, done)
         self.publisher.flush()
         self.leaderboard.freeze()
         standings = self.standings()
