@@ -6,11 +6,14 @@ the same JSON API as everyone else. A strict Content-Security-Policy allows only
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
+from string import Template
 
 from fastapi import APIRouter, FastAPI, Request, Response
-from fastapi.responses import FileResponse
+from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from arena.api.spectators import TournamentId
@@ -41,28 +44,60 @@ SECURITY_HEADERS = {
 router = APIRouter(include_in_schema=False)
 
 
-def _page(name: str) -> FileResponse:
+@dataclass(frozen=True)
+class Page:
+    name: str  # its module: static/js/<name>.js
+    title: str
+    style: str  # its stylesheet beside arena.css: static/css/<style>.css
+    section: str  # the navigation link it belongs under
+
+
+NAV = (("/", "Tournaments"), ("/me", "My bots"), ("/admin", "Admin"))
+_PAGES = {
+    page.name: page
+    for page in (
+        Page("index", "Tournaments", "spectator", "/"),
+        Page("tournament", "Tournament", "spectator", "/"),
+        Page("contestant", "Contestant", "dashboard", "/me"),
+        Page("admin", "Admin", "dashboard", "/admin"),
+    )
+}
+
+
+@functools.cache
+def _html(name: str) -> str:
+    """A page: the one layout (page.html) with its title, stylesheet, module and navigation filled in."""
+    page = _PAGES[name]
+    links = []
+    for href, label in NAV:
+        current = ' aria-current="page"' if href == page.section else ""
+        links.append(f'      <a href="{href}"{current}>{label}</a>')
+    layout = Template((PAGES / "page.html").read_text())
+    return layout.substitute(title=page.title, style=page.style, page=page.name, nav="\n".join(links))
+
+
+def _page(name: str) -> HTMLResponse:
     # Pages are tiny and change with the package: revalidate rather than cache blindly.
-    return FileResponse(PAGES / f"{name}.html", media_type="text/html", headers={"Cache-Control": "no-cache"})
+    return HTMLResponse(_html(name), headers={"Cache-Control": "no-cache"})
 
 
 @router.api_route("/", methods=["GET", "HEAD"])
-def index() -> FileResponse:
+def index() -> HTMLResponse:
     return _page("index")
 
 
 @router.api_route("/t/{tournament}", methods=["GET", "HEAD"])
-def tournament(tournament: TournamentId) -> FileResponse:  # the script reads the slug from the address
+def tournament(tournament: TournamentId) -> HTMLResponse:  # the script reads the slug from the address
     return _page("tournament")
 
 
 @router.api_route("/me", methods=["GET", "HEAD"])
-def contestant() -> FileResponse:
+def contestant() -> HTMLResponse:
     return _page("contestant")
 
 
 @router.api_route("/admin", methods=["GET", "HEAD"])
-def admin() -> FileResponse:
+def admin() -> HTMLResponse:
     return _page("admin")
 
 

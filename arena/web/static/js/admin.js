@@ -3,7 +3,7 @@
 // their smoke tests.
 import { api, session } from "./api.js";
 import {
-  h, $, clear, fmtBytes, fmtNumber, fmtTime, badge, notify, showFieldErrors, clearFieldErrors, every,
+  h, $, clear, fmtBytes, fmtNumber, fmtTime, badge, notify, showFieldErrors, clearFieldErrors, every, renderWho as renderWhoIn,
 } from "./ui.js";
 
 const app = $("#app");
@@ -146,14 +146,7 @@ function emptyRow(tbody, columns, text) {
 // ---- header: who is signed in -------------------------------------------------------------------------
 
 function renderWho() {
-  if (!state.me) {
-    clear(who);
-    return;
-  }
-  clear(who,
-    h("span", { id: "who-name" }, state.me.name),
-    state.me.is_admin ? badge("admin") : null,
-    h("button", { type: "button", id: "signout", onclick: signOut }, "Sign out"));
+  renderWhoIn(who, state.me, signOut);
 }
 
 async function signOut() {

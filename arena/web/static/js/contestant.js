@@ -2,7 +2,7 @@
 // tests, enter open tournaments, and see one's own entries with their results, equity curves and logs.
 import { api, session } from "./api.js";
 import {
-  h, $, clear, fmtMoney, fmtNumber, fmtPct, fmtBytes, fmtTime, badge, notify, showFieldErrors, clearFieldErrors, every,
+  h, $, clear, fmtMoney, fmtNumber, fmtPct, fmtBytes, fmtTime, badge, notify, showFieldErrors, clearFieldErrors, every, renderWho as renderWhoIn,
 } from "./ui.js";
 import { equityChart } from "./chart.js";
 
@@ -37,14 +37,7 @@ const wait = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 // ---- header ----------------------------------------------------------------------------------------
 
 function renderWho() {
-  if (!state.me) {
-    clear(who);
-    return;
-  }
-  clear(who,
-    h("span", { id: "who-name" }, state.me.name),
-    state.me.is_admin ? badge("admin") : null,
-    h("button", { type: "button", id: "signout", onclick: signOut }, "Sign out"));
+  renderWhoIn(who, state.me, signOut);
 }
 
 async function signOut() {

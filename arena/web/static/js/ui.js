@@ -123,3 +123,15 @@ export function every(ms, fn) {
     clearTimeout(timer);
   };
 }
+
+// The header's "who is signed in" area: name, an admin badge, and a sign-out button (empty when signed out).
+export function renderWho(container, me, onSignOut) {
+  if (!me) {
+    clear(container);
+    return;
+  }
+  clear(container,
+    h("span", { id: "who-name" }, me.name),
+    me.is_admin ? badge("admin") : null,
+    h("button", { type: "button", id: "signout", onclick: onSignOut }, "Sign out"));
+}
