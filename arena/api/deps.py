@@ -25,9 +25,14 @@ def store_error(exc: StoreError) -> ApiError:
 
 def db(request: Request) -> Iterator[Session]:
     """One transaction per request: committed after the handler, rolled back if it raised (a StoreError
-    then becomes its HTTP answer through the app's exception handler)."""
+    then becomes its HTTP answer through the app's exception handler). Used with scope="function" (see
+    ``Db``): the commit happens before the answer is sent, so a client that reads right after a write sees it."""
     with request.app.state.arena.sessions.begin() as session:
         yield session
+
+
+# FastAPI's default scope would end the transaction after the response has gone out.
+_transaction = Depends(db, scope="function")
 
 
 def after_commit(session: Session, action: Callable[[], object]) -> None:
@@ -38,7 +43,7 @@ def after_commit(session: Session, action: Callable[[], object]) -> None:
 
 def contestant(
     request: Request,
-    session: Annotated[Session, Depends(db)],
+    session: Annotated[Session, _transaction],
     x_api_key: Annotated[str | None, Header(description="Your API key (shown once when it was created).")] = None,
     arena_session: Annotated[str | None, Cookie(include_in_schema=False)] = None,
 ) -> Contestant:
@@ -69,6 +74,6 @@ def admin(who: Annotated[Contestant, Depends(contestant)]) -> Contestant:
     return who
 
 
-Db = Annotated[Session, Depends(db)]
+Db = Annotated[Session, _transaction]
 Me = Annotated[Contestant, Depends(contestant)]
 Admin = Annotated[Contestant, Depends(admin)]
