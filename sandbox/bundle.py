@@ -13,13 +13,28 @@ from sandbox.rootfs import BOT_DIR, SANDBOX_GID, SANDBOX_UID, RootfsLayout
 from sandbox.seccomp import default_profile
 
 # The bot starts only after the host has read its cgroup back and verified the limits: the interpreter
-# boots, then blocks on one byte of stdin that the host writes once verification has passed.
+# boots, writes one ready byte to stdout, then blocks on one byte of stdin that the host writes once
+# verification has passed (and, for a pre-started sandbox, once a bot has been given to it).
+# stdout is line-buffered, never unbuffered: gVisor answers a pipe write of more than 64 KiB with a short
+# count, which an unbuffered Python writer silently drops; a BufferedWriter writes the rest.
 GATE_BYTE = b"\x01"
+READY_BYTE = b"\x06"  # written by the interpreter to stdout before it waits at the gate
+POOLED_ARG = "--arena-pooled"
 BOOTSTRAP = (
     "def _arena_boot():\n"
     " import os,sys\n"
+    " os.write(1,b'\\x06')\n"
     " if os.read(0,1)!=b'\\x01':os._exit(125)\n"
-    " del sys.argv[0];path=sys.argv[0];sys.path[0]=os.path.dirname(path)\n"
+    " sys.stdout.reconfigure(line_buffering=True)\n"
+    " del sys.argv[0];path=sys.argv[0]\n"
+    " if sys.argv[1:]==['--arena-pooled']:\n"  # a pre-started sandbox: argv and env follow the gate
+    "  line=b''\n"
+    "  while not line.endswith(b'\\n'):\n"
+    "   c=os.read(0,1)\n"
+    "   if not c:os._exit(125)\n"
+    "   line+=c\n"
+    "  import json;spec=json.loads(line);sys.argv[1:]=spec['argv'];os.environ.update(spec['env'])\n"
+    " sys.path[0]=os.path.dirname(path)\n"
     " with open(path,'rb') as f:code=compile(f.read(),path,'exec')\n"
     " g=sys.modules['__main__'].__dict__;del g['_arena_boot'];g['__file__']=path\n"
     " return code,g\n"
@@ -44,7 +59,6 @@ def base_env(layout: RootfsLayout) -> dict[str, str]:
         "TMPDIR": "/tmp",
         "LANG": "C.UTF-8",
         "PYTHONDONTWRITEBYTECODE": "1",
-        "PYTHONUNBUFFERED": "1",
         "PYTHONHASHSEED": "0",
     }
     env.update(layout.env)
@@ -67,6 +81,7 @@ def build_config(
     env: Mapping[str, str] | None = None,
     extra_binds: Sequence[tuple[str, str]] = (),
     seccomp: bool = True,
+    runtime: str = "runc",
 ) -> dict[str, Any]:
     """Return the OCI config for one run. ``bot_source`` is a file (mounted as /bot/main.py) or a folder."""
     environment = base_env(layout)
@@ -105,6 +120,10 @@ def build_config(
                 {"type": "RLIMIT_CPU", "hard": limits.effective_cpu_seconds + 1,
                  "soft": limits.effective_cpu_seconds},
                 {"type": "RLIMIT_CORE", "hard": 0, "soft": 0},
+                # gVisor counts tasks per sandbox, so this is the bot's process and thread limit there (its
+                # pids cgroup also holds the Sentry's own threads). Under runc it would count every bot's
+                # processes together (one uid), so runc relies on the pids cgroup alone.
+                *([{"type": "RLIMIT_NPROC", "hard": limits.pids, "soft": limits.pids}] if runtime == "runsc" else []),
             ],
             "noNewPrivileges": True,
             "oomScoreAdj": 500,  # under host-wide memory pressure, bots go before the host's services
@@ -123,7 +142,7 @@ def build_config(
             },
             "maskedPaths": MASKED_PATHS,
             "readonlyPaths": READONLY_PATHS,
-            **({"seccomp": default_profile()} if seccomp else {}),
+            **({"seccomp": default_profile(runtime=runtime)} if seccomp else {}),
         },
     }
 

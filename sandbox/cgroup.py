@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -79,6 +81,54 @@ class ContainerCgroup:
                 dirs[controller] = mounts[controller] / own.get(controller, "/").lstrip("/") / relative
         return cls(False, dirs)
 
+    @classmethod
+    def create(cls, relative: str, limits: Limits, pids_max: int) -> ContainerCgroup:
+        """Make the container's cgroup and write its limits (for runtimes the host starts inside it).
+
+        Raises OSError when a directory or limit cannot be written; ``verify`` then says what is missing.
+        """
+        cgroup = cls.for_relative_path(relative)
+        memory = limits.memory_bytes // _PAGE * _PAGE
+        if cgroup.unified:
+            directory = cgroup.dirs["unified"]
+            _enable_v2_controllers(directory.parent)
+            directory.mkdir(exist_ok=True)
+            writes = [("memory.max", memory), ("memory.swap.max", 0),
+                      ("cpu.max", f"{limits.cfs_quota_us} {limits.cfs_period_us}"), ("pids.max", pids_max)]
+            for name, value in writes:
+                (directory / name).write_text(str(value))
+            return cgroup
+        for directory in cgroup.dirs.values():
+            directory.mkdir(parents=True, exist_ok=True)
+        v1 = [("memory", "memory.limit_in_bytes", memory), ("memory", "memory.memsw.limit_in_bytes", memory),
+              ("cpu", "cpu.cfs_period_us", limits.cfs_period_us), ("cpu", "cpu.cfs_quota_us", limits.cfs_quota_us),
+              ("pids", "pids.max", pids_max)]
+        for controller, name, value in v1:
+            path = cgroup.dirs[controller] / name
+            if name == "memory.memsw.limit_in_bytes" and not path.exists():
+                continue  # swap accounting off: verify() then checks there is no swap to use
+            path.write_text(str(value))
+        return cgroup
+
+    def procs_files(self) -> list[Path]:
+        """The ``cgroup.procs`` file of each distinct directory: a process written there joins them all."""
+        return [directory / "cgroup.procs" for directory in dict.fromkeys(self.dirs.values())]
+
+    def destroy(self, timeout: float = 5.0) -> bool:
+        """Kill whatever is left in the cgroup, then remove it. False if it could not be emptied in time."""
+        deadline = time.monotonic() + timeout
+        while True:
+            pids = self.pids()
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            self.remove()
+            if not any(directory.exists() for directory in self.dirs.values()):
+                return True
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.01)  # dying processes leave the cgroup asynchronously
+
     def _read(self, controller: str, name: str) -> str | None:
         directory = self.dirs.get("unified" if self.unified else controller)
         if directory is None:
@@ -92,9 +142,10 @@ class ContainerCgroup:
         procs = self._read("memory", "cgroup.procs")
         return bool(procs)
 
-    def verify(self, limits: Limits) -> list[str]:
+    def verify(self, limits: Limits, pids_max: int | None = None) -> list[str]:
         """Return what is *not* in force (empty when all limits are applied by the kernel)."""
         problems: list[str] = []
+        pids_max = limits.pids if pids_max is None else pids_max
         memory = limits.memory_bytes // _PAGE * _PAGE
 
         def expect(controller: str, name: str, wanted: str | int, what: str) -> None:
@@ -108,7 +159,7 @@ class ContainerCgroup:
             expect("memory", "memory.max", memory, "memory limit")
             expect("memory", "memory.swap.max", 0, "no swap")
             expect("cpu", "cpu.max", f"{limits.cfs_quota_us} {limits.cfs_period_us}", "cpu quota")
-            expect("pids", "pids.max", limits.pids, "pids limit")
+            expect("pids", "pids.max", pids_max, "pids limit")
             return problems
         expect("memory", "memory.limit_in_bytes", memory, "memory limit")
         if self._read("memory", "memory.memsw.limit_in_bytes") is not None:
@@ -119,7 +170,7 @@ class ContainerCgroup:
                 problems.append("no swap: swap accounting is off and the host has swap; cannot cap swap")
         expect("cpu", "cpu.cfs_quota_us", limits.cfs_quota_us, "cpu quota")
         expect("cpu", "cpu.cfs_period_us", limits.cfs_period_us, "cpu period")
-        expect("pids", "pids.max", limits.pids, "pids limit")
+        expect("pids", "pids.max", pids_max, "pids limit")
         return problems
 
     def stats(self) -> CgroupStats:
@@ -164,6 +215,14 @@ class ContainerCgroup:
         for directory in self.dirs.values():
             with contextlib.suppress(OSError):
                 directory.rmdir()
+
+
+def _enable_v2_controllers(parent: Path) -> None:
+    """Delegate memory, cpu and pids down to ``parent``'s children (best effort: verify() has the last word)."""
+    parent.mkdir(exist_ok=True)
+    for directory in (parent.parent, parent):
+        with contextlib.suppress(OSError):
+            (directory / "cgroup.subtree_control").write_text("+memory +cpu +pids")
 
 
 def _swap_total() -> int:

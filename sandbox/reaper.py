@@ -14,7 +14,6 @@ their cgroups and bundles carry its name, so:
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import shutil
 import signal
@@ -76,11 +75,7 @@ def reap_owner(runtime: Runtime, owner: str) -> list[str]:
             continue
         for child in parent.iterdir():
             if child.is_dir() and owner_of(child.name) == owner:
-                cgroup = ContainerCgroup.for_relative_path(f"{CGROUP_PARENT}/{child.name}")
-                for pid in cgroup.pids():
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(pid, signal.SIGKILL)
-                cgroup.remove()
+                ContainerCgroup.for_relative_path(f"{CGROUP_PARENT}/{child.name}").destroy()
                 if child.name not in reaped:
                     reaped.append(child.name)
     shutil.rmtree(root, ignore_errors=True)
@@ -136,11 +131,10 @@ def main(argv: list[str] | None = None) -> None:
     options = parser.parse_args(argv)
     if options.state_dir:
         os.environ["ARENA_SANDBOX_STATE_DIR"] = options.state_dir
-    from sandbox.runtime import select_runtime
+    from sandbox.runtime import make_runtime, select_runtime
 
     runtime = (
-        Runtime(options.runtime, options.runtime_path, state_dir() / options.runtime)
-        if options.runtime_path
+        make_runtime(options.runtime, options.runtime_path) if options.runtime_path
         else select_runtime(options.runtime)
     )
     if options.action == "orphans":

@@ -1,25 +1,22 @@
-"""Choosing and driving the OCI runtime binary (runsc where installed, else runc) by subprocess."""
+"""Choosing and driving the OCI runtime binary (runsc by default, runc when asked for) by subprocess."""
 
 from __future__ import annotations
 
 import json
-import logging
 import os
 import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from sandbox import runsc
 from sandbox.errors import RuntimeUnavailable
-
-log = logging.getLogger("sandbox")
 
 ENV_RUNTIME = "ARENA_SANDBOX_RUNTIME"
 ENV_STATE_DIR = "ARENA_SANDBOX_STATE_DIR"
 DEFAULT_STATE_DIR = Path("/run/arena-sandbox")
 
 _SEARCH = ("/usr/local/bin", "/usr/local/sbin", "/usr/bin", "/usr/sbin", "/bin", "/sbin")
-_announced = False
 
 
 def _which(name: str) -> str | None:
@@ -33,23 +30,36 @@ class Runtime:
     name: str  # "runsc" or "runc"
     path: str
     state_root: Path  # e.g. /run/arena-sandbox/runc; one subdirectory per owning host process
+    flags: tuple[str, ...] = ()  # global flags of every call (runsc: platform, network, seccomp, cgroups)
+    version: str = ""
 
     @property
     def shares_host_kernel(self) -> bool:
         return self.name != "runsc"
 
+    @property
+    def host_owns_cgroup(self) -> bool:
+        """runsc deletes its cgroup on exit (losing the end statistics) and writes no limits into one that
+        exists, so for runsc the host creates the cgroup, writes and verifies the limits, starts runsc
+        inside it with --ignore-cgroups, reads the statistics after the end and removes it."""
+        return self.name == "runsc"
+
+    @property
+    def platform(self) -> str | None:
+        return next((flag.split("=", 1)[1] for flag in self.flags if flag.startswith("--platform=")), None)
+
     def global_args(self, root: Path) -> list[str]:
-        args = [self.path, "--root", str(root)]
-        if self.name == "runsc":
-            args += ["--network=none", "--platform=systrap"]
-        return args
+        return [self.path, "--root", str(root), *self.flags]
 
     def run_args(self, root: Path, bundle: Path, container_id: str) -> list[str]:
-        # --keep leaves the stopped container (and its cgroup) for us to read stats from, then delete.
+        # runc: --keep leaves the stopped container (and its cgroup) for us to read stats from, then delete.
         keep = ["--keep"] if self.name == "runc" else []
-        log_args = ["--log", str(bundle / "runtime.log"), "--log-format", "json"] if self.name == "runc" else []
-        return [*self.global_args(root)[:1], *log_args, *self.global_args(root)[1:], "run", *keep,
-                "--bundle", str(bundle), container_id]
+        # The runtime's own messages go to a JSON log, never into the bot's stderr.
+        log_args = ["--log", str(bundle / "runtime.log"), "--log-format", "json"]
+        if self.name == "runsc":  # the Sentry's own fatal errors (a Go runtime crash exits 2, like a bot could)
+            log_args += ["--panic-log", str(bundle / "panic.log")]
+        return [self.path, *log_args, *self.global_args(root)[1:], "run", *keep, "--bundle", str(bundle),
+                container_id]
 
     def _call(self, root: Path, *args: str, timeout: float = 10.0) -> subprocess.CompletedProcess[bytes]:
         return subprocess.run(
@@ -79,36 +89,25 @@ def state_dir() -> Path:
     return Path(os.environ.get(ENV_STATE_DIR) or DEFAULT_STATE_DIR)
 
 
+def make_runtime(name: str, path: str) -> Runtime:
+    """The Runtime for the binary at ``path``; for runsc, with the flags its release supports."""
+    if name != "runsc":
+        return Runtime(name, path, state_dir() / name)
+    features = runsc.detect(path)
+    flags = features.global_flags(runsc.choose_platform(path, features))
+    return Runtime(name, path, state_dir() / name, tuple(flags), features.version)
+
+
 def select_runtime(choice: str | None = None) -> Runtime:
-    """Pick runsc if installed (production), else runc, announcing the fallback loudly.
+    """runsc (gVisor) unless runc is asked for: falling back to runc is a setting, never silent.
 
     ``choice`` (or ``$ARENA_SANDBOX_RUNTIME``) may be ``runsc``, ``runc`` or a path to either binary.
     """
-    global _announced
-    choice = choice or os.environ.get(ENV_RUNTIME) or None
-    if choice:
-        path = choice if os.sep in choice else _which(choice)
-        if not path or not os.access(path, os.X_OK):
-            raise RuntimeUnavailable(
-                f"{ENV_RUNTIME}={choice!r} asks for an OCI runtime that is not installed; "
-                "install runsc (gVisor) or runc, or unset the variable"
-            )
-        name = "runsc" if "runsc" in os.path.basename(path) else "runc"
-        return Runtime(name, path, state_dir() / name)
-    runsc = _which("runsc")
-    if runsc:
-        return Runtime("runsc", runsc, state_dir() / "runsc")
-    runc = _which("runc")
-    if not runc:
-        raise RuntimeUnavailable(
-            "no OCI runtime found: install gVisor's runsc (production) or runc (apt-get install runc)"
-        )
-    if not _announced:
-        _announced = True
-        message = (
-            "SANDBOX WARNING: runsc (gVisor) is not installed; falling back to runc. Bots will share the "
-            "host kernel: a kernel exploit in a bot escapes the sandbox. Install runsc for production "
-            f"(docs/sandbox.md) or set {ENV_RUNTIME}=runc to silence this warning."
-        )
-        log.warning(message)  # with no logging configured, Python's last-resort handler prints it
-    return Runtime("runc", runc, state_dir() / "runc")
+    choice = choice or os.environ.get(ENV_RUNTIME) or "runsc"
+    path = choice if os.sep in choice else _which(choice)
+    if not path or not os.access(path, os.X_OK):
+        hint = ("install gVisor (apt-get install runsc), or set ARENA_SANDBOX_RUNTIME=runc to run bots on "
+                "runc, which shares the host kernel" if choice == "runsc" else "install it, or choose another")
+        raise RuntimeUnavailable(f"the OCI runtime {choice!r} is not installed: {hint}")
+    name = "runsc" if "runsc" in os.path.basename(path) else "runc"
+    return make_runtime(name, path)

@@ -71,8 +71,13 @@ DENIED = frozenset(
 _ARCHES = {"x86_64": ["SCMP_ARCH_X86_64"], "aarch64": ["SCMP_ARCH_AARCH64"], "arm64": ["SCMP_ARCH_AARCH64"]}
 
 
-def default_profile(machine: str | None = None) -> dict[str, Any]:
-    """Return the profile in OCI ``linux.seccomp`` form for this machine's architecture."""
+def default_profile(machine: str | None = None, *, runtime: str = "runc") -> dict[str, Any]:
+    """Return the profile in OCI ``linux.seccomp`` form for this machine's architecture.
+
+    Under runsc the profile is applied by gVisor's Sentry, which ignores ``errnoRet`` (every refusal is
+    EPERM): an ENOSYS rule for clone3 would read as EPERM and glibc would not fall back to clone, so no
+    thread could start. gVisor answers clone3 with ENOSYS itself, so there it is allowed.
+    """
     machine = machine or platform.machine()
     allowed = sorted(set(_ALLOWED) - DENIED)
     clone_flags_arg = 1 if machine == "s390x" else 0
@@ -90,6 +95,7 @@ def default_profile(machine: str | None = None) -> dict[str, Any]:
                      "op": "SCMP_CMP_MASKED_EQ"}
                 ],
             },
-            {"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": errno.ENOSYS},
+            {"names": ["clone3"], "action": "SCMP_ACT_ALLOW"} if runtime == "runsc"
+            else {"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": errno.ENOSYS},
         ],
     }

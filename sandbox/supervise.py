@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import itertools
+import json
 import os
 import resource
 import secrets
@@ -19,12 +20,13 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 
-from sandbox.bundle import GATE_BYTE, build_config, python_args, write_bundle
+from sandbox.bundle import GATE_BYTE, POOLED_ARG, READY_BYTE, build_config, python_args, write_bundle
 from sandbox.cgroup import CGROUP_PARENT, CgroupStats, ContainerCgroup
 from sandbox.channel import JsonLineChannel
 from sandbox.errors import BotNotFound, SandboxRefused
 from sandbox.limits import Limits
 from sandbox.outcome import Outcome, Status
+from sandbox.pool import SandboxPool
 from sandbox.reaper import bundles_dir, ensure_watchdog, owner_key, reap_orphans
 from sandbox.rootfs import BOT_DIR, RootfsLayout, default_layout, ensure_skeleton
 from sandbox.runtime import Runtime, select_runtime, state_dir
@@ -36,6 +38,26 @@ VERIFY_GRACE = 15.0  # once the container exists, its limits must read back with
 STATS_INTERVAL = 0.5  # how often the CPU-seconds backstop is checked
 DRAIN_AFTER_EXIT = 2.0  # pipes are closed when the pid namespace dies; this only bounds a runtime bug
 _CHUNK = 65536
+
+# Joins the cgroup(s) named before "--", then becomes the runtime: every process the runtime starts (for
+# runsc: the Sentry, the gofer and, on ptrace, the stubs that run the bot's code) is born inside it.
+ENTER_CGROUP = [
+    "/bin/sh", "-c",
+    'while [ "$1" != "--" ]; do echo $$ > "$1" || { echo "arena-sandbox: cannot join the cgroup $1" >&2; '
+    'exit 125; }; shift; done; shift; exec "$@"',
+    "arena-enter-cgroup",
+]
+# runsc's own tasks share the container's pids cgroup: its Go runtime and gofer use ~30 threads idle plus a
+# few per mount, and on ptrace every process of the bot has a host stub process with a thread per thread
+# (measured: 63 forked children at RLIMIT_NPROC 64 held ~480 host tasks). The bot's own limit is
+# RLIMIT_NPROC inside gVisor; the cgroup's pids.max is a backstop sized so that limit, or memory, comes first.
+RUNSC_TASKS_PER_PID = 8
+RUNSC_OWN_TASKS = 128
+
+
+def host_pids_max(limits: Limits) -> int:
+    return RUNSC_TASKS_PER_PID * limits.pids + RUNSC_OWN_TASKS
+
 
 _counter = itertools.count()
 _startup_lock = threading.Lock()
@@ -100,6 +122,26 @@ class Sandbox:
         self.runtime = runtime if isinstance(runtime, Runtime) else select_runtime(runtime)
         self.layout = layout or default_layout()
         self.rootfs = ensure_skeleton(self.layout, state_dir())
+        self.pool: SandboxPool | None = None
+
+    def keep_ready(self, size: int) -> SandboxPool:
+        """Keep ``size`` sandboxes of the default limits booted at their gates (see sandbox/pool.py)."""
+        if self.pool is None:
+            self.pool = SandboxPool(self, self.limits, size)
+        return self.pool
+
+    def prestart(self, limits: Limits | None = None) -> BotProcess:
+        """Boot a sandbox with no bot yet; ``BotProcess.hand`` gives it one."""
+        _startup(self.runtime)
+        return BotProcess(
+            sandbox=self, source=None, argv=python_args(self.layout, f"{BOT_DIR}/main.py", ()),
+            limits=limits or self.limits, env=None, capture_stdout=False, stdin=None, on_stdout=None,
+            on_stderr=None, pooled=True,
+        )
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.close()
 
     def start(
         self,
@@ -119,6 +161,11 @@ class Sandbox:
         Raises SandboxRefused if the limits cannot be verified; the bot has not run then.
         """
         source, entry = _resolve_bot(bot)
+        chosen = limits or self.limits
+        pooled = self.pool.take() if self.pool is not None and chosen == self.pool.limits else None
+        if pooled is not None:
+            return pooled.hand(bot, args, env=env, capture_stdout=capture_stdout, stdin=stdin,
+                               on_stdout=on_stdout, on_stderr=on_stderr)
         _startup(self.runtime)
         return BotProcess(
             sandbox=self,
@@ -164,7 +211,7 @@ class BotProcess:
         stdin: bytes | None,
         on_stdout: OutputCallback | None,
         on_stderr: OutputCallback | None,
-        extra_binds: Sequence[tuple[str, str]] = (),
+        pooled: bool = False,
     ) -> None:
         self.limits = limits
         self.runtime = sandbox.runtime
@@ -187,37 +234,113 @@ class BotProcess:
         self._usage: tuple[float, CgroupStats] | None = None  # (monotonic time, the latest sample)
 
         relative = f"{CGROUP_PARENT}/{self.container_id}"
-        self.cgroup = ContainerCgroup.for_relative_path(relative)
+        self.pids_max = host_pids_max(limits) if self.runtime.host_owns_cgroup else limits.pids
+        self._t0 = time.monotonic()
+        self.cgroup = self._own_cgroup(relative) if self.runtime.host_owns_cgroup else \
+            ContainerCgroup.for_relative_path(relative)
+        self._spec = b""
+        if pooled:  # an empty folder at /bot, filled when a bot is handed to this sandbox
+            source = self._bundle / "bot"
+            source.mkdir(parents=True, mode=0o755)
+            argv = [*argv, POOLED_ARG]
         config = build_config(
             layout=sandbox.layout, rootfs=sandbox.rootfs, limits=limits, args=argv, bot_source=source,
-            cgroups_path=relative, env=env, extra_binds=extra_binds,
+            cgroups_path=relative, env=env, runtime=self.runtime.name,
         )
         self._root.mkdir(parents=True, exist_ok=True, mode=0o700)
         write_bundle(self._bundle, config)
-        self._t0 = time.monotonic()
+        command = self.runtime.run_args(self._root, self._bundle, self.container_id)
+        if self.runtime.host_owns_cgroup:
+            command = [*ENTER_CGROUP, *map(str, self.cgroup.procs_files()), "--", *command]
         self._proc = subprocess.Popen(
-            self.runtime.run_args(self._root, self._bundle, self.container_id),
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0,
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0,
             start_new_session=True, env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
         )
         try:
-            started = self._await_verified()
+            started = self._await_verified() and self._await_ready()
         except BaseException:
             self._abort()
             raise
+        self._ready = started
+        self._gate_open = False
+        if not pooled:
+            self._begin()
+
+    def _begin(self) -> None:
+        """Let the bot run: open the gate (if the runtime started) and supervise it from now on."""
         self.start_seconds = time.monotonic() - self._t0
         self._started_at = time.monotonic()
-        self._gate_open = False
-        if started:
+        if self._ready:
             self._open_gate()
         self._thread = threading.Thread(target=self._supervise, name=f"sandbox-{self.container_id}",
                                         daemon=True)
         self._thread.start()
 
+    @property
+    def waiting(self) -> bool:
+        """A pre-started sandbox still at its gate, alive, with no bot yet."""
+        return not hasattr(self, "_thread") and self._ready and self._proc.poll() is None
+
+    def discard(self) -> None:
+        """Remove a pre-started sandbox that will not be given a bot."""
+        if hasattr(self, "_thread"):
+            self.kill("discarded")
+        else:
+            self._abort()
+
+    def hand(
+        self,
+        bot: str | os.PathLike[str],
+        args: Sequence[str] = (),
+        *,
+        env: Mapping[str, str] | None = None,
+        capture_stdout: bool = False,
+        stdin: bytes | None = None,
+        on_stdout: OutputCallback | None = None,
+        on_stderr: OutputCallback | None = None,
+    ) -> BotProcess:
+        """Give a pre-started sandbox (``pooled=True``) its bot, then open the gate; as ``Sandbox.start``."""
+        source, _ = _resolve_bot(bot)
+        self._t0 = time.monotonic()  # from here, start_seconds is the bot-ready latency the pool gives
+        slot = self._bundle / "bot"
+        if source.is_dir():
+            shutil.copytree(source, slot, symlinks=True, dirs_exist_ok=True)
+        else:
+            shutil.copyfile(source, slot / "main.py")
+        for directory, _dirs, files in os.walk(slot):
+            os.chmod(directory, 0o755)
+            for name in files:
+                with contextlib.suppress(OSError):  # a dangling symlink: nothing to make readable
+                    os.chmod(os.path.join(directory, name), 0o644)
+        self._capture, self._stdin_data = capture_stdout, stdin
+        self._on = {"stdout": on_stdout, "stderr": on_stderr}
+        self._spec = json.dumps({"argv": list(args), "env": dict(env or {})}).encode() + b"\n"
+        self._begin()
+        return self
+
     # -- start-up -----------------------------------------------------------------------------------
+
+    def _own_cgroup(self, relative: str) -> ContainerCgroup:
+        """Create the container's cgroup with its limits and read them back, before anything starts in it."""
+        cgroup = ContainerCgroup.for_relative_path(relative)
+        try:
+            cgroup = ContainerCgroup.create(relative, self.limits, self.pids_max)
+            problems = cgroup.verify(self.limits, self.pids_max)
+        except OSError as error:
+            problems = [f"cannot write the container's cgroup: {error}"]
+        if problems:
+            cgroup.destroy()
+            raise SandboxRefused(
+                "refusing to run the bot: its limits are not in force (" + "; ".join(problems) + "). "
+                "The sandbox needs root (or a delegated cgroup) to create the bot's cgroup."
+            )
+        return cgroup
 
     def _await_verified(self) -> bool:
         """Wait until the kernel reports our limits on the container's cgroup. False: the runtime died."""
+        if self.runtime.host_owns_cgroup:
+            # Verified before the runtime started; the wrapper joins the cgroup before it runs the runtime.
+            return self._proc.poll() is None
         deadline = self._t0 + START_TIMEOUT
         seen_at: float | None = None
         problems: list[str] = ["the container's cgroup never appeared"]
@@ -243,10 +366,28 @@ class BotProcess:
             time.sleep(delay)
             delay = min(delay * 2, 0.002)  # cheap reads; a late gate would delay the bot
 
+    def _await_ready(self) -> bool:
+        """Wait for the interpreter's ready byte: the bot's runtime is up and waiting at the gate.
+
+        False when the runtime ended first (it failed to start the container: a host fault)."""
+        assert self._proc.stdout is not None
+        fd = self._proc.stdout.fileno()
+        deadline = self._t0 + START_TIMEOUT
+        with selectors.DefaultSelector() as selector:
+            selector.register(fd, selectors.EVENT_READ)
+            while time.monotonic() < deadline:
+                if selector.select(min(0.05, max(0.0, deadline - time.monotonic()))):
+                    return os.read(fd, 1) == READY_BYTE
+                if self._proc.poll() is not None:
+                    return False
+        raise SandboxRefused(f"the sandbox did not start within {START_TIMEOUT:g} s; the host is overloaded")
+
     def _open_gate(self) -> None:
         assert self._proc.stdin is not None
         try:
-            os.write(self._proc.stdin.fileno(), GATE_BYTE)
+            pending = memoryview(GATE_BYTE + self._spec)  # a pooled bot's argv and env follow the gate
+            while pending:
+                pending = pending[os.write(self._proc.stdin.fileno(), pending):]
         except BrokenPipeError:
             return
         self._gate_open = True
@@ -274,6 +415,8 @@ class BotProcess:
                 with contextlib.suppress(OSError):
                     pipe.close()
         self.runtime.delete(self._root, self.container_id)
+        if self.runtime.host_owns_cgroup:
+            self.cgroup.destroy()
         shutil.rmtree(self._bundle, ignore_errors=True)
 
     # -- public --------------------------------------------------------------------------------------
@@ -457,30 +600,39 @@ class BotProcess:
 
     def _classify(self, code: int, oom_kills: int, cpu: float | None) -> tuple[Status, str, int | None]:
         sig = code - 128 if code > 128 else None
+        # Under runsc the kernel's OOM killer may pick the Sentry (it holds the bot's memory), and then the
+        # runtime itself ends: any OOM kill in the container's cgroup that ended the run is the bot's OOM.
+        oom = bool(oom_kills) and (sig == signal.SIGKILL or self.runtime.host_owns_cgroup)
         if self._kill_reason is not None:
             status, reason = self._kill_reason
-            if status is Status.KILLED and oom_kills and sig == signal.SIGKILL:
+            if status is Status.KILLED and oom:
                 return Status.OOM, "killed at the memory limit", sig
             return status, reason, sig
-        if not self._gate_open:
-            detail = self._runtime_error() or bytes(self._buffers["stderr"][-2000:]).decode("utf-8", "replace")
-            return Status.CRASHED, f"the runtime failed (exit code {code}): {detail}".strip(), None
-        if oom_kills and sig == signal.SIGKILL:
+        if oom:
             return Status.OOM, f"killed at the memory limit ({self.limits.memory_bytes} bytes)", sig
+        runtime_error = self._runtime_error()
+        if not self._gate_open or runtime_error:
+            detail = runtime_error or bytes(self._buffers["stderr"][-2000:]).decode("utf-8", "replace")
+            return Status.CRASHED, f"the runtime failed (exit code {code}): {detail}".strip(), None
         if sig == signal.SIGXCPU or (sig == signal.SIGKILL and cpu is not None
                                      and cpu >= self.limits.effective_cpu_seconds - 0.05):
             return Status.TIMEOUT, f"used more than {self.limits.effective_cpu_seconds} CPU-seconds", sig
         if sig is not None:
             return Status.KILLED, f"died of signal {signal.Signals(sig).name if sig < 65 else sig}", sig
-        if code == 125 and self._runtime_error():
-            return Status.CRASHED, self._runtime_error(), None
         return Status.EXITED, "", None
 
     def _runtime_error(self) -> str:
-        """The runtime's own error message, from its JSON log."""
+        """The runtime's own error message: an error in its JSON log, or (runsc) a Sentry crash report."""
         try:
-            lines = (self._bundle / "runtime.log").read_text().splitlines()
+            lines = (self._bundle / "runtime.log").read_text(errors="replace").splitlines()
+        except OSError:
+            lines = []
+        errors = [line for line in lines if '"level":"error"' in line or '"level":"fatal"' in line]
+        if errors:
+            return errors[-1][:2000]
+        try:
+            with open(self._bundle / "panic.log", errors="replace") as handle:
+                crash = handle.read(4000).strip()
         except OSError:
             return ""
-        errors = [line for line in lines if '"level":"error"' in line or '"level":"fatal"' in line]
-        return errors[-1][:2000] if errors else ""
+        return " | ".join(crash.splitlines()[:3])[:2000]

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 # Debian packages, by the command each provides.
 # chromium: the browser tests drive Debian's Chromium headless (Playwright uses it; no browser download).
-declare -A wanted=([runc]=runc [redis-server]=redis-server [chromium]=chromium)
+declare -A wanted=([runc]=runc [runsc]=runsc [redis-server]=redis-server [chromium]=chromium)
 missing=()
 for cmd in "${!wanted[@]}"; do
     command -v "$cmd" >/dev/null 2>&1 || missing+=("${wanted[$cmd]}")

@@ -1,4 +1,6 @@
-"""Fixtures for the sandbox suite: real runc, as root. Skipped (with the reason) only without those."""
+"""Fixtures for the sandbox suite: real runsc (gVisor) and real runc, as root; each runtime test runs on both.
+
+Skipped (with the reason) only without root or a runtime binary; scripts/bootstrap.sh installs both."""
 
 from __future__ import annotations
 
@@ -12,15 +14,17 @@ from typing import Any
 
 import pytest
 
-os.environ.setdefault("ARENA_SANDBOX_RUNTIME", "runc")
-
 from sandbox import Limits, Outcome, Sandbox
 
-_SKIP_REASON = None
-if os.geteuid() != 0:
-    _SKIP_REASON = "the sandbox tests need root (runc applies cgroup limits)"
-elif not (shutil.which("runc") or os.path.exists("/usr/sbin/runc")):
-    _SKIP_REASON = "runc is not installed (scripts/bootstrap.sh installs it)"
+RUNTIMES = ("runsc", "runc")
+
+
+def skip_reason(runtime: str) -> str | None:
+    if os.geteuid() != 0:
+        return "the sandbox tests need root (the host writes and verifies cgroup limits)"
+    if not (shutil.which(runtime) or os.path.exists(f"/usr/sbin/{runtime}") or os.path.exists(f"/usr/bin/{runtime}")):
+        return f"{runtime} is not installed (scripts/bootstrap.sh installs it)"
+    return None
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -28,8 +32,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if here in Path(item.fspath).parents:
             item.add_marker(pytest.mark.sandbox)
-            if _SKIP_REASON and "needs_runtime" in item.fixturenames:
-                item.add_marker(pytest.mark.skip(reason=_SKIP_REASON))
+            callspec = getattr(item, "callspec", None)
+            runtime = callspec.params.get("runtime") if callspec else None
+            reason = skip_reason(runtime) if runtime else None
+            if reason:
+                item.add_marker(pytest.mark.skip(reason=reason))
 
 
 # Shared by every hostile bot: raw syscalls and one JSON report line.
@@ -45,14 +52,21 @@ def report(**fields):
 """
 
 
-@pytest.fixture(scope="session")
-def needs_runtime() -> None:
-    """Marks a test as needing real runc as root (skipped otherwise)."""
+@pytest.fixture(scope="session", params=RUNTIMES)
+def runtime(request: pytest.FixtureRequest) -> str:
+    """The OCI runtime under test: every test that asks for it (or a sandbox) runs on runsc and on runc."""
+    return str(request.param)
 
 
 @pytest.fixture(scope="session")
-def box(needs_runtime: None) -> Sandbox:
-    return Sandbox(Limits(wall_seconds=20))
+def needs_runtime(runtime: str) -> str:
+    """Marks a test as needing a real runtime as root (skipped otherwise); the runtime's name."""
+    return runtime
+
+
+@pytest.fixture(scope="session")
+def box(runtime: str) -> Sandbox:
+    return Sandbox(Limits(wall_seconds=20), runtime=runtime)
 
 
 @pytest.fixture

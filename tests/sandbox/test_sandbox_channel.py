@@ -170,3 +170,41 @@ def test_channel_send_to_a_bot_ignoring_stdin(box: Sandbox, write_bot: Callable[
         assert caught.value.code == ProtocolError.TIMEOUT
         process.kill()
         assert process.wait(timeout=10).status is Status.KILLED
+
+
+def test_every_byte_of_a_large_output_arrives(box: Sandbox, write_bot: Callable[[str], Path]) -> None:
+    """gVisor answers pipe writes over 64 KiB with short counts; nothing may be lost on either runtime."""
+    import hashlib
+
+    bot = write_bot("""
+        import hashlib
+        digest = hashlib.sha256()
+        for i in range(40):  # 8 MiB in 200 KiB writes, from print and from the binary layer
+            block = (str(i % 10) * (200 * 1024 - 1)) + "\\n"
+            digest.update(block.encode())
+            if i % 2:
+                print(block, end="")
+            else:
+                sys.stdout.buffer.write(block.encode())
+        sys.stdout.flush()
+        sys.stderr.write(digest.hexdigest())
+    """)
+    outcome = box.run(bot, limits=box.limits.replace(stdout_bytes=16 << 20))
+    assert outcome.ok, outcome
+    assert len(outcome.stdout) == 40 * 200 * 1024
+    assert hashlib.sha256(outcome.stdout).hexdigest() == outcome.stderr.decode()
+
+
+def test_sixty_kib_protocol_lines_arrive_whole(box: Sandbox, write_bot: Callable[[str], Path]) -> None:
+    bot = write_bot("""
+        for n in range(50):
+            print(json.dumps({"n": n, "pad": chr(97 + n % 26) * (60 * 1024 - 30)}), flush=True)
+        line = sys.stdin.readline()
+        print(json.dumps({"echo": len(line)}), flush=True)
+    """)
+    with box.start(bot) as process:
+        for n in range(50):
+            message = process.channel.receive(timeout=20)
+            assert message == {"n": n, "pad": chr(97 + n % 26) * (60 * 1024 - 30)}
+        process.channel.send({"pad": "z" * (60 * 1024)})
+        assert process.channel.receive(timeout=20) == {"echo": len(b"{\"pad\":\"\"}\n") + 60 * 1024}

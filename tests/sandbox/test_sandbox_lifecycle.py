@@ -23,7 +23,7 @@ HOST = """
 import json, sys
 from sandbox import Sandbox
 from sandbox.reaper import _watchdogs
-process = Sandbox().start(sys.argv[1], capture_stdout=True)
+process = Sandbox(runtime=sys.argv[2]).start(sys.argv[1], capture_stdout=True)
 print(json.dumps({"id": process.container_id, "watchdogs": [w.pid for w in _watchdogs.values()]}), flush=True)
 sys.stdin.read()  # until killed
 """
@@ -40,8 +40,8 @@ def _wait_for(condition: Callable[[], bool], seconds: float) -> bool:
     return condition()
 
 
-def _start_host(bot: Path) -> tuple[subprocess.Popen[bytes], dict[str, object]]:
-    host = subprocess.Popen([sys.executable, "-c", HOST, str(bot)], stdin=subprocess.PIPE,
+def _start_host(bot: Path, runtime: str) -> tuple[subprocess.Popen[bytes], dict[str, object]]:
+    host = subprocess.Popen([sys.executable, "-c", HOST, str(bot), runtime], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, cwd=REPO)
     assert host.stdout is not None
     info = json.loads(host.stdout.readline())
@@ -57,9 +57,9 @@ def _exists(container_id: str) -> bool:
         f"{CGROUP_PARENT}/{container_id}").dirs.values())
 
 
-def test_bots_die_with_their_host_even_on_sigkill(needs_runtime: None,
+def test_bots_die_with_their_host_even_on_sigkill(needs_runtime: str,
                                                   write_bot: Callable[[str], Path]) -> None:
-    host, info = _start_host(write_bot("time.sleep(120)"))
+    host, info = _start_host(write_bot("time.sleep(120)"), needs_runtime)
     container_id = str(info["id"])
     assert _wait_for(lambda: _running(container_id), 10)
     host.kill()  # SIGKILL: no chance to clean up
@@ -69,7 +69,7 @@ def test_bots_die_with_their_host_even_on_sigkill(needs_runtime: None,
 
 def test_leftovers_of_a_crashed_host_are_reaped_at_start_up(box: Sandbox,
                                                             write_bot: Callable[[str], Path]) -> None:
-    host, info = _start_host(write_bot("time.sleep(120)"))
+    host, info = _start_host(write_bot("time.sleep(120)"), box.runtime.name)
     container_id = str(info["id"])
     for pid in info["watchdogs"]:  # simulate a crash of everything, watchdog included
         os.kill(int(pid), signal.SIGKILL)
@@ -81,30 +81,30 @@ def test_leftovers_of_a_crashed_host_are_reaped_at_start_up(box: Sandbox,
     assert not (box.runtime.state_root / "-".join(container_id.split("-")[:2])).exists()
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+def _cli(runtime: str, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "sandbox", "run", *args], capture_output=True, text=True,
-                          cwd=REPO, timeout=60, check=False)
+                          cwd=REPO, timeout=60, check=False, env={**os.environ, "ARENA_SANDBOX_RUNTIME": runtime})
 
 
-def test_cli_json_prints_exactly_one_object(needs_runtime: None, write_bot: Callable[[str], Path]) -> None:
+def test_cli_json_prints_exactly_one_object(needs_runtime: str, write_bot: Callable[[str], Path]) -> None:
     bot = write_bot("print('args', sys.argv[1:]); sys.stderr.write('note\\n')")
-    done = _cli("--json", "--memory", "128M", "--timeout", "10", str(bot), "--", "--level", "3")
+    done = _cli(needs_runtime, "--json", "--memory", "128M", "--timeout", "10", str(bot), "--", "--level", "3")
     result = json.loads(done.stdout)
     assert set(result) >= {"status", "exit_code", "wall_seconds", "cpu_seconds", "peak_memory_bytes",
                            "stdout", "stderr", "runtime"}
-    assert result["status"] == "exited" and result["exit_code"] == 0 and result["runtime"] == "runc"
+    assert result["status"] == "exited" and result["exit_code"] == 0 and result["runtime"] == needs_runtime
     assert result["stdout"] == "args ['--level', '3']\n" and result["stderr"] == "note\n"
     assert done.returncode == 0
 
 
-def test_cli_streams_output_and_reports_timeouts(needs_runtime: None,
+def test_cli_streams_output_and_reports_timeouts(needs_runtime: str,
                                                   write_bot: Callable[[str], Path]) -> None:
-    done = _cli("--timeout", "1", str(write_bot("print('started', flush=True); time.sleep(60)")))
+    done = _cli(needs_runtime, "--timeout", "1", str(write_bot("print('started', flush=True); time.sleep(60)")))
     assert done.stdout == "started\n"
     assert "timeout" in done.stderr and done.returncode == 124
 
 
 @pytest.mark.parametrize("bad", [["--memory", "lots"], ["--cpu", "0"]])
 def test_cli_rejects_bad_limits(write_bot: Callable[[str], Path], bad: list[str]) -> None:
-    done = _cli(*bad, str(write_bot("print(1)")))
+    done = _cli("runc", *bad, str(write_bot("print(1)")))
     assert done.returncode == 2 and "sandbox:" in done.stderr
