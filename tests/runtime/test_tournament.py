@@ -1,9 +1,7 @@
-"""Tournaments end to end: real Redis, real sandboxes (runc), the real example bots."""
+"""Tournaments end to end: real Redis, real sandboxes (runsc and runc), the real example bots."""
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -20,7 +18,7 @@ HOSTILE = ROOT / "tests" / "data" / "bots"
 
 pytestmark = [
     pytest.mark.sandbox,
-    pytest.mark.skipif(os.geteuid() != 0 or shutil.which("runc") is None, reason="needs root and runc"),
+    pytest.mark.usefixtures("sandbox_runtime"),  # each test on runsc and on runc
 ]
 
 

@@ -1,4 +1,4 @@
-"""Celery orchestration end to end: real Celery workers (subprocesses), real Redis, real sandboxes (runc).
+"""Celery orchestration end to end: real Celery workers (subprocesses), real Redis, real sandboxes (runsc and runc).
 
 A tournament queued with ``start_tournament`` runs its engine and its supervisors as tasks on a worker and must
 come out bit for bit as ``run_local`` of the same spec: the data path is the same, only who runs it differs.
@@ -7,7 +7,6 @@ come out bit for bit as ``run_local`` of the same spec: the data path is the sam
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -30,7 +29,7 @@ RESULT_TIMEOUT_S = 45
 
 pytestmark = [
     pytest.mark.sandbox,
-    pytest.mark.skipif(os.geteuid() != 0 or shutil.which("runc") is None, reason="needs root and runc"),
+    pytest.mark.usefixtures("sandbox_runtime"),  # each test on runsc and on runc
 ]
 
 
