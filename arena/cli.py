@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from arena.images.cli import app as images_app
 from sandbox.cli import app as sandbox_app
 
 T = TypeVar("T")
@@ -27,6 +28,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(sandbox_app, name="sandbox")
+app.add_typer(images_app, name="images")
 err = Console(stderr=True)
 
 
@@ -96,6 +98,7 @@ def backtest(
         raise fail(getattr(exc, "code", "INVALID_INPUT"), str(exc), as_json) from None
     if not all_ticks:
         raise fail("EMPTY_FEED", "the feed produced no ticks for these symbols", as_json)
+    _warn_of_drift()
 
     if as_json:
         result = run_backtest(user_bot, catalog, ruleset, all_ticks, seed=seed)
@@ -114,6 +117,18 @@ def backtest(
             user_bot, catalog, ruleset, all_ticks, seed=seed, progress=lambda n: progress.update(task, completed=n)
         )
     _print_summary(bot, feed, result)
+
+
+def _warn_of_drift() -> None:
+    """Say where this backtest's Python differs from the runner image tournaments run the bot on."""
+    from arena.images.drift import differences
+    from sandbox.rootfs import image_layout, installed_image
+
+    image = installed_image()
+    drift = differences(image_layout(image).manifest) if image else []
+    if drift:
+        err.print(f"[yellow]warning[/] [RUNNER_DRIFT] {'; '.join(drift)}: a bot that uses them may score "
+                  "differently in a tournament", highlight=False)
 
 
 DEMO_RULES = {
@@ -167,6 +182,8 @@ def demo(
         raise fail("NO_BOTS", str(exc), as_json) from None
     spec = TournamentSpec(id=f"demo-{seed}", rules=DEMO_RULES, feed=f"synthetic:{seed}", ticks=ticks, seed=seed,
                           entries=entries)  # fmt: skip
+    if not as_json:
+        _announce_sandbox()
     server = None if settings().redis_url else RedisServer().start()
     url = settings().redis_url or server.url  # type: ignore[union-attr]
     try:
@@ -202,6 +219,18 @@ def _demo_web(folder: Path, seed: int, ticks: int, port: int) -> None:
         showcase.serve(bots, DEMO_RULES, port=port, ticks=ticks, tick_s=1.0, seed=seed, ready=ready)
     except RuntimeError as exc:
         raise fail("DEMO_FAILED", str(exc), False) from None
+
+
+def _announce_sandbox() -> None:
+    from sandbox import Sandbox, SandboxError
+
+    try:
+        about = Sandbox().describe()
+    except SandboxError as exc:
+        raise fail("SANDBOX_UNAVAILABLE", str(exc), False) from None
+    platform = f" on {about['platform']}" if about["platform"] else ""
+    image = f"runner image {str(about['image'])[:12]} (Python {about['python']})" if about["image"] else "host Python"
+    err.print(f"[dim]bots run under {about['runtime']} {about['version'] or ''}{platform}, {image}[/]", highlight=False)
 
 
 def _standings_table(standings: list[Any], title: str) -> Table:

@@ -91,7 +91,7 @@ def run(
 def rootfs() -> None:
     """Build (once) and describe the root filesystem bots get on this host."""
     from sandbox.rootfs import default_layout, describe, ensure_skeleton
-    from sandbox.runtime import state_dir
+    from sandbox.runtime import select_runtime, state_dir
 
-    layout = default_layout()
+    layout = default_layout(select_runtime().name)
     typer.echo(describe(layout, ensure_skeleton(layout, state_dir())))

@@ -51,6 +51,7 @@ class RootfsLayout:
     masks: tuple[str, ...] = ()  # directories hidden behind an empty read-only tmpfs
     env: dict[str, str] = field(default_factory=dict)
     image: str | None = None  # an unpacked runner image used as the rootfs itself (no binds needed)
+    manifest: dict[str, object] = field(default_factory=dict, compare=False)  # the image's versions, if any
 
     def digest(self) -> str:
         data = json.dumps([SKELETON_VERSION, self.python, [b.__dict__ for b in self.binds], self.symlinks, self.masks])
@@ -192,6 +193,23 @@ def ensure_skeleton(layout: RootfsLayout, base: Path) -> Path:
     return root
 
 
+ENV_ROOTFS = "ARENA_SANDBOX_ROOTFS"
+ENV_IMAGES_DIR = "ARENA_IMAGES_DIR"
+DEFAULT_IMAGES_DIR = Path("/var/lib/arena/images")
+MANIFEST = "opt/arena/manifest.json"
+
+
+def images_dir() -> Path:
+    """Where ``arena images build`` installs runner rootfs directories (``$ARENA_IMAGES_DIR``)."""
+    return Path(os.environ.get(ENV_IMAGES_DIR) or DEFAULT_IMAGES_DIR)
+
+
+def installed_image() -> Path | None:
+    """The current runner rootfs (``<images dir>/rootfs/python``), if one has been built."""
+    path = images_dir() / "rootfs" / "python"
+    return path if (path / MANIFEST).is_file() else None
+
+
 def image_layout(rootfs: str | os.PathLike[str]) -> RootfsLayout:
     """Use an unpacked runner image (runner-images/python/Dockerfile, exported) as the rootfs."""
     from sandbox.errors import SandboxError
@@ -201,20 +219,41 @@ def image_layout(rootfs: str | os.PathLike[str]) -> RootfsLayout:
                if not (root / p).exists()]
     if missing:
         raise SandboxError(f"{root} is not an Arena runner image rootfs: missing {', '.join(missing)} "
-                           "(build it with runner-images/python/export-rootfs.sh)")
+                           "(build it with `arena images build`)")
+    try:
+        manifest = json.loads((root / MANIFEST).read_text())
+    except (OSError, ValueError):
+        manifest = {}
     return RootfsLayout(python="/usr/local/bin/python3", binds=(), symlinks=(),
-                        env={"PYTHONPATH": f"{SDK_DIR}:{PACKAGES_DIR}"}, image=str(root))
+                        env={"PYTHONPATH": f"{SDK_DIR}:{PACKAGES_DIR}"}, image=str(root),
+                        manifest=manifest if isinstance(manifest, dict) else {})
 
 
-def default_layout() -> RootfsLayout:
-    """``$ARENA_SANDBOX_ROOTFS`` (an exported runner image) if set, else binds of this host's Python."""
-    image = os.environ.get("ARENA_SANDBOX_ROOTFS")
-    return image_layout(image) if image else host_layout()
+def default_layout(runtime: str = "runsc") -> RootfsLayout:
+    """The runner image: ``$ARENA_SANDBOX_ROOTFS``, else the one ``arena images build`` installed.
+
+    Without one, runc (a development fallback) binds this host's Python instead; runsc refuses, since
+    production bots must run on the pinned image, not on whatever the host has installed.
+    """
+    from sandbox.errors import SandboxError
+
+    image = os.environ.get(ENV_ROOTFS) or installed_image()
+    if image:
+        return image_layout(image)
+    if runtime == "runc":
+        return host_layout()
+    raise SandboxError(
+        f"no runner image: build it with `arena images build` (it installs {images_dir()}/rootfs/python), "
+        f"or point {ENV_ROOTFS} at an exported one; for development only, "
+        "ARENA_SANDBOX_RUNTIME=runc runs bots on this host's Python instead"
+    )
 
 
 def describe(layout: RootfsLayout, rootfs: Path) -> str:
     """Human-readable account of what a container sees (``python -m sandbox rootfs``)."""
     lines = [f"rootfs   {rootfs}", f"python   {layout.python}"]
+    if layout.manifest:
+        lines.append(f"image    {json.dumps(layout.manifest, sort_keys=True)}")
     lines += [f"bind ro  {bind.source} -> {bind.target}" for bind in layout.binds]
     lines += [f"symlink  {path} -> {target}" for path, target in layout.symlinks]
     lines += [f"hidden   {mask}" for mask in layout.masks]

@@ -120,9 +120,18 @@ class Sandbox:
     ) -> None:
         self.limits = limits or Limits()
         self.runtime = runtime if isinstance(runtime, Runtime) else select_runtime(runtime)
-        self.layout = layout or default_layout()
+        self.layout = layout or default_layout(self.runtime.name)
         self.rootfs = ensure_skeleton(self.layout, state_dir())
         self.pool: SandboxPool | None = None
+
+    def describe(self) -> dict[str, object]:
+        """What bots run on here, for the record: the runtime, its release and platform, and the rootfs."""
+        manifest = self.layout.manifest
+        return {
+            "runtime": self.runtime.name, "version": self.runtime.version or None, "platform": self.runtime.platform,
+            "rootfs": "image" if self.layout.image else "host", "image": manifest.get("digest"),
+            "python": manifest.get("python"), "packages": manifest.get("packages"),
+        }
 
     def keep_ready(self, size: int) -> SandboxPool:
         """Keep ``size`` sandboxes of the default limits booted at their gates (see sandbox/pool.py)."""

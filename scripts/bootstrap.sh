@@ -7,10 +7,14 @@ cd "$(dirname "$0")/.."
 
 # Debian packages, by the command each provides.
 # chromium: the browser tests drive Debian's Chromium headless (Playwright uses it; no browser download).
-declare -A wanted=([runc]=runc [runsc]=runsc [redis-server]=redis-server [chromium]=chromium)
+# mmdebstrap, dockerd: `arena images build` and tests/images make the runner image from Debian packages
+# with a private Docker engine (docker.io brings containerd); no image registry involved.
+declare -A wanted=([runc]=runc [runsc]=runsc [redis-server]=redis-server [chromium]=chromium
+                   [mmdebstrap]=mmdebstrap [dockerd]=docker.io)
 missing=()
 for cmd in "${!wanted[@]}"; do
-    command -v "$cmd" >/dev/null 2>&1 || missing+=("${wanted[$cmd]}")
+    # /usr/sbin is not on a non-root user's PATH on Debian (dockerd, runc live there).
+    command -v "$cmd" >/dev/null 2>&1 || [[ -x /usr/sbin/$cmd ]] || missing+=("${wanted[$cmd]}")
 done
 # The storage tests start a throwaway PostgreSQL with initdb/pg_ctl (Debian keeps them off PATH).
 if ! command -v initdb >/dev/null 2>&1 && ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
@@ -37,4 +41,11 @@ if [[ ! -f $stamp || pyproject.toml -nt $stamp ]]; then
     .venv/bin/python -m pip install -q --upgrade pip
     .venv/bin/python -m pip install -q -e '.[dev]'
     touch "$stamp"
+fi
+
+# The runner image's rootfs, which runsc runs every bot on (cached by its recipe's digest: a no-op when current).
+if [[ $(id -u) -eq 0 ]]; then
+    .venv/bin/arena images build
+else
+    echo "bootstrap: as root, run '.venv/bin/arena images build' to make the runner image bots run on" >&2
 fi

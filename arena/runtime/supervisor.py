@@ -58,6 +58,7 @@ class SupervisorReport:
     wall_seconds: float = 0.0
     stderr: str = ""
     logs: list[str] = field(default_factory=list)
+    sandbox: dict[str, Any] = field(default_factory=dict)  # runtime, release, platform, runner image versions
 
     def as_dict(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if k != "logs"} | {"logs": self.logs[-20:]}
@@ -122,13 +123,14 @@ class Supervisor:
         if self.bus.ended():  # started after the tournament ended (no free slot in time): nothing to run
             self.report.status, self.report.reason = "no_show", "the tournament had already ended"
             return self.report
-        sandbox = self._sandbox or Sandbox(self.limits)
         rate = config["order_rate"]
         lockstep = config.get("clock", "lockstep") == "lockstep"
         clock = (lambda: self._tick_ts) if lockstep else (lambda: time.monotonic() * 1000.0)
         self._rate = _RateCap(rate["max_orders"], rate["per_ms"], clock)
         self._view = MarketView(config["symbols"])
         try:
+            sandbox = self._sandbox or Sandbox(self.limits)
+            self.report.sandbox = sandbox.describe()
             with self._start_gate:
                 process = sandbox.start(self.path, limits=self.limits)
         except SandboxError as exc:

@@ -243,7 +243,7 @@ def record_entry_end(session: Session, entry: Entry, status: EntryStatus, report
     entry.end_classification = str(report.get("status") or "")[:32] or None
     entry.end_reason = str(report.get("reason") or "")[:4096]
     keys = ("exit_code", "host_fault", "protocol_errors", "rate_limited", "orders", "cpu_seconds",
-            "peak_memory_bytes", "wall_seconds")  # fmt: skip
+            "peak_memory_bytes", "wall_seconds", "sandbox")  # fmt: skip
     entry.resource_use = {k: report[k] for k in keys if k in report}
     session.flush()
     return entry

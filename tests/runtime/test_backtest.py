@@ -173,3 +173,35 @@ def test_human_output_has_a_summary():
     result = runner.invoke(app, ["backtest", str(ROOT / "examples/bots/buy_and_hold.py"), "--ticks", "60"])
     assert result.exit_code == 0
     assert "NAV" in result.stdout and "max drawdown" in result.stdout and "score" in result.stdout
+
+
+def _fake_runner_rootfs(images: Path, manifest: dict) -> None:
+    root = images / "rootfs" / "python-test"
+    for directory in ("usr/local/bin", "proc", "dev", "tmp", "bot", "opt/arena/sdk"):
+        (root / directory).mkdir(parents=True)
+    (root / "usr/local/bin/python3").touch()
+    (root / "bot/main.py").touch()
+    (root / "opt/arena/manifest.json").write_text(json.dumps(manifest))
+    (images / "rootfs" / "python").symlink_to("python-test")
+
+
+def test_drift_from_the_runner_image_is_named_package_by_package():
+    from arena.images.drift import differences
+
+    manifest = {"python": "3.11.2", "packages": {"numpy": "1.24.2", "pandas": "1.5.3"}}
+    assert differences(manifest, {"python": "3.11.2", "numpy": "1.24.2", "pandas": "1.5.3"}) == []
+    assert differences(manifest, {"python": "3.11.7", "numpy": "1.24.2", "pandas": None}) == [
+        "python 3.11.7 here, 3.11.2 in the runner image", "pandas missing here, 1.5.3 in the runner image"]
+    assert differences({}) == []
+
+
+def test_cli_backtest_warns_when_this_python_differs_from_the_runner_image(tmp_path, monkeypatch):
+    from arena.images.drift import local_versions
+
+    here = local_versions()
+    _fake_runner_rootfs(tmp_path, {"python": "2.7.18", "packages": {"numpy": here["numpy"]}})
+    monkeypatch.setenv("ARENA_IMAGES_DIR", str(tmp_path))
+    result = CliRunner().invoke(app, ["backtest", str(EXAMPLES[0]), "--ticks", "20"])
+    assert result.exit_code == 0, result.output
+    assert "RUNNER_DRIFT" in result.output and "2.7.18 in the runner image" in result.output
+    assert "numpy" not in result.output.split("RUNNER_DRIFT")[1].split("tournament")[0]  # equal: not named

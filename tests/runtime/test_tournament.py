@@ -45,10 +45,13 @@ def client(redis_url):
     connection.close()
 
 
-def test_same_seed_same_bots_same_standings_bit_for_bit(redis_url, catalog):
+def test_same_seed_same_bots_same_standings_bit_for_bit(redis_url, catalog, sandbox_runtime):
     bots = examples()
     assert len(bots) >= 5
     first, reports = run_local(redis_url, spec("det-a", bots), catalog)
+    # Each entry's record says what ran it: the runtime asked for, on the runner image.
+    assert {r.sandbox["runtime"] for r in reports.values()} == {sandbox_runtime}
+    assert all(r.sandbox["rootfs"] == "image" and r.sandbox["python"] for r in reports.values())
     second, _ = run_local(redis_url, spec("det-b", bots), catalog)
     assert [s.as_dict() for s in first] == [s.as_dict() for s in second]
     assert all(s.status == "finished" for s in first), first

@@ -474,6 +474,10 @@ function renderLog() {
 
 function resourceText(use) {
   return Object.entries(use).map(([k, v]) => {
+    if (k === "sandbox" && v && typeof v === "object") {
+      const image = v.image ? `image ${String(v.image).slice(0, 12)}, Python ${v.python}` : "host Python";
+      return `sandbox: ${v.runtime}${v.platform ? ` (${v.platform})` : ""}, ${image}`;
+    }
     if (typeof v === "number" && /bytes/.test(k)) return `${k.replace(/_/g, " ")}: ${fmtBytes(v)}`;
     if (typeof v === "number") return `${k.replace(/_/g, " ")}: ${fmtNumber(v)}`;
     return `${k.replace(/_/g, " ")}: ${typeof v === "object" ? JSON.stringify(v) : v}`;

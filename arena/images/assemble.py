@@ -1,0 +1,92 @@
+"""The runner rootfs without Docker: unpack the base tarball, then apply the Dockerfile's steps in Python.
+
+Each block below is one step of runner-images/python/Dockerfile, in order; programs the image itself must
+run (its Python, to compile the SDK and write the manifest) run chrooted into the tree, as root, with the
+environment a Dockerfile RUN has. tests/images checks that both ways give the same tree.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+from arena.images.base import BaseTarball
+from arena.images.errors import BuildStepError
+from arena.images.fs import extract_tar
+from arena.images.recipe import BOT_GID, BOT_UID, MANIFEST_PATH, PACKAGES_DIR, SDK_DIR, RunnerRecipe
+
+Progress = Callable[[str], None]
+
+# What `ENV` sets plus what Docker gives every RUN.
+_RUN_ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root",
+            "PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1", "PYTHONPATH": f"{SDK_DIR}:{PACKAGES_DIR}",
+            "LANG": "C.UTF-8"}
+
+
+def _run(root: Path, step: str, command: list[str], stdin: bytes | None = None) -> bytes:
+    """Run ``command`` inside ``root`` (chroot) like a RUN step; its stdout."""
+    done = subprocess.run(["chroot", str(root), *command], input=stdin, capture_output=True, env=_RUN_ENV,
+                          umask=0o022)
+    if done.returncode != 0:
+        lines = done.stderr.decode(errors="replace").splitlines()
+        raise BuildStepError(step, f"{command[0]} exited with status {done.returncode}", lines)
+    return done.stdout
+
+
+def _mkdir(path: Path, mode: int = 0o755) -> None:
+    """``mkdir -p`` whose new directories get ``mode`` whatever this process's umask."""
+    missing: list[Path] = []
+    while not path.exists():
+        missing.append(path)
+        path = path.parent
+    for directory in reversed(missing):
+        directory.mkdir()
+        directory.chmod(mode)
+
+
+def assemble_rootfs(recipe: RunnerRecipe, base: BaseTarball, dest: Path, progress: Progress) -> None:
+    """Build the runner rootfs for ``recipe`` into the empty directory ``dest`` (needs root: chroot, chown)."""
+    progress(f"unpacking {base.path.name}")
+    extract_tar(base.path, dest)
+
+    step = "COPY arena_bot /opt/arena/sdk/arena_bot"
+    progress(step)
+    target = dest / SDK_DIR.lstrip("/")
+    for item in recipe.files:
+        if not (item.name == "arena_bot" or item.name.startswith("arena_bot/")):
+            continue
+        path = target / item.name
+        if item.data is None:
+            _mkdir(path)
+        else:
+            _mkdir(path.parent)
+            path.write_bytes(item.data)
+            path.chmod(0o644)
+        os.utime(path, (recipe.mtime, recipe.mtime))
+
+    step = "RUN python3 -m compileall -q --invalidation-mode unchecked-hash /opt/arena/sdk"
+    progress(step)
+    _run(dest, step, ["python3", "-m", "compileall", "-q", "--invalidation-mode", "unchecked-hash", SDK_DIR])
+
+    step = "RUN (bot user, mount points, /usr/local/bin/python3)"
+    progress(step)
+    with open(dest / "etc/passwd", "a") as passwd:
+        passwd.write(f"bot:x:{BOT_UID}:{BOT_GID}:bot:/tmp:/usr/sbin/nologin\n")
+    with open(dest / "etc/group", "a") as group:
+        group.write(f"bot:x:{BOT_GID}:\n")
+    for directory in ("bot", "tmp", "proc", "dev", PACKAGES_DIR.lstrip("/"), "usr/local/bin"):
+        _mkdir(dest / directory)
+    (dest / "bot/main.py").write_bytes(b"")
+    (dest / "bot").chmod(0o755)
+    (dest / "bot/main.py").chmod(0o644)
+    (dest / "tmp").chmod(0o1777)
+    (dest / "usr/local/bin/python3").symlink_to("../../bin/python3")
+
+    step = "RUN python3 /tmp/manifest.py \"$DIGEST\" > /opt/arena/manifest.json"
+    progress(step)
+    manifest = _run(dest, step, ["python3", "-", recipe.digest()], stdin=recipe.file("manifest.py"))
+    out = dest / MANIFEST_PATH.lstrip("/")
+    out.write_bytes(manifest)
+    out.chmod(0o644)
