@@ -71,7 +71,7 @@ def bare_runtime(box: Sandbox, runs: int) -> float:
 def bare_python(box: Sandbox, runs: int) -> float:
     """The bots' interpreter on the host: the image's (chrooted, as the sandbox runs it) or the host's own."""
     if box.layout.image is not None:
-        command = ["chroot", box.layout.image, box.layout.python]
+        command = ["/usr/sbin/chroot", box.layout.image, box.layout.python]
     else:
         command = [os.path.realpath(sys._base_executable)]  # type: ignore[attr-defined]
     times = []

@@ -93,22 +93,30 @@ class ContainerCgroup:
             directory = cgroup.dirs["unified"]
             _enable_v2_controllers(directory.parent)
             directory.mkdir(exist_ok=True)
-            writes = [("memory.max", memory), ("memory.swap.max", 0),
-                      ("cpu.max", f"{limits.cfs_quota_us} {limits.cfs_period_us}"), ("pids.max", pids_max)]
+            writes = [("memory.max", memory), ("memory.swap.max", 0), ("pids.max", pids_max)]
             for name, value in writes:
                 (directory / name).write_text(str(value))
+            cgroup.set_cpu(limits)
             return cgroup
         for directory in cgroup.dirs.values():
             directory.mkdir(parents=True, exist_ok=True)
         v1 = [("memory", "memory.limit_in_bytes", memory), ("memory", "memory.memsw.limit_in_bytes", memory),
-              ("cpu", "cpu.cfs_period_us", limits.cfs_period_us), ("cpu", "cpu.cfs_quota_us", limits.cfs_quota_us),
               ("pids", "pids.max", pids_max)]
         for controller, name, value in v1:
             path = cgroup.dirs[controller] / name
             if name == "memory.memsw.limit_in_bytes" and not path.exists():
                 continue  # swap accounting off: verify() then checks there is no swap to use
             path.write_text(str(value))
+        cgroup.set_cpu(limits)
         return cgroup
+
+    def set_cpu(self, limits: Limits) -> None:
+        """Write the CFS quota of ``limits`` (the host lowers a booting sandbox's quota before its gate opens)."""
+        if self.unified:
+            (self.dirs["unified"] / "cpu.max").write_text(f"{limits.cfs_quota_us} {limits.cfs_period_us}")
+            return
+        (self.dirs["cpu"] / "cpu.cfs_period_us").write_text(str(limits.cfs_period_us))
+        (self.dirs["cpu"] / "cpu.cfs_quota_us").write_text(str(limits.cfs_quota_us))
 
     def procs_files(self) -> list[Path]:
         """The ``cgroup.procs`` file of each distinct directory: a process written there joins them all."""

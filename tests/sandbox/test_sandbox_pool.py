@@ -53,6 +53,9 @@ def test_the_pool_refills_and_its_sandboxes_have_verified_limits(pooled: Sandbox
     with pooled.start(write_bot("time.sleep(30)"), capture_stdout=True) as process:
         memory = process.cgroup.dirs["memory"] / "memory.limit_in_bytes"
         assert memory.read_text().strip() == str(128 << 20)
+        # A sandbox boots with a larger CPU quota (runsc); the bot's own is in force once its gate opened.
+        quota = process.cgroup.dirs["cpu"] / "cpu.cfs_quota_us"
+        assert quota.read_text().strip() == str(pooled.limits.cfs_quota_us)
         assert pooled.pool.wait_ready(timeout=60)  # a new one booted in the background
         process.kill()
     assert process.wait().status is Status.KILLED
