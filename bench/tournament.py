@@ -1,7 +1,7 @@
 """Tournament throughput and leaderboard latency. Prints one JSON object; not part of the test run.
 
 - ticks_per_second_{10,100}_bots: lockstep ticks per second with that many sandboxed example bots
-  (runc here), measured from the first tick to the last (start-up excluded);
+  (--runtime: runsc by default, or runc), measured from the first tick to the last (start-up excluded);
 - tick_to_leaderboard_p50_ms / _p99_ms: from the start of a tick (market applied) to its scores
   being in the leaderboard ZSET, with the 100-bot tournament (bots' round trips included);
 - leaderboard_writes_per_second, redis_benchmark_zadd_per_second, top10_read_p99_ms: see
@@ -14,6 +14,7 @@ import argparse
 import importlib.util
 import itertools
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -82,7 +83,9 @@ def main() -> None:
     parser.add_argument("--ticks", type=int, default=200)
     parser.add_argument("--bots", type=int, default=100)
     parser.add_argument("--processes", type=int, default=2, help="supervisor processes (0: in the engine's)")
+    parser.add_argument("--runtime", default="runsc", help="the bots' OCI runtime: runsc (default) or runc")
     args = parser.parse_args()
+    os.environ["ARENA_SANDBOX_RUNTIME"] = args.runtime  # the supervisors' sandboxes, in every process
     with RedisServer() as server:
         ten = run(server.url, 10, args.ticks, args.processes)
         hundred = run(server.url, args.bots, args.ticks, args.processes)
@@ -90,6 +93,7 @@ def main() -> None:
     print(
         json.dumps(
             {
+                "runtime": args.runtime,
                 "ticks_per_second_10_bots": round(ten["ticks_per_second"], 1),
                 f"ticks_per_second_{args.bots}_bots": round(hundred["ticks_per_second"], 1),
                 "tick_to_leaderboard_p50_ms": round(hundred["tick_p50_ms"], 2),
