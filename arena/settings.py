@@ -21,6 +21,7 @@ class Settings(BaseSettings):
     # Workers.
     bot_slots: int = 8  # sandboxed bots one worker host runs at once
     tasks: Literal["threads", "celery"] = "threads"  # where smoke tests run: the API's process, or Celery workers
+    smoke_pool: int = 0  # pre-started sandboxes kept for smoke tests (saves gVisor's boot, ~0.2 s, per upload)
 
     # The HTTP service.
     spectator_delay_s: float = 0.0  # spectators see the leaderboard this late, so rivals can't read it live

@@ -8,6 +8,7 @@ classification.
 from __future__ import annotations
 
 import contextlib
+import functools
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,7 @@ from arena.catalog import load_catalog
 from arena.engine.rules import DEFAULT_RULESET
 from arena.feeds import open_feed
 from arena.runtime.protocol import MarketView, end_message, hello_message, tick_message
+from arena.settings import settings
 from sandbox import JsonLineChannel, Limits, ProtocolError, Sandbox, SandboxError
 
 PRACTICE_SYMBOLS = ["BTC-USD", "ETH-USD"]
@@ -31,12 +33,26 @@ class SmokeResult:
     classification: str | None  # how the sandbox run ended
 
 
+SMOKE_LIMITS = Limits(wall_seconds=30.0)
+
+
+@functools.cache
+def _pooled_sandbox(size: int) -> Sandbox:
+    """One sandbox per process for smoke tests, keeping ``size`` sandboxes booted at their gates."""
+    sandbox = Sandbox(SMOKE_LIMITS)
+    sandbox.keep_ready(size)
+    return sandbox
+
+
 def smoke_test(path: str | Path, limits: Limits | None = None, sandbox: Sandbox | None = None) -> SmokeResult:
     catalog = load_catalog()
     ticks = list(open_feed("synthetic:0", catalog, PRACTICE_SYMBOLS, ticks=PRACTICE_TICKS))
-    limits = limits or Limits(wall_seconds=30.0)
+    limits = limits or SMOKE_LIMITS
     log: list[str] = []
     try:
+        pool = settings().smoke_pool
+        if sandbox is None and pool > 0 and limits == SMOKE_LIMITS:
+            sandbox = _pooled_sandbox(pool)
         process = (sandbox or Sandbox(limits)).start(path, limits=limits)
     except SandboxError as exc:
         return SmokeResult(False, f"the sandbox refused to start the bot: {exc}", "refused")

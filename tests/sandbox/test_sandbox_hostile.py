@@ -673,3 +673,22 @@ def test_under_gvisor_the_bot_sees_the_sentry_not_the_host_kernel(run_bot: Run, 
         assert os.uname().release not in result["version"]
     else:
         assert result["release"] == os.uname().release  # runc shares the host kernel: why runsc is the default
+
+
+def test_a_sentry_crash_is_crashed_with_gvisors_own_report(box: Sandbox, write_bot: Callable[[str], Path],
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """With its task backstop far too small, gVisor's Go runtime cannot start a thread and the Sentry dies:
+    a host fault (crashed, with the panic's first lines), never the bot's exit code 2."""
+    if box.runtime.name != "runsc":
+        pytest.skip("runc has no Sentry: its own failures are covered by the runtime-failure test")
+    monkeypatch.setattr("sandbox.supervise.host_pids_max", lambda limits: 80)  # boots (~35), cannot grow
+    outcome = box.run(write_bot("""
+        for _ in range(64):
+            if os.fork() == 0:
+                time.sleep(20)
+                os._exit(0)
+        report(survived=True)
+    """))
+    assert outcome.status is Status.CRASHED, outcome
+    assert ("panic:" in outcome.reason or "fatal error:" in outcome.reason) and not outcome.stdout, outcome.reason
+    _gone(outcome)
