@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import itertools
 import json
@@ -290,8 +291,10 @@ class BotProcess:
 
     def _begin(self) -> None:
         """Let the bot run: open the gate (if the runtime started) and supervise it from now on."""
+        self._cpu_at_gate = 0.0
         if self._ready:
             self._enforce_run_limits()
+            self._cpu_at_gate = self.cgroup.stats().cpu_seconds or 0.0
         self.start_seconds = time.monotonic() - self._t0
         self._started_at = time.monotonic()
         if self._ready:
@@ -518,8 +521,15 @@ class BotProcess:
         """The latest sample of the container's cgroup (monotonic time taken, stats), every STATS_INTERVAL."""
         return self._usage
 
-    def _sample(self) -> None:
+    def _bot_stats(self) -> CgroupStats:
+        """The cgroup's figures, with CPU counted from the gate: the runtime's boot is not the bot's."""
         stats = self.cgroup.stats()
+        if stats.cpu_seconds is None:
+            return stats
+        return dataclasses.replace(stats, cpu_seconds=max(0.0, stats.cpu_seconds - self._cpu_at_gate))
+
+    def _sample(self) -> None:
+        stats = self._bot_stats()
         self._usage = (time.monotonic(), stats)
         if stats.cpu_seconds is not None:
             self._cpu_seen = stats.cpu_seconds
@@ -619,7 +629,7 @@ class BotProcess:
         proc = self._proc
         code = proc.wait()
         wall = time.monotonic() - self._started_at
-        stats = self.cgroup.stats()  # the stopped container (runc --keep) still has its cgroup
+        stats = self._bot_stats()  # the stopped container still has its cgroup (runc --keep, or the host's)
         cpu = stats.cpu_seconds if stats.cpu_seconds is not None else self._cpu_seen
         peak = stats.peak_memory_bytes if stats.peak_memory_bytes is not None else self._peak_seen
         status, reason, sig = self._classify(code, stats.oom_kills, cpu)
