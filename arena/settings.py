@@ -21,6 +21,7 @@ class Settings(BaseSettings):
     # Workers.
     bot_slots: int = 8  # sandboxed bots one worker host runs at once
     tasks: Literal["threads", "celery"] = "threads"  # where smoke tests run: the API's process, or Celery workers
+    lease_ttl_s: float = 10.0  # a tournament's engine renews its lease this often x3; twice this unrenewed: failed
     smoke_pool: int = 0  # pre-started sandboxes kept for smoke tests (saves gVisor's boot, ~0.2 s, per upload)
 
     # The HTTP service.

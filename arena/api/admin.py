@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from arena.api.deps import Admin, Db, after_commit
 from arena.api.errors import ApiError
 from arena.engine.rules import RulesetError, resolve_ruleset
+from arena.runtime.lease import holder
 from arena.store import accounts
 from arena.store import tournaments as repo
 from arena.store.models import Clock, Tournament, TournamentStatus
@@ -85,11 +86,13 @@ class TournamentOut(BaseModel):
     clock: str
     frozen: bool
     entries: int
+    end_reason: str = Field("", description="why it failed or was cancelled, when it did")
 
     @classmethod
     def of(cls, t: Tournament) -> TournamentOut:
         return cls(slug=t.slug, name=t.name, status=t.status.value, rules=t.rules, feed=t.feed, seed=t.seed,
-                   ticks=t.ticks, clock=t.clock.value, frozen=t.frozen, entries=len(t.entries))  # fmt: skip
+                   ticks=t.ticks, clock=t.clock.value, frozen=t.frozen, entries=len(t.entries),
+                   end_reason=t.end_reason or "")  # fmt: skip
 
 
 def _validated_rules(rules: dict[str, Any]) -> dict[str, Any]:
@@ -136,10 +139,10 @@ def edit_tournament(request: Request, slug: Slug, body: TournamentPatch, session
 
 @router.post("/tournaments/{slug}/rerun", status_code=201, response_model=TournamentOut)
 def rerun(request: Request, slug: Slug, session: Db, me: Admin) -> TournamentOut:
-    """Run a finished (or cancelled) tournament again from its recorded seed, with the same entries and
+    """Run a finished (or cancelled, or failed) tournament again from its recorded seed, with the same entries and
     versions, as a new tournament ``<slug>-rerun-N``; the same seed and bots give the same standings."""
     source = repo.get_tournament(session, slug)
-    if source.status not in (TournamentStatus.FINISHED, TournamentStatus.CANCELLED):
+    if source.status not in (TournamentStatus.FINISHED, TournamentStatus.CANCELLED, TournamentStatus.FAILED):
         raise ApiError(409, "NOT_OVER", f"tournament {slug!r} is {source.status.value}; re-run it once it is over")
     taken = {t.slug for t in repo.list_tournaments(session)}
     number = next(i for i in range(1, 10_000) if f"{slug}-rerun-{i}" not in taken)
@@ -201,7 +204,11 @@ def lifecycle(
     elif action == "stop":
         if tournament.status is not TournamentStatus.RUNNING:
             raise ApiError(409, "NOT_RUNNING", f"tournament {slug!r} is {tournament.status.value}, not running")
-        request.app.state.arena.background.stop_tournament(slug)
+        background = request.app.state.arena.background
+        if holder(background.client, slug) is None:  # no engine runs it: nothing would answer the stop
+            repo.transition(session, tournament, TournamentStatus.FAILED,
+                            reason="stopped by an admin while no engine was running it")  # fmt: skip
+        background.stop_tournament(slug)
     elif action == "freeze":
         repo.set_frozen(session, tournament, True)
         request.app.state.arena.background.freeze(slug)

@@ -61,10 +61,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             sessions,
             BundleStore(bundles_root(settings.data_dir)),
             UploadLimits(),
-            Background(sessions, settings.redis, tasks=settings.tasks, database_url=url, data_dir=settings.data_dir),
+            Background(sessions, settings.redis, tasks=settings.tasks, database_url=url, data_dir=settings.data_dir,
+                       lease_ttl_s=settings.lease_ttl_s),
         )
         app.state.webhooks = Dispatcher(sessions, allow_loopback=settings.webhooks_allow_loopback).start()
-        scheduler = Scheduler(sessions, app.state.arena.background).start()
+        scheduler = Scheduler(sessions, app.state.arena.background, grace_s=2 * settings.lease_ttl_s).start()
         try:
             yield
         finally:

@@ -43,7 +43,8 @@ Limit = Annotated[int, Query(ge=1, le=500)]
 
 CARD_POINTS = 500  # an equity curve is downsampled to at most this many points
 CURVE_READ_MAX = 200_000  # snapshots read per card, at most (the Recorder keeps ~1,000 per entry)
-PUBLIC = (TournamentStatus.OPEN, TournamentStatus.RUNNING, TournamentStatus.FINISHED, TournamentStatus.CANCELLED)
+PUBLIC = (TournamentStatus.OPEN, TournamentStatus.RUNNING, TournamentStatus.FINISHED, TournamentStatus.CANCELLED,
+          TournamentStatus.FAILED)
 
 
 # -- models -------------------------------------------------------------------------------------------

@@ -1,4 +1,6 @@
-"""Scheduler: starts open tournaments at their ``starts_at`` and stops running ones at their ``ends_at``."""
+"""Scheduler: starts open tournaments at their ``starts_at``, stops running ones at their ``ends_at``, and
+marks failed a running tournament that nobody runs any more (its lease expired: the process that ran it
+died), so none stays ``running`` forever; an admin can re-run it from its seed."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from arena.api.service import Background
+from arena.runtime.lease import DEFAULT_TTL_S, vacancy
 from arena.store import tournaments as repo
 from arena.store.errors import StoreError
 from arena.store.models import Tournament, TournamentStatus
@@ -18,8 +21,9 @@ log = logging.getLogger("arena.scheduler")
 
 
 class Scheduler:
-    def __init__(self, sessions: sessionmaker[Session], background: Background, every_s: float = 1.0) -> None:
-        self.sessions, self.background, self.every_s = sessions, background, every_s
+    def __init__(self, sessions: sessionmaker[Session], background: Background, every_s: float = 1.0,
+                 grace_s: float = 2 * DEFAULT_TTL_S) -> None:
+        self.sessions, self.background, self.every_s, self.grace_s = sessions, background, every_s, grace_s
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="arena-scheduler", daemon=True)
         self._stopped: set[str] = set()
@@ -51,6 +55,13 @@ class Scheduler:
                         log.info("not starting %s: %s", t.slug, exc)
             running = session.scalars(select(Tournament).where(Tournament.status == TournamentStatus.RUNNING))
             for t in running:
+                started = (t.started_at or now).timestamp()
+                reason = vacancy(self.background.client, t.slug, started, now.timestamp(), self.grace_s)
+                if reason is not None:
+                    log.warning("tournament %s failed: %s", t.slug, reason)
+                    repo.transition(session, t, TournamentStatus.FAILED, reason=reason)
+                    self.background.stop_tournament(t.slug)  # whatever of it still runs somewhere stops
+                    continue
                 if t.ends_at is not None and t.ends_at <= now and t.slug not in self._stopped:
                     self._stopped.add(t.slug)
                     self.background.stop_tournament(t.slug)

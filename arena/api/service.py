@@ -24,6 +24,7 @@ from arena.engine.rules import resolve_ruleset
 from arena.feeds import FeedError, ReplayFeed
 from arena.runtime.bus import Bus
 from arena.runtime.leaderboard import Leaderboard
+from arena.runtime.lease import DEFAULT_TTL_S, Lease, LeaseHeld
 from arena.runtime.local import run_local
 from arena.runtime.smoke import smoke_test
 from arena.runtime.spec import EntrySpec, LimitsSpec, TournamentSpec
@@ -56,19 +57,28 @@ def tournament_spec(sessions: sessionmaker[Session], tournament_id: int) -> Tour
         )  # fmt: skip
 
 
-def run_tournament(sessions: sessionmaker[Session], redis_url: str, tournament_id: int) -> None:
+def run_tournament(sessions: sessionmaker[Session], redis_url: str, tournament_id: int,
+                   lease: Lease | None = None) -> None:
     """Run a started tournament to its end. The Recorder keeps its record as it runs (orders, fills,
     rejections, sampled equity) and at its end (standings, each entry's end and log); then the tournament
-    is marked finished and its board frozen."""
+    is marked finished and its board frozen. ``lease`` (held by the caller) is released at the end."""
+    try:
+        _run_tournament(sessions, redis_url, tournament_id)
+    finally:
+        if lease is not None:
+            lease.release()
+
+
+def _run_tournament(sessions: sessionmaker[Session], redis_url: str, tournament_id: int) -> None:
     spec = tournament_spec(sessions, tournament_id)
     recorder = Recorder(sessions, tournament_id)
     observer = Observers([recorder, webhook_observer(sessions, tournament_id)])
     try:
         _, reports = run_local(redis_url, spec, load_catalog(), observer=observer)
-    except Exception:
+    except Exception as exc:
         with sessions.begin() as session:  # a host fault: the tournament cannot be finished, say so
             tournament_repo.transition(session, tournament_repo.get_tournament(session, tournament_id),
-                                       TournamentStatus.CANCELLED)  # fmt: skip
+                                       TournamentStatus.FAILED, reason=f"its run failed: {exc!r}")  # fmt: skip
         raise
     finally:
         observer.close()  # writes what the record and the webhooks still hold, even if the run failed
@@ -92,8 +102,10 @@ class Background:
         tasks: str = "threads",
         database_url: str | None = None,
         data_dir: Path = Path("data"),
+        lease_ttl_s: float = DEFAULT_TTL_S,
     ) -> None:
         self.sessions, self.redis_url, self.tasks, self.database_url = sessions, redis_url, tasks, database_url
+        self.lease_ttl_s = lease_ttl_s
         self.data_dir = data_dir
         self.pool = ThreadPoolExecutor(workers, thread_name_prefix="arena-background")
         self.client = redis.Redis.from_url(redis_url)
@@ -113,8 +125,18 @@ class Background:
             return None
         return self._submit("smoke test", run_smoke_test, self.sessions, version_id)
 
-    def schedule_tournament(self, tournament_id: int) -> Future[None]:
-        return self._submit("tournament", run_tournament, self.sessions, self.redis_url, tournament_id)
+    def schedule_tournament(self, tournament_id: int) -> Future[None] | None:
+        """Run it in this process, which takes the tournament's lease first and keeps it (renewed) until the
+        run ends: if this process dies, the lease expires and the scheduler of any replica marks the
+        tournament failed instead of leaving it running forever. None when another process holds it."""
+        with self.sessions.begin() as session:
+            slug = tournament_repo.get_tournament(session, tournament_id).slug
+        try:
+            lease = Lease(self.client, slug, ttl_s=self.lease_ttl_s, on_lost=lambda: self.stop_tournament(slug)).hold()
+        except LeaseHeld as exc:
+            log.warning("not running %s: %s", slug, exc)
+            return None
+        return self._submit("tournament", run_tournament, self.sessions, self.redis_url, tournament_id, lease)
 
     def stop_tournament(self, slug: str) -> None:
         Bus(self.client, slug).command("stop")

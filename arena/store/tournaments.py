@@ -31,9 +31,10 @@ S = TournamentStatus
 TRANSITIONS: dict[TournamentStatus, frozenset[TournamentStatus]] = {
     S.DRAFT: frozenset({S.OPEN, S.CANCELLED}),
     S.OPEN: frozenset({S.RUNNING, S.CANCELLED}),
-    S.RUNNING: frozenset({S.FINISHED, S.CANCELLED}),
+    S.RUNNING: frozenset({S.FINISHED, S.CANCELLED, S.FAILED}),
     S.FINISHED: frozenset(),
     S.CANCELLED: frozenset(),
+    S.FAILED: frozenset(),
 }
 EDITABLE_IN = frozenset({S.DRAFT, S.OPEN})
 EDITABLE = frozenset(
@@ -109,7 +110,8 @@ def update_tournament(session: Session, tournament: Tournament, **fields: Any) -
 
 
 def transition(
-    session: Session, tournament: Tournament, to: TournamentStatus | str, now: datetime | None = None
+    session: Session, tournament: Tournament, to: TournamentStatus | str, now: datetime | None = None,
+    reason: str = "",
 ) -> Tournament:
     """Move the tournament to ``to`` if the lifecycle allows it, else IllegalTransition
     (code ILLEGAL_TRANSITION). A compare-and-set on the status, so of two concurrent starts one wins and
@@ -128,8 +130,10 @@ def transition(
     values: dict[str, Any] = {"status": target}
     if target is S.RUNNING:
         values["started_at"] = now
-    elif target in (S.FINISHED, S.CANCELLED):
+    elif target in (S.FINISHED, S.CANCELLED, S.FAILED):
         values["finished_at"] = now
+    if reason:
+        values["end_reason"] = reason[:4096]
     result = session.execute(
         update(Tournament)
         .where(Tournament.id == tournament.id, Tournament.status == current)

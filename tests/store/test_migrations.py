@@ -77,7 +77,35 @@ def test_sqlite_pragmas(tmp_path) -> None:
 def test_scripts_ship_in_the_package() -> None:
     assert (migrate.SCRIPTS / "env.py").is_file()
     assert (migrate.SCRIPTS / "script.py.mako").is_file()
-    assert migrate.head() == "0001"
+    assert migrate.head() == "0002"
+
+
+def test_failed_tournaments_survive_a_downgrade_as_cancelled_and_data_is_kept(empty_database_url: str) -> None:
+    from arena.store import tournaments as repo
+    from arena.store.db import make_sessionmaker
+    from arena.store.models import TournamentStatus
+
+    migrate.upgrade(empty_database_url)
+    engine = make_engine(empty_database_url)
+    try:
+        with make_sessionmaker(engine).begin() as session:
+            t = repo.create_tournament(session, "crashed", "Crashed")
+            for status in ("open", "running"):
+                repo.transition(session, t, status)
+            repo.transition(session, t, TournamentStatus.FAILED, reason="its engine stopped")
+            assert t.end_reason == "its engine stopped"
+        engine.dispose()
+        migrate.downgrade(empty_database_url, "0001")
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT status FROM tournaments WHERE slug = 'crashed'")).scalar() == "cancelled"
+        engine.dispose()
+        migrate.upgrade(empty_database_url)
+        with engine.connect() as conn:
+            row = conn.execute(text("SELECT status, end_reason FROM tournaments WHERE slug = 'crashed'")).one()
+        assert tuple(row) == ("cancelled", "")
+        assert _diff(empty_database_url) == []
+    finally:
+        engine.dispose()
 
 
 def test_default_url_is_a_sqlite_file_in_the_data_dir(monkeypatch, tmp_path) -> None:

@@ -16,7 +16,7 @@ from arena.store.models import Entry, EntryStatus, Tournament, TournamentStatus
 from arena.store.types import utcnow
 
 S = TournamentStatus
-LEGAL = {(S.DRAFT, S.OPEN), (S.OPEN, S.RUNNING), (S.RUNNING, S.FINISHED)} | {
+LEGAL = {(S.DRAFT, S.OPEN), (S.OPEN, S.RUNNING), (S.RUNNING, S.FINISHED), (S.RUNNING, S.FAILED)} | {
     (s, S.CANCELLED) for s in (S.DRAFT, S.OPEN, S.RUNNING)
 }
 
@@ -25,6 +25,10 @@ def _at(session: Session, status: TournamentStatus, slug: str) -> Tournament:
     t = tournaments.create_tournament(session, slug, slug)
     if status is S.CANCELLED:
         return tournaments.transition(session, t, S.CANCELLED)
+    if status is S.FAILED:
+        for step in (S.OPEN, S.RUNNING):
+            tournaments.transition(session, t, step)
+        return tournaments.transition(session, t, S.FAILED, reason="its engine stopped")
     for step in (S.OPEN, S.RUNNING, S.FINISHED):
         if t.status is status:
             break

@@ -11,8 +11,8 @@ const who = $("#who");
 const enc = encodeURIComponent;
 const BOT_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 const UPLOAD_WAIT_MS = 180_000; // how long to follow one smoke test before leaving it to the list
-const OVER = new Set(["finished", "cancelled"]);
-const RAN = new Set(["running", "finished", "cancelled"]);
+const OVER = new Set(["finished", "cancelled", "failed"]);
+const RAN = new Set(["running", "finished", "cancelled", "failed"]);
 
 const state = {
   me: null,

@@ -9,6 +9,7 @@ const GROUPS = [
   { status: "open", title: "Open for entries" },
   { status: "finished", title: "Finished" },
   { status: "cancelled", title: "Cancelled" },
+  { status: "failed", title: "Failed" },
 ];
 const REFRESH_MS = 10_000;
 

@@ -233,6 +233,7 @@ function renderBoardNote() {
   const scored = [...state.scores.values()].some((score) => score !== null);
   let note = "";
   if (status === "cancelled") note = "This tournament was cancelled.";
+  else if (status === "failed") note = "This tournament failed: its engine stopped. It may be re-run.";
   else if (!state.scores.size) note = "No entrants yet.";
   else if (status === "open") note = "The board fills in when the tournament starts.";
   else if (!scored) note = "Waiting for the first scores.";
@@ -452,7 +453,7 @@ function apply(detail) {
   scheduleRender(); // new entrants, and the board's note follows the status
   const status = detail.status;
   if (status === "open" || status === "running") startFollowing();
-  if (status === "finished" || status === "cancelled") {
+  if (status === "finished" || status === "cancelled" || status === "failed") {
     // Terminal: nothing changes any more, so stop the stream and the polling.
     stopFollowing(status === "finished" ? "final" : "ended");
     state.stopDetail?.();
