@@ -278,7 +278,8 @@ def serve(
 
     from arena.api.app import create_app
 
-    uvicorn.run(create_app(), host=host, port=port, log_level="info")
+    # A spectator's open stream must not hold a shutdown: after 5 s open connections are closed.
+    uvicorn.run(create_app(), host=host, port=port, log_level="info", timeout_graceful_shutdown=5)
 
 
 @app.command("create-contestant")

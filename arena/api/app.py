@@ -9,8 +9,10 @@ from dataclasses import dataclass
 import redis
 import redis.asyncio as aioredis
 from fastapi import FastAPI, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
 from arena import __version__
@@ -87,14 +89,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.middleware("http")
     async def rate_limit(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        if request.url.path in ("/metrics", "/healthz") or request.url.path.startswith("/static/"):
+        if request.url.path in ("/metrics", "/healthz", "/readyz") or request.url.path.startswith("/static/"):
             return await call_next(request)
         key = (
             request.headers.get("x-api-key", "")[:16]
             or request.cookies.get(signin.COOKIE, "")[:16]
             or (request.client.host if request.client else "anon")
         )
-        decision = await request.app.state.arena.limiter.hit(key)
+        try:
+            decision = await request.app.state.arena.limiter.hit(key)
+        except errors.UNAVAILABLE as exc:  # raised here, outside the routes' exception handlers
+            return errors.unavailable(exc)
         if not decision.allowed:
             HTTP_RATE_LIMITED.inc()
             body = errors.error_body("RATE_LIMITED", f"too many requests; retry in {decision.retry_after_s} s")
@@ -105,7 +110,35 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/healthz", tags=["service"])
     async def healthz() -> dict[str, str]:
+        """Liveness: the process answers. It says nothing of Redis or the database (see /readyz)."""
         return {"status": "ok", "version": __version__}
+
+    @app.get("/readyz", tags=["service"], responses={503: {"description": "a dependency is unreachable"}})
+    async def readyz(request: Request) -> JSONResponse:
+        """Readiness: Redis and the database answer. 503, naming what failed, while one does not."""
+        state: ArenaState = request.app.state.arena
+        checks: dict[str, str] = {}
+        try:
+            await state.aredis.ping()
+            checks["redis"] = "ok"
+        except errors.UNAVAILABLE as exc:
+            checks["redis"] = f"unreachable: {exc}"
+
+        def database() -> None:
+            with state.sessions() as session:
+                session.execute(text("SELECT 1"))
+
+        try:
+            await run_in_threadpool(database)
+            checks["database"] = "ok"
+        except errors.UNAVAILABLE as exc:
+            checks["database"] = f"unreachable: {type(exc).__name__}"
+        failed = sorted(name for name, verdict in checks.items() if verdict != "ok")
+        if failed:
+            body = errors.error_body("SERVICE_UNAVAILABLE", f"not ready: {', '.join(failed)} unreachable",
+                                     checks=checks)  # fmt: skip
+            return JSONResponse(body, status_code=503, headers={"Retry-After": str(errors.RETRY_AFTER_S)})
+        return JSONResponse({"status": "ready", "checks": checks})
 
     @app.get("/metrics", tags=["service"], response_class=Response)
     async def metrics() -> Response:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import redis
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from arena.store.errors import StoreError
@@ -24,7 +26,21 @@ def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, **extra}}
 
 
+RETRY_AFTER_S = 5
+# What a dependency that is down raises: the answer is 503 (retry later), not a 500 with a stack trace.
+UNAVAILABLE: tuple[type[Exception], ...] = (redis.ConnectionError, redis.TimeoutError, OperationalError)
+
+
+def unavailable(exc: Exception) -> JSONResponse:
+    what = "the database" if isinstance(exc, OperationalError) else "Redis"
+    body = error_body("SERVICE_UNAVAILABLE", f"{what} is unreachable; retry in {RETRY_AFTER_S} s")
+    return JSONResponse(body, status_code=503, headers={"Retry-After": str(RETRY_AFTER_S)})
+
+
 def install(app: FastAPI) -> None:
+    for kind in UNAVAILABLE:
+        app.add_exception_handler(kind, lambda _request, exc: unavailable(exc))
+
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
         return JSONResponse(error_body(exc.code, exc.message, **exc.extra), status_code=exc.status, headers=exc.headers)

@@ -35,13 +35,14 @@ class RedisServer:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def start(self, timeout: float = 10.0) -> RedisServer:
+    def start(self, timeout: float = 10.0, port: int | None = None) -> RedisServer:
+        """Start on a free port, or on ``port`` (e.g. to restart a stopped server where its clients expect it)."""
         path = shutil.which(self.binary)
         if path is None:
             raise RedisUnavailable(f"{self.binary} is not installed (Debian: apt-get install redis-server)")
         self._dir = tempfile.TemporaryDirectory(prefix="arena-redis-")
-        for _ in range(5):  # a port picked free can be taken before the server binds it
-            self.port = free_port()
+        for _ in range(1 if port else 5):  # a port picked free can be taken before the server binds it
+            self.port = port or free_port()
             self._process = subprocess.Popen(
                 [path, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "", "--appendonly", "no",
                  "--dir", self._dir.name, "--protected-mode", "yes", "--loglevel", "warning"],

@@ -127,3 +127,34 @@ def test_stopping_a_running_tournament_that_no_engine_runs_fails_it_at_once(api,
         assert stopped.status_code == 200 and stopped.json()["status"] == "failed", stopped.text
         assert "no engine was running it" in stopped.json()["end_reason"]
         assert client.post("/admin/tournaments/orphan/rerun", headers=admin).status_code == 201
+
+
+def test_sigterm_ends_the_service_promptly_with_a_spectator_connected(serve) -> None:
+    import threading
+    import time
+
+    start, key = serve
+    process, url = start()
+    admin = {"X-API-Key": key}
+    with httpx.Client(base_url=url + "/api/v1", timeout=10) as client:
+        client.post("/admin/tournaments", headers=admin, json={"slug": "show", "name": "Show"})
+        assert client.post("/admin/tournaments/show/open", headers=admin).json()["status"] == "open"
+    connected = threading.Event()
+
+    def spectate() -> None:
+        try:
+            with httpx.stream("GET", f"{url}/api/v1/tournaments/show/leaderboard/stream", timeout=30) as stream:
+                connected.set()
+                for _ in stream.iter_bytes():
+                    pass
+        except httpx.HTTPError:
+            pass  # the server went away: what this test wants
+
+    spectator = threading.Thread(target=spectate, daemon=True)
+    spectator.start()
+    assert connected.wait(10)
+    started = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    process.wait(timeout=15)  # before: it waited for the spectator forever
+    assert time.monotonic() - started < 10
+    spectator.join(timeout=10)
