@@ -19,26 +19,32 @@ What it writes (``arena.store.record``):
 The hooks run on the engine's thread and only append to a buffer. Every ``flush_ticks`` ticks (or
 ``flush_events`` events) the buffer goes on a bounded queue to one writer thread, which turns it into rows
 and writes them in one transaction. The queue holds at most ``QUEUE_BATCHES`` batches: a database that falls
-that far behind slows the engine down (back-pressure) instead of letting memory grow without bound. The
-writer logs a failed batch and carries on (``failures`` keeps them); the run itself never fails because of
-the record. ``close()`` hands over what is left and waits for the writer: call it when the run is over.
+that far behind slows the engine down (back-pressure) instead of letting memory grow without bound. A
+database that refuses writes for a while (unreachable, locked, restarting) is retried with backoff for up to
+``retry_for_s``: meanwhile the queue fills and the tournament pauses rather than losing rows. Only a batch
+that still cannot be written, or one the database rejects as invalid, is logged and kept in ``failures``,
+which the service surfaces on the tournament (``end_reason``); the run itself never fails because of the
+record. ``close()`` hands over what is left and waits for the writer: call it when the run is over.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import math
 import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import delete, select
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from arena.engine.events import AccountUpdate, Event, Fill, OrderAccepted, OrderRejected
 from arena.engine.orders import Order, OrderError, parse_order
@@ -64,6 +70,7 @@ FLUSH_TICKS = 50
 FLUSH_EVENTS = 50_000
 FLUSH_EVERY_S = 1.0  # and at least this often, so cards of slow (realtime) tournaments keep up with the board
 QUEUE_BATCHES = 32
+RETRY_FOR_S = 300.0  # how long a batch is retried while the database is unavailable
 FINISHED_SANDBOX = ("exited", "killed")  # how a bot's sandbox ends when the tournament tells it to stop
 
 _Item = tuple[int, int, list[Event], list[tuple[str, Any]]]  # (n, ts, events, requests)
@@ -104,8 +111,11 @@ class Recorder(Observer):
         flush_events: int = FLUSH_EVENTS,
         flush_every_s: float = FLUSH_EVERY_S,
         fresh: bool = True,
+        retry_for_s: float = RETRY_FOR_S,
     ) -> None:
         self.sessions = sessions
+        self.retry_for_s = retry_for_s
+        self.retries = 0  # writes that failed for a moment and were tried again
         with sessions.begin() as session:
             t = tournament_repo.get_tournament(session, tournament_id)
             self.tournament_id, self.slug = t.id, t.slug
@@ -187,11 +197,14 @@ class Recorder(Observer):
     def _write_all(self) -> None:
         while (item := self._queue.get()) is not None:
             try:
+                # Digested once (equity windows and tallies advance), then written in one transaction,
+                # which is what is retried.
                 if isinstance(item, _End):
-                    self._write_end(item)
+                    write = functools.partial(self._write_end_rows, item, *self._digest_end(item))
                 else:
-                    self._write_batch(item)
-            except Exception as exc:  # the record is best effort: log, remember, carry on
+                    write = functools.partial(self._write_rows_in, *self._digest(item))
+                self._persistently(write)
+            except Exception as exc:  # still failing after the retries, or invalid: log, remember, carry on
                 log.exception("recording tournament %s failed", self.slug)
                 self._fail(f"{type(exc).__name__}: {exc}")
         # Closed without an end (the run failed): keep the equity sampled so far.
@@ -204,13 +217,29 @@ class Recorder(Observer):
             log.exception("recording tournament %s failed", self.slug)
             self._fail(f"{type(exc).__name__}: {exc}")
 
+    def _persistently(self, write: Callable[[Session], None]) -> None:
+        """``write`` in a transaction, tried again with backoff while the database is unavailable (a failed
+        try is rolled back whole, so nothing is written twice)."""
+
+        def note(state: RetryCallState) -> None:
+            self.retries += 1
+            log.warning("recording tournament %s: the database is unavailable (%s); trying again",
+                        self.slug, state.outcome.exception() if state.outcome else "?")
+
+        transient = retry_if_exception_type((OperationalError, InterfaceError))
+        backoff = wait_exponential(multiplier=0.05, max=5.0)
+        for attempt in Retrying(retry=transient, wait=backoff, stop=stop_after_delay(self.retry_for_s),
+                                before_sleep=note, reraise=True):
+            with attempt, self.sessions.begin() as session:
+                write(session)
+
     def _fail(self, what: str) -> None:
         self.failures.append(what)
 
-    def _write_batch(self, batch: list[_Item]) -> None:
-        recordable, equity, orders = self._digest(batch)
-        with self.sessions.begin() as session:
-            self._write_rows(session, recordable, equity, orders)
+    def _write_rows_in(
+        self, recordable: list[Event], equity: list[AccountUpdate], orders: dict[int, Order], session: Session
+    ) -> None:
+        self._write_rows(session, recordable, equity, orders)
 
     def _write_rows(
         self, session: Session, recordable: list[Event], equity: list[AccountUpdate], orders: dict[int, Order]
@@ -254,7 +283,7 @@ class Recorder(Observer):
             state.last[u.account] = (u.nav, u.max_drawdown, u.score)
         return rows
 
-    def _write_end(self, end: _End) -> None:
+    def _digest_end(self, end: _End) -> tuple[list[AccountUpdate], dict[str, int], dict[str, float]]:
         state = self._state
         equity = self._take_pending()
         # Every entry ends on its final standing, even one whose NAV never moved (it then has one point).
@@ -264,27 +293,31 @@ class Recorder(Observer):
                 state.last[s.bot] = (s.nav, s.max_drawdown, s.score)
         trades = {key: state.tally.get(key, _Tally()).fills for key in self.entry_map}
         fees = {key: state.tally.get(key, _Tally()).fees for key in self.entry_map}
-        with self.sessions.begin() as session:
-            self._write_rows(session, [], equity, {})
-            known = [s for s in end.standings if s.bot in self.entry_map]
-            record.record_standings(session, self.tournament_id, self.entry_map, known, trades, fees)
-            entries = {
-                e.bot_key: e for e in session.scalars(select(Entry).where(Entry.tournament_id == self.tournament_id))
-            }
-            for key, (status, report) in end.bots.items():
-                entry = entries.get(key)
-                if entry is None:
-                    continue
-                report = report | {"status": report.get("status") or status}
-                tournament_repo.record_entry_end(session, entry, entry_status(status, report), report)
-                record.append_logs(session, entry.id, log_lines(report, status))
-                self.ends[key] = (status, report)
-            for key, entry in entries.items():
-                if key not in end.bots and entry.status is EntryStatus.ENTERED:  # left out of the run
-                    why = "disqualified before the start" if entry.disqualified else "not in the run"
-                    tournament_repo.record_entry_end(
-                        session, entry, EntryStatus.OUT, {"status": "not_run", "reason": why}
-                    )
+        return equity, trades, fees
+
+    def _write_end_rows(self, end: _End, equity: list[AccountUpdate], trades: dict[str, int],
+                        fees: dict[str, float], session: Session) -> None:
+        """The end, in one transaction (the caller's, retried whole): standings, entries' ends and logs."""
+        self._write_rows(session, [], equity, {})
+        known = [s for s in end.standings if s.bot in self.entry_map]
+        record.record_standings(session, self.tournament_id, self.entry_map, known, trades, fees)
+        entries = {
+            e.bot_key: e for e in session.scalars(select(Entry).where(Entry.tournament_id == self.tournament_id))
+        }
+        for key, (status, report) in end.bots.items():
+            entry = entries.get(key)
+            if entry is None:
+                continue
+            report = report | {"status": report.get("status") or status}
+            tournament_repo.record_entry_end(session, entry, entry_status(status, report), report)
+            record.append_logs(session, entry.id, log_lines(report, status))
+            self.ends[key] = (status, report)
+        for key, entry in entries.items():
+            if key not in end.bots and entry.status is EntryStatus.ENTERED:  # left out of the run
+                why = "disqualified before the start" if entry.disqualified else "not in the run"
+                tournament_repo.record_entry_end(
+                    session, entry, EntryStatus.OUT, {"status": "not_run", "reason": why}
+                )
 
 
 # -- pure helpers ---------------------------------------------------------------------------------------

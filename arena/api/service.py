@@ -83,10 +83,13 @@ def _run_tournament(sessions: sessionmaker[Session], redis_url: str, tournament_
     finally:
         observer.close()  # writes what the record and the webhooks still hold, even if the run failed
     recorder.keep_full_logs(reports)  # the supervisors' full logs (the bus carried only the last 20 lines)
+    # A record that could not be written whole is said, not hidden: the admin sees it on the tournament.
+    gap = (f"the record is incomplete: {len(recorder.failures)} write(s) failed "
+           f"(first: {recorder.failures[0]})") if recorder.failures else ""  # fmt: skip
     with sessions.begin() as session:
         t = tournament_repo.get_tournament(session, tournament_id)
         if t.status is TournamentStatus.RUNNING:
-            tournament_repo.transition(session, t, TournamentStatus.FINISHED)
+            tournament_repo.transition(session, t, TournamentStatus.FINISHED, reason=gap)
         tournament_repo.set_frozen(session, t, True)
 
 

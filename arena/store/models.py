@@ -208,7 +208,7 @@ class Tournament(Base):
     finished_at: Mapped[datetime | None]
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("contestants.id", ondelete="SET NULL"))
     frozen: Mapped[bool] = mapped_column(Boolean, default=False)  # leaderboard frozen
-    end_reason: Mapped[str] = mapped_column(Text, default="", server_default="")  # why it failed or was cancelled
+    end_reason: Mapped[str] = mapped_column(Text, default="", server_default="")  # why it failed; a finished run's gaps
     created_at: Mapped[datetime] = _created()
 
     entries: Mapped[list[Entry]] = relationship(back_populates="tournament", cascade="all, delete-orphan")

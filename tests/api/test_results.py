@@ -85,6 +85,64 @@ def test_requests_are_matched_to_their_orders_per_account():
     assert set(orders) == {e.order_id for e in accepted}
 
 
+def test_recorder_waits_out_a_database_that_refuses_writes(tmp_path):
+    """SQLite locked by another writer for a second (longer than the recorder's busy timeout here): the
+    batches are retried, the engine is held back by the bounded queue, and no row is lost."""
+    import sqlite3
+    import threading
+
+    from sqlalchemy import event
+
+    from arena.store.migrate import upgrade
+
+    url = f"sqlite:///{tmp_path / 'locked.db'}"
+    upgrade(url)
+    db = make_engine(url)
+
+    @event.listens_for(db, "connect")
+    def _impatient(connection, _record):  # after make_engine's own: fail fast instead of waiting 10 s
+        connection.execute("PRAGMA busy_timeout=20")
+
+    sessions = make_sessionmaker(db)
+    with sessions.begin() as session:
+        world = World(session)
+        alice = world.contestant("alice")
+        t = world.tournament("cup", ticks=30)
+        tournaments.enter(session, t, world.version(alice, "a"), alice)
+        tournaments.transition(session, t, TournamentStatus.RUNNING)
+        session.flush()
+        t_id, (key,) = t.id, sorted(tournaments.entry_map(session, t))
+    engine = Engine(load_catalog(), SessionCalendars.build(date(2026, 3, 1), date(2026, 3, 10)))
+    engine.open_account(key, None)
+    recorder = Recorder(sessions, t_id, flush_ticks=3, flush_every_s=3600)
+    blocker = sqlite3.connect(tmp_path / "locked.db", isolation_level=None, check_same_thread=False)
+    blocker.execute("BEGIN EXCLUSIVE")  # nobody else may write (or read) until it ends
+    release = threading.Timer(1.0, lambda: blocker.execute("COMMIT"))
+    release.start()
+    fills = 0
+    for n in range(1, 31):
+        ts = T0 + n * 60_000
+        book = ladder("AAPL", ts, 254.99, 255.01, size=100, volume=50_000)
+        batch = [(key, {"symbol": "AAPL", "side": "buy" if n % 2 else "sell", "qty": 1, "client_order_id": f"c{n}"})]
+        for events, requests in ((engine.on_tick(Tick(ts, (book,))), []),
+                                 (engine.submit_batch(batch, ts, random.Random(n)), batch)):  # fmt: skip
+            recorder.events(n, ts, events, requests)
+            fills += sum(isinstance(e, Fill) for e in events)
+    account = engine.accounts[key]
+    recorder.finished([Standing(key, 1, account.score, account.nav, account.max_drawdown, "finished")],
+                      {key: BotState(key, "finished", {"status": "exited", "exit_code": 0})})  # fmt: skip
+    recorder.close()
+    release.join()
+    blocker.close()
+    assert recorder.failures == [] and recorder.retries > 0  # it was refused, and waited it out
+    with sessions.begin() as session:
+        entry_id = tournaments.entry_map(session, tournaments.get_tournament(session, t_id))[key]
+        assert len(record.fills_of(session, entry_id, limit=1000)) == fills == account.fills > 10
+        assert len(record.orders_of(session, entry_id, limit=1000)) == 30
+        assert [s.entry_id for s in record.standings_of(session, t_id)] == [entry_id]
+    db.dispose()
+
+
 def test_recorder_samples_equity_and_records_the_end(sessions, cup):
     t_id, keys = cup
     engine = Engine(load_catalog(), SessionCalendars.build(date(2026, 3, 1), date(2026, 3, 10)))

@@ -334,7 +334,7 @@ function renderDetail(fresh) {
     ["Ran", `${fmtTime(t.started_at)} → ${fmtTime(t.finished_at)}`],
     ["Progress", progress],
   ];
-  if (t.end_reason) facts.push(["Why it ended", t.end_reason]);
+  if (t.end_reason) facts.push([t.status === "finished" ? "Note" : "Why it ended", t.end_reason]);
   clear($("#detail-facts", panel), facts.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]));
   $(".rules-json", panel).textContent = JSON.stringify(t.rules || {}, null, 2);
   const legal = LEGAL[t.status] || [];
