@@ -363,10 +363,24 @@ def worker(
     url = redis_url or settings().redis_url
     if not url:
         raise fail("NO_REDIS", "set ARENA_REDIS_URL or pass --redis-url", False)
+    _require_redis(url)
     configure(url)
     # Threads: each task mostly waits on Redis and on its bot's pipes.
     concurrency = slots or settings().bot_slots
     celery_app.worker_main(["worker", "-Q", queues, "-P", "threads", "-c", str(concurrency), "-l", "INFO"])
+
+
+def _require_redis(url: str) -> None:
+    """Refuse to start on a Redis that does not answer: a clear message now, not a traceback per retry later."""
+    import redis
+
+    client = redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=3)
+    try:
+        client.ping()
+    except (redis.RedisError, ValueError) as exc:
+        raise fail("REDIS_UNREACHABLE", f"cannot reach Redis at {url}: {exc}", False) from None
+    finally:
+        client.close()
 
 
 def _print_summary(bot: Path, feed: str, result: Any) -> None:
