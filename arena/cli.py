@@ -192,6 +192,9 @@ def demo(
             print(json.dumps({"tournament": spec.id, "standings": [s.as_dict() for s in standings]}))
             return
         standings, reports = _demo_live(url, spec, load_catalog())
+    except KeyboardInterrupt:  # Ctrl-C: the bots' sandboxes go with this process, Redis is stopped below
+        err.print("[yellow]interrupted[/]: the tournament was stopped before its end", highlight=False)
+        raise typer.Exit(130) from None
     finally:
         if server is not None:
             server.stop()

@@ -14,12 +14,9 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import ctypes
-import ctypes.util
 import io
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -32,6 +29,7 @@ from types import TracebackType
 
 import docker
 
+from arena.children import find_tool, spawn
 from arena.images.errors import DockerdError, MissingToolError
 from arena.images.fs import remove_tree
 
@@ -39,24 +37,13 @@ Progress = Callable[[str], None]
 
 _PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _POLL = 0.05  # seconds between readiness checks
-_PR_SET_PDEATHSIG = 1
 # Host directories the daemons create whatever they are told (containerd shims' sockets, dockerd's plugin
 # discovery): removed at stop when they did not exist before and are empty again.
 _HOST_DIRS = (Path("/run/containerd/s"), Path("/run/containerd"), Path("/run/docker/plugins"), Path("/run/docker"))
 
 
-def find_tool(name: str) -> str | None:
-    """``name`` on PATH or in the sbin directories (not on a non-root user's PATH on Debian)."""
-    return shutil.which(name, path=f"{os.environ.get('PATH', '')}:{_PATH}")
-
-
 def engine_available() -> bool:
     return all(find_tool(tool) for tool in ("dockerd", "containerd", "containerd-shim-runc-v2", "runc"))
-
-
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def _socket_answers(path: Path, request: bytes | None = None) -> bytes | None:
@@ -221,13 +208,8 @@ class PrivateDockerd:
 
     @staticmethod
     def _spawn(command: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
-        setpriv = find_tool("setpriv")
         with open(log, "ab") as out:
-            if setpriv:  # util-linux: sets the parent-death signal, then execs (no Python code after fork)
-                return subprocess.Popen([setpriv, "--pdeathsig", "KILL", "--", *command], stdin=subprocess.DEVNULL,
-                                        stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-            return subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                    env=env, start_new_session=True, preexec_fn=_die_with_parent)
+            return spawn(command, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env)
 
     def _wait(self, ready: Callable[[], bool], proc: subprocess.Popen[bytes], log: Path, name: str) -> None:
         deadline = time.monotonic() + self.start_timeout

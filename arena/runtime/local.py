@@ -8,8 +8,10 @@ interpreter lock).
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import threading
+import time
 from collections.abc import Callable, Sequence
 
 import redis
@@ -51,13 +53,21 @@ def run_local(
     else:
         waiters = _start_supervisors(redis_url, spec.id, entries, config.limits, reports)
         children = []
+    wait_s = 30.0  # for every supervisor together, once the tournament is over
     try:
         standings = tournament.run()
+    except BaseException:
+        # The engine stopped early (a fault, or Ctrl-C): say the tournament is over, so every supervisor
+        # ends its bot now instead of waiting for ticks that will never come.
+        wait_s = 5.0
+        with contextlib.suppress(redis.RedisError):
+            progress = tournament.bus.progress()
+            tournament.bus.publish_end(progress[0] if progress else 0)
+        raise
     finally:
-        for thread in waiters:
-            thread.join(timeout=30)
-        for child in children:
-            child.join(timeout=30)
+        deadline = time.monotonic() + wait_s
+        for waiter in [*waiters, *children]:
+            waiter.join(timeout=max(0.0, deadline - time.monotonic()))
         client.close()
     for bot, state in tournament.bots.items():
         if bot not in reports and state.report:  # supervised in a child: its report came over the bus

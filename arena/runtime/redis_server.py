@@ -11,6 +11,8 @@ from types import TracebackType
 
 import redis
 
+from arena.children import spawn
+
 
 class RedisUnavailable(RuntimeError):
     code = "REDIS_UNAVAILABLE"
@@ -43,7 +45,7 @@ class RedisServer:
         self._dir = tempfile.TemporaryDirectory(prefix="arena-redis-")
         for _ in range(1 if port else 5):  # a port picked free can be taken before the server binds it
             self.port = port or free_port()
-            self._process = subprocess.Popen(
+            self._process = spawn(
                 [path, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "", "--appendonly", "no",
                  "--dir", self._dir.name, "--protected-mode", "yes", "--loglevel", "warning"],
                 stdout=subprocess.DEVNULL,

@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from arena.children import find_tool
 from arena.images.base import BaseRecipe, BaseTarball, build_base
 from arena.images.build import RunnerImage, build_runner
-from arena.images.dockerd import PrivateDockerd, find_tool
+from arena.images.dockerd import PrivateDockerd
 from arena.images.fs import remove_tree
 
 TIMINGS: dict[str, float] = {}  # seconds

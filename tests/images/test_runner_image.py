@@ -18,10 +18,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from arena.children import find_tool
 from arena.cli import app
 from arena.images.base import BaseTarball
 from arena.images.build import RunnerImage, build_runner
-from arena.images.dockerd import PrivateDockerd, find_tool
+from arena.images.dockerd import PrivateDockerd
 from arena.images.errors import BuildStepError
 from arena.images.fs import mounts_under, remove_tree
 from arena.images.recipe import RUNNER_DIR

@@ -1,0 +1,58 @@
+"""Ctrl-C (SIGINT to the foreground process group) ends `arena demo` mid-tournament within 10 s, with exit
+code 130 and a one-line message, and leaves nothing behind: no sandbox, no cgroup, no private redis-server."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from sandbox.cgroup import sandbox_parents
+
+pytestmark = [pytest.mark.sandbox, pytest.mark.usefixtures("sandbox_runtime")]
+ARENA = str(Path(sys.executable).parent / "arena")
+
+
+def _wait_for(condition: Callable[[], bool], seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)  # polling a condition, bounded by the deadline
+    return condition()
+
+
+def _cgroups_of(pid: int) -> list[Path]:
+    return [child for parent in sandbox_parents() if parent.is_dir()
+            for child in parent.iterdir() if child.name.startswith(f"{pid}-")]  # fmt: skip
+
+
+def _children(pid: int) -> list[int]:
+    found = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+    return [int(child) for child in found]
+
+
+def test_ctrl_c_stops_the_demo_promptly_and_leaves_nothing() -> None:
+    demo = subprocess.Popen([ARENA, "demo", "--ticks", "100000"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, start_new_session=True)  # its own group, as a terminal's job
+    try:
+        assert _wait_for(lambda: len(_cgroups_of(demo.pid)) >= 5, 60), "the demo's bots never started"
+        helpers = _children(demo.pid)  # the private redis-server, the sandbox watchdog, the runtimes
+        started = time.monotonic()
+        os.killpg(demo.pid, signal.SIGINT)
+        demo.wait(timeout=15)
+        assert time.monotonic() - started < 10
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+            demo.wait()
+    stderr = demo.stderr.read().decode() if demo.stderr else ""
+    assert demo.returncode == 130 and "interrupted" in stderr and "Traceback" not in stderr, stderr
+    assert _wait_for(lambda: not _cgroups_of(demo.pid), 15), "a sandbox outlived the demo"
+    assert _wait_for(lambda: not any(Path(f"/proc/{pid}").exists() for pid in helpers), 15), helpers
