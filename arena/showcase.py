@@ -115,7 +115,7 @@ def serve(bots: dict[str, Path], rules: dict[str, Any], *, port: int, ticks: int
             with contextlib.suppress(KeyboardInterrupt):
                 thread.join()
         server.should_exit = True
-        thread.join(timeout=10)
+        thread.join(timeout=20)  # its shutdown stops the running tournament first (Background.close)
     finally:
         if own_redis is not None:
             own_redis.stop()

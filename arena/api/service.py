@@ -6,11 +6,12 @@ functions the Celery tasks call, so a deployment can move them onto workers.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
 
 import redis
@@ -112,6 +113,7 @@ class Background:
         self.data_dir = data_dir
         self.pool = ThreadPoolExecutor(workers, thread_name_prefix="arena-background")
         self.client = redis.Redis.from_url(redis_url)
+        self.running: dict[str, Future[None]] = {}  # the tournaments this process runs, by slug
 
     def _submit(self, what: str, fn: Callable[..., None], *args: object) -> Future[None]:
         future = self.pool.submit(fn, *args)
@@ -139,7 +141,10 @@ class Background:
         except LeaseHeld as exc:
             log.warning("not running %s: %s", slug, exc)
             return None
-        return self._submit("tournament", run_tournament, self.sessions, self.redis_url, tournament_id, lease)
+        future = self._submit("tournament", run_tournament, self.sessions, self.redis_url, tournament_id, lease)
+        self.running[slug] = future
+        future.add_done_callback(lambda _: self.running.pop(slug, None))
+        return future
 
     def stop_tournament(self, slug: str) -> None:
         Bus(self.client, slug).command("stop")
@@ -173,7 +178,14 @@ class Background:
     def freeze(self, slug: str) -> None:
         Leaderboard(self.client, slug).freeze()
 
-    def close(self) -> None:
+    def close(self, stop_within_s: float = 10.0) -> None:
+        """Shut down: the tournaments this process runs cannot go on without it, so they are stopped (they
+        finish with the standings so far and release their leases) rather than holding the exit."""
+        running = dict(self.running)
+        for slug in running:
+            with contextlib.suppress(redis.RedisError):
+                self.stop_tournament(slug)
+        wait(running.values(), timeout=stop_within_s)
         self.pool.shutdown(wait=False, cancel_futures=True)
         self.client.close()
 

@@ -91,7 +91,8 @@ def _start_supervisors(
             report = SupervisorReport(bot, "crashed", reason=f"supervisor: {type(exc).__name__}: {exc}")
             report.host_fault = True
             reports[bot] = report
-            supervisor.bus.report(bot, "ended", 0, report.as_dict())
+            with contextlib.suppress(redis.RedisError):  # Redis itself may be what failed
+                supervisor.bus.report(bot, "ended", 0, report.as_dict())
 
     threads = [
         threading.Thread(target=supervise, args=(e.bot, str(e.path)), name=f"supervisor-{e.bot}", daemon=True)

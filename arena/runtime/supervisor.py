@@ -236,6 +236,14 @@ class Supervisor:
     # -- what the bot writes --------------------------------------------------------
 
     def _read_bot(self) -> None:
+        try:
+            self._relay_bot()
+        except redis.RedisError as exc:  # nowhere to put the bot's orders: it cannot play on
+            self.report.host_fault = True
+            self.report.reason = self.report.reason or f"lost Redis: {exc}"
+            self._process.kill(self.report.reason)
+
+    def _relay_bot(self) -> None:
         for item in self._process.channel:
             bad: ProtocolError | ProtocolViolation | None = None
             message: dict[str, Any] | None = None

@@ -56,3 +56,27 @@ def test_ctrl_c_stops_the_demo_promptly_and_leaves_nothing() -> None:
     assert demo.returncode == 130 and "interrupted" in stderr and "Traceback" not in stderr, stderr
     assert _wait_for(lambda: not _cgroups_of(demo.pid), 15), "a sandbox outlived the demo"
     assert _wait_for(lambda: not any(Path(f"/proc/{pid}").exists() for pid in helpers), 15), helpers
+
+
+def test_ctrl_c_stops_the_web_demo_promptly_and_leaves_nothing(tmp_path: Path) -> None:
+    from arena.runtime.redis_server import free_port
+
+    out = tmp_path / "web-demo.out"
+    with out.open("wb") as sink:
+        demo = subprocess.Popen([ARENA, "demo", "--web", "--ticks", "100000", "--port", str(free_port())],
+                                stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+    try:
+        assert _wait_for(lambda: "Watch the tournament" in out.read_text(errors="replace"), 120), out.read_text()
+        assert _wait_for(lambda: len(_cgroups_of(demo.pid)) >= 5, 60), "the tournament's bots never started"
+        helpers = _children(demo.pid)
+        started = time.monotonic()
+        os.killpg(demo.pid, signal.SIGINT)
+        demo.wait(timeout=30)
+        assert time.monotonic() - started < 15  # before: 90+ s, waiting for the tournament to end
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+            demo.wait()
+    assert "Traceback" not in out.read_text(errors="replace"), out.read_text()[-3000:]
+    assert _wait_for(lambda: not _cgroups_of(demo.pid), 15), "a sandbox outlived the demo"
+    assert _wait_for(lambda: not any(Path(f"/proc/{pid}").exists() for pid in helpers), 15), helpers
