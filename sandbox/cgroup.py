@@ -81,34 +81,31 @@ class ContainerCgroup:
                 dirs[controller] = mounts[controller] / own.get(controller, "/").lstrip("/") / relative
         return cls(False, dirs)
 
-    @classmethod
-    def create(cls, relative: str, limits: Limits, pids_max: int) -> ContainerCgroup:
+    def create(self, limits: Limits, pids_max: int) -> None:
         """Make the container's cgroup and write its limits (for runtimes the host starts inside it).
 
         Raises OSError when a directory or limit cannot be written; ``verify`` then says what is missing.
         """
-        cgroup = cls.for_relative_path(relative)
         memory = limits.memory_bytes // _PAGE * _PAGE
-        if cgroup.unified:
-            directory = cgroup.dirs["unified"]
+        if self.unified:
+            directory = self.dirs["unified"]
             _enable_v2_controllers(directory.parent)
             directory.mkdir(exist_ok=True)
             writes = [("memory.max", memory), ("memory.swap.max", 0), ("pids.max", pids_max)]
             for name, value in writes:
                 (directory / name).write_text(str(value))
-            cgroup.set_cpu(limits)
-            return cgroup
-        for directory in cgroup.dirs.values():
+            self.set_cpu(limits)
+            return
+        for directory in self.dirs.values():
             directory.mkdir(parents=True, exist_ok=True)
         v1 = [("memory", "memory.limit_in_bytes", memory), ("memory", "memory.memsw.limit_in_bytes", memory),
               ("pids", "pids.max", pids_max)]
         for controller, name, value in v1:
-            path = cgroup.dirs[controller] / name
+            path = self.dirs[controller] / name
             if name == "memory.memsw.limit_in_bytes" and not path.exists():
                 continue  # swap accounting off: verify() then checks there is no swap to use
             path.write_text(str(value))
-        cgroup.set_cpu(limits)
-        return cgroup
+        self.set_cpu(limits)
 
     def set_cpu(self, limits: Limits) -> None:
         """Write the CFS quota of ``limits`` (the host lowers a booting sandbox's quota before its gate opens)."""

@@ -286,6 +286,7 @@ class BotProcess:
             raise
         self._ready = started
         self._gate_open = False
+        self._thread: threading.Thread | None = None  # the supervisor, from the gate on
         if not pooled:
             self._begin()
 
@@ -306,11 +307,11 @@ class BotProcess:
     @property
     def waiting(self) -> bool:
         """A pre-started sandbox still at its gate, alive, with no bot yet."""
-        return not hasattr(self, "_thread") and self._ready and self._proc.poll() is None
+        return self._thread is None and self._ready and self._proc.poll() is None
 
     def discard(self) -> None:
         """Remove a pre-started sandbox that will not be given a bot."""
-        if hasattr(self, "_thread"):
+        if self._thread is not None:
             self.kill("discarded")
         else:
             self._abort()
@@ -352,7 +353,7 @@ class BotProcess:
         cgroup = ContainerCgroup.for_relative_path(relative)
         boot = self.limits.replace(cpu=max(self.limits.cpu, BOOT_CPU))
         try:
-            cgroup = ContainerCgroup.create(relative, boot, self.pids_max)
+            cgroup.create(boot, self.pids_max)
             problems = cgroup.verify(boot, self.pids_max)
         except OSError as error:
             problems = [f"cannot write the container's cgroup: {error}"]

@@ -157,8 +157,8 @@ def rerun(request: Request, slug: Slug, session: Db, me: Admin) -> TournamentOut
             repo.enter(session, copy, entry.bot_version, entry.bot.owner)
     repo.transition(session, copy, TournamentStatus.RUNNING)
     session.flush()
-    copy_id, background = copy.id, request.app.state.arena.background
-    after_commit(session, lambda: background.schedule_tournament(copy_id))
+    copy_id, copy_slug, background = copy.id, copy.slug, request.app.state.arena.background
+    after_commit(session, lambda: background.schedule_tournament(copy_id, copy_slug))
     return TournamentOut.of(copy)
 
 
@@ -218,7 +218,7 @@ def lifecycle(
         repo.transition(session, tournament, TournamentStatus.RUNNING)
         session.flush()
         tournament_id, background = tournament.id, request.app.state.arena.background
-        after_commit(session, lambda: background.schedule_tournament(tournament_id))
+        after_commit(session, lambda: background.schedule_tournament(tournament_id, slug))
     return TournamentOut.of(tournament)
 
 

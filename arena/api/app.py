@@ -99,7 +99,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             decision = await request.app.state.arena.limiter.hit(key)
         except errors.UNAVAILABLE as exc:  # raised here, outside the routes' exception handlers
-            return errors.unavailable(exc)
+            return errors.dependency_down(exc)
         if not decision.allowed:
             HTTP_RATE_LIMITED.inc()
             body = errors.error_body("RATE_LIMITED", f"too many requests; retry in {decision.retry_after_s} s")
@@ -135,9 +135,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             checks["database"] = f"unreachable: {type(exc).__name__}"
         failed = sorted(name for name, verdict in checks.items() if verdict != "ok")
         if failed:
-            body = errors.error_body("SERVICE_UNAVAILABLE", f"not ready: {', '.join(failed)} unreachable",
-                                     checks=checks)  # fmt: skip
-            return JSONResponse(body, status_code=503, headers={"Retry-After": str(errors.RETRY_AFTER_S)})
+            return errors.unavailable(f"not ready: {', '.join(failed)} unreachable", checks=checks)
         return JSONResponse({"status": "ready", "checks": checks})
 
     @app.get("/metrics", tags=["service"], response_class=Response)

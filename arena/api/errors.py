@@ -31,15 +31,20 @@ RETRY_AFTER_S = 5
 UNAVAILABLE: tuple[type[Exception], ...] = (redis.ConnectionError, redis.TimeoutError, OperationalError)
 
 
-def unavailable(exc: Exception) -> JSONResponse:
-    what = "the database" if isinstance(exc, OperationalError) else "Redis"
-    body = error_body("SERVICE_UNAVAILABLE", f"{what} is unreachable; retry in {RETRY_AFTER_S} s")
+def unavailable(message: str, **extra: Any) -> JSONResponse:
+    """503 SERVICE_UNAVAILABLE with the envelope and Retry-After."""
+    body = error_body("SERVICE_UNAVAILABLE", message, **extra)
     return JSONResponse(body, status_code=503, headers={"Retry-After": str(RETRY_AFTER_S)})
+
+
+def dependency_down(exc: Exception) -> JSONResponse:
+    what = "the database" if isinstance(exc, OperationalError) else "Redis"
+    return unavailable(f"{what} is unreachable; retry in {RETRY_AFTER_S} s")
 
 
 def install(app: FastAPI) -> None:
     for kind in UNAVAILABLE:
-        app.add_exception_handler(kind, lambda _request, exc: unavailable(exc))
+        app.add_exception_handler(kind, lambda _request, exc: dependency_down(exc))
 
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:

@@ -200,9 +200,11 @@ class Recorder(Observer):
                 # Digested once (equity windows and tallies advance), then written in one transaction,
                 # which is what is retried.
                 if isinstance(item, _End):
-                    write = functools.partial(self._write_end_rows, item, *self._digest_end(item))
+                    equity, trades, fees = self._digest_end(item)
+                    write = functools.partial(self._write_end_rows, end=item, equity=equity, trades=trades, fees=fees)
                 else:
-                    write = functools.partial(self._write_rows_in, *self._digest(item))
+                    recordable, equity, orders = self._digest(item)
+                    write = functools.partial(self._write_rows, recordable=recordable, equity=equity, orders=orders)
                 self._persistently(write)
             except Exception as exc:  # still failing after the retries, or invalid: log, remember, carry on
                 log.exception("recording tournament %s failed", self.slug)
@@ -235,11 +237,6 @@ class Recorder(Observer):
 
     def _fail(self, what: str) -> None:
         self.failures.append(what)
-
-    def _write_rows_in(
-        self, recordable: list[Event], equity: list[AccountUpdate], orders: dict[int, Order], session: Session
-    ) -> None:
-        self._write_rows(session, recordable, equity, orders)
 
     def _write_rows(
         self, session: Session, recordable: list[Event], equity: list[AccountUpdate], orders: dict[int, Order]
@@ -295,8 +292,8 @@ class Recorder(Observer):
         fees = {key: state.tally.get(key, _Tally()).fees for key in self.entry_map}
         return equity, trades, fees
 
-    def _write_end_rows(self, end: _End, equity: list[AccountUpdate], trades: dict[str, int],
-                        fees: dict[str, float], session: Session) -> None:
+    def _write_end_rows(self, session: Session, end: _End, equity: list[AccountUpdate], trades: dict[str, int],
+                        fees: dict[str, float]) -> None:
         """The end, in one transaction (the caller's, retried whole): standings, entries' ends and logs."""
         self._write_rows(session, [], equity, {})
         known = [s for s in end.standings if s.bot in self.entry_map]

@@ -44,13 +44,13 @@ class Scheduler:
                 log.exception("scheduler pass failed")
 
     def tick(self, now: datetime) -> None:
-        due: list[int] = []
+        due: list[tuple[int, str]] = []
         with self.sessions.begin() as session:
             for t in session.scalars(select(Tournament).where(Tournament.status == TournamentStatus.OPEN)):
                 if t.starts_at is not None and t.starts_at <= now and t.entries:
                     try:
                         repo.transition(session, t, TournamentStatus.RUNNING)
-                        due.append(t.id)
+                        due.append((t.id, t.slug))
                     except StoreError as exc:  # someone started it by hand meanwhile
                         log.info("not starting %s: %s", t.slug, exc)
             running = session.scalars(select(Tournament).where(Tournament.status == TournamentStatus.RUNNING))
@@ -65,5 +65,5 @@ class Scheduler:
                 if t.ends_at is not None and t.ends_at <= now and t.slug not in self._stopped:
                     self._stopped.add(t.slug)
                     self.background.stop_tournament(t.slug)
-        for tournament_id in due:  # after the commit: the run reads the tournament in its own transaction
-            self.background.schedule_tournament(tournament_id)
+        for tournament_id, slug in due:  # after the commit: the run reads the tournament in its own transaction
+            self.background.schedule_tournament(tournament_id, slug)

@@ -130,12 +130,10 @@ class Background:
             return None
         return self._submit("smoke test", run_smoke_test, self.sessions, version_id)
 
-    def schedule_tournament(self, tournament_id: int) -> Future[None] | None:
+    def schedule_tournament(self, tournament_id: int, slug: str) -> Future[None] | None:
         """Run it in this process, which takes the tournament's lease first and keeps it (renewed) until the
         run ends: if this process dies, the lease expires and the scheduler of any replica marks the
         tournament failed instead of leaving it running forever. None when another process holds it."""
-        with self.sessions.begin() as session:
-            slug = tournament_repo.get_tournament(session, tournament_id).slug
         try:
             lease = Lease(self.client, slug, ttl_s=self.lease_ttl_s, on_lost=lambda: self.stop_tournament(slug)).hold()
         except LeaseHeld as exc:

@@ -15,14 +15,14 @@ from pathlib import Path
 from arena.images.base import BaseTarball
 from arena.images.errors import BuildStepError
 from arena.images.fs import extract_tar
-from arena.images.recipe import BOT_GID, BOT_UID, MANIFEST_PATH, PACKAGES_DIR, SDK_DIR, RunnerRecipe
+from arena.images.recipe import MANIFEST_PATH, RunnerRecipe
+from sandbox.rootfs import PACKAGES_DIR, SANDBOX_GID, SANDBOX_UID, SDK_DIR
 
 Progress = Callable[[str], None]
 
-# What `ENV` sets plus what Docker gives every RUN.
+# What the Dockerfile's `ENV` sets plus what Docker gives every RUN.
 _RUN_ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root",
-            "PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1", "PYTHONPATH": f"{SDK_DIR}:{PACKAGES_DIR}",
-            "LANG": "C.UTF-8"}
+            "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": f"{SDK_DIR}:{PACKAGES_DIR}", "LANG": "C.UTF-8"}
 
 
 def _run(root: Path, step: str, command: list[str], stdin: bytes | None = None) -> bytes:
@@ -73,9 +73,9 @@ def assemble_rootfs(recipe: RunnerRecipe, base: BaseTarball, dest: Path, progres
     step = "RUN (bot user, mount points, /usr/local/bin/python3)"
     progress(step)
     with open(dest / "etc/passwd", "a") as passwd:
-        passwd.write(f"bot:x:{BOT_UID}:{BOT_GID}:bot:/tmp:/usr/sbin/nologin\n")
+        passwd.write(f"bot:x:{SANDBOX_UID}:{SANDBOX_GID}:bot:/tmp:/usr/sbin/nologin\n")
     with open(dest / "etc/group", "a") as group:
-        group.write(f"bot:x:{BOT_GID}:\n")
+        group.write(f"bot:x:{SANDBOX_GID}:\n")
     for directory in ("bot", "tmp", "proc", "dev", PACKAGES_DIR.lstrip("/"), "usr/local/bin"):
         _mkdir(dest / directory)
     (dest / "bot/main.py").write_bytes(b"")

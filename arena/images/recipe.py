@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from arena.images.base import BaseRecipe
+from sandbox.rootfs import MANIFEST
 
 RUNNER_DIR = Path(__file__).resolve().parents[2] / "runner-images" / "python"
 # Bump when arena/images/assemble.py (the Dockerfile's steps, in Python) or the export changes the result.
@@ -20,10 +21,7 @@ RUNNER_RECIPE_VERSION = 1
 
 IMAGE_REPOSITORY = "arena/runner-python"
 BASE_REPOSITORY = "arena/runner-base"
-SDK_DIR = "/opt/arena/sdk"
-PACKAGES_DIR = "/opt/arena/site-packages"
-MANIFEST_PATH = "/opt/arena/manifest.json"
-BOT_UID = BOT_GID = 10001
+MANIFEST_PATH = f"/{MANIFEST}"  # where the sandbox reads it
 
 # The context holds these, with fixed modes and times so that it (and each rebuild) is byte-for-byte the same.
 _CONTEXT_ROOTS = ("Dockerfile", "manifest.py", "arena_bot")

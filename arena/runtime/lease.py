@@ -28,7 +28,6 @@ _ACQUIRE = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return false end
 local token = redis.call('INCR', KEYS[2])
 redis.call('SET', KEYS[1], ARGV[1] .. '#' .. token, 'PX', ARGV[2])
-redis.call('SET', KEYS[3], ARGV[3])
 return token
 """
 _RENEW = """
@@ -104,7 +103,7 @@ class Lease:
 
     def acquire(self) -> int | None:
         """Take the lease if nobody holds it: the fencing token, or None."""
-        token = self._acquire(keys=_keys(self.tournament), args=[self.owner, int(self.ttl_s * 1000), "{}"])
+        token = self._acquire(keys=_keys(self.tournament)[:2], args=[self.owner, int(self.ttl_s * 1000)])
         if token is None:
             return None
         self.token = int(token)
