@@ -116,9 +116,25 @@ class Background:
         self.running: dict[str, Future[None]] = {}  # the tournaments this process runs, by slug
 
     def _submit(self, what: str, fn: Callable[..., None], *args: object) -> Future[None]:
-        future = self.pool.submit(fn, *args)
-        future.add_done_callback(lambda f: f.exception() and log.error("%s failed: %r", what, f.exception()))
-        return future
+        return _logged(what, self.pool.submit(fn, *args))
+
+    @staticmethod
+    def _spawn(what: str, fn: Callable[..., None], *args: object) -> Future[None]:
+        """A long run (a tournament) on a daemon thread of its own: runs do not queue behind each other in
+        the pool, and one that does not end when told to (close() tells it) cannot hold the process's exit."""
+        future: Future[None] = Future()
+
+        def run() -> None:
+            future.set_running_or_notify_cancel()
+            try:
+                fn(*args)
+            except BaseException as exc:
+                future.set_exception(exc)
+            else:
+                future.set_result(None)
+
+        threading.Thread(target=run, name=f"arena-{what}", daemon=True).start()
+        return _logged(what, future)
 
     def schedule_smoke_test(self, version_id: int) -> Future[None] | None:
         if self.tasks == "celery":
@@ -139,7 +155,7 @@ class Background:
         except LeaseHeld as exc:
             log.warning("not running %s: %s", slug, exc)
             return None
-        future = self._submit("tournament", run_tournament, self.sessions, self.redis_url, tournament_id, lease)
+        future = self._spawn("tournament", run_tournament, self.sessions, self.redis_url, tournament_id, lease)
         self.running[slug] = future
         future.add_done_callback(lambda _: self.running.pop(slug, None))
         return future
@@ -186,6 +202,11 @@ class Background:
         wait(running.values(), timeout=stop_within_s)
         self.pool.shutdown(wait=False, cancel_futures=True)
         self.client.close()
+
+
+def _logged(what: str, future: Future[None]) -> Future[None]:
+    future.add_done_callback(lambda f: f.exception() and log.error("%s failed: %r", what, f.exception()))
+    return future
 
 
 def bundles_root(data_dir: Path) -> Path:
