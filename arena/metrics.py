@@ -22,3 +22,19 @@ WEBSOCKET_CLIENTS = Gauge("arena_websocket_clients", "Spectators connected by We
 SSE_CLIENTS = Gauge("arena_sse_clients", "Spectators connected by server-sent events.")
 UPLOADS = Counter("arena_uploads_total", "Bot uploads, by outcome.", ["outcome"])
 HTTP_RATE_LIMITED = Counter("arena_http_rate_limited_total", "Requests refused by the rate limit.")
+# The production planes: engine workers and bot hosts export these from their own processes.
+TICK_DURATION = Histogram(
+    "arena_engine_tick_duration_seconds",
+    "Wall time of one engine tick, from applying the market to journaling it (lockstep waits included).",
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+)
+LAST_TICK = Gauge("arena_engine_last_tick_timestamp_seconds", "Unix time this engine worker last completed a tick.")
+TAKEOVERS = Counter("arena_takeovers_total", "Tournaments this engine worker took over from a dead engine.")
+TAKEOVER_REPLAY = Histogram(
+    "arena_takeover_replay_seconds",
+    "Time to rebuild a tournament's engine state from its journal on a takeover.",
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+)
+LEASE_AGE = Gauge("arena_lease_age_seconds", "Seconds since the oldest lease this engine worker holds was last renewed.")
+HOST_SLOTS = Gauge("arena_bot_host_slots", "This bot host's sandbox slots, used or free.", ["state"])
+HOSTS_LOST = Counter("arena_bot_hosts_lost_total", "Bot hosts an engine found gone (their bots ended host_fault).")

@@ -7,7 +7,10 @@ slot and its streams stay ordered with one another:
 - ``arena:{T}:orders``  everything supervisors report: ready, orders, cancels, done, ended;
 - ``arena:{T}:bot:B``   the engine's messages for bot B (order updates, portfolio, risk, status).
 
-The engine is the only writer of ``market`` and ``bot:*`` and the only reader of ``orders``.
+The engine is the only writer of ``market`` and ``bot:*`` and the only reader of ``orders``. It gives its
+entries explicit ids from the tick number (tick ``n`` is ``n-0`` in ``market``; its k-th batch to a bot is
+``n-k``; the end is ``n-1`` in ``market``), so an engine that takes over a tournament and redoes the tick its
+predecessor died in cannot deliver anything twice: Redis refuses an id not above the stream's last.
 """
 
 from __future__ import annotations
@@ -87,6 +90,7 @@ class Bus:
         self.control_key = f"{prefix}:control"  # admin commands to a running engine: stop, disqualify
         self.usage_key = f"{prefix}:usage"  # HASH bot -> its sandbox's latest CPU and memory use
         self.status_key = f"{prefix}:status"  # HASH bot -> running, finished, crashed, ... as the engine sees it
+        self.journal_key = f"{prefix}:journal"  # what the engine consumed, tick by tick (arena.runtime.journal)
         self._bot_prefix = f"{prefix}:bot:"
 
     def bot_key(self, bot: str) -> str:
@@ -97,18 +101,24 @@ class Bus:
     def publish_config(self, config: Mapping[str, Any]) -> None:
         self.client.set(self.config_key, _dumps(config))
 
-    def publish_tick(self, n: int, tick: Tick) -> str:
+    def publish_tick(self, n: int, tick: Tick) -> None:
         books = [book_to_wire(b) for b in tick.books]
-        return self.client.xadd(
-            self.market_key, {"n": n, "ts": tick.ts, "books": _dumps(books)}, maxlen=STREAM_MAXLEN, approximate=True
-        )
+        self._add_once(self.client, self.market_key, f"{n}-0", {"n": n, "ts": tick.ts, "books": _dumps(books)})
 
     def publish_end(self, n: int, ts: int | None = None) -> None:
         """The end, after ``n`` ticks; ``ts`` is the last tick's time (spectators' clocks stop there)."""
         fields: dict[str, Any] = {"n": n, "end": 1}
         if ts is not None:
             fields["ts"] = ts
-        self.client.xadd(self.market_key, fields, maxlen=STREAM_MAXLEN, approximate=True)
+        self._add_once(self.client, self.market_key, f"{n}-1", fields)
+
+    @staticmethod
+    def _add_once(client: redis.Redis, key: str, entry_id: str, fields: dict[str, Any]) -> None:
+        try:
+            client.xadd(key, fields, id=entry_id, maxlen=STREAM_MAXLEN, approximate=True)
+        except redis.ResponseError as exc:
+            if not _already_there(exc):
+                raise
 
     def publish_statuses(self, statuses: Mapping[str, str]) -> None:
         pipe = self.client.pipeline(transaction=False)
@@ -123,19 +133,28 @@ class Bus:
         """Let the tournament's streams expire ``ttl_s`` after its end (time to read them back, then memory back)."""
         pipe = self.client.pipeline(transaction=False)
         for key in (self.market_key, self.orders_key, self.config_key, self.control_key, self.usage_key,
-                    self.status_key, *(self.bot_key(b) for b in bots)):  # fmt: skip
+                    self.status_key, self.journal_key, *(self.bot_key(b) for b in bots)):  # fmt: skip
             pipe.expire(key, ttl_s)
         pipe.execute()
 
-    def send(self, messages: Mapping[str, list[dict[str, Any]]]) -> None:
-        """Queue messages to bots (bot -> messages), in one pipeline."""
+    def clear(self, bots: Iterable[str]) -> None:
+        """Forget what an earlier run under the same id left (streams, journal, statuses), before a fresh start.
+        Admin commands stay: one sent before the engine started is for this run."""
+        self.client.delete(self.market_key, self.orders_key, self.config_key, self.usage_key, self.status_key,
+                           self.journal_key, *(self.bot_key(b) for b in bots))  # fmt: skip
+
+    def send(self, messages: Mapping[str, list[dict[str, Any]]], n: int, k: int) -> None:
+        """Queue messages to bots (bot -> messages), in one pipeline, as tick ``n``'s ``k``-th batch (k >= 1)."""
         if not messages:
             return
         pipe = self.client.pipeline(transaction=False)
         for bot, batch in messages.items():
             if batch:
-                pipe.xadd(self.bot_key(bot), {"m": _dumps(batch)}, maxlen=STREAM_MAXLEN, approximate=True)
-        pipe.execute()
+                pipe.xadd(self.bot_key(bot), {"m": _dumps(batch)}, id=f"{n}-{k}", maxlen=STREAM_MAXLEN,
+                          approximate=True)  # fmt: skip
+        for result in pipe.execute(raise_on_error=False):
+            if isinstance(result, redis.ResponseError) and not _already_there(result):
+                raise result
 
     def read_reports(self, after: str, block_ms: int | None) -> list[Report]:
         block = None if block_ms is None else min(block_ms, MAX_BLOCK_MS)
@@ -220,6 +239,11 @@ class Bus:
         """True once the engine has published the tournament's end."""
         progress = self.progress()
         return progress is not None and progress[2]
+
+
+def _already_there(exc: redis.ResponseError) -> bool:
+    """Redis refused an explicit id because the stream already has it (or a later one): delivered before."""
+    return "equal or smaller than the target stream top item" in str(exc)
 
 
 def _s(value: bytes | str) -> str:

@@ -47,6 +47,11 @@ def _keys(tournament: str) -> list[str]:
     return [prefix, f"{prefix}:fence", f"{prefix}:beat"]
 
 
+def lease_key(tournament: str) -> str:
+    """The key whose value (``owner#token``) names the current holder: fenced writes compare against it."""
+    return _keys(tournament)[0]
+
+
 def default_owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
 
@@ -95,7 +100,8 @@ class Lease:
         self._acquire, self._renew, self._release = (client.register_script(s) for s in (_ACQUIRE, _RENEW, _RELEASE))
 
     @property
-    def _value(self) -> str:
+    def value(self) -> str:
+        """``owner#token``: what fenced writes compare with the lease key."""
         return f"{self.owner}#{self.token}"
 
     def _beat(self) -> str:
@@ -114,7 +120,7 @@ class Lease:
         """Extend the lease; False once it is no longer ours (expired and perhaps taken by another)."""
         if self.token is None or self.lost.is_set():
             return False
-        ours = bool(self._renew(keys=_keys(self.tournament), args=[self._value, int(self.ttl_s * 1000), self._beat()]))
+        ours = bool(self._renew(keys=_keys(self.tournament), args=[self.value, int(self.ttl_s * 1000), self._beat()]))
         if not ours:
             self.lost.set()
             if self.on_lost is not None:
@@ -126,7 +132,7 @@ class Lease:
         if self._keeper is not None:
             self._keeper.join(timeout=self.ttl_s)
         if self.token is not None and not self.lost.is_set():
-            self._release(keys=_keys(self.tournament), args=[self._value])
+            self._release(keys=_keys(self.tournament), args=[self.value])
 
     def _keep(self) -> None:
         while not self._stop.wait(self.ttl_s / 3):

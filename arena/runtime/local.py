@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 import redis
 
 from arena.engine.instruments import InstrumentCatalog
+from arena.runtime.journal import Fenced
 from arena.runtime.spec import TournamentSpec
 from arena.runtime.supervisor import Supervisor, SupervisorReport
 from arena.runtime.tournament import Entry, Observer, Standing, TickReport, Tournament
@@ -51,11 +52,14 @@ def run_local(
         for child in children:
             child.start()
     else:
-        waiters = _start_supervisors(redis_url, spec.id, entries, config.limits, reports)
+        waiters = start_supervisors(redis_url, spec.id, entries, config.limits, reports)
         children = []
     wait_s = 30.0  # for every supervisor together, once the tournament is over
     try:
         standings = tournament.run()
+    except Fenced:
+        wait_s = 0.0  # another engine took the tournament over: the end is its to publish, not ours
+        raise
     except BaseException:
         # The engine stopped early (a fault, or Ctrl-C): say the tournament is over, so every supervisor
         # ends its bot now instead of waiting for ticks that will never come.
@@ -76,7 +80,7 @@ def run_local(
     return standings, reports
 
 
-def _start_supervisors(
+def start_supervisors(
     redis_url: str, tournament: str, entries: Sequence[Entry], limits: Limits, reports: dict[str, SupervisorReport]
 ) -> list[threading.Thread]:
     sandbox = Sandbox(limits)
@@ -105,5 +109,5 @@ def _start_supervisors(
 
 def _supervise_all(redis_url: str, tournament: str, entries: Sequence[Entry], limits: Limits) -> None:
     """A child process's share of the supervisors, run to their end."""
-    for thread in _start_supervisors(redis_url, tournament, entries, limits, {}):
+    for thread in start_supervisors(redis_url, tournament, entries, limits, {}):
         thread.join()

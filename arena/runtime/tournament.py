@@ -4,6 +4,10 @@ Each tick it applies the market to the engine, queues the resulting updates to e
 the tick, waits (lockstep) for every live bot's ``done`` or the per-tick deadline, processes that
 tick's orders in a seeded deterministic order, and writes the changed scores to the leaderboard.
 In realtime mode ticks follow the wall clock and orders are processed as they arrive.
+
+Every change to the engine's state goes through a step the tournament journals when its tick is complete
+(``arena.runtime.journal``). An engine started on a tournament whose journal is not empty (its predecessor
+died) replays it to the same state, bit for bit, without telling the bots anything twice, then goes on.
 """
 
 from __future__ import annotations
@@ -24,9 +28,20 @@ from arena.engine.orders import Cancel
 from arena.engine.ranking import competition_ranks
 from arena.engine.rules import Ruleset
 from arena.engine.tick import Tick
-from arena.metrics import BOTS, LEADERBOARD_UPDATE, ORDER_LATENCY, ORDERS, SANDBOX_ENDS
+from arena.metrics import (
+    BOTS,
+    HOSTS_LOST,
+    LAST_TICK,
+    LEADERBOARD_UPDATE,
+    ORDER_LATENCY,
+    ORDERS,
+    SANDBOX_ENDS,
+    TICK_DURATION,
+)
 from arena.runtime.backtest import calendars_for
 from arena.runtime.bus import Bus, Report, check_id
+from arena.runtime.hosts import HostWatch
+from arena.runtime.journal import Journal, TickRecord, decode_request, encode_request
 from arena.runtime.leaderboard import Leaderboard, LeaderboardPublisher
 from arena.runtime.protocol import hello_message
 from arena.runtime.updates import SessionWatch, Updates
@@ -112,9 +127,25 @@ class Tournament:
         on_tick: Callable[[TickReport], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
         observer: Observer | None = None,
+        resume: bool = False,
+        fence: str | None = None,
+        observed_through: int = 0,
+        hosts: HostWatch | None = None,
     ) -> None:
+        """``resume``: go on from the tournament's journal if it has one (a takeover); otherwise start afresh,
+        clearing what an earlier run under the same id left. ``fence``: the lease value the journal's appends
+        must match (None: unfenced). ``observed_through``: on a takeover, the last tick the observer's durable
+        record already holds; replayed ticks after it are shown to the observer again (what the dead engine's
+        observer had not yet written). ``hosts``: where the bots were placed, watched for lost bot hosts."""
         self.config = config
         self.bus = Bus(client, config.id)
+        self.journal = Journal(client, config.id, fence)
+        self.observed_through = observed_through
+        self._steps: list[list[Any]] = []  # what the engine did in the current tick, for the journal
+        self._k = 0  # batches sent to bots in the current tick
+        self._replaying = False
+        self.resumed_at: int | None = None  # the tick a takeover resumed after
+        self.hosts = hosts
         self.leaderboard = Leaderboard(client, config.id)
         self.publisher = LeaderboardPublisher(client, config.id)
         self.on_tick = on_tick
@@ -135,6 +166,8 @@ class Tournament:
         self.sessions = SessionWatch(self.engine, [catalog[s].venue for s in symbols], config.ruleset.extended_hours)
         self._shared: dict[str, str] = {}  # bot statuses as last published
         self._carry: list[tuple[str, Any]] = []  # orders sent at start-up (tick 0), handled with tick 1
+        if not resume:
+            self.bus.clear(self.bots)
         self.bus.publish_config(
             {
                 "tournament": config.id,
@@ -149,22 +182,33 @@ class Tournament:
     # -- the run ----------------------------------------------------------------------
 
     def run(self) -> list[Standing]:
-        self._await_ready()
-        self._board_everyone(self.config.ticks[0].ts if self.config.ticks else 0, 0)  # the field, before any trade
-        total = done = len(self.config.ticks)
-        for n, tick in enumerate(self.config.ticks, start=1):
+        records = self.journal.records()
+        if records:  # a takeover: the same state as the engine that died, then on from its last complete tick
+            first = self._replay(records)
+            self.resumed_at = first
+        else:
+            first = 0
+            self._await_ready()
+            self._journal(0)
+        ticks = self.config.ticks
+        at = ticks[first - 1].ts if first else ticks[0].ts if ticks else 0
+        self._board_everyone(at, first)  # the whole field: before any trade, or as rebuilt on a takeover
+        total = done = len(ticks)
+        for n, tick in enumerate(ticks[first:], start=first + 1):
             if self._obey_commands():
                 done = n - 1
                 break
             started = self.clock()
-            status = self.sessions.changes(tick.ts)
-            extra = {b: status for b, state in self.bots.items() if state.status == "running"} if status else {}
-            self._apply(n, tick.ts, self.engine.on_tick(tick), [], extra)
+            self._watch_hosts(n)
+            self._market(n, tick)
             self.bus.publish_tick(n, tick)
             if self.config.clock == "lockstep":
                 self._lockstep(n, tick)
             else:
                 self._realtime(n, tick, started)
+            self._journal(n)
+            TICK_DURATION.observe(self.clock() - started)
+            LAST_TICK.set_to_current_time()
             self._publish_scores(n, tick.ts)
             self._share_statuses()
             if n == 1:
@@ -177,6 +221,7 @@ class Tournament:
         pending = set(self.bots)
         deadline = self.clock() + self.config.start_timeout_s
         while pending and self.clock() < deadline:
+            pending -= self._watch_hosts(0)
             for report in self._reports(block_ms=_ms(deadline - self.clock())):
                 # A bot is in once it has answered hello (tick 0) with done: its subscriptions are in place.
                 if report.kind == "done" and report.n == 0 and self.bots[report.bot].status == "starting":
@@ -187,8 +232,78 @@ class Tournament:
                 elif report.kind == "ended":
                     pending.discard(report.bot)
                     self._collect(report, self._carry)
-        for bot in pending:  # never came up: out of the tournament, not the host's problem to wait on
+        for bot in sorted(pending):  # never came up: out of the tournament, not the host's problem to wait on
             self._out(bot, "no_show", {"reason": f"not ready within {self.config.start_timeout_s} s"}, 0)
+
+    # -- the journal ------------------------------------------------------------------
+
+    def _journal(self, n: int) -> None:
+        """Tick ``n`` is complete: journal what the engine did in it (tick 0: the start-up)."""
+        record = TickRecord(n, self._after, self._steps)
+        if n == 0:
+            record.running = [b for b, s in self.bots.items() if s.status == "running"]
+            record.carry = self._carry
+        self.journal.append(record)
+        self._steps, self._k = [], 0
+
+    def _replay(self, records: list[TickRecord]) -> int:
+        """Redo every journaled step without telling the bots again; the last complete tick."""
+        self._replaying = True
+        try:
+            for record in records:
+                tick = self.config.ticks[record.n - 1] if record.n else None
+                if record.n == 0:
+                    for bot in record.running:
+                        self.bots[bot].status = "running"
+                for step in record.steps:
+                    self._redo(record.n, tick, step)
+                self._carry = list(record.carry) if record.n == 0 else []
+                self._after = record.after
+        finally:
+            self._replaying = False
+        self.updates.take_changed()  # the whole board is written once replayed
+        return records[-1].n
+
+    def _redo(self, n: int, tick: Tick | None, step: list[Any]) -> None:
+        kind = step[0]
+        if kind == "dq":
+            self.disqualify(step[1])
+        elif kind == "out":
+            self._out(step[1], step[2], step[3], step[4])
+        elif tick is None:
+            raise ValueError(f"journal step {kind!r} at tick 0")
+        elif kind == "tick":
+            self._market(n, tick)
+        elif kind == "batch":
+            self._batch(n, tick, [(bot, decode_request(r)) for bot, r in step[1]])
+        elif kind == "one":
+            self._one(n, tick, step[1], decode_request(step[2]))
+        else:
+            raise ValueError(f"unknown journal step {kind!r}")
+
+    # -- what changes the engine's state (each a journaled step) ---------------------------
+
+    def _market(self, n: int, tick: Tick) -> None:
+        self._steps.append(["tick"])
+        status = self.sessions.changes(tick.ts)
+        extra = {b: status for b, state in self.bots.items() if state.status == "running"} if status else {}
+        self._apply(n, tick.ts, self.engine.on_tick(tick), [], extra)
+
+    def _batch(self, n: int, tick: Tick, batch: list[tuple[str, Any]]) -> None:
+        self._steps.append(["batch", [[bot, encode_request(r)] for bot, r in batch]])
+        started = time.perf_counter()
+        events = self.engine.submit_batch(batch, tick.ts, self._rng)
+        if batch and not self._replaying:
+            ORDER_LATENCY.observe(time.perf_counter() - started)  # the engine's share, per tick's batch
+        self._apply(n, tick.ts, events, batch)
+
+    def _one(self, n: int, tick: Tick, bot: str, request: Any) -> None:
+        self._steps.append(["one", bot, encode_request(request)])
+        if isinstance(request, Cancel):
+            events = self.engine.cancel(bot, request, tick.ts)
+        else:
+            events = self.engine.submit(request, tick.ts, account=bot)
+        self._apply(n, tick.ts, events, [(bot, request)])
 
     def _lockstep(self, n: int, tick: Tick) -> None:
         waiting = {b for b, s in self.bots.items() if s.status == "running"}
@@ -198,15 +313,12 @@ class Tournament:
             remaining = deadline - self.clock()
             if remaining <= 0:
                 break
+            waiting -= self._watch_hosts(n)
             for report in self._reports(block_ms=_ms(remaining)):
                 self._collect(report, batch)
                 if (report.kind == "done" and report.n == n) or report.kind == "ended":
                     waiting.discard(report.bot)
-        started = time.perf_counter()
-        events = self.engine.submit_batch(batch, tick.ts, self._rng)
-        if batch:
-            ORDER_LATENCY.observe(time.perf_counter() - started)  # the engine's share, per tick's batch
-        self._apply(n, tick.ts, events, batch)
+        self._batch(n, tick, batch)
 
     def _realtime(self, n: int, tick: Tick, started: float) -> None:
         """Orders in arrival order, each processed at once, until the tick's wall-clock time is up."""
@@ -216,11 +328,7 @@ class Tournament:
                 batch: list[tuple[str, Any]] = []
                 self._collect(report, batch)
                 for bot, request in batch:
-                    if isinstance(request, Cancel):
-                        events = self.engine.cancel(bot, request, tick.ts)
-                    else:
-                        events = self.engine.submit(request, tick.ts, account=bot)
-                    self._apply(n, tick.ts, events, [(bot, request)])
+                    self._one(n, tick, bot, request)
 
     def _apply(
         self,
@@ -230,12 +338,17 @@ class Tournament:
         requests: list[tuple[str, Any]],
         extra: dict[str, list[dict[str, Any]]] | None = None,
     ) -> None:
-        """Tell the bots what the engine did (and the observer), in one write."""
-        _count_orders(events)
+        """Tell the bots what the engine did (and the observer), in one write. A replay tells no bot, and
+        the observer only what its record does not hold yet."""
         out = self.updates.route(events)
         for bot, messages in (extra or {}).items():
             out[bot].extend(messages)
-        self.bus.send(out)
+        if not self._replaying:
+            _count_orders(events)
+            self._k += 1
+            self.bus.send(out, n, self._k)
+        elif n <= self.observed_through:
+            return
         if events:
             self.observer.events(n, ts, events, requests)
         if out:
@@ -258,10 +371,29 @@ class Tournament:
         elif report.kind in ("order", "cancel"):
             batch.append((report.bot, _request(report)))
 
+    def _watch_hosts(self, n: int) -> set[str]:
+        """End ``host_fault`` the bots whose bot host is gone (checked at most every watch interval): those."""
+        if self.hosts is None:
+            return set()
+        ended = set()
+        for host, evidence in self.hosts.newly_lost().items():
+            HOSTS_LOST.inc()
+            beat = evidence.get("last_heartbeat")
+            last = time.strftime("%H:%M:%S UTC", time.gmtime(float(beat))) if isinstance(beat, float) else "never"
+            for bot in self.hosts.bots_on(host):
+                if bot in self.bots and self.bots[bot].status in ("running", "starting"):
+                    reason = f"its bot host {host} was lost (last heartbeat {last})"
+                    self._out(bot, "host_fault", {"status": "host_fault", "host_fault": True, "reason": reason,
+                                                  **evidence}, n)  # fmt: skip
+                    ended.add(bot)
+        return ended
+
     def _out(self, bot: str, status: str, report: dict[str, Any], n: int) -> None:
-        SANDBOX_ENDS.labels(classification=str(report.get("status", status))).inc()
+        if not self._replaying:
+            SANDBOX_ENDS.labels(classification=str(report.get("status", status))).inc()
         state = self.bots[bot]
         if state.status in ("running", "starting"):
+            self._steps.append(["out", bot, status, report, n])
             state.status = "host_fault" if report.get("host_fault") else status
             state.report = report
             self.engine.disable_account(bot, self.config.ticks[max(n - 1, 0)].ts if self.config.ticks else 0)
@@ -270,6 +402,7 @@ class Tournament:
         """Stop a bot's orders; it stays on the board, marked."""
         state = self.bots.get(bot)
         if state is not None and state.status != "disqualified":
+            self._steps.append(["dq", bot])
             state.status = "disqualified"
             self.engine.disable_account(bot, 0)
 
@@ -308,6 +441,7 @@ class Tournament:
         pending = {b for b, s in self.bots.items() if s.status in ("running", "starting")}
         deadline = self.clock() + self.config.end_timeout_s
         while pending and self.clock() < deadline:
+            pending -= self._watch_hosts(done)
             for report in self._reports(block_ms=_ms(deadline - self.clock())):
                 if report.kind == "ended" and report.bot in pending:
                     pending.discard(report.bot)

@@ -8,6 +8,7 @@ import time
 import pytest
 import redis
 
+from arena.runtime.journal import Fenced, Journal, TickRecord
 from arena.runtime.lease import Lease, LeaseHeld, holder, last_beat, vacancy
 
 
@@ -66,3 +67,18 @@ def test_vacancy_names_why_nobody_runs_it(client) -> None:
     assert vacancy(client, "cup", running_since=now - 60, now=time.time(), grace_s=5) is None  # beat is recent
     reason = vacancy(client, "cup", running_since=now - 60, now=time.time() + 30, grace_s=5)
     assert reason and "no heartbeat since" in reason and "engine-a" in reason
+
+
+def test_a_stale_engine_cannot_write_the_journal_once_its_lease_is_taken(redis_url):
+    client = redis.Redis.from_url(redis_url)
+    old = Lease(client, "fenced-t", ttl_s=0.2)
+    old.acquire()
+    Journal(client, "fenced-t", fence=old.value).append(TickRecord(0, "0-0"))
+    client.delete("arena:{fenced-t}:lease")  # its lease expired while it was paused
+    new = Lease(client, "fenced-t", ttl_s=5)
+    assert new.acquire() == old.token + 1
+    with pytest.raises(Fenced):
+        Journal(client, "fenced-t", fence=old.value).append(TickRecord(1, "0-0"))
+    Journal(client, "fenced-t", fence=new.value).append(TickRecord(1, "0-0"))
+    assert [r.n for r in Journal(client, "fenced-t").records()] == [0, 1]
+    client.close()
