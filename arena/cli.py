@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from arena.console import err, fail
 from arena.images.cli import app as images_app
 from sandbox.cli import app as sandbox_app
 
@@ -29,21 +30,11 @@ app = typer.Typer(
 )
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(images_app, name="images")
-err = Console(stderr=True)
 
 
 @app.callback()
 def _root() -> None:
     """Arena: sandboxed algorithmic trading competitions."""
-
-
-def fail(code: str, message: str, as_json: bool) -> typer.Exit:
-    """Report a user error (machine-readable code + message) and give the exit to raise."""
-    if as_json:
-        print(json.dumps({"error": {"code": code, "message": message}}))
-    else:
-        err.print(f"[bold red]error[/] [{code}] {message}", highlight=False)
-    return typer.Exit(2)
 
 
 def _parse_start(value: str | None) -> int | None:
@@ -359,9 +350,9 @@ def worker(
     redis_url: Annotated[str | None, typer.Option(help="Broker; default ARENA_REDIS_URL.")] = None,
 ) -> None:
     """Start a Celery worker that runs tournament engines and/or bot supervisors."""
+    from arena.service.tasks import app as celery_app
+    from arena.service.tasks import configure
     from arena.settings import settings
-    from arena.worker import app as celery_app
-    from arena.worker import configure
 
     url = redis_url or settings().redis_url
     if not url:

@@ -1,1 +1,2 @@
-"""The Arena HTTP service: FastAPI app, routers for contestants, admins and spectators."""
+"""The Arena HTTP service: the FastAPI app and its routers for contestants, admins and spectators (the work
+behind them is ``arena.service``)."""

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from arena.api.deps import Admin, Db, after_commit
 from arena.api.errors import ApiError
 from arena.engine.rules import RulesetError, resolve_ruleset
+from arena.feeds import FeedError
 from arena.runtime.lease import holder
 from arena.store import accounts
 from arena.store import tournaments as repo
@@ -176,7 +177,10 @@ async def upload_feed(request: Request, _: Admin, file: Annotated[UploadFile, Fi
     data = await file.read(MAX_FEED_BYTES + 1)
     if len(data) > MAX_FEED_BYTES:
         raise ApiError(413, "FEED_TOO_LARGE", f"a replay file is at most {MAX_FEED_BYTES // (1 << 20)} MiB")
-    stored = await run_in_threadpool(request.app.state.arena.background.store_feed, data)
+    try:
+        stored = await run_in_threadpool(request.app.state.arena.background.store_feed, data)
+    except FeedError as exc:
+        raise ApiError(422, exc.code.value, str(exc)) from None
     return FeedOut(**stored)
 
 

@@ -17,12 +17,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from arena import __version__
 from arena.api import admin, contestants, dashboard, errors, pages, results, signin, spectators, webhooks_api
-from arena.api.hub import ChangeHub
 from arena.api.ratelimit import RateLimiter
-from arena.api.scheduler import Scheduler
-from arena.api.service import Background, bundles_root
-from arena.api.webhook_dispatch import Dispatcher
 from arena.metrics import HTTP_RATE_LIMITED
+from arena.service.background import Background
+from arena.service.hub import ChangeHub
+from arena.service.runs import bundles_root
+from arena.service.scheduler import Scheduler
+from arena.service.webhook_dispatch import Dispatcher
 from arena.settings import Settings
 from arena.store.db import make_engine, make_sessionmaker
 from arena.store.migrate import upgrade

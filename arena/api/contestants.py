@@ -9,10 +9,10 @@ from fastapi import APIRouter, File, Path, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
-from arena.api import live
 from arena.api.deps import Db, Me, after_commit
 from arena.api.errors import ApiError
 from arena.metrics import UPLOADS
+from arena.service import live
 from arena.store import accounts
 from arena.store import bots as bot_repo
 from arena.store import tournaments as tournament_repo

@@ -10,12 +10,12 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from arena.api import live
 from arena.api.admin import Slug, TournamentOut
 from arena.api.contestants import VersionOut
 from arena.api.deps import Admin, Db
-from arena.api.live import Progress, Usage
 from arena.api.results import Schedule
+from arena.service import live
+from arena.service.live import Progress, Usage
 from arena.store import accounts
 from arena.store import tournaments as repo
 from arena.store.models import Bot, BotVersion, Entry, TournamentStatus

@@ -12,15 +12,7 @@ from sqlalchemy.orm import Session
 from arena.api import signin
 from arena.api.errors import ApiError
 from arena.store import accounts
-from arena.store.errors import Conflict, IllegalTransition, InvalidValue, NotFound, StoreError
 from arena.store.models import Contestant
-
-_STATUS = {NotFound: 404, Conflict: 409, IllegalTransition: 409, InvalidValue: 422}
-
-
-def store_error(exc: StoreError) -> ApiError:
-    status = next((code for kind, code in _STATUS.items() if isinstance(exc, kind)), 400)
-    return ApiError(status, exc.code, exc.message)
 
 
 def db(request: Request) -> Iterator[Session]:

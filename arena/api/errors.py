@@ -1,4 +1,5 @@
-"""API errors: every failure is ``{"error": {"code": ..., "message": ...}}`` with a fitting HTTP status."""
+"""API errors: every failure is ``{"error": {"code": ..., "message": ...}}`` with a fitting HTTP status (a store
+error's by its kind: not found 404, conflict 409, invalid 422)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from arena.store.errors import StoreError
+from arena.store.errors import Conflict, IllegalTransition, InvalidValue, NotFound, StoreError
 
 
 class ApiError(Exception):
@@ -20,6 +21,15 @@ class ApiError(Exception):
     ) -> None:
         super().__init__(message)
         self.status, self.code, self.message, self.headers, self.extra = status, code, message, headers or {}, extra
+
+
+_STORE_STATUS = {NotFound: 404, Conflict: 409, IllegalTransition: 409, InvalidValue: 422}
+
+
+def store_error(exc: StoreError) -> ApiError:
+    """A store error as the API answers it."""
+    status = next((code for kind, code in _STORE_STATUS.items() if isinstance(exc, kind)), 400)
+    return ApiError(status, exc.code, exc.message)
 
 
 def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
@@ -52,8 +62,6 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StoreError)
     async def _store_error(_: Request, exc: StoreError) -> JSONResponse:
-        from arena.api.deps import store_error
-
         error = store_error(exc)
         return JSONResponse(error_body(error.code, error.message), status_code=error.status)
 

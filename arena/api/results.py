@@ -15,13 +15,13 @@ from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 
-from arena.api import live
 from arena.api.deps import Admin, Db, Me
 from arena.api.errors import ApiError
-from arena.api.live import Progress
 from arena.engine.rulebook import describe
 from arena.engine.rules import DEFAULT_RULESET, RulesetError, resolve_ruleset
 from arena.runtime.leaderboard import Leaderboard
+from arena.service import live
+from arena.service.live import Progress
 from arena.store import record
 from arena.store.models import (
     Contestant,

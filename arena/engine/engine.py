@@ -366,7 +366,7 @@ class Engine:
         if order.tif is TimeInForce.DAY:
             schedule = self.calendars[self._instruments[order.symbol].venue]
             order.expires_at = schedule.session_end(ts)
-        events.append(OrderAccepted(ts, order.id, order.account, order.client_order_id, order.symbol))
+        events.append(OrderAccepted(ts, order.id, order.account, order.client_order_id, order.symbol, order))
         market = self.markets[order.symbol]
         # A limit that can fill on arrival takes liquidity; one that rests and fills later makes it.
         self._work(order, market, ts, events, arriving=True)

@@ -1,10 +1,10 @@
-"""Events: what the engine reports back. Plain immutable records, easy to serialise."""
+"""Events: what the engine reports back. Plain immutable records, easy to serialise (``as_dict``)."""
 
 from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from arena.engine.orders import OrderStatus, Side
+from arena.engine.orders import Order, OrderStatus, Side
 from arena.engine.rejections import Rejection
 
 # NamedTuples rather than frozen dataclasses: the engine makes one per fill and per score
@@ -20,13 +20,35 @@ def _as_dict(event: NamedTuple) -> dict[str, Any]:
 
 
 class OrderAccepted(NamedTuple):
+    """An order was accepted. ``order`` is the Order the engine parsed from the request and now works: its
+    terms (side, type, qty, tif, prices, post-only) are fixed from here on, so whoever records the order reads
+    them there instead of parsing the request again; its working state (fills, status) moves on with the
+    engine, so read that from the later events, not from here."""
+
     ts: int
     order_id: int
     account: str
     client_order_id: str | None
     symbol: str
+    order: Order
 
-    as_dict = _as_dict
+    def as_dict(self) -> dict[str, Any]:
+        order = self.order
+        return {
+            "event": "OrderAccepted",
+            "ts": self.ts,
+            "order_id": self.order_id,
+            "account": self.account,
+            "client_order_id": self.client_order_id,
+            "symbol": self.symbol,
+            "side": order.side.value,
+            "type": order.type.value,
+            "qty": order.qty,
+            "tif": order.tif.value,
+            "limit_price": order.limit_price,
+            "stop_price": order.stop_price,
+            "post_only": order.post_only,
+        }
 
 
 class OrderRejected(NamedTuple):

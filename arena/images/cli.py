@@ -10,6 +10,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from arena.console import fail
+
 app = typer.Typer(help="The runner image bots run on: built offline of any registry, exported to a rootfs.",
                   no_args_is_help=True)
 _err = Console(stderr=True, highlight=False)
@@ -25,8 +27,6 @@ def _group() -> None:
 
 
 def _fail(exc: Exception, as_json: bool) -> typer.Exit:
-    from arena.cli import fail  # here, not at import: arena.cli imports this module
-
     return fail(getattr(exc, "code", "IMAGE_ERROR"), str(exc), as_json)
 
 

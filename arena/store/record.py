@@ -15,7 +15,7 @@ from sqlalchemy import BigInteger, Float, String, bindparam, delete, func, inser
 from sqlalchemy.orm import Session
 
 from arena.engine.events import AccountUpdate, Event, Fill, OrderAccepted, OrderDone, OrderRejected
-from arena.engine.orders import Order, OrderStatus
+from arena.engine.orders import OrderStatus
 from arena.store.errors import InvalidValue
 from arena.store.models import (
     LOG_TEXT_MAX,
@@ -50,7 +50,6 @@ _UPDATE_ORDER = (
         fees=_orders.c.fees + bindparam("fee_delta", type_=Float()),
         done_ts=func.coalesce(bindparam("new_done_ts", type_=BigInteger()), _orders.c.done_ts),
         reason=func.coalesce(bindparam("new_reason", type_=String()), _orders.c.reason),
-        side=func.coalesce(_orders.c.side, bindparam("new_side", type_=String())),
     )
 )
 
@@ -91,12 +90,10 @@ def record_events(
     tournament: Tournament | int,
     entry_map: Mapping[str, int],
     events: Iterable[Event],
-    orders: Mapping[int, Order] | None = None,
 ) -> Recorded:
-    """Record a batch of engine events (in engine order). OrderAccepted → an order row, Fill → a fill row and
-    the order's state, OrderDone → the order's end, OrderRejected → a rejection row; AccountUpdate is left
-    to ``record_equity``. ``orders`` (e.g. ``engine.orders``, looked up by id) fills in an order's side,
-    type, tif, qty and prices, which the events do not carry."""
+    """Record a batch of engine events (in engine order). OrderAccepted → an order row (its side, type, tif,
+    qty and prices from the order it carries), Fill → a fill row and the order's state, OrderDone → the
+    order's end, OrderRejected → a rejection row; AccountUpdate is left to ``record_equity``."""
     t_id = _tid(tournament)
     new: dict[int, dict[str, Any]] = {}
     changed: dict[int, dict[str, Any]] = {}
@@ -117,24 +114,20 @@ def record_events(
             row = new.get(event.order_id)
             if row is not None:  # accepted in this batch: its row is still to be inserted
                 row.update(status=status, filled_qty=event.filled_qty, fees=row["fees"] + event.fee)
-                row["side"] = row["side"] or event.side
                 if done:
                     row["done_ts"] = event.ts
             else:
                 change = changed.setdefault(event.order_id, _change(t_id, event.order_id))
-                change.update(new_status=status, new_filled=event.filled_qty, new_side=event.side,
-                              fee_delta=change["fee_delta"] + event.fee)  # fmt: skip
+                change.update(new_status=status, new_filled=event.filled_qty, fee_delta=change["fee_delta"] + event.fee)
                 if done:
                     change["new_done_ts"] = event.ts
         elif kind is OrderAccepted:
-            detail = orders.get(event.order_id) if orders is not None else None
+            order = event.order
             new[event.order_id] = {
                 "tournament_id": t_id, "entry_id": _entry(entry_map, event.account), "order_id": event.order_id,
                 "client_order_id": event.client_order_id, "symbol": event.symbol, "ts": event.ts,
-                "side": detail.side if detail else None, "type": detail.type if detail else None,
-                "tif": detail.tif if detail else None, "qty": detail.qty if detail else None,
-                "limit_price": detail.limit_price if detail else None,
-                "stop_price": detail.stop_price if detail else None,
+                "side": order.side, "type": order.type, "tif": order.tif, "qty": order.qty,
+                "limit_price": order.limit_price, "stop_price": order.stop_price,
                 "status": OrderStatus.OPEN, "filled_qty": 0.0, "fees": 0.0, "done_ts": None, "reason": "",
             }  # fmt: skip
         elif kind is OrderDone:
@@ -167,7 +160,7 @@ def record_events(
 
 def _change(t_id: int, order_id: int) -> dict[str, Any]:
     return {"t_id": t_id, "o_id": order_id, "new_status": None, "new_filled": None, "fee_delta": 0.0,
-            "new_done_ts": None, "new_reason": None, "new_side": None}  # fmt: skip
+            "new_done_ts": None, "new_reason": None}  # fmt: skip
 
 
 def record_equity(

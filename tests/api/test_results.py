@@ -1,205 +1,26 @@
 """The durable record of a tournament and the results API, on SQLite and PostgreSQL.
 
-The Recorder against a real engine (no sandbox): orders with their requests' details, sampled equity, the
-end. Then a real tournament (runc sandboxes, Redis, uvicorn): the record agrees with the standings, results
-and cards show it, logs are for the owner and admins only, and the leaderboard rebuilt from the record is
-the one the tournament left.
+A real tournament (runc sandboxes, Redis, uvicorn): the record agrees with the standings, results and cards
+show it, logs are for the owner and admins only, and the leaderboard rebuilt from the record is the one the
+tournament left. (The Recorder itself, without HTTP: tests/service/test_recorder.py.)
 """
 
 from __future__ import annotations
 
-import math
 import os
-import random
 import shutil
-from datetime import date
 from pathlib import Path
 
 import httpx
 import pytest
 import redis
-from sqlalchemy import func, select
 
-from arena.api.recorder import Recorder, match_requests
 from arena.api.results import PointOut, downsample
-from arena.catalog import load_catalog
-from arena.engine.engine import Engine
-from arena.engine.events import AccountUpdate, Fill, OrderAccepted, OrderRejected
-from arena.engine.orders import OrderType, Side
-from arena.engine.sessions import SessionCalendars
-from arena.engine.tick import Tick
 from arena.runtime.leaderboard import Leaderboard
-from arena.runtime.tournament import BotState, Standing
-from arena.store import record, tournaments
-from arena.store.db import make_engine, make_sessionmaker
-from arena.store.models import EntryStatus, EquitySnapshot, LogStream, TournamentStatus
 from tests.api.test_service import admin_key, poll, upload
-from tests.engine.builders import T0, ladder
-from tests.store.conftest import World
 
 ROOT = Path(__file__).resolve().parents[2]
 needs_runc = pytest.mark.skipif(os.geteuid() != 0 or shutil.which("runc") is None, reason="needs root and runc")
-
-
-# -- the Recorder against a real engine --------------------------------------------------------------------
-
-
-@pytest.fixture
-def sessions(database_url):
-    engine = make_engine(database_url)
-    yield make_sessionmaker(engine)
-    engine.dispose()
-
-
-@pytest.fixture
-def cup(sessions):
-    """A running tournament of 100 ticks with two entries: (tournament id, bot keys)."""
-    with sessions.begin() as session:
-        world = World(session)
-        alice, bob = world.contestant("alice"), world.contestant("bob")
-        t = world.tournament("cup", ticks=100)
-        tournaments.enter(session, t, world.version(alice, "a"), alice)
-        tournaments.enter(session, t, world.version(bob, "b"), bob)
-        tournaments.transition(session, t, TournamentStatus.RUNNING)
-        session.flush()
-        return t.id, sorted(tournaments.entry_map(session, t))
-
-
-def test_requests_are_matched_to_their_orders_per_account():
-    engine = Engine(load_catalog(), SessionCalendars.build(date(2026, 3, 1), date(2026, 3, 10)))
-    engine.open_account("a", None)
-    engine.open_account("b", None)
-    engine.on_tick(Tick(T0, (ladder("AAPL", T0, 254.99, 255.01, size=100, volume=50_000),)))
-    too_big = {"symbol": "AAPL", "side": "buy", "qty": 1_000_000}  # no client id, refused for its size
-    fits = {"symbol": "AAPL", "side": "sell", "qty": 3, "type": "limit", "limit_price": 300.0}  # no client id
-    requests = [("a", too_big), ("b", {**fits, "client_order_id": "x"}), ("a", fits), ("a", {"symbol": "NOPE"})]
-    events = engine.submit_batch(requests, T0 + 1, random.Random(7))
-    accepted = [e for e in events if isinstance(e, OrderAccepted)]
-    assert len(accepted) == 2 and sum(isinstance(e, OrderRejected) for e in events) == 2
-    orders = match_requests(requests, events)
-    # a's refused market buy must not lend its side and size to a's accepted limit sell on the same symbol.
-    assert {(o.account, o.side, o.type, o.qty, o.limit_price) for o in orders.values()} == {
-        ("a", Side.SELL, OrderType.LIMIT, 3.0, 300.0),
-        ("b", Side.SELL, OrderType.LIMIT, 3.0, 300.0),
-    }
-    assert set(orders) == {e.order_id for e in accepted}
-
-
-def test_recorder_waits_out_a_database_that_refuses_writes(tmp_path):
-    """SQLite locked by another writer for a second (longer than the recorder's busy timeout here): the
-    batches are retried, the engine is held back by the bounded queue, and no row is lost."""
-    import sqlite3
-    import threading
-
-    from sqlalchemy import event
-
-    from arena.store.migrate import upgrade
-
-    url = f"sqlite:///{tmp_path / 'locked.db'}"
-    upgrade(url)
-    db = make_engine(url)
-
-    @event.listens_for(db, "connect")
-    def _impatient(connection, _record):  # after make_engine's own: fail fast instead of waiting 10 s
-        connection.execute("PRAGMA busy_timeout=20")
-
-    sessions = make_sessionmaker(db)
-    with sessions.begin() as session:
-        world = World(session)
-        alice = world.contestant("alice")
-        t = world.tournament("cup", ticks=30)
-        tournaments.enter(session, t, world.version(alice, "a"), alice)
-        tournaments.transition(session, t, TournamentStatus.RUNNING)
-        session.flush()
-        t_id, (key,) = t.id, sorted(tournaments.entry_map(session, t))
-    engine = Engine(load_catalog(), SessionCalendars.build(date(2026, 3, 1), date(2026, 3, 10)))
-    engine.open_account(key, None)
-    recorder = Recorder(sessions, t_id, flush_ticks=3, flush_every_s=3600)
-    blocker = sqlite3.connect(tmp_path / "locked.db", isolation_level=None, check_same_thread=False)
-    blocker.execute("BEGIN EXCLUSIVE")  # nobody else may write (or read) until it ends
-    release = threading.Timer(1.0, lambda: blocker.execute("COMMIT"))
-    release.start()
-    fills = 0
-    for n in range(1, 31):
-        ts = T0 + n * 60_000
-        book = ladder("AAPL", ts, 254.99, 255.01, size=100, volume=50_000)
-        batch = [(key, {"symbol": "AAPL", "side": "buy" if n % 2 else "sell", "qty": 1, "client_order_id": f"c{n}"})]
-        for events, requests in ((engine.on_tick(Tick(ts, (book,))), []),
-                                 (engine.submit_batch(batch, ts, random.Random(n)), batch)):  # fmt: skip
-            recorder.events(n, ts, events, requests)
-            fills += sum(isinstance(e, Fill) for e in events)
-    account = engine.accounts[key]
-    recorder.finished([Standing(key, 1, account.score, account.nav, account.max_drawdown, "finished")],
-                      {key: BotState(key, "finished", {"status": "exited", "exit_code": 0})})  # fmt: skip
-    recorder.close()
-    release.join()
-    blocker.close()
-    assert recorder.failures == [] and recorder.retries > 0  # it was refused, and waited it out
-    with sessions.begin() as session:
-        entry_id = tournaments.entry_map(session, tournaments.get_tournament(session, t_id))[key]
-        assert len(record.fills_of(session, entry_id, limit=1000)) == fills == account.fills > 10
-        assert len(record.orders_of(session, entry_id, limit=1000)) == 30
-        assert [s.entry_id for s in record.standings_of(session, t_id)] == [entry_id]
-    db.dispose()
-
-
-def test_recorder_samples_equity_and_records_the_end(sessions, cup):
-    t_id, keys = cup
-    engine = Engine(load_catalog(), SessionCalendars.build(date(2026, 3, 1), date(2026, 3, 10)))
-    for key in keys:
-        engine.open_account(key, None)
-    recorder = Recorder(sessions, t_id, equity_every=10, flush_ticks=7)
-    assert recorder.equity_every == 10
-    fills: dict[str, list[Fill]] = {k: [] for k in keys}
-    updates = 0
-    for n in range(1, 101):
-        ts = T0 + n * 60_000
-        mid = 255.0 + 5 * math.sin(n / 7)
-        book = ladder("AAPL", ts, mid - 0.01, mid + 0.01, size=100, volume=50_000)
-        batch = [(key, {"symbol": "AAPL", "side": "buy" if (n + i) % 2 else "sell", "qty": 1 + i,
-                        "client_order_id": f"c{n}"}) for i, key in enumerate(keys)]  # fmt: skip
-        for events, requests in (
-            (engine.on_tick(Tick(ts, (book,))), []),
-            (engine.submit_batch(batch, ts, random.Random(n)), batch),
-        ):
-            recorder.events(n, ts, events, requests)
-            updates += sum(isinstance(e, AccountUpdate) for e in events)
-            for e in events:
-                if isinstance(e, Fill):
-                    fills[e.account].append(e)
-    accounts = engine.accounts
-    standings = [Standing(k, i + 1, accounts[k].score, accounts[k].nav, accounts[k].max_drawdown, "finished")
-                 for i, k in enumerate(sorted(keys, key=lambda k: -accounts[k].score))]  # fmt: skip
-    bots = {k: BotState(k, "finished", {"status": "exited", "exit_code": 0, "logs": ["hi"], "stderr": "oops\n"})
-            for k in keys}  # fmt: skip
-    recorder.finished(standings, bots)
-    recorder.close()
-    assert recorder.failures == []
-    with sessions.begin() as session:
-        entry_map = tournaments.entry_map(session, tournaments.get_tournament(session, t_id))
-        for key, entry_id in entry_map.items():
-            recorded = record.fills_of(session, entry_id, limit=10_000)
-            assert len(recorded) == len(fills[key]) == accounts[key].fills > 50
-            assert [(f.side, f.qty) for f in recorded] == [(f.side, f.qty) for f in fills[key]]
-            orders = record.orders_of(session, entry_id, limit=10_000)
-            assert len(orders) == 100 and all(o.type is OrderType.MARKET and o.qty for o in orders)
-            curve = record.equity_curve(session, entry_id)
-            # At most one snapshot per 10-tick window, plus the final standing; far fewer than the updates.
-            assert 10 <= len(curve) <= 11 < updates / 2
-            assert curve[-1].nav == accounts[key].nav and curve[-1].score == accounts[key].score
-            standing = next(s for s in record.standings_of(session, t_id) if s.entry_id == entry_id)
-            assert standing.trades == accounts[key].fills
-            assert standing.fees == pytest.approx(accounts[key].fees_paid)
-            entry = tournaments.get_entry(session, entry_id)
-            assert entry.status is EntryStatus.FINISHED and entry.end_classification == "exited"
-            lines = [(x.stream, x.text) for x in record.logs_of(session, entry_id)]
-            assert (LogStream.PROTOCOL, "log: hi") in lines and (LogStream.STDERR, "oops") in lines
-        assert record.standings_scores(session, t_id) == {k: accounts[k].score for k in keys}
-    # A second run of the same tournament records afresh.
-    again = Recorder(sessions, t_id)
-    again.close()
-    with sessions.begin() as session:
-        assert session.scalar(select(func.count()).select_from(EquitySnapshot)) == 0
 
 
 def test_downsampling_keeps_the_ends_and_the_extremes():

@@ -1,10 +1,12 @@
-"""Builders for engine tests: timestamps, hand-made books and ticks."""
+"""Builders for engine tests: timestamps, hand-made books and ticks, hand-made events."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
 from arena.engine.book import L2Book
+from arena.engine.events import OrderAccepted
+from arena.engine.orders import Order, OrderType, Side
 from arena.engine.tick import Tick
 
 
@@ -31,3 +33,20 @@ def ladder(
 
 def tick(ts: int, *books: L2Book) -> Tick:
     return Tick(ts, books)
+
+
+def accepted(
+    ts: int,
+    order_id: int,
+    account: str,
+    client_order_id: str | None,
+    symbol: str,
+    side: Side = Side.BUY,
+    qty: float = 10.0,
+    type: OrderType = OrderType.MARKET,
+    limit_price: float | None = None,
+) -> OrderAccepted:
+    """An OrderAccepted as the engine makes it, with the accepted order it carries."""
+    order = Order(account, symbol, side, type, qty, limit_price=limit_price, client_order_id=client_order_id,
+                  id=order_id, ts=ts)  # fmt: skip
+    return OrderAccepted(ts, order_id, account, client_order_id, symbol, order)

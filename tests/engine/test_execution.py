@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from arena.engine.events import AccountUpdate, Fill, OrderAccepted, OrderDone, OrderRejected
@@ -47,6 +49,27 @@ def test_rounding_to_the_tick_never_favours_the_trader():
     assert round_to_tick(100.001, 0.01, +1) == 100.01
     assert round_to_tick(100.009, 0.01, -1) == 100.0
     assert round_to_tick(100.01, 0.01, +1) == 100.01
+
+
+def test_an_accepted_order_carries_the_order_the_engine_parsed(make_engine):
+    """Whoever records an order reads its terms from its OrderAccepted, without parsing the request again."""
+    engine = make_engine(SLIPPAGE, accounts=("a", "b"))
+    engine.on_tick(tick(T0, btc_book()))
+    too_big = {"symbol": BTC, "side": "buy", "qty": 1_000}  # more than the book shows: refused
+    fits = {"symbol": BTC, "side": "sell", "qty": 3, "type": "limit", "limit_price": 60_000.0, "tif": "day"}
+    requests = [("a", too_big), ("b", {**fits, "client_order_id": "x"}), ("a", fits), ("a", {"symbol": "NOPE"})]
+    events = engine.submit_batch(requests, T0 + 1, random.Random(7))
+    accepted = [e for e in events if isinstance(e, OrderAccepted)]
+    assert len(accepted) == 2 and sum(isinstance(e, OrderRejected) for e in events) == 2
+    for event in accepted:
+        order = event.order
+        assert order is engine.orders[event.order_id]
+        assert (order.id, order.account, order.symbol, order.client_order_id) == (
+            event.order_id, event.account, event.symbol, event.client_order_id)  # fmt: skip
+        assert (order.side.value, order.type.value, order.qty, order.limit_price, order.tif.value) == (
+            "sell", "limit", 3.0, 60_000.0, "day")  # fmt: skip
+    assert {e.account for e in accepted} == {"a", "b"}
+    assert accepted[0].as_dict()["side"] == "sell" and accepted[0].as_dict()["limit_price"] == 60_000.0
 
 
 def test_market_order_fills_at_the_formula_price_with_taker_fee(make_engine):

@@ -11,15 +11,15 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from arena.engine.engine import Engine
-from arena.engine.events import AccountUpdate, Fill, OrderAccepted, OrderDone, OrderRejected
-from arena.engine.orders import OrderStatus, Side
+from arena.engine.events import AccountUpdate, Fill, OrderDone, OrderRejected
+from arena.engine.orders import OrderStatus, OrderType, Side
 from arena.engine.rejections import Rejection, RejectionCode
 from arena.engine.sessions import SessionCalendars
 from arena.engine.tick import Tick
 from arena.store import record, tournaments
 from arena.store.errors import InvalidValue
 from arena.store.models import FillRecord, LogStream, OrderRecord, TournamentStatus
-from tests.engine.builders import T0, ladder
+from tests.engine.builders import T0, accepted, ladder
 
 
 @dataclass(frozen=True)
@@ -52,11 +52,11 @@ def test_orders_fills_rejections_and_order_state(session: Session, cup) -> None:
     t, entries = cup
     a = "alice:a"
     first = [
-        OrderAccepted(T0, 1, a, "c1", "AAPL"),
+        accepted(T0, 1, a, "c1", "AAPL"),
         _fill(T0, 1, a, 4.0, 4.0, 6.0),  # partial, same batch as its acceptance
-        OrderAccepted(T0, 2, a, "c2", "AAPL"),
+        accepted(T0, 2, a, "c2", "AAPL"),
         _fill(T0, 2, a, 10.0, 10.0, 0.0),  # filled at once
-        OrderAccepted(T0, 3, "bob:b", None, "AAPL"),
+        accepted(T0, 3, "bob:b", None, "AAPL", side=Side.SELL, qty=5.0, type=OrderType.LIMIT, limit_price=99.0),
         OrderRejected(T0, "bob:b", "x", "ZZZ", Rejection(RejectionCode.UNKNOWN_SYMBOL, "no such symbol ZZZ")),
         AccountUpdate(T0, a, 1e6, 0.0, 1e6),  # left to record_equity
     ]
@@ -70,9 +70,12 @@ def test_orders_fills_rejections_and_order_state(session: Session, cup) -> None:
     orders = {o.order_id: o for o in session.scalars(select(OrderRecord))}
     assert (orders[1].status, orders[1].filled_qty, orders[1].fees, orders[1].done_ts) == (
         OrderStatus.FILLED, 10.0, 0.75, T0 + 60_000)  # fmt: skip
-    assert orders[1].side is Side.BUY  # learnt from its fills
+    # The order's terms come from the order its OrderAccepted carries.
+    assert (orders[1].side, orders[1].type, orders[1].qty) == (Side.BUY, OrderType.MARKET, 10.0)
     assert (orders[2].status, orders[2].done_ts) == (OrderStatus.FILLED, T0)
-    assert (orders[3].status, orders[3].reason, orders[3].side) == (OrderStatus.CANCELLED, "cancelled by the bot", None)
+    assert (orders[3].status, orders[3].reason) == (OrderStatus.CANCELLED, "cancelled by the bot")
+    three = orders[3]
+    assert (three.side, three.type, three.qty, three.limit_price) == (Side.SELL, OrderType.LIMIT, 5.0, 99.0)
     assert [f.qty for f in record.fills_of(session, entries[a])] == [4.0, 10.0, 6.0]
     rejected = record.rejections_of(session, entries["bob:b"])
     assert [(r.code, r.symbol, r.client_order_id) for r in rejected] == [("UNKNOWN_SYMBOL", "ZZZ", "x")]
@@ -83,7 +86,7 @@ def test_orders_fills_rejections_and_order_state(session: Session, cup) -> None:
 def test_unknown_account_is_refused(session: Session, cup) -> None:
     t, entries = cup
     with pytest.raises(InvalidValue) as caught:
-        record.record_events(session, t, entries, [OrderAccepted(T0, 1, "mallory:x", None, "AAPL")])
+        record.record_events(session, t, entries, [accepted(T0, 1, "mallory:x", None, "AAPL")])
     assert caught.value.code == "UNKNOWN_ACCOUNT"
 
 
@@ -92,7 +95,7 @@ def test_ten_thousand_fills_in_bulk(session: Session, cup) -> None:
     events = []
     for i in range(10_000):
         account = "alice:a" if i % 2 else "bob:b"
-        events.append(OrderAccepted(T0 + i, i, account, None, "AAPL"))
+        events.append(accepted(T0 + i, i, account, None, "AAPL"))
         events.append(_fill(T0 + i, i, account, 1.0, 1.0, 0.0, fee=0.01, price=100 + i % 7))
     started = time.perf_counter()
     recorded = record.record_events(session, t, entries, events)
@@ -112,7 +115,7 @@ def test_equity_then_standings_rebuild_the_leaderboard(session: Session, cup) ->
         AccountUpdate(T0, "alice:a", 1_000_000.0, 0.0, 1_000_000.0),
         AccountUpdate(T0, "bob:b", 990_000.0, 0.01, 980_100.0),
         AccountUpdate(T0 + 60_000, "alice:a", 1_010_000.5, 0.0, 1_010_000.5),
-        OrderAccepted(T0, 1, "alice:a", None, "AAPL"),  # not an update: skipped
+        accepted(T0, 1, "alice:a", None, "AAPL"),  # not an update: skipped
     ]
     assert record.record_equity(session, t, entries, updates) == 3
     session.commit()
@@ -124,7 +127,7 @@ def test_equity_then_standings_rebuild_the_leaderboard(session: Session, cup) ->
     # Finished: the final standings win, and recording them again replaces them.
     final = [Standing("alice:a", 1, 1_020_000.25, 1_020_000.25, 0.0, "finished"),
              Standing("bob:b", 2, 970_000.0, 980_000.0, 0.0102, "oom")]  # fmt: skip
-    record.record_events(session, t, entries, [OrderAccepted(T0, 9, "bob:b", None, "AAPL"),
+    record.record_events(session, t, entries, [accepted(T0, 9, "bob:b", None, "AAPL"),
                                                _fill(T0, 9, "bob:b", 1.0, 1.0, 0.0, fee=2.5)])  # fmt: skip
     assert record.record_standings(session, t, entries, final) == 2
     assert record.record_standings(session, t, entries, final) == 2
@@ -147,7 +150,7 @@ def test_record_from_a_real_engine(session: Session, cup, catalog) -> None:
         events += engine.submit({"symbol": "AAPL", "side": "sell", "qty": 5, "type": "limit", "limit_price": 300.0},
                                 T0 + 1, account=key)  # fmt: skip
         events += engine.submit({"symbol": "NOPE", "side": "buy", "qty": 1}, T0 + 1, account=key)
-    record.record_events(session, t, entries, events, orders=engine.orders)
+    record.record_events(session, t, entries, events)
     record.record_equity(session, t, entries, events)
     session.commit()
     stats = record.trade_stats(session, t)

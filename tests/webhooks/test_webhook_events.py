@@ -8,7 +8,7 @@ import random
 
 import pytest
 
-from arena.engine.events import Fill, OrderAccepted, OrderDone
+from arena.engine.events import Fill, OrderDone
 from arena.engine.orders import OrderStatus, Side
 from arena.runtime.protocol import margin_warning_message, order_update_message, system_status_message
 from arena.runtime.tournament import Standing
@@ -21,6 +21,7 @@ from arena.webhooks.events import (
     random_event_id,
     tournament_finished_message,
 )
+from tests.engine.builders import accepted
 
 TS = 1_767_225_660_000
 
@@ -32,7 +33,7 @@ def fill(remaining: float, filled: float, ts: int = TS, order_id: int = 7) -> Fi
 def messages() -> list[dict]:
     return [
         {"type": "book", "ts": TS},
-        order_update_message(OrderAccepted(TS, 7, "bot-a", "c-1", "SPY")),
+        order_update_message(accepted(TS, 7, "bot-a", "c-1", "SPY")),
         order_update_message(fill(remaining=30.0, filled=10.0)),
         {"type": "portfolio", "ts": TS, "cash": 1.0, "nav": 1.0, "positions": {}},
         order_update_message(fill(remaining=0.0, filled=40.0, ts=TS + 1000)),

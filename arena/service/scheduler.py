@@ -11,8 +11,8 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from arena.api.service import Background
 from arena.runtime.lease import DEFAULT_TTL_S, vacancy
+from arena.service.background import Background
 from arena.store import tournaments as repo
 from arena.store.errors import StoreError
 from arena.store.models import Tournament, TournamentStatus

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from arena import worker
 from arena.runtime.bus import Bus
 from arena.runtime.local import run_local
 from arena.runtime.spec import TournamentSpec
+from arena.service import tasks
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples" / "bots"
@@ -54,7 +54,7 @@ def celery_worker(redis_url: str, log: Path, queues: str, slots: int, name: str)
     """
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "arena.worker", "worker", "-P", "threads", "-Q", queues,
+            [sys.executable, "-m", "celery", "-A", "arena.service.tasks", "worker", "-P", "threads", "-Q", queues,
              "-c", str(slots), "-n", f"{name}@%h", "--without-gossip", "--without-mingle", "--without-heartbeat",
              "-l", "INFO"],
             cwd=ROOT,
@@ -65,7 +65,7 @@ def celery_worker(redis_url: str, log: Path, queues: str, slots: int, name: str)
         try:
             deadline = time.monotonic() + 20
             while not any(
-                node.startswith(f"{name}@") for reply in worker.app.control.ping(timeout=0.5) for node in reply
+                node.startswith(f"{name}@") for reply in tasks.app.control.ping(timeout=0.5) for node in reply
             ):
                 if process.poll() is not None or time.monotonic() > deadline:
                     pytest.fail(f"worker {name} did not start:\n{log.read_text()[-3000:]}")
@@ -83,7 +83,7 @@ def celery_worker(redis_url: str, log: Path, queues: str, slots: int, name: str)
 @pytest.fixture
 def broker(redis_url: str) -> str:
     # The test process only queues tasks and reads results; configure() before its app first connects.
-    worker.configure(redis_url)
+    tasks.configure(redis_url)
     return redis_url
 
 
@@ -95,13 +95,13 @@ def result(async_result, log: Path) -> dict:
 
 
 def test_long_tasks_are_acknowledged_on_start_and_never_redelivered():
-    conf = worker.app.conf
+    conf = tasks.app.conf
     # A tournament task runs for the whole tournament and must never run twice: acknowledged when it starts,
     # so a worker lost mid-tournament loses the task rather than a second engine replaying it on the same streams.
     assert conf.task_acks_late is False
     # Even so, a reserved (prefetched) message stays unacknowledged until it starts; Redis hands an unacknowledged
     # message to another worker after the visibility timeout, which must outlast the longest tournament.
-    assert conf.broker_transport_options["visibility_timeout"] > worker.TOURNAMENT_MAX_SECONDS
+    assert conf.broker_transport_options["visibility_timeout"] > tasks.TOURNAMENT_MAX_SECONDS
     # A slot takes one task at a time, and a busy worker holds no queued tasks back from an idle one: with acks on
     # start, a prefetch count of N lets a worker with N running bots reserve N more that then wait for a free slot
     # (and no_show) while another bot host has room; worker_disable_prefetch (Redis, Celery >= 5.6) stops that.
@@ -116,7 +116,7 @@ def test_a_tournament_queued_on_a_worker_equals_run_local_bit_for_bit(broker, ca
     log = tmp_path / "worker.log"
     # One engine slot and one per bot, both queues on one worker.
     with celery_worker(broker, log, "engine,bots", 1 + len(bots), "all"):
-        queued = worker.start_tournament(spec("on-celery", bots))
+        queued = tasks.start_tournament(spec("on-celery", bots))
         out = result(queued, log)
     assert out["tournament"] == "on-celery"
     standings = out["standings"]
@@ -153,7 +153,7 @@ def test_more_entries_than_bot_slots_no_show_and_the_tournament_still_finishes(b
             workers.enter_context(celery_worker(broker, log, "bots", slots, "bots"))
         else:
             workers.enter_context(celery_worker(broker, log, "engine,bots", 1 + slots, "all"))
-        queued = worker.start_tournament(spec("short-of-slots", bots, start_timeout_s=3))
+        queued = tasks.start_tournament(spec("short-of-slots", bots, start_timeout_s=3))
         out = result(queued, log)
         # The no-shows' supervisor tasks are still queued (or just starting) here; warm shutdown leaves queued ones
         # in Redis (flushed before the next test) and waits for started ones (their bots replay the ended tournament).
@@ -169,8 +169,8 @@ def test_more_entries_than_bot_slots_no_show_and_the_tournament_still_finishes(b
 def test_a_supervisor_task_that_fails_reports_its_bot_out_as_a_host_fault(broker):
     """As run_local does: the engine hears at once that the bot is out, and whose fault it is."""
     with pytest.raises(ValueError, match="memory"):
-        worker.run_supervisor.run("host-fault", "buy-and-hold", str(EXAMPLES / "buy_and_hold.py"), {"memory": "lots"})
-    client = worker._client()
+        tasks.run_supervisor.run("host-fault", "buy-and-hold", str(EXAMPLES / "buy_and_hold.py"), {"memory": "lots"})
+    client = tasks._client()
     try:
         [report] = Bus(client, "host-fault").read_reports("0-0", None)
     finally:
@@ -198,7 +198,7 @@ def test_an_uploaded_version_is_smoke_tested_by_a_celery_task(broker, tmp_path):
         version = bots.add_version(session, bot, sha256=path.name, size_bytes=1, file_count=1, storage_path=str(path))
         session.flush()
         version_id = version.id
-    queued = worker.smoke_test.delay(version_id, url)
+    queued = tasks.smoke_test.delay(version_id, url)
     log = tmp_path / "worker.log"
     with celery_worker(broker, log, "bots", 1, "smoke"):
         verdict = result(queued, log)

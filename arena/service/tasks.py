@@ -1,7 +1,9 @@
-"""Celery app and tasks: one task per tournament runs its engine, one per entered bot its supervisor.
+"""Celery app and tasks: one task per tournament runs its engine, one per entered bot its supervisor, and one
+per uploaded version its smoke test (``arena.service.runs.run_smoke_test``, as the service's own threads do).
 
-Queues: ``engine`` for tournament tasks, ``bots`` for supervisors. A bot host runs
-``arena worker --queues bots --slots N``: N bounds how many sandboxed bots it runs at once.
+Queues: ``engine`` for tournament tasks, ``bots`` for supervisors and smoke tests. A bot host runs
+``arena worker --queues bots --slots N`` (Celery's ``-A arena.service.tasks``): N bounds how many sandboxed
+bots it runs at once.
 
 Long tasks and the Redis broker: a task not acknowledged within the broker's visibility timeout is
 handed to another worker. A tournament task runs for the whole tournament and must never run twice,
@@ -17,7 +19,15 @@ from typing import Any
 import redis
 from celery import Celery
 
+from arena.catalog import load_catalog
+from arena.runtime.bus import Bus
+from arena.runtime.spec import LimitsSpec, TournamentSpec
+from arena.runtime.supervisor import Supervisor, SupervisorReport
+from arena.runtime.tournament import Tournament
+from arena.service import runs
 from arena.settings import settings
+from arena.store import bots
+from arena.store.db import make_engine, make_sessionmaker
 
 TOURNAMENT_MAX_SECONDS = 7 * 24 * 3600
 
@@ -55,10 +65,6 @@ def _client() -> redis.Redis:
 
 @app.task(name="arena.run_tournament")
 def run_tournament(spec: dict[str, Any]) -> dict[str, Any]:
-    from arena.catalog import load_catalog
-    from arena.runtime.spec import TournamentSpec
-    from arena.runtime.tournament import Tournament
-
     parsed = TournamentSpec.model_validate(spec)
     catalog = load_catalog()
     config, entries = parsed.build(catalog)
@@ -68,10 +74,6 @@ def run_tournament(spec: dict[str, Any]) -> dict[str, Any]:
 
 @app.task(name="arena.run_supervisor")
 def run_supervisor(tournament: str, bot: str, path: str, limits: dict[str, Any]) -> dict[str, Any]:
-    from arena.runtime.bus import Bus
-    from arena.runtime.spec import LimitsSpec
-    from arena.runtime.supervisor import Supervisor, SupervisorReport
-
     try:
         return Supervisor(_client(), tournament, bot, path, LimitsSpec(**limits).build()).run().as_dict()
     except Exception as exc:
@@ -95,8 +97,6 @@ def start_tournament(spec: dict[str, Any]) -> Any:
     Engine first: on a worker that takes both queues, supervisors queued first could fill every free slot and
     wait for a configuration that no engine can publish until their own start-up timeout gives up.
     """
-    from arena.runtime.spec import TournamentSpec
-
     parsed = TournamentSpec.model_validate(spec)
     engine = run_tournament.delay(parsed.model_dump(mode="json"))
     for entry in parsed.entries:
@@ -107,14 +107,10 @@ def start_tournament(spec: dict[str, Any]) -> Any:
 @app.task(name="arena.smoke_test")
 def smoke_test(version_id: int, database_url: str) -> dict[str, Any]:
     """Smoke-test an uploaded bot version in the sandbox and record the verdict (pending → ready | failed)."""
-    from arena.api.service import run_smoke_test
-    from arena.store import bots
-    from arena.store.db import make_engine, make_sessionmaker
-
     engine = make_engine(database_url)
     try:
         sessions = make_sessionmaker(engine)
-        run_smoke_test(sessions, version_id)
+        runs.run_smoke_test(sessions, version_id)
         with sessions.begin() as session:
             version = bots.get_version(session, version_id)
             return {"version": version_id, "status": version.status.value, "classification": version.end_classification}

@@ -2,8 +2,8 @@
 
 What it writes (``arena.store.record``):
 
-- every order (its side, type, tif, qty and prices taken from the request that caused it), fill and
-  rejection the engine reports;
+- every order (its side, type, tif, qty and prices from the accepted order its OrderAccepted carries), fill
+  and rejection the engine reports;
 - equity snapshots, *sampled*: the ticks are cut into windows of ``equity_every`` ticks and each entry gets
   at most one snapshot per window, its state at the window's end (only entries whose NAV moved in it). By
   default ``equity_every`` is ``ceil(ticks / EQUITY_POINTS)``, so a tournament keeps at most ~1,000
@@ -29,15 +29,13 @@ record. ``close()`` hands over what is left and waits for the writer: call it wh
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import logging
 import math
 import queue
 import threading
 import time
-from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,8 +44,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
-from arena.engine.events import AccountUpdate, Event, Fill, OrderAccepted, OrderRejected
-from arena.engine.orders import Order, OrderError, parse_order
+from arena.engine.events import AccountUpdate, Event, Fill
 from arena.runtime.tournament import BotState, Observer, Standing
 from arena.store import record
 from arena.store import tournaments as tournament_repo
@@ -73,7 +70,7 @@ QUEUE_BATCHES = 32
 RETRY_FOR_S = 300.0  # how long a batch is retried while the database is unavailable
 FINISHED_SANDBOX = ("exited", "killed")  # how a bot's sandbox ends when the tournament tells it to stop
 
-_Item = tuple[int, int, list[Event], list[tuple[str, Any]]]  # (n, ts, events, requests)
+_Item = tuple[int, int, list[Event]]  # (n, ts, events)
 
 
 @dataclass
@@ -141,7 +138,8 @@ class Recorder(Observer):
     # -- the engine's thread: buffer and hand over ------------------------------------------------------
 
     def events(self, n: int, ts: int, events: list[Event], requests: list[tuple[str, Any]]) -> None:
-        self._buffer.append((n, ts, events, requests))
+        """Buffer a tick's events (the requests are not needed: each OrderAccepted carries its order)."""
+        self._buffer.append((n, ts, events))
         self._buffered += len(events)
         if (
             n - self._flushed_at >= self.flush_ticks
@@ -203,8 +201,8 @@ class Recorder(Observer):
                     equity, trades, fees = self._digest_end(item)
                     write = functools.partial(self._write_end_rows, end=item, equity=equity, trades=trades, fees=fees)
                 else:
-                    recordable, equity, orders = self._digest(item)
-                    write = functools.partial(self._write_rows, recordable=recordable, equity=equity, orders=orders)
+                    recordable, equity = self._digest(item)
+                    write = functools.partial(self._write_rows, recordable=recordable, equity=equity)
                 self._persistently(write)
             except Exception as exc:  # still failing after the retries, or invalid: log, remember, carry on
                 log.exception("recording tournament %s failed", self.slug)
@@ -238,29 +236,24 @@ class Recorder(Observer):
     def _fail(self, what: str) -> None:
         self.failures.append(what)
 
-    def _write_rows(
-        self, session: Session, recordable: list[Event], equity: list[AccountUpdate], orders: dict[int, Order]
-    ) -> None:
+    def _write_rows(self, session: Session, recordable: list[Event], equity: list[AccountUpdate]) -> None:
         if recordable:
-            record.record_events(session, self.tournament_id, self.entry_map, recordable, orders)
+            record.record_events(session, self.tournament_id, self.entry_map, recordable)
         if equity:
             record.record_equity(session, self.tournament_id, self.entry_map, equity)
 
-    def _digest(self, batch: list[_Item]) -> tuple[list[Event], list[AccountUpdate], dict[int, Order]]:
-        """Engine events to record, equity samples due, and accepted orders' details from their requests."""
+    def _digest(self, batch: list[_Item]) -> tuple[list[Event], list[AccountUpdate]]:
+        """Engine events to record, and equity samples due."""
         state = self._state
         recordable: list[Event] = []
         equity: list[AccountUpdate] = []
-        orders: dict[int, Order] = {}
         every = self.equity_every
-        for n, ts, events, requests in batch:
+        for n, ts, events in batch:
             window = (n - 1) // every
             if window != state.window:
                 equity.extend(self._take_pending())
                 state.window = window
             state.last_ts = max(state.last_ts, ts)
-            if requests:
-                orders.update(match_requests(requests, events))
             for event in events:
                 if isinstance(event, AccountUpdate):
                     state.pending[event.account] = event
@@ -270,7 +263,7 @@ class Recorder(Observer):
                     tally.fills += 1
                     tally.fees += event.fee
                 recordable.append(event)
-        return recordable, equity, orders
+        return recordable, equity
 
     def _take_pending(self) -> list[AccountUpdate]:
         state = self._state
@@ -295,7 +288,7 @@ class Recorder(Observer):
     def _write_end_rows(self, session: Session, end: _End, equity: list[AccountUpdate], trades: dict[str, int],
                         fees: dict[str, float]) -> None:
         """The end, in one transaction (the caller's, retried whole): standings, entries' ends and logs."""
-        self._write_rows(session, [], equity, {})
+        self._write_rows(session, [], equity)
         known = [s for s in end.standings if s.bot in self.entry_map]
         record.record_standings(session, self.tournament_id, self.entry_map, known, trades, fees)
         entries = {
@@ -318,39 +311,6 @@ class Recorder(Observer):
 
 
 # -- pure helpers ---------------------------------------------------------------------------------------
-
-
-def match_requests(requests: Iterable[tuple[str, Any]], events: Iterable[Event]) -> dict[int, Order]:
-    """engine order id → the Order parsed from the request that made it.
-
-    The engine handles each account's requests in their sequence (``Engine.submit_batch``), and each order
-    request yields exactly one OrderAccepted or OrderRejected (with its symbol) before anything else of
-    its own; cancels' rejections carry no symbol. So each account's order requests are matched in turn
-    against its accepted and rejected events (checked by symbol and client order id)."""
-    queues: dict[str, deque[Mapping[str, Any]]] = {}
-    for bot, request in requests:
-        if isinstance(request, Mapping):
-            queues.setdefault(bot, deque()).append(request)
-    out: dict[int, Order] = {}
-    if not queues:
-        return out
-    for event in events:
-        if isinstance(event, OrderAccepted):
-            order_id: int | None = event.order_id
-        elif isinstance(event, OrderRejected) and event.symbol is not None:
-            order_id = None
-        else:
-            continue
-        pending = queues.get(event.account)
-        while pending:
-            request = pending.popleft()
-            if request.get("symbol") == event.symbol and request.get("client_order_id") == event.client_order_id:
-                if order_id is not None:
-                    with contextlib.suppress(OrderError):
-                        out[order_id] = parse_order(request, event.account)
-                break
-            # Not this one: a request that left no event of its own (none does today); skip it.
-    return out
 
 
 def entry_status(status: str, report: Mapping[str, Any]) -> EntryStatus:

@@ -1,7 +1,10 @@
-"""The service's background work: smoke tests of uploaded versions and running started tournaments.
+"""Background: where the service's background work runs, and the small jobs the routers hand it.
 
-One process runs them on a small thread pool (the single-host default). Both go through the same
-functions the Celery tasks call, so a deployment can move them onto workers.
+Smoke tests of uploaded versions go to a small thread pool of this process, or to Celery workers
+(``tasks="celery"``: the ``bots`` queue, run by ``arena worker``); a started tournament runs on a daemon
+thread of its own under its lease. Either way the work itself is ``arena.service.runs``. Besides: commands
+to a running tournament (stop, disqualify), freezing its board, caching its resolved ruleset in Redis, and
+keeping uploaded replay feeds (a bad one raises its ``FeedError``; the API answers it).
 """
 
 from __future__ import annotations
@@ -17,81 +20,17 @@ from pathlib import Path
 import redis
 from sqlalchemy.orm import Session, sessionmaker
 
-from arena.api.errors import ApiError
-from arena.api.recorder import Recorder
-from arena.api.webhook_dispatch import Observers, webhook_observer
 from arena.catalog import load_catalog
 from arena.engine.rules import resolve_ruleset
 from arena.feeds import FeedError, ReplayFeed
 from arena.runtime.bus import Bus
 from arena.runtime.leaderboard import Leaderboard
 from arena.runtime.lease import DEFAULT_TTL_S, Lease, LeaseHeld
-from arena.runtime.local import run_local
-from arena.runtime.smoke import smoke_test
-from arena.runtime.spec import EntrySpec, LimitsSpec, TournamentSpec
-from arena.store import bots as bot_repo
-from arena.store import tournaments as tournament_repo
-from arena.store.models import TournamentStatus, VersionStatus
+from arena.service.runs import run_smoke_test, run_tournament
 
 log = logging.getLogger("arena.service")
 
-
-def run_smoke_test(sessions: sessionmaker[Session], version_id: int) -> None:
-    with sessions.begin() as session:
-        path = bot_repo.get_version(session, version_id).storage_path
-    result = smoke_test(path)
-    with sessions.begin() as session:
-        version = bot_repo.get_version(session, version_id)
-        status = VersionStatus.READY if result.ok else VersionStatus.FAILED
-        bot_repo.set_version_verdict(session, version, status, result.log, result.classification)
-
-
-def tournament_spec(sessions: sessionmaker[Session], tournament_id: int) -> TournamentSpec:
-    with sessions.begin() as session:
-        t = tournament_repo.get_tournament(session, tournament_id)
-        # Disqualified entries run too: the engine stops their orders (a control command) but keeps them ranked.
-        entries = [EntrySpec(bot=e.bot_key, path=e.bot_version.storage_path) for e in t.entries]
-        return TournamentSpec(
-            id=t.slug, rules=t.rules, feed=t.feed, symbols=t.symbols, ticks=t.ticks or 200, interval_s=t.interval_s,
-            seed=t.seed, clock=t.clock.value, tick_deadline_s=t.tick_deadline_s, realtime_tick_s=t.tick_deadline_s,
-            limits=LimitsSpec(**t.limits) if t.limits else LimitsSpec(), entries=entries,
-        )  # fmt: skip
-
-
-def run_tournament(sessions: sessionmaker[Session], redis_url: str, tournament_id: int,
-                   lease: Lease | None = None) -> None:
-    """Run a started tournament to its end. The Recorder keeps its record as it runs (orders, fills,
-    rejections, sampled equity) and at its end (standings, each entry's end and log); then the tournament
-    is marked finished and its board frozen. ``lease`` (held by the caller) is released at the end."""
-    try:
-        _run_tournament(sessions, redis_url, tournament_id)
-    finally:
-        if lease is not None:
-            lease.release()
-
-
-def _run_tournament(sessions: sessionmaker[Session], redis_url: str, tournament_id: int) -> None:
-    spec = tournament_spec(sessions, tournament_id)
-    recorder = Recorder(sessions, tournament_id)
-    observer = Observers([recorder, webhook_observer(sessions, tournament_id)])
-    try:
-        _, reports = run_local(redis_url, spec, load_catalog(), observer=observer)
-    except Exception as exc:
-        with sessions.begin() as session:  # a host fault: the tournament cannot be finished, say so
-            tournament_repo.transition(session, tournament_repo.get_tournament(session, tournament_id),
-                                       TournamentStatus.FAILED, reason=f"its run failed: {exc!r}")  # fmt: skip
-        raise
-    finally:
-        observer.close()  # writes what the record and the webhooks still hold, even if the run failed
-    recorder.keep_full_logs(reports)  # the supervisors' full logs (the bus carried only the last 20 lines)
-    # A record that could not be written whole is said, not hidden: the admin sees it on the tournament.
-    gap = (f"the record is incomplete: {len(recorder.failures)} write(s) failed "
-           f"(first: {recorder.failures[0]})") if recorder.failures else ""  # fmt: skip
-    with sessions.begin() as session:
-        t = tournament_repo.get_tournament(session, tournament_id)
-        if t.status is TournamentStatus.RUNNING:
-            tournament_repo.transition(session, t, TournamentStatus.FINISHED, reason=gap)
-        tournament_repo.set_frozen(session, t, True)
+UPLOADED = "the uploaded file"  # how a refused feed's errors name it (not by its staging path)
 
 
 class Background:
@@ -138,8 +77,8 @@ class Background:
 
     def schedule_smoke_test(self, version_id: int) -> Future[None] | None:
         if self.tasks == "celery":
-            from arena.worker import configure
-            from arena.worker import smoke_test as smoke_task
+            from arena.service.tasks import configure  # Celery only when asked for
+            from arena.service.tasks import smoke_test as smoke_task
 
             configure(self.redis_url)
             smoke_task.delay(version_id, self.database_url)
@@ -167,7 +106,8 @@ class Background:
         Bus(self.client, slug).command("disqualify", bot_key)
 
     def store_feed(self, data: bytes) -> dict:
-        """Validate a replay CSV against the catalog and keep it, content-addressed, under the data dir."""
+        """Validate a replay CSV against the catalog and keep it, content-addressed, under the data dir.
+        A bad one raises its FeedError, naming it "the uploaded file", and nothing is kept."""
         digest = hashlib.sha256(data).hexdigest()
         folder = self.data_dir / "feeds"
         folder.mkdir(parents=True, exist_ok=True)
@@ -180,7 +120,7 @@ class Background:
             symbols = sorted(feed.symbols)
         except FeedError as exc:
             staging.unlink(missing_ok=True)
-            raise ApiError(422, exc.code.value, str(exc).replace(str(staging), "the uploaded file")) from None
+            raise _uploaded(exc, str(staging)) from None
         staging.replace(path)
         return {"feed": str(path), "sha256": digest, "symbols": symbols, "bytes": len(data)}
 
@@ -209,5 +149,7 @@ def _logged(what: str, future: Future[None]) -> Future[None]:
     return future
 
 
-def bundles_root(data_dir: Path) -> Path:
-    return data_dir / "bots"
+def _uploaded(exc: FeedError, staging: str) -> FeedError:
+    """The same error, naming the upload instead of the file it was staged in."""
+    path = None if exc.path is None else exc.path.replace(staging, UPLOADED)
+    return FeedError(exc.code, exc.message.replace(staging, UPLOADED), path, exc.line)
