@@ -266,14 +266,102 @@ def _print_standings(standings: list[Any], reports: dict[str, Any]) -> None:
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on (loopback unless you mean it).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+    embedded: Annotated[
+        bool, typer.Option("--embedded", help="Also start an engine worker and a bot host, as child processes.")
+    ] = False,
+    slots: Annotated[int | None, typer.Option(min=1, help="With --embedded: the bot host's slots.")] = None,
 ) -> None:
-    """Run the HTTP service: web pages (/, /me, /admin), the API (OpenAPI at /docs), streams and /metrics."""
+    """Run the HTTP service: web pages (/, /me, /admin), the API (OpenAPI at /docs), streams and /metrics.
+
+    It runs no engine and no bot: tournaments go to engine workers and bot hosts (``arena worker``) through
+    Celery on Redis. --embedded starts one of each beside it, for a single machine."""
     import uvicorn
 
     from arena.api.app import create_app
+    from arena.service.embedded import Planes
+    from arena.settings import settings
 
-    # A spectator's open stream must not hold a shutdown: after 5 s open connections are closed.
-    uvicorn.run(create_app(), host=host, port=port, log_level="info", timeout_graceful_shutdown=5)
+    config = settings().model_copy(update={"tasks": "celery"})
+    _require_redis(config.redis)
+    planes = None
+    if embedded:
+        env = {"ARENA_DATABASE_URL": config.database, "ARENA_DATA_DIR": str(config.data_dir.resolve())}
+        planes = Planes(config.redis, env, slots=slots or config.bot_slots).start()
+    else:
+        Console(stderr=True).print("[dim]API only: tournaments run on `arena worker` processes "
+                                   "(or start this with --embedded).[/]")  # fmt: skip
+    try:
+        # A spectator's open stream must not hold a shutdown: after 5 s open connections are closed.
+        uvicorn.run(create_app(config), host=host, port=port, log_level="info", timeout_graceful_shutdown=5)
+    finally:
+        if planes is not None:
+            planes.stop()
+
+
+@app.command()
+def up(
+    port: Annotated[int, typer.Option(min=1, max=65535, help="The API's port (on 127.0.0.1).")] = 8000,
+    slots: Annotated[int | None, typer.Option(min=1, help="The bot host's slots; default ARENA_BOT_SLOTS.")] = None,
+) -> None:
+    """A complete local deployment in the production shape, each part its own process: Redis (its append-only
+    file under the data dir, unless ARENA_REDIS_URL names one), the API, one engine worker and one bot host.
+    Ctrl-C (or SIGTERM) stops all of it."""
+    import signal
+    import subprocess
+    import time
+
+    from arena.children import spawn
+    from arena.runtime.redis_server import RedisServer, RedisUnavailable
+    from arena.service.embedded import STOP_WITHIN_S, Planes, arena_command
+    from arena.settings import settings
+
+    config = settings()
+    data_dir = config.data_dir.resolve()
+    out = Console(soft_wrap=True)
+    signal.signal(signal.SIGTERM, _interrupted)
+    own_redis = None
+    planes = None
+    api = None
+    try:
+        if config.redis_url:
+            redis_url = config.redis_url
+            _require_redis(redis_url)
+        else:
+            try:
+                own_redis = RedisServer(data_dir=data_dir / "redis").start()
+            except RedisUnavailable as exc:
+                raise fail("REDIS_UNAVAILABLE", str(exc), False) from None
+            redis_url = own_redis.url
+        env = {"ARENA_REDIS_URL": redis_url, "ARENA_DATABASE_URL": config.database, "ARENA_DATA_DIR": str(data_dir)}
+        logs = data_dir / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        planes = Planes(redis_url, env, slots=slots or config.bot_slots, log_dir=logs).start()
+        api = spawn([*arena_command(), "serve", "--port", str(port)], env=os.environ | env,
+                    stdout=(logs / "api.log").open("ab"), stderr=subprocess.STDOUT)  # fmt: skip
+        out.print(f"[bold]Arena is up[/]: http://127.0.0.1:{port}  (API docs at /docs)")
+        out.print(f"Redis {redis_url}; engine worker and bot host running; logs in {logs}")
+        out.print("[dim]First time? `arena create-contestant --admin admin` makes an admin. Ctrl-C stops it all.[/]")
+        while api.poll() is None and all(p.poll() is None for p in planes.processes.values()):
+            time.sleep(0.2)  # watching the processes; Ctrl-C or SIGTERM interrupts
+        raise fail("PART_EXITED", "a part of the deployment exited; see the logs in " + str(logs), False)
+    except KeyboardInterrupt:
+        out.print("[dim]stopping...[/]")
+    finally:
+        if api is not None and api.poll() is None:
+            os.killpg(api.pid, signal.SIGTERM)
+            try:
+                api.wait(timeout=STOP_WITHIN_S)
+            except subprocess.TimeoutExpired:
+                os.killpg(api.pid, signal.SIGKILL)
+                api.wait()
+        if planes is not None:
+            planes.stop()
+        if own_redis is not None:
+            own_redis.stop()
+
+
+def _interrupted(*_: object) -> None:
+    raise KeyboardInterrupt  # SIGTERM stops `arena up` as Ctrl-C does
 
 
 @app.command("create-contestant")
@@ -348,20 +436,39 @@ def worker(
         int | None, typer.Option(min=1, help="Concurrent tasks (bot slots); default ARENA_BOT_SLOTS.")
     ] = None,
     redis_url: Annotated[str | None, typer.Option(help="Broker; default ARENA_REDIS_URL.")] = None,
+    name: Annotated[
+        str | None, typer.Option(help="This bot host's name (unique among hosts); default <hostname>.<pid>.")
+    ] = None,
+    metrics_port: Annotated[
+        int | None, typer.Option(min=1, max=65535, help="Serve this worker's Prometheus metrics on 127.0.0.1:PORT.")
+    ] = None,
 ) -> None:
-    """Start a Celery worker that runs tournament engines and/or bot supervisors."""
-    from arena.service.tasks import app as celery_app
-    from arena.service.tasks import configure
+    """Start a worker: an engine worker (--queues engine: runs tournaments, takes over those whose engine died)
+    and/or a bot host (--queues bots: runs the sandboxed bots placed on it, in --slots slots)."""
+    from arena.service import tasks
+    from arena.service.bot_host import default_name
     from arena.settings import settings
 
     url = redis_url or settings().redis_url
     if not url:
         raise fail("NO_REDIS", "set ARENA_REDIS_URL or pass --redis-url", False)
     _require_redis(url)
-    configure(url)
-    # Threads: each task mostly waits on Redis and on its bot's pipes.
+    wanted = [q.strip() for q in queues.split(",") if q.strip()]
+    unknown = sorted(set(wanted) - {"engine", "bots"})
+    if unknown or not wanted:
+        raise fail("BAD_QUEUES", f"queues are engine and/or bots, got {queues!r}", False)
+    tasks.configure(url)
+    if metrics_port:
+        import prometheus_client
+
+        prometheus_client.start_http_server(metrics_port, addr="127.0.0.1")
     concurrency = slots or settings().bot_slots
-    celery_app.worker_main(["worker", "-Q", queues, "-P", "threads", "-c", str(concurrency), "-l", "INFO"])
+    host_name = name or default_name()
+    consumed = tasks.serve_as(wanted, host_name, concurrency)
+    # Threads: each task mostly waits on Redis and on its bot's pipes. No gossip or mingle: workers find each
+    # other through Redis keys, not broadcast (and start faster).
+    tasks.app.worker_main(["worker", "-Q", ",".join(consumed), "-P", "threads", "-c", str(concurrency), "-l", "INFO",
+                           "--without-gossip", "--without-mingle", "-n", f"{host_name}@%h"])  # fmt: skip
 
 
 def _require_redis(url: str) -> None:

@@ -35,6 +35,6 @@ TAKEOVER_REPLAY = Histogram(
     "Time to rebuild a tournament's engine state from its journal on a takeover.",
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
 )
-LEASE_AGE = Gauge("arena_lease_age_seconds", "Seconds since the oldest lease this engine worker holds was last renewed.")
+LEASE_AGE = Gauge("arena_lease_age_seconds", "Seconds since this engine worker last renewed a lease it holds.")
 HOST_SLOTS = Gauge("arena_bot_host_slots", "This bot host's sandbox slots, used or free.", ["state"])
 HOSTS_LOST = Counter("arena_bot_hosts_lost_total", "Bot hosts an engine found gone (their bots ended host_fault).")

@@ -20,7 +20,9 @@ class Settings(BaseSettings):
 
     # Workers.
     bot_slots: int = 8  # sandboxed bots one worker host runs at once
-    tasks: Literal["threads", "celery"] = "threads"  # where smoke tests run: the API's process, or Celery workers
+    # Where tournaments and smoke tests run: Celery workers (`arena serve` always), or the calling process's
+    # own threads (library use and tests of the HTTP layer).
+    tasks: Literal["threads", "celery"] = "threads"
     lease_ttl_s: float = 10.0  # a tournament's engine renews its lease this often x3; twice this unrenewed: failed
     smoke_pool: int = 0  # pre-started sandboxes kept for smoke tests (saves gVisor's boot, ~0.2 s, per upload)
 

@@ -4,6 +4,9 @@ It does what people would do, through the service's own API: an admin and one co
 are enrolled, each contestant uploads their bot (smoke-tested in the sandbox), the admin creates a
 realtime tournament, opens it, enters every bot and starts it. Then the spectator page, the dashboard and
 the contestant pages are there to look at until Ctrl-C. State lives in a throwaway folder.
+
+The planes are those of production, each its own process: this one serves the site (the API), and an
+engine worker and a bot host run beside it (``arena.service.embedded``), reached through Celery on Redis.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from arena.api.app import create_app
 from arena.runtime.redis_server import RedisServer
+from arena.service.embedded import Planes
 from arena.settings import Settings
 from arena.store import accounts
 from arena.store.db import make_engine
@@ -97,10 +101,13 @@ def serve(bots: dict[str, Path], rules: dict[str, Any], *, port: int, ticks: int
     answers True, and shuts down at once if False."""
     own_redis = None if Settings().redis_url else RedisServer().start()
     data_dir = Path(tempfile.mkdtemp(prefix="arena-demo-"))
+    stack = contextlib.ExitStack()
     try:
         settings = Settings(redis_url=Settings().redis_url or own_redis.url,  # type: ignore[union-attr]
-                            data_dir=data_dir, database_url=None)  # fmt: skip
+                            data_dir=data_dir, database_url=None, tasks="celery")  # fmt: skip
         admin_key, keys, password = _enrol(settings.database, list(bots))
+        env = {"ARENA_DATABASE_URL": settings.database, "ARENA_DATA_DIR": str(data_dir)}
+        stack.enter_context(Planes(settings.redis, env))
         server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()
@@ -115,8 +122,9 @@ def serve(bots: dict[str, Path], rules: dict[str, Any], *, port: int, ticks: int
             with contextlib.suppress(KeyboardInterrupt):
                 thread.join()
         server.should_exit = True
-        thread.join(timeout=20)  # its shutdown stops the running tournament first (Background.close)
+        thread.join(timeout=20)
     finally:
+        stack.close()  # the engine worker and the bot host stop (bots stopped) before their Redis
         if own_redis is not None:
             own_redis.stop()
         shutil.rmtree(data_dir, ignore_errors=True)

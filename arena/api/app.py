@@ -16,7 +16,18 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
 from arena import __version__
-from arena.api import admin, contestants, dashboard, errors, pages, results, signin, spectators, webhooks_api
+from arena.api import (
+    admin,
+    contestants,
+    dashboard,
+    errors,
+    pages,
+    request_metrics,
+    results,
+    signin,
+    spectators,
+    webhooks_api,
+)
 from arena.api.ratelimit import RateLimiter
 from arena.metrics import HTTP_RATE_LIMITED
 from arena.service.background import Background
@@ -68,7 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                        lease_ttl_s=settings.lease_ttl_s),
         )
         app.state.webhooks = Dispatcher(sessions, allow_loopback=settings.webhooks_allow_loopback).start()
-        scheduler = Scheduler(sessions, app.state.arena.background, grace_s=2 * settings.lease_ttl_s).start()
+        scheduler = Scheduler(sessions, app.state.arena.background, grace_s=3 * settings.lease_ttl_s).start()
         try:
             yield
         finally:
@@ -151,4 +162,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(dashboard.router)
     app.include_router(webhooks_api.router)
     pages.install(app)
+    request_metrics.install(app)  # last: the outermost middleware, it counts every answer
     return app

@@ -49,6 +49,7 @@ class Report:
     kind: str  # ready | order | cancel | done | ended
     n: int  # the tick the bot was on
     body: dict[str, Any]
+    q: int = 0  # the supervisor's number for it (1, 2, ...; 0: unnumbered)
 
 
 def _dumps(value: Any) -> str:
@@ -169,6 +170,7 @@ class Bus:
                         _s(fields[b"kind"]),
                         int(fields[b"n"]),
                         json.loads(fields.get(b"body", b"{}")),
+                        int(fields.get(b"q", 0)),
                     )
                 )
         return reports
@@ -179,8 +181,10 @@ class Bus:
         raw = self.client.get(self.config_key)
         return json.loads(raw) if raw else None
 
-    def report(self, bot: str, kind: str, n: int, body: Mapping[str, Any] | None = None) -> None:
+    def report(self, bot: str, kind: str, n: int, body: Mapping[str, Any] | None = None, q: int = 0) -> None:
         fields: dict[str, Any] = {"bot": bot, "kind": kind, "n": n}
+        if q:
+            fields["q"] = q
         if body:
             fields["body"] = _dumps(body)
         self.client.xadd(self.orders_key, fields, maxlen=STREAM_MAXLEN, approximate=True)

@@ -7,7 +7,9 @@ state by replaying this journal and goes on from the next tick, with the bots st
 
 Each entry (stream ``arena:{T}:journal``, entry id ``n-0``; the start-up, tick 0, is ``0-1``) holds:
 
-- ``after``: the orders stream's cursor once the tick was complete (the new engine reads on from there);
+- ``after``: the orders stream's cursor once the tick was complete (the new engine reads on from there), and
+  ``seen``: each bot's last report number consumed (a second copy of a report, sent again by a client's retry
+  across a Redis restart, is dropped by its number);
 - ``steps``: what the engine did, in order: ``["dq", bot]`` (disqualified), ``["tick"]`` (the market tick
   applied), ``["out", bot, status, report, n]`` (a bot ended or never showed), ``["batch", requests]`` (a
   lockstep tick's orders and cancels, by bot), ``["one", bot, request]`` (a realtime order as it came);
@@ -52,6 +54,7 @@ class TickRecord:
     steps: list[list[Any]] = field(default_factory=list)
     running: list[str] = field(default_factory=list)  # tick 0 only
     carry: list[tuple[str, Request]] = field(default_factory=list)  # tick 0 only
+    seen: dict[str, int] = field(default_factory=dict)  # bot -> the last report number consumed
 
 
 def encode_request(request: Request) -> Any:
@@ -75,7 +78,7 @@ class Journal:
         self._append = client.register_script(_APPEND)
 
     def append(self, record: TickRecord) -> None:
-        body: dict[str, Any] = {"n": record.n, "after": record.after, "steps": record.steps}
+        body: dict[str, Any] = {"n": record.n, "after": record.after, "steps": record.steps, "seen": record.seen}
         if record.n == 0:
             body["running"] = record.running
             body["carry"] = [[bot, encode_request(r)] for bot, r in record.carry]
@@ -96,7 +99,7 @@ class Journal:
             records.append(
                 TickRecord(
                     body["n"], body["after"], body["steps"], body.get("running", []),
-                    [(bot, decode_request(r)) for bot, r in body.get("carry", [])],
+                    [(bot, decode_request(r)) for bot, r in body.get("carry", [])], body.get("seen", {}),
                 )
             )  # fmt: skip
         return records

@@ -95,6 +95,7 @@ class Lease:
         self.on_lost = on_lost
         self.token: int | None = None
         self.lost = threading.Event()
+        self._renewed_at = time.monotonic()
         self._stop = threading.Event()
         self._keeper: threading.Thread | None = None
         self._acquire, self._renew, self._release = (client.register_script(s) for s in (_ACQUIRE, _RENEW, _RELEASE))
@@ -103,6 +104,10 @@ class Lease:
     def value(self) -> str:
         """``owner#token``: what fenced writes compare with the lease key."""
         return f"{self.owner}#{self.token}"
+
+    def age(self) -> float:
+        """Seconds since this holder last renewed the lease."""
+        return time.monotonic() - self._renewed_at
 
     def _beat(self) -> str:
         return json.dumps({"owner": self.owner, "token": self.token, "at": time.time()})
@@ -120,6 +125,7 @@ class Lease:
         """Extend the lease; False once it is no longer ours (expired and perhaps taken by another)."""
         if self.token is None or self.lost.is_set():
             return False
+        self._renewed_at = time.monotonic()
         ours = bool(self._renew(keys=_keys(self.tournament), args=[self.value, int(self.ttl_s * 1000), self._beat()]))
         if not ours:
             self.lost.set()

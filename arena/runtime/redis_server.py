@@ -7,6 +7,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from pathlib import Path
 from types import TracebackType
 
 import redis
@@ -25,10 +26,13 @@ def free_port() -> int:
 
 
 class RedisServer:
-    """Starts on ``start()`` (or ``with``), listening on 127.0.0.1 only, no persistence; ``stop()`` ends it."""
+    """Starts on ``start()`` (or ``with``), listening on 127.0.0.1 only; ``stop()`` ends it. Without ``data_dir``
+    nothing persists (a throwaway in a temporary directory); with it, the append-only file there is kept, synced
+    every second (``appendfsync everysec``: a crash loses at most the last second), and read back on a restart."""
 
-    def __init__(self, binary: str = "redis-server") -> None:
+    def __init__(self, binary: str = "redis-server", data_dir: Path | None = None) -> None:
         self.binary = binary
+        self.data_dir = data_dir
         self.port = 0
         self._process: subprocess.Popen[bytes] | None = None
         self._dir: tempfile.TemporaryDirectory[str] | None = None
@@ -42,12 +46,17 @@ class RedisServer:
         path = shutil.which(self.binary)
         if path is None:
             raise RedisUnavailable(f"{self.binary} is not installed (Debian: apt-get install redis-server)")
-        self._dir = tempfile.TemporaryDirectory(prefix="arena-redis-")
+        if self.data_dir is None:
+            self._dir = tempfile.TemporaryDirectory(prefix="arena-redis-")
+            where, persistence = self._dir.name, ["--appendonly", "no"]
+        else:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            where, persistence = str(self.data_dir), ["--appendonly", "yes", "--appendfsync", "everysec"]
         for _ in range(1 if port else 5):  # a port picked free can be taken before the server binds it
             self.port = port or free_port()
             self._process = spawn(
-                [path, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "", "--appendonly", "no",
-                 "--dir", self._dir.name, "--protected-mode", "yes", "--loglevel", "warning"],
+                [path, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "", *persistence,
+                 "--dir", where, "--protected-mode", "yes", "--loglevel", "warning"],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE,
             )  # fmt: skip

@@ -9,6 +9,7 @@ sending garbage is cut off. Nothing malformed reaches the engine.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import threading
 import time
@@ -115,6 +116,7 @@ class Supervisor:
         self._guard = FloodGuard()
         self._usage_at: float | None = None
         self._usage_cpu: float | None = None
+        self._numbers = itertools.count(1)  # report numbers (itertools.count is atomic under the GIL)
 
     # -- the run ----------------------------------------------------------------------
 
@@ -136,14 +138,14 @@ class Supervisor:
         except SandboxError as exc:
             self.report.status, self.report.reason = "refused", str(exc)
             self.report.host_fault = True
-            self.bus.report(self.bot, "ended", 0, self.report.as_dict())
+            self._report("ended", 0, self.report.as_dict())
             return self.report
         self._process = process
         reader = threading.Thread(target=self._read_bot, name=f"bot-{self.bot}-reader", daemon=True)
         try:
             self._send(config["hello"] | {"bot": self.bot})
             reader.start()
-            self.bus.report(self.bot, "ready", 0)
+            self._report("ready", 0)
             self._relay()
         except ProtocolError as exc:  # the bot stopped reading its input
             process.kill(f"protocol: {exc}")
@@ -151,9 +153,21 @@ class Supervisor:
             outcome = process.wait()
             reader.join(timeout=5)
             self._record(outcome)
-            self.bus.report(self.bot, "ended", self._n, self.report.as_dict())
+            self._report("ended", self._n, self.report.as_dict())
             self.bus.client.close()
         return self.report
+
+    def _report(self, kind: str, n: int, body: dict[str, Any] | None = None) -> None:
+        """To the engine, numbered: a report Redis took but whose reply was lost is sent again by the client's
+        retry (a Redis restart), and the engine drops the second copy by its number."""
+        self.bus.report(self.bot, kind, n, body, q=next(self._numbers))
+
+    def stop(self, reason: str) -> None:
+        """End the bot now (its host is stopping); the run then ends as usual, reporting how."""
+        process = getattr(self, "_process", None)
+        if process is not None:
+            self.report.host_fault = True
+            process.kill(reason)
 
     def _await_config(self) -> dict[str, Any]:
         deadline = time.monotonic() + START_TIMEOUT_S
@@ -285,15 +299,15 @@ class Supervisor:
                 self._send(_rejected(message, "RATE_LIMITED", "too many orders: slow down"))
                 return
             self.report.orders += 1
-            self.bus.report(self.bot, "order", self._n, request)
+            self._report("order", self._n, request)
         elif kind == "cancel":
             body = {k: message[k] for k in ("order_id", "client_order_id") if k in message}
-            self.bus.report(self.bot, "cancel", self._n, body)
+            self._report("cancel", self._n, body)
         elif kind == "done":
             # The bot names the tick it finished; a late done for an earlier tick must not count for this one.
             n = message["n"] if message.get("n") is not None else self._n
             if n == self._n:
-                self.bus.report(self.bot, "done", n)
+                self._report("done", n)
         elif kind in ("subscribe", "unsubscribe"):
             with self._lock:
                 assert self._view is not None

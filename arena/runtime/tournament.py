@@ -13,6 +13,7 @@ died) replays it to the same state, bit for bit, without telling the bots anythi
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -117,6 +118,10 @@ class TickReport:
     waited_s: float
 
 
+class Handover(RuntimeError):
+    """This engine stopped mid-tournament on purpose (``halt``): another engine takes it over."""
+
+
 class Tournament:
     def __init__(
         self,
@@ -131,21 +136,27 @@ class Tournament:
         fence: str | None = None,
         observed_through: int = 0,
         hosts: HostWatch | None = None,
+        halt: threading.Event | None = None,
     ) -> None:
         """``resume``: go on from the tournament's journal if it has one (a takeover); otherwise start afresh,
         clearing what an earlier run under the same id left. ``fence``: the lease value the journal's appends
         must match (None: unfenced). ``observed_through``: on a takeover, the last tick the observer's durable
         record already holds; replayed ticks after it are shown to the observer again (what the dead engine's
-        observer had not yet written). ``hosts``: where the bots were placed, watched for lost bot hosts."""
+        observer had not yet written). ``hosts``: where the bots were placed, watched for lost bot hosts.
+        ``halt``: set when this engine must stop and leave the tournament to another (its worker is stopping,
+        or its lease was lost): the run raises ``Handover`` at the next tick, publishing no end."""
         self.config = config
         self.bus = Bus(client, config.id)
         self.journal = Journal(client, config.id, fence)
         self.observed_through = observed_through
         self._steps: list[list[Any]] = []  # what the engine did in the current tick, for the journal
+        self._seen: dict[str, int] = {}  # bot -> the last report number consumed
         self._k = 0  # batches sent to bots in the current tick
         self._replaying = False
         self.resumed_at: int | None = None  # the tick a takeover resumed after
         self.hosts = hosts
+        self.halt = halt or threading.Event()
+        self.replayed_s = 0.0  # how long a takeover's replay took
         self.leaderboard = Leaderboard(client, config.id)
         self.publisher = LeaderboardPublisher(client, config.id)
         self.on_tick = on_tick
@@ -184,8 +195,9 @@ class Tournament:
     def run(self) -> list[Standing]:
         records = self.journal.records()
         if records:  # a takeover: the same state as the engine that died, then on from its last complete tick
+            replay_started = time.perf_counter()
             first = self._replay(records)
-            self.resumed_at = first
+            self.resumed_at, self.replayed_s = first, time.perf_counter() - replay_started
         else:
             first = 0
             self._await_ready()
@@ -195,6 +207,8 @@ class Tournament:
         self._board_everyone(at, first)  # the whole field: before any trade, or as rebuilt on a takeover
         total = done = len(ticks)
         for n, tick in enumerate(ticks[first:], start=first + 1):
+            if self.halt.is_set():
+                raise Handover(f"engine halted after tick {n - 1}: the tournament is left to another engine")
             if self._obey_commands():
                 done = n - 1
                 break
@@ -239,7 +253,7 @@ class Tournament:
 
     def _journal(self, n: int) -> None:
         """Tick ``n`` is complete: journal what the engine did in it (tick 0: the start-up)."""
-        record = TickRecord(n, self._after, self._steps)
+        record = TickRecord(n, self._after, self._steps, seen=dict(self._seen))
         if n == 0:
             record.running = [b for b, s in self.bots.items() if s.status == "running"]
             record.carry = self._carry
@@ -259,6 +273,7 @@ class Tournament:
                     self._redo(record.n, tick, step)
                 self._carry = list(record.carry) if record.n == 0 else []
                 self._after = record.after
+                self._seen = dict(record.seen)
         finally:
             self._replaying = False
         self.updates.take_changed()  # the whole board is written once replayed
@@ -347,7 +362,7 @@ class Tournament:
             _count_orders(events)
             self._k += 1
             self.bus.send(out, n, self._k)
-        elif n <= self.observed_through:
+        if n <= self.observed_through:  # the record has it (a takeover redoing ticks Redis lost: AOF loses <= 1 s)
             return
         if events:
             self.observer.events(n, ts, events, requests)
@@ -358,7 +373,14 @@ class Tournament:
         reports = self.bus.read_reports(self._after, block_ms)
         if reports:
             self._after = reports[-1].id
-        return reports
+        fresh = []
+        for report in reports:
+            if report.q:
+                if report.q <= self._seen.get(report.bot, 0):
+                    continue  # a second copy (a client's retry across a Redis restart)
+                self._seen[report.bot] = report.q
+            fresh.append(report)
+        return fresh
 
     def _collect(self, report: Report, batch: list[tuple[str, Any]]) -> None:
         state = self.bots.get(report.bot)

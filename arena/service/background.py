@@ -26,6 +26,7 @@ from arena.feeds import FeedError, ReplayFeed
 from arena.runtime.bus import Bus
 from arena.runtime.leaderboard import Leaderboard
 from arena.runtime.lease import DEFAULT_TTL_S, Lease, LeaseHeld
+from arena.service.engine_worker import RUNNING_KEY, end_bots
 from arena.service.runs import run_smoke_test, run_tournament
 
 log = logging.getLogger("arena.service")
@@ -86,9 +87,19 @@ class Background:
         return self._submit("smoke test", run_smoke_test, self.sessions, version_id)
 
     def schedule_tournament(self, tournament_id: int, slug: str) -> Future[None] | None:
-        """Run it in this process, which takes the tournament's lease first and keeps it (renewed) until the
-        run ends: if this process dies, the lease expires and the scheduler of any replica marks the
-        tournament failed instead of leaving it running forever. None when another process holds it."""
+        """With Celery (``tasks="celery"``, as ``arena serve`` runs): queue it to the engine workers, which place its
+        bots on the bot hosts and take it over if its engine dies (``arena.service.engine_worker``).
+
+        Otherwise run it in this process (library use and tests of the HTTP layer), which takes the tournament's
+        lease first and keeps it (renewed) until the run ends: if this process dies, the lease expires and the
+        scheduler of any replica marks the tournament failed instead of leaving it running forever. None when
+        another process holds it, or when it went to Celery."""
+        if self.tasks == "celery":
+            from arena.service import tasks
+
+            tasks.configure(self.redis_url)
+            tasks.conduct.delay(tournament_id)
+            return None
         try:
             lease = Lease(self.client, slug, ttl_s=self.lease_ttl_s, on_lost=lambda: self.stop_tournament(slug)).hold()
         except LeaseHeld as exc:
@@ -98,6 +109,11 @@ class Background:
         self.running[slug] = future
         future.add_done_callback(lambda _: self.running.pop(slug, None))
         return future
+
+    def abandon(self, slug: str) -> None:
+        """Nobody runs it any more: its bots are told it is over, and no engine worker will take it over."""
+        self.client.hdel(RUNNING_KEY, slug)
+        end_bots(self.client, slug)
 
     def stop_tournament(self, slug: str) -> None:
         Bus(self.client, slug).command("stop")

@@ -39,7 +39,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_delay, wait_exponential
@@ -96,7 +96,10 @@ class _WriterState:
 
 class Recorder(Observer):
     """Keeps tournament ``tournament_id``'s record (see the module's docstring). ``fresh`` first deletes an
-    earlier record of the same tournament, so a re-run records afresh."""
+    earlier record of the same tournament, so a re-run records afresh; otherwise (a takeover) the record goes on
+    from ``recorded_through``, the last tick it holds whole, with the fill tallies it already has.
+
+    Each written batch holds whole ticks and advances ``tournaments.recorded_tick`` in its transaction."""
 
     def __init__(
         self,
@@ -120,6 +123,9 @@ class Recorder(Observer):
             ticks = t.ticks or 200
             if fresh:
                 _forget(session, t.id)
+                t.recorded_tick = 0
+            self.recorded_through = t.recorded_tick
+            tallies = {} if fresh else _tallies(session, t.id, self.entry_map)
         self.equity_every = max(1, equity_every or math.ceil(ticks / EQUITY_POINTS))
         self.flush_ticks, self.flush_events = max(1, flush_ticks), max(1, flush_events)
         self.flush_every_s = flush_every_s
@@ -130,7 +136,7 @@ class Recorder(Observer):
         self._buffered = 0
         self._flushed_at = 0  # tick of the last hand-over
         self._queue: queue.Queue[list[_Item] | _End | None] = queue.Queue(QUEUE_BATCHES)
-        self._state = _WriterState()
+        self._state = _WriterState(tally=tallies)
         self._closed = False
         self._writer = threading.Thread(target=self._write_all, name=f"recorder-{self.slug}", daemon=True)
         self._writer.start()
@@ -138,15 +144,16 @@ class Recorder(Observer):
     # -- the engine's thread: buffer and hand over ------------------------------------------------------
 
     def events(self, n: int, ts: int, events: list[Event], requests: list[tuple[str, Any]]) -> None:
-        """Buffer a tick's events (the requests are not needed: each OrderAccepted carries its order)."""
-        self._buffer.append((n, ts, events))
-        self._buffered += len(events)
-        if (
-            n - self._flushed_at >= self.flush_ticks
+        """Buffer a tick's events (the requests are not needed: each OrderAccepted carries its order). A batch is
+        handed over when a new tick begins, so each holds whole ticks."""
+        if self._buffer and n != self._buffer[-1][0] and (
+            n - 1 - self._flushed_at >= self.flush_ticks
             or self._buffered >= self.flush_events
             or time.monotonic() - self._handed_at >= self.flush_every_s
         ):
-            self._hand_over(n)
+            self._hand_over(self._buffer[-1][0])
+        self._buffer.append((n, ts, events))
+        self._buffered += len(events)
 
     def finished(self, standings: list[Standing], bots: dict[str, BotState]) -> None:
         self._hand_over(self._flushed_at)
@@ -202,7 +209,8 @@ class Recorder(Observer):
                     write = functools.partial(self._write_end_rows, end=item, equity=equity, trades=trades, fees=fees)
                 else:
                     recordable, equity = self._digest(item)
-                    write = functools.partial(self._write_rows, recordable=recordable, equity=equity)
+                    write = functools.partial(self._write_rows, recordable=recordable, equity=equity,
+                                              through=item[-1][0])  # fmt: skip
                 self._persistently(write)
             except Exception as exc:  # still failing after the retries, or invalid: log, remember, carry on
                 log.exception("recording tournament %s failed", self.slug)
@@ -236,7 +244,10 @@ class Recorder(Observer):
     def _fail(self, what: str) -> None:
         self.failures.append(what)
 
-    def _write_rows(self, session: Session, recordable: list[Event], equity: list[AccountUpdate]) -> None:
+    def _write_rows(self, session: Session, recordable: list[Event], equity: list[AccountUpdate],
+                    through: int | None = None) -> None:  # fmt: skip
+        if through is not None:
+            tournament_repo.set_recorded_tick(session, self.tournament_id, through)
         if recordable:
             record.record_events(session, self.tournament_id, self.entry_map, recordable)
         if equity:
@@ -355,6 +366,17 @@ def log_lines(report: Mapping[str, Any], status: str) -> list[tuple[LogStream, s
     if isinstance(stderr, str) and stderr:
         lines.extend((LogStream.STDERR, line) for line in stderr.splitlines() if line.strip())
     return lines
+
+
+def _tallies(session: Session, tournament_id: int, entry_map: Mapping[str, int]) -> dict[str, _Tally]:
+    """The fills and fees already recorded, by bot key: a takeover's standings count them too."""
+    keys = {entry_id: key for key, entry_id in entry_map.items()}
+    rows = session.execute(
+        select(FillRecord.entry_id, func.count(), func.coalesce(func.sum(FillRecord.fee), 0.0))
+        .where(FillRecord.tournament_id == tournament_id)
+        .group_by(FillRecord.entry_id)
+    )
+    return {keys[entry_id]: _Tally(int(count), float(fees)) for entry_id, count, fees in rows if entry_id in keys}
 
 
 def _forget(session: Session, tournament_id: int) -> None:

@@ -7,7 +7,9 @@ end with its record and webhooks; ``tournament_spec`` is a stored tournament as 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -73,7 +75,15 @@ def _run_tournament(sessions: sessionmaker[Session], redis_url: str, tournament_
         raise
     finally:
         observer.close()  # writes what the record and the webhooks still hold, even if the run failed
-    recorder.keep_full_logs(reports)  # the supervisors' full logs (the bus carried only the last 20 lines)
+    finish_tournament(sessions, tournament_id, recorder, reports)
+
+
+def finish_tournament(sessions: sessionmaker[Session], tournament_id: int, recorder: Recorder,
+                      reports: Mapping[str, Any] | None = None) -> None:  # fmt: skip
+    """A run is over and its record closed: mark the tournament finished (saying any gap in its record) and
+    freeze its board. ``reports``: the supervisors' full reports, where they ran in this process."""
+    if reports:
+        recorder.keep_full_logs(reports)  # the supervisors' full logs (the bus carried only the last 20 lines)
     # A record that could not be written whole is said, not hidden: the admin sees it on the tournament.
     gap = (f"the record is incomplete: {len(recorder.failures)} write(s) failed "
            f"(first: {recorder.failures[0]})") if recorder.failures else ""  # fmt: skip

@@ -1,6 +1,7 @@
 """Scheduler: starts open tournaments at their ``starts_at``, stops running ones at their ``ends_at``, and
-marks failed a running tournament that nobody runs any more (its lease expired: the process that ran it
-died), so none stays ``running`` forever; an admin can re-run it from its seed."""
+marks failed a running tournament that nobody runs any more (its lease vacant for ``grace_s``, longer than an
+engine worker's takeover takes: its engine died and no engine worker took it over), so none stays ``running``
+forever; its bots are told it is over, and an admin can re-run it from its seed."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ log = logging.getLogger("arena.scheduler")
 
 class Scheduler:
     def __init__(self, sessions: sessionmaker[Session], background: Background, every_s: float = 1.0,
-                 grace_s: float = 2 * DEFAULT_TTL_S) -> None:
+                 grace_s: float = 3 * DEFAULT_TTL_S) -> None:
         self.sessions, self.background, self.every_s, self.grace_s = sessions, background, every_s, grace_s
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="arena-scheduler", daemon=True)
@@ -61,6 +62,7 @@ class Scheduler:
                     log.warning("tournament %s failed: %s", t.slug, reason)
                     repo.transition(session, t, TournamentStatus.FAILED, reason=reason)
                     self.background.stop_tournament(t.slug)  # whatever of it still runs somewhere stops
+                    self.background.abandon(t.slug)
                     continue
                 if t.ends_at is not None and t.ends_at <= now and t.slug not in self._stopped:
                     self._stopped.add(t.slug)

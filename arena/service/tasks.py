@@ -14,17 +14,17 @@ re-running them.
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import redis
-from celery import Celery
+from celery import Celery, signals
+from sqlalchemy.orm import Session, sessionmaker
 
 from arena.catalog import load_catalog
-from arena.runtime.bus import Bus
-from arena.runtime.spec import LimitsSpec, TournamentSpec
-from arena.runtime.supervisor import Supervisor, SupervisorReport
+from arena.runtime.spec import TournamentSpec
 from arena.runtime.tournament import Tournament
-from arena.service import runs
+from arena.service import bot_host, runs
 from arena.settings import settings
 from arena.store import bots
 from arena.store.db import make_engine, make_sessionmaker
@@ -49,6 +49,7 @@ app.conf.update(
     task_routes={
         "arena.run_tournament": {"queue": "engine"},
         "arena.run_supervisor": {"queue": "bots"},
+        "arena.conduct": {"queue": "engine"},
         "arena.smoke_test": {"queue": "bots"},  # it runs a sandbox, like a supervisor
     },
     broker_connection_retry_on_startup=True,
@@ -56,7 +57,17 @@ app.conf.update(
 
 
 def configure(redis_url: str) -> None:
+    """Point the app at ``redis_url``; connections made for an earlier URL are dropped, not reused."""
+    if app.conf.broker_url == redis_url and app.conf.result_backend == redis_url:
+        return
     app.conf.update(broker_url=redis_url, result_backend=redis_url)
+    if app._pool is not None:  # Celery caches the broker pool and the result backend on first use
+        app._pool.force_close_all()
+        app._pool = None
+    app.amqp._producer_pool = None
+    app._backend_cache = None
+    if app._local is not None:
+        app._local.__dict__.pop("backend", None)
 
 
 def _client() -> redis.Redis:
@@ -74,21 +85,70 @@ def run_tournament(spec: dict[str, Any]) -> dict[str, Any]:
 
 @app.task(name="arena.run_supervisor")
 def run_supervisor(tournament: str, bot: str, path: str, limits: dict[str, Any]) -> dict[str, Any]:
-    try:
-        return Supervisor(_client(), tournament, bot, path, LimitsSpec(**limits).build()).run().as_dict()
-    except Exception as exc:
-        # A host fault, as in run_local: the bot is out at once, attributed to the host, rather than the engine
-        # waiting out its start timeout for a bot that will never come. The task still fails, for the operators.
-        report = SupervisorReport(bot, "crashed", reason=f"supervisor: {type(exc).__name__}: {exc}")
-        report.host_fault = True
-        client = _client()
-        try:
-            Bus(client, tournament).report(bot, "ended", 0, report.as_dict())
-        except redis.RedisError:
-            pass  # Redis itself is the fault: the engine's timeouts take over
-        finally:
-            client.close()
-        raise
+    """One bot's supervisor, in a slot of this bot host (queued to ``bots`` or to this host's own queue)."""
+    if HOST is not None:
+        return HOST.supervise(tournament, bot, path, limits)
+    return bot_host.supervise(app.conf.broker_url, tournament, bot, path, limits)
+
+
+@app.task(name="arena.conduct")
+def conduct(tournament_id: int) -> str:
+    """Run, or take over, a started tournament of the service's database (``arena.service.engine_worker``)."""
+    from arena.service.engine_worker import conduct as conduct_tournament
+
+    def dispatch(queue: str, slug: str, bot: str, path: str, limits: dict[str, Any]) -> None:
+        run_supervisor.apply_async((slug, bot, path, limits), queue=queue)
+
+    return conduct_tournament(_sessions(), app.conf.broker_url, tournament_id, dispatch,
+                              lease_ttl_s=settings().lease_ttl_s, halt=HALT)  # fmt: skip
+
+
+# -- the worker process: what it runs beside its tasks -------------------------------------------------------
+
+HOST: bot_host.BotHost | None = None  # this process, when it is a bot host
+HALT = threading.Event()  # set when this worker stops: its engines hand their tournaments over
+_SESSIONS: list[sessionmaker[Session]] = []
+_WATCHDOG: list[Any] = []
+_PLANES: set[str] = set()
+
+
+def _sessions() -> sessionmaker[Session]:
+    if not _SESSIONS:
+        _SESSIONS.append(make_sessionmaker(make_engine(settings().database)))
+    return _SESSIONS[0]
+
+
+def serve_as(queues: list[str], host_name: str, slots: int) -> list[str]:
+    """Set this process up for its planes before the worker starts; the queues it consumes. A bot host also
+    consumes its own queue (the bots placed on it) and announces itself; an engine worker watches for
+    tournaments whose engine died."""
+    global HOST
+    _PLANES.update(queues)
+    consumed = list(queues)
+    if "bots" in queues:
+        HOST = bot_host.BotHost(app.conf.broker_url, host_name, slots)
+        consumed.append(HOST.queue)
+    return consumed
+
+
+@signals.worker_ready.connect
+def _on_ready(**_: Any) -> None:
+    if HOST is not None:
+        HOST.start()
+    if "engine" in _PLANES:
+        from arena.service.watchdog import Watchdog
+
+        owner = bot_host.default_name()
+        _WATCHDOG.append(Watchdog(app.conf.broker_url, owner, settings().lease_ttl_s, conduct.delay).start())
+
+
+@signals.worker_shutting_down.connect
+def _on_shutdown(**_: Any) -> None:
+    HALT.set()  # running engines stop at their next tick and release their leases: a spare takes over at once
+    for watchdog in _WATCHDOG:
+        watchdog.stop()
+    if HOST is not None:
+        HOST.stop()
 
 
 def start_tournament(spec: dict[str, Any]) -> Any:

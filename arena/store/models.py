@@ -209,6 +209,8 @@ class Tournament(Base):
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("contestants.id", ondelete="SET NULL"))
     frozen: Mapped[bool] = mapped_column(Boolean, default=False)  # leaderboard frozen
     end_reason: Mapped[str] = mapped_column(Text, default="", server_default="")  # why it failed; a finished run's gaps
+    # The last tick whose orders, fills and rejections are all in the record (a takeover records on from it).
+    recorded_tick: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = _created()
 
     entries: Mapped[list[Entry]] = relationship(back_populates="tournament", cascade="all, delete-orphan")

@@ -155,6 +155,15 @@ def set_frozen(session: Session, tournament: Tournament, frozen: bool = True) ->
     return tournament
 
 
+def set_recorded_tick(session: Session, tournament_id: int, tick: int) -> None:
+    """The record now holds every tick up to ``tick`` whole (never moves back)."""
+    session.execute(
+        update(Tournament)
+        .where(Tournament.id == tournament_id, Tournament.recorded_tick < tick)
+        .values(recorded_tick=tick)
+    )
+
+
 # -- entries ------------------------------------------------------------------------------
 
 
@@ -247,7 +256,8 @@ def record_entry_end(session: Session, entry: Entry, status: EntryStatus, report
     entry.end_classification = str(report.get("status") or "")[:32] or None
     entry.end_reason = str(report.get("reason") or "")[:4096]
     keys = ("exit_code", "host_fault", "protocol_errors", "rate_limited", "orders", "cpu_seconds",
-            "peak_memory_bytes", "wall_seconds", "sandbox")  # fmt: skip
+            "peak_memory_bytes", "wall_seconds", "sandbox",
+            "host", "last_heartbeat", "seen_lost_at")  # a lost bot host's evidence  # fmt: skip
     entry.resource_use = {k: report[k] for k in keys if k in report}
     session.flush()
     return entry

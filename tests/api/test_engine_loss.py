@@ -1,9 +1,10 @@
-"""kill -9 of `arena serve` mid-tournament: after a restart the tournament does not stay `running` forever.
+"""kill -9 of `arena serve --embedded` mid-tournament (its engine worker and bot host die with it): with no engine
+worker left to take the tournament over, it does not stay `running` forever.
 
-The process that runs a tournament holds its lease (arena/runtime/lease.py); killed, it stops renewing it,
-and the scheduler of the restarted service marks the tournament failed, with the reason, once the lease is
-gone for twice its time to live. The admin can then re-run it from its seed. Real `arena serve` processes,
-Redis, SQLite and runsc sandboxes.
+The engine worker that runs a tournament holds its lease (arena/runtime/lease.py); killed, it stops renewing it,
+and the scheduler of the restarted service marks the tournament failed, with the reason, once the lease has been
+vacant for three times its time to live. The admin can then re-run it from its seed. Real `arena serve` and
+`arena worker` processes, Redis, SQLite and runsc sandboxes.
 """
 
 from __future__ import annotations
@@ -36,10 +37,11 @@ def serve(redis_url: str, tmp_path: Path) -> Iterator[tuple[Callable[[], tuple[s
     started: list[subprocess.Popen[bytes]] = []
     key = admin_key(database)  # migrates and creates the first admin
 
-    def start() -> tuple[subprocess.Popen[bytes], str]:
+    def start(*args: str) -> tuple[subprocess.Popen[bytes], str]:
         port = free_port()
-        process = subprocess.Popen([str(Path(sys.executable).parent / "arena"), "serve", "--port", str(port)], env=env,
-                                   stdout=subprocess.DEVNULL, stderr=(tmp_path / f"serve-{port}.log").open("wb"))
+        process = subprocess.Popen([str(Path(sys.executable).parent / "arena"), "serve", "--port", str(port), *args],
+                                   env=env, stdout=subprocess.DEVNULL,
+                                   stderr=(tmp_path / f"serve-{port}.log").open("wb"))  # fmt: skip
         url = f"http://127.0.0.1:{port}"
         answer = poll(lambda: _get(url + "/healthz"), lambda r: r is not None and r.status_code == 200, 30)
         assert answer is not None, (tmp_path / f"serve-{port}.log").read_text()[-3000:]
@@ -66,7 +68,7 @@ def _get(url: str) -> httpx.Response | None:
 
 def test_a_tournament_whose_service_was_killed_fails_with_its_reason_and_can_be_rerun(serve) -> None:
     start, key = serve
-    first, url = start()
+    first, url = start("--embedded")
     client, admin, people = enrol(url, key, ("alice",))
     upload(client, people["alice"], "holder", "buy_and_hold.py", (ROOT / "examples/bots/buy_and_hold.py").read_bytes())
     version = poll(lambda: client.get("/bots/holder/versions/1", headers=people["alice"]).json(),
@@ -83,17 +85,22 @@ def test_a_tournament_whose_service_was_killed_fails_with_its_reason_and_can_be_
                   lambda t: (t.get("progress") or {}).get("tick", 0) >= 3)
     assert detail["progress"]["tick"] >= 3, detail
 
-    first.kill()  # SIGKILL mid-tournament: no chance to say anything
+    first.kill()  # SIGKILL mid-tournament: no chance to say anything; its workers die with it
     first.wait()
     client.close()
-    _, url = start()
+    api_only, url = start()  # no engine worker to take it over
     client = httpx.Client(base_url=url + "/api/v1", timeout=10)
     failed = poll(lambda: client.get("/admin/tournaments/cup", headers=admin).json(),
                   lambda t: t["status"] != "running", timeout_s=30)
     assert failed["status"] == "failed", failed
     assert "no heartbeat since" in failed["end_reason"], failed
     assert client.get("/tournaments/cup").json()["status"] == "failed"  # the public page says so too
+    api_only.send_signal(signal.SIGTERM)
+    api_only.wait(timeout=15)
+    client.close()
 
+    _, url = start("--embedded")  # workers again, for the re-run
+    client = httpx.Client(base_url=url + "/api/v1", timeout=10)
     rerun = client.post("/admin/tournaments/cup/rerun", headers=admin)
     assert rerun.status_code == 201, rerun.text
     slug = rerun.json()["slug"]

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from sandbox.cgroup import sandbox_parents
+from tests.processes import alive, descendants
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.usefixtures("sandbox_runtime")]
 ARENA = str(Path(sys.executable).parent / "arena")
@@ -28,9 +29,11 @@ def _wait_for(condition: Callable[[], bool], seconds: float) -> bool:
     return condition()
 
 
-def _cgroups_of(pid: int) -> list[Path]:
+def _cgroups_of(*pids: int) -> list[Path]:
+    """The sandboxes' cgroups made by any of ``pids`` (named ``<pid>-...`` after the process that runs them)."""
+    prefixes = tuple(f"{pid}-" for pid in pids)
     return [child for parent in sandbox_parents() if parent.is_dir()
-            for child in parent.iterdir() if child.name.startswith(f"{pid}-")]  # fmt: skip
+            for child in parent.iterdir() if child.name.startswith(prefixes)]  # fmt: skip
 
 
 def _children(pid: int) -> list[int]:
@@ -67,8 +70,9 @@ def test_ctrl_c_stops_the_web_demo_promptly_and_leaves_nothing(tmp_path: Path) -
                                 stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
     try:
         assert _wait_for(lambda: "Watch the tournament" in out.read_text(errors="replace"), 120), out.read_text()
-        assert _wait_for(lambda: len(_cgroups_of(demo.pid)) >= 5, 60), "the tournament's bots never started"
-        helpers = _children(demo.pid)
+        # The bots run on the demo's bot host, a process of its own below the demo.
+        assert _wait_for(lambda: len(_cgroups_of(*descendants(demo.pid))) >= 5, 60), "the bots never started"
+        tree = descendants(demo.pid)
         started = time.monotonic()
         os.killpg(demo.pid, signal.SIGINT)
         demo.wait(timeout=30)
@@ -78,5 +82,5 @@ def test_ctrl_c_stops_the_web_demo_promptly_and_leaves_nothing(tmp_path: Path) -
             demo.kill()
             demo.wait()
     assert "Traceback" not in out.read_text(errors="replace"), out.read_text()[-3000:]
-    assert _wait_for(lambda: not _cgroups_of(demo.pid), 15), "a sandbox outlived the demo"
-    assert _wait_for(lambda: not any(Path(f"/proc/{pid}").exists() for pid in helpers), 15), helpers
+    assert _wait_for(lambda: not _cgroups_of(demo.pid, *tree), 15), "a sandbox outlived the demo"
+    assert _wait_for(lambda: not any(alive(pid) for pid in tree), 15), [pid for pid in tree if alive(pid)]
