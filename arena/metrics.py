@@ -38,3 +38,7 @@ TAKEOVER_REPLAY = Histogram(
 LEASE_AGE = Gauge("arena_lease_age_seconds", "Seconds since this engine worker last renewed a lease it holds.")
 HOST_SLOTS = Gauge("arena_bot_host_slots", "This bot host's sandbox slots, used or free.", ["state"])
 HOSTS_LOST = Counter("arena_bot_hosts_lost_total", "Bot hosts an engine found gone (their bots ended host_fault).")
+WEBHOOK_BACKLOG = Gauge(
+    "arena_webhook_backlog",
+    "Webhook deliveries pending (due now or waiting for a retry), as this process's dispatcher last counted them.",
+)

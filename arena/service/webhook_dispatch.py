@@ -29,11 +29,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from arena.engine.events import Event
+from arena.metrics import WEBHOOK_BACKLOG
 from arena.runtime.tournament import BotState, Observer, Standing
 from arena.store import tournaments as tournament_repo
 from arena.store import webhooks as webhook_repo
@@ -282,6 +283,7 @@ class Dispatcher:
         workers: int = 4,
         lease_s: float = 300.0,
         rng: random.Random | None = None,
+        backlog_every_s: float = 5.0,
     ) -> None:
         self.sessions = sessions
         self._own_deliverer = deliverer is None
@@ -291,6 +293,8 @@ class Dispatcher:
         self.batch = workers * 4
         self.lease = timedelta(seconds=lease_s)  # longer than a batch can take (each attempt <= ~15 s)
         self.rng = rng or random.Random()
+        self.backlog_every_s = backlog_every_s  # how often the loop counts the pending deliveries (a metric)
+        self._backlog_due = 0.0
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="arena-webhooks")
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -313,6 +317,9 @@ class Dispatcher:
         while not self._stop.is_set():
             try:
                 busy = self.run_once() >= self.batch  # a full batch: more may be due, go again at once
+                if time.monotonic() >= self._backlog_due:
+                    self._backlog_due = time.monotonic() + self.backlog_every_s
+                    self.measure_backlog()
             except Exception:
                 log.exception("webhook dispatcher: a round failed")
                 busy = False
@@ -329,6 +336,16 @@ class Dispatcher:
         if skipped:
             self._release(skipped)
         return len(claims)
+
+    def measure_backlog(self) -> int:
+        """Count the pending deliveries (due now or waiting for a retry) into ``arena_webhook_backlog``."""
+        with self.sessions() as session:
+            pending = session.scalar(
+                select(func.count()).select_from(WebhookDelivery)
+                .where(WebhookDelivery.status == DeliveryStatus.PENDING)
+            )  # fmt: skip
+        WEBHOOK_BACKLOG.set(pending or 0)
+        return pending or 0
 
     def _claim(self) -> list[_Claim]:
         now = utcnow()

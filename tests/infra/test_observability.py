@@ -86,13 +86,13 @@ def test_every_metric_queried_is_defined_by_the_code():
     for name in ("arena_http_request_duration_seconds", "arena_engine_last_tick_timestamp_seconds",
                  "arena_takeovers_total", "arena_lease_age_seconds", "arena_bot_host_slots",
                  "arena_bot_hosts_lost_total", "arena_orders_total", "arena_sandbox_ends_total",
-                 "arena_websocket_clients", "arena_sse_clients"):  # fmt: skip
+                 "arena_websocket_clients", "arena_sse_clients", "arena_webhook_backlog"):  # fmt: skip
         assert name in used, name
 
 
 def test_every_alert_is_complete():
     alerts = rules()
-    assert len({rule["alert"] for rule in alerts}) == len(alerts) >= 8
+    assert len({rule["alert"] for rule in alerts}) == len(alerts) >= 9
     for rule in alerts:
         assert rule["expr"].strip(), rule["alert"]
         assert DURATION.match(str(rule["for"])), rule["alert"]
