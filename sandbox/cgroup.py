@@ -96,6 +96,9 @@ class ContainerCgroup:
                 (directory / name).write_text(str(value))
             self.set_cpu(limits)
             return
+        missing = sorted({"memory", "pids", "cpu"} - set(self.dirs))
+        if missing:  # e.g. a mount namespace with /sys remounted (`ip netns exec`) hides the hierarchies
+            raise OSError(f"cgroup v1 controller(s) not mounted here: {', '.join(missing)} (see /proc/self/mounts)")
         for directory in self.dirs.values():
             directory.mkdir(parents=True, exist_ok=True)
         v1 = [("memory", "memory.limit_in_bytes", memory), ("memory", "memory.memsw.limit_in_bytes", memory),

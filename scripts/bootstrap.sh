@@ -9,8 +9,11 @@ cd "$(dirname "$0")/.."
 # chromium: the browser tests drive Debian's Chromium headless (Playwright uses it; no browser download).
 # mmdebstrap, dockerd: `arena images build` and tests/images make the runner image from Debian packages
 # with a private Docker engine (docker.io brings containerd); no image registry involved.
+# promtool (Debian's prometheus): tests/infra checks the alert rules and their unit tests with it.
+# ip, nsenter: scripts/cluster.py builds its simulated cluster out of network namespaces.
 declare -A wanted=([runc]=runc [runsc]=runsc [redis-server]=redis-server [chromium]=chromium
-                   [mmdebstrap]=mmdebstrap [dockerd]=docker.io)
+                   [mmdebstrap]=mmdebstrap [dockerd]=docker.io [promtool]=prometheus [ip]=iproute2
+                   [nsenter]=util-linux)
 missing=()
 for cmd in "${!wanted[@]}"; do
     # /usr/sbin is not on a non-root user's PATH on Debian (dockerd, runc live there).
@@ -28,7 +31,13 @@ if ((${#missing[@]})); then
     echo "bootstrap: installing ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
+    # No package may start a service here (prometheus would listen on every address): policy-rc.d says so.
+    own_policy=""
+    if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+        printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && own_policy=1
+    fi
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    if [[ -n $own_policy ]]; then rm -f /usr/sbin/policy-rc.d; fi
 fi
 
 PY=${PYTHON:-$(command -v python3.11 || command -v python3)}

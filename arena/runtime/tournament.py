@@ -442,7 +442,10 @@ class Tournament:
     # -- messages to bots and the leaderboard -------------------------------------------
 
     def _board_everyone(self, ts: int, tick: int) -> None:
-        """Write every entrant's current score to the board and the change feed, traded or not."""
+        """Write every entrant's current score to the board and the change feed, traded or not. A board already
+        frozen (a takeover of a run whose engine died after its end was published) keeps its final scores."""
+        if self.resumed_at is not None and self.leaderboard.is_frozen():
+            return
         scores = {b: self.engine.accounts[b].score for b in self.bots}
         self.leaderboard.update(scores)
         self.publisher.changed(scores, ts, tick)

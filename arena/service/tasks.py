@@ -61,9 +61,9 @@ def configure(redis_url: str) -> None:
     if app.conf.broker_url == redis_url and app.conf.result_backend == redis_url:
         return
     app.conf.update(broker_url=redis_url, result_backend=redis_url)
-    if app._pool is not None:  # Celery caches the broker pool and the result backend on first use
-        app._pool.force_close_all()
-        app._pool = None
+    # Celery caches the broker pool (from kombu's registry of pools by URL, which stays as it is: another switch
+    # back finds its pool open) and the result backend on first use.
+    app._pool = None
     app.amqp._producer_pool = None
     app._backend_cache = None
     if app._local is not None:

@@ -23,6 +23,8 @@ from typing import Any
 
 import psycopg
 
+from arena.children import spawn
+
 SEARCH = "/usr/lib/postgresql/*/bin"
 
 
@@ -60,11 +62,14 @@ def find_bindir() -> Path | None:
 class PostgresServer:
     """``start()`` (or ``with``) runs initdb and postgres; ``stop()`` ends it and deletes its files.
 
-    Listens on 127.0.0.1 only, trust auth for the superuser ``arena`` (nothing else can reach it: the
-    unix socket is in the private temp dir). ``url(db)`` gives a SQLAlchemy URL for a database.
+    Listens on ``host`` (127.0.0.1 unless told: the simulated cluster gives an address inside a network namespace
+    it created), trust auth for the superuser ``arena`` from there and from ``allow`` (a CIDR, e.g. the cluster's
+    private range); the unix socket is in the private temp dir. ``url(db)`` gives a SQLAlchemy URL for a database.
     """
 
-    def __init__(self, bindir: Path | str | None = None, run_as: str = "nobody", user: str = "arena") -> None:
+    def __init__(self, bindir: Path | str | None = None, run_as: str = "nobody", user: str = "arena",
+                 host: str = "127.0.0.1", allow: str | None = None, port: int | None = None) -> None:  # fmt: skip
+        self.host, self.allow, self.fixed_port = host, allow, port
         self.bindir = Path(bindir) if bindir else find_bindir()
         self.run_as = run_as
         self.user = user
@@ -76,11 +81,11 @@ class PostgresServer:
     # -- addresses -------------------------------------------------------------------
 
     def url(self, database: str = "postgres", driver: str = "postgresql+psycopg") -> str:
-        return f"{driver}://{self.user}@127.0.0.1:{self.port}/{database}"
+        return f"{driver}://{self.user}@{self.host}:{self.port}/{database}"
 
     def connect(self, database: str = "postgres") -> psycopg.Connection[Any]:
         """An autocommit connection (CREATE/DROP DATABASE cannot run in a transaction)."""
-        return psycopg.connect(host="127.0.0.1", port=self.port, user=self.user, dbname=database, autocommit=True)
+        return psycopg.connect(host=self.host, port=self.port, user=self.user, dbname=database, autocommit=True)
 
     def create_database(self, name: str, template: str | None = None) -> str:
         with self.connect() as conn:
@@ -114,11 +119,14 @@ class PostgresServer:
         except subprocess.CalledProcessError as exc:
             self.stop()
             raise PostgresUnavailable(f"initdb failed: {exc.stderr.decode(errors='replace')[-2000:]}") from exc
-        for _ in range(5):  # a port picked free can be taken before the server binds it
-            self.port = free_port()
+        if self.allow:
+            with (data / "pg_hba.conf").open("a") as hba:
+                hba.write(f"host all {self.user} {self.allow} trust\n")
+        for _ in range(1 if self.fixed_port else 5):  # a port picked free can be taken before the server binds it
+            self.port = self.fixed_port or free_port()
             self._log = open(self._dir / "postgres.log", "ab")  # noqa: SIM115 - closed in _kill
-            self._process = subprocess.Popen(
-                [str(self.bindir / "postgres"), "-D", str(data), "-h", "127.0.0.1", "-p", str(self.port),
+            self._process = spawn(  # dies with us, even on SIGKILL
+                [str(self.bindir / "postgres"), "-D", str(data), "-h", self.host, "-p", str(self.port),
                  "-k", str(self._dir), "-c", "fsync=off", "-c", "full_page_writes=off",
                  "-c", "synchronous_commit=off", "-c", "max_connections=200", "-c", "shared_buffers=64MB"],
                 stdout=self._log, stderr=subprocess.STDOUT, cwd=self._dir, **demote,
@@ -149,7 +157,7 @@ class PostgresServer:
                 return False
             try:
                 with psycopg.connect(
-                    host="127.0.0.1", port=self.port, user=self.user, dbname="postgres", connect_timeout=1
+                    host=self.host, port=self.port, user=self.user, dbname="postgres", connect_timeout=1
                 ):
                     return True
             except psycopg.OperationalError:
