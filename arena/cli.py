@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -161,10 +162,9 @@ def demo(
     if web:
         _demo_web(bots, seed, ticks, port)
         return
-    from arena.catalog import load_catalog
-    from arena.runtime.local import run_local
     from arena.runtime.redis_server import RedisServer
     from arena.runtime.spec import EntrySpec, TournamentSpec
+    from arena.service.embedded import Planes
     from arena.settings import settings
 
     try:
@@ -178,18 +178,22 @@ def demo(
     server = None if settings().redis_url else RedisServer().start()
     url = settings().redis_url or server.url  # type: ignore[union-attr]
     try:
-        if as_json:
-            standings, _ = run_local(url, spec, load_catalog())
-            print(json.dumps({"tournament": spec.id, "standings": [s.as_dict() for s in standings]}))
-            return
-        standings, reports = _demo_live(url, spec, load_catalog())
-    except KeyboardInterrupt:  # Ctrl-C: the bots' sandboxes go with this process, Redis is stopped below
+        # The planes of production, each its own process: this one queues the tournament and shows it; an engine
+        # worker runs it and a bot host runs the bots (all stopped below, even on Ctrl-C).
+        with Planes(url, slots=max(8, len(entries))):
+            result = _demo_run(url, spec, live=not as_json)
+    except KeyboardInterrupt:  # Ctrl-C: the planes stop (their bots with them), Redis is stopped below
         err.print("[yellow]interrupted[/]: the tournament was stopped before its end", highlight=False)
         raise typer.Exit(130) from None
+    except RuntimeError as exc:
+        raise fail("DEMO_FAILED", str(exc), as_json) from None
     finally:
         if server is not None:
             server.stop()
-    _print_standings(standings, reports)
+    if as_json:
+        print(json.dumps({"tournament": spec.id, "standings": result["standings"]}))
+        return
+    _print_standings(result["standings"], result["reports"])
 
 
 def _demo_web(folder: Path, seed: int, ticks: int, port: int) -> None:
@@ -237,29 +241,55 @@ def _standings_table(standings: list[Any], title: str) -> Table:
     return table
 
 
-def _demo_live(url: str, spec: Any, catalog: Any) -> tuple[list[Any], dict[str, Any]]:
+def _demo_run(url: str, spec: Any, live: bool) -> dict[str, Any]:
+    """Queue ``spec`` to the engine worker and wait for its result, showing the live leaderboard if ``live``."""
+    import time
+
+    import redis
     from rich.console import Group
     from rich.live import Live
 
-    from arena.runtime.local import run_local
+    from arena.runtime.bus import Bus
+    from arena.runtime.leaderboard import Leaderboard
+    from arena.service import tasks
 
+    tasks.configure(url)
+    queued = tasks.start_tournament(spec.model_dump(mode="json"))
+    client = redis.Redis.from_url(url)
+    bus, board = Bus(client, spec.id), Leaderboard(client, spec.id)
     progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     task = progress.add_task(f"tournament {spec.id}", total=spec.ticks)
-    with Live(Group(progress), refresh_per_second=10, console=err, transient=True) as live:
+    try:
+        with Live(Group(progress), refresh_per_second=10, console=err, transient=True, auto_refresh=live) as view:
+            while not queued.ready():
+                if live:
+                    at = bus.progress()
+                    progress.update(task, completed=at[0] if at else 0)
+                    view.update(Group(progress, _live_table(board.top(len(spec.entries)), bus.statuses())))
+                time.sleep(0.1)  # the display's refresh, while the engine worker runs the tournament
+        return queued.get(timeout=30)
+    except Exception as exc:  # the engine task failed: its error, for the operator
+        raise RuntimeError(f"the tournament failed: {type(exc).__name__}: {exc}") from None
+    finally:
+        client.close()
 
-        def on_tick(report: Any) -> None:
-            progress.update(task, completed=report.n, total=report.total)
-            live.update(Group(progress, _standings_table(report.standings, "live leaderboard")))
 
-        return run_local(url, spec, catalog, on_tick=on_tick)
+def _live_table(standings: list[Any], statuses: dict[str, str]) -> Table:
+    table = Table(title="live leaderboard", title_justify="left")
+    for column, justify in (("rank", "right"), ("bot", "left"), ("score", "right"), ("status", "left")):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for s in standings:
+        table.add_row(str(s.rank), s.bot, f"{s.score:,.2f}", statuses.get(s.bot, ""))
+    return table
 
 
-def _print_standings(standings: list[Any], reports: dict[str, Any]) -> None:
+def _print_standings(standings: list[dict[str, Any]], reports: dict[str, dict[str, Any]]) -> None:
     out = Console()
-    out.print(_standings_table(standings, "final standings"))
+    out.print(_standings_table([SimpleNamespace(**s) for s in standings], "final standings"))
     for bot, report in sorted(reports.items()):
-        if report.status not in ("exited", "killed") or report.protocol_errors:
-            out.print(f"[dim]{bot}: {report.status} {report.reason} ({report.protocol_errors} protocol errors)[/]")
+        status, errors = report.get("status", "?"), report.get("protocol_errors", 0)
+        if status not in ("exited", "killed") or errors:
+            out.print(f"[dim]{bot}: {status} {report.get('reason', '')} ({errors} protocol errors)[/]")
 
 
 @app.command()
@@ -457,6 +487,8 @@ def worker(
     unknown = sorted(set(wanted) - {"engine", "bots"})
     if unknown or not wanted:
         raise fail("BAD_QUEUES", f"queues are engine and/or bots, got {queues!r}", False)
+    if "engine" in wanted:
+        _require_database(settings().database)
     tasks.configure(url)
     if metrics_port:
         import prometheus_client
@@ -482,6 +514,36 @@ def _require_redis(url: str) -> None:
         raise fail("REDIS_UNREACHABLE", f"cannot reach Redis at {url}: {exc}", False) from None
     finally:
         client.close()
+
+
+def _require_database(url: str) -> None:
+    """An engine worker records what it runs: refuse a database that does not answer, before taking any work."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from arena.store.db import make_engine
+
+    try:
+        engine = make_engine(url)
+    except (SQLAlchemyError, ValueError, OSError) as exc:
+        raise fail("DATABASE_UNREACHABLE", f"cannot use the database at {_redacted(url)}: {exc}", False) from None
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except (SQLAlchemyError, OSError) as exc:
+        reason = str(exc).splitlines()[0]
+        raise fail("DATABASE_UNREACHABLE", f"cannot reach the database at {_redacted(url)}: {reason}", False) from None
+    finally:
+        engine.dispose()
+
+
+def _redacted(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "(unparseable URL)"
 
 
 def _print_summary(bot: Path, feed: str, result: Any) -> None:

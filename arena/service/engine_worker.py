@@ -48,25 +48,56 @@ HOSTS_WAIT_S = 30.0  # how long a tournament waits for a bot host to come up bef
 Dispatch = Callable[[str, str, str, str, dict[str, Any]], None]
 
 
+class Halts:
+    """The halt events of the runs a worker has going: ``halt_all`` (the worker is stopping) sets each, and any
+    run started after it is halted from the start."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running: set[threading.Event] = set()
+        self.stopping = False
+
+    def new(self) -> threading.Event:
+        event = threading.Event()
+        with self._lock:
+            self._running.add(event)
+            if self.stopping:
+                event.set()
+        return event
+
+    def done(self, event: threading.Event) -> None:
+        with self._lock:
+            self._running.discard(event)
+
+    def halt_all(self) -> None:
+        with self._lock:
+            self.stopping = True
+            for event in self._running:
+                event.set()
+
+
 def placement_key(slug: str) -> str:
     return f"arena:{{{slug}}}:placement"
 
 
 def conduct(sessions: sessionmaker[Session], redis_url: str, tournament_id: int, dispatch: Dispatch, *,
-            lease_ttl_s: float, halt: threading.Event | None = None) -> str:  # fmt: skip
+            lease_ttl_s: float, halts: Halts | None = None) -> str:  # fmt: skip
     """Run (or take over) started tournament ``tournament_id`` to its end on this worker. Returns what happened:
     ``finished``, ``failed``, ``handed over`` (this worker is stopping; another takes over), ``held`` (another
-    engine runs it) or ``not running`` (finished, cancelled or failed meanwhile: nothing to do)."""
+    engine runs it) or ``not running`` (finished, cancelled or failed meanwhile: nothing to do). ``halts``: where
+    this run's halt is kept while it runs, so the worker stopping can halt it."""
     with sessions.begin() as session:
         t = tournament_repo.get_tournament(session, tournament_id)
         if t.status is not TournamentStatus.RUNNING:
             return "not running"
         slug = t.slug
     client = connect(redis_url)  # rides out a Redis restart: the engine pauses and goes on
-    halt = halt or threading.Event()
+    halts = halts or Halts()
+    halt = halts.new()  # this run's own: set when its lease is lost or its worker stops
     try:
         lease = Lease(client, slug, ttl_s=lease_ttl_s, on_lost=halt.set).hold()
     except LeaseHeld:
+        halts.done(halt)
         client.close()
         return "held"
     outcome = "failed"
@@ -79,6 +110,7 @@ def conduct(sessions: sessionmaker[Session], redis_url: str, tournament_id: int,
             if outcome != "handed over":  # a handed-over tournament is still running: the watchdog must see it
                 client.hdel(RUNNING_KEY, slug)
             lease.release()
+        halts.done(halt)
         client.close()
 
 

@@ -14,7 +14,6 @@ re-running them.
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import redis
@@ -24,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from arena.catalog import load_catalog
 from arena.runtime.spec import TournamentSpec
 from arena.runtime.tournament import Tournament
-from arena.service import bot_host, runs
+from arena.service import bot_host, engine_worker, runs
 from arena.settings import settings
 from arena.store import bots
 from arena.store.db import make_engine, make_sessionmaker
@@ -76,11 +75,19 @@ def _client() -> redis.Redis:
 
 @app.task(name="arena.run_tournament")
 def run_tournament(spec: dict[str, Any]) -> dict[str, Any]:
+    """A tournament given by its spec (no database: ``arena demo``, library use): its standings, and each bot's
+    end report as its supervisor sent it over the bus."""
     parsed = TournamentSpec.model_validate(spec)
     catalog = load_catalog()
     config, entries = parsed.build(catalog)
-    standings = Tournament(_client(), config, entries, catalog).run()
-    return {"tournament": parsed.id, "standings": [s.as_dict() for s in standings]}
+    halt = HALTS.new()
+    try:
+        tournament = Tournament(_client(), config, entries, catalog, halt=halt)
+        standings = tournament.run()
+    finally:
+        HALTS.done(halt)
+    return {"tournament": parsed.id, "standings": [s.as_dict() for s in standings],
+            "reports": {bot: state.report for bot, state in tournament.bots.items()}}  # fmt: skip
 
 
 @app.task(name="arena.run_supervisor")
@@ -94,19 +101,17 @@ def run_supervisor(tournament: str, bot: str, path: str, limits: dict[str, Any])
 @app.task(name="arena.conduct")
 def conduct(tournament_id: int) -> str:
     """Run, or take over, a started tournament of the service's database (``arena.service.engine_worker``)."""
-    from arena.service.engine_worker import conduct as conduct_tournament
-
     def dispatch(queue: str, slug: str, bot: str, path: str, limits: dict[str, Any]) -> None:
         run_supervisor.apply_async((slug, bot, path, limits), queue=queue)
 
-    return conduct_tournament(_sessions(), app.conf.broker_url, tournament_id, dispatch,
-                              lease_ttl_s=settings().lease_ttl_s, halt=HALT)  # fmt: skip
+    return engine_worker.conduct(_sessions(), app.conf.broker_url, tournament_id, dispatch,
+                                 lease_ttl_s=settings().lease_ttl_s, halts=HALTS)  # fmt: skip
 
 
 # -- the worker process: what it runs beside its tasks -------------------------------------------------------
 
 HOST: bot_host.BotHost | None = None  # this process, when it is a bot host
-HALT = threading.Event()  # set when this worker stops: its engines hand their tournaments over
+HALTS = engine_worker.Halts()  # the engines running here: halted when this worker stops, handing their tournaments over
 _SESSIONS: list[sessionmaker[Session]] = []
 _WATCHDOG: list[Any] = []
 _PLANES: set[str] = set()
@@ -144,7 +149,7 @@ def _on_ready(**_: Any) -> None:
 
 @signals.worker_shutting_down.connect
 def _on_shutdown(**_: Any) -> None:
-    HALT.set()  # running engines stop at their next tick and release their leases: a spare takes over at once
+    HALTS.halt_all()  # running engines stop at their next tick and release their leases: a spare takes over at once
     for watchdog in _WATCHDOG:
         watchdog.stop()
     if HOST is not None:

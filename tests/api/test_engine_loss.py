@@ -40,7 +40,7 @@ def serve(redis_url: str, tmp_path: Path) -> Iterator[tuple[Callable[[], tuple[s
     def start(*args: str) -> tuple[subprocess.Popen[bytes], str]:
         port = free_port()
         process = subprocess.Popen([str(Path(sys.executable).parent / "arena"), "serve", "--port", str(port), *args],
-                                   env=env, stdout=subprocess.DEVNULL,
+                                   env=env, stdout=subprocess.DEVNULL, start_new_session=True,
                                    stderr=(tmp_path / f"serve-{port}.log").open("wb"))  # fmt: skip
         url = f"http://127.0.0.1:{port}"
         answer = poll(lambda: _get(url + "/healthz"), lambda r: r is not None and r.status_code == 200, 30)
@@ -165,3 +165,32 @@ def test_sigterm_ends_the_service_promptly_with_a_spectator_connected(serve) -> 
     process.wait(timeout=15)  # before: it waited for the spectator forever
     assert time.monotonic() - started < 10
     spectator.join(timeout=10)
+
+
+def test_ctrl_c_stops_the_embedded_service_mid_tournament_and_leaves_nothing(serve) -> None:
+    import time
+
+    from tests.processes import alive, descendants
+
+    start, key = serve
+    process, url = start("--embedded")
+    client, admin, people = enrol(url, key, ("alice",))
+    upload(client, people["alice"], "holder", "buy_and_hold.py", (ROOT / "examples/bots/buy_and_hold.py").read_bytes())
+    assert poll(lambda: client.get("/bots/holder/versions/1", headers=people["alice"]).json(),
+                lambda v: v["status"] != "pending")["status"] == "ready"  # fmt: skip
+    client.post("/admin/tournaments", headers=admin, json={
+        "slug": "cut", "name": "Cut", "feed": "synthetic:3", "ticks": 5000, "seed": 3, "clock": "realtime",
+        "tick_deadline_s": 0.1, "rules": {"symbols": ["BTC-USD", "ETH-USD"]}})  # fmt: skip
+    client.post("/admin/tournaments/cut/open", headers=admin)
+    assert client.post("/tournaments/cut/entries", json={"bot": "holder"}, headers=people["alice"]).status_code == 201
+    assert client.post("/admin/tournaments/cut/start", headers=admin).json()["status"] == "running"
+    assert poll(lambda: client.get("/admin/tournaments/cut", headers=admin).json(),
+                lambda t: (t.get("progress") or {}).get("tick", 0) >= 3)["progress"]["tick"] >= 3  # fmt: skip
+    client.close()
+    tree = descendants(process.pid)  # the engine worker, the bot host and the bot's sandbox
+    assert len(tree) >= 3, tree
+    started = time.monotonic()
+    os.killpg(process.pid, signal.SIGINT)  # Ctrl-C at the terminal
+    process.wait(timeout=15)
+    assert time.monotonic() - started < 10
+    assert not [pid for pid in tree if alive(pid)]

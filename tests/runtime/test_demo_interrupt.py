@@ -36,17 +36,13 @@ def _cgroups_of(*pids: int) -> list[Path]:
             for child in parent.iterdir() if child.name.startswith(prefixes)]  # fmt: skip
 
 
-def _children(pid: int) -> list[int]:
-    found = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
-    return [int(child) for child in found]
-
-
 def test_ctrl_c_stops_the_demo_promptly_and_leaves_nothing() -> None:
     demo = subprocess.Popen([ARENA, "demo", "--ticks", "100000"], stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, start_new_session=True)  # its own group, as a terminal's job
     try:
-        assert _wait_for(lambda: len(_cgroups_of(demo.pid)) >= 5, 60), "the demo's bots never started"
-        helpers = _children(demo.pid)  # the private redis-server, the sandbox watchdog, the runtimes
+        # The bots run on the demo's bot host, a process of its own below the demo.
+        assert _wait_for(lambda: len(_cgroups_of(*descendants(demo.pid))) >= 5, 60), "the demo's bots never started"
+        tree = descendants(demo.pid)  # the private redis-server, the engine worker, the bot host, the sandboxes
         started = time.monotonic()
         os.killpg(demo.pid, signal.SIGINT)
         demo.wait(timeout=15)
@@ -57,8 +53,8 @@ def test_ctrl_c_stops_the_demo_promptly_and_leaves_nothing() -> None:
             demo.wait()
     stderr = demo.stderr.read().decode() if demo.stderr else ""
     assert demo.returncode == 130 and "interrupted" in stderr and "Traceback" not in stderr, stderr
-    assert _wait_for(lambda: not _cgroups_of(demo.pid), 15), "a sandbox outlived the demo"
-    assert _wait_for(lambda: not any(Path(f"/proc/{pid}").exists() for pid in helpers), 15), helpers
+    assert _wait_for(lambda: not _cgroups_of(demo.pid, *tree), 15), "a sandbox outlived the demo"
+    assert _wait_for(lambda: not any(alive(pid) for pid in tree), 15), [pid for pid in tree if alive(pid)]
 
 
 def test_ctrl_c_stops_the_web_demo_promptly_and_leaves_nothing(tmp_path: Path) -> None:
