@@ -18,7 +18,7 @@ from typing import Any, BinaryIO
 
 from sandbox.errors import ProtocolError
 
-DEFAULT_MAX_LINE_BYTES = 256 * 1024
+DEFAULT_MAX_LINE_BYTES = 64 * 1024 - 1  # protocol v1: a line is at most 64 KiB, its newline included
 _CHUNK = 65536
 
 
@@ -43,7 +43,8 @@ class JsonLineChannel:
 
     ``receive`` raises ProtocolError with a code (LINE_TOO_LONG, INVALID_UTF8, INVALID_JSON,
     NOT_AN_OBJECT, TIMEOUT, CLOSED); iterating yields dicts, or ProtocolError values for bad lines,
-    until the bot closes its stdout.
+    until the bot closes its stdout. ``raw_lines`` yields the undecoded lines with their sizes instead, so a
+    caller can apply a byte budget before it spends anything on decoding.
     """
 
     def __init__(
@@ -65,6 +66,8 @@ class JsonLineChannel:
         self._buffer = bytearray()
         self._scanned = 0  # bytes of _buffer known to hold no newline
         self._discarding = False
+        self._consumed = 0  # bytes taken off the input as lines or discarded, ...
+        self._reported = 0  # ... and the part of them raw_lines has already accounted for
         self._eof = False
         self._read_lock = threading.Lock()
         self._write_lock = threading.Lock()
@@ -117,6 +120,37 @@ class JsonLineChannel:
                     raise ProtocolError(ProtocolError.TIMEOUT, f"no line from the bot within {timeout} s")
                 self._fill()
 
+    def raw_lines(self) -> Iterator[tuple[int, bytes | ProtocolError | None]]:
+        """Until the bot closes its stdout: (bytes consumed, the line without its newline), or a ProtocolError
+        (LINE_TOO_LONG) for an oversize line, or None for input that holds no line (a blank line, or the
+        discarded rest of an oversize line, reported every ``max_line_bytes``). Decode a line with ``parse``."""
+        while True:
+            with self._read_lock:
+                item = self._raw_line()
+            if item is False:
+                return
+            size, self._reported = self._consumed - self._reported, self._consumed
+            yield size, None if isinstance(item, bytes) and not item.strip() else item
+
+    def _raw_line(self) -> bytes | ProtocolError | bool | None:
+        while True:
+            try:
+                line = self._next_line()
+            except ProtocolError as error:
+                return error
+            if line is not None:
+                return line
+            if self._discarding and self._consumed - self._reported > self.max_line_bytes:
+                return None  # account for a long discard as it goes, not only once it ends
+            if self._eof:
+                return False
+            _wait(self._rfd, select.POLLIN, None)
+            self._fill()
+
+    def parse(self, line: bytes) -> dict[str, Any]:
+        """A line from ``raw_lines`` as an object. Raises ProtocolError (INVALID_UTF8, INVALID_JSON, NOT_AN_OBJECT)."""
+        return self._parse(line)
+
     def __iter__(self) -> Iterator[dict[str, Any] | ProtocolError]:
         while True:
             try:
@@ -139,8 +173,10 @@ class JsonLineChannel:
         if self._discarding:
             newline = data.find(b"\n")
             if newline < 0:
+                self._consumed += len(data)
                 return
             self._discarding = False
+            self._consumed += newline + 1
             data = data[newline + 1:]
         self._buffer += data
 
@@ -149,6 +185,7 @@ class JsonLineChannel:
         newline = self._buffer.find(b"\n", self._scanned)
         if newline < 0:
             if len(self._buffer) > self.max_line_bytes:
+                self._consumed += len(self._buffer)
                 self._buffer.clear()
                 self._scanned = 0
                 self._discarding = True
@@ -157,6 +194,7 @@ class JsonLineChannel:
                 )
             if self._eof and self._buffer:  # a last line without its newline
                 line = bytes(self._buffer)
+                self._consumed += len(line)
                 self._buffer.clear()
                 self._scanned = 0
                 return line
@@ -164,6 +202,7 @@ class JsonLineChannel:
             return None
         line = bytes(self._buffer[:newline])
         del self._buffer[: newline + 1]
+        self._consumed += newline + 1
         self._scanned = 0
         if len(line) > self.max_line_bytes:
             raise ProtocolError(

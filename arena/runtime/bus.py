@@ -28,6 +28,10 @@ from arena.engine.tick import Tick
 
 _ID = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 STREAM_MAXLEN = 100_000  # approximate cap per stream: a bounded memory footprint per tournament
+# The orders stream is the exception: a MAXLEN there would let one bot's flood trim other bots' unread orders
+# and ``done``s. It is never trimmed by its writers; the engine trims what it has consumed and journaled
+# (``trim_reports``), and each bot's share of it is bounded at the source by its supervisor (the line budget
+# per tick and the order-rate cap, which cancels count against too).
 # Longest a blocking read waits: callers loop on their own deadlines, and redis-py gives up on a
 # socket silent for its socket_timeout (5 s by default), so blocks stay well under that.
 MAX_BLOCK_MS = 1_000
@@ -157,6 +161,11 @@ class Bus:
             if isinstance(result, redis.ResponseError) and not _already_there(result):
                 raise result
 
+    def trim_reports(self, through: str) -> None:
+        """Forget the reports before ``through`` (the engine has consumed and journaled them; a takeover resumes
+        after the journal's cursor). MINID never removes an entry at or after it, however approximate."""
+        self.client.xtrim(self.orders_key, minid=through, approximate=True)
+
     def read_reports(self, after: str, block_ms: int | None) -> list[Report]:
         block = None if block_ms is None else min(block_ms, MAX_BLOCK_MS)
         reply = self.client.xread({self.orders_key: after}, block=block, count=10_000)
@@ -187,7 +196,7 @@ class Bus:
             fields["q"] = q
         if body:
             fields["body"] = _dumps(body)
-        self.client.xadd(self.orders_key, fields, maxlen=STREAM_MAXLEN, approximate=True)
+        self.client.xadd(self.orders_key, fields)
 
     def report_many(self, bot: str, items: Iterable[tuple[str, int, Mapping[str, Any] | None]]) -> None:
         pipe = self.client.pipeline(transaction=False)
@@ -195,7 +204,7 @@ class Bus:
             fields: dict[str, Any] = {"bot": bot, "kind": kind, "n": n}
             if body:
                 fields["body"] = _dumps(body)
-            pipe.xadd(self.orders_key, fields, maxlen=STREAM_MAXLEN, approximate=True)
+            pipe.xadd(self.orders_key, fields)
         pipe.execute()
 
     def report_usage(self, bot: str, usage: Mapping[str, Any]) -> None:

@@ -7,6 +7,7 @@ Everything here is pure: the supervisor does the I/O, this module decides what t
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +31,9 @@ MAX_SUBSCRIBE_SYMBOLS = 256
 MAX_SYMBOL_CHARS = 32
 MAX_LOG_CHARS = 1000
 MAX_ID_CHARS = 64
+MAX_ORDER_FIELDS = 16  # an order's fields, unknown ones included (those are named back in the rejection)
+MAX_FIELD_CHARS = 32  # a field name on an order, and the value of its enum fields (side, order_type, tif)
+CLIENT_ORDER_ID = re.compile(r"[A-Za-z0-9_.:\-]{1,64}")  # the engine's own rule, checked before anything is stored
 BOT_MESSAGE_TYPES = ("subscribe", "unsubscribe", "order", "cancel", "pong", "done", "log", "resync")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 MARGIN_WARNING_THRESHOLD = 0.8  # margin used / cap above which the host warns, once per crossing
@@ -228,6 +232,43 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def _symbol(kind: str, symbol: Any) -> str:
+    # Symbols, ids and field names end up in the record's bounded columns: a bot's string that would not fit
+    # (or a NUL, which PostgreSQL refuses) must be stopped here, before anything is stored.
+    if not isinstance(symbol, str) or not 0 < len(symbol) <= MAX_SYMBOL_CHARS or not symbol.isprintable():
+        raise _invalid(kind, f"a symbol must be a string of 1-{MAX_SYMBOL_CHARS} printable characters")
+    return symbol
+
+
+def _client_order_id(kind: str, value: Any) -> str:
+    if not isinstance(value, str) or not CLIENT_ORDER_ID.fullmatch(value):
+        raise _invalid(kind, f"'client_order_id' must be 1-{MAX_ID_CHARS} characters of A-Z a-z 0-9 _ . : -")
+    return value
+
+
+def _text(value: str) -> str:
+    """Free text kept in the record: no NUL (PostgreSQL refuses it in text)."""
+    return value.replace("\x00", "\ufffd")
+
+
+def _order(obj: Mapping[str, Any]) -> BotMessage:
+    """An order keeps its fields for the engine to judge (a bad order is an ``order_update`` rejection), but its
+    strings are capped here first: the symbol, the client order id, enum values and the names of unknown fields."""
+    order = {k: v for k, v in obj.items() if k not in ("context", "account")}
+    if len(order) > MAX_ORDER_FIELDS:
+        raise _invalid("order", f"at most {MAX_ORDER_FIELDS} fields, got {len(order)}")
+    for name, value in order.items():
+        if len(name) > MAX_FIELD_CHARS or not name.isprintable():
+            raise _invalid("order", f"a field name must be 1-{MAX_FIELD_CHARS} printable characters")
+        if isinstance(value, str) and name not in ("symbol", "client_order_id") and len(value) > MAX_FIELD_CHARS:
+            raise _invalid("order", f"{name!r} must be at most {MAX_FIELD_CHARS} characters")
+    if "symbol" in order:
+        _symbol("order", order["symbol"])
+    if order.get("client_order_id") is not None:
+        _client_order_id("order", order["client_order_id"])
+    return order
+
+
 def _symbol_list(kind: str, obj: Mapping[str, Any]) -> list[str]:
     symbols = obj.get("symbols")
     if not isinstance(symbols, list) or not symbols:
@@ -235,8 +276,7 @@ def _symbol_list(kind: str, obj: Mapping[str, Any]) -> list[str]:
     if len(symbols) > MAX_SUBSCRIBE_SYMBOLS:
         raise _invalid(kind, f"at most {MAX_SUBSCRIBE_SYMBOLS} symbols per message, got {len(symbols)}")
     for symbol in symbols:
-        if not isinstance(symbol, str) or not 0 < len(symbol) <= MAX_SYMBOL_CHARS:
-            raise _invalid(kind, f"each symbol must be a string of 1-{MAX_SYMBOL_CHARS} characters")
+        _symbol(kind, symbol)
     return list(dict.fromkeys(symbols))  # de-duplicated, order kept
 
 
@@ -269,14 +309,12 @@ def parse_bot_message(obj: Any) -> BotMessage:
             UNKNOWN_TYPE, f"unknown message type {kind[:40]!r}; expected one of {', '.join(BOT_MESSAGE_TYPES)}"
         )
     if kind == "order":
-        return {k: v for k, v in obj.items() if k not in ("context", "account")}
+        return _order(obj)
     if kind == "cancel":
         out: BotMessage = {"type": kind}
         client_order_id, order_id = obj.get("client_order_id"), obj.get("order_id")
         if client_order_id is not None:
-            if not isinstance(client_order_id, str) or not 0 < len(client_order_id) <= MAX_ID_CHARS:
-                raise _invalid(kind, f"'client_order_id' must be a string of 1-{MAX_ID_CHARS} characters")
-            out["client_order_id"] = client_order_id
+            out["client_order_id"] = _client_order_id(kind, client_order_id)
         if order_id is not None:
             if not _is_int(order_id):
                 raise _invalid(kind, "'order_id' must be an integer")
@@ -295,17 +333,15 @@ def parse_bot_message(obj: Any) -> BotMessage:
             raise _invalid(kind, "'message' must be a string")
         if not isinstance(level, str) or level not in LOG_LEVELS:
             raise _invalid(kind, f"'level' must be one of {', '.join(LOG_LEVELS)}")
-        return {"type": kind, "message": message[:MAX_LOG_CHARS], "level": level}
+        return {"type": kind, "message": _text(message[:MAX_LOG_CHARS]), "level": level}
     if kind == "pong":
         pong_id = obj.get("id")
-        if not (_is_int(pong_id) or (isinstance(pong_id, str) and 0 < len(pong_id) <= MAX_ID_CHARS)):
+        if not (_is_int(pong_id) or (isinstance(pong_id, str) and 0 < len(pong_id) <= MAX_ID_CHARS
+                                     and pong_id.isprintable())):
             raise _invalid(kind, f"'id' must echo the ping's id (an integer or a string of 1-{MAX_ID_CHARS})")
         return {"type": kind, "id": pong_id}
     if kind == "resync":
-        symbol = obj.get("symbol")
-        if not isinstance(symbol, str) or not 0 < len(symbol) <= MAX_SYMBOL_CHARS:
-            raise _invalid(kind, f"'symbol' must be a string of 1-{MAX_SYMBOL_CHARS} characters")
-        return {"type": kind, "symbol": symbol}
+        return {"type": kind, "symbol": _symbol(kind, obj.get("symbol"))}
     return {"type": kind, "symbols": _symbol_list(kind, obj), "channels": _channel_list(kind, obj)}
 
 
@@ -323,8 +359,10 @@ class FloodPolicy:
 class FloodGuard:
     """Counts one bot's lines per tick window and decides: ``accept``, ``drop`` or ``cut``.
 
-    Call :meth:`line` for every line read (``bad`` when it failed to decode or validate) and
-    :meth:`next_tick` at each tick boundary. Once it has said ``cut`` it says so for ever.
+    Call :meth:`line` with the size of every line read, before decoding it (a line it drops is never decoded),
+    :meth:`refused` when an accepted line then fails to decode or validate, :meth:`discarded` for input that
+    held no line (blank, or the discarded rest of an oversize line), and :meth:`next_tick` at each tick
+    boundary. Once it has said ``cut`` it says so for ever. (``line(size, bad=True)`` is ``line`` + ``refused``.)
     """
 
     ACCEPT, DROP, CUT = "accept", "drop", "cut"
@@ -346,6 +384,22 @@ class FloodGuard:
         self.window_lines += 1
         self.window_bytes += size
         self.bad_lines += bad
+        return self._verdict()
+
+    def refused(self) -> str:
+        if self.cut_off:
+            return self.CUT
+        self.bad_lines += 1
+        return self._verdict(counted=False)
+
+    def discarded(self, size: int) -> str:
+        if self.cut_off:
+            return self.CUT
+        self.window_bytes += size
+        return self._verdict(counted=False)
+
+    def _verdict(self, counted: bool = True) -> str:
+        """``counted``: the call counted a line against the window's line budget (else it cannot be dropped)."""
         policy = self.policy
         if self.bad_lines > policy.max_bad_lines:
             return self._cut(f"more than {policy.max_bad_lines} invalid lines")
@@ -353,7 +407,7 @@ class FloodGuard:
             return self._cut(f"{policy.cut_off_lines_per_tick} lines in one tick")
         if self.window_bytes > policy.max_bytes_per_tick:
             return self._cut(f"more than {policy.max_bytes_per_tick} bytes in one tick")
-        if self.window_lines > policy.max_lines_per_tick:
+        if counted and self.window_lines > policy.max_lines_per_tick:
             self.dropped += 1
             return self.DROP
         return self.ACCEPT

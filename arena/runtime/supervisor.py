@@ -25,6 +25,7 @@ from arena.engine.book import L2Book
 from arena.engine.orders import OrderError, parse_order
 from arena.runtime.bus import Bus, tick_books
 from arena.runtime.protocol import (
+    FLOODING,
     FloodGuard,
     MarketView,
     ProtocolViolation,
@@ -238,8 +239,8 @@ class Supervisor:
         messages.append(tick_message(n, ts))
         return messages
 
-    def _send(self, message: dict[str, Any]) -> None:
-        self._process.channel.send(message)
+    def _send(self, message: dict[str, Any], timeout: float | None = -1.0) -> None:
+        self._process.channel.send(message, timeout=timeout)
 
     def _send_all(self, messages: list[dict[str, Any]]) -> None:
         """Many messages in one write: one system call per tick rather than one per line."""
@@ -258,32 +259,47 @@ class Supervisor:
             self._process.kill(self.report.reason)
 
     def _relay_bot(self) -> None:
-        for item in self._process.channel:
-            bad: ProtocolError | ProtocolViolation | None = None
+        """Each line is weighed (its real size against the tick's line and byte budgets) before it is decoded, so
+        a flooding bot costs the host a read and a count, never a parse."""
+        channel = self._process.channel
+        for size, item in channel.raw_lines():
             message: dict[str, Any] | None = None
-            if isinstance(item, ProtocolError):
-                bad = item
-            else:
-                try:
-                    message = parse_bot_message(item)
-                except ProtocolViolation as exc:
-                    bad = exc
+            bad: ProtocolError | ProtocolViolation | None = None
             with self._lock:
-                verdict = self._guard.line(0, bad=bad is not None)
+                verdict = self._guard.discarded(size) if item is None else self._guard.line(size)
+            if verdict == FloodGuard.ACCEPT and item is not None:
+                message, bad = self._decode(channel, item)
+                if bad is not None:
+                    with self._lock:
+                        verdict = self._guard.refused()
             if verdict == FloodGuard.CUT:
                 if not self.report.reason:
                     self.report.reason = f"cut off: {self._guard.reason}"
+                    with contextlib.suppress(ProtocolError):
+                        self._send(error_message(FLOODING, self.report.reason), timeout=0.5)
                     self._process.kill(self.report.reason)
                 # Keep draining (and discarding) to the end: a full pipe would stall the runtime's exit.
                 continue
-            if bad is not None:
+            if item is None:
+                continue
+            if verdict == FloodGuard.DROP:
+                self.report.rate_limited += 1
+            elif bad is not None:
                 self.report.protocol_errors += 1
                 with contextlib.suppress(ProtocolError):  # the bot does not read: the relay loop notices
                     self._send(error_message(bad.code, getattr(bad, "message", str(bad))))
-            elif verdict == FloodGuard.DROP:
-                self.report.rate_limited += 1
             elif message is not None:
                 self._handle(message)
+
+    @staticmethod
+    def _decode(channel: Any, item: bytes | ProtocolError) -> tuple[dict[str, Any] | None,
+                                                                     ProtocolError | ProtocolViolation | None]:
+        if isinstance(item, ProtocolError):  # an oversize line, already discarded
+            return None, item
+        try:
+            return parse_bot_message(channel.parse(item)), None
+        except (ProtocolError, ProtocolViolation) as exc:
+            return None, exc
 
     def _handle(self, message: dict[str, Any]) -> None:
         kind = message["type"]
@@ -302,6 +318,10 @@ class Supervisor:
             self._report("order", self._n, request)
         elif kind == "cancel":
             body = {k: message[k] for k in ("order_id", "client_order_id") if k in message}
+            if not self._rate.allow():  # a cancel costs the engine as much as an order: the same cap
+                self.report.rate_limited += 1
+                self._send(_rejected(body, "RATE_LIMITED", "too many orders and cancels: slow down"))
+                return
             self._report("cancel", self._n, body)
         elif kind == "done":
             # The bot names the tick it finished; a late done for an earlier tick must not count for this one.
@@ -340,7 +360,7 @@ def _rejected(message: dict[str, Any], code: str, text: str) -> dict[str, Any]:
         "status": "rejected",
         "client_order_id": message.get("client_order_id"),
         "symbol": message.get("symbol"),
-        "order_id": None,
+        "order_id": message.get("order_id"),  # a cancel's; an order has none yet
         "code": code,
         "message": text,
     }

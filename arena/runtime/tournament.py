@@ -259,6 +259,7 @@ class Tournament:
             record.carry = self._carry
         self.journal.append(record)
         self._steps, self._k = [], 0
+        self.bus.trim_reports(self._after)  # consumed and journaled: the orders stream keeps only what is unread
 
     def _replay(self, records: list[TickRecord]) -> int:
         """Redo every journaled step without telling the bots again; the last complete tick."""

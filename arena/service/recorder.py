@@ -21,10 +21,12 @@ The hooks run on the engine's thread and only append to a buffer. Every ``flush_
 and writes them in one transaction. The queue holds at most ``QUEUE_BATCHES`` batches: a database that falls
 that far behind slows the engine down (back-pressure) instead of letting memory grow without bound. A
 database that refuses writes for a while (unreachable, locked, restarting) is retried with backoff for up to
-``retry_for_s``: meanwhile the queue fills and the tournament pauses rather than losing rows. Only a batch
-that still cannot be written, or one the database rejects as invalid, is logged and kept in ``failures``,
-which the service surfaces on the tournament (``end_reason``); the run itself never fails because of the
-record. ``close()`` hands over what is left and waits for the writer: call it when the run is over.
+``retry_for_s``: meanwhile the queue fills and the tournament pauses rather than losing rows. A batch the
+database rejects as invalid (IntegrityError, DataError: a value too long for its column, say) is written again
+row by row, each in its own transaction, so one bad row costs only itself. A batch that still cannot be written,
+and each row refused on its own, is logged and named in ``failures``, which the service surfaces on the
+tournament (``end_reason``); the run itself never fails because of the record. ``close()`` hands over what is
+left and waits for the writer: call it when the run is over.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import delete, func, select
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
@@ -211,7 +213,12 @@ class Recorder(Observer):
                     recordable, equity = self._digest(item)
                     write = functools.partial(self._write_rows, recordable=recordable, equity=equity,
                                               through=item[-1][0])  # fmt: skip
-                self._persistently(write)
+                try:
+                    self._persistently(write)
+                except (DataError, IntegrityError) as exc:  # a row the database refuses: keep every other one
+                    if isinstance(item, _End):
+                        raise
+                    self._write_row_by_row(recordable, equity, item[-1][0], exc)
             except Exception as exc:  # still failing after the retries, or invalid: log, remember, carry on
                 log.exception("recording tournament %s failed", self.slug)
                 self._fail(f"{type(exc).__name__}: {exc}")
@@ -243,6 +250,26 @@ class Recorder(Observer):
 
     def _fail(self, what: str) -> None:
         self.failures.append(what)
+
+    def _write_row_by_row(self, recordable: list[Event], equity: list[AccountUpdate], through: int,
+                          exc: Exception) -> None:  # fmt: skip
+        """The batch was refused as invalid (one row too long for its column, say): write each row in its own
+        transaction so that one bad row costs only itself, and name each row that still cannot be written."""
+        log.warning("recording tournament %s: a batch through tick %s was refused (%s); writing it row by row",
+                    self.slug, through, type(exc).__name__)
+        rows: list[tuple[Event, Callable[[Session], Any]]] = [
+            (e, functools.partial(record.record_events, tournament=self.tournament_id, entry_map=self.entry_map,
+                                  events=[e])) for e in recordable
+        ] + [
+            (u, functools.partial(record.record_equity, tournament=self.tournament_id, entry_map=self.entry_map,
+                                  updates=[u])) for u in equity
+        ]  # fmt: skip
+        for row, write in rows:
+            try:
+                self._persistently(write)
+            except (DataError, IntegrityError) as error:
+                self._fail(f"not recorded (tick <= {through}): {row!r:.300} ({type(error).__name__})")
+        self._persistently(lambda session: tournament_repo.set_recorded_tick(session, self.tournament_id, through))
 
     def _write_rows(self, session: Session, recordable: list[Event], equity: list[AccountUpdate],
                     through: int | None = None) -> None:  # fmt: skip
@@ -365,7 +392,8 @@ def log_lines(report: Mapping[str, Any], status: str) -> list[tuple[LogStream, s
     stderr = report.get("stderr") or ""
     if isinstance(stderr, str) and stderr:
         lines.extend((LogStream.STDERR, line) for line in stderr.splitlines() if line.strip())
-    return lines
+    # A bot's own text: PostgreSQL refuses NUL in text, which would cost the whole end of the record.
+    return [(stream, text.replace("\x00", "\ufffd")) for stream, text in lines]
 
 
 def _tallies(session: Session, tournament_id: int, entry_map: Mapping[str, int]) -> dict[str, _Tally]:

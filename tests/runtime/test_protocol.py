@@ -67,6 +67,10 @@ def test_valid_messages_are_normalised(line, expected):
     assert parse_bot_message(line) == expected
 
 
+def test_a_log_keeps_no_nul():
+    assert parse_bot_message({"type": "log", "message": "a\x00b"})["message"] == "a\ufffdb"
+
+
 def test_an_order_keeps_unknown_fields_for_the_engine_but_never_a_context_or_account():
     line = {"type": "order", "symbol": "SPY", "side": "buy", "qty": 1, "order_type": "market", "colour": "red",
             "context": {"tournament": "other"}, "account": "someone-else"}  # fmt: skip
@@ -111,6 +115,18 @@ def test_an_order_keeps_unknown_fields_for_the_engine_but_never_a_context_or_acc
         ({"type": "pong", "id": [1]}, "INVALID_MESSAGE", "id"),
         ({"type": "resync"}, "INVALID_MESSAGE", "symbol"),
         ({"type": "resync", "symbol": 3}, "INVALID_MESSAGE", "symbol"),
+        # Strings that would not fit the record's columns (or that PostgreSQL refuses) stop here.
+        ({"type": "order", "symbol": "S" * 33, "side": "buy", "qty": 1}, "INVALID_MESSAGE", "symbol"),
+        ({"type": "order", "symbol": "SP\x00Y", "side": "buy", "qty": 1}, "INVALID_MESSAGE", "symbol"),
+        ({"type": "order", "symbol": 5, "side": "buy", "qty": 1}, "INVALID_MESSAGE", "symbol"),
+        ({"type": "order", "symbol": "SPY", "client_order_id": "o" * 65}, "INVALID_MESSAGE", "client_order_id"),
+        ({"type": "order", "symbol": "SPY", "client_order_id": "o 1"}, "INVALID_MESSAGE", "client_order_id"),
+        ({"type": "order", "symbol": "SPY", "side": "b" * 33}, "INVALID_MESSAGE", "'side'"),
+        ({"type": "order", "symbol": "SPY", "f" * 33: 1}, "INVALID_MESSAGE", "field name"),
+        ({"type": "order", "symbol": "SPY", **{f"f{i}": 1 for i in range(16)}}, "INVALID_MESSAGE", "at most 16"),
+        ({"type": "cancel", "client_order_id": "o\x00"}, "INVALID_MESSAGE", "client_order_id"),
+        ({"type": "resync", "symbol": "S" * 33}, "INVALID_MESSAGE", "symbol"),
+        ({"type": "pong", "id": "hb\x00"}, "INVALID_MESSAGE", "id"),
     ],
 )
 def test_bad_messages_are_refused_with_a_code(line, code, needle):
@@ -432,3 +448,15 @@ def test_flood_guard_drops_over_the_tick_budget_and_cuts_off_floods():
     assert [bad.line(1, bad=True) for _ in range(3)] == ["accept", "accept", "cut"]
     big = FloodGuard(FloodPolicy(max_bytes_per_tick=100))
     assert big.line(60) == "accept" and big.line(60) == "cut"
+
+
+def test_flood_guard_weighs_a_line_before_it_is_decoded():
+    """``line`` counts the real size before decoding, ``refused`` a line that then failed, ``discarded`` bytes that
+    held no line (an oversize line's rest): each counts against the tick's byte budget."""
+    guard = FloodGuard(FloodPolicy(max_bad_lines=1, max_bytes_per_tick=1000, max_lines_per_tick=2))
+    assert guard.line(400) == "accept" and guard.refused() == "accept" and guard.bad_lines == 1
+    assert guard.discarded(500) == "accept" and guard.window_bytes == 900 and guard.lines == 1
+    assert guard.line(50) == "accept" and guard.line(10) == "drop"  # the line budget: no decoding at all
+    assert guard.discarded(100) == "cut" and "bytes" in guard.reason
+    second = FloodGuard(FloodPolicy(max_bad_lines=1))
+    assert second.refused() == "accept" and second.refused() == "cut" and "invalid" in second.reason

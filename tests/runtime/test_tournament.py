@@ -164,3 +164,76 @@ def test_after_the_end_the_bus_expires_and_the_board_stays(redis_url, client, ca
     assert client.ttl("arena:{retired}:leaderboard:final") == -1  # the final standings do not expire
     assert {k.decode(): v.decode() for k, v in client.hgetall("arena:{retired}:status").items()} == {
         "holder": "finished", "maker": "finished"}  # fmt: skip
+
+
+def test_over_long_lines_are_refused_and_a_byte_flood_is_cut_off_without_delaying_the_others(redis_url, catalog):
+    """Protocol v1's 64 KiB line limit holds (a 200 KB line is refused, not parsed), the flood guard sees each
+    line's real size, so 10 MiB in a tick cuts the bot off, and the other bot's ticks never wait out the deadline
+    for it."""
+    bots = {"long-lines": HOSTILE / "long_lines.py", "buyer": HOSTILE / "steady_buyer.py"}
+    ticks: list = []
+    standings, reports = run_local(redis_url, spec("long", bots, ticks=12, tick_deadline_s=2.0), catalog,
+                                   on_tick=ticks.append)  # fmt: skip
+    status = {s.bot: s for s in standings}
+    hostile = reports["long-lines"]
+    assert hostile.stderr.count("refused at tick 1: LINE_TOO_LONG") == 3 and hostile.protocol_errors >= 3
+    assert "cut off" in hostile.reason and "bytes in one tick" in hostile.reason
+    assert status["long-lines"].status != "finished"
+    assert status["buyer"].status == "finished" and reports["buyer"].orders == 12
+    assert len(ticks) == 12 and max(t.waited_s for t in ticks) < 2.0
+
+
+def test_a_cancel_flood_is_rate_limited_and_cannot_evict_another_bots_orders(redis_url, catalog, monkeypatch):
+    """900 cancels a tick count against the order-rate cap (50 a second): the rest are refused at the supervisor
+    and never stored. With the streams' MAXLEN made tiny, the other bot's orders and dones all still arrive."""
+    from arena.engine.events import OrderAccepted, OrderRejected
+    from arena.runtime import bus
+    from arena.runtime.tournament import Observer
+
+    monkeypatch.setattr(bus, "STREAM_MAXLEN", 100)
+
+    class Count(Observer):
+        def __init__(self) -> None:
+            self.accepted: dict[str, int] = {}
+            self.rejected: dict[str, int] = {}
+
+        def events(self, n, ts, events, requests) -> None:
+            for e in events:
+                if isinstance(e, OrderAccepted):
+                    self.accepted[e.account] = self.accepted.get(e.account, 0) + 1
+                elif isinstance(e, OrderRejected):
+                    self.rejected[e.account] = self.rejected.get(e.account, 0) + 1
+
+    bots = {"canceller": HOSTILE / "cancel_flooder.py", "buyer": HOSTILE / "steady_buyer.py"}
+    count = Count()
+    ticks: list = []
+    standings, reports = run_local(redis_url, spec("cancels", bots, ticks=10, tick_deadline_s=2.0), catalog,
+                                   on_tick=ticks.append, observer=count)  # fmt: skip
+    status = {s.bot: s for s in standings}
+    assert count.rejected["canceller"] <= 50 * 11  # the cap, ticks 0-10: one window a tick
+    assert reports["canceller"].rate_limited >= 850 * 10
+    assert status["canceller"].status == "finished"  # rate-limited, not fatal
+    assert count.accepted.get("buyer") == reports["buyer"].orders == 10
+    assert status["buyer"].status == "finished" and max(t.waited_s for t in ticks) < 2.0
+
+
+def test_strings_too_long_for_the_record_are_refused_at_the_boundary(redis_url, catalog):
+    """A 5,000-character symbol, a 200-character client order id, NULs and an over-long enum value are protocol
+    errors the bot is told about: none of it reaches the engine, so none of it can reach the record."""
+    from arena.engine.events import OrderRejected
+    from arena.runtime.tournament import Observer
+
+    class Rejections(Observer):
+        def __init__(self) -> None:
+            self.seen: list[OrderRejected] = []
+
+        def events(self, n, ts, events, requests) -> None:
+            self.seen.extend(e for e in events if isinstance(e, OrderRejected))
+
+    rejections = Rejections()
+    bots = {"long-strings": HOSTILE / "long_strings.py", "buyer": HOSTILE / "steady_buyer.py"}
+    standings, reports = run_local(redis_url, spec("strings", bots, ticks=4), catalog, observer=rejections)
+    assert reports["long-strings"].stderr.count("refused: INVALID_MESSAGE") == 5
+    assert reports["long-strings"].protocol_errors == 5 and reports["long-strings"].orders == 0
+    assert not [r for r in rejections.seen if r.account == "long-strings"]
+    assert {s.bot: s.status for s in standings} == {"long-strings": "finished", "buyer": "finished"}

@@ -72,6 +72,32 @@ def test_oversize_line_is_reported_before_it_ends_and_never_buffered(pipes: Pipe
     assert len(channel._buffer) <= channel.max_line_bytes + 1
 
 
+def test_the_default_limit_is_protocol_v1s_64_kib_line() -> None:
+    from arena.runtime.protocol import MAX_LINE_BYTES
+    from sandbox.channel import DEFAULT_MAX_LINE_BYTES
+
+    assert DEFAULT_MAX_LINE_BYTES + 1 == MAX_LINE_BYTES == 64 * 1024  # the newline makes it 64 KiB
+
+
+def test_raw_lines_account_for_every_byte_before_anything_is_decoded(pipes: Pipes) -> None:
+    """Each item carries the bytes it consumed (an oversize line's discarded rest too, as it goes), so a byte
+    budget sees what the bot really wrote; lines are handed over undecoded."""
+    channel, bot_out, _ = pipes
+    data = b'{"a": 1}\n\n' + b"x" * 5000 + b'\nnot json\n' + b"z" * 3000
+    writer = threading.Thread(target=lambda: (os.write(bot_out, data), os.close(bot_out)))
+    writer.start()
+    items = list(channel.raw_lines())
+    writer.join()
+    assert sum(size for size, _ in items) == len(data)
+    kinds = [item if isinstance(item, bytes | None) else item.code for _, item in items]
+    assert kinds[0] == b'{"a": 1}' and kinds[1] is None and ProtocolError.LINE_TOO_LONG in kinds
+    assert b"not json" in kinds and kinds.count(ProtocolError.LINE_TOO_LONG) == 2
+    assert all(size <= channel.max_line_bytes + 1 + 65536 for size, _ in items)  # one read at most past a line
+    assert channel.parse(b'{"b": 2}') == {"b": 2}
+    with pytest.raises(ProtocolError):
+        channel.parse(b"not json")
+
+
 def test_timeout_and_eof(pipes: Pipes) -> None:
     channel, bot_out, _ = pipes
     with pytest.raises(ProtocolError) as caught:

@@ -157,3 +157,52 @@ def test_recorder_samples_equity_and_records_the_end(sessions, cup):
     again.close()
     with sessions.begin() as session:
         assert session.scalar(select(func.count()).select_from(EquitySnapshot)) == 0
+
+
+def test_one_row_the_database_refuses_costs_only_itself(sessions, cup):
+    """A rejection whose symbol is too long for its column (PostgreSQL refuses it; SQLite ignores lengths) and
+    one with a NUL in its message (PostgreSQL refuses that too) in a batch with both bots' orders, fills and
+    equity: the batch is written row by row, everything else is kept, and the refused rows are named."""
+    from arena.engine.events import OrderRejected
+    from arena.engine.rejections import Rejection, RejectionCode
+
+    t_id, keys = cup
+    engine = Engine(load_catalog(), SessionCalendars.build(date(2026, 3, 1), date(2026, 3, 10)))
+    for key in keys:
+        engine.open_account(key, None)
+    recorder = Recorder(sessions, t_id, equity_every=1, flush_ticks=100, flush_every_s=3600)
+    fills = 0
+    for n in range(1, 11):
+        ts = T0 + n * 60_000
+        book = ladder("AAPL", ts, 254.99, 255.01, size=100, volume=50_000)
+        batch = [(key, {"symbol": "AAPL", "side": "buy", "qty": 1, "client_order_id": f"c{n}"}) for key in keys]
+        events = engine.on_tick(Tick(ts, (book,))) + engine.submit_batch(batch, ts, random.Random(n))
+        if n == 5:
+            bad = Rejection(RejectionCode.UNKNOWN_SYMBOL, "no such symbol")
+            events = [*events, OrderRejected(ts, keys[0], "x", "S" * 5000, bad),
+                      OrderRejected(ts, keys[0], "y", "AAPL", Rejection(RejectionCode.INVALID_ORDER, "nul\x00"))]
+        fills += sum(isinstance(e, Fill) for e in events)
+        recorder.events(n, ts, events, batch)
+    recorder.close()
+    postgres = sessions.kw["bind"].dialect.name == "postgresql"
+    if postgres:
+        assert len(recorder.failures) == 2 and all("OrderRejected" in f for f in recorder.failures)
+        assert "SSSS" in recorder.failures[0] and "nul" in recorder.failures[1]
+    with sessions.begin() as session:
+        t = tournaments.get_tournament(session, t_id)
+        assert t.recorded_tick == 10
+        entry_map = tournaments.entry_map(session, t)
+        for key in keys:
+            entry_id = entry_map[key]
+            assert len(record.orders_of(session, entry_id, limit=1000)) == 10
+            assert session.scalar(select(func.count()).select_from(EquitySnapshot)
+                                  .where(EquitySnapshot.entry_id == entry_id)) > 0  # fmt: skip
+        assert sum(len(record.fills_of(session, e, limit=1000)) for e in entry_map.values()) == fills > 0
+        assert len(record.rejections_of(session, entry_map[keys[0]])) == (0 if postgres else 2)
+
+
+def test_an_entrys_log_holds_no_nul_which_postgresql_would_refuse():
+    from arena.service.recorder import log_lines
+
+    lines = log_lines({"logs": ["a\x00b"], "stderr": "c\x00\n", "reason": "d\x00"}, "finished")
+    assert lines and not any("\x00" in text for _, text in lines)
