@@ -322,7 +322,8 @@ def serve(
                                    "(or start this with --embedded).[/]")  # fmt: skip
     try:
         # A spectator's open stream must not hold a shutdown: after 5 s open connections are closed.
-        uvicorn.run(create_app(config), host=host, port=port, log_level="info", timeout_graceful_shutdown=5)
+        uvicorn.run(create_app(config), host=host, port=port, log_level="info", timeout_graceful_shutdown=5,
+                    proxy_headers=False)  # X-Forwarded-For: only from ARENA_TRUSTED_PROXIES (client_identity)
     finally:
         if planes is not None:
             planes.stop()

@@ -31,6 +31,15 @@ class Settings(BaseSettings):
     heartbeat_s: float = 15.0
     rate_limit: int = 120  # requests per client per window
     rate_window_s: float = 60.0
+    # Only requests from these addresses (IPs or CIDR networks: a reverse proxy) may name the client in
+    # X-Forwarded-For; from anyone else the header is ignored, since a client could pick any address.
+    trusted_proxies: list[str] = []
+    json_body_limit: int = 1024 * 1024  # bytes of any non-upload request body (uploads: UploadLimits)
+    # Live spectator streams: one Redis reader per watched tournament, so both are capped (503 / close 1013 over).
+    stream_max_feeds: int = 64  # tournaments with a live reader at once
+    stream_max_per_feed: int = 2_000  # spectators of one tournament
+    stream_max_total: int = 10_000  # spectators of all tournaments
+    stream_backlog: int = 5_000  # changes a resuming spectator may catch up on in one connection
     webhooks_allow_loopback: bool = False  # development and tests only: lets webhooks call 127.0.0.1 / ::1
 
     @property

@@ -108,7 +108,9 @@ def serve(bots: dict[str, Path], rules: dict[str, Any], *, port: int, ticks: int
         admin_key, keys, password = _enrol(settings.database, list(bots))
         env = {"ARENA_DATABASE_URL": settings.database, "ARENA_DATA_DIR": str(data_dir)}
         stack.enter_context(Planes(settings.redis, env))
-        server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
+        config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning",
+                                proxy_headers=False)  # fmt: skip
+        server = uvicorn.Server(config)
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()
         while not server.started:

@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, File, Path, Request, UploadFile
+from fastapi import APIRouter, Path, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from arena.api.deps import Admin, Db, after_commit
 from arena.api.errors import ApiError
+from arena.api.multipart import FILE_BODY, read_file
 from arena.engine.rules import RulesetError, resolve_ruleset
 from arena.feeds import FeedError
 from arena.runtime.lease import holder
@@ -170,11 +171,11 @@ class FeedOut(BaseModel):
     bytes: int
 
 
-@router.post("/feeds", status_code=201, response_model=FeedOut)
-async def upload_feed(request: Request, _: Admin, file: Annotated[UploadFile, File()]) -> FeedOut:
+@router.post("/feeds", status_code=201, response_model=FeedOut, openapi_extra=FILE_BODY)
+async def upload_feed(request: Request, _: Admin) -> FeedOut:
     """Upload a replay CSV (quotes or OHLCV bars). Every row is checked first; a bad one is refused with its
     line and code, and nothing is stored."""
-    data = await file.read(MAX_FEED_BYTES + 1)
+    _, data = await read_file(request, MAX_FEED_BYTES)  # read once the caller is known to be an admin
     if len(data) > MAX_FEED_BYTES:
         raise ApiError(413, "FEED_TOO_LARGE", f"a replay file is at most {MAX_FEED_BYTES // (1 << 20)} MiB")
     try:

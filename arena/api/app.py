@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from arena import __version__
 from arena.api import (
     admin,
+    client_identity,
     contestants,
     dashboard,
     errors,
@@ -28,6 +30,7 @@ from arena.api import (
     spectators,
     webhooks_api,
 )
+from arena.api.body_limit import MULTIPART_OVERHEAD, BodyLimit, RouteLimit
 from arena.api.ratelimit import RateLimiter
 from arena.metrics import HTTP_RATE_LIMITED
 from arena.service.background import Background
@@ -57,10 +60,15 @@ class ArenaState:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+    upload_limits = UploadLimits()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         aredis = aioredis.Redis.from_url(settings.redis)
+        # The hub's own pool: each live feed holds a connection while it blocks, and the cap on feeds keeps
+        # them from starving the requests' pool; a few more serve the resumes' XRANGE pages.
+        hub_redis = aioredis.Redis(connection_pool=aioredis.BlockingConnectionPool.from_url(
+            settings.redis, max_connections=settings.stream_max_feeds + 16, timeout=5))  # fmt: skip
         url = settings.database
         db = make_engine(url)
         upgrade(url)  # the schema is migrated before the first request
@@ -69,12 +77,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings,
             redis.Redis.from_url(settings.redis),
             aredis,
-            ChangeHub(aredis, settings.spectator_delay_s),
+            ChangeHub(hub_redis, settings.spectator_delay_s, max_feeds=settings.stream_max_feeds,
+                      max_per_feed=settings.stream_max_per_feed, max_total=settings.stream_max_total,
+                      backlog=settings.stream_backlog),
             RateLimiter(aredis, settings.rate_limit, settings.rate_window_s),
             RateLimiter(aredis, signin.LOGIN_ATTEMPTS, signin.LOGIN_WINDOW_S),
             sessions,
             BundleStore(bundles_root(settings.data_dir)),
-            UploadLimits(),
+            upload_limits,
             Background(sessions, settings.redis, tasks=settings.tasks, database_url=url, data_dir=settings.data_dir,
                        lease_ttl_s=settings.lease_ttl_s),
         )
@@ -87,6 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.webhooks.stop()
             app.state.arena.background.close()
             await app.state.arena.hub.close()
+            await hub_redis.aclose(close_connection_pool=True)
             await aredis.aclose()
             app.state.arena.redis.close()
             db.dispose()
@@ -98,24 +109,33 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     errors.install(app)
+    app.add_middleware(
+        BodyLimit,
+        routes=[
+            RouteLimit("POST", re.compile(r"/api/v1/bots/[^/]+/versions"),
+                       upload_limits.max_upload_bytes + MULTIPART_OVERHEAD),
+            RouteLimit("POST", re.compile(r"/api/v1/admin/feeds"), admin.MAX_FEED_BYTES + MULTIPART_OVERHEAD),
+        ],
+        default_bytes=settings.json_body_limit,
+    )  # fmt: skip
 
     @app.middleware("http")
     async def rate_limit(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         if request.url.path in ("/metrics", "/healthz", "/readyz") or request.url.path.startswith("/static/"):
             return await call_next(request)
-        key = (
-            request.headers.get("x-api-key", "")[:16]
-            or request.cookies.get(signin.COOKIE, "")[:16]
-            or (request.client.host if request.client else "anon")
-        )
+        state = request.app.state.arena
         try:
-            decision = await request.app.state.arena.limiter.hit(key)
+            key, invalid = await client_identity.rate_key(request, state)
+            decision = await state.limiter.hit(key)
         except errors.UNAVAILABLE as exc:  # raised here, outside the routes' exception handlers
             return errors.dependency_down(exc)
         if not decision.allowed:
             HTTP_RATE_LIMITED.inc()
             body = errors.error_body("RATE_LIMITED", f"too many requests; retry in {decision.retry_after_s} s")
             return JSONResponse(body, status_code=429, headers=decision.headers())
+        if invalid:  # refused here, after it was counted: made-up keys spend the address's budget
+            body = errors.error_body("INVALID_API_KEY", "that API key is unknown or revoked")
+            return JSONResponse(body, status_code=401, headers={"WWW-Authenticate": "ApiKey", **decision.headers()})
         response = await call_next(request)
         response.headers.update(decision.headers())
         return response

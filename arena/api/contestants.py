@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, File, Path, Request, UploadFile
+from fastapi import APIRouter, Path, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from arena.api.deps import Db, Me, after_commit
 from arena.api.errors import ApiError
+from arena.api.multipart import FILE_BODY, read_file
 from arena.metrics import UPLOADS
 from arena.service import live
 from arena.store import accounts
@@ -83,16 +84,16 @@ class EntryOut(BaseModel):
                    end_classification=e.end_classification)  # fmt: skip
 
 
-@router.post("/bots/{name}/versions", status_code=202, response_model=VersionOut)
-async def upload(request: Request, name: Name, session: Db, me: Me, file: Annotated[UploadFile, File()]) -> VersionOut:
+@router.post("/bots/{name}/versions", status_code=202, response_model=VersionOut, openapi_extra=FILE_BODY)
+async def upload(request: Request, name: Name, session: Db, me: Me) -> VersionOut:
     """Upload a new version of bot ``name`` (created on first upload): a .py file, or a .zip / .tar.gz with
     main.py at its root. It is stored by content hash and smoke-tested in the sandbox; poll the version for
-    its verdict (pending → ready | failed)."""
+    its verdict (pending → ready | failed). The body is read only once the caller is authenticated."""
     state = request.app.state.arena
     limits = state.upload_limits
-    data = await file.read(limits.max_upload_bytes + 1)
+    filename, data = await read_file(request, limits.max_upload_bytes)
     try:
-        bundle = await run_in_threadpool(validate_upload, file.filename or "", data, limits)
+        bundle = await run_in_threadpool(validate_upload, filename, data, limits)
     except UploadError as exc:
         UPLOADS.labels(outcome="rejected").inc()
         status = 413 if exc.code.value in ("upload_too_large", "unpacked_too_large") else 422

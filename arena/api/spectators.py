@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Request, WebSocket, WebSocketDisconnect
-from fastapi.responses import StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel
 
-from arena.api.errors import ApiError
+from arena.api import client_identity
+from arena.api.errors import RETRY_AFTER_S, ApiError, error_body
+from arena.api.public_tournaments import require_public
 from arena.engine.ranking import competition_ranks
 from arena.metrics import SSE_CLIENTS, WEBSOCKET_CLIENTS
 from arena.runtime.leaderboard import Change, Leaderboard, validate_tournament_id
+from arena.service.hub import HubFull
 
 router = APIRouter(prefix="/api/v1/tournaments", tags=["spectators"])
 
@@ -56,6 +60,7 @@ async def _view(request: Request, tournament: str) -> tuple[list[StandingOut] | 
     frozen = board.is_frozen()
     if frozen or state.settings.spectator_delay_s <= 0:
         return None, board, frozen
+    await require_public(state, tournament)  # a delayed board is kept in memory: only for real tournaments
     return _ranked(await state.hub.delayed_board(tournament) or {}), board, False
 
 
@@ -124,30 +129,55 @@ async def stream(
 ) -> StreamingResponse:
     """Server-sent events: `leaderboard` changes (id = resume point) and a `heartbeat` at least every 15 s."""
     validate_tournament_id(tournament)
+    await require_public(request.app.state.arena, tournament)
     hub = request.app.state.arena.hub
     heartbeat_s = request.app.state.arena.settings.heartbeat_s
+    try:
+        hub.admit(tournament)
+    except HubFull as exc:
+        return JSONResponse(error_body("TOO_MANY_SPECTATORS", str(exc)), status_code=503,  # type: ignore[return-value]
+                            headers={"Retry-After": str(RETRY_AFTER_S)})  # fmt: skip
 
     async def events() -> AsyncIterator[bytes]:
         SSE_CLIENTS.inc()
         idle = 0.0
         try:
             yield b"retry: 2000\n\n"
-            async for change in hub.changes(tournament, last_event_id or after):
-                if await request.is_disconnected():
-                    return
-                if change is None:
-                    idle += 1.0
-                    if idle >= heartbeat_s:
-                        idle = 0.0
-                        yield b"event: heartbeat\ndata: {}\n\n"
-                    continue
-                idle = 0.0
-                yield f"id: {change.stream_id}\nevent: leaderboard\ndata: {_change_text(change)}\n\n".encode()
+            async with aclosing(hub.changes(tournament, last_event_id or after)) as changes:  # unsubscribes on exit
+                async for change in changes:
+                    if await request.is_disconnected():
+                        return
+                    if change is None:
+                        idle += 1.0
+                        if idle >= heartbeat_s:
+                            idle = 0.0
+                            yield b"event: heartbeat\ndata: {}\n\n"
+                        continue
+                    idle = 0.0
+                    yield f"id: {change.stream_id}\nevent: leaderboard\ndata: {_change_text(change)}\n\n".encode()
+        except HubFull:
+            return  # filled up since admit(): the client reconnects
         finally:
             SSE_CLIENTS.dec()
 
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
+
+
+async def _ws_refusal(socket: WebSocket, tournament: str) -> tuple[int, str] | None:
+    """Why a WebSocket spectator is turned away: (1013 try again later | 1008 policy, reason), else None."""
+    state = socket.app.state.arena
+    decision = await state.limiter.hit(client_identity.address_key(socket, state.settings.trusted_proxies))
+    if not decision.allowed:
+        return 1013, f"too many requests; retry in {decision.retry_after_s} s"
+    try:
+        await require_public(state, tournament)
+        state.hub.admit(tournament)
+    except ApiError as exc:
+        return 1008, exc.message
+    except HubFull as exc:
+        return 1013, str(exc)
+    return None
 
 
 @router.websocket("/{tournament}/leaderboard/ws")
@@ -159,19 +189,27 @@ async def websocket(socket: WebSocket, tournament: str, after: str | None = None
         await socket.close(code=1008, reason="bad tournament id")
         return
     state = socket.app.state.arena
+    refusal = await _ws_refusal(socket, tournament)
+    if refusal is not None:  # accepted first so the client sees the close code (before, it is a bare 403)
+        await socket.accept()
+        await socket.close(code=refusal[0], reason=refusal[1][:120])
+        return
     await socket.accept()
     WEBSOCKET_CLIENTS.inc()
     idle = 0.0
     try:
-        async for change in state.hub.changes(tournament, after):
-            if change is None:
-                idle += 1.0
-                if idle >= state.settings.heartbeat_s:
-                    idle = 0.0
-                    await socket.send_json({"type": "heartbeat"})
-                continue
-            idle = 0.0
-            await socket.send_text(_change_text(change))
+        async with aclosing(state.hub.changes(tournament, after)) as changes:  # unsubscribes on exit
+            async for change in changes:
+                if change is None:
+                    idle += 1.0
+                    if idle >= state.settings.heartbeat_s:
+                        idle = 0.0
+                        await socket.send_json({"type": "heartbeat"})
+                    continue
+                idle = 0.0
+                await socket.send_text(_change_text(change))
+    except HubFull:
+        await socket.close(code=1013, reason="too many spectators; retry later")
     except WebSocketDisconnect:
         pass
     finally:

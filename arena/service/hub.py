@@ -3,13 +3,19 @@
 Thousands of WebSocket/SSE spectators share one XREAD loop per tournament rather than one Redis
 connection each. Spectators see changes ``delay_s`` after they were published (so rivals cannot
 read positions live) and can resume after a stream id (SSE ``Last-Event-ID``, WebSocket ``after``).
+
+Every reader holds a Redis connection while it blocks, so the hub is bounded: a feed exists only while it
+has subscribers (its reader ends with the last one), feeds and subscribers are capped (``HubFull``), and a
+resume reads its backlog in pages of ``PAGE`` entries, at most ``backlog`` in one connection.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
@@ -19,6 +25,8 @@ from arena.runtime.leaderboard import Change, LeaderboardKeys, decode_change
 
 QUEUE_DEPTH = 1_000  # a spectator further behind than this is dropped: it reconnects and resumes
 _DROPPED = Change(-1, 0, {})  # told to a spectator that fell too far behind
+PAGE = 500  # stream entries per XREAD/XRANGE
+log = logging.getLogger(__name__)
 
 
 def stream_ms(stream_id: str) -> int:
@@ -31,32 +39,93 @@ def _id_key(stream_id: str) -> tuple[int, int]:
     return int(ms), int(seq or 0)
 
 
+class HubFull(Exception):
+    """A cap on feeds or subscribers is reached: the spectator should retry later."""
+
+
+@dataclass
+class _Board:
+    """The delayed board of one tournament, caught up by XRANGE on demand (no reader task of its own)."""
+
+    last_id: str = "0-0"
+    board: dict[str, float] = field(default_factory=dict)  # scores as of `delay` ago
+    pending: list[Change] = field(default_factory=list)  # read, not yet old enough for the board
+
+
 @dataclass
 class _Feed:
     key: str
     subscribers: set[asyncio.Queue[Change | None]] = field(default_factory=set)
     task: asyncio.Task[None] | None = None
     last_id: str = "$"
-    board: dict[str, float] = field(default_factory=dict)  # scores as of `delay` ago
-    pending: list[Change] = field(default_factory=list)  # read, not yet old enough for the board
 
 
 class ChangeHub:
-    def __init__(self, client: aioredis.Redis, delay_s: float = 0.0, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        delay_s: float = 0.0,
+        clock: Callable[[], float] = time.time,
+        *,
+        max_feeds: int = 64,
+        max_per_feed: int = 2_000,
+        max_total: int = 10_000,
+        backlog: int = 5_000,
+    ) -> None:
         self.client, self.delay_ms, self.clock = client, int(delay_s * 1000), clock
+        self.max_feeds, self.max_per_feed, self.max_total, self.backlog = max_feeds, max_per_feed, max_total, backlog
         self._feeds: dict[str, _Feed] = {}
+        self._boards: OrderedDict[str, _Board] = OrderedDict()  # least recently asked first
 
-    def _feed(self, tournament: str) -> _Feed:
+    def admit(self, tournament: str) -> None:
+        """``HubFull`` if one more spectator of ``tournament`` is over a cap. Routes ask before answering, so a
+        refusal is a 503 (or close 1013) rather than a stream that ends at once."""
+        feed = self._feeds.get(tournament)
+        if self.subscribers() >= self.max_total:
+            raise HubFull(f"{self.max_total} spectators are watching; retry later")
+        if feed is None and len(self._feeds) >= self.max_feeds:
+            raise HubFull(f"{self.max_feeds} tournaments are being watched; retry later")
+        if feed is not None and len(feed.subscribers) >= self.max_per_feed:
+            raise HubFull(f"{self.max_per_feed} spectators are watching {tournament!r}; retry later")
+
+    def subscribe(self, tournament: str) -> asyncio.Queue[Change | None]:
+        """A new spectator's queue, its feed's reader started if need be (``HubFull`` over a cap)."""
+        self.admit(tournament)
         feed = self._feeds.get(tournament)
         if feed is None:
             feed = self._feeds[tournament] = _Feed(LeaderboardKeys.for_tournament(tournament).changes)
+        queue: asyncio.Queue[Change | None] = asyncio.Queue(QUEUE_DEPTH)
+        feed.subscribers.add(queue)
         if feed.task is None or feed.task.done():
             feed.task = asyncio.get_running_loop().create_task(self._read(feed))
-        return feed
+        return queue
+
+    def unsubscribe(self, tournament: str, queue: asyncio.Queue[Change | None]) -> None:
+        """Forget a spectator; the last one out stops the feed's reader and frees its connection."""
+        feed = self._feeds.get(tournament)
+        if feed is None:
+            return
+        feed.subscribers.discard(queue)
+        if not feed.subscribers:
+            del self._feeds[tournament]
+            if feed.task is not None:
+                feed.task.cancel()
+
+    def readers(self) -> dict[str, bool]:
+        """Tournament -> whether its reader task is still running (for tests and metrics)."""
+        return {t: f.task is not None and not f.task.done() for t, f in self._feeds.items()}
 
     async def _read(self, feed: _Feed) -> None:
-        while True:
-            reply = await self.client.xread({feed.key: feed.last_id}, block=1000, count=500)
+        try:
+            await self._read_until_alone(feed)
+        except Exception as exc:  # Redis lost or restarted: end the streams; spectators reconnect and resume
+            log.warning("leaderboard feed %s stopped: %s", feed.key, exc)
+            for queue in list(feed.subscribers):
+                _drop(feed, queue)
+
+    async def _read_until_alone(self, feed: _Feed) -> None:
+        while feed.subscribers:
+            reply = await self.client.xread({feed.key: feed.last_id}, block=1000, count=PAGE)
             if not reply:
                 # A quiet second: wake every spectator with None (its chance to send a heartbeat). One
                 # broadcast here is far cheaper than a timeout around every spectator's queue.get().
@@ -68,13 +137,11 @@ class ChangeHub:
                     stream_id = raw_id.decode() if isinstance(raw_id, bytes) else raw_id
                     change = decode_change(fields.get(b"change", fields.get("change")), stream_id)
                     feed.last_id = stream_id
-                    feed.pending.append(change)
                     for queue in list(feed.subscribers):
                         if queue.full():
                             _drop(feed, queue)
                         else:
                             queue.put_nowait(change)
-            self._release_due(feed)  # keeps `pending` bounded by the delay, whether or not anyone asks
 
     def disconnect(self, tournament: str) -> None:
         """End every spectator stream of ``tournament``; they reconnect and resume where they were. Safe to
@@ -89,46 +156,58 @@ class ChangeHub:
 
         feed.task.get_loop().call_soon_threadsafe(drop_all)
 
-    def _release_due(self, feed: _Feed) -> None:
+    def _release_due(self, board: _Board) -> None:
         cutoff = self.clock() * 1000 - self.delay_ms
-        while feed.pending and stream_ms(feed.pending[0].stream_id or "0-0") <= cutoff:
-            feed.board.update(feed.pending.pop(0).scores)
+        while board.pending and stream_ms(board.pending[0].stream_id or "0-0") <= cutoff:
+            board.board.update(board.pending.pop(0).scores)
 
     async def delayed_board(self, tournament: str) -> dict[str, float] | None:
-        """Scores as spectators may see them now (None until this hub has read the whole history)."""
-        feed = self._feed(tournament)
-        if not feed.board and not feed.pending:
-            for change in await self._backlog(feed.key, "0-0"):
-                feed.pending.append(change)
-                feed.last_id = change.stream_id or feed.last_id
-        self._release_due(feed)
-        return feed.board
+        """Scores as spectators may see them now. Boards are kept for the ``max_feeds`` tournaments asked of
+        most recently; each call reads what is new since the last (at most ``backlog`` entries)."""
+        board = self._boards.pop(tournament, None) or _Board()
+        self._boards[tournament] = board
+        while len(self._boards) > self.max_feeds:
+            self._boards.popitem(last=False)
+        key = LeaderboardKeys.for_tournament(tournament).changes
+        async for change in self._backlog(key, board.last_id):
+            board.pending.append(change)
+            board.last_id = change.stream_id or board.last_id
+        self._release_due(board)
+        return board.board
 
-    async def _backlog(self, key: str, after: str) -> list[Change]:
-        start = "(" + after if after not in ("0-0", "0") else "-"
-        entries = await self.client.xrange(key, min=start, max="+")
-        out = []
-        for raw_id, fields in entries:
-            stream_id = raw_id.decode() if isinstance(raw_id, bytes) else raw_id
-            out.append(decode_change(fields.get(b"change", fields.get("change")), stream_id))
-        return out
+    async def _backlog(self, key: str, after: str) -> AsyncIterator[Change]:
+        """The changes after ``after``, in pages, at most ``backlog`` of them."""
+        read = 0
+        while read < self.backlog:
+            start = "(" + after if after not in ("0-0", "0") else "-"
+            entries = await self.client.xrange(key, min=start, max="+", count=min(PAGE, self.backlog - read))
+            for raw_id, fields in entries:
+                after = raw_id.decode() if isinstance(raw_id, bytes) else raw_id
+                yield decode_change(fields.get(b"change", fields.get("change")), after)
+            read += len(entries)
+            if len(entries) < PAGE:
+                return
 
     async def changes(self, tournament: str, after: str | None = None) -> AsyncIterator[Change | None]:
         """Changes as they become visible; ``None`` items are heartbeat opportunities (each quiet second).
 
         With ``after`` (a stream id) the missed changes come first, then the live ones, without gaps
-        or repeats.
+        or repeats. A backlog longer than ``backlog`` ends the stream after that many: the spectator
+        reconnects from its last id. The spectator is subscribed from the first item to the generator's end.
         """
-        feed = self._feed(tournament)
-        queue: asyncio.Queue[Change | None] = asyncio.Queue(QUEUE_DEPTH)
-        feed.subscribers.add(queue)
+        queue = self.subscribe(tournament)
         seen = after or None
         try:
             if after:
-                for change in await self._backlog(feed.key, after):
+                key = LeaderboardKeys.for_tournament(tournament).changes
+                caught_up = 0
+                async for change in self._backlog(key, after):
                     await self._hold(change)
                     seen = change.stream_id
+                    caught_up += 1
                     yield change
+                if caught_up >= self.backlog:
+                    return  # more is missed than one connection may read: resume from `seen`
             while True:
                 change = await queue.get()
                 if change is None:
@@ -142,7 +221,7 @@ class ChangeHub:
                 seen = change.stream_id
                 yield change
         finally:
-            feed.subscribers.discard(queue)
+            self.unsubscribe(tournament, queue)
 
     async def _hold(self, change: Change) -> None:
         """Wait until the change is ``delay`` old."""
@@ -154,7 +233,7 @@ class ChangeHub:
         return sum(len(f.subscribers) for f in self._feeds.values())
 
     async def close(self) -> None:
-        for feed in self._feeds.values():
+        for feed in list(self._feeds.values()):
             if feed.task is not None:
                 feed.task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):

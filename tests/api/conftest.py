@@ -20,7 +20,8 @@ from tests.store.conftest import database_url, pg_database, pg_server, sqlite_te
 class LiveServer:
     def __init__(self, settings: Settings) -> None:
         self.port = free_port()
-        config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=self.port, log_level="warning")
+        config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=self.port, log_level="warning",
+                                proxy_headers=False)  # as arena serve: the app decides whom to trust
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
@@ -77,3 +78,12 @@ def enrol(
         assert answer.status_code == 201, answer.text
         people[name] = {"X-API-Key": answer.json()["api_key"]}
     return client, admin, people
+
+
+def open_tournament(server: LiveServer, slug: str) -> None:
+    """A public (open) tournament ``slug`` in the server's database: spectators may stream only real ones."""
+    from arena.store import tournaments
+
+    sessions = server.server.config.app.state.arena.sessions
+    with sessions.begin() as session:
+        tournaments.transition(session, tournaments.create_tournament(session, slug, slug), "open")

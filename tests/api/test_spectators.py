@@ -11,6 +11,7 @@ import redis
 from websockets.sync.client import connect
 
 from arena.runtime.leaderboard import Leaderboard, LeaderboardPublisher
+from tests.api.conftest import open_tournament
 
 T = "cup-1"
 
@@ -82,6 +83,7 @@ def read_sse(response: httpx.Response, wanted: int, timeout_s: float = 10.0) -> 
 def test_sse_streams_changes_and_resumes_from_last_event_id(api, board):
     _, publisher = board
     server = api()
+    open_tournament(server, T)
     url = f"{server.url}/api/v1/tournaments/{T}/leaderboard/stream"
     publisher.changed({"a": 1.0}, 1)
     with httpx.stream("GET", url, params={"after": "0-0"}, timeout=10) as response:
@@ -98,6 +100,7 @@ def test_sse_streams_changes_and_resumes_from_last_event_id(api, board):
 def test_websocket_gets_live_changes_after_connecting(api, board):
     _, publisher = board
     server = api()
+    open_tournament(server, T)
     publisher.changed({"old": 1.0}, 1)
     with connect(f"ws://127.0.0.1:{server.port}/api/v1/tournaments/{T}/leaderboard/ws?after=0-0") as socket:
         assert json.loads(socket.recv(timeout=10))["scores"] == {"old": 1.0}
@@ -112,6 +115,7 @@ def test_spectators_see_the_board_only_after_the_delay(api, http, board):
     published = time.time()  # before the change is written: its stream id is at or after this
     publisher.changed({"a": 1.0}, 1)
     server = api(spectator_delay_s=1.0)
+    open_tournament(server, T)
     url = f"{server.url}/api/v1/tournaments/{T}/leaderboard"
     first = http.get(url)
     if time.time() - published < 0.9:  # asked within the delay: nothing visible yet
@@ -150,6 +154,7 @@ def test_openapi_schema_is_served(api, http):
 
 def test_quiet_streams_send_heartbeats(api, board):
     server = api(heartbeat_s=1.0)
+    open_tournament(server, T)
     with connect(f"ws://127.0.0.1:{server.port}/api/v1/tournaments/{T}/leaderboard/ws") as socket:
         assert json.loads(socket.recv(timeout=10)) == {"type": "heartbeat"}
     url = f"{server.url}/api/v1/tournaments/{T}/leaderboard/stream"

@@ -1,0 +1,29 @@
+"""Whether a tournament may be watched: it exists and is public (drafts are an admin's work in progress).
+
+Checked before anything that costs a Redis reader (streams, delayed boards), so made-up ids cost one indexed
+database lookup and nothing more.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from arena.api.errors import ApiError
+from arena.api.results import PUBLIC
+from arena.store.models import Tournament
+
+
+def _is_public(sessions: sessionmaker[Session], slug: str) -> bool:
+    with sessions() as session:
+        status = session.scalar(select(Tournament.status).where(Tournament.slug == slug))
+    return status in PUBLIC
+
+
+async def require_public(state: Any, slug: str) -> None:  # state: the app's ArenaState (importing it is circular)
+    """404 UNKNOWN_TOURNAMENT unless ``slug`` is a public tournament."""
+    if not await run_in_threadpool(_is_public, state.sessions, slug):
+        raise ApiError(404, "UNKNOWN_TOURNAMENT", f"no tournament {slug!r}")
