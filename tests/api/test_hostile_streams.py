@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import socket
 import time
 
 import httpx
 import pytest
+import redis
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
+from arena.runtime.leaderboard import LeaderboardPublisher
 from tests.api.conftest import LiveServer, open_tournament
 
 REAL = [f"real-{i}" for i in range(6)]
@@ -101,3 +105,23 @@ def test_websockets_are_rate_limited(api):
         with connect(url) as ws:
             assert ws.recv(timeout=10)
     assert close_code(url) == 1013
+
+
+def test_a_resume_reads_a_bounded_backlog_then_ends_to_be_resumed(api, redis_url):
+    server = api(stream_backlog=10, heartbeat_s=1.0)
+    open_tournament(server, "cup")
+    client = redis.Redis.from_url(redis_url)
+    publisher = LeaderboardPublisher(client, "cup", max_rate=1_000_000)
+    for seq in range(1, 26):
+        publisher.changed({"a": float(seq)}, seq)
+    client.close()
+    url = f"ws://127.0.0.1:{server.port}/api/v1/tournaments/cup/leaderboard/ws"
+    seen: list[list[int]] = []
+    after = "0-0"
+    for _ in range(3):  # 25 missed changes, at most 10 per connection: three connections catch up
+        seen.append([])
+        with connect(f"{url}?after={after}") as ws, contextlib.suppress(ConnectionClosed):
+            while (message := json.loads(ws.recv(timeout=5)))["type"] == "leaderboard":
+                seen[-1].append(message["seq"])
+                after = message["id"]
+    assert seen == [list(range(1, 11)), list(range(11, 21)), list(range(21, 26))]
