@@ -216,7 +216,7 @@ def enter_tournament(sessions: Any, slug: str, bots: int, ticks: int, seed: int)
     examples = sorted((ROOT / "examples" / "bots").glob("*.py"))
     with sessions.begin() as session:
         t = repo.create_tournament(session, slug, slug, feed=f"synthetic:{seed}", seed=seed, ticks=ticks,
-                                   rules={"symbols": SYMBOLS}, tick_deadline_s=10.0)  # fmt: skip
+                                   rules={"symbols": SYMBOLS}, tick_deadline_s=30.0)  # fmt: skip
         repo.transition(session, t, TournamentStatus.OPEN)
         for i in range(bots):
             path = examples[i % len(examples)]
@@ -374,6 +374,11 @@ def drive(prefix: str, bots: int, ticks: int) -> dict[str, Any]:
         checks["finished"] = got["status"] == "finished"
         checks["standings_equal_the_uninterrupted_run"] = got["standings"] == expected["standings"]
         checks["record_equals_the_uninterrupted_run"] = got == expected
+        if got != expected:  # say where, for whoever reads the report
+            report["differences"] = {key: {"uninterrupted": expected[key], "faulted": got[key]}
+                                     for key in expected if got.get(key) != expected[key] and key != "standings"}
+            report["differences"]["standings"] = [[a, b] for a, b in zip(expected["standings"], got["standings"],
+                                                                          strict=False) if a != b][:5]
 
         # 4. a second tournament: kill -9 a bot host.
         lost = enter_tournament(sessions, "host-lost", bots, ticks, seed=12)

@@ -21,6 +21,7 @@ import redis
 
 BEAT_S = 1.0
 LOST_AFTER_S = 4.0  # four missed beats
+CONFIRM_S = 2.0  # and still gone this long later (two more beats it would have made)
 HOSTS_KEY = "arena:hosts"
 
 
@@ -129,15 +130,20 @@ class Heartbeat:
 
 
 class HostWatch:
-    """An engine's view of the hosts its bots run on: which are lost, checked at most every ``every_s``."""
+    """An engine's view of the hosts its bots run on: which are lost, checked at most every ``every_s``.
+
+    A host is lost when its beat key has been gone for ``confirm_s`` as this engine sees it, not at the first
+    look: after a Redis restart every beat key may have expired meanwhile, and live hosts beat again within a
+    second of Redis being back (found by the simulated cluster under load: a whole host declared lost)."""
 
     def __init__(self, client: redis.Redis, placement: Mapping[str, str], every_s: float = 0.5,
-                 clock: Callable[[], float] = time.monotonic) -> None:  # fmt: skip
+                 clock: Callable[[], float] = time.monotonic, confirm_s: float = CONFIRM_S) -> None:  # fmt: skip
         self.client = client
         self.placement = dict(placement)
-        self.every_s = every_s
+        self.every_s, self.confirm_s = every_s, confirm_s
         self._clock = clock
         self._checked = float("-inf")
+        self._missing: dict[str, float] = {}  # host -> when this engine first found its beat gone
         self.lost: dict[str, dict[str, object]] = {}  # host -> evidence
 
     def newly_lost(self) -> dict[str, dict[str, object]]:
@@ -147,7 +153,12 @@ class HostWatch:
             return {}
         self._checked = now
         watched = sorted(set(self.placement.values()) - set(self.lost))
-        gone = [name for name, up in alive(self.client, watched).items() if not up]
+        gone = []
+        for name, up in alive(self.client, watched).items():
+            if up:
+                self._missing.pop(name, None)
+            elif now - self._missing.setdefault(name, now) >= self.confirm_s:
+                gone.append(name)
         found = {}
         registry = known(self.client) if gone else {}
         for name in gone:

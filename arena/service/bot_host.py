@@ -66,6 +66,11 @@ class BotHost:
             self._used += delta
             HOST_SLOTS.labels(state="used").set(self._used)
             HOST_SLOTS.labels(state="free").set(max(0, self.slots - self._used))
+        if delta and self._heartbeat is not None:
+            # Announce the change now, not at the next beat: a tournament placed right after another ends must see
+            # these slots free (a stale count put every bot on one host, the rest queued past their start timeout).
+            with contextlib.suppress(redis.RedisError):
+                self._heartbeat.beat()
 
     @contextlib.contextmanager
     def slot(self) -> Iterator[None]:

@@ -38,7 +38,7 @@ def test_a_host_whose_beats_stop_is_seen_lost_with_its_last_heartbeat(redis_url:
     beat = Heartbeat(client, "watch-a", slots=4, used=lambda: 1).start()
     hosts.announce(client, HostInfo("watch-b", 4, 0, time.time()))
     assert {h.name for h in hosts.live_hosts(client)} >= {"watch-a", "watch-b"}
-    watch = HostWatch(client, {"x": "watch-a", "y": "watch-b"}, every_s=0)
+    watch = HostWatch(client, {"x": "watch-a", "y": "watch-b"}, every_s=0, confirm_s=0)
     assert watch.newly_lost() == {}
     client.delete(hosts.beat_key("watch-b"))  # its beat expired
     lost = watch.newly_lost()
@@ -47,6 +47,24 @@ def test_a_host_whose_beats_stop_is_seen_lost_with_its_last_heartbeat(redis_url:
     assert watch.bots_on("watch-b") == ["y"]
     beat.stop()
     assert "watch-a" not in hosts.known(client)  # a clean stop withdraws at once
+    client.close()
+
+
+def test_a_beat_gone_for_less_than_the_confirmation_is_not_a_loss(redis_url: str) -> None:
+    client = redis.Redis.from_url(redis_url)
+    now = [100.0]
+    hosts.announce(client, HostInfo("blip", 4, 0, time.time()))
+    watch = HostWatch(client, {"x": "blip"}, every_s=0, clock=lambda: now[0], confirm_s=2.0)
+    client.delete(hosts.beat_key("blip"))  # Redis restarted and the key expired meanwhile
+    assert watch.newly_lost() == {}
+    now[0] += 1.0
+    hosts.announce(client, HostInfo("blip", 4, 0, time.time()))  # the host beats again
+    assert watch.newly_lost() == {}
+    client.delete(hosts.beat_key("blip"))
+    now[0] += 1.0
+    assert watch.newly_lost() == {}  # gone again: the clock starts over
+    now[0] += 2.0
+    assert set(watch.newly_lost()) == {"blip"}
     client.close()
 
 
@@ -108,7 +126,8 @@ def test_a_bot_host_killed_mid_tournament_ends_its_bots_host_fault_and_the_rest_
     for entry in on_a:
         report = engine.bots[entry.bot].report
         assert report["host"] == "host-a" and report["host_fault"] is True
-        assert report["last_heartbeat"] <= killed <= report["seen_lost_at"] <= killed + hosts.LOST_AFTER_S + 3
+        detected_by = killed + hosts.LOST_AFTER_S + hosts.CONFIRM_S + 3
+        assert report["last_heartbeat"] <= killed <= report["seen_lost_at"] <= detected_by
         assert "host-a" in report["reason"]
     assert bus.progress()[0] == 30  # the tournament went on to its end
     client.close()
