@@ -60,6 +60,24 @@ def _session_contestant(request: Request, session: Session, token: str) -> Conte
     return found[0]
 
 
+def viewer(
+    request: Request,
+    session: Annotated[Session, _transaction],
+    x_api_key: Annotated[str | None, Header(description="Your API key: owners and admins see more.")] = None,
+    arena_session: Annotated[str | None, Cookie(include_in_schema=False)] = None,
+) -> Contestant | None:
+    """Who is asking on a public route: None when anonymous. An expired session is anonymous (a public page
+    still answers); an unknown API key is refused, as everywhere."""
+    if not x_api_key and not arena_session:
+        return None
+    try:
+        return contestant(request, session, x_api_key, arena_session)
+    except ApiError as exc:
+        if exc.code == "SESSION_EXPIRED":
+            return None
+        raise
+
+
 def admin(who: Annotated[Contestant, Depends(contestant)]) -> Contestant:
     if not who.is_admin:
         raise ApiError(403, "ADMIN_ONLY", "this needs an administrator's API key")
@@ -69,3 +87,4 @@ def admin(who: Annotated[Contestant, Depends(contestant)]) -> Contestant:
 Db = Annotated[Session, _transaction]
 Me = Annotated[Contestant, Depends(contestant)]
 Admin = Annotated[Contestant, Depends(admin)]
+Viewer = Annotated[Contestant | None, Depends(viewer)]

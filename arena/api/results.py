@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import time
 from datetime import datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
@@ -15,7 +16,7 @@ from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 
-from arena.api.deps import Admin, Db, Me
+from arena.api.deps import Admin, Db, Me, Viewer
 from arena.api.errors import ApiError
 from arena.engine.rulebook import describe
 from arena.engine.rules import DEFAULT_RULESET, RulesetError, resolve_ruleset
@@ -122,6 +123,8 @@ class CardOut(BaseModel):
     fees: float
     points: int = Field(description="snapshots on record (the curve below keeps at most 500 of them)")
     equity: list[PointOut]
+    delayed_s: float = Field(0.0, description="while it runs, the public sees the card as of the leaderboard's "
+                             "spectator delay; its owner and admins see it live (0)")
 
 
 class LogLineOut(BaseModel):
@@ -362,28 +365,47 @@ def results(slug: Slug, session: Db) -> ResultsOut:
     )
 
 
+NOTHING_YET = -(2**62)  # a simulated time before any tick: the public sees no point of the curve yet
+
+
+def _public_until(request: Request, t: Tournament) -> int | None:
+    """The simulated time up to which the public may see a running tournament's record, as far as its delayed
+    leaderboard has got (spectators must not read rivals' figures live); None when nothing is held back."""
+    state = request.app.state.arena
+    delay_s = state.settings.spectator_delay_s
+    if delay_s <= 0 or t.status is not TournamentStatus.RUNNING or Leaderboard(state.redis, t.slug).is_frozen():
+        return None
+    as_of = live.board_as_of(state.redis, t.slug, delay_s, time.time())
+    return NOTHING_YET if as_of is None else as_of
+
+
 @router.get("/tournaments/{slug}/bots/{bot}", response_model=CardOut)
-def card(request: Request, slug: Slug, bot: BotKey, session: Db) -> CardOut:
+def card(request: Request, slug: Slug, bot: BotKey, session: Db, who: Viewer) -> CardOut:
     """A bot's public card: its equity curve (at most 500 points) and drawdown, trades, fees and final rank.
-    While the tournament runs it shows what is on record so far (the record lags the live board a little)."""
+    While the tournament runs it shows what is on record so far (the record lags the live board a little);
+    with a spectator delay the public sees it as of the delayed leaderboard, its owner and admins live."""
     t = _public(session, slug)
     entry = session.scalar(select(Entry).where(Entry.tournament_id == t.id, Entry.bot_key == bot))
     if entry is None:
         raise ApiError(404, "UNKNOWN_BOT", f"{bot!r} is not entered in tournament {slug!r}")
-    rows = record.equity_curve(session, entry.id, limit=CURVE_READ_MAX)
+    standing = session.scalar(select(StandingRecord).where(StandingRecord.entry_id == entry.id))
+    insider = who is not None and (who.is_admin or who.id == entry.contestant_id)
+    until = None if standing is not None or insider else _public_until(request, t)
+    rows = record.equity_curve(session, entry.id, limit=CURVE_READ_MAX, until_ts=until)
     peak = float(_ruleset(t.rules).get("starting_balance") or 0.0)
     points = []
     for ts, nav, max_dd, score in rows:
         peak = max(peak, nav)
         points.append(PointOut(ts=ts, nav=nav, score=score, max_drawdown=max_dd,
                                drawdown=1.0 - nav / peak if peak > 0 else 0.0))  # fmt: skip
-    standing = session.scalar(select(StandingRecord).where(StandingRecord.entry_id == entry.id))
     if standing is not None:
         trades, fees = standing.trades, standing.fees
     else:
-        count, total = session.execute(
-            select(func.count(), func.coalesce(func.sum(FillRecord.fee), 0.0)).where(FillRecord.entry_id == entry.id)
-        ).one()
+        fills = select(func.count(), func.coalesce(func.sum(FillRecord.fee), 0.0))
+        fills = fills.where(FillRecord.entry_id == entry.id)
+        if until is not None:
+            fills = fills.where(FillRecord.ts <= until)
+        count, total = session.execute(fills).one()
         trades, fees = int(count), float(total)
     last = points[-1] if points else None
     status = live.statuses(request.app.state.arena.redis, t).get(bot, entry.status.value)
@@ -394,6 +416,7 @@ def card(request: Request, slug: Slug, bot: BotKey, session: Db) -> CardOut:
         nav=standing.nav if standing else (last.nav if last else None),
         max_drawdown=standing.max_drawdown if standing else (last.max_drawdown if last else None),
         trades=trades, fees=fees, points=len(points), equity=downsample(points),
+        delayed_s=0.0 if until is None else request.app.state.arena.settings.spectator_delay_s,
     )  # fmt: skip
 
 

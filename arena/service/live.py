@@ -6,6 +6,7 @@ import redis
 from pydantic import BaseModel, Field
 
 from arena.runtime.bus import Bus
+from arena.runtime.leaderboard import LeaderboardKeys, decode_change
 from arena.store.models import Tournament, TournamentStatus
 
 
@@ -43,3 +44,17 @@ def statuses(client: redis.Redis, tournament: Tournament) -> dict[str, str]:
 
 def usage(client: redis.Redis, slug: str) -> dict[str, Usage]:
     return {bot: Usage.model_validate(figures) for bot, figures in Bus(client, slug).usage().items()}
+
+
+def board_as_of(client: redis.Redis, slug: str, delay_s: float, now: float) -> int | None:
+    """The simulated time (ms) of the newest leaderboard change at least ``delay_s`` old at ``now`` (seconds since
+    the epoch): how far the public's delayed board has got (ChangeHub's rule: a change shows ``delay_s`` after it
+    was published). None while no change is that old."""
+    cutoff_ms = int(now * 1000 - delay_s * 1000)
+    if cutoff_ms <= 0:
+        return None
+    newest = client.xrevrange(LeaderboardKeys.for_tournament(slug).changes, max=str(cutoff_ms), min="-", count=1)
+    if not newest:
+        return None
+    fields = newest[0][1]
+    return decode_change(fields.get(b"change", fields.get("change"))).ts

@@ -253,13 +253,17 @@ def standings_of(session: Session, tournament: Tournament | int) -> list[Standin
     )
 
 
-def equity_curve(session: Session, entry_id: int, after_ts: int | None = None, limit: int = 10_000) -> list[Any]:
-    """(ts, nav, drawdown, score) rows in time order."""
+def equity_curve(
+    session: Session, entry_id: int, after_ts: int | None = None, limit: int = 10_000, until_ts: int | None = None
+) -> list[Any]:
+    """(ts, nav, drawdown, score) rows in time order (after ``after_ts``, up to ``until_ts`` included)."""
     query = select(_equity.c.ts, _equity.c.nav, _equity.c.drawdown, _equity.c.score).where(
         _equity.c.entry_id == entry_id
     )
     if after_ts is not None:
         query = query.where(_equity.c.ts > after_ts)
+    if until_ts is not None:
+        query = query.where(_equity.c.ts <= until_ts)
     return list(session.execute(query.order_by(_equity.c.ts, _equity.c.id).limit(limit)))
 
 
