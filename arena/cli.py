@@ -342,6 +342,8 @@ def up(
     import time
 
     from arena.children import spawn
+    from arena.private_files import private_dir, stored_secret
+    from arena.runtime.connection import redacted
     from arena.runtime.redis_server import RedisServer, RedisUnavailable
     from arena.service.embedded import STOP_WITHIN_S, Planes, arena_command
     from arena.settings import settings
@@ -358,19 +360,20 @@ def up(
             redis_url = config.redis_url
             _require_redis(redis_url)
         else:
-            try:
-                own_redis = RedisServer(data_dir=data_dir / "redis").start()
+            try:  # its password is made once and kept 0600 beside its files; the parts get it in their URL
+                password = stored_secret(data_dir / "redis" / "password")
+                own_redis = RedisServer(data_dir=data_dir / "redis", password=password).start()
             except RedisUnavailable as exc:
                 raise fail("REDIS_UNAVAILABLE", str(exc), False) from None
             redis_url = own_redis.url
         env = {"ARENA_REDIS_URL": redis_url, "ARENA_DATABASE_URL": config.database, "ARENA_DATA_DIR": str(data_dir)}
-        logs = data_dir / "logs"
-        logs.mkdir(parents=True, exist_ok=True)
+        logs = private_dir(data_dir / "logs")
         planes = Planes(redis_url, env, slots=slots or config.bot_slots, log_dir=logs).start()
         api = spawn([*arena_command(), "serve", "--port", str(port)], env=os.environ | env,
                     stdout=(logs / "api.log").open("ab"), stderr=subprocess.STDOUT)  # fmt: skip
         out.print(f"[bold]Arena is up[/]: http://127.0.0.1:{port}  (API docs at /docs)")
-        out.print(f"Redis {redis_url}; engine worker and bot host running; logs in {logs}")
+        password_note = f" (password in {data_dir / 'redis' / 'password'})" if own_redis else ""
+        out.print(f"Redis {redacted(redis_url)}{password_note}; engine worker and bot host running; logs in {logs}")
         out.print("[dim]First time? `arena create-contestant --admin admin` makes an admin. Ctrl-C stops it all.[/]")
         while api.poll() is None and all(p.poll() is None for p in planes.processes.values()):
             time.sleep(0.2)  # watching the processes; Ctrl-C or SIGTERM interrupts
@@ -505,16 +508,14 @@ def worker(
 
 
 def _require_redis(url: str) -> None:
-    """Refuse to start on a Redis that does not answer: a clear message now, not a traceback per retry later."""
-    import redis
+    """Refuse to start on a Redis that does not answer or refuses the URL's password (REDIS_AUTH): a clear
+    message now, not a traceback per retry later."""
+    from arena.runtime.connection import RedisRefused, check
 
-    client = redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=3)
     try:
-        client.ping()
-    except (redis.RedisError, ValueError) as exc:
-        raise fail("REDIS_UNREACHABLE", f"cannot reach Redis at {url}: {exc}", False) from None
-    finally:
-        client.close()
+        check(url)
+    except RedisRefused as exc:
+        raise fail(exc.code, str(exc), False) from None
 
 
 def _require_database(url: str) -> None:

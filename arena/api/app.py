@@ -33,6 +33,8 @@ from arena.api import (
 from arena.api.body_limit import MULTIPART_OVERHEAD, BodyLimit, RouteLimit
 from arena.api.ratelimit import RateLimiter
 from arena.metrics import HTTP_RATE_LIMITED
+from arena.private_files import private_dir
+from arena.runtime.connection import refused_credentials
 from arena.service.background import Background
 from arena.service.hub import ChangeHub
 from arena.service.runs import bundles_root
@@ -64,6 +66,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        private_dir(settings.data_dir)  # 0700: the SQLite file, bundles and feeds are no other user's to read
         aredis = aioredis.Redis.from_url(settings.redis)
         # The hub's own pool: each live feed holds a connection while it blocks, and the cap on feeds keeps
         # them from starving the requests' pool; a few more serve the resumes' XRANGE pages.
@@ -154,7 +157,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await state.aredis.ping()
             checks["redis"] = "ok"
         except errors.UNAVAILABLE as exc:
-            checks["redis"] = f"unreachable: {exc}"
+            checks["redis"] = "refused the credentials" if refused_credentials(exc) else f"unreachable: {exc}"
 
         def database() -> None:
             with state.sessions() as session:

@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from arena.runtime.connection import refused_credentials
 from arena.store.errors import Conflict, IllegalTransition, InvalidValue, NotFound, StoreError
 
 
@@ -41,13 +42,15 @@ RETRY_AFTER_S = 5
 UNAVAILABLE: tuple[type[Exception], ...] = (redis.ConnectionError, redis.TimeoutError, OperationalError)
 
 
-def unavailable(message: str, **extra: Any) -> JSONResponse:
-    """503 SERVICE_UNAVAILABLE with the envelope and Retry-After."""
-    body = error_body("SERVICE_UNAVAILABLE", message, **extra)
+def unavailable(message: str, code: str = "SERVICE_UNAVAILABLE", **extra: Any) -> JSONResponse:
+    """503 (SERVICE_UNAVAILABLE unless told) with the envelope and Retry-After."""
+    body = error_body(code, message, **extra)
     return JSONResponse(body, status_code=503, headers={"Retry-After": str(RETRY_AFTER_S)})
 
 
 def dependency_down(exc: Exception) -> JSONResponse:
+    if refused_credentials(exc):  # an operator's mistake (ARENA_REDIS_URL), not an outage: say so
+        return unavailable("Redis refused the service's credentials (the password in ARENA_REDIS_URL)", "REDIS_AUTH")
     what = "the database" if isinstance(exc, OperationalError) else "Redis"
     return unavailable(f"{what} is unreachable; retry in {RETRY_AFTER_S} s")
 

@@ -1,7 +1,11 @@
-"""RedisServer: a private ``redis-server`` on a free loopback port, for ``arena demo`` and the tests."""
+"""RedisServer: a private ``redis-server`` on a free loopback port, for ``arena up``, ``arena demo`` and the tests.
+
+With a password it requires one (``requirepass``, given in a 0600 config file rather than on the command line,
+where any local user could read it): its ``url`` carries it, as every Arena client takes it."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import socket
 import subprocess
@@ -13,6 +17,9 @@ from types import TracebackType
 import redis
 
 from arena.children import spawn
+from arena.private_files import private_dir, write_private
+
+_URL_SAFE = re.compile(r"[A-Za-z0-9._~-]+")
 
 
 class RedisUnavailable(RuntimeError):
@@ -30,16 +37,20 @@ class RedisServer:
     nothing persists (a throwaway in a temporary directory); with it, the append-only file there is kept, synced
     every second (``appendfsync everysec``: a crash loses at most the last second), and read back on a restart."""
 
-    def __init__(self, binary: str = "redis-server", data_dir: Path | None = None) -> None:
+    def __init__(self, binary: str = "redis-server", data_dir: Path | None = None, password: str | None = None) -> None:
+        if password is not None and not _URL_SAFE.fullmatch(password):
+            raise ValueError("a Redis password here is letters, digits and . _ ~ - (it goes into URLs as it is)")
         self.binary = binary
         self.data_dir = data_dir
+        self.password = password
         self.port = 0
         self._process: subprocess.Popen[bytes] | None = None
         self._dir: tempfile.TemporaryDirectory[str] | None = None
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}127.0.0.1:{self.port}/0"
 
     def start(self, timeout: float = 10.0, port: int | None = None) -> RedisServer:
         """Start on a free port, or on ``port`` (e.g. to restart a stopped server where its clients expect it)."""
@@ -50,12 +61,13 @@ class RedisServer:
             self._dir = tempfile.TemporaryDirectory(prefix="arena-redis-")
             where, persistence = self._dir.name, ["--appendonly", "no"]
         else:
-            self.data_dir.mkdir(parents=True, exist_ok=True)
+            private_dir(self.data_dir)
             where, persistence = str(self.data_dir), ["--appendonly", "yes", "--appendfsync", "everysec"]
+        config = self._config(Path(where))
         for _ in range(1 if port else 5):  # a port picked free can be taken before the server binds it
             self.port = port or free_port()
             self._process = spawn(
-                [path, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "", *persistence,
+                [path, *config, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "", *persistence,
                  "--dir", where, "--protected-mode", "yes", "--loglevel", "warning"],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE,
@@ -65,8 +77,14 @@ class RedisServer:
             self._kill()
         raise RedisUnavailable("redis-server did not start")
 
+    def _config(self, where: Path) -> list[str]:
+        """The config file's path as redis-server's first argument (only with a password: it holds it)."""
+        if not self.password:
+            return []
+        return [str(write_private(where / "arena-redis.conf", f'requirepass "{self.password}"\n'))]
+
     def _wait_ready(self, timeout: float) -> bool:
-        client = redis.Redis(host="127.0.0.1", port=self.port, socket_connect_timeout=0.2)
+        client = redis.Redis(host="127.0.0.1", port=self.port, password=self.password, socket_connect_timeout=0.2)
         deadline = time.monotonic() + timeout
         try:
             while time.monotonic() < deadline:

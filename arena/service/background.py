@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from arena.catalog import load_catalog
 from arena.engine.rules import resolve_ruleset
 from arena.feeds import FeedError, ReplayFeed
+from arena.private_files import private_dir
 from arena.runtime.bus import Bus
 from arena.runtime.leaderboard import Leaderboard
 from arena.runtime.lease import DEFAULT_TTL_S, Lease, LeaseHeld
@@ -125,8 +126,7 @@ class Background:
         """Validate a replay CSV against the catalog and keep it, content-addressed, under the data dir.
         A bad one raises its FeedError, naming it "the uploaded file", and nothing is kept."""
         digest = hashlib.sha256(data).hexdigest()
-        folder = self.data_dir / "feeds"
-        folder.mkdir(parents=True, exist_ok=True)
+        folder = private_dir(self.data_dir / "feeds")
         path = folder / f"{digest}.csv"
         staging = folder / f".{digest}.{threading.get_ident()}.tmp.csv"
         staging.write_bytes(data)

@@ -18,6 +18,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from arena.private_files import private_file
 from arena.settings import Settings
 
 
@@ -33,8 +34,8 @@ def make_engine(url: str | URL | None = None, **kwargs: Any) -> Engine:
     """An Engine for ``url`` (default: from the environment), with the SQLite set-up applied."""
     url = make_url(url or database_url())
     if url.get_backend_name() == "sqlite":
-        if url.database and url.database != ":memory:":
-            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        if url.database and url.database != ":memory:" and not url.database.startswith("file:"):
+            private_file(Path(url.database))  # 0600: it holds the hashes of API keys and passwords
         engine = create_engine(url, **kwargs)
         _sqlite_setup(engine)
         return engine

@@ -15,10 +15,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from arena.private_files import private_dir
 from arena.uploads.bundle import ENTRY_POINT, BotBundle, content_hash
 from arena.uploads.errors import ErrorCode, UploadError
 
-# The sandbox runs bots as an unprivileged uid that must read every file and enter every folder.
+# The sandbox runs bots as an unprivileged uid that must read every file and enter every folder of a bundle (it
+# sees the bundle's folder through a bind mount, not the store's root, which is 0700).
 FILE_MODE = 0o644
 DIR_MODE = 0o755
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -44,6 +46,7 @@ class BundleStore:
         final = self.path(bundle.sha256)
         if final.is_dir():
             return final
+        private_dir(self.root)  # contestants' code: only Arena's user may list or enter the store
         _makedirs(final.parent)
         temp = Path(tempfile.mkdtemp(prefix=_TEMP_PREFIX, dir=self.root))
         try:

@@ -33,8 +33,11 @@ def start_up(tmp_path: Path, port: int) -> tuple[subprocess.Popen[str], str]:
     assert process.stdout is not None
     redis_url = ""
     for line in process.stdout:
-        if found := re.search(r"Redis (redis://\S+)", line):
-            redis_url = found.group(1)
+        if found := re.search(r"Redis redis://:\*\*\*@127\.0\.0\.1:(\d+)/0 \(password in (\S+)\)", line):
+            # Its Redis requires a password, kept 0600 in the data dir and never printed.
+            password_file = Path(found.group(2))
+            assert password_file == tmp_path / "redis" / "password" and password_file.stat().st_mode & 0o777 == 0o600
+            redis_url = f"redis://:{password_file.read_text().strip()}@127.0.0.1:{found.group(1)}/0"
             break
     assert redis_url, "arena up did not say where its Redis is"
     wait_until("the API answers", lambda: _ok(f"http://127.0.0.1:{port}/readyz"), within_s=60)
@@ -61,6 +64,8 @@ def test_ctrl_c_stops_arena_up_mid_tournament_and_the_next_one_finishes_it(tmp_p
 
         client = redis.Redis.from_url(redis_url)
         wait_until("tick 3", lambda: (p := Bus(client, "interrupted").progress()) and p[0] >= 3)
+        with pytest.raises(redis.AuthenticationError):  # nobody gets in without the password
+            redis.Redis.from_url(re.sub(r":[^:@/]+@", "@", redis_url)).ping()
         client.close()
         parts = descendants(up.pid)
         assert len(parts) >= 5  # redis-server, the API, an engine worker, a bot host, and the bots' sandboxes
