@@ -41,6 +41,14 @@ class Settings(BaseSettings):
     stream_max_total: int = 10_000  # spectators of all tournaments
     stream_backlog: int = 5_000  # changes a resuming spectator may catch up on in one connection
     webhooks_allow_loopback: bool = False  # development and tests only: lets webhooks call 127.0.0.1 / ::1
+    # Webhooks (docs/webhooks.md): the ports a URL may name; networks refused besides the built-in ones (e.g.
+    # this host's public address where NAT keeps it off its interfaces); one attempt's deadline, all told;
+    # attempts in flight to one endpoint; the secrets' Fernet keys, newest first (none: a key file in data_dir).
+    webhooks_allowed_ports: str = "80,443,8080-8443"
+    webhooks_denied_networks: list[str] = []
+    webhooks_attempt_timeout_s: float = 10.0
+    webhooks_per_endpoint: int = 2
+    webhooks_secret_keys: str = ""
 
     @property
     def redis(self) -> str:

@@ -39,7 +39,7 @@ from arena.service.background import Background
 from arena.service.hub import ChangeHub
 from arena.service.runs import bundles_root
 from arena.service.scheduler import Scheduler
-from arena.service.webhook_dispatch import Dispatcher
+from arena.service.webhook_dispatch import webhook_dispatcher
 from arena.settings import Settings
 from arena.store.db import make_engine, make_sessionmaker
 from arena.store.migrate import upgrade
@@ -91,7 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             Background(sessions, settings.redis, tasks=settings.tasks, database_url=url, data_dir=settings.data_dir,
                        lease_ttl_s=settings.lease_ttl_s),
         )
-        app.state.webhooks = Dispatcher(sessions, allow_loopback=settings.webhooks_allow_loopback).start()
+        app.state.webhooks = webhook_dispatcher(settings, sessions).start()
         scheduler = Scheduler(sessions, app.state.arena.background, grace_s=3 * settings.lease_ttl_s).start()
         try:
             yield

@@ -15,7 +15,7 @@ from arena.api.errors import ApiError
 from arena.store import webhooks as webhook_repo
 from arena.store.errors import NotFound
 from arena.store.models import WebhookDelivery, WebhookEndpoint
-from arena.webhooks import EVENT_TYPES, AddressPolicy, EndpointError, check_endpoint
+from arena.webhooks import EVENT_TYPES, EndpointError, check_endpoint
 
 router = APIRouter(prefix="/api/v1", tags=["webhooks"])
 
@@ -25,7 +25,11 @@ WebhookId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
 class WebhookIn(BaseModel):
-    url: str = Field(max_length=2048, description="http(s) URL whose host resolves only to public addresses.")
+    url: str = Field(
+        max_length=2048,
+        description="http(s) URL on an allowed port (by default 80, 443, 8080-8443) whose host resolves only to "
+        "public addresses.",
+    )
     events: list[str] = Field(
         default_factory=list,
         max_length=len(EVENT_TYPES),
@@ -80,16 +84,16 @@ def create_webhook(request: Request, body: WebhookIn, session: Db, me: Me) -> We
     if unknown:
         raise ApiError(422, "INVALID_EVENT_TYPE",
                        f"unknown event type(s) {', '.join(unknown)}; known: {', '.join(EVENT_TYPES)}")  # fmt: skip
-    settings = request.app.state.arena.settings
+    dispatcher = request.app.state.webhooks
     try:
         # Resolves the host (a sync route runs in the thread pool); checked again at every connection.
-        check_endpoint(body.url, AddressPolicy(allow_loopback=settings.webhooks_allow_loopback))
+        check_endpoint(body.url, dispatcher.addresses)
     except EndpointError as exc:
         raise ApiError(422, exc.code.upper(), exc.message) from None
     count = session.scalar(select(func.count(WebhookEndpoint.id)).where(WebhookEndpoint.contestant_id == me.id)) or 0
     if count >= MAX_WEBHOOKS:
         raise ApiError(409, "TOO_MANY_WEBHOOKS", f"at most {MAX_WEBHOOKS} webhooks; delete one first")
-    endpoint, secret = webhook_repo.create_webhook(session, me, body.url, body.events)
+    endpoint, secret = webhook_repo.create_webhook(session, me, body.url, body.events, seal=dispatcher.keyring.seal)
     return WebhookCreated(**WebhookOut.of(endpoint).model_dump(), secret=secret)
 
 

@@ -5,9 +5,10 @@
   into events (``events_from_bot_messages``, ids derived from the facts) and enqueues one delivery per
   subscribed endpoint of the bot's owner. The store's (endpoint, event id) uniqueness de-duplicates, so
   a batch written twice (a retried transaction, a re-derived tick) queues nothing twice.
-* :class:`Dispatcher` is a thread that claims due deliveries, makes one attempt each
-  (``Deliverer.attempt``) on a small pool, and records the outcome: delivered, rescheduled after
-  ``RetryPolicy.delay`` (exponential backoff, full jitter, Retry-After honoured), or failed for good.
+* :class:`Dispatcher` is a thread that claims due deliveries as workers come free, makes one attempt each
+  (``Deliverer.attempt``, bounded by its deadline) on a pool, at most a few at once per endpoint and per
+  contestant, and records the outcome: delivered, rescheduled after ``RetryPolicy.delay`` (exponential
+  backoff, full jitter, Retry-After honoured), or failed for good.
   Claiming pushes ``next_attempt_at`` out by a lease, in a short transaction (row-locked with SKIP LOCKED
   on PostgreSQL), so no transaction is open during HTTP and several dispatchers never send a delivery
   at the same time; a dispatcher that dies mid-attempt leaves the delivery to be retried when its lease
@@ -23,8 +24,10 @@ import queue
 import random
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_for
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -36,13 +39,15 @@ from sqlalchemy.orm import Session, sessionmaker
 from arena.engine.events import Event
 from arena.metrics import WEBHOOK_BACKLOG
 from arena.runtime.tournament import BotState, Observer, Standing
+from arena.settings import Settings
 from arena.store import tournaments as tournament_repo
 from arena.store import webhooks as webhook_repo
 from arena.store.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
 from arena.store.types import utcnow
-from arena.webhooks import Deliverer, Endpoint, RetryPolicy, WebhookEvent, events_from_bot_messages
+from arena.webhooks import AddressPolicy, Deliverer, Endpoint, RetryPolicy, WebhookEvent, events_from_bot_messages
 from arena.webhooks.delivery import AttemptResult
 from arena.webhooks.events import RISK_MARGIN_WARNING, SYSTEM_STATUS, tournament_finished_message
+from arena.webhooks.keyring import KeyringError, SecretKeyring
 
 log = logging.getLogger("arena.webhooks")
 
@@ -258,6 +263,8 @@ def webhook_observer(sessions: sessionmaker[Session], tournament_id: int | str) 
 @dataclass(frozen=True)
 class _Claim:
     delivery_id: int
+    endpoint_id: int
+    owner: int | None  # the endpoint's contestant (None: the endpoint is gone)
     attempt: int  # the number of the attempt about to be made (1-based)
     due: datetime | None  # next_attempt_at before the claim (restored if the attempt is not made)
     endpoint: Endpoint | None
@@ -268,36 +275,60 @@ class _Claim:
 class Dispatcher:
     """Delivers due webhook deliveries until ``stop()``. One per service process is enough; more are safe.
 
-    ``policy`` (default: the deliverer's) decides how many attempts and the wait between them; tests
-    pass a fast one. ``allow_loopback`` is for development and tests only.
+    Attempts run on ``workers`` threads, each started as soon as a worker is free: the loop never waits for
+    a group of attempts, so one slow endpoint holds only its own attempts, each ended by the deliverer's
+    deadline. At most ``per_endpoint`` attempts to one endpoint and ``per_contestant`` to one contestant's
+    endpoints are in flight at once (in this dispatcher); the rest of their deliveries wait in the queue
+    while other endpoints' are sent. ``keyring`` opens the endpoints' sealed secrets. ``policy`` (default:
+    the deliverer's) decides how many attempts and the wait between them; tests pass a fast one.
     """
 
     def __init__(
         self,
         sessions: sessionmaker[Session],
         *,
+        keyring: SecretKeyring,
         deliverer: Deliverer | None = None,
         policy: RetryPolicy | None = None,
-        allow_loopback: bool = False,
+        addresses: AddressPolicy | None = None,
+        attempt_timeout_s: float = 10.0,
         poll_s: float = 0.5,
-        workers: int = 4,
+        workers: int = 16,
+        per_endpoint: int = 2,
+        per_contestant: int = 4,
         lease_s: float = 300.0,
+        hold_s: float = 60.0,
         rng: random.Random | None = None,
         backlog_every_s: float = 5.0,
     ) -> None:
+        if min(workers, per_endpoint, per_contestant) < 1:
+            raise ValueError("workers, per_endpoint and per_contestant must be at least 1")
         self.sessions = sessions
+        self.keyring = keyring
         self._own_deliverer = deliverer is None
-        self.deliverer = deliverer or Deliverer(policy, allow_loopback=allow_loopback)
+        self.deliverer = deliverer or Deliverer(
+            policy, addresses=addresses, timeout=attempt_timeout_s, max_connections=workers
+        )
         self.policy = policy or self.deliverer.policy
         self.poll_s = poll_s
-        self.batch = workers * 4
-        self.lease = timedelta(seconds=lease_s)  # longer than a batch can take (each attempt <= ~15 s)
+        self.workers = workers
+        self.per_endpoint = per_endpoint
+        self.per_contestant = per_contestant
+        self.lease = timedelta(seconds=lease_s)  # far longer than an attempt (its deadline) and its record
+        self.hold = timedelta(seconds=hold_s)  # how long a delivery whose secret no key opens waits
         self.rng = rng or random.Random()
         self.backlog_every_s = backlog_every_s  # how often the loop counts the pending deliveries (a metric)
         self._backlog_due = 0.0
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="arena-webhooks")
+        self._lock = threading.Lock()
+        self._in_flight: dict[int, tuple[_Claim, Future[None]]] = {}  # by delivery id
+        self._wake = threading.Event()  # an attempt finished: a worker is free
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+
+    @property
+    def addresses(self) -> AddressPolicy:
+        return self.deliverer.addresses
 
     def start(self) -> Dispatcher:
         self._thread = threading.Thread(target=self._loop, name="arena-webhook-dispatcher", daemon=True)
@@ -306,36 +337,54 @@ class Dispatcher:
 
     def stop(self, timeout: float = 15.0) -> None:
         """Stop claiming, let attempts in flight finish (bounded by ``timeout``), release the rest."""
+        deadline = time.monotonic() + timeout
         self._stop.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
+        with self._lock:
+            futures = [future for _, future in self._in_flight.values()]
+        wait_for(futures, timeout=max(0.0, deadline - time.monotonic()))
         self._pool.shutdown(wait=False, cancel_futures=True)
         if self._own_deliverer:
             self.deliverer.close()
 
     def _loop(self) -> None:
         while not self._stop.is_set():
+            self._wake.clear()  # before claiming: an attempt ending from here on wakes the wait below
             try:
-                busy = self.run_once() >= self.batch  # a full batch: more may be due, go again at once
+                self.run_once()
                 if time.monotonic() >= self._backlog_due:
                     self._backlog_due = time.monotonic() + self.backlog_every_s
                     self.measure_backlog()
             except Exception:
                 log.exception("webhook dispatcher: a round failed")
-                busy = False
-            if not busy:
-                self._stop.wait(self.poll_s)
+            self._wake.wait(self.poll_s)
+
+    def in_flight(self) -> int:
+        with self._lock:
+            return len(self._in_flight)
 
     def run_once(self) -> int:
-        """Claim what is due, attempt each once, record the outcomes. Returns how many were claimed."""
-        claims = self._claim()
-        if not claims:
+        """Claim what is due, as far as free workers and the caps allow, and start an attempt for each
+        (without waiting for it). Returns how many were started."""
+        with self._lock:
+            claims = [claim for claim, _ in self._in_flight.values()]
+        free = self.workers - len(claims)
+        if free <= 0 or self._stop.is_set():
             return 0
-        results = list(self._pool.map(self._attempt, claims))
-        skipped = [c for c, r in zip(claims, results, strict=True) if r is None]
-        if skipped:
-            self._release(skipped)
-        return len(claims)
+        started = self._claim(free, Counter(c.endpoint_id for c in claims), Counter(c.owner for c in claims))
+        for claim in started:
+            with self._lock:
+                future = self._pool.submit(self._attempt, claim)
+                self._in_flight[claim.delivery_id] = (claim, future)
+            future.add_done_callback(lambda _, claim=claim: self._finished(claim))
+        return len(started)
+
+    def _finished(self, claim: _Claim) -> None:
+        with self._lock:
+            self._in_flight.pop(claim.delivery_id, None)
+        self._wake.set()
 
     def measure_backlog(self) -> int:
         """Count the pending deliveries (due now or waiting for a retry) into ``arena_webhook_backlog``."""
@@ -347,31 +396,69 @@ class Dispatcher:
         WEBHOOK_BACKLOG.set(pending or 0)
         return pending or 0
 
-    def _claim(self) -> list[_Claim]:
+    def _claim(self, free: int, per_endpoint: Counter[int], per_owner: Counter[int | None]) -> list[_Claim]:
+        """Lease up to ``free`` due deliveries, oldest first, keeping within the caps given what is in flight."""
         now = utcnow()
+        full_endpoints = {e for e, n in per_endpoint.items() if n >= self.per_endpoint}
+        full_owners = {o for o, n in per_owner.items() if o is not None and n >= self.per_contestant}
         claims = []
         with self.sessions.begin() as session:
-            due = webhook_repo.due_deliveries(session, now, self.batch)
+            due = webhook_repo.due_deliveries(session, now, free * self.per_endpoint, per_endpoint=self.per_endpoint,
+                                              skip_endpoints=full_endpoints, skip_contestants=full_owners)  # fmt: skip
             endpoints = {e.id: e for e in _endpoints(session, {d.endpoint_id for d in due})}
             for delivery in due:
-                claims.append(_claim_of(delivery, endpoints.get(delivery.endpoint_id)))
+                if len(claims) >= free:
+                    break
+                endpoint = endpoints.get(delivery.endpoint_id)
+                owner = endpoint.contestant_id if endpoint is not None else None
+                if per_endpoint[delivery.endpoint_id] >= self.per_endpoint or (
+                    owner is not None and per_owner[owner] >= self.per_contestant
+                ):
+                    continue  # left unleased: a later round takes it
+                try:
+                    claim = self._claim_of(delivery, endpoint)
+                except KeyringError as exc:  # no configured key opens the secret: wait for the operator
+                    log.error("webhook delivery %d: %s; held for %s", delivery.id, exc, self.hold)
+                    delivery.next_attempt_at = now + self.hold
+                    continue
+                per_endpoint[delivery.endpoint_id] += 1
+                per_owner[owner] += 1
+                claims.append(claim)
                 delivery.next_attempt_at = now + self.lease
         return claims
 
-    def _attempt(self, claim: _Claim) -> AttemptResult | None:
+    def _claim_of(self, delivery: WebhookDelivery, endpoint: WebhookEndpoint | None) -> _Claim:
+        attempt = delivery.attempts + 1
+        ids = (delivery.id, delivery.endpoint_id, endpoint.contestant_id if endpoint is not None else None)
+        if endpoint is None or not endpoint.active:
+            return _Claim(*ids, attempt, delivery.next_attempt_at, None, None, "the endpoint is disabled")
+        secret = self.keyring.open(endpoint.sealed_secret)
+        try:
+            event = WebhookEvent(**delivery.payload)
+            target = Endpoint(endpoint.url, (secret.encode(),))
+        except (TypeError, ValueError) as exc:
+            return _Claim(*ids, attempt, delivery.next_attempt_at, None, None, f"undeliverable: {exc}")
+        return _Claim(*ids, attempt, delivery.next_attempt_at, target, event, None)
+
+    def _attempt(self, claim: _Claim) -> None:
         if self._stop.is_set():
-            return None  # shutting down: released, not attempted
+            self._release(claim)  # shutting down: released, not attempted
+            return
+        started = utcnow()  # retries are timed from the start, so the stored times do not show how long it took
         if claim.endpoint is None or claim.event is None:
             result = AttemptResult(None, claim.problem, retryable=False)
         else:
-            result = self.deliverer.attempt(claim.endpoint, claim.event, claim.attempt)
+            try:
+                result = self.deliverer.attempt(claim.endpoint, claim.event, claim.attempt)
+            except Exception:  # a bug of ours, not the endpoint's doing: retried on the usual schedule
+                log.exception("webhook delivery %d: the attempt failed", claim.delivery_id)
+                result = AttemptResult(None, "internal error (see the operator's log)", retryable=True)
         try:
-            self._record(claim, result)
+            self._record(claim, result, started)
         except Exception:  # the attempt was made; if its record is lost, the lease makes it go again
             log.exception("webhook delivery %d: recording the attempt failed", claim.delivery_id)
-        return result
 
-    def _record(self, claim: _Claim, result: AttemptResult) -> None:
+    def _record(self, claim: _Claim, result: AttemptResult, started: datetime) -> None:
         with self.sessions.begin() as session:
             delivery = session.get(WebhookDelivery, claim.delivery_id)
             if delivery is None or delivery.status is not DeliveryStatus.PENDING:
@@ -382,33 +469,34 @@ class Dispatcher:
             next_at = None
             if result.retryable and claim.attempt < self.policy.max_attempts:
                 wait = self.policy.delay(claim.attempt, self.rng, result.retry_after)
-                next_at = utcnow() + timedelta(seconds=wait)
+                next_at = started + timedelta(seconds=wait)
             error = result.error or f"HTTP {result.status}"
             webhook_repo.mark_attempt_failed(session, delivery, error, next_at)
             log.info("webhook %s: attempt %d failed (%s)%s", claim.event.id if claim.event else "?",
                      claim.attempt, error, "" if next_at else "; giving up")  # fmt: skip
 
-    def _release(self, claims: Sequence[_Claim]) -> None:
+    def _release(self, claim: _Claim) -> None:
         with self.sessions.begin() as session:
-            for claim in claims:
-                delivery = session.get(WebhookDelivery, claim.delivery_id)
-                if delivery is not None and delivery.status is DeliveryStatus.PENDING:
-                    delivery.next_attempt_at = claim.due
+            delivery = session.get(WebhookDelivery, claim.delivery_id)
+            if delivery is not None and delivery.status is DeliveryStatus.PENDING:
+                delivery.next_attempt_at = claim.due
+
+
+def webhook_dispatcher(settings: Settings, sessions: sessionmaker[Session]) -> Dispatcher:
+    """The service's dispatcher as the settings say (ValueError names a bad one). Every stored secret not yet
+    sealed with the newest key (plain text from before 0004, or an older key's) is sealed with it first."""
+    keyring = SecretKeyring.from_settings(settings.webhooks_secret_keys, settings.data_dir)
+    with sessions.begin() as session:
+        resealed = webhook_repo.reseal_secrets(session, keyring.reseal)
+    if resealed:
+        log.info("webhooks: %d stored secrets sealed with the newest key", resealed)
+    addresses = AddressPolicy.of(allow_loopback=settings.webhooks_allow_loopback, ports=settings.webhooks_allowed_ports,
+                                 denied=settings.webhooks_denied_networks)  # fmt: skip
+    return Dispatcher(sessions, keyring=keyring, addresses=addresses, per_endpoint=settings.webhooks_per_endpoint,
+                      attempt_timeout_s=settings.webhooks_attempt_timeout_s)  # fmt: skip
 
 
 def _endpoints(session: Session, ids: set[int]) -> list[WebhookEndpoint]:
     if not ids:
         return []
     return list(session.scalars(select(WebhookEndpoint).where(WebhookEndpoint.id.in_(ids))))
-
-
-def _claim_of(delivery: WebhookDelivery, endpoint: WebhookEndpoint | None) -> _Claim:
-    attempt = delivery.attempts + 1
-    if endpoint is None or not endpoint.active:
-        return _Claim(delivery.id, attempt, delivery.next_attempt_at, None, None, "the endpoint is disabled")
-    try:
-        event = WebhookEvent(**delivery.payload)
-        target = Endpoint(endpoint.url, (endpoint.secret.encode(),))
-    except (TypeError, ValueError) as exc:
-        return _Claim(delivery.id, attempt, delivery.next_attempt_at, None, None, f"undeliverable: {exc}")
-    return _Claim(delivery.id, attempt, delivery.next_attempt_at, target, event, None)

@@ -358,18 +358,16 @@ class LogLine(Base):
 
 
 class WebhookEndpoint(Base):
-    """A contestant's webhook. ``secret`` is kept in plain text, deliberately: HMAC signing needs the
-    secret itself, so a hash is useless, and encrypting it with a key that lives on the same host as the
-    database buys little. It is a random value we generate, it only lets its holder forge deliveries *to
-    this contestant*, never act as them, and it is rotated by replacing it. Protect the database (and
-    its backups) as you would any credential store."""
+    """A contestant's webhook. HMAC signing needs the secret itself, so a hash is useless: it is kept
+    sealed with the operator's key (arena/webhooks/keyring.py), and a copy of the database alone reveals
+    no secret."""
 
     __tablename__ = "webhook_endpoints"
 
     id: Mapped[int] = _id()
     contestant_id: Mapped[int] = mapped_column(ForeignKey("contestants.id", ondelete="CASCADE"), index=True)
     url: Mapped[str] = mapped_column(String(2048))
-    secret: Mapped[str] = mapped_column(String(128))
+    sealed_secret: Mapped[str] = mapped_column(String(512))  # a Fernet token (~164 characters)
     events: Mapped[list[str]] = mapped_column(JSONType, default=list)  # subscribed event types; [] = all
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = _created()

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Collection, Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from arena.store.errors import InvalidValue, NotFound, integrity
 from arena.store.models import Contestant, DeliveryStatus, WebhookDelivery, WebhookEndpoint
 from arena.store.types import utcnow
+
+log = logging.getLogger(__name__)
 
 EVENT_TYPES = frozenset(
     {"order.partial_fill", "order.filled", "risk.margin_warning", "system.status", "tournament.finished"}
@@ -20,9 +23,9 @@ EVENT_TYPES = frozenset(
 
 
 def create_webhook(
-    session: Session, contestant: Contestant, url: str, events: Iterable[str] = ()
+    session: Session, contestant: Contestant, url: str, events: Iterable[str] = (), *, seal: Callable[[str], str]
 ) -> tuple[WebhookEndpoint, str]:
-    """A new endpoint and its signing secret (kept, see WebhookEndpoint; show it to the owner once)."""
+    """A new endpoint and its signing secret (stored as ``seal(secret)``; show the secret to the owner once)."""
     if not isinstance(url, str) or not url.startswith(("https://", "http://")) or len(url) > 2048:
         raise InvalidValue("url must be an http(s) URL of at most 2048 characters", "INVALID_URL")
     wanted = sorted(set(events))
@@ -33,10 +36,28 @@ def create_webhook(
             "INVALID_EVENT_TYPE",
         )
     secret = "whsec_" + secrets.token_urlsafe(32)
-    endpoint = WebhookEndpoint(contestant_id=contestant.id, url=url, secret=secret, events=wanted)
+    endpoint = WebhookEndpoint(contestant_id=contestant.id, url=url, sealed_secret=seal(secret), events=wanted)
     session.add(endpoint)
     session.flush()
     return endpoint, secret
+
+
+def reseal_secrets(session: Session, reseal: Callable[[str], str | None]) -> int:
+    """Store ``reseal(value)`` for each endpoint whose secret it changes (plain text left by an older version,
+    or sealed under a key being retired); returns how many changed. A secret it cannot open (it raises
+    ValueError) is left as it is and logged: its deliveries wait until the key is configured."""
+    changed = 0
+    for endpoint in session.scalars(select(WebhookEndpoint).order_by(WebhookEndpoint.id)):
+        try:
+            new = reseal(endpoint.sealed_secret)
+        except ValueError as exc:
+            log.error("webhook %d: its secret cannot be resealed: %s", endpoint.id, exc)
+            continue
+        if new is not None:
+            endpoint.sealed_secret = new
+            changed += 1
+    session.flush()
+    return changed
 
 
 def webhooks_of(session: Session, contestant: Contestant) -> list[WebhookEndpoint]:
@@ -88,17 +109,34 @@ class _Duplicate(InvalidValue):
         super().__init__("duplicate event", "DUPLICATE_EVENT")
 
 
-def due_deliveries(session: Session, now: datetime | None = None, limit: int = 100) -> list[WebhookDelivery]:
-    """Pending deliveries whose time has come, oldest first. On PostgreSQL the rows are locked (SKIP LOCKED)
-    until the transaction ends, so several dispatchers never send the same delivery twice."""
-    query = (
-        select(WebhookDelivery)
-        .where(WebhookDelivery.status == DeliveryStatus.PENDING, WebhookDelivery.next_attempt_at <= (now or utcnow()))
-        .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    return list(session.scalars(query))
+def due_deliveries(
+    session: Session,
+    now: datetime | None = None,
+    limit: int = 100,
+    *,
+    per_endpoint: int | None = None,
+    skip_endpoints: Collection[int] = (),
+    skip_contestants: Collection[int] = (),
+) -> list[WebhookDelivery]:
+    """Pending deliveries whose time has come, oldest first: at most ``per_endpoint`` of each endpoint, none of
+    ``skip_endpoints`` nor of ``skip_contestants``' endpoints (they have enough attempts in flight), so a big
+    backlog of one endpoint cannot fill the answer. On PostgreSQL the rows are locked (SKIP LOCKED) until the
+    transaction ends, so several dispatchers never send the same delivery twice."""
+    due = [WebhookDelivery.status == DeliveryStatus.PENDING, WebhookDelivery.next_attempt_at <= (now or utcnow())]
+    if skip_endpoints:
+        due.append(WebhookDelivery.endpoint_id.not_in(list(skip_endpoints)))
+    if skip_contestants:
+        theirs = select(WebhookEndpoint.id).where(WebhookEndpoint.contestant_id.in_(list(skip_contestants)))
+        due.append(WebhookDelivery.endpoint_id.not_in(theirs))
+    order = (WebhookDelivery.next_attempt_at, WebhookDelivery.id)
+    query = select(WebhookDelivery).where(*due)
+    if per_endpoint is not None:
+        rank = func.row_number().over(partition_by=WebhookDelivery.endpoint_id, order_by=order).label("rank")
+        ranked = select(WebhookDelivery.id, rank).where(*due).subquery()
+        # The due conditions stay on the outer query too: PostgreSQL re-checks them on a row another
+        # dispatcher claimed meanwhile, and skips it.
+        query = query.where(WebhookDelivery.id.in_(select(ranked.c.id).where(ranked.c.rank <= per_endpoint)))
+    return list(session.scalars(query.order_by(*order).limit(limit).with_for_update(skip_locked=True)))
 
 
 def mark_delivered(session: Session, delivery: WebhookDelivery, now: datetime | None = None) -> None:

@@ -5,10 +5,17 @@ Retry-After; never on another 4xx (or a 3xx: redirects are not followed). The ev
 across attempts so the receiver can de-duplicate (a timeout does not prove the receiver did not process
 it); the timestamp and signature are made afresh for each attempt so a late retry is not stale.
 
-SSRF guard: the URL must be http(s), and every address its host resolves to must be public — checked
-when an endpoint is registered (:func:`check_endpoint`) and again when the socket connects (a guarded
-network backend that connects to the address it checked), so DNS rebinding between the two cannot reach
-the cloud metadata service or the internal network. Loopback only with ``allow_loopback`` (tests, dev).
+SSRF guard: the URL must be http(s) on an allowed port (:class:`PortSet`, by default 80, 443 and 8080-8443),
+and every address its host resolves to must be public and not this host's own — checked when an endpoint is
+registered (:func:`check_endpoint`) and again when the socket connects (a guarded network backend that
+connects to the address it checked), so DNS rebinding between the two cannot reach the cloud metadata
+service, the internal network or the server itself. Loopback only with ``allow_loopback`` (tests, dev).
+
+One attempt has one deadline (``timeout``, 10 s) for all of it — name lookup, connect, TLS, sending, the
+answer's headers — so an endpoint that accepts and then dribbles its answer a byte at a time is cut off
+at the deadline like one that never answers. Every transport failure is reported as the same
+``unreachable`` error (the detail goes to the operator's log only): what a contestant can read back must
+not tell a closed port from a filtered or a refusing one, or Arena becomes a port scanner.
 """
 
 from __future__ import annotations
@@ -18,15 +25,19 @@ import ipaddress
 import logging
 import queue
 import random
+import re
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpcore
 import httpx
+import psutil
 from tenacity import RetryCallState, Retrying, retry_if_result, stop_after_attempt
 
 from arena.webhooks.events import EVENT_TYPES, WebhookEvent
@@ -40,7 +51,12 @@ USER_AGENT = "arena-webhooks/1"
 BAD_URL = "bad_url"
 BAD_SCHEME = "bad_scheme"
 FORBIDDEN_ADDRESS = "forbidden_address"
+FORBIDDEN_PORT = "forbidden_port"
 UNRESOLVABLE = "unresolvable"
+
+# The one error of every failed connection, timeout, reset or non-HTTP answer (see the module's docstring).
+UNREACHABLE = "unreachable: no HTTP answer within the attempt's deadline (connection failed or timed out)"
+DEFAULT_PORTS = "80,443,8080-8443"
 
 # Never reachable, whatever the flags: link-local (cloud metadata lives there), the IPv6 metadata ULA
 # range, "this network", multicast, and the metadata address some clouds put in shared space.
@@ -63,6 +79,8 @@ _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
 
 Resolver = Callable[[str, int], list[str]]
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class EndpointError(ValueError):
@@ -78,13 +96,82 @@ def system_resolver(host: str, port: int) -> list[str]:
     return list(dict.fromkeys(info[4][0] for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)))
 
 
+class _HostAddresses:
+    """This host's interface addresses, read again at most every ``ttl_s`` (an address may come with DHCP)."""
+
+    def __init__(self, ttl_s: float = 30.0) -> None:
+        self.ttl_s = ttl_s
+        self._lock = threading.Lock()
+        self._read_at = -float("inf")
+        self._addresses: frozenset[IPAddress] = frozenset()
+
+    def __call__(self) -> frozenset[IPAddress]:
+        with self._lock:
+            if time.monotonic() - self._read_at > self.ttl_s:
+                found = set()
+                for addresses in psutil.net_if_addrs().values():
+                    for address in addresses:
+                        if address.family in (socket.AF_INET, socket.AF_INET6):
+                            found.add(ipaddress.ip_address(address.address.split("%", 1)[0]))
+                self._addresses, self._read_at = frozenset(found), time.monotonic()
+            return self._addresses
+
+
+host_addresses = _HostAddresses()
+
+
+@dataclass(frozen=True)
+class PortSet:
+    """The ports a webhook URL may name: ``"80,443,8080-8443"`` (single ports and inclusive ranges)."""
+
+    ranges: tuple[tuple[int, int], ...]
+
+    @classmethod
+    def parse(cls, spec: str) -> PortSet:
+        ranges = []
+        for part in (p.strip() for p in spec.split(",")):
+            match = re.fullmatch(r"([0-9]{1,5})(?:-([0-9]{1,5}))?", part)
+            low, high = (int(match.group(1)), int(match.group(2) or match.group(1))) if match else (0, 0)
+            if not 1 <= low <= high <= 65535:
+                raise ValueError(f"allowed webhook ports: {part!r} is not a port or a range like 8080-8443")
+            ranges.append((low, high))
+        return cls(tuple(ranges))
+
+    def __contains__(self, port: object) -> bool:
+        return isinstance(port, int) and any(low <= port <= high for low, high in self.ranges)
+
+    def __str__(self) -> str:
+        return ", ".join(str(low) if low == high else f"{low}-{high}" for low, high in self.ranges)
+
+
 @dataclass(frozen=True)
 class AddressPolicy:
     allow_loopback: bool = False  # tests and local development
     allow_private: bool = False  # RFC 1918 etc.: an on-premises install whose contestants are on the LAN
+    ports: PortSet = field(default_factory=lambda: PortSet.parse(DEFAULT_PORTS))
+    # Refused besides the built-in ranges: e.g. this host's public address where NAT keeps it off the interfaces.
+    denied: tuple[IPNetwork, ...] = ()
+    own_addresses: Callable[[], frozenset[IPAddress]] = field(default=host_addresses, compare=False)
+
+    @classmethod
+    def of(
+        cls, *, allow_loopback: bool = False, ports: str = DEFAULT_PORTS, denied: Iterable[str] = ()
+    ) -> AddressPolicy:
+        """From settings' values (ValueError names a bad one)."""
+        return cls(allow_loopback, ports=PortSet.parse(ports), denied=tuple(ipaddress.ip_network(n) for n in denied))
+
+    def check_port(self, port: int) -> None:
+        if port not in self.ports:
+            raise EndpointError(FORBIDDEN_PORT, f"port {port} is not allowed; webhooks may use ports {self.ports}")
 
     def check(self, address: str) -> None:
         """Raise EndpointError unless ``address`` (an IP literal) may be called."""
+        reason = self.refusal(address)
+        if reason is not None:
+            raise EndpointError(FORBIDDEN_ADDRESS, f"{address} is {reason}")
+
+    def refusal(self, address: str) -> str | None:
+        """Why ``address`` may not be called (``"a loopback address"``, ...), or None if it may."""
         try:
             ip = ipaddress.ip_address(address.split("%", 1)[0])  # drop an IPv6 zone id
         except ValueError:
@@ -98,16 +185,16 @@ class AddressPolicy:
             elif ip in _NAT64:
                 ip = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
         if any(ip in net for net in _LOOPBACK if net.version == ip.version):
-            if self.allow_loopback:
-                return
-            raise EndpointError(FORBIDDEN_ADDRESS, f"{address} is a loopback address")
+            return None if self.allow_loopback else "a loopback address"
         if any(ip in net for net in _ALWAYS_DENIED if net.version == ip.version):
-            raise EndpointError(FORBIDDEN_ADDRESS, f"{address} is link-local, metadata or otherwise not routable")
-        if ip.is_global:
-            return
-        if self.allow_private and ip.is_private:
-            return
-        raise EndpointError(FORBIDDEN_ADDRESS, f"{address} is not a public address")
+            return "a link-local, metadata or otherwise unroutable address"
+        if any(ip in net for net in self.denied if net.version == ip.version):
+            return "an address the operator denies"
+        if ip in self.own_addresses():  # its services may listen on every interface, the public one too
+            return "this server's own address"
+        if ip.is_global or (self.allow_private and ip.is_private):
+            return None
+        return "not a public address"
 
 
 def _split(url: str) -> tuple[str, str, int]:
@@ -123,6 +210,12 @@ def _split(url: str) -> tuple[str, str, int]:
         raise EndpointError(BAD_SCHEME, f"the webhook URL must be http:// or https://, got {scheme or 'none'!r}")
     if not parts.hostname:
         raise EndpointError(BAD_URL, "the webhook URL has no host")
+    if not _is_ip(parts.hostname):
+        try:  # what the HTTP client and the resolver would refuse with an exception of their own
+            _ = httpx.URL(url).host  # decodes an IDNA name
+            parts.hostname.encode("idna")
+        except (httpx.InvalidURL, UnicodeError) as exc:
+            raise EndpointError(BAD_URL, f"the webhook URL's host is not a valid name: {exc}") from None
     return scheme, parts.hostname, port or (443 if scheme == "https" else 80)
 
 
@@ -137,24 +230,93 @@ def _is_ip(host: str) -> bool:
 def resolve_checked(host: str, port: int, policy: AddressPolicy, resolve: Resolver) -> list[str]:
     """The addresses of ``host``, all of them allowed by ``policy`` (else EndpointError)."""
     if _is_ip(host):
-        addresses = [host]
-    else:
-        try:
-            addresses = resolve(host, port)
-        except OSError as exc:
-            raise EndpointError(UNRESOLVABLE, f"cannot resolve {host!r}: {exc}") from None
-        if not addresses:
-            raise EndpointError(UNRESOLVABLE, f"{host!r} has no address")
-    # One bad address refuses the host: a name that also points inside is not to be trusted.
+        policy.check(host)
+        return [host]
+    try:
+        addresses = resolve(host, port)
+    except OSError as exc:
+        raise EndpointError(UNRESOLVABLE, f"cannot resolve {host!r}: {exc}") from None
+    if not addresses:
+        raise EndpointError(UNRESOLVABLE, f"{host!r} has no address")
+    # One bad address refuses the host: a name that also points inside is not to be trusted. The message
+    # names the kind of address, not the address, so it does not map internal names to internal addresses.
     for address in addresses:
-        policy.check(address)
+        reason = policy.refusal(address)
+        if reason is not None:
+            raise EndpointError(FORBIDDEN_ADDRESS, f"{host} resolves to {reason}")
     return addresses
 
 
 def check_endpoint(url: str, policy: AddressPolicy | None = None, resolve: Resolver = system_resolver) -> None:
     """Registration-time check of a contestant's webhook URL. Raises EndpointError saying what to fix."""
+    policy = policy or AddressPolicy()
     _, host, port = _split(url)
-    resolve_checked(host, port, policy or AddressPolicy(), resolve)
+    policy.check_port(port)
+    resolve_checked(host, port, policy, resolve)
+
+
+# -- one deadline for a whole attempt ---------------------------------------------------------------------
+
+# Set by Deliverer.attempt for the calling thread (a sync httpx request runs entirely in it); the network
+# backend and its streams bound each step by what is left of it.
+_DEADLINE: ContextVar[float | None] = ContextVar("webhook_attempt_deadline", default=None)
+_WRITE_CHUNK = 16 * 1024  # each chunk's wait is bounded by what is left, so a slow reader cannot stretch it
+
+
+def _left(timeout: float | None, error: type[Exception]) -> float | None:
+    deadline = _DEADLINE.get()
+    if deadline is None:
+        return timeout
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise error("the attempt's deadline has passed")
+    return left if timeout is None else min(timeout, left)
+
+
+def _resolve_by_deadline(resolve: Resolver, host: str, port: int) -> list[str]:
+    """``resolve`` in a helper thread, given up (OSError) at the deadline: getaddrinfo takes no timeout."""
+    wait = _left(None, OSError)
+    if wait is None:
+        return resolve(host, port)
+    answer: list[Any] = []
+
+    def run() -> None:
+        try:
+            answer.append(resolve(host, port))
+        except Exception as exc:
+            answer.append(exc)
+
+    thread = threading.Thread(target=run, name="arena-webhook-dns", daemon=True)
+    thread.start()
+    thread.join(wait)
+    if not answer:
+        raise OSError("the name lookup did not finish before the attempt's deadline")
+    if isinstance(answer[0], Exception):
+        raise answer[0]
+    return answer[0]
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    def __init__(self, stream: httpcore.NetworkStream) -> None:
+        self._stream = stream
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._stream.read(max_bytes, _left(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        for start in range(0, len(buffer), _WRITE_CHUNK):
+            self._stream.write(buffer[start : start + _WRITE_CHUNK], _left(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def start_tls(self, ssl_context: Any, server_hostname: str | None = None, timeout: float | None = None) -> Any:
+        return _DeadlineStream(
+            self._stream.start_tls(ssl_context, server_hostname, _left(timeout, httpcore.ConnectTimeout))
+        )
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._stream.get_extra_info(info)
 
 
 class _GuardedBackend(httpcore.SyncBackend):
@@ -165,8 +327,9 @@ class _GuardedBackend(httpcore.SyncBackend):
         self.resolve = resolve
 
     def connect_tcp(self, host: str, port: int, timeout: float | None = None, **kwargs: Any) -> httpcore.NetworkStream:
+        self.policy.check_port(port)
         try:
-            addresses = resolve_checked(host, port, self.policy, self.resolve)
+            addresses = resolve_checked(host, port, self.policy, lambda h, p: _resolve_by_deadline(self.resolve, h, p))
         except EndpointError as exc:
             if exc.code == UNRESOLVABLE:  # DNS may be back on the next attempt
                 raise httpcore.ConnectError(str(exc)) from None
@@ -174,7 +337,8 @@ class _GuardedBackend(httpcore.SyncBackend):
         error: Exception | None = None
         for address in addresses:
             try:
-                return super().connect_tcp(address, port, timeout, **kwargs)
+                stream = super().connect_tcp(address, port, _left(timeout, httpcore.ConnectTimeout), **kwargs)
+                return _DeadlineStream(stream)
             except httpcore.ConnectError as exc:  # try the next address, like create_connection would
                 error = exc
         assert error is not None
@@ -182,12 +346,12 @@ class _GuardedBackend(httpcore.SyncBackend):
 
 
 class _GuardedTransport(httpx.HTTPTransport):
-    def __init__(self, policy: AddressPolicy, resolve: Resolver) -> None:
+    def __init__(self, policy: AddressPolicy, resolve: Resolver, max_connections: int) -> None:
         super().__init__(trust_env=False, retries=0)  # no proxies from the environment: they bypass the guard
         # httpx has no public hook for the network backend; its pool is the documented httpcore one.
         self._pool = httpcore.ConnectionPool(
             ssl_context=httpx.create_ssl_context(trust_env=False),
-            max_connections=10,
+            max_connections=max_connections,  # at least the attempts in flight: slow endpoints hold theirs
             network_backend=_GuardedBackend(policy, resolve),
         )
 
@@ -306,29 +470,35 @@ def _host(url: str) -> str:
 
 
 class Deliverer:
-    """Delivers events to endpoints. ``sleep``, ``clock`` (Unix seconds) and ``rng`` are injectable."""
+    """Delivers events to endpoints. ``sleep``, ``clock`` (Unix seconds) and ``rng`` are injectable.
+
+    ``timeout`` is the deadline of one whole attempt; ``max_connections`` should be at least the number of
+    attempts made at once (the dispatcher's workers)."""
 
     def __init__(
         self,
         policy: RetryPolicy | None = None,
         *,
-        allow_loopback: bool = False,
-        allow_private: bool = False,
+        addresses: AddressPolicy | None = None,
         timeout: float = 10.0,
+        max_connections: int = 32,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
         resolve: Resolver = system_resolver,
     ) -> None:
+        if timeout <= 0:
+            raise ValueError("the attempt deadline must be positive")
         self.policy = policy or RetryPolicy()
-        self.addresses = AddressPolicy(allow_loopback=allow_loopback, allow_private=allow_private)
+        self.addresses = addresses or AddressPolicy()
+        self.timeout = timeout
         self.sleep = sleep
         self.clock = clock
         self.rng = rng or random.Random()  # its own generator: tests pass a seeded one
         self.resolve = resolve
         self.client = httpx.Client(
-            transport=_GuardedTransport(self.addresses, resolve),
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
+            transport=_GuardedTransport(self.addresses, resolve, max_connections),
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),  # per step; the attempt's deadline bounds all
             follow_redirects=False,  # a redirect could point anywhere, past the guard's first check
             trust_env=False,
         )
@@ -364,10 +534,12 @@ class Deliverer:
         """One POST. Never raises for the endpoint's behaviour; a queue-driven worker can call this and
         schedule the next try itself with ``policy.delay``."""
         try:
-            _split(endpoint.url)  # httpx would call a bad scheme a (retryable) transport error
+            _, _, port = _split(endpoint.url)  # httpx would call a bad scheme a (retryable) transport error
+            self.addresses.check_port(port)
         except EndpointError as exc:
             return AttemptResult(None, str(exc), retryable=False, refused=True)
         headers, body = self.request(endpoint, event, attempt)
+        deadline = _DEADLINE.set(time.monotonic() + self.timeout)
         try:
             # stream: the response body is never read, so a hostile endpoint cannot make us buffer it
             with self.client.stream("POST", endpoint.url, content=body, headers=headers) as response:
@@ -375,8 +547,11 @@ class Deliverer:
                 retry_after = parse_retry_after(response.headers.get("Retry-After"), self.clock())
         except EndpointError as exc:
             return AttemptResult(None, str(exc), retryable=False, refused=True)
-        except httpx.TransportError as exc:  # refused, reset, timeout, DNS failure: may work later
-            return AttemptResult(None, f"{type(exc).__name__}: {exc}", retryable=True)
+        except httpx.TransportError as exc:  # refused, reset, timeout, DNS failure, not HTTP: may work later
+            log.info("webhook %s to %s: %s: %s", event.id, _host(endpoint.url), type(exc).__name__, exc)
+            return AttemptResult(None, UNREACHABLE, retryable=True)
+        finally:
+            _DEADLINE.reset(deadline)
         if 200 <= status < 300:
             return AttemptResult(status, None, retryable=False)
         if status == 429 or status >= 500:
@@ -387,8 +562,9 @@ class Deliverer:
     def deliver(self, endpoint: Endpoint, event: WebhookEvent) -> DeliveryResult:
         """Deliver with retries (blocking, sleeping through the injected ``sleep``)."""
         try:
-            # The URL's form and an IP-literal host now; a name is resolved and checked at each connect.
-            _, host, _ = _split(endpoint.url)
+            # The URL's form, its port and an IP-literal host now; a name is resolved and checked at each connect.
+            _, host, port = _split(endpoint.url)
+            self.addresses.check_port(port)
             if _is_ip(host):
                 self.addresses.check(host)
         except EndpointError as exc:

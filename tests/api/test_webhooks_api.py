@@ -8,17 +8,26 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import stat
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from arena.runtime.redis_server import free_port
+from arena.store import webhooks as webhook_repo
+from arena.store.db import make_engine, make_sessionmaker
+from arena.store.models import WebhookEndpoint
+from arena.webhooks import WebhookEvent
+from arena.webhooks.delivery import UNREACHABLE
+from arena.webhooks.events import event_id
+from arena.webhooks.keyring import KEY_FILE, SecretKeyring
 from tests.api.conftest import enrol
 from tests.api.test_service import admin_key, poll, upload
 from tests.service.test_webhook_dispatch import FAST, WallClock, documented_verify
-from tests.webhooks.receiver import Receiver, serve
+from tests.webhooks.receiver import Receiver, Slowloris, serve, serve_slowloris
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -33,7 +42,8 @@ def start(api, database_url: str, **overrides: Any):
 
 @pytest.fixture
 def service(database_url, api):
-    client, admin, people = start(api, database_url, webhooks_allow_loopback=True, rate_limit=1_000_000)
+    client, admin, people = start(api, database_url, webhooks_allow_loopback=True, webhooks_allowed_ports="1-65535",
+                                  webhooks_attempt_timeout_s=3.0, rate_limit=1_000_000)  # receivers on free ports
     yield client, admin, people
     client.close()
 
@@ -78,6 +88,7 @@ def test_register_list_delete_only_by_the_owner(service) -> None:
         ({"url": "file:///etc/passwd"}, "BAD_SCHEME"),
         ({"url": "http:// spaced.example/"}, "BAD_URL"),
         ({"url": "http://127.0.0.1:99999/"}, "BAD_URL"),  # port out of range
+        ({"url": "http://" + "a" * 70 + ".example/"}, "BAD_URL"),  # a label over 63 characters (was a 500)
         ({"url": "http://127.0.0.1:9/", "events": ["order.exploded"]}, "INVALID_EVENT_TYPE"),
     ],
 )
@@ -197,3 +208,49 @@ def test_a_tournament_sends_each_owner_signed_events_through_retries(service) ->
     # The dead endpoint: retried with backoff until the attempts ran out, then failed for good.
     (gone,) = dead_rows
     assert gone["status"] == "failed" and gone["attempts"] == FAST.max_attempts and gone["last_error"]
+
+
+def test_only_allowed_ports_and_the_secret_is_sealed_at_rest(database_url, api, tmp_path) -> None:
+    client, _, people = start(api, database_url, webhooks_allow_loopback=True, rate_limit=1_000_000)  # default ports
+    try:
+        for url in ("http://127.0.0.1:6379/", "http://127.0.0.1:22/", "https://127.0.0.1:8444/", "http://[::1]:25/"):
+            answer = client.post("/webhooks", json={"url": url}, headers=people["alice"])
+            assert error(answer) == (422, "FORBIDDEN_PORT") and "80, 443, 8080-8443" in answer.text, url
+        created = client.post("/webhooks", json={"url": "https://127.0.0.1:8443/hook"}, headers=people["alice"])
+        assert created.status_code == 201, created.text
+        secret = created.json()["secret"]
+    finally:
+        client.close()
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            stored = conn.execute(select(WebhookEndpoint.sealed_secret)).scalar_one()
+    finally:
+        engine.dispose()
+    key_file = tmp_path / "data" / KEY_FILE  # no key configured: generated, readable by this user only
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert secret not in stored and SecretKeyring.from_settings("", key_file.parent).open(stored) == secret
+
+
+def test_a_failed_delivery_reads_unreachable_whatever_the_cause(service, database_url) -> None:
+    client, _, people = service
+    alice = people["alice"]
+    with serve_slowloris(Slowloris("silent")) as silent:
+        hooks = {
+            "closed": client.post("/webhooks", json={"url": f"http://127.0.0.1:{free_port()}/"}, headers=alice),
+            "silent": client.post("/webhooks", json={"url": silent.url}, headers=alice),
+        }
+        engine = make_engine(database_url)
+        try:
+            with make_sessionmaker(engine).begin() as session:
+                for n, hook in enumerate(hooks.values()):
+                    endpoint = session.get(WebhookEndpoint, hook.json()["id"])
+                    event = WebhookEvent(event_id(1_767_225_600_000, n), "order.filled", 1_767_225_600_000, "c", "b")
+                    webhook_repo.enqueue(session, endpoint, event.id, event.type, event.as_dict())
+        finally:
+            engine.dispose()
+        errors = {
+            name: poll(lambda h=hook: deliveries(client, alice, h.json())[0], lambda d: d["attempts"] > 0, 30)
+            for name, hook in hooks.items()
+        }
+    assert {name: d["last_error"] for name, d in errors.items()} == {"closed": UNREACHABLE, "silent": UNREACHABLE}

@@ -11,7 +11,7 @@ from arena.store import webhooks as webhook_repo
 from arena.store.models import WebhookDelivery
 from arena.store.types import utcnow
 from tests.api.test_service import poll
-from tests.service.test_webhook_dispatch import fill, people_with_hooks
+from tests.service.test_webhook_dispatch import KEYRING, fill, people_with_hooks
 
 
 def backlog() -> float | None:
@@ -31,7 +31,7 @@ def test_the_dispatcher_counts_pending_deliveries_into_the_backlog_gauge(session
             delivery.next_attempt_at = utcnow() + timedelta(hours=1)
         webhook_repo.mark_delivered(session, deliveries[0])  # delivered: no longer pending
 
-    dispatcher = Dispatcher(sessions, poll_s=0.02, backlog_every_s=0.05)
+    dispatcher = Dispatcher(sessions, keyring=KEYRING, poll_s=0.02, backlog_every_s=0.05)
     assert dispatcher.measure_backlog() == 2 and backlog() == 2
 
     with sessions.begin() as session:

@@ -5,7 +5,10 @@ each attempt against loopback receivers that check signatures with the documente
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 from typing import Any
+
+import pytest
 
 from arena.runtime.protocol import system_status_message
 from arena.runtime.tournament import BotState, Observer, Standing
@@ -13,13 +16,18 @@ from arena.service.webhook_dispatch import Dispatcher, Observers, WebhookObserve
 from arena.store import accounts
 from arena.store import webhooks as webhook_repo
 from arena.store.models import WebhookDelivery, WebhookEndpoint
-from arena.webhooks import RetryPolicy
+from arena.store.types import utcnow
+from arena.webhooks import RetryPolicy, WebhookEvent
+from arena.webhooks.delivery import UNREACHABLE
+from arena.webhooks.events import event_id
+from arena.webhooks.keyring import SecretKeyring
 from tests.api.test_service import poll
-from tests.webhooks.receiver import Receiver, serve
+from tests.webhooks.receiver import LOOPBACK, Receiver, Slowloris, serve, serve_slowloris
 from tests.webhooks.test_webhook_docs import snippet
 
 # Retries in milliseconds, not seconds: the schedule's shape (backoff, attempts running out) stays the same.
 FAST = RetryPolicy(max_attempts=4, base_delay=0.05, max_delay=0.2)
+KEYRING = SecretKeyring.generate()  # seals the secrets people_with_hooks stores; the dispatchers open them
 
 
 class WallClock:
@@ -83,7 +91,8 @@ def people_with_hooks(sessions, hooks: dict[str, list[tuple[str, list[str]]]]) -
         for name, endpoints in hooks.items():
             who = accounts.create_contestant(session, name)
             session.flush()
-            made[name] = (who.id, [webhook_repo.create_webhook(session, who, u, e)[0].id for u, e in endpoints])
+            hooks_of = [webhook_repo.create_webhook(session, who, u, e, seal=KEYRING.seal)[0] for u, e in endpoints]
+            made[name] = (who.id, [hook.id for hook in hooks_of])
     return made
 
 
@@ -140,12 +149,12 @@ def test_dispatcher_retries_gives_up_and_records_each_attempt(sessions) -> None:
         made = people_with_hooks(sessions, {"alice": [(flaky.url, []), (strict.url, [])]})
         alice, (flaky_id, strict_id) = made["alice"]
         with sessions.begin() as session:
-            flaky.secrets = [session.get(WebhookEndpoint, flaky_id).secret.encode()]
+            flaky.secrets = [KEYRING.open(session.get(WebhookEndpoint, flaky_id).sealed_secret).encode()]
             strict.secrets = [b"unused"]
         observer = WebhookObserver(sessions, "cup", {"alice:a": alice}, run_id="r")
         observer.messages({"alice:a": [fill(1)]})
         observer.close()
-        dispatcher = Dispatcher(sessions, policy=FAST, allow_loopback=True, poll_s=0.02).start()
+        dispatcher = Dispatcher(sessions, keyring=KEYRING, policy=FAST, addresses=LOOPBACK, poll_s=0.02).start()
         try:
             flaky_rows = poll(lambda: queued(sessions, flaky_id), lambda r: r[0].status.value != "pending", 10)
             strict_rows = poll(lambda: queued(sessions, strict_id), lambda r: r[0].status.value != "pending", 10)
@@ -157,3 +166,81 @@ def test_dispatcher_retries_gives_up_and_records_each_attempt(sessions) -> None:
     assert [r.headers["X-Arena-Delivery-Attempt"] for r in flaky.requests] == ["1", "2", "3"]
     assert len({r.headers["X-Arena-Event-Id"] for r in flaky.requests}) == 1  # one event, one id, every attempt
     assert (refused.status.value, refused.attempts) == ("failed", 1) and "400" in refused.last_error
+
+
+# -- hostile endpoints: one slow endpoint holds only its own deliveries -----------------------------------
+
+DEADLINE_S = 1.5
+
+
+def enqueue_fills(sessions, endpoint_id: int, count: int, first: int = 0) -> None:
+    with sessions.begin() as session:
+        endpoint = session.get(WebhookEndpoint, endpoint_id)
+        for n in range(first, first + count):
+            event = WebhookEvent(event_id(TS + n, n), "order.filled", TS + n, "cup", "mallory:m", {"n": n})
+            webhook_repo.enqueue(session, endpoint, event.id, event.type, event.as_dict())
+
+
+def secret_of(sessions, endpoint_id: int) -> bytes:
+    with sessions.begin() as session:
+        return KEYRING.open(session.get(WebhookEndpoint, endpoint_id).sealed_secret).encode()
+
+
+def latency_of_ten(sessions, fast: Receiver, endpoint_id: int, first: int) -> float:
+    """Seconds from queueing ten deliveries to the fast endpoint until the last one arrived there."""
+    before = len(fast.processed)
+    queued_at = time.monotonic()
+    enqueue_fills(sessions, endpoint_id, 10, first)
+    poll(lambda: len(fast.processed), lambda n: n == before + 10, 20)
+    assert len(fast.processed) == before + 10
+    return max(r.at for r in fast.requests) - queued_at
+
+
+@pytest.mark.parametrize(("slow_hooks", "cap"), [(1, "per_endpoint"), (3, "per_contestant")])
+def test_a_slow_endpoint_stalls_no_one_else(sessions, slow_hooks: int, cap: str) -> None:
+    """Mallory's endpoints accept and dribble their answer a byte at a time, forever; Alice's answers at once.
+    Alice's deliveries arrive as fast while Mallory's stall as when nothing stalls; Mallory holds at most two
+    attempts per endpoint (three over her three endpoints), each cut off at the attempt's deadline."""
+    with serve_slowloris(Slowloris("dribble")) as slow, serve(Receiver(WallClock())) as fast:  # type: ignore[arg-type]
+        made = people_with_hooks(sessions, {"mallory": [(f"{slow.url}?{i}", []) for i in range(slow_hooks)],
+                                            "alice": [(fast.url, [])]})  # fmt: skip
+        (_, mallorys), (_, (alices,)) = made["mallory"], made["alice"]
+        fast.secrets = [secret_of(sessions, alices)]
+        dispatcher = Dispatcher(sessions, keyring=KEYRING, policy=FAST, addresses=LOOPBACK, poll_s=0.05,
+                                attempt_timeout_s=DEADLINE_S, workers=4, per_endpoint=2, per_contestant=3)  # fmt: skip
+        dispatcher.start()
+        try:
+            normal = latency_of_ten(sessions, fast, alices, 0)
+            for hook in mallorys:
+                enqueue_fills(sessions, hook, 30, 1000 * hook)
+            stalled = min(2 * slow_hooks, 3)  # two per endpoint, three for all of Mallory's
+            assert poll(lambda: slow.open_now, lambda n: n == stalled, 10) == stalled
+            under_attack = latency_of_ten(sessions, fast, alices, 100)
+            still_open = slow.open_now
+            lifetimes = poll(lambda: list(slow.lifetimes), lambda t: len(t) >= 2 * stalled, 20)
+        finally:
+            dispatcher.stop()
+    print(f"\n{cap}: ten deliveries in {normal:.3f} s alone, {under_attack:.3f} s beside the slowloris; "
+          f"slow attempts ended after {min(lifetimes):.2f}-{max(lifetimes):.2f} s")  # fmt: skip
+    assert still_open == stalled and slow.most_open == stalled
+    assert under_attack < 2 * normal + 0.5, (normal, under_attack)
+    assert len(lifetimes) >= 2 * stalled and max(lifetimes) < DEADLINE_S + 0.5, lifetimes
+    failed = [d for hook in mallorys for d in queued(sessions, hook) if d.attempts]
+    assert failed and {d.last_error for d in failed} == {UNREACHABLE}
+
+
+def test_a_secret_no_key_opens_is_held_not_attempted(sessions) -> None:
+    with serve(Receiver(WallClock())) as receiver:  # type: ignore[arg-type]
+        made = people_with_hooks(sessions, {"alice": [(receiver.url, [])]})
+        _, (hook,) = made["alice"]
+        enqueue_fills(sessions, hook, 1)
+        # The operator lost the key (or set a new one without the old): nothing is sent, nothing is spent.
+        dispatcher = Dispatcher(sessions, keyring=SecretKeyring.generate(), addresses=LOOPBACK, poll_s=0.02,
+                                hold_s=3600)  # fmt: skip
+        dispatcher.start()
+        try:
+            (held,) = poll(lambda: queued(sessions, hook), lambda r: r[0].next_attempt_at > utcnow(), 10)
+        finally:
+            dispatcher.stop()
+        assert held.status.value == "pending" and held.attempts == 0 and held.last_error == ""
+        assert held.next_attempt_at > utcnow() + timedelta(minutes=59) and receiver.requests == []

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from arena.webhooks.delivery import AddressPolicy, PortSet
 from arena.webhooks.signing import verify
 
 SECRET = b"whsec_receiver-secret"
 START = 1_767_225_600.0  # 2026-01-01T00:00:00Z
+ANY_PORT = PortSet.parse("1-65535")
+LOOPBACK = AddressPolicy(allow_loopback=True, ports=ANY_PORT)  # the receivers listen on free loopback ports
 
 
 class FakeClock:
@@ -46,6 +52,7 @@ class Received:
     headers: dict[str, str]
     body: bytes
     verdict: str  # "processed", "duplicate", "bad_signature:<code>", "failed:<status>"
+    at: float = field(default_factory=time.monotonic)  # when it arrived
 
 
 @dataclass
@@ -134,3 +141,80 @@ def serve(state: Receiver) -> Iterator[Receiver]:
         server.shutdown()
         server.server_close()
         thread.join(5)
+
+
+# -- hostile receivers -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Slowloris:
+    """Accepts, reads the request, then never finishes its answer: ``dribble`` sends a status line one byte
+    every ``every_s`` (each read gets a byte, so a per-read timeout never fires); ``silent`` sends nothing.
+    Records each connection's lifetime, ended by the client hanging up (or by ``give_up_s``, a bound)."""
+
+    mode: str = "dribble"
+    every_s: float = 0.1
+    give_up_s: float = 30.0
+    url: str = ""
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    open_now: int = 0
+    most_open: int = 0
+    lifetimes: list[float] = field(default_factory=list)  # seconds from accept to the client hanging up
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def handle(self, conn: socket.socket) -> None:
+        started = time.monotonic()
+        with self.lock:
+            self.open_now += 1
+            self.most_open = max(self.most_open, self.open_now)
+        try:
+            conn.settimeout(self.every_s)
+            with contextlib.suppress(OSError):
+                conn.recv(65536)  # the request (small): what is left unread does not matter
+            answer = b"HTTP/1.1 200 OK\r\nX-Slow: " + b"z" * 100_000
+            sent = 0
+            while not self.stop.is_set() and time.monotonic() - started < self.give_up_s:
+                try:
+                    if self.mode == "dribble":
+                        conn.sendall(answer[sent % len(answer) : sent % len(answer) + 1])
+                        sent += 1
+                    if conn.recv(1) == b"":  # the client hung up
+                        break
+                except TimeoutError:
+                    continue  # nothing from the client within every_s: go on dribbling
+                except OSError:  # reset: the client hung up
+                    break
+        finally:
+            conn.close()
+            with self.lock:
+                self.open_now -= 1
+                self.lifetimes.append(time.monotonic() - started)
+
+
+@contextmanager
+def serve_slowloris(state: Slowloris) -> Iterator[Slowloris]:
+    """Run ``state`` on 127.0.0.1 at a free port, a thread per connection, for the block."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    listener.settimeout(0.05)
+
+    def accept() -> None:
+        while not state.stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            threading.Thread(target=state.handle, args=(conn,), daemon=True).start()
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    state.url = f"http://127.0.0.1:{listener.getsockname()[1]}/hook"
+    try:
+        yield state
+    finally:
+        state.stop.set()
+        thread.join(5)
+        listener.close()

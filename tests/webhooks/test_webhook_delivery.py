@@ -6,10 +6,18 @@ with minutes of backoff takes milliseconds and the receiver still checks the 300
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
+import json
 import queue
 import random
 import socket
+import struct
+import subprocess
 import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -17,19 +25,24 @@ from arena.webhooks.delivery import (
     DELIVERED,
     EXHAUSTED,
     FAILED,
+    FORBIDDEN_PORT,
     REFUSED,
+    UNREACHABLE,
     AddressPolicy,
     Deliverer,
     Endpoint,
     EndpointError,
+    PortSet,
     RetryPolicy,
     check_endpoint,
     deliver_all,
+    host_addresses,
     parse_retry_after,
     run_worker,
 )
 from arena.webhooks.events import WebhookEvent, event_id
-from tests.webhooks.receiver import SECRET, FakeClock, Receiver
+from tests.api.test_service import poll
+from tests.webhooks.receiver import ANY_PORT, SECRET, FakeClock, Receiver, Slowloris, serve_slowloris
 
 NO_JITTER = RetryPolicy(max_attempts=8, base_delay=1.0, max_delay=60.0, jitter=False)
 
@@ -38,9 +51,11 @@ def make_event(n: int = 1, kind: str = "order.filled") -> WebhookEvent:
     return WebhookEvent(event_id(1_767_225_600_000 + n, n), kind, 1_767_225_600_000 + n, "cup", "bot-a", {"n": n})
 
 
-def deliverer(clock: FakeClock, policy: RetryPolicy = NO_JITTER, **kwargs: object) -> Deliverer:
-    kwargs.setdefault("allow_loopback", True)
-    return Deliverer(policy, sleep=clock.sleep, clock=clock.time, rng=random.Random(7), **kwargs)  # type: ignore[arg-type]
+def deliverer(
+    clock: FakeClock, policy: RetryPolicy = NO_JITTER, allow_loopback: bool = True, **kwargs: Any
+) -> Deliverer:
+    addresses = AddressPolicy(allow_loopback=allow_loopback, ports=ANY_PORT)  # the receivers' free ports
+    return Deliverer(policy, addresses=addresses, sleep=clock.sleep, clock=clock.time, rng=random.Random(7), **kwargs)
 
 
 def free_port() -> int:
@@ -156,7 +171,7 @@ def test_connection_refused_is_retried_then_gives_up(clock: FakeClock) -> None:
         result = d.deliver(Endpoint(url, (SECRET,)), make_event())
     assert result.outcome == EXHAUSTED and result.attempts == 5 and result.status is None
     assert result.delays == [0.5, 1.0, 2.0, 3.0]  # capped at max_delay
-    assert "ConnectError" in (result.error or "")
+    assert result.error == UNREACHABLE
 
 
 def test_full_jitter_stays_under_the_ceiling_and_is_reproducible(clock: FakeClock) -> None:
@@ -206,6 +221,9 @@ def test_parse_retry_after() -> None:
         ("http:///nohost", "bad_url"),
         ("http://exa mple.com/", "bad_url"),
         ("http://example.com:99999/", "bad_url"),
+        ("http://" + "a" * 70 + ".example/", "bad_url"),  # a label over 63: the resolver would raise UnicodeError
+        ("http://a..b/", "bad_url"),
+        ("http://xn--a.example/", "bad_url"),  # not valid punycode: the client would raise
         ("http://169.254.169.254/latest/meta-data/", "forbidden_address"),
         ("http://[fd00:ec2::254]/", "forbidden_address"),
         ("http://[fe80::1]/", "forbidden_address"),
@@ -227,7 +245,7 @@ def test_parse_retry_after() -> None:
 )
 def test_guard_refuses(url: str, code: str) -> None:
     with pytest.raises(EndpointError) as info:
-        check_endpoint(url, resolve=lambda host, port: ["93.184.216.34"])
+        check_endpoint(url, AddressPolicy(ports=ANY_PORT), resolve=lambda host, port: ["93.184.216.34"])
     assert info.value.code == code
 
 
@@ -236,8 +254,8 @@ def test_guard_allows_public_and_flags() -> None:
     check_endpoint("https://hooks.example.com/arena?token=x", resolve=public)
     check_endpoint("http://93.184.216.34:8080/")
     check_endpoint("http://[64:ff9b::5db8:d822]/")  # NAT64 of a public address
-    check_endpoint("http://127.0.0.1:9000/", AddressPolicy(allow_loopback=True))
-    check_endpoint("http://[::1]:9000/", AddressPolicy(allow_loopback=True))
+    check_endpoint("http://127.0.0.1:8443/", AddressPolicy(allow_loopback=True))
+    check_endpoint("http://[::1]:9000/", AddressPolicy(allow_loopback=True, ports=ANY_PORT))
     check_endpoint("http://10.1.2.3/", AddressPolicy(allow_private=True))
     # The flags never open link-local, metadata or ULA ranges.
     for url in ("http://169.254.169.254/", "http://[fd00:ec2::254]/", "http://[fe80::1]/"):
@@ -251,7 +269,9 @@ def test_guard_allows_public_and_flags() -> None:
 def test_a_name_with_any_internal_address_is_refused() -> None:
     with pytest.raises(EndpointError) as info:
         check_endpoint("https://evil.example/", resolve=lambda host, port: ["93.184.216.34", "169.254.169.254"])
-    assert info.value.code == "forbidden_address" and "169.254.169.254" in info.value.message
+    # The kind of address is named, not the address: internal names are not mapped to internal addresses.
+    assert info.value.code == "forbidden_address" and "169.254.169.254" not in info.value.message
+    assert info.value.message == "evil.example resolves to a link-local, metadata or otherwise unroutable address"
 
     def unresolvable(host: str, port: int) -> list[str]:
         raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
@@ -345,3 +365,149 @@ def test_worker_loop_delivers_subscribed_events(receiver: Receiver, clock: FakeC
         assert [r.outcome for r in results] == [DELIVERED, DELIVERED]
         assert deliver_all(d, [(fills_only, make_event(5, "system.status")), (everything, make_event(6))])[0].ok
     assert len(receiver.processed) == 3
+
+
+# -- one deadline per attempt, and no port-scan oracle ------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["dribble", "silent"])
+def test_an_attempt_ends_by_its_deadline_however_the_endpoint_stalls(mode: str, clock: FakeClock) -> None:
+    # dribble: a byte of the answer every 0.1 s, so each read succeeds and a per-read timeout never fires
+    with serve_slowloris(Slowloris(mode)) as slow, deliverer(clock, timeout=1.0) as d:
+        started = time.monotonic()
+        result = d.attempt(Endpoint(slow.url, (SECRET,)), make_event())
+        took = time.monotonic() - started
+        lifetimes = poll(lambda: list(slow.lifetimes), bool, 5)
+    assert result.error == UNREACHABLE and result.retryable and result.status is None
+    assert 0.9 <= took < 1.5, took
+    assert len(lifetimes) == 1 and lifetimes[0] < 1.5, lifetimes  # we hung up at the deadline
+
+
+def test_a_stuck_name_lookup_counts_against_the_deadline(clock: FakeClock) -> None:
+    release = threading.Event()
+
+    def stuck(host: str, port: int) -> list[str]:
+        release.wait(10)  # a resolver that does not answer (getaddrinfo takes no timeout)
+        return ["127.0.0.1"]
+
+    try:
+        with deliverer(clock, timeout=0.5, resolve=stuck) as d:
+            started = time.monotonic()
+            result = d.attempt(Endpoint("http://slow-dns.test/hook", (SECRET,)), make_event())
+            took = time.monotonic() - started
+    finally:
+        release.set()
+    assert result.error == UNREACHABLE and result.retryable and took < 1.0, (result, took)
+
+
+@contextlib.contextmanager
+def listener(on_accept: Callable[[socket.socket], None] | None, backlog: int = 8) -> Iterator[str]:
+    """A loopback TCP listener whose accepted connections get ``on_accept``; None: never accept."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(backlog)
+    server.settimeout(0.05)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while on_accept is not None and not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                on_accept(conn)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.getsockname()[1]}/hook"
+    finally:
+        stop.set()
+        thread.join(5)
+        server.close()
+
+
+def reset(conn: socket.socket) -> None:
+    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close sends RST
+
+
+def banner(conn: socket.socket) -> None:
+    conn.sendall(b"SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n")
+
+
+def test_no_failure_tells_a_closed_port_from_a_filtered_or_refusing_one(clock: FakeClock) -> None:
+    errors = {}
+    with deliverer(clock, timeout=0.5) as d:
+        errors["closed (refused)"] = d.attempt(Endpoint(f"http://127.0.0.1:{free_port()}/", (SECRET,)), make_event())
+        for name, behaviour in [("reset", reset), ("a non-HTTP banner", banner)]:
+            with listener(behaviour) as url:
+                errors[name] = d.attempt(Endpoint(url, (SECRET,)), make_event())
+        with serve_slowloris(Slowloris("silent")) as silent:
+            errors["accepts, never answers"] = d.attempt(Endpoint(silent.url, (SECRET,)), make_event())
+        with listener(None, backlog=0) as url:  # a full accept queue drops SYNs, as a firewall would
+            port = int(url.split(":")[2].split("/")[0])
+            held = socket.create_connection(("127.0.0.1", port))
+            try:
+                errors["filtered (SYN dropped)"] = d.attempt(Endpoint(url, (SECRET,)), make_event())
+            finally:
+                held.close()
+    assert {name: (r.status, r.error, r.retryable) for name, r in errors.items()} == {
+        name: (None, UNREACHABLE, True) for name in errors
+    }
+
+
+def test_a_port_outside_the_allowed_list_is_refused_at_registration_and_at_connect(
+    receiver: Receiver, clock: FakeClock
+) -> None:
+    web_ports = AddressPolicy(allow_loopback=True)  # the default list: 80, 443, 8080-8443
+    assert str(web_ports.ports) == "80, 443, 8080-8443"
+    for url in ("http://93.184.216.34:22/", "https://93.184.216.34:6379/", "http://93.184.216.34:8444/"):
+        with pytest.raises(EndpointError) as info:
+            check_endpoint(url)
+        assert info.value.code == FORBIDDEN_PORT and "80, 443, 8080-8443" in info.value.message, url
+    for url in ("http://93.184.216.34/", "https://93.184.216.34/", "https://93.184.216.34:8443/"):
+        check_endpoint(url)
+    # At delivery too (the list may have been narrowed since the URL was registered): nothing is sent.
+    with Deliverer(NO_JITTER, addresses=web_ports, sleep=clock.sleep, clock=clock.time) as d:
+        result = d.deliver(Endpoint(receiver.url, (SECRET,)), make_event())
+        named = d.attempt(Endpoint(receiver.url.replace("127.0.0.1", "hooks.test"), (SECRET,)), make_event())
+    assert result.outcome == REFUSED and result.attempts == 0 and FORBIDDEN_PORT in (result.error or "")
+    assert named.refused and FORBIDDEN_PORT in (named.error or "")
+    assert receiver.requests == []
+
+
+@pytest.mark.parametrize("spec", ["", "0", "70000", "9-8", "80;443", "http", "١٢", "80,", "-1"])
+def test_a_bad_port_list_is_refused(spec: str) -> None:
+    with pytest.raises(ValueError, match="allowed webhook ports"):
+        PortSet.parse(spec)
+
+
+def test_this_hosts_own_addresses_are_refused_even_where_private_ones_are_allowed() -> None:
+    # Every address `ip` lists on this machine's interfaces (loopback aside) is refused, in any form.
+    listed = json.loads(subprocess.run(["ip", "-j", "addr"], check=True, capture_output=True, text=True).stdout)
+    own = {i["local"] for link in listed for i in link.get("addr_info", [])}
+    on_premises = AddressPolicy(allow_private=True)
+    for address in own - {"127.0.0.1", "::1"}:
+        assert on_premises.refusal(address) is not None, address
+    for address in {a for a in own if ":" not in a} - {"127.0.0.1"}:
+        assert on_premises.refusal(f"::ffff:{address}") is not None, address  # IPv4-mapped
+    assert {ipaddress.ip_address(a) for a in own} <= host_addresses()
+    # A public address on one of this host's interfaces is refused like a private one.
+    public = ipaddress.ip_address("93.184.216.34")
+    policy = AddressPolicy(own_addresses=lambda: frozenset({public}))
+    with pytest.raises(EndpointError) as info:
+        check_endpoint("https://me.example/", policy, resolve=lambda host, port: ["93.184.216.34"])
+    assert info.value.message == "me.example resolves to this server's own address"
+    check_endpoint("https://93.184.216.35/", policy)  # its neighbour is someone else's
+
+
+def test_the_operator_can_deny_more_networks() -> None:
+    policy = AddressPolicy.of(denied=["93.184.216.0/24", "2606:2800::/32"])  # e.g. our NAT'd public address
+    for url in ("https://93.184.216.34/", "https://[2606:2800:220:1::1]/", "https://[::ffff:93.184.216.34]/"):
+        with pytest.raises(EndpointError) as info:
+            check_endpoint(url, policy)
+        assert "the operator denies" in info.value.message, url
+    check_endpoint("https://93.184.217.34/", policy)
+    with pytest.raises(ValueError):
+        AddressPolicy.of(denied=["not-a-network"])

@@ -17,7 +17,7 @@ from arena.runtime.protocol import margin_warning_message, system_status_message
 from arena.webhooks.delivery import Deliverer, Endpoint, RetryPolicy
 from arena.webhooks.events import events_from_bot_messages, tournament_finished_message
 from arena.webhooks.signing import sign, signature_header
-from tests.webhooks.receiver import SECRET, FakeClock, Receiver
+from tests.webhooks.receiver import LOOPBACK, SECRET, FakeClock, Receiver
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "webhooks.md"
 TS = 1_767_225_600
@@ -84,7 +84,7 @@ def test_snippet_as_a_real_receiver(snippet_ns: dict[str, Any], receiver: Receiv
     receiver.script = [("process_then", 503)]
     (event,) = events_from_bot_messages("cup", "bot-a", [system_status_message("open", TS * 1000, venue="NYSE")])
     policy = RetryPolicy(max_attempts=3, jitter=False)
-    with Deliverer(policy, allow_loopback=True, sleep=clock.sleep, clock=clock.time, rng=random.Random(1)) as d:
+    with Deliverer(policy, addresses=LOOPBACK, sleep=clock.sleep, clock=clock.time, rng=random.Random(1)) as d:
         assert d.deliver(Endpoint(receiver.url, (SECRET,)), event).ok
         assert not d.deliver(Endpoint(receiver.url, (b"whsec_wrong",)), event).ok
     assert [r.verdict for r in receiver.requests] == ["processed", "duplicate", "bad_signature:InvalidWebhook"]
