@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     # Only requests from these addresses (IPs or CIDR networks: a reverse proxy) may name the client in
     # X-Forwarded-For; from anyone else the header is ignored, since a client could pick any address.
     trusted_proxies: list[str] = []
+    metrics_token: str | None = None  # set: /metrics needs "Authorization: Bearer <token>"
+    metrics_port: int | None = None  # set: /metrics is served on 127.0.0.1:<port> only, not on the API's port
+    api_docs: bool = True  # /docs, /redoc and /openapi.json; turn off in production if the schema is not public
     json_body_limit: int = 1024 * 1024  # bytes of any non-upload request body (uploads: UploadLimits)
     # Live spectator streams: one Redis reader per watched tournament, so both are capped (503 / close 1013 over).
     stream_max_feeds: int = 64  # tournaments with a live reader at once

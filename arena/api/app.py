@@ -6,10 +6,11 @@ import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Annotated
 
 import redis
 import redis.asyncio as aioredis
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Header, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -31,6 +32,7 @@ from arena.api import (
     webhooks_api,
 )
 from arena.api.body_limit import MULTIPART_OVERHEAD, BodyLimit, RouteLimit
+from arena.api.metrics_access import CHALLENGE, REFUSAL, MetricsServer, authorized
 from arena.api.ratelimit import RateLimiter
 from arena.metrics import HTTP_RATE_LIMITED
 from arena.private_files import private_dir
@@ -93,6 +95,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         app.state.webhooks = webhook_dispatcher(settings, sessions).start()
         scheduler = Scheduler(sessions, app.state.arena.background, grace_s=3 * settings.lease_ttl_s).start()
+        metrics_server = MetricsServer(settings.metrics_port, settings.metrics_token).start() \
+            if settings.metrics_port else None  # fmt: skip
         try:
             yield
         finally:
@@ -104,12 +108,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await aredis.aclose()
             app.state.arena.redis.close()
             db.dispose()
+            if metrics_server is not None:
+                metrics_server.stop()
 
     app = FastAPI(
         title="Arena",
         version=__version__,
         description="Sandboxed algorithmic trading competitions: contestants, admins and spectators.",
         lifespan=lifespan,
+        **({} if settings.api_docs else {"docs_url": None, "redoc_url": None, "openapi_url": None}),
     )
     errors.install(app)
     app.add_middleware(
@@ -173,9 +180,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             return errors.unavailable(f"not ready: {', '.join(failed)} unreachable", checks=checks)
         return JSONResponse({"status": "ready", "checks": checks})
 
-    @app.get("/metrics", tags=["service"], response_class=Response)
-    async def metrics() -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    if not settings.metrics_port:  # else only on its own port (metrics_access)
+
+        @app.get("/metrics", tags=["service"], response_class=Response,
+                 responses={401: {"description": "ARENA_METRICS_TOKEN is set and the bearer token is missing"}})
+        async def metrics(authorization: Annotated[str | None, Header(include_in_schema=False)] = None) -> Response:
+            """Prometheus metrics; with ARENA_METRICS_TOKEN set, only for "Authorization: Bearer <token>"."""
+            if not authorized(authorization, settings.metrics_token):
+                raise errors.ApiError(401, "UNAUTHENTICATED", REFUSAL, CHALLENGE)
+            return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     app.include_router(signin.router)
     app.include_router(spectators.router)
