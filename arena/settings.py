@@ -3,11 +3,29 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+Limit = Annotated[int, Field(ge=0, le=1 << 62)]
+
+
+class Quotas(BaseModel):
+    """What one contestant may hold and do. These are the defaults (``ARENA_QUOTAS='{"bots": 50}'``, JSON);
+    an admin may set other values for one contestant (``PATCH /api/v1/admin/contestants/{name}/quotas``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    api_keys: Limit = Field(10, description="live (unrevoked) API keys")
+    bots: Limit = 20
+    versions: Limit = Field(200, description="versions over all of the contestant's bots")
+    stored_bytes: Limit = Field(1 << 30, description="unpacked bytes over all of the contestant's versions")
+    entries_per_tournament: Limit = 3
+    uploads_per_hour: Limit = 30
+    pending_smoke_tests: Limit = Field(3, description="the contestant's uploads awaiting their verdict")
 
 
 class Settings(BaseSettings):
@@ -43,6 +61,12 @@ class Settings(BaseSettings):
     stream_max_per_feed: int = 2_000  # spectators of one tournament
     stream_max_total: int = 10_000  # spectators of all tournaments
     stream_backlog: int = 5_000  # changes a resuming spectator may catch up on in one connection
+    # Password sign-ins cost a ~50 ms scrypt each (unknown names too, so timing tells no names apart); besides
+    # 10 per name and address per 15 min, an address gets this many per 15 min, and all clients this many a minute.
+    signin_per_address: int = 30
+    signin_per_minute: int = 300
+    quotas: Quotas = Quotas()
+    smoke_queue_max: int = 64  # uploads awaiting their smoke test, all contestants (503 SMOKE_QUEUE_FULL beyond)
     webhooks_allow_loopback: bool = False  # development and tests only: lets webhooks call 127.0.0.1 / ::1
     # Webhooks (docs/webhooks.md): the ports a URL may name; networks refused besides the built-in ones (e.g.
     # this host's public address where NAT keeps it off its interfaces); one attempt's deadline, all told;

@@ -1,4 +1,4 @@
-"""Administration: contestants and API keys, tournaments and their lifecycle. Admins only."""
+"""Administration: contestants, their API keys and quotas, tournaments and their lifecycle. Admins only."""
 
 from __future__ import annotations
 
@@ -9,15 +9,19 @@ from fastapi import APIRouter, Path, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
+from arena.api.contestants import QuotasOut, quotas_out
 from arena.api.deps import Admin, Db, after_commit
 from arena.api.errors import ApiError
 from arena.api.multipart import FILE_BODY, read_file
 from arena.engine.rules import RulesetError, resolve_ruleset
 from arena.feeds import FeedError
 from arena.runtime.lease import holder
+from arena.settings import Limit
 from arena.store import accounts
+from arena.store import quotas as quota_repo
 from arena.store import tournaments as repo
-from arena.store.models import Clock, Tournament, TournamentStatus
+from arena.store.errors import NotFound
+from arena.store.models import Clock, Contestant, Tournament, TournamentStatus
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
 MAX_FEED_BYTES = 64 << 20
@@ -113,6 +117,35 @@ def create_contestant(body: ContestantIn, session: Db, _: Admin) -> ContestantOu
         accounts.set_password(who, body.password)
     _, key = accounts.create_api_key(session, who, "created by an admin")
     return ContestantOut(id=who.id, name=who.name, is_admin=who.is_admin, api_key=key)
+
+
+ContestantName = Annotated[str, Path(min_length=1, max_length=64)]
+# A number sets the contestant's own limit; null returns it to the default.
+QuotaChanges = Annotated[dict[str, Limit | None], Field(max_length=16)]
+
+
+def _contestant(session: Db, name: str) -> Contestant:
+    who = accounts.contestant_by_name(session, name)
+    if who is None:
+        raise NotFound(f"no contestant named {name!r}", "UNKNOWN_CONTESTANT")
+    return who
+
+
+@router.get("/contestants/{name}/quotas", response_model=QuotasOut)
+def contestant_quotas(request: Request, name: ContestantName, session: Db, _: Admin) -> QuotasOut:
+    """A contestant's quotas, the ones set for them, and how much of each they use."""
+    return quotas_out(request, session, _contestant(session, name))
+
+
+@router.patch("/contestants/{name}/quotas", response_model=QuotasOut)
+def set_contestant_quotas(request: Request, name: ContestantName, body: QuotaChanges, session: Db,
+                          _: Admin) -> QuotasOut:  # fmt: skip
+    """Set a contestant's own limits, e.g. ``{"bots": 50, "uploads_per_hour": null}`` (null: back to the
+    default). An unknown quota is 422 UNKNOWN_QUOTA, and nothing changes. Lowering a limit below what they hold
+    takes nothing away; it refuses more."""
+    who = _contestant(session, name)
+    quota_repo.set_overrides(who, body)
+    return quotas_out(request, session, who)
 
 
 @router.post("/tournaments", status_code=201, response_model=TournamentOut)

@@ -33,7 +33,7 @@ from arena.api import (
 )
 from arena.api.body_limit import MULTIPART_OVERHEAD, BodyLimit, RouteLimit
 from arena.api.metrics_access import CHALLENGE, REFUSAL, MetricsServer, authorized
-from arena.api.ratelimit import RateLimiter
+from arena.api.ratelimit import Buckets, RateLimiter
 from arena.metrics import HTTP_RATE_LIMITED
 from arena.private_files import private_dir
 from arena.runtime.connection import refused_credentials
@@ -55,7 +55,7 @@ class ArenaState:
     aredis: aioredis.Redis
     hub: ChangeHub
     limiter: RateLimiter
-    login_limiter: RateLimiter
+    sign_ins: Buckets  # the sign-in budgets (arena.api.signin)
     sessions: sessionmaker[Session]
     bundles: BundleStore
     upload_limits: UploadLimits
@@ -86,7 +86,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                       max_per_feed=settings.stream_max_per_feed, max_total=settings.stream_max_total,
                       backlog=settings.stream_backlog),
             RateLimiter(aredis, settings.rate_limit, settings.rate_window_s),
-            RateLimiter(aredis, signin.LOGIN_ATTEMPTS, signin.LOGIN_WINDOW_S),
+            Buckets(aredis),
             sessions,
             BundleStore(bundles_root(settings.data_dir)),
             upload_limits,

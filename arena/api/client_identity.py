@@ -2,51 +2,19 @@
 
 A bucket keyed on a header the client picks (an unchecked API key) lets a client make a fresh bucket per
 request, so keys and session cookies are verified first; an invalid one is refused and counted against the
-address. X-Forwarded-For is honoured only from a configured trusted proxy.
+address (``client_address``: X-Forwarded-For only from a trusted proxy).
 """
 
 from __future__ import annotations
 
-import ipaddress
-from functools import lru_cache
 from typing import Any
 
 from fastapi.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
 
 from arena.api import signin
+from arena.api.client_address import address_key
 from arena.store import accounts
-
-
-@lru_cache(maxsize=16)
-def _networks(trusted: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
-    return tuple(ipaddress.ip_network(entry, strict=False) for entry in trusted)
-
-
-def _trusted(host: str, trusted: tuple[str, ...]) -> bool:
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return any(address in network for network in _networks(trusted))
-
-
-def client_address(conn: HTTPConnection, trusted_proxies: list[str]) -> str:
-    """The client's address: the peer's, or when the peer is a trusted proxy, the nearest untrusted hop in
-    X-Forwarded-For (the entries left of it could be anything the client wrote)."""
-    peer = conn.client.host if conn.client else "unknown"
-    trusted = tuple(trusted_proxies)
-    if not trusted or not _trusted(peer, trusted):
-        return peer
-    hops = [hop.strip() for hop in conn.headers.get("x-forwarded-for", "").split(",") if hop.strip()]
-    for hop in reversed(hops):
-        if not _trusted(hop, trusted):
-            return hop[:64]
-    return hops[0][:64] if hops else peer
-
-
-def address_key(conn: HTTPConnection, trusted_proxies: list[str]) -> str:
-    return "ip:" + client_address(conn, trusted_proxies)
 
 
 def _verified(state: Any, api_key: str | None, cookie: str | None) -> int | None:

@@ -1,4 +1,8 @@
-"""Contestants: their bots, versions (upload + smoke test), entries and results. Each sees only their own."""
+"""Contestants: their bots, versions (upload + smoke test), entries, API keys and quotas. Each sees only their own.
+
+What a contestant may hold and do is bounded by their quotas (``arena.store.quotas``); a request over one is
+refused with QUOTA_EXCEEDED (or TOO_MANY_API_KEYS, SMOKE_QUEUE_FULL) naming the quota, and changes nothing.
+"""
 
 from __future__ import annotations
 
@@ -8,17 +12,20 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
 
 from arena.api.deps import Db, Me, after_commit
 from arena.api.errors import ApiError
 from arena.api.multipart import FILE_BODY, read_file
 from arena.metrics import UPLOADS
 from arena.service import live
+from arena.settings import Quotas
 from arena.store import accounts
 from arena.store import bots as bot_repo
+from arena.store import quotas as quota_repo
 from arena.store import tournaments as tournament_repo
 from arena.store.errors import NotFound
-from arena.store.models import ApiKey, Bot, BotVersion, Entry
+from arena.store.models import ApiKey, Bot, BotVersion, Contestant, Entry
 from arena.uploads import UploadError, validate_upload
 
 router = APIRouter(prefix="/api/v1", tags=["contestants"])
@@ -88,9 +95,11 @@ class EntryOut(BaseModel):
 async def upload(request: Request, name: Name, session: Db, me: Me) -> VersionOut:
     """Upload a new version of bot ``name`` (created on first upload): a .py file, or a .zip / .tar.gz with
     main.py at its root. It is stored by content hash and smoke-tested in the sandbox; poll the version for
-    its verdict (pending → ready | failed). The body is read only once the caller is authenticated."""
+    its verdict (pending → ready | failed). The body is read only once the caller is authenticated and has room
+    in their quotas (409 / 429 QUOTA_EXCEEDED) and the smoke-test queue (503 SMOKE_QUEUE_FULL)."""
     state = request.app.state.arena
     limits = state.upload_limits
+    _room_for_upload(request, session, me, name)  # before the body is read: a refusal costs no upload
     filename, data = await read_file(request, limits.max_upload_bytes)
     try:
         bundle = await run_in_threadpool(validate_upload, filename, data, limits)
@@ -98,6 +107,8 @@ async def upload(request: Request, name: Name, session: Db, me: Me) -> VersionOu
         UPLOADS.labels(outcome="rejected").inc()
         status = 413 if exc.code.value in ("upload_too_large", "unpacked_too_large") else 422
         raise ApiError(status, exc.code.value.upper(), exc.message) from None
+    quota_repo.lock(session, me)
+    _room_for_upload(request, session, me, name, bundle.total_bytes)  # again, in turn with the caller's writes
     bot = bot_repo.bot_by_name(session, me, name) or bot_repo.create_bot(session, me, name)
     path = await run_in_threadpool(state.bundles.put, bundle)
     version = bot_repo.add_version(session, bot, sha256=bundle.sha256, size_bytes=bundle.total_bytes,
@@ -107,6 +118,16 @@ async def upload(request: Request, name: Name, session: Db, me: Me) -> VersionOu
     version_id = version.id
     after_commit(session, lambda: state.background.schedule_smoke_test(version_id))
     return VersionOut.of(version)
+
+
+def quotas_of(request: Request, who: Contestant) -> Quotas:
+    return quota_repo.effective(who, request.app.state.arena.settings.quotas)
+
+
+def _room_for_upload(request: Request, session: Session, me: Contestant, name: str, size_bytes: int = 0) -> None:
+    new_bot = bot_repo.bot_by_name(session, me, name) is None
+    quota_repo.check_upload(session, me, quotas_of(request, me), new_bot=new_bot, size_bytes=size_bytes)
+    quota_repo.check_smoke_queue(session, request.app.state.arena.settings.smoke_queue_max)
 
 
 @router.get("/bots", response_model=list[BotOut])
@@ -138,8 +159,8 @@ def my_version(name: Name, version: int, session: Db, me: Me) -> VersionOut:
 
 
 @router.post("/tournaments/{slug}/entries", status_code=201, response_model=EntryOut)
-def enter(slug: str, body: EntryIn, session: Db, me: Me) -> EntryOut:
-    """Enter one ready version of your bot into an open tournament."""
+def enter(request: Request, slug: str, body: EntryIn, session: Db, me: Me) -> EntryOut:
+    """Enter one ready version of your bot into an open tournament (at most ``entries_per_tournament`` bots)."""
     tournament = tournament_repo.get_tournament(session, slug)
     bot = _my_bot(session, me, body.bot)
     if body.version is None:
@@ -150,6 +171,8 @@ def enter(slug: str, body: EntryIn, session: Db, me: Me) -> EntryOut:
         version = next((v for v in bot_repo.versions_of(session, bot) if v.version == body.version), None)
         if version is None:
             raise NotFound(f"bot {bot.name!r} has no version {body.version}", "UNKNOWN_VERSION")
+    quota_repo.lock(session, me)
+    quota_repo.check_entry(session, me, tournament, quotas_of(request, me))
     entry = tournament_repo.enter(session, tournament, version, me)
     session.flush()
     return EntryOut.of(entry)
@@ -194,8 +217,11 @@ def my_keys(session: Db, me: Me) -> list[KeyOut]:
 
 
 @router.post("/keys", status_code=201, response_model=KeyOut)
-def new_key(body: KeyIn, session: Db, me: Me) -> KeyOut:
-    """A new API key, shown once in this answer (only its hash is kept)."""
+def new_key(request: Request, body: KeyIn, session: Db, me: Me) -> KeyOut:
+    """A new API key, shown once in this answer (only its hash is kept). At most ``api_keys`` live keys
+    (409 TOO_MANY_API_KEYS: revoke one first)."""
+    quota_repo.lock(session, me)
+    quota_repo.check_api_key(session, me, quotas_of(request, me))
     key, secret = accounts.create_api_key(session, me, body.name)
     session.flush()
     return _key_out(key, secret)
@@ -204,3 +230,21 @@ def new_key(body: KeyIn, session: Db, me: Me) -> KeyOut:
 @router.delete("/keys/{key_id}", response_model=KeyOut)
 def revoke_key(key_id: int, session: Db, me: Me) -> KeyOut:
     return _key_out(accounts.revoke_api_key(session, me, key_id))
+
+
+class QuotasOut(BaseModel):
+    contestant: str
+    quotas: Quotas = Field(description="the limits in force: the defaults, and any an admin set")
+    overrides: dict[str, int] = Field(description="the limits an admin set for this contestant")
+    usage: dict[str, int] = Field(description="what the contestant holds and did, by quota (entries: per tournament)")
+
+
+def quotas_out(request: Request, session: Session, who: Contestant) -> QuotasOut:
+    return QuotasOut(contestant=who.name, quotas=quotas_of(request, who), overrides=who.quota_overrides or {},
+                     usage=quota_repo.usage(session, who))  # fmt: skip
+
+
+@router.get("/quotas", response_model=QuotasOut)
+def my_quotas(request: Request, session: Db, me: Me) -> QuotasOut:
+    """Your quotas and how much of each you use."""
+    return quotas_out(request, session, me)

@@ -1,5 +1,5 @@
 """API errors: every failure is ``{"error": {"code": ..., "message": ...}}`` with a fitting HTTP status (a store
-error's by its kind: not found 404, conflict 409, invalid 422)."""
+error's by its kind: not found 404, conflict 409, invalid 422; a quota's, see ``quota_error``)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from arena.runtime.connection import refused_credentials
 from arena.store.errors import Conflict, IllegalTransition, InvalidValue, NotFound, StoreError
+from arena.store.quotas import QuotaExceeded
 
 
 class ApiError(Exception):
@@ -29,8 +30,18 @@ _STORE_STATUS = {NotFound: 404, Conflict: 409, IllegalTransition: 409, InvalidVa
 
 def store_error(exc: StoreError) -> ApiError:
     """A store error as the API answers it."""
+    if isinstance(exc, QuotaExceeded):
+        return quota_error(exc)
     status = next((code for kind, code in _STORE_STATUS.items() if isinstance(exc, kind)), 400)
     return ApiError(status, exc.code, exc.message)
+
+
+def quota_error(exc: QuotaExceeded) -> ApiError:
+    """A quota refusal: 503 when the service's smoke-test queue is full, 429 when waiting helps (a rate), else
+    409; the body says which quota, its limit and the use so far."""
+    status = 503 if exc.quota == "smoke_queue" else 429 if exc.retry_after_s else 409
+    headers = {"Retry-After": str(exc.retry_after_s)} if exc.retry_after_s else {}
+    return ApiError(status, exc.code, exc.message, headers, quota=exc.quota, limit=exc.limit, used=exc.used)
 
 
 def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
@@ -64,9 +75,8 @@ def install(app: FastAPI) -> None:
         return JSONResponse(error_body(exc.code, exc.message, **exc.extra), status_code=exc.status, headers=exc.headers)
 
     @app.exception_handler(StoreError)
-    async def _store_error(_: Request, exc: StoreError) -> JSONResponse:
-        error = store_error(exc)
-        return JSONResponse(error_body(error.code, error.message), status_code=error.status)
+    async def _store_error(request: Request, exc: StoreError) -> JSONResponse:
+        return await _api_error(request, store_error(exc))
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:

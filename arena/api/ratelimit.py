@@ -1,31 +1,49 @@
-"""A sliding-window rate limit per client key, kept in Redis so every API process shares it.
+"""Sliding-window rate limits kept in Redis, so every API process shares them.
 
-Each key has a sorted set of request times (milliseconds); a request is allowed when fewer than
-``limit`` fall inside the last ``window_s``. Answers carry the usual rate-limit headers, and a refusal
-``Retry-After`` — when the oldest request in the window leaves it.
+A bucket is a sorted set of request times (milliseconds); a request fits when fewer than its ``limit`` fall
+inside the last ``window_s``. A request may have to fit several buckets at once (a sign-in: its name, its
+address, everyone's): it is counted in all of them or, when one is full, in none — a refused request spends
+nothing, so a client that is over one budget cannot drain another. Answers carry the usual rate-limit headers,
+and a refusal ``Retry-After`` — when the oldest request in the full bucket leaves its window.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
+# KEYS: the buckets; ARGV: now, the member to add, then each bucket's window and limit.
+# Answers {1, count in the first bucket, 0} or {0, the full bucket's index (1-based), its oldest time}.
 _SCRIPT = """
-local key, now, window, limit = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
-local count = redis.call('ZCARD', key)
-if count >= limit then
-  local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
-  return {0, count, tonumber(oldest[2])}
+local now, member = tonumber(ARGV[1]), ARGV[2]
+local first = 0
+for i, key in ipairs(KEYS) do
+  local window, limit = tonumber(ARGV[1 + 2 * i]), tonumber(ARGV[2 + 2 * i])
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+  local count = redis.call('ZCARD', key)
+  if count >= limit then
+    local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+    return {0, i, tonumber(oldest[2])}
+  end
+  if i == 1 then first = count end
 end
-redis.call('ZADD', key, now, ARGV[4])
-redis.call('PEXPIRE', key, window)
-return {1, count + 1, 0}
+for i, key in ipairs(KEYS) do
+  redis.call('ZADD', key, now, member)
+  redis.call('PEXPIRE', key, tonumber(ARGV[1 + 2 * i]))
+end
+return {1, first + 1, 0}
 """
+
+
+@dataclass(frozen=True)
+class Bucket:
+    key: str
+    limit: int
+    window_s: float
 
 
 @dataclass(frozen=True)
@@ -35,6 +53,7 @@ class Decision:
     remaining: int
     reset_s: float  # until the window has room again
     retry_after_s: int
+    refused_by: Bucket | None = None  # the full bucket, when refused
 
     def headers(self) -> dict[str, str]:
         headers = {
@@ -47,20 +66,38 @@ class Decision:
         return headers
 
 
+class Buckets:
+    """Counts requests against buckets in Redis (``hit``: all of them, or none)."""
+
+    def __init__(self, client: aioredis.Redis, clock: Callable[[], float] = time.time) -> None:
+        self.clock = clock
+        self._script = client.register_script(_SCRIPT)
+
+    async def hit(self, buckets: Sequence[Bucket]) -> Decision:
+        """Count one request in every bucket, or refuse it (counted nowhere) naming the first full one. The
+        allowed answer's figures are the first bucket's."""
+        now = int(self.clock() * 1000)
+        windows = [int(b.window_s * 1000) for b in buckets]
+        args: list[int | str] = [now, f"{now}-{uuid.uuid4().hex[:8]}"]
+        for bucket, window in zip(buckets, windows, strict=True):
+            args += [window, bucket.limit]
+        allowed, value, oldest = await self._script(keys=[f"arena:ratelimit:{b.key}" for b in buckets], args=args)
+        if allowed:
+            first = buckets[0]
+            return Decision(True, first.limit, max(0, first.limit - int(value)), first.window_s, 0)
+        full = buckets[int(value) - 1]
+        wait_ms = int(oldest) + windows[int(value) - 1] - now
+        return Decision(False, full.limit, 0, wait_ms / 1000, max(1, -(-wait_ms // 1000)), full)
+
+
 class RateLimiter:
+    """One bucket per client key, all of the same size."""
+
     def __init__(
         self, client: aioredis.Redis, limit: int, window_s: float, clock: Callable[[], float] = time.time
     ) -> None:
-        self.client, self.limit, self.window_ms, self.clock = client, limit, int(window_s * 1000), clock
-        self._script = client.register_script(_SCRIPT)
+        self.limit, self.window_s = limit, window_s
+        self.buckets = Buckets(client, clock)
 
     async def hit(self, key: str) -> Decision:
-        now = int(self.clock() * 1000)
-        allowed, count, oldest = await self._script(
-            keys=[f"arena:ratelimit:{key}"], args=[now, self.window_ms, self.limit, f"{now}-{uuid.uuid4().hex[:8]}"]
-        )
-        if allowed:
-            return Decision(True, self.limit, max(0, self.limit - int(count)), self.window_ms / 1000, 0)
-        wait_ms = int(oldest) + self.window_ms - now
-        retry = max(1, -(-wait_ms // 1000))
-        return Decision(False, self.limit, 0, wait_ms / 1000, retry)
+        return await self.buckets.hit([Bucket(key, self.limit, self.window_s)])

@@ -4,6 +4,12 @@ The session lives in Redis under the SHA-256 of its token, so a leaked Redis dum
 it expires after ``SESSION_TTL_S`` and dies with the API key it was opened with. The cookie is
 SameSite=Strict, and writes authenticated by it must carry ``X-Requested-With`` (a header a cross-site form
 cannot send), so a session cannot be ridden from another site.
+
+A password sign-in costs a scrypt (~50 ms of a core), an unknown name too (so the answer's timing names no
+one), so guessing is bounded three ways before any hash is computed: per name and address, per address, and
+over all clients (``ARENA_SIGNIN_PER_ADDRESS``, ``ARENA_SIGNIN_PER_MINUTE``). A sign-in over any budget is
+refused without a hash and counted in none, so spraying names from many addresses costs the service at most the
+global budget's CPU. An API key costs one SHA-256 and has a budget of its own per address.
 """
 
 from __future__ import annotations
@@ -20,8 +26,11 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field, model_validator
 from sqlalchemy.orm import Session
 
+from arena.api.client_address import client_address
 from arena.api.errors import ApiError
+from arena.api.ratelimit import Bucket
 from arena.metrics import HTTP_RATE_LIMITED
+from arena.settings import Settings
 from arena.store import accounts
 from arena.store.models import ApiKey, Contestant
 
@@ -31,6 +40,7 @@ CSRF_HEADER = "x-requested-with"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 LOGIN_ATTEMPTS = 10  # per name and client, per LOGIN_WINDOW_S: scrypt is slow, but guessing must be slower
 LOGIN_WINDOW_S = 15 * 60
+GLOBAL_WINDOW_S = 60.0  # ARENA_SIGNIN_PER_MINUTE's window
 
 router = APIRouter(prefix="/api/v1", tags=["session"])
 
@@ -94,24 +104,45 @@ def session_contestant(client: redis.Redis, session: Session, token: str) -> tup
 
 
 def _verify(request: Request, body: Credentials) -> tuple[Contestant, ApiKey | None] | None:
-    with request.app.state.arena.sessions.begin() as session:
-        if body.api_key is not None:
+    sessions = request.app.state.arena.sessions
+    if body.api_key is not None:
+        with sessions.begin() as session:
             key = accounts.authenticate(session, body.api_key)
             return (key.contestant, key) if key else None
-        who = accounts.sign_in(session, body.name or "", body.password or "")
-        return (who, None) if who else None
+    with sessions() as session:  # closed before the hash: a scrypt holds no connection and no SQLite lock
+        who = accounts.contestant_by_name(session, body.name or "")
+    matches = accounts.password_matches(who, body.password or "")  # one scrypt, whether or not the name exists
+    return (who, None) if matches and who is not None else None
+
+
+def _budgets(settings: Settings, address: str, body: Credentials) -> dict[str, Bucket]:
+    """The budgets a sign-in must fit, by scope: an API key's, per address; a password's, per name and address,
+    per address, and over all clients."""
+    if body.api_key is not None:
+        return {"address": Bucket(f"signin:key:{address}", LOGIN_ATTEMPTS, LOGIN_WINDOW_S)}
+    # Hashed: names and addresses may hold any character, and no pair may share another's bucket.
+    pair = hashlib.sha256(f"{address}\0{body.name}".encode()).hexdigest()
+    return {"name": Bucket(f"signin:name:{pair}", LOGIN_ATTEMPTS, LOGIN_WINDOW_S),
+            "address": Bucket(f"signin:address:{address}", settings.signin_per_address, LOGIN_WINDOW_S),
+            "all": Bucket("signin:all", settings.signin_per_minute, GLOBAL_WINDOW_S)}  # fmt: skip
 
 
 @router.post("/session", response_model=SessionOut)
 async def sign_in(request: Request, response: Response, body: Credentials) -> SessionOut:
-    """Sign in; the answer sets the session cookie. Wrong credentials: 401 INVALID_CREDENTIALS."""
+    """Sign in; the answer sets the session cookie. Wrong credentials: 401 INVALID_CREDENTIALS; over a budget:
+    429 TOO_MANY_SIGN_INS (``scope``: name or address), or 503 SIGNIN_BUDGET (all clients'), with Retry-After."""
     state = request.app.state.arena
-    client = request.client.host if request.client else "anon"
-    decision = await state.login_limiter.hit(f"login:{client}:{body.name or 'key'}")
+    budgets = _budgets(state.settings, client_address(request, state.settings.trusted_proxies), body)
+    decision = await state.sign_ins.hit(list(budgets.values()))
     if not decision.allowed:
         HTTP_RATE_LIMITED.inc()
+        retry = {"Retry-After": str(decision.retry_after_s)}
+        scope = next(scope for scope, bucket in budgets.items() if bucket is decision.refused_by)
+        if scope == "all":
+            raise ApiError(503, "SIGNIN_BUDGET", "the service is checking as many passwords as it can; retry in "
+                           f"{decision.retry_after_s} s (an API key signs in without this budget)", retry)  # fmt: skip
         raise ApiError(429, "TOO_MANY_SIGN_INS", f"too many sign-in attempts; retry in {decision.retry_after_s} s",
-                       {"Retry-After": str(decision.retry_after_s)})  # fmt: skip
+                       retry, scope=scope)  # fmt: skip
     found = await run_in_threadpool(_verify, request, body)
     if found is None:
         raise ApiError(401, "INVALID_CREDENTIALS", "those credentials are not valid")

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Header, Path, Query, Request, WebSocket, WebSocke
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel
 
-from arena.api import client_identity
+from arena.api import client_address
 from arena.api.errors import RETRY_AFTER_S, ApiError, error_body
 from arena.api.public_tournaments import require_public
 from arena.engine.ranking import competition_ranks
@@ -167,7 +167,7 @@ async def stream(
 async def _ws_refusal(socket: WebSocket, tournament: str) -> tuple[int, str] | None:
     """Why a WebSocket spectator is turned away: (1013 try again later | 1008 policy, reason), else None."""
     state = socket.app.state.arena
-    decision = await state.limiter.hit(client_identity.address_key(socket, state.settings.trusted_proxies))
+    decision = await state.limiter.hit(client_address.address_key(socket, state.settings.trusted_proxies))
     if not decision.allowed:
         return 1013, f"too many requests; retry in {decision.retry_after_s} s"
     try:

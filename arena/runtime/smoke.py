@@ -1,8 +1,8 @@
 """Smoke test: does an uploaded bot version start in the sandbox, answer hello, and survive a few ticks?
 
 It speaks protocol v1 with the bot over a practice feed (a few synthetic crypto ticks) under the default
-ruleset. The verdict is ``ready`` or ``failed``, with a log for its owner and the sandbox's end
-classification.
+ruleset. The verdict is ``ready`` or ``failed``, with a log for its owner (bounded: ``SmokeLog``) and the
+sandbox's end classification.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from arena.catalog import load_catalog
 from arena.engine.rules import DEFAULT_RULESET
 from arena.feeds import open_feed
 from arena.runtime.protocol import MarketView, end_message, hello_message, tick_message
+from arena.runtime.smoke_log import SmokeLog
 from arena.settings import settings
 from sandbox import JsonLineChannel, Limits, ProtocolError, Sandbox, SandboxError
 
@@ -48,7 +49,7 @@ def smoke_test(path: str | Path, limits: Limits | None = None, sandbox: Sandbox 
     catalog = load_catalog()
     ticks = list(open_feed("synthetic:0", catalog, PRACTICE_SYMBOLS, ticks=PRACTICE_TICKS))
     limits = limits or SMOKE_LIMITS
-    log: list[str] = []
+    log = SmokeLog()  # an entry per bad line the bot writes: bounded as it grows
     try:
         pool = settings().smoke_pool
         if sandbox is None and pool > 0 and limits == SMOKE_LIMITS:
@@ -90,10 +91,10 @@ def smoke_test(path: str | Path, limits: Limits | None = None, sandbox: Sandbox 
     classification = outcome.status.value
     if not ok:
         log.append(f"sandbox: {classification}" + (f" ({outcome.reason})" if outcome.reason else ""))
-    return SmokeResult(ok, "\n".join(log), classification)
+    return SmokeResult(ok, log.text(), classification)
 
 
-def _await_done(channel: JsonLineChannel, n: int, timeout_s: float, log: list[str], view: MarketView) -> bool:
+def _await_done(channel: JsonLineChannel, n: int, timeout_s: float, log: SmokeLog, view: MarketView) -> bool:
     """Read the bot's lines until its ``done`` for tick ``n`` (True), or a timeout (False)."""
     deadline = time.monotonic() + timeout_s
     while (left := deadline - time.monotonic()) > 0:

@@ -8,12 +8,12 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from arena.runtime.smoke_log import SmokeLog
 from arena.store.accounts import check_name
 from arena.store.errors import Conflict, IllegalTransition, InvalidValue, NotFound, integrity
 from arena.store.models import Bot, BotVersion, Contestant, VersionStatus
 from arena.store.types import utcnow
 
-SMOKE_LOG_MAX = 64 * 1024  # characters kept of a smoke test's log (the tail: that is where the error is)
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
@@ -100,7 +100,8 @@ def set_version_verdict(
     end_classification: str | None = None,
     now: datetime | None = None,
 ) -> BotVersion:
-    """The smoke test's verdict: pending → ready | failed, once."""
+    """The smoke test's verdict: pending → ready | failed, once. The log is kept within SmokeLog's bounds
+    (its first and last lines, 1,000 lines and 64 KiB at most), whoever wrote it."""
     status = VersionStatus(status)
     if version.status is not VersionStatus.PENDING or status is VersionStatus.PENDING:
         raise IllegalTransition(
@@ -109,7 +110,7 @@ def set_version_verdict(
             "ILLEGAL_VERSION_TRANSITION",
         )
     version.status = status
-    version.smoke_log = log[-SMOKE_LOG_MAX:]
+    version.smoke_log = SmokeLog.of(log)
     version.end_classification = end_classification
     version.checked_at = now or utcnow()
     session.flush()

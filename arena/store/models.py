@@ -110,6 +110,8 @@ class Contestant(Base):
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     # scrypt hash for dashboard logins (admins); None: API keys only.
     password_hash: Mapped[str | None] = mapped_column(String(255))
+    # Quotas an admin set for this contestant ({"bots": 50, ...}); the rest are the settings' defaults.
+    quota_overrides: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     created_at: Mapped[datetime] = _created()
 
     api_keys: Mapped[list[ApiKey]] = relationship(back_populates="contestant", cascade="all, delete-orphan")

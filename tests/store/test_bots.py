@@ -74,12 +74,29 @@ def test_smoke_verdicts(session: Session) -> None:
     session.commit()
     assert ok.status is VersionStatus.READY and ok.checked_at is not None
     assert bad.status is VersionStatus.FAILED and bad.end_classification == "timeout"
-    assert len(bad.smoke_log) == bots.SMOKE_LOG_MAX
+    assert bad.smoke_log.startswith("x" * 1000) and bad.smoke_log.endswith("[line cut]")  # one line: cut
     assert bots.latest_ready_version(session, bot) is ok
     for version, to in [(ok, VersionStatus.FAILED), (bad, VersionStatus.READY), (_version(session, bot), "pending")]:
         with pytest.raises(IllegalTransition) as caught:
             bots.set_version_verdict(session, version, to)
         assert caught.value.code == "ILLEGAL_VERSION_TRANSITION"
+
+
+@pytest.mark.parametrize("line", ["bad line from the bot: not JSON", "é" * 900])
+def test_a_smoke_log_is_kept_within_1000_lines_and_64_kib_with_a_truncated_mark(session: Session, line: str) -> None:
+    """Issue 12, finding 7: one log entry per bad line the bot writes made ~100 MB per upload possible (and the
+    cap was in characters: 64 Ki of "é" is 128 KiB). The first lines and the last (the verdict) are kept."""
+    version = _version(session, bots.create_bot(session, accounts.create_contestant(session, "alice"), "junk"))
+    log = "\n".join([*(f"{i}: {line}" for i in range(20_000)), "sandbox: exited (the verdict)"])
+    bots.set_version_verdict(session, version, "failed", log)
+    session.commit()
+    session.expire_all()
+    kept = bots.get_version(session, version.id).smoke_log
+    lines = kept.split("\n")
+    assert len(lines) <= 1000 and len(kept.encode()) <= 64 * 1024
+    assert lines[0] == f"0: {line}" and lines[-1] == "sandbox: exited (the verdict)"
+    marks = [n for n, text in enumerate(lines) if text.startswith("[log truncated: ")]
+    assert len(marks) == 1 and 0 < marks[0] < len(lines) - 1
 
 
 def test_deleting_a_contestant_cascades_to_bots(session: Session) -> None:
