@@ -50,7 +50,8 @@ class Settings(BaseSettings):
     rate_limit: int = 120  # requests per client per window
     rate_window_s: float = 60.0
     # Only requests from these addresses (IPs or CIDR networks: a reverse proxy) may name the client in
-    # X-Forwarded-For; from anyone else the header is ignored, since a client could pick any address.
+    # X-Forwarded-For (and X-Forwarded-Proto: https, which makes the session cookie Secure behind a TLS-terminating
+    # proxy); from anyone else the headers are ignored, since a client could pick any address.
     trusted_proxies: list[str] = []
     metrics_token: str | None = None  # set: /metrics needs "Authorization: Bearer <token>"
     metrics_port: int | None = None  # set: /metrics is served on 127.0.0.1:<port> only, not on the API's port

@@ -32,6 +32,7 @@ from arena.api import (
     webhooks_api,
 )
 from arena.api.body_limit import MULTIPART_OVERHEAD, BodyLimit, RouteLimit
+from arena.api.forwarded_proto import ForwardedProto
 from arena.api.metrics_access import CHALLENGE, REFUSAL, MetricsServer, authorized
 from arena.api.ratelimit import Buckets, RateLimiter
 from arena.metrics import HTTP_RATE_LIMITED
@@ -119,6 +120,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         **({} if settings.api_docs else {"docs_url": None, "redoc_url": None, "openapi_url": None}),
     )
     errors.install(app)
+    app.add_middleware(ForwardedProto, trusted_proxies=settings.trusted_proxies)  # Secure cookies behind TLS proxies
     app.add_middleware(
         BodyLimit,
         routes=[
