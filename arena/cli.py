@@ -338,14 +338,12 @@ def up(
     file under the data dir, unless ARENA_REDIS_URL names one), the API, one engine worker and one bot host.
     Ctrl-C (or SIGTERM) stops all of it."""
     import signal
-    import subprocess
     import time
 
-    from arena.children import spawn
     from arena.private_files import private_dir, stored_secret
     from arena.runtime.connection import redacted
     from arena.runtime.redis_server import RedisServer, RedisUnavailable
-    from arena.service.embedded import STOP_WITHIN_S, Planes, arena_command
+    from arena.service.embedded import Planes
     from arena.settings import settings
 
     config = settings()
@@ -354,7 +352,6 @@ def up(
     signal.signal(signal.SIGTERM, _interrupted)
     own_redis = None
     planes = None
-    api = None
     try:
         if config.redis_url:
             redis_url = config.redis_url
@@ -369,25 +366,17 @@ def up(
         env = {"ARENA_REDIS_URL": redis_url, "ARENA_DATABASE_URL": config.database, "ARENA_DATA_DIR": str(data_dir)}
         logs = private_dir(data_dir / "logs")
         planes = Planes(redis_url, env, slots=slots or config.bot_slots, log_dir=logs).start()
-        api = spawn([*arena_command(), "serve", "--port", str(port)], env=os.environ | env,
-                    stdout=(logs / "api.log").open("ab"), stderr=subprocess.STDOUT)  # fmt: skip
+        planes.add("api", ["serve", "--port", str(port)])
         out.print(f"[bold]Arena is up[/]: http://127.0.0.1:{port}  (API docs at /docs)")
         password_note = f" (password in {data_dir / 'redis' / 'password'})" if own_redis else ""
         out.print(f"Redis {redacted(redis_url)}{password_note}; engine worker and bot host running; logs in {logs}")
         out.print("[dim]First time? `arena create-contestant --admin admin` makes an admin. Ctrl-C stops it all.[/]")
-        while api.poll() is None and all(p.poll() is None for p in planes.processes.values()):
+        while all(p.poll() is None for p in planes.processes.values()):
             time.sleep(0.2)  # watching the processes; Ctrl-C or SIGTERM interrupts
         raise fail("PART_EXITED", "a part of the deployment exited; see the logs in " + str(logs), False)
     except KeyboardInterrupt:
         out.print("[dim]stopping...[/]")
     finally:
-        if api is not None and api.poll() is None:
-            os.killpg(api.pid, signal.SIGTERM)
-            try:
-                api.wait(timeout=STOP_WITHIN_S)
-            except subprocess.TimeoutExpired:
-                os.killpg(api.pid, signal.SIGKILL)
-                api.wait()
         if planes is not None:
             planes.stop()
         if own_redis is not None:

@@ -37,12 +37,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from tests.polling import wait_until  # noqa: E402  (the project's root is on the path only now)
+from tests.records import the_record  # noqa: E402
 
 NET = "10.231.7"
 NODES = {"ctl": 1, "data": 2, "api": 3, "eng1": 4, "eng2": 5, "host1": 6, "host2": 7}
@@ -186,15 +188,6 @@ def _get(url: str) -> int:
         return 0
 
 
-def wait_until(what: str, condition: Callable[[], Any], within_s: float) -> Any:
-    deadline = time.monotonic() + within_s
-    while time.monotonic() < deadline:
-        if value := condition():
-            return value
-        time.sleep(0.05)  # polling another process's state, bounded by the deadline
-    raise TimeoutError(f"{what}: not within {within_s} s")
-
-
 def serve_postgres() -> None:
     """Inside the data namespace: PostgreSQL on its address, trusted from the cluster's range, until SIGTERM."""
     from arena.store.pgserver import PostgresServer
@@ -235,24 +228,47 @@ def enter_tournament(sessions: Any, slug: str, bots: int, ticks: int, seed: int)
         return t.id
 
 
-def the_record(sessions: Any, tournament_id: int) -> dict[str, Any]:
-    from sqlalchemy import func, select
+def first_divergence(sessions: Any, expected_id: int, got_id: int) -> dict[str, Any]:
+    """Where two runs' records part: for each kind of row, the first one (in time order) of any bot that
+    differs, with the rows around it from each run. Ids differ between runs, so rows are compared by their content."""
+    from sqlalchemy import select
 
     from arena.store import tournaments as repo
-    from arena.store.models import FillRecord, OrderRecord, RejectionRecord, StandingRecord
+    from arena.store.models import EquitySnapshot, FillRecord, OrderRecord, RejectionRecord
 
-    with sessions.begin() as session:
-        t = repo.get_tournament(session, tournament_id)
-        keys = {e.id: e.bot_key for e in t.entries}
-        out: dict[str, Any] = {"status": t.status.value}
-        for model in (OrderRecord, FillRecord, RejectionRecord):
-            rows = session.execute(select(model.entry_id, func.count()).where(model.tournament_id == t.id)
-                                   .group_by(model.entry_id))  # fmt: skip
-            out[model.__tablename__] = {keys[e]: n for e, n in rows}
-        standings = session.scalars(select(StandingRecord).where(StandingRecord.tournament_id == t.id))
-        out["standings"] = sorted([keys[s.entry_id], s.rank, s.score, s.nav, s.trades, s.fees] for s in standings)
-        out["entries"] = sorted([e.bot_key, e.status.value, e.end_classification or ""] for e in t.entries)
-        return out
+    columns = {
+        OrderRecord: ("ts", "client_order_id", "symbol", "side", "type", "qty", "limit_price", "status", "filled_qty"),
+        FillRecord: ("ts", "client_order_id", "symbol", "side", "qty", "price"),
+        RejectionRecord: ("ts", "client_order_id", "symbol", "code"),
+        EquitySnapshot: ("ts", "nav"),
+    }
+
+    def rows(tid: int, model: Any, names: tuple[str, ...]) -> dict[str, list[tuple[Any, ...]]]:
+        with sessions.begin() as session:
+            keys = {e.id: e.bot_key for e in repo.get_tournament(session, tid).entries}
+            out: dict[str, list[tuple[Any, ...]]] = {}
+            for row in session.scalars(select(model).where(model.tournament_id == tid).order_by(model.id)):
+                out.setdefault(keys[row.entry_id], []).append(tuple(str(getattr(row, n)) for n in names))
+            return {k: sorted(v, key=lambda r: int(r[0])) for k, v in out.items()}
+
+    found: dict[str, Any] = {}
+    for model, names in columns.items():
+        a, b = rows(expected_id, model, names), rows(got_id, model, names)
+        first: tuple[int, str, Any, Any] | None = None
+        for bot in sorted(set(a) | set(b)):
+            left, right = a.get(bot, []), b.get(bot, [])
+            for i in range(max(len(left), len(right))):
+                x = left[i] if i < len(left) else None
+                y = right[i] if i < len(right) else None
+                if x != y:
+                    ts = int((x or y)[0])  # type: ignore[index]
+                    if first is None or ts < first[0]:
+                        first = (ts, bot, left[max(0, i - 2):i + 3], right[max(0, i - 2):i + 3])
+                    break
+        if first is not None:
+            found[model.__tablename__] = {"ts": first[0], "bot": first[1], "columns": names,
+                                          "uninterrupted": first[2], "faulted": first[3]}  # fmt: skip
+    return found
 
 
 class Spectator:
@@ -343,7 +359,7 @@ def drive(prefix: str, bots: int, ticks: int) -> dict[str, Any]:
         # 1. kill -9 the engine worker running it.
         wait_until("tick 10", lambda: tick("faults") >= 10, 300)
         owner = holder(client, "faults") or ""
-        victim = "eng1" if cluster.processes["eng1"].pid in _tree_pids(owner) else "eng2"
+        victim = "eng1" if cluster.processes["eng1"].pid == _holder_pid(owner) else "eng2"
         killed_at_tick, killed = tick("faults"), time.monotonic()
         cluster.stop(victim, signal.SIGKILL)
         wait_until("the next tick after the kill", lambda: tick("faults") > killed_at_tick + 1, 120)
@@ -368,6 +384,7 @@ def drive(prefix: str, bots: int, ticks: int) -> dict[str, Any]:
         cluster.start_redis()
         wait_until("a tick after Redis is back", lambda: tick("faults") > at + 1, 120)
         report["redis_pause_s"] = round(time.monotonic() - down, 2)
+        report["fault_ticks"] = {"engine_kill": killed_at_tick, "redis_restart": at}
         wait_until("the faulted run ends", lambda: status(faults) is not TournamentStatus.RUNNING, 600)
         spectator.close()
         expected, got = the_record(sessions, reference), the_record(sessions, faults)
@@ -377,6 +394,7 @@ def drive(prefix: str, bots: int, ticks: int) -> dict[str, Any]:
         if got != expected:  # say where, for whoever reads the report
             report["differences"] = {key: {"uninterrupted": expected[key], "faulted": got[key]}
                                      for key in expected if got.get(key) != expected[key] and key != "standings"}
+            report["differences"]["first"] = first_divergence(sessions, reference, faults)
             report["differences"]["standings"] = [[a, b] for a, b in zip(expected["standings"], got["standings"],
                                                                           strict=False) if a != b][:5]
 
@@ -402,13 +420,13 @@ def drive(prefix: str, bots: int, ticks: int) -> dict[str, Any]:
     return report
 
 
-def _tree_pids(owner: str) -> set[int]:
-    """The lease names its holder as host:pid:thread#token; the pid is the worker's own (setpriv and nsenter
-    exec it): the same pid as the process the driver started."""
+def _holder_pid(owner: str) -> int | None:
+    """The lease names its holder as host:pid:thread#token; the pid is the worker's own (nsenter execs it): the
+    same pid as the process the driver started."""
     try:
-        return {int(owner.split(":")[1])}
+        return int(owner.split(":")[1])
     except (IndexError, ValueError):
-        return set()
+        return None
 
 
 def main() -> int:

@@ -117,6 +117,13 @@ class Bus:
             fields["ts"] = ts
         self._add_once(self.client, self.market_key, f"{n}-1", fields)
 
+    def end_now(self) -> None:
+        """The end, after the last tick published (unless it is there already): every supervisor still
+        running ends its bot instead of waiting for ticks that will never come."""
+        progress = self.progress()
+        if not (progress and progress[2]):
+            self.publish_end(progress[0] if progress else 0)
+
     @staticmethod
     def _add_once(client: redis.Redis, key: str, entry_id: str, fields: dict[str, Any]) -> None:
         try:

@@ -13,7 +13,9 @@ Each entry (stream ``arena:{T}:journal``, entry id ``n-0``; the start-up, tick 0
 - ``steps``: what the engine did, in order: ``["dq", bot]`` (disqualified), ``["tick"]`` (the market tick
   applied), ``["out", bot, status, report, n]`` (a bot ended or never showed), ``["batch", requests]`` (a
   lockstep tick's orders and cancels, by bot), ``["one", bot, request]`` (a realtime order as it came);
-- at tick 0, ``running`` (the bots that came up) and ``carry`` (orders sent during start-up).
+- ``carry``: the requests read during the tick that belong to the next one (at tick 0, those sent during
+  start-up; in lockstep, what a bot wrote after its ``done``), handled first in the next tick's batch;
+- at tick 0, ``running`` (the bots that came up).
 
 Appends are fenced: they succeed only while the writer's lease value is the current one, so an engine that
 lost its lease (paused, partitioned) cannot add to a journal another engine now writes.
@@ -53,7 +55,7 @@ class TickRecord:
     after: str
     steps: list[list[Any]] = field(default_factory=list)
     running: list[str] = field(default_factory=list)  # tick 0 only
-    carry: list[tuple[str, Request]] = field(default_factory=list)  # tick 0 only
+    carry: list[tuple[str, Request]] = field(default_factory=list)  # read, for the next tick's batch
     seen: dict[str, int] = field(default_factory=dict)  # bot -> the last report number consumed
 
 
@@ -81,6 +83,7 @@ class Journal:
         body: dict[str, Any] = {"n": record.n, "after": record.after, "steps": record.steps, "seen": record.seen}
         if record.n == 0:
             body["running"] = record.running
+        if record.carry:
             body["carry"] = [[bot, encode_request(r)] for bot, r in record.carry]
         entry_id = f"{record.n}-0" if record.n else "0-1"
         try:

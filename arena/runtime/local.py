@@ -19,11 +19,9 @@ import redis
 from arena.engine.instruments import InstrumentCatalog
 from arena.runtime.journal import Fenced
 from arena.runtime.spec import TournamentSpec
-from arena.runtime.supervisor import Supervisor, SupervisorReport
+from arena.runtime.supervisor import STARTS_AT_ONCE, HostFault, SupervisorReport, supervise
 from arena.runtime.tournament import Entry, Observer, Standing, TickReport, Tournament
 from sandbox import Limits, Sandbox
-
-STARTS_AT_ONCE = 8  # sandboxes starting at the same time in one process
 
 
 def run_local(
@@ -65,8 +63,7 @@ def run_local(
         # ends its bot now instead of waiting for ticks that will never come.
         wait_s = 5.0
         with contextlib.suppress(redis.RedisError):
-            progress = tournament.bus.progress()
-            tournament.bus.publish_end(progress[0] if progress else 0)
+            tournament.bus.end_now()
         raise
     finally:
         deadline = time.monotonic() + wait_s
@@ -86,20 +83,17 @@ def start_supervisors(
     sandbox = Sandbox(limits)
     gate = threading.Semaphore(STARTS_AT_ONCE)
 
-    def supervise(bot: str, path: str) -> None:
+    def run(bot: str, path: str) -> None:
         client = redis.Redis.from_url(redis_url)
-        supervisor = Supervisor(client, tournament, bot, path, limits, sandbox, start_gate=gate)
         try:
-            reports[bot] = supervisor.run()
-        except Exception as exc:  # a host fault: the bot is out, attributed to the host
-            report = SupervisorReport(bot, "crashed", reason=f"supervisor: {type(exc).__name__}: {exc}")
-            report.host_fault = True
-            reports[bot] = report
-            with contextlib.suppress(redis.RedisError):  # Redis itself may be what failed
-                supervisor.bus.report(bot, "ended", 0, report.as_dict())
+            reports[bot] = supervise(client, tournament, bot, path, limits, sandbox=sandbox, gate=gate)
+        except HostFault as fault:
+            reports[bot] = fault.report
+        finally:
+            client.close()
 
     threads = [
-        threading.Thread(target=supervise, args=(e.bot, str(e.path)), name=f"supervisor-{e.bot}", daemon=True)
+        threading.Thread(target=run, args=(e.bot, str(e.path)), name=f"supervisor-{e.bot}", daemon=True)
         for e in entries
     ]
     for thread in threads:

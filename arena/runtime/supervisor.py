@@ -14,7 +14,7 @@ import json
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,10 +36,12 @@ from arena.runtime.protocol import (
     ping_message,
     tick_message,
 )
+from arena.runtime.spec import LimitsSpec
 from sandbox import Limits, ProtocolError, Sandbox, SandboxError, Status
 
 MAX_LOG_LINES = 200
 START_TIMEOUT_S = 30.0
+STARTS_AT_ONCE = 8  # sandboxes starting at the same time on one host (a burst can outlast the limits' grace)
 USAGE_EVERY_S = 1.0  # how often a bot's CPU and memory use is published
 
 
@@ -364,3 +366,45 @@ def _rejected(message: dict[str, Any], code: str, text: str) -> dict[str, Any]:
         "code": code,
         "message": text,
     }
+
+
+def supervise(
+    client: redis.Redis,
+    tournament: str,
+    bot: str,
+    path: str | Path,
+    limits: Limits | Mapping[str, Any],
+    host: str = "",
+    sandbox: Sandbox | None = None,
+    gate: threading.Semaphore | None = None,
+    running: set[Supervisor] | None = None,
+) -> SupervisorReport:
+    """A supervisor run to its end (kept in ``running`` meanwhile), and its report. If the supervisor itself fails
+    (invalid ``limits`` included), that is a host fault: the bot is out at once, attributed to the host, rather
+    than the engine waiting out its start timeout for a bot that will never come. Raises ``HostFault`` (carrying
+    that report)."""
+    running = running if running is not None else set()
+    supervisor: Supervisor | None = None
+    try:
+        built = limits if isinstance(limits, Limits) else LimitsSpec(**limits).build()  # as queued: a mapping
+        supervisor = Supervisor(client, tournament, bot, path, built, sandbox, start_gate=gate)
+        running.add(supervisor)
+        return supervisor.run()
+    except Exception as exc:
+        report = SupervisorReport(bot, "crashed", reason=f"supervisor on {host or 'its host'}: "
+                                                         f"{type(exc).__name__}: {exc}")  # fmt: skip
+        report.host_fault = True
+        with contextlib.suppress(redis.RedisError):  # Redis itself may be the fault: the engine's timeouts take over
+            Bus(client, tournament).report(bot, "ended", 0, report.as_dict())
+        raise HostFault(report) from exc
+    finally:
+        if supervisor is not None:
+            running.discard(supervisor)
+
+
+class HostFault(RuntimeError):
+    """A supervisor failed (not its bot): the bot is out, ``report`` says why."""
+
+    def __init__(self, report: SupervisorReport) -> None:
+        super().__init__(report.reason)
+        self.report = report

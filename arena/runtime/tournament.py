@@ -23,7 +23,7 @@ from typing import Any
 import redis
 
 from arena.engine.engine import Engine
-from arena.engine.events import Event, OrderAccepted, OrderRejected
+from arena.engine.events import AccountUpdate, Event, OrderAccepted, OrderRejected
 from arena.engine.instruments import InstrumentCatalog
 from arena.engine.orders import Cancel
 from arena.engine.ranking import competition_ranks
@@ -90,6 +90,8 @@ class Standing:
     nav: float
     max_drawdown: float
     status: str
+    trades: int = 0  # fills
+    fees: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -107,6 +109,10 @@ class Observer:
 
     def finished(self, standings: list[Standing], bots: dict[str, BotState]) -> None:
         """The tournament is over: final standings and each bot's end report."""
+
+    def replayed(self, n: int, ts: int, updates: list[AccountUpdate]) -> None:
+        """On a takeover, the account updates of a replayed tick the observer had already been shown (``n`` <=
+        ``observed_through``), in order: what it needs to go on as it would have (e.g. a sampling window)."""
 
 
 @dataclass(frozen=True)
@@ -176,7 +182,7 @@ class Tournament:
         self.updates = Updates(self.engine)
         self.sessions = SessionWatch(self.engine, [catalog[s].venue for s in symbols], config.ruleset.extended_hours)
         self._shared: dict[str, str] = {}  # bot statuses as last published
-        self._carry: list[tuple[str, Any]] = []  # orders sent at start-up (tick 0), handled with tick 1
+        self._carry: list[tuple[str, Any]] = []  # requests read that belong to the next tick's batch
         if not resume:
             self.bus.clear(self.bots)
         self.bus.publish_config(
@@ -253,10 +259,9 @@ class Tournament:
 
     def _journal(self, n: int) -> None:
         """Tick ``n`` is complete: journal what the engine did in it (tick 0: the start-up)."""
-        record = TickRecord(n, self._after, self._steps, seen=dict(self._seen))
+        record = TickRecord(n, self._after, self._steps, carry=list(self._carry), seen=dict(self._seen))
         if n == 0:
             record.running = [b for b, s in self.bots.items() if s.status == "running"]
-            record.carry = self._carry
         self.journal.append(record)
         self._steps, self._k = [], 0
         self.bus.trim_reports(self._after)  # consumed and journaled: the orders stream keeps only what is unread
@@ -272,11 +277,12 @@ class Tournament:
                         self.bots[bot].status = "running"
                 for step in record.steps:
                     self._redo(record.n, tick, step)
-                self._carry = list(record.carry) if record.n == 0 else []
+                self._carry = list(record.carry)
                 self._after = record.after
                 self._seen = dict(record.seen)
         finally:
             self._replaying = False
+            self._steps = []  # journaled already: the next record holds the next tick's steps only
         self.updates.take_changed()  # the whole board is written once replayed
         return records[-1].n
 
@@ -322,7 +328,12 @@ class Tournament:
         self._apply(n, tick.ts, events, [(bot, request)])
 
     def _lockstep(self, n: int, tick: Tick) -> None:
-        waiting = {b for b, s in self.bots.items() if s.status == "running"}
+        """A tick's batch is, for each bot, what it wrote up to its ``done`` for the tick; what it wrote after
+        belongs to the next tick (carried). Read by where it stands in the bot's own reports, not by when it
+        was read, the batch is the same whoever reads it: a takeover redoing this tick reads past the ``done``s
+        the orders the bots sent in answer to the dead engine's results for it."""
+        running = {b for b, s in self.bots.items() if s.status == "running"}
+        waiting = set(running)
         batch, self._carry = self._carry, []
         deadline = self.clock() + self.config.tick_deadline_s
         while waiting:
@@ -331,7 +342,8 @@ class Tournament:
                 break
             waiting -= self._watch_hosts(n)
             for report in self._reports(block_ms=_ms(remaining)):
-                self._collect(report, batch)
+                answered = report.bot in running and report.bot not in waiting
+                self._collect(report, self._carry if answered else batch)
                 if (report.kind == "done" and report.n == n) or report.kind == "ended":
                     waiting.discard(report.bot)
         self._batch(n, tick, batch)
@@ -363,7 +375,10 @@ class Tournament:
             _count_orders(events)
             self._k += 1
             self.bus.send(out, n, self._k)
-        if n <= self.observed_through:  # the record has it (a takeover redoing ticks Redis lost: AOF loses <= 1 s)
+        if n <= self.observed_through:  # the record has it: a replayed tick, or one the dead engine recorded but
+            # did not journal (it lost its lease mid-tick), redone now
+            if n:
+                self.observer.replayed(n, ts, [e for e in events if isinstance(e, AccountUpdate)])
             return
         if events:
             self.observer.events(n, ts, events, requests)
@@ -508,7 +523,8 @@ class Tournament:
     def standings(self) -> list[Standing]:
         accounts = self.engine.accounts
         return [
-            Standing(bot, rank, score, accounts[bot].nav, accounts[bot].max_drawdown, self.bots[bot].status)
+            Standing(bot, rank, score, accounts[bot].nav, accounts[bot].max_drawdown, self.bots[bot].status,
+                     accounts[bot].fills, accounts[bot].fees_paid)
             for rank, bot, score in competition_ranks({b: accounts[b].score for b in self.bots})
         ]
 

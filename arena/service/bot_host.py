@@ -18,13 +18,9 @@ from typing import Any
 import redis
 
 from arena.metrics import HOST_SLOTS
-from arena.runtime.bus import Bus
 from arena.runtime.connection import connect
 from arena.runtime.hosts import Heartbeat, queue_for
-from arena.runtime.spec import LimitsSpec
-from arena.runtime.supervisor import Supervisor, SupervisorReport
-
-STARTS_AT_ONCE = 8  # sandboxes starting at the same time on one host (a burst can outlast the limits' grace)
+from arena.runtime.supervisor import STARTS_AT_ONCE, Supervisor, supervise
 
 
 def default_name() -> str:
@@ -82,39 +78,10 @@ class BotHost:
 
     def supervise(self, tournament: str, bot: str, path: str, limits: dict[str, Any]) -> dict[str, Any]:
         """Run one bot's supervisor to its end in a slot of this host; its report."""
-        with self.slot():
-            return supervise(self.redis_url, tournament, bot, path, limits, host=self.name, gate=self._gate,
-                             running=self._supervisors)  # fmt: skip
-
-
-def supervise(
-    redis_url: str,
-    tournament: str,
-    bot: str,
-    path: str,
-    limits: dict[str, Any],
-    host: str = "",
-    gate: threading.Semaphore | None = None,
-    running: set[Supervisor] | None = None,
-) -> dict[str, Any]:
-    """A supervisor run to its end (kept in ``running`` meanwhile). If the supervisor itself fails, that is a host
-    fault: the bot is out at once, attributed to the host, rather than the engine waiting out its start timeout for
-    a bot that will never come; the exception still propagates, for the operators."""
-    client = connect(redis_url)  # rides out a Redis restart: the bot waits, it is not thrown out
-    running = running if running is not None else set()
-    supervisor: Supervisor | None = None
-    try:
-        supervisor = Supervisor(client, tournament, bot, path, LimitsSpec(**limits).build(), start_gate=gate)
-        running.add(supervisor)
-        return supervisor.run().as_dict()
-    except Exception as exc:
-        report = SupervisorReport(bot, "crashed", reason=f"supervisor on {host or 'its host'}: "
-                                                         f"{type(exc).__name__}: {exc}")  # fmt: skip
-        report.host_fault = True
-        with contextlib.suppress(redis.RedisError):  # Redis itself may be the fault: the engine's timeouts take over
-            Bus(client, tournament).report(bot, "ended", 0, report.as_dict())
-        raise
-    finally:
-        if supervisor is not None:
-            running.discard(supervisor)
-        client.close()
+        client = connect(self.redis_url)  # rides out a Redis restart: the bot waits, it is not thrown out
+        try:
+            with self.slot():
+                return supervise(client, tournament, bot, path, limits, host=self.name, gate=self._gate,
+                                 running=self._supervisors).as_dict()  # fmt: skip
+        finally:
+            client.close()

@@ -48,18 +48,19 @@ class Planes:
         try:
             for i in range(self.engines):
                 name = f"embedded-engine.{os.getpid()}.{i}"
-                self._start(f"engine-{i + 1}", ["--queues", "engine", "--slots", "4", "--name", name])
-            self._start("bot-host", ["--queues", "bots", "--slots", str(self.slots), "--name", host])
+                self.add(f"engine-{i + 1}", ["worker", "--queues", "engine", "--slots", "4", "--name", name])
+            self.add("bot-host", ["worker", "--queues", "bots", "--slots", str(self.slots), "--name", host])
             self._await_host(host)
         except BaseException:
             self.stop()
             raise
         return self
 
-    def _start(self, plane: str, args: list[str]) -> None:
+    def add(self, plane: str, args: list[str]) -> subprocess.Popen[bytes]:
+        """Start ``arena <args>`` as one more part (``arena up``'s API), stopped with the rest."""
         out = (self.log_dir / f"{plane}.log").open("ab") if self.log_dir else subprocess.DEVNULL
-        self.processes[plane] = spawn([*arena_command(), "worker", *args], env=self.env, stdout=out,
-                                      stderr=subprocess.STDOUT)  # fmt: skip
+        self.processes[plane] = spawn([*arena_command(), *args], env=self.env, stdout=out, stderr=subprocess.STDOUT)
+        return self.processes[plane]
 
     def _await_host(self, name: str) -> None:
         client = redis.Redis.from_url(self.redis_url)

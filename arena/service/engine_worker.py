@@ -123,7 +123,7 @@ def _run(sessions: sessionmaker[Session], client: redis.Redis, tournament_id: in
     takeover = not placed_now
     catalog = load_catalog()
     config, entries = spec.build(catalog)
-    recorder = Recorder(sessions, tournament_id, fresh=not takeover)
+    recorder = Recorder(sessions, tournament_id, fresh=not takeover, holder=lease.value)
     observer = Observers([recorder, webhook_observer(sessions, tournament_id)])
     started = time.monotonic()
     tournament = Tournament(client, config, entries, catalog, observer=observer, resume=True, fence=lease.value,
@@ -133,6 +133,7 @@ def _run(sessions: sessionmaker[Session], client: redis.Redis, tournament_id: in
         tournament.run()
     except (Handover, Fenced) as exc:
         log.warning("tournament %s: %s", spec.id, exc)
+        recorder.handing_over = True
         return "handed over"
     except Exception as exc:
         _fail(sessions, client, tournament_id, spec.id, f"its run failed: {exc!r}")
@@ -180,10 +181,7 @@ def _fail(sessions: sessionmaker[Session], client: redis.Redis, tournament_id: i
 def end_bots(client: redis.Redis, slug: str) -> None:
     """Publish the end after the last tick published, so every supervisor still running ends its bot."""
     try:
-        bus = Bus(client, slug)
-        progress = bus.progress()
-        if not (progress and progress[2]):
-            bus.publish_end(progress[0] if progress else 0)
+        Bus(client, slug).end_now()
     except redis.RedisError:
         log.warning("tournament %s: could not tell its bots it is over", slug)
 

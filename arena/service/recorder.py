@@ -41,12 +41,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import DataError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
-from arena.engine.events import AccountUpdate, Event, Fill
+from arena.engine.events import AccountUpdate, Event
 from arena.runtime.tournament import BotState, Observer, Standing
 from arena.store import record
 from arena.store import tournaments as tournament_repo
@@ -82,24 +82,21 @@ class _End:
 
 
 @dataclass
-class _Tally:
-    fills: int = 0
-    fees: float = 0.0
-
-
-@dataclass
 class _WriterState:
     window: int = -1
     pending: dict[str, AccountUpdate] = field(default_factory=dict)  # latest update in the current window
     last: dict[str, tuple[float, float, float]] = field(default_factory=dict)  # last written (nav, dd, score)
     last_ts: int = 0
-    tally: dict[str, _Tally] = field(default_factory=dict)
+
+
+class RecordTaken(RuntimeError):
+    """Another engine run keeps the tournament's record now (it took the tournament over)."""
 
 
 class Recorder(Observer):
     """Keeps tournament ``tournament_id``'s record (see the module's docstring). ``fresh`` first deletes an
     earlier record of the same tournament, so a re-run records afresh; otherwise (a takeover) the record goes on
-    from ``recorded_through``, the last tick it holds whole, with the fill tallies it already has.
+    from ``recorded_through``, the last tick it holds whole.
 
     Each written batch holds whole ticks and advances ``tournaments.recorded_tick`` in its transaction."""
 
@@ -114,12 +111,16 @@ class Recorder(Observer):
         flush_every_s: float = FLUSH_EVERY_S,
         fresh: bool = True,
         retry_for_s: float = RETRY_FOR_S,
+        holder: str | None = None,
     ) -> None:
         self.sessions = sessions
+        self.holder = holder  # the engine run keeping the record (its lease value); None: no other run may
         self.retry_for_s = retry_for_s
         self.retries = 0  # writes that failed for a moment and were tried again
         with sessions.begin() as session:
             t = tournament_repo.get_tournament(session, tournament_id)
+            if holder is not None:
+                tournament_repo.take_record(session, t, holder)
             self.tournament_id, self.slug = t.id, t.slug
             self.entry_map = tournament_repo.entry_map(session, t)
             ticks = t.ticks or 200
@@ -127,7 +128,6 @@ class Recorder(Observer):
                 _forget(session, t.id)
                 t.recorded_tick = 0
             self.recorded_through = t.recorded_tick
-            tallies = {} if fresh else _tallies(session, t.id, self.entry_map)
         self.equity_every = max(1, equity_every or math.ceil(ticks / EQUITY_POINTS))
         self.flush_ticks, self.flush_events = max(1, flush_ticks), max(1, flush_events)
         self.flush_every_s = flush_every_s
@@ -138,8 +138,10 @@ class Recorder(Observer):
         self._buffered = 0
         self._flushed_at = 0  # tick of the last hand-over
         self._queue: queue.Queue[list[_Item] | _End | None] = queue.Queue(QUEUE_BATCHES)
-        self._state = _WriterState(tally=tallies)
+        self._state = _WriterState()
         self._closed = False
+        self.handing_over = False  # set before close(): another engine goes on with this record
+        self.taken = False  # another engine run took the record over: this one writes no more
         self._writer = threading.Thread(target=self._write_all, name=f"recorder-{self.slug}", daemon=True)
         self._writer.start()
 
@@ -156,6 +158,20 @@ class Recorder(Observer):
             self._hand_over(self._buffer[-1][0])
         self._buffer.append((n, ts, events))
         self._buffered += len(events)
+
+    def replayed(self, n: int, ts: int, updates: list[AccountUpdate]) -> None:
+        """A takeover's replay of a tick the record holds: the equity samples it already wrote (``last``) and the
+        window still open at ``recorded_through`` (its pending samples were the dead engine's, never written), so
+        the record goes on with the samples an uninterrupted run writes. Called before any ``events``, while the
+        writer waits for its first batch, so the writer's state is not shared yet."""
+        state, every = self._state, self.equity_every
+        state.window = (self.recorded_through - 1) // every
+        state.last_ts = max(state.last_ts, ts)
+        for u in updates:
+            if (n - 1) // every == state.window:
+                state.pending[u.account] = u
+            else:
+                state.last[u.account] = (u.nav, u.max_drawdown, u.score)
 
     def finished(self, standings: list[Standing], bots: dict[str, BotState]) -> None:
         self._hand_over(self._flushed_at)
@@ -203,8 +219,10 @@ class Recorder(Observer):
 
     def _write_all(self) -> None:
         while (item := self._queue.get()) is not None:
+            if self.taken:
+                continue  # another engine run keeps the record: it records these ticks itself (its replay)
             try:
-                # Digested once (equity windows and tallies advance), then written in one transaction,
+                # Digested once (equity windows advance), then written in one transaction,
                 # which is what is retried.
                 if isinstance(item, _End):
                     equity, trades, fees = self._digest_end(item)
@@ -219,15 +237,24 @@ class Recorder(Observer):
                     if isinstance(item, _End):
                         raise
                     self._write_row_by_row(recordable, equity, item[-1][0], exc)
+            except RecordTaken:
+                log.warning("tournament %s: another engine run keeps the record now; this one writes no more",
+                            self.slug)
+                self.taken = True
             except Exception as exc:  # still failing after the retries, or invalid: log, remember, carry on
                 log.exception("recording tournament %s failed", self.slug)
                 self._fail(f"{type(exc).__name__}: {exc}")
-        # Closed without an end (the run failed): keep the equity sampled so far.
+        # Closed without an end: the run failed (keep the equity sampled so far), or it is handed over to another
+        # engine, which goes on with the open window's samples (replayed) and writes them when the window ends.
+        if self.handing_over or self.taken:
+            return
         try:
             rows = self._take_pending()
             if rows:
-                with self.sessions.begin() as session:
-                    record.record_equity(session, self.tournament_id, self.entry_map, rows)
+                self._persistently(lambda session: record.record_equity(session, self.tournament_id, self.entry_map,
+                                                                        rows))  # fmt: skip
+        except RecordTaken:
+            self.taken = True
         except Exception as exc:
             log.exception("recording tournament %s failed", self.slug)
             self._fail(f"{type(exc).__name__}: {exc}")
@@ -246,6 +273,9 @@ class Recorder(Observer):
         for attempt in Retrying(retry=transient, wait=backoff, stop=stop_after_delay(self.retry_for_s),
                                 before_sleep=note, reraise=True):
             with attempt, self.sessions.begin() as session:
+                if self.holder is not None and not tournament_repo.holds_record(session, self.tournament_id,
+                                                                                self.holder):  # fmt: skip
+                    raise RecordTaken(self.slug)
                 write(session)
 
     def _fail(self, what: str) -> None:
@@ -296,10 +326,6 @@ class Recorder(Observer):
                 if isinstance(event, AccountUpdate):
                     state.pending[event.account] = event
                     continue
-                if isinstance(event, Fill):
-                    tally = state.tally.setdefault(event.account, _Tally())
-                    tally.fills += 1
-                    tally.fees += event.fee
                 recordable.append(event)
         return recordable, equity
 
@@ -319,8 +345,9 @@ class Recorder(Observer):
             if s.bot in self.entry_map and state.last.get(s.bot) != (s.nav, s.max_drawdown, s.score):
                 equity.append(AccountUpdate(state.last_ts, s.bot, s.nav, s.max_drawdown, s.score))
                 state.last[s.bot] = (s.nav, s.max_drawdown, s.score)
-        trades = {key: state.tally.get(key, _Tally()).fills for key in self.entry_map}
-        fees = {key: state.tally.get(key, _Tally()).fees for key in self.entry_map}
+        # The engine's own counts (replayed on a takeover): the same bits whichever engine ended the run.
+        trades = {s.bot: s.trades for s in end.standings}
+        fees = {s.bot: s.fees for s in end.standings}
         return equity, trades, fees
 
     def _write_end_rows(self, session: Session, end: _End, equity: list[AccountUpdate], trades: dict[str, int],
@@ -394,17 +421,6 @@ def log_lines(report: Mapping[str, Any], status: str) -> list[tuple[LogStream, s
         lines.extend((LogStream.STDERR, line) for line in stderr.splitlines() if line.strip())
     # A bot's own text: PostgreSQL refuses NUL in text, which would cost the whole end of the record.
     return [(stream, text.replace("\x00", "\ufffd")) for stream, text in lines]
-
-
-def _tallies(session: Session, tournament_id: int, entry_map: Mapping[str, int]) -> dict[str, _Tally]:
-    """The fills and fees already recorded, by bot key: a takeover's standings count them too."""
-    keys = {entry_id: key for key, entry_id in entry_map.items()}
-    rows = session.execute(
-        select(FillRecord.entry_id, func.count(), func.coalesce(func.sum(FillRecord.fee), 0.0))
-        .where(FillRecord.tournament_id == tournament_id)
-        .group_by(FillRecord.entry_id)
-    )
-    return {keys[entry_id]: _Tally(int(count), float(fees)) for entry_id, count, fees in rows if entry_id in keys}
 
 
 def _forget(session: Session, tournament_id: int) -> None:

@@ -93,9 +93,8 @@ def run_tournament(spec: dict[str, Any]) -> dict[str, Any]:
 @app.task(name="arena.run_supervisor")
 def run_supervisor(tournament: str, bot: str, path: str, limits: dict[str, Any]) -> dict[str, Any]:
     """One bot's supervisor, in a slot of this bot host (queued to ``bots`` or to this host's own queue)."""
-    if HOST is not None:
-        return HOST.supervise(tournament, bot, path, limits)
-    return bot_host.supervise(app.conf.broker_url, tournament, bot, path, limits)
+    host = HOST or bot_host.BotHost(app.conf.broker_url, bot_host.default_name(), slots=0)  # not announced
+    return host.supervise(tournament, bot, path, limits)
 
 
 @app.task(name="arena.conduct")

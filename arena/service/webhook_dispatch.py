@@ -36,7 +36,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from arena.engine.events import Event
+from arena.engine.events import AccountUpdate, Event
 from arena.metrics import WEBHOOK_BACKLOG
 from arena.runtime.tournament import BotState, Observer, Standing
 from arena.settings import Settings
@@ -83,6 +83,9 @@ class Observers(Observer):
 
     def finished(self, standings: list[Standing], bots: dict[str, BotState]) -> None:
         self._each("finished", standings, bots)
+
+    def replayed(self, n: int, ts: int, updates: list[AccountUpdate]) -> None:
+        self._each("replayed", n, ts, updates)
 
     def close(self) -> None:
         for observer in self.observers:

@@ -213,6 +213,8 @@ class Tournament(Base):
     end_reason: Mapped[str] = mapped_column(Text, default="", server_default="")  # why it failed; a finished run's gaps
     # The last tick whose orders, fills and rejections are all in the record (a takeover records on from it).
     recorded_tick: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # The engine run that keeps the record now (its lease value): a run that lost the tournament writes no more.
+    record_holder: Mapped[str | None] = mapped_column(String(160))
     created_at: Mapped[datetime] = _created()
 
     entries: Mapped[list[Entry]] = relationship(back_populates="tournament", cascade="all, delete-orphan")

@@ -155,6 +155,24 @@ def set_frozen(session: Session, tournament: Tournament, frozen: bool = True) ->
     return tournament
 
 
+def take_record(session: Session, t: Tournament, holder: str) -> None:
+    """``holder`` (an engine run) keeps ``t``'s record from now on. The row is locked first and read again after,
+    so ``t.recorded_tick`` includes what the previous holder committed meanwhile (call first in the transaction)."""
+    session.execute(update(Tournament).where(Tournament.id == t.id).values(record_holder=holder))
+    session.refresh(t)
+
+
+def holds_record(session: Session, tournament_id: int, holder: str) -> bool:
+    """Whether ``holder`` still keeps the tournament's record. Locks the row for the rest of the transaction (a
+    write, so SQLite too): a takeover's ``take_record`` cannot slip between this check and the writes after it."""
+    result = session.execute(
+        update(Tournament)
+        .where(Tournament.id == tournament_id, Tournament.record_holder == holder)
+        .values(recorded_tick=Tournament.recorded_tick)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
 def set_recorded_tick(session: Session, tournament_id: int, tick: int) -> None:
     """The record now holds every tick up to ``tick`` whole (never moves back)."""
     session.execute(

@@ -8,25 +8,16 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from sandbox.cgroup import sandbox_parents
+from tests.polling import wait_until
 from tests.processes import alive, descendants
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.usefixtures("sandbox_runtime")]
 ARENA = str(Path(sys.executable).parent / "arena")
-
-
-def _wait_for(condition: Callable[[], bool], seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)  # polling a condition, bounded by the deadline
-    return condition()
 
 
 def _cgroups_of(*pids: int) -> list[Path]:
@@ -41,7 +32,7 @@ def test_ctrl_c_stops_the_demo_promptly_and_leaves_nothing() -> None:
                             stderr=subprocess.PIPE, start_new_session=True)  # its own group, as a terminal's job
     try:
         # The bots run on the demo's bot host, a process of its own below the demo.
-        assert _wait_for(lambda: len(_cgroups_of(*descendants(demo.pid))) >= 5, 60), "the demo's bots never started"
+        wait_until("the demo's bots start", lambda: len(_cgroups_of(*descendants(demo.pid))) >= 5, 60)
         tree = descendants(demo.pid)  # the private redis-server, the engine worker, the bot host, the sandboxes
         started = time.monotonic()
         os.killpg(demo.pid, signal.SIGINT)
@@ -53,8 +44,8 @@ def test_ctrl_c_stops_the_demo_promptly_and_leaves_nothing() -> None:
             demo.wait()
     stderr = demo.stderr.read().decode() if demo.stderr else ""
     assert demo.returncode == 130 and "interrupted" in stderr and "Traceback" not in stderr, stderr
-    assert _wait_for(lambda: not _cgroups_of(demo.pid, *tree), 15), "a sandbox outlived the demo"
-    assert _wait_for(lambda: not any(alive(pid) for pid in tree), 15), [pid for pid in tree if alive(pid)]
+    wait_until("every sandbox ends with the demo", lambda: not _cgroups_of(demo.pid, *tree), 15)
+    wait_until(f"every process of {sorted(tree)} ends", lambda: not any(alive(pid) for pid in tree), 15)
 
 
 def test_ctrl_c_stops_the_web_demo_promptly_and_leaves_nothing(tmp_path: Path) -> None:
@@ -65,9 +56,9 @@ def test_ctrl_c_stops_the_web_demo_promptly_and_leaves_nothing(tmp_path: Path) -
         demo = subprocess.Popen([ARENA, "demo", "--web", "--ticks", "100000", "--port", str(free_port())],
                                 stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
     try:
-        assert _wait_for(lambda: "Watch the tournament" in out.read_text(errors="replace"), 120), out.read_text()
+        wait_until("the showcase's address", lambda: "Watch the tournament" in out.read_text(errors="replace"), 120)
         # The bots run on the demo's bot host, a process of its own below the demo.
-        assert _wait_for(lambda: len(_cgroups_of(*descendants(demo.pid))) >= 5, 60), "the bots never started"
+        wait_until("the bots start", lambda: len(_cgroups_of(*descendants(demo.pid))) >= 5, 60)
         tree = descendants(demo.pid)
         started = time.monotonic()
         os.killpg(demo.pid, signal.SIGINT)
@@ -78,5 +69,5 @@ def test_ctrl_c_stops_the_web_demo_promptly_and_leaves_nothing(tmp_path: Path) -
             demo.kill()
             demo.wait()
     assert "Traceback" not in out.read_text(errors="replace"), out.read_text()[-3000:]
-    assert _wait_for(lambda: not _cgroups_of(demo.pid, *tree), 15), "a sandbox outlived the demo"
-    assert _wait_for(lambda: not any(alive(pid) for pid in tree), 15), [pid for pid in tree if alive(pid)]
+    wait_until("every sandbox ends with the demo", lambda: not _cgroups_of(demo.pid, *tree), 15)
+    wait_until(f"every process of {sorted(tree)} ends", lambda: not any(alive(pid) for pid in tree), 15)

@@ -17,6 +17,7 @@ import pytest
 import redis
 
 from arena.runtime.bus import Bus
+from arena.runtime.journal import Journal
 from arena.runtime.local import run_local, start_supervisors
 from tests.runtime.test_tournament import examples, spec
 
@@ -54,36 +55,44 @@ def _wait_for_tick(bus: Bus, n: int, engine: subprocess.Popen[str], within_s: fl
     raise AssertionError(f"tick {n} not reached within {within_s} s")
 
 
-@pytest.mark.parametrize("kill_at", [3, 17])
-def test_an_engine_killed_mid_run_is_taken_over_with_the_same_standings(redis_url, catalog, kill_at):
+@pytest.mark.parametrize("kills", [[3, 9], [17]], ids=["twice", "once"])
+def test_an_engine_killed_mid_run_is_taken_over_with_the_same_standings(redis_url, catalog, kills):
+    """Each engine in ``kills`` (the tick it is killed at) is replaced by the next, the last finishing the run:
+    a second takeover replays a journal the first takeover's engine wrote."""
+    name = "-".join(map(str, kills))
     bots = examples()
-    reference, _ = run_local(redis_url, spec(f"ref-{kill_at}", bots, ticks=30), catalog)
+    reference, _ = run_local(redis_url, spec(f"ref-{name}", bots, ticks=30), catalog)
 
-    taken = spec(f"takeover-{kill_at}", bots, ticks=30)
+    taken = spec(f"takeover-{name}", bots, ticks=30)
     config, entries = taken.build(catalog)
     client = redis.Redis.from_url(redis_url)
     bus = Bus(client, taken.id)
     bus.clear(bots)  # as a fresh start would (the engines below resume)
-    first = _engine(redis_url, taken.model_dump_json())
+    engines = [_engine(redis_url, taken.model_dump_json())]
     reports: dict = {}
     supervisors = start_supervisors(redis_url, taken.id, entries, config.limits, reports)
     try:
-        killed_at = _wait_for_tick(bus, kill_at, first)
-        os.kill(first.pid, signal.SIGKILL)
-        first.wait(timeout=10)
-        second = _engine(redis_url, taken.model_dump_json())
-        out, _ = second.communicate(timeout=180)
+        for kill_at in kills:
+            killed_at = _wait_for_tick(bus, kill_at, engines[-1])
+            os.kill(engines[-1].pid, signal.SIGKILL)
+            engines[-1].wait(timeout=10)
+            engines.append(_engine(redis_url, taken.model_dump_json()))
+        out, _ = engines[-1].communicate(timeout=180)
     finally:
-        for process in (first, locals().get("second")):
-            if process is not None and process.poll() is None:
+        for process in engines:
+            if process.poll() is None:
                 os.killpg(process.pid, signal.SIGKILL)
         for thread in supervisors:
             thread.join(timeout=30)
-    assert second.returncode == 0
+    assert engines[-1].returncode == 0
     result = json.loads(out)
     assert killed_at - 1 <= result["resumed_at"] <= killed_at  # from the last tick the dead engine completed
     assert result["standings"] == [s.as_dict() for s in reference]
     assert all(s["status"] == "finished" for s in result["standings"])
+    # Each journal entry holds its own tick's steps only (a replay's steps are not journaled again).
+    records = Journal(client, taken.id).records()
+    assert [r.n for r in records] == list(range(31))
+    assert all([s[0] for s in r.steps].count("tick") == 1 for r in records[1:])
     # Each bot saw every tick once, in order, and the market stream holds each tick once.
     ticks = [int(f[b"n"]) for _, f in client.xrange(bus.market_key) if b"end" not in f]
     assert ticks == list(range(1, 31))

@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import pytest
 from sandbox import Sandbox
 from sandbox.cgroup import CGROUP_PARENT, ContainerCgroup
 from sandbox.reaper import reap_orphans
+from tests.polling import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -29,15 +29,6 @@ sys.stdin.read()  # until killed
 """
 
 pytestmark = pytest.mark.sandbox
-
-
-def _wait_for(condition: Callable[[], bool], seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)  # polling a condition, with a deadline
-    return condition()
 
 
 def _start_host(bot: Path, runtime: str) -> tuple[subprocess.Popen[bytes], dict[str, object]]:
@@ -61,10 +52,10 @@ def test_bots_die_with_their_host_even_on_sigkill(needs_runtime: str,
                                                   write_bot: Callable[[str], Path]) -> None:
     host, info = _start_host(write_bot("time.sleep(120)"), needs_runtime)
     container_id = str(info["id"])
-    assert _wait_for(lambda: _running(container_id), 10)
+    wait_until("the bot runs", lambda: _running(container_id), 10)
     host.kill()  # SIGKILL: no chance to clean up
     host.wait()
-    assert _wait_for(lambda: not _exists(container_id), 15), "the bot outlived its host"
+    wait_until("the bot ends with its host", lambda: not _exists(container_id), 15)
 
 
 def test_leftovers_of_a_crashed_host_are_reaped_at_start_up(box: Sandbox,

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import pytest
 import redis
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from arena.runtime import hosts
@@ -29,7 +28,9 @@ from arena.service import tasks
 from arena.store import accounts, bots, migrate
 from arena.store import tournaments as repo
 from arena.store.db import make_engine, make_sessionmaker
-from arena.store.models import FillRecord, OrderRecord, RejectionRecord, StandingRecord, TournamentStatus
+from arena.store.models import TournamentStatus
+from tests.polling import wait_until
+from tests.records import the_record
 
 ROOT = Path(__file__).resolve().parents[2]
 ARENA = str(ROOT / ".venv" / "bin" / "arena")
@@ -108,36 +109,9 @@ def stored_tournament(sessions: sessionmaker[Session], slug: str, ticks: int = 4
         return t.id
 
 
-def wait_until(what: str, condition: Callable[[], object], within_s: float = 120.0) -> object:
-    deadline = time.monotonic() + within_s
-    while time.monotonic() < deadline:
-        if value := condition():
-            return value
-        time.sleep(0.02)  # polling state another process changes, bounded by the deadline
-    raise AssertionError(f"{what}: not within {within_s} s")
-
-
 def status_of(sessions: sessionmaker[Session], tournament_id: int) -> TournamentStatus:
     with sessions.begin() as session:
         return repo.get_tournament(session, tournament_id).status
-
-
-def the_record(sessions: sessionmaker[Session], tournament_id: int) -> dict:
-    """What the database holds of a run, comparable across tournaments: per bot, its standing and counts."""
-    with sessions.begin() as session:
-        t = repo.get_tournament(session, tournament_id)
-        keys = {e.id: e.bot_key for e in t.entries}
-        out: dict = {}
-        for model in (OrderRecord, FillRecord, RejectionRecord):
-            rows = session.execute(select(model.entry_id, func.count()).where(model.tournament_id == t.id)
-                                   .group_by(model.entry_id))  # fmt: skip
-            out[model.__tablename__] = {keys[e]: n for e, n in rows}
-        standings = session.scalars(select(StandingRecord).where(StandingRecord.tournament_id == t.id))
-        out["standings"] = sorted((keys[s.entry_id], s.rank, s.score, s.nav, s.trades, s.fees) for s in standings)
-        out["statuses"] = sorted((e.bot_key, e.status.value) for e in t.entries)
-        out["status"] = t.status.value
-        out["recorded_tick"] = t.recorded_tick
-        return out
 
 
 def test_a_killed_engine_worker_is_taken_over_and_the_record_equals_an_uninterrupted_run(

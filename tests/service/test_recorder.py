@@ -25,6 +25,24 @@ from tests.engine.builders import T0, ladder
 from tests.store.conftest import World
 
 
+def _trade(keys: list[str], ticks: int) -> tuple[Engine, list[tuple[int, int, list, list]]]:
+    """A real engine trading AAPL for ``keys`` over ``ticks`` minutes (each bot alternates sides, bot i trades
+    1 + i shares): the engine, and what it produced, (n, ts, events, requests), as the recorder is shown it."""
+    engine = Engine(load_catalog(), SessionCalendars.build(date(2026, 3, 1), date(2026, 3, 10)))
+    for key in keys:
+        engine.open_account(key, None)
+    produced = []
+    for n in range(1, ticks + 1):
+        ts = T0 + n * 60_000
+        mid = 255.0 + 5 * math.sin(n / 7)
+        book = ladder("AAPL", ts, mid - 0.01, mid + 0.01, size=100, volume=50_000)
+        batch = [(key, {"symbol": "AAPL", "side": "buy" if (n + i) % 2 else "sell", "qty": 1 + i,
+                        "client_order_id": f"c{n}"}) for i, key in enumerate(keys)]  # fmt: skip
+        produced.append((n, ts, engine.on_tick(Tick(ts, (book,))), []))
+        produced.append((n, ts, engine.submit_batch(batch, ts, random.Random(n)), batch))
+    return engine, produced
+
+
 @pytest.fixture
 def cup(sessions):
     """A running tournament of 100 ticks with two entries: (tournament id, bot keys)."""
@@ -83,7 +101,8 @@ def test_recorder_waits_out_a_database_that_refuses_writes(tmp_path):
             recorder.events(n, ts, events, requests)
             fills += sum(isinstance(e, Fill) for e in events)
     account = engine.accounts[key]
-    recorder.finished([Standing(key, 1, account.score, account.nav, account.max_drawdown, "finished")],
+    recorder.finished([Standing(key, 1, account.score, account.nav, account.max_drawdown, "finished", account.fills,
+                                account.fees_paid)],
                       {key: BotState(key, "finished", {"status": "exited", "exit_code": 0})})  # fmt: skip
     recorder.close()
     release.join()
@@ -99,30 +118,20 @@ def test_recorder_waits_out_a_database_that_refuses_writes(tmp_path):
 
 def test_recorder_samples_equity_and_records_the_end(sessions, cup):
     t_id, keys = cup
-    engine = Engine(load_catalog(), SessionCalendars.build(date(2026, 3, 1), date(2026, 3, 10)))
-    for key in keys:
-        engine.open_account(key, None)
+    engine, produced = _trade(keys, 100)
     recorder = Recorder(sessions, t_id, equity_every=10, flush_ticks=7)
     assert recorder.equity_every == 10
     fills: dict[str, list[Fill]] = {k: [] for k in keys}
     updates = 0
-    for n in range(1, 101):
-        ts = T0 + n * 60_000
-        mid = 255.0 + 5 * math.sin(n / 7)
-        book = ladder("AAPL", ts, mid - 0.01, mid + 0.01, size=100, volume=50_000)
-        batch = [(key, {"symbol": "AAPL", "side": "buy" if (n + i) % 2 else "sell", "qty": 1 + i,
-                        "client_order_id": f"c{n}"}) for i, key in enumerate(keys)]  # fmt: skip
-        for events, requests in (
-            (engine.on_tick(Tick(ts, (book,))), []),
-            (engine.submit_batch(batch, ts, random.Random(n)), batch),
-        ):
-            recorder.events(n, ts, events, requests)
-            updates += sum(isinstance(e, AccountUpdate) for e in events)
-            for e in events:
-                if isinstance(e, Fill):
-                    fills[e.account].append(e)
+    for n, ts, events, requests in produced:
+        recorder.events(n, ts, events, requests)
+        updates += sum(isinstance(e, AccountUpdate) for e in events)
+        for e in events:
+            if isinstance(e, Fill):
+                fills[e.account].append(e)
     accounts = engine.accounts
-    standings = [Standing(k, i + 1, accounts[k].score, accounts[k].nav, accounts[k].max_drawdown, "finished")
+    standings = [Standing(k, i + 1, accounts[k].score, accounts[k].nav, accounts[k].max_drawdown, "finished",
+                          accounts[k].fills, accounts[k].fees_paid)
                  for i, k in enumerate(sorted(keys, key=lambda k: -accounts[k].score))]  # fmt: skip
     bots = {k: BotState(k, "finished", {"status": "exited", "exit_code": 0, "logs": ["hi"], "stderr": "oops\n"})
             for k in keys}  # fmt: skip
@@ -146,7 +155,7 @@ def test_recorder_samples_equity_and_records_the_end(sessions, cup):
             assert curve[-1].nav == accounts[key].nav and curve[-1].score == accounts[key].score
             standing = next(s for s in record.standings_of(session, t_id) if s.entry_id == entry_id)
             assert standing.trades == accounts[key].fills
-            assert standing.fees == pytest.approx(accounts[key].fees_paid)
+            assert standing.fees == accounts[key].fees_paid
             entry = tournaments.get_entry(session, entry_id)
             assert entry.status is EntryStatus.FINISHED and entry.end_classification == "exited"
             lines = [(x.stream, x.text) for x in record.logs_of(session, entry_id)]
@@ -206,3 +215,70 @@ def test_an_entrys_log_holds_no_nul_which_postgresql_would_refuse():
 
     lines = log_lines({"logs": ["a\x00b"], "stderr": "c\x00\n", "reason": "d\x00"}, "finished")
     assert lines and not any("\x00" in text for _, text in lines)
+
+
+def test_a_record_taken_over_mid_run_equals_an_uninterrupted_one(sessions):
+    """A tournament taken over mid-run: the new engine run's recorder takes the record and goes on from what it
+    holds (the replayed ticks' account updates, whose last equity window was never written, then new ticks),
+    and the old run writes nothing more. The equity curves, the orders and fills and the standings (fees
+    included) equal those of one recorder over the whole run, bit for bit."""
+    with sessions.begin() as session:
+        world = World(session)
+        alice, bob = world.contestant("alice"), world.contestant("bob")
+        ids = {}
+        for slug in ("whole", "taken"):
+            t = world.tournament(slug, ticks=30)
+            tournaments.enter(session, t, world.version(alice, "a"), alice)
+            tournaments.enter(session, t, world.version(bob, "b"), bob)
+            tournaments.transition(session, t, TournamentStatus.RUNNING)
+            session.flush()
+            ids[slug] = t.id
+        keys = sorted(tournaments.entry_map(session, t))
+    engine, ticks = _trade(keys, 30)
+    accounts = engine.accounts
+    standings = [Standing(k, i + 1, accounts[k].score, accounts[k].nav, accounts[k].max_drawdown, "finished",
+                          accounts[k].fills, accounts[k].fees_paid) for i, k in enumerate(keys)]  # fmt: skip
+    bots = {k: BotState(k, "finished", {"status": "exited", "exit_code": 0}) for k in keys}
+
+    whole = Recorder(sessions, ids["whole"], equity_every=4, flush_ticks=3)
+    for tick in ticks:
+        whole.events(*tick)
+    whole.finished(standings, bots)
+    whole.close()
+
+    # The first engine run has recorded some of ticks 1-12 (its writer may still hold the rest) when another
+    # takes the tournament over; what the first still writes afterwards (ticks 13-14, its close) changes nothing.
+    first = Recorder(sessions, ids["taken"], equity_every=4, flush_ticks=3, holder="engine-1#1")
+    for tick in ticks:
+        if tick[0] <= 12:
+            first.events(*tick)
+    second = Recorder(sessions, ids["taken"], equity_every=4, flush_ticks=3, fresh=False, holder="engine-2#2")
+    assert second.recorded_through <= 12
+    for tick in ticks:
+        if 12 < tick[0] <= 14:
+            first.events(*tick)
+    first.close()
+    for n, ts, events, requests in ticks:
+        if n <= second.recorded_through:
+            second.replayed(n, ts, [e for e in events if isinstance(e, AccountUpdate)])
+        else:
+            second.events(n, ts, events, requests)
+    second.finished(standings, bots)
+    second.close()
+    assert whole.failures == first.failures == second.failures == []
+
+    def curves_and_standings(t_id: int) -> tuple[dict, dict, dict, dict]:
+        with sessions.begin() as session:
+            entry_map = tournaments.entry_map(session, tournaments.get_tournament(session, t_id))
+            curves = {k: [(p.ts, p.nav, p.score) for p in record.equity_curve(session, e)]
+                      for k, e in entry_map.items()}  # fmt: skip
+            rows = {s.entry_id: (s.rank, s.score, s.nav, s.trades, s.fees) for s in record.standings_of(session, t_id)}
+            fills = {k: [(f.ts, f.side, f.qty, f.price) for f in record.fills_of(session, e, limit=10_000)]
+                     for k, e in entry_map.items()}  # fmt: skip
+            orders = {k: len(record.orders_of(session, e, limit=10_000)) for k, e in entry_map.items()}
+            return curves, {k: rows[e] for k, e in entry_map.items()}, fills, orders
+
+    expected, got = curves_and_standings(ids["whole"]), curves_and_standings(ids["taken"])
+    assert all(len(curve) >= 8 for curve in expected[0].values())  # a point per 4-tick window, and the end
+    assert got == expected
+    assert first.taken  # and it knows

@@ -20,6 +20,7 @@ import pytest
 from arena.runtime.bus import Bus
 from arena.runtime.local import run_local
 from arena.runtime.spec import TournamentSpec
+from arena.runtime.supervisor import HostFault
 from arena.service import tasks
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -168,7 +169,7 @@ def test_more_entries_than_bot_slots_no_show_and_the_tournament_still_finishes(b
 
 def test_a_supervisor_task_that_fails_reports_its_bot_out_as_a_host_fault(broker):
     """As run_local does: the engine hears at once that the bot is out, and whose fault it is."""
-    with pytest.raises(ValueError, match="memory"):
+    with pytest.raises(HostFault, match="memory") as failed:
         tasks.run_supervisor.run("host-fault", "buy-and-hold", str(EXAMPLES / "buy_and_hold.py"), {"memory": "lots"})
     client = tasks._client()
     try:
@@ -178,6 +179,7 @@ def test_a_supervisor_task_that_fails_reports_its_bot_out_as_a_host_fault(broker
     assert (report.bot, report.kind) == ("buy-and-hold", "ended")
     assert report.body["host_fault"] is True and report.body["status"] == "crashed"
     assert "memory" in report.body["reason"]
+    assert isinstance(failed.value.__cause__, ValueError)  # the cause, for the operators (the task's failure)
 
 
 def test_an_uploaded_version_is_smoke_tested_by_a_celery_task(broker, tmp_path):
