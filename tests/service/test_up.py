@@ -19,8 +19,9 @@ from arena.runtime.redis_server import free_port
 from arena.service import tasks
 from arena.store.db import make_engine, make_sessionmaker
 from arena.store.models import TournamentStatus
+from tests.polling import wait_until
 from tests.processes import alive, descendants
-from tests.service.test_planes import ARENA, status_of, stored_tournament, wait_until
+from tests.service.test_planes import ARENA, status_of, stored_tournament
 
 pytestmark = [pytest.mark.sandbox]
 
