@@ -8,10 +8,11 @@ from prometheus_client import Counter, Gauge, Histogram
 ORDERS = Counter("arena_orders_total", "Orders handled by the engine, by result code.", ["result"])
 ORDER_LATENCY = Histogram(
     "arena_order_latency_seconds",
-    "From a bot's order reaching the engine to its first update.",
+    "From a bot's order or cancel reaching the engine to its first update leaving for the bot (in lockstep, the "
+    "wait for the tick's batch included).",
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
 )
-BOTS = Gauge("arena_bots", "Bots by status.", ["status"])
+BOTS = Gauge("arena_bots", "Bots of the tournaments this engine worker runs now, by status.", ["status"])
 SANDBOX_ENDS = Counter("arena_sandbox_ends_total", "Sandbox runs that ended, by classification.", ["classification"])
 LEADERBOARD_UPDATE = Histogram(
     "arena_leaderboard_update_seconds",

@@ -183,6 +183,7 @@ class Tournament:
         self.sessions = SessionWatch(self.engine, [catalog[s].venue for s in symbols], config.ruleset.extended_hours)
         self._shared: dict[str, str] = {}  # bot statuses as last published
         self._carry: list[tuple[str, Any]] = []  # requests read that belong to the next tick's batch
+        self._arrived: dict[int, tuple[Any, float]] = {}  # id(request) -> (request, when it was read)
         if not resume:
             self.bus.clear(self.bots)
         self.bus.publish_config(
@@ -199,6 +200,13 @@ class Tournament:
     # -- the run ----------------------------------------------------------------------
 
     def run(self) -> list[Standing]:
+        try:
+            return self._run()
+        except BaseException:
+            self._count_bots(ended=True)  # handed over, fenced or failed: its bots leave this process's census
+            raise
+
+    def _run(self) -> list[Standing]:
         records = self.journal.records()
         if records:  # a takeover: the same state as the engine that died, then on from its last complete tick
             replay_started = time.perf_counter()
@@ -231,8 +239,6 @@ class Tournament:
             LAST_TICK.set_to_current_time()
             self._publish_scores(n, tick.ts)
             self._share_statuses()
-            if n == 1:
-                self._count_bots()
             if self.on_tick is not None:
                 self.on_tick(TickReport(n, tick.ts, total, self.standings(), self.clock() - started))
         return self._finish(done)
@@ -313,10 +319,7 @@ class Tournament:
 
     def _batch(self, n: int, tick: Tick, batch: list[tuple[str, Any]]) -> None:
         self._steps.append(["batch", [[bot, encode_request(r)] for bot, r in batch]])
-        started = time.perf_counter()
         events = self.engine.submit_batch(batch, tick.ts, self._rng)
-        if batch and not self._replaying:
-            ORDER_LATENCY.observe(time.perf_counter() - started)  # the engine's share, per tick's batch
         self._apply(n, tick.ts, events, batch)
 
     def _one(self, n: int, tick: Tick, bot: str, request: Any) -> None:
@@ -375,6 +378,10 @@ class Tournament:
             _count_orders(events)
             self._k += 1
             self.bus.send(out, n, self._k)
+            sent = time.perf_counter()
+            for _bot, request in requests:  # each order's wait, from its arrival to its first update leaving
+                if (arrived := self._arrived.pop(id(request), None)) is not None:
+                    ORDER_LATENCY.observe(sent - arrived[1])
         if n <= self.observed_through:  # the record has it: a replayed tick, or one the dead engine recorded but
             # did not journal (it lost its lease mid-tick), redone now
             if n:
@@ -407,7 +414,9 @@ class Tournament:
         elif state.status != "running":
             return  # a disqualified or ended bot's orders stop here
         elif report.kind in ("order", "cancel"):
-            batch.append((report.bot, _request(report)))
+            request = _request(report)
+            self._arrived[id(request)] = (request, time.perf_counter())  # the request kept: its id stays its own
+            batch.append((report.bot, request))
 
     def _watch_hosts(self, n: int) -> set[str]:
         """End ``host_fault`` the bots whose bot host is gone (checked at most every watch interval): those."""
@@ -500,8 +509,8 @@ class Tournament:
         for state in self.bots.values():
             if state.status in ("finished", "disqualified") and state.report.get("status"):
                 SANDBOX_ENDS.labels(classification=str(state.report["status"])).inc()
-        self._count_bots()
         self._share_statuses()
+        self._count_bots(ended=True)
         self.bus.retire(self.bots)
         self.observer.finished(standings, self.bots)
         return standings
@@ -512,13 +521,14 @@ class Tournament:
         if changed:
             self.bus.publish_statuses(changed)
             self._shared.update(changed)
+            self._count_bots()
 
-    def _count_bots(self) -> None:
+    def _count_bots(self, ended: bool = False) -> None:
+        """This process's census of bots by status, over its running tournaments (an ended one leaves it)."""
         counts: dict[str, int] = {}
         for state in self.bots.values():
             counts[state.status] = counts.get(state.status, 0) + 1
-        for status, count in counts.items():
-            BOTS.labels(status=status).set(count)
+        _CENSUS.count(self.config.id, None if ended else counts)
 
     def standings(self) -> list[Standing]:
         accounts = self.engine.accounts
@@ -527,6 +537,33 @@ class Tournament:
                      accounts[bot].fills, accounts[bot].fees_paid)
             for rank, bot, score in competition_ranks({b: accounts[b].score for b in self.bots})
         ]
+
+
+class _Census:
+    """Bots by status over the tournaments this process runs now: each tournament's counts replace its own
+    earlier ones, and leave with it, so the gauge neither mixes tournaments up nor keeps stale numbers."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._by_tournament: dict[str, dict[str, int]] = {}
+        self._seen: set[str] = set()  # every status ever set: set back to 0 when none are left
+
+    def count(self, tournament: str, counts: dict[str, int] | None) -> None:
+        with self._lock:
+            if counts is None:
+                self._by_tournament.pop(tournament, None)
+            else:
+                self._by_tournament[tournament] = counts
+            totals: dict[str, int] = {}
+            for each in self._by_tournament.values():
+                for status, n in each.items():
+                    totals[status] = totals.get(status, 0) + n
+            self._seen |= set(totals)
+            for status in self._seen:
+                BOTS.labels(status=status).set(totals.get(status, 0))
+
+
+_CENSUS = _Census()
 
 
 def _count_orders(events: list[Event]) -> None:
