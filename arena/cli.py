@@ -26,15 +26,29 @@ app = typer.Typer(
     name="arena",
     help="Arena: sandboxed algorithmic trading competitions.",
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_enable=False,
 )
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(images_app, name="images")
 
 
+def _version(asked: bool) -> None:
+    if asked:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            print(f"arena {version('arena')}")
+        except PackageNotFoundError:  # run from a source tree that was never installed
+            print("arena (not installed)")
+        raise typer.Exit()
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    _show_version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print Arena's version and exit.")
+    ] = False,
+) -> None:
     """Arena: sandboxed algorithmic trading competitions."""
 
 

@@ -88,7 +88,7 @@ def test_missing_or_wrong_credentials_are_refused_with_redis_auth(locked, kind, 
     assert ACL_PASSWORD not in str(refused.value)
 
     result = CliRunner().invoke(cli, ["worker", "--redis-url", url])  # refuses before taking any work
-    assert result.exit_code == 2 and "[REDIS_AUTH]" in result.output
+    assert result.exit_code == 1 and "[REDIS_AUTH]" in result.output
     assert "not-it" not in result.output and ACL_PASSWORD not in result.output
 
     server = serve(url, tmp_path / kind)  # the API itself: a clear 503, not "unreachable" nor a 500

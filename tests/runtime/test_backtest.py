@@ -129,7 +129,7 @@ def test_cli_bad_rules_file_is_refused_with_a_code(tmp_path, rules_text, code, n
     rules = tmp_path / "rules.yaml"
     rules.write_text(rules_text)
     exit_code, out = backtest_json(str(ROOT / "examples/bots/buy_and_hold.py"), "--rules", str(rules))
-    assert exit_code == 2
+    assert exit_code == 1
     assert out["error"]["code"] == code and needle in out["error"]["message"]
 
 
@@ -139,7 +139,7 @@ def test_cli_bad_csv_names_file_and_line(tmp_path):
         "ts,symbol,open,high,low,close,volume\n2013-01-02,NVDA,12.5,12.7,12.4,12.6,100\n2013-01-03,NVDA,x,1,1,1,1\n"
     )
     exit_code, out = backtest_json(str(ROOT / "examples/bots/buy_and_hold.py"), "--feed", str(csv), "--symbols", "NVDA")
-    assert exit_code == 2
+    assert exit_code == 1
     assert "bad.csv" in out["error"]["message"] and "3" in out["error"]["message"]
     assert out["error"]["code"] == "BAD_NUMBER"
 
@@ -161,12 +161,12 @@ def test_bad_bot_files_are_refused(tmp_path, source, needle):
     with pytest.raises(BotLoadError, match=needle):
         load_bot(bot)
     exit_code, out = backtest_json(str(bot))
-    assert exit_code == 2 and out["error"]["code"] == "BOT_LOAD_FAILED"
+    assert exit_code == 1 and out["error"]["code"] == "BOT_LOAD_FAILED"
 
 
 def test_missing_bot_file(tmp_path):
     exit_code, out = backtest_json(str(tmp_path / "nope.py"))
-    assert exit_code == 2 and "no such bot file" in out["error"]["message"]
+    assert exit_code == 1 and "no such bot file" in out["error"]["message"]
 
 
 def test_human_output_has_a_summary():
