@@ -30,6 +30,7 @@ TICK_DURATION = Histogram(
     buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
 )
 LAST_TICK = Gauge("arena_engine_last_tick_timestamp_seconds", "Unix time this engine worker last completed a tick.")
+RUNNING = Gauge("arena_engine_tournaments_running", "Tournaments this engine worker runs now.")
 TAKEOVERS = Counter("arena_takeovers_total", "Tournaments this engine worker took over from a dead engine.")
 TAKEOVER_REPLAY = Histogram(
     "arena_takeover_replay_seconds",

@@ -25,7 +25,7 @@ import redis
 from sqlalchemy.orm import Session, sessionmaker
 
 from arena.catalog import load_catalog
-from arena.metrics import LEASE_AGE, TAKEOVER_REPLAY, TAKEOVERS
+from arena.metrics import LEASE_AGE, RUNNING, TAKEOVER_REPLAY, TAKEOVERS
 from arena.runtime.bus import Bus
 from arena.runtime.connection import connect
 from arena.runtime.hosts import HostWatch, live_hosts, place, queue_for
@@ -101,11 +101,13 @@ def conduct(sessions: sessionmaker[Session], redis_url: str, tournament_id: int,
         client.close()
         return "held"
     outcome = "failed"
+    RUNNING.inc()  # an engine worker with none running is idle, not stalled (the tick-stalled alert asks)
     try:
         client.hset(RUNNING_KEY, slug, tournament_id)
         outcome = _run(sessions, client, tournament_id, tournament_spec(sessions, tournament_id), lease, dispatch, halt)
         return outcome
     finally:
+        RUNNING.dec()
         with contextlib.suppress(redis.RedisError):  # Redis gone for good: the lease expires by itself
             if outcome != "handed over":  # a handed-over tournament is still running: the watchdog must see it
                 client.hdel(RUNNING_KEY, slug)
