@@ -48,6 +48,7 @@ from arena.webhooks import AddressPolicy, Deliverer, Endpoint, RetryPolicy, Webh
 from arena.webhooks.delivery import AttemptResult
 from arena.webhooks.events import RISK_MARGIN_WARNING, SYSTEM_STATUS, tournament_finished_message
 from arena.webhooks.keyring import KeyringError, SecretKeyring
+from arena.webhooks.signing import standard_secret
 
 log = logging.getLogger("arena.webhooks")
 
@@ -438,7 +439,7 @@ class Dispatcher:
         secret = self.keyring.open(endpoint.sealed_secret)
         try:
             event = WebhookEvent(**delivery.payload)
-            target = Endpoint(endpoint.url, (secret.encode(),))
+            target = Endpoint(endpoint.url, (standard_secret(secret),))  # one from before wrapped, same key
         except (TypeError, ValueError) as exc:
             return _Claim(*ids, attempt, delivery.next_attempt_at, None, None, f"undeliverable: {exc}")
         return _Claim(*ids, attempt, delivery.next_attempt_at, target, event, None)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import secrets
 from collections.abc import Callable, Collection, Iterable
 from datetime import datetime
 from typing import Any
@@ -14,6 +13,7 @@ from sqlalchemy.orm import Session
 from arena.store.errors import InvalidValue, NotFound, integrity
 from arena.store.models import Contestant, DeliveryStatus, WebhookDelivery, WebhookEndpoint
 from arena.store.types import utcnow
+from arena.webhooks.signing import new_secret
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ def create_webhook(
             f"unknown event type(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(EVENT_TYPES))}",
             "INVALID_EVENT_TYPE",
         )
-    secret = "whsec_" + secrets.token_urlsafe(32)
+    secret = new_secret()  # Standard Webhooks: whsec_ + base64 of 32 random bytes
     endpoint = WebhookEndpoint(contestant_id=contestant.id, url=url, sealed_secret=seal(secret), events=wanted)
     session.add(endpoint)
     session.flush()

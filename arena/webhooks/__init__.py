@@ -18,7 +18,7 @@ from arena.webhooks.events import (
     random_event_id,
     tournament_finished_message,
 )
-from arena.webhooks.signing import SignatureError, sign, signature_header, verify
+from arena.webhooks.signing import SignatureError, new_secret, sign, signature_header, standard_secret, verify
 
 __all__ = [
     "EVENT_TYPES",
@@ -33,10 +33,12 @@ __all__ = [
     "check_endpoint",
     "deliver_all",
     "events_from_bot_messages",
+    "new_secret",
     "random_event_id",
     "run_worker",
     "sign",
     "signature_header",
+    "standard_secret",
     "tournament_finished_message",
     "verify",
 ]

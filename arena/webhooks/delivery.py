@@ -1,9 +1,10 @@
 """Webhook delivery: POST one signed event to a contestant's endpoint, retrying what may succeed later.
 
 Retries (tenacity) on network errors, 5xx and 429, with exponential backoff and full jitter, honouring
-Retry-After; never on another 4xx (or a 3xx: redirects are not followed). The event id stays the same
-across attempts so the receiver can de-duplicate (a timeout does not prove the receiver did not process
-it); the timestamp and signature are made afresh for each attempt so a late retry is not stale.
+Retry-After; never on another 4xx (or a 3xx: redirects are not followed). The event id (the signed
+webhook-id) stays the same across attempts so the receiver can de-duplicate (a timeout does not prove the
+receiver did not process it); the timestamp and signature are made afresh for each attempt so a late retry
+is not stale.
 
 SSRF guard: the URL must be http(s) on an allowed port (:class:`PortSet`, by default 80, 443 and 8080-8443),
 and every address its host resolves to must be public and not this host's own — checked when an endpoint is
@@ -40,8 +41,8 @@ import httpx
 import psutil
 from tenacity import RetryCallState, Retrying, retry_if_result, stop_after_attempt
 
+from arena.webhooks import signing
 from arena.webhooks.events import EVENT_TYPES, WebhookEvent
-from arena.webhooks.signing import signature_header
 
 log = logging.getLogger(__name__)
 
@@ -410,16 +411,18 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
 
 @dataclass(frozen=True)
 class Endpoint:
-    """One contestant's webhook: where, the active secrets (several while rotating), which event types."""
+    """One contestant's webhook: where, its active ``whsec_`` secrets (several while rotating), which events."""
 
     url: str
-    secrets: tuple[bytes, ...]
+    secrets: tuple[str, ...]
     event_types: frozenset[str] | None = None  # None: every type
 
     def __post_init__(self) -> None:
-        secrets = (self.secrets,) if isinstance(self.secrets, bytes) else tuple(self.secrets)
-        if not secrets or not all(isinstance(s, bytes) and s for s in secrets):
-            raise ValueError("an endpoint needs at least one non-empty secret (bytes)")
+        secrets = (self.secrets,) if isinstance(self.secrets, str) else tuple(self.secrets)
+        if not secrets or len(secrets) > signing.MAX_SIGNATURES:
+            raise ValueError(f"an endpoint needs 1 to {signing.MAX_SIGNATURES} secrets")
+        for secret in secrets:
+            signing.key(secret)  # SignatureError (a ValueError) unless a whsec_ secret
         object.__setattr__(self, "secrets", secrets)
         if self.event_types is not None:
             unknown = set(self.event_types) - set(EVENT_TYPES)
@@ -516,19 +519,16 @@ class Deliverer:
         check_endpoint(url, self.addresses, self.resolve)
 
     def request(self, endpoint: Endpoint, event: WebhookEvent, attempt: int = 1) -> tuple[dict[str, str], bytes]:
-        """Headers and body of one attempt: signed now, with this attempt's timestamp."""
+        """Headers and body of one attempt: signed now (Standard Webhooks), with this attempt's timestamp and
+        the event's id as webhook-id."""
         body = event.body()
-        timestamp = int(self.clock())
-        headers = {
+        return {
             "Content-Type": "application/json",
             "User-Agent": USER_AGENT,
-            "X-Arena-Event-Id": event.id,
+            **signing.headers(endpoint.secrets, event.id, int(self.clock()), body),
             "X-Arena-Event-Type": event.type,
-            "X-Arena-Timestamp": str(timestamp),
-            "X-Arena-Signature": signature_header(endpoint.secrets, timestamp, body),
             "X-Arena-Delivery-Attempt": str(attempt),
-        }
-        return headers, body
+        }, body
 
     def attempt(self, endpoint: Endpoint, event: WebhookEvent, attempt: int = 1) -> AttemptResult:
         """One POST. Never raises for the endpoint's behaviour; a queue-driven worker can call this and

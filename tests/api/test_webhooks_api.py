@@ -154,9 +154,9 @@ def test_a_tournament_sends_each_owner_signed_events_through_retries(service) ->
         for_alice.script = [("fail", 503), ("process_then", 500)]
         hook = client.post("/webhooks", headers=alice, json={
             "url": for_alice.url, "events": ["order.filled", "tournament.finished"]}).json()  # fmt: skip
-        for_alice.secrets = [hook["secret"].encode()]
+        for_alice.secrets = [hook["secret"]]
         bobs = client.post("/webhooks", headers=bob, json={"url": for_bob.url}).json()
-        for_bob.secrets = [bobs["secret"].encode()]
+        for_bob.secrets = [bobs["secret"]]
         # An endpoint that never answers (nothing listens): its attempts run out.
         dead = client.post("/webhooks", headers=alice, json={
             "url": f"http://127.0.0.1:{free_port()}/gone", "events": ["tournament.finished"]}).json()  # fmt: skip

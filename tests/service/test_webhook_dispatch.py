@@ -4,6 +4,7 @@ each attempt against loopback receivers that check signatures with the documente
 
 from __future__ import annotations
 
+import base64
 import time
 from datetime import timedelta
 from typing import Any
@@ -21,6 +22,7 @@ from arena.webhooks import RetryPolicy, WebhookEvent
 from arena.webhooks.delivery import UNREACHABLE
 from arena.webhooks.events import event_id
 from arena.webhooks.keyring import SecretKeyring
+from arena.webhooks.signing import new_secret
 from tests.api.test_service import poll
 from tests.webhooks.receiver import LOOPBACK, Receiver, Slowloris, serve, serve_slowloris
 from tests.webhooks.test_webhook_docs import snippet
@@ -42,7 +44,7 @@ def documented_verify() -> Any:
     namespace: dict[str, Any] = {"__name__": "contestant_code"}
     exec(compile(snippet(), "docs/webhooks.md", "exec"), namespace)
     verify = namespace["verify_arena_webhook"]
-    return lambda secrets, ts, sig, body, now: verify(secrets, ts, sig, body, now=now)
+    return lambda secrets, headers, body, now: verify(secrets, headers, body)  # the library's own clock
 
 
 def test_observers_fan_out_in_order_and_survive_a_failing_one() -> None:
@@ -149,8 +151,8 @@ def test_dispatcher_retries_gives_up_and_records_each_attempt(sessions) -> None:
         made = people_with_hooks(sessions, {"alice": [(flaky.url, []), (strict.url, [])]})
         alice, (flaky_id, strict_id) = made["alice"]
         with sessions.begin() as session:
-            flaky.secrets = [KEYRING.open(session.get(WebhookEndpoint, flaky_id).sealed_secret).encode()]
-            strict.secrets = [b"unused"]
+            flaky.secrets = [KEYRING.open(session.get(WebhookEndpoint, flaky_id).sealed_secret)]
+            strict.secrets = [new_secret()]
         observer = WebhookObserver(sessions, "cup", {"alice:a": alice}, run_id="r")
         observer.messages({"alice:a": [fill(1)]})
         observer.close()
@@ -164,8 +166,30 @@ def test_dispatcher_retries_gives_up_and_records_each_attempt(sessions) -> None:
     assert (got.status.value, got.attempts, got.last_error) == ("delivered", 3, "HTTP 500")
     assert [r.verdict for r in flaky.requests] == ["failed:503", "processed", "duplicate"]
     assert [r.headers["X-Arena-Delivery-Attempt"] for r in flaky.requests] == ["1", "2", "3"]
-    assert len({r.headers["X-Arena-Event-Id"] for r in flaky.requests}) == 1  # one event, one id, every attempt
+    assert len({r.headers["webhook-id"] for r in flaky.requests}) == 1  # one event, one id, every attempt
     assert (refused.status.value, refused.attempts) == ("failed", 1) and "400" in refused.last_error
+
+
+def test_a_secret_from_before_standard_webhooks_still_verifies_in_its_wrapped_form(sessions) -> None:
+    """A secret stored before Standard Webhooks (whsec_ + a url-safe token, its own bytes the key) is sent
+    signed with that key; the official library verifies it given the documented wrapped form."""
+    before = "whsec_Fq3-kD_zN0m7y8Wq1o2PbX4vR9sT6uLcAeHgJiKlMn0"
+    with serve(Receiver(WallClock(), verifier=documented_verify())) as receiver:  # type: ignore[arg-type]
+        receiver.secrets = ["whsec_" + base64.b64encode(before.encode()).decode()]
+        with sessions.begin() as session:
+            who = accounts.create_contestant(session, "alice")
+            session.flush()
+            hook, _ = webhook_repo.create_webhook(session, who, receiver.url, [], seal=lambda _: KEYRING.seal(before))
+            alice, hook_id = who.id, hook.id
+        observer = WebhookObserver(sessions, "cup", {"alice:a": alice}, run_id="r")
+        observer.messages({"alice:a": [fill(1)]})
+        observer.close()
+        dispatcher = Dispatcher(sessions, keyring=KEYRING, policy=FAST, addresses=LOOPBACK, poll_s=0.02).start()
+        try:
+            (row,) = poll(lambda: queued(sessions, hook_id), lambda r: r[0].status.value != "pending", 10)
+        finally:
+            dispatcher.stop()
+    assert row.status.value == "delivered" and [r.verdict for r in receiver.requests] == ["processed"]
 
 
 # -- hostile endpoints: one slow endpoint holds only its own deliveries -----------------------------------
@@ -181,9 +205,9 @@ def enqueue_fills(sessions, endpoint_id: int, count: int, first: int = 0) -> Non
             webhook_repo.enqueue(session, endpoint, event.id, event.type, event.as_dict())
 
 
-def secret_of(sessions, endpoint_id: int) -> bytes:
+def secret_of(sessions, endpoint_id: int) -> str:
     with sessions.begin() as session:
-        return KEYRING.open(session.get(WebhookEndpoint, endpoint_id).sealed_secret).encode()
+        return KEYRING.open(session.get(WebhookEndpoint, endpoint_id).sealed_secret)
 
 
 def latency_of_ten(sessions, fast: Receiver, endpoint_id: int, first: int) -> float:

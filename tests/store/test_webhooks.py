@@ -16,6 +16,7 @@ from arena.store.db import make_engine, make_sessionmaker
 from arena.store.errors import InvalidValue, NotFound
 from arena.store.models import DeliveryStatus
 from arena.store.types import utcnow
+from arena.webhooks import signing
 from arena.webhooks.keyring import KeyringError, SecretKeyring
 
 KEYRING = SecretKeyring.generate()
@@ -28,6 +29,7 @@ def test_endpoints_are_scoped_and_validated(world) -> None:
                                                seal=KEYRING.seal)  # fmt: skip
     s.commit()
     assert secret.startswith("whsec_") and secret not in endpoint.sealed_secret  # sealed, not in plain text
+    assert len(signing.key(secret)) == 32  # Standard Webhooks: whsec_ + base64 of 32 random bytes
     assert KEYRING.open(endpoint.sealed_secret) == secret  # HMAC signing needs it back
     assert [e.id for e in webhooks.webhooks_of(s, alice)] == [endpoint.id] and webhooks.webhooks_of(s, bob) == []
     with pytest.raises(NotFound):

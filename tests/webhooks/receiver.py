@@ -16,7 +16,7 @@ from typing import Any
 from arena.webhooks.delivery import AddressPolicy, PortSet
 from arena.webhooks.signing import verify
 
-SECRET = b"whsec_receiver-secret"
+SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"  # the Standard Webhooks example secret
 START = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 ANY_PORT = PortSet.parse("1-65535")
 LOOPBACK = AddressPolicy(allow_loopback=True, ports=ANY_PORT)  # the receivers listen on free loopback ports
@@ -58,9 +58,9 @@ class Received:
 @dataclass
 class Receiver:
     clock: FakeClock
-    secrets: list[bytes] = field(default_factory=lambda: [SECRET])
+    secrets: list[str] = field(default_factory=lambda: [SECRET])
     script: list[Action] = field(default_factory=list)
-    # verify(secrets, timestamp, signature, body, now) raising on failure; default arena's own
+    # verify(secrets, headers, body, now) raising on failure; default arena's own
     verifier: Callable[..., Any] | None = None
     requests: list[Received] = field(default_factory=list)
     processed: dict[str, int] = field(default_factory=dict)  # event id -> times processed
@@ -78,10 +78,9 @@ class Receiver:
             self._answer(handler, action[1], action[2] if len(action) > 2 else {})
             return
         check = self.verifier or verify
-        timestamp, signature = headers.get("X-Arena-Timestamp"), headers.get("X-Arena-Signature")
         try:
-            check(self.secrets, timestamp, signature, body, self.clock.time())
-        except Exception as exc:  # SignatureError, or the doc snippet's InvalidWebhook
+            check(self.secrets, headers, body, self.clock.time())
+        except Exception as exc:  # SignatureError, or the library's WebhookVerificationError (the doc snippet)
             self._record(headers, body, f"bad_signature:{getattr(exc, 'code', type(exc).__name__)}")
             self._answer(handler, 400, {})
             return

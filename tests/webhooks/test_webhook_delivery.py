@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from arena.webhooks import signing
 from arena.webhooks.delivery import (
     DELIVERED,
     EXHAUSTED,
@@ -44,6 +45,7 @@ from arena.webhooks.events import WebhookEvent, event_id
 from tests.api.test_service import poll
 from tests.webhooks.receiver import ANY_PORT, SECRET, FakeClock, Receiver, Slowloris, serve_slowloris
 
+OLD, NEW, WRONG = signing.new_secret(), signing.new_secret(), signing.new_secret()
 NO_JITTER = RetryPolicy(max_attempts=8, base_delay=1.0, max_delay=60.0, jitter=False)
 
 
@@ -75,10 +77,11 @@ def test_delivered_first_time_with_the_documented_headers(receiver: Receiver, cl
     headers = request.headers
     assert headers["Content-Type"] == "application/json"
     assert headers["User-Agent"] == "arena-webhooks/1"
-    assert headers["X-Arena-Event-Id"] == event.id
+    assert headers["webhook-id"] == event.id  # Standard Webhooks: the event id is the signed message id
     assert headers["X-Arena-Event-Type"] == "order.filled"
-    assert headers["X-Arena-Timestamp"] == str(int(clock.now))
-    assert headers["X-Arena-Signature"].startswith("v1=")
+    assert headers["webhook-timestamp"] == str(int(clock.now))
+    assert headers["webhook-signature"] == signing.sign(SECRET, event.id, int(clock.now), event.body())
+    assert not any(name.lower().startswith(("x-arena-timestamp", "x-arena-signature")) for name in headers)
     assert headers["X-Arena-Delivery-Attempt"] == "1"
 
 
@@ -99,11 +102,11 @@ def test_retries_5xx_and_429_with_growing_delays_honouring_retry_after(receiver:
     verdicts = ["failed:500", "failed:503", "failed:429", "failed:502", "failed:429", "processed"]
     assert [r.verdict for r in receiver.requests] == verdicts
     # Same event id and body every time; a fresh timestamp (and so signature) per attempt.
-    assert {r.headers["X-Arena-Event-Id"] for r in receiver.requests} == {event.id}
+    assert {r.headers["webhook-id"] for r in receiver.requests} == {event.id}
     assert {r.body for r in receiver.requests} == {event.body()}
-    stamps = [int(r.headers["X-Arena-Timestamp"]) for r in receiver.requests]
+    stamps = [int(r.headers["webhook-timestamp"]) for r in receiver.requests]
     assert stamps == sorted(stamps) and stamps[-1] - stamps[0] > 300  # a reused timestamp would now be stale
-    assert len({r.headers["X-Arena-Signature"] for r in receiver.requests}) == 6
+    assert len({r.headers["webhook-signature"] for r in receiver.requests}) == 6
     assert [r.headers["X-Arena-Delivery-Attempt"] for r in receiver.requests] == [str(i) for i in range(1, 7)]
     assert receiver.processed == {event.id: 1}
 
@@ -152,17 +155,17 @@ def test_a_redirect_is_not_followed(receiver: Receiver, clock: FakeClock) -> Non
 
 def test_a_bad_signature_is_answered_400_and_not_retried(receiver: Receiver, clock: FakeClock) -> None:
     with deliverer(clock) as d:
-        result = d.deliver(Endpoint(receiver.url, (b"whsec_wrong",)), make_event())
+        result = d.deliver(Endpoint(receiver.url, (WRONG,)), make_event())
     assert result.outcome == FAILED and result.status == 400 and result.attempts == 1
     assert receiver.requests[0].verdict == "bad_signature:signature_mismatch" and receiver.processed == {}
 
 
 def test_rotation_either_secret_verifies(receiver: Receiver, clock: FakeClock) -> None:
-    receiver.secrets = [b"whsec_old"]  # the receiver has not deployed the new secret yet
+    receiver.secrets = [OLD]  # the receiver has not deployed the new secret yet
     with deliverer(clock) as d:
-        result = d.deliver(Endpoint(receiver.url, (b"whsec_new", b"whsec_old")), make_event())
+        result = d.deliver(Endpoint(receiver.url, (NEW, OLD)), make_event())
     assert result.ok
-    assert receiver.requests[0].headers["X-Arena-Signature"].count("v1=") == 2
+    assert receiver.requests[0].headers["webhook-signature"].count("v1,") == 2
 
 
 def test_connection_refused_is_retried_then_gives_up(clock: FakeClock) -> None:
@@ -337,13 +340,16 @@ def test_a_transient_dns_failure_is_retried(clock: FakeClock) -> None:
 
 
 def test_endpoint_validation() -> None:
-    assert Endpoint("http://x/", b"s").secrets == (b"s",)  # type: ignore[arg-type]
+    assert Endpoint("http://x/", SECRET).secrets == (SECRET,)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="secret"):
         Endpoint("http://x/", ())
+    for bad in ("", "whsec_", "whsec_not base64!", "raw-secret", b"whsec_abc"):
+        with pytest.raises(ValueError, match="secret"):
+            Endpoint("http://x/", (bad,))  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="secret"):
-        Endpoint("http://x/", (b"",))
+        Endpoint("http://x/", (SECRET,) * 9)  # more than MAX_SIGNATURES
     with pytest.raises(ValueError, match="unknown event types"):
-        Endpoint("http://x/", (b"s",), frozenset({"order.accepted"}))
+        Endpoint("http://x/", (SECRET,), frozenset({"order.accepted"}))
 
 
 def test_worker_loop_delivers_subscribed_events(receiver: Receiver, clock: FakeClock) -> None:

@@ -1,26 +1,30 @@
-"""docs/webhooks.md stays true: its verification snippet runs (stdlib only), its test vector and example
-payloads are what the code produces."""
+"""docs/webhooks.md stays true: its verification snippet (the official standardwebhooks library) accepts real
+deliveries to a loopback receiver and refuses forged ones, its test vector and example payloads are what the
+code produces, and its conversion of a secret from before gives the key Arena signs with."""
 
 from __future__ import annotations
 
 import ast
+import base64
 import json
 import random
 import re
-import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from standardwebhooks.webhooks import WebhookVerificationError
 
 from arena.runtime.protocol import margin_warning_message, system_status_message
+from arena.webhooks import signing
 from arena.webhooks.delivery import Deliverer, Endpoint, RetryPolicy
 from arena.webhooks.events import events_from_bot_messages, tournament_finished_message
-from arena.webhooks.signing import sign, signature_header
-from tests.webhooks.receiver import LOOPBACK, SECRET, FakeClock, Receiver
+from arena.webhooks.signing import sign, standard_secret
+from tests.webhooks.receiver import LOOPBACK, SECRET, Receiver, serve
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "webhooks.md"
-TS = 1_767_225_600
+ID = "evt_01KDVDRZ60HPKDJAMSFM912P2V"
 
 
 def doc() -> str:
@@ -42,63 +46,81 @@ def snippet_ns() -> dict[str, Any]:
     return ns
 
 
-def test_snippet_uses_only_the_standard_library() -> None:
-    modules = set()
-    for node in ast.walk(ast.parse(snippet())):
-        if isinstance(node, ast.Import):
-            modules.update(alias.name.split(".")[0] for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            modules.add((node.module or "").split(".")[0])
-    assert modules and modules <= sys.stdlib_module_names
+def test_snippet_uses_the_official_library() -> None:
+    imports = [node for node in ast.walk(ast.parse(snippet())) if isinstance(node, ast.Import | ast.ImportFrom)]
+    assert [getattr(node, "module", None) for node in imports] == ["standardwebhooks.webhooks"]
 
 
 def test_snippet_accepts_signed_and_rejects_forged(snippet_ns: dict[str, Any]) -> None:
-    verify, invalid = snippet_ns["verify_arena_webhook"], snippet_ns["InvalidWebhook"]
-    body = b'{"id":"evt_x","type":"system.status"}'
-    header = sign(SECRET, TS, body)
-    assert verify([SECRET], str(TS), header, body, now=TS + 299) == {"id": "evt_x", "type": "system.status"}
-    rotating = signature_header([b"whsec_new", SECRET], TS, body)
-    verify([SECRET], str(TS), rotating, body, now=TS)
-    verify([b"whsec_new"], str(TS), rotating, body, now=TS)
-    verify([SECRET], str(TS), f"v2=abc, {header}", body, now=TS)  # unknown schemes skipped
-    for args in [
-        ([SECRET], str(TS), header, body + b" ", TS),  # tampered body
-        ([SECRET], str(TS + 1), header, body, TS),  # tampered timestamp
-        ([SECRET], str(TS), header[:-1] + ("0" if header[-1] != "0" else "1"), body, TS),  # tampered signature
-        ([b"other"], str(TS), header, body, TS),  # wrong secret
-        ([SECRET], str(TS), header, body, TS + 301),  # stale
-        ([SECRET], str(TS), header, body, TS - 301),  # from the future
-        ([SECRET], None, header, body, TS),
-        ([SECRET], str(TS), None, body, TS),
-        ([SECRET], "12.5", header, body, TS),
-        ([SECRET], str(TS), "v1=ü" + header[4:], body, TS),  # non-ASCII must not crash compare_digest
-        ([SECRET], str(TS), "deadbeef", body, TS),
-    ]:
-        with pytest.raises(invalid):
-            verify(*args[:4], now=args[4])
-
-
-def test_snippet_as_a_real_receiver(snippet_ns: dict[str, Any], receiver: Receiver, clock: FakeClock) -> None:
     verify = snippet_ns["verify_arena_webhook"]
-    receiver.verifier = lambda secrets, ts, sig, body, now: verify(secrets, ts, sig, body, now=now)
+    body = b'{"id":"evt_x","type":"system.status"}'
+    now = int(time.time())
+    headers = signing.headers(SECRET, "evt_x", now, body)
+    assert verify([SECRET], headers, body) == {"id": "evt_x", "type": "system.status"}
+    new = signing.new_secret()
+    rotating = signing.headers([new, SECRET], "evt_x", now, body)
+    verify([SECRET], rotating, body)
+    verify([new], rotating, body)
+    verify([signing.new_secret(), SECRET], headers, body)  # the receiver's own rotation
+    signature = headers["webhook-signature"]
+    verify([SECRET], headers | {"webhook-signature": f"v2,abc {signature}"}, body)  # unknown versions skipped
+    flipped = signature[:3] + ("A" if signature[3] != "A" else "B") + signature[4:]  # the MAC's first bits
+    for secrets, forged, data in [
+        ([SECRET], headers, body + b" "),  # tampered body
+        ([SECRET], headers | {"webhook-timestamp": str(now + 1)}, body),
+        ([SECRET], headers | {"webhook-id": "evt_y"}, body),
+        ([SECRET], headers | {"webhook-signature": flipped}, body),
+        ([signing.new_secret()], headers, body),  # wrong secret
+        ([SECRET], signing.headers(SECRET, "evt_x", now - 301, body), body),  # stale
+        ([SECRET], signing.headers(SECRET, "evt_x", now + 301, body), body),  # from the future
+        ([SECRET], {k: v for k, v in headers.items() if k != "webhook-timestamp"}, body),
+        ([SECRET], headers | {"webhook-timestamp": "soon"}, body),
+        ([SECRET], headers | {"webhook-signature": "deadbeef"}, body),  # malformed: ValueError inside
+        ([SECRET], headers | {"webhook-signature": "v1,!!!"}, body),
+    ]:
+        with pytest.raises(WebhookVerificationError):
+            verify(secrets, forged, data)
+
+
+class WallClock:
+    def time(self) -> float:
+        return time.time()
+
+
+def test_snippet_as_a_real_receiver_of_real_deliveries(snippet_ns: dict[str, Any]) -> None:
+    verify = snippet_ns["verify_arena_webhook"]
+    receiver = Receiver(WallClock(), verifier=lambda secrets, headers, body, now: verify(secrets, headers, body))  # type: ignore[arg-type]
     receiver.script = [("process_then", 503)]
-    (event,) = events_from_bot_messages("cup", "bot-a", [system_status_message("open", TS * 1000, venue="NYSE")])
-    policy = RetryPolicy(max_attempts=3, jitter=False)
-    with Deliverer(policy, addresses=LOOPBACK, sleep=clock.sleep, clock=clock.time, rng=random.Random(1)) as d:
-        assert d.deliver(Endpoint(receiver.url, (SECRET,)), event).ok
-        assert not d.deliver(Endpoint(receiver.url, (b"whsec_wrong",)), event).ok
-    assert [r.verdict for r in receiver.requests] == ["processed", "duplicate", "bad_signature:InvalidWebhook"]
+    (event,) = events_from_bot_messages("cup", "bot-a", [system_status_message("open", 1_767_225_600_000)])
+    policy = RetryPolicy(max_attempts=3, base_delay=0.0, jitter=False)
+    before = "whsec_Fq3-kD_zN0m7y8Wq1o2PbX4vR9sT6uLcAeHgJiKlMn0"  # a secret from before, as stored
+    with serve(receiver), Deliverer(policy, addresses=LOOPBACK, rng=random.Random(1)) as d:
+        assert d.deliver(Endpoint(receiver.url, (SECRET,)), event).ok  # 503 after processing, then a retry
+        assert not d.deliver(Endpoint(receiver.url, (signing.new_secret(),)), event).ok
+        # The doc's conversion of a secret from before, given to the library, verifies what Arena sends with it.
+        receiver.secrets = ["whsec_" + base64.b64encode(before.encode()).decode()]
+        assert d.deliver(Endpoint(receiver.url, (standard_secret(before),)), event).ok
+    verdicts = [r.verdict for r in receiver.requests]
+    assert verdicts == ["processed", "duplicate", "bad_signature:WebhookVerificationError", "duplicate"]
+    assert {r.headers["webhook-id"] for r in receiver.requests} == {event.id}
 
 
 def test_the_documented_test_vector() -> None:
     text = doc()
-    vector = re.search(r"Secret `(\w+)`.*?`X-Arena-Timestamp: (\d+)`.*?`(v1=[0-9a-f]{64})`", text, re.S)
+    vector = re.search(
+        r"Secret `(whsec_[A-Za-z0-9+/=]+)`, `webhook-id: (evt_\w+)`,\s*`webhook-timestamp: (\d+)`"
+        r".*?`(v1,[A-Za-z0-9+/=]+)`",
+        text,
+        re.S,
+    )
     assert vector is not None
-    secret, timestamp, signature = vector.group(1).encode(), int(vector.group(2)), vector.group(3)
+    secret, msg_id, timestamp, signature = vector.group(1), vector.group(2), int(vector.group(3)), vector.group(4)
     body = next(line for line in text.splitlines() if line.startswith('{"bot"') and '"order.filled"' in line)
-    assert sign(secret, timestamp, body.encode()) == signature
-    # The request example in the doc carries the same timestamp and signature.
-    assert f"X-Arena-Timestamp: {timestamp}" in text and f"X-Arena-Signature: {signature}" in text
+    assert json.loads(body)["id"] == msg_id == ID
+    assert sign(secret, msg_id, timestamp, body.encode()) == signature
+    # The request example in the doc carries the same id, timestamp and signature.
+    for line in (f"webhook-id: {msg_id}", f"webhook-timestamp: {timestamp}", f"webhook-signature: {signature}"):
+        assert f"\n{line}\n" in text
 
 
 def test_example_payloads_are_what_the_code_produces() -> None:
