@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from arena.engine.accounts import Account, Position
 from arena.engine.book import Level
 from arena.engine.events import AccountUpdate, Event, Fill, OrderAccepted, OrderDone, OrderRejected
-from arena.engine.execution import crossing_levels, floor_qty, impact_price, round_to_tick
+from arena.engine.execution import ceil_qty, crossing_levels, floor_qty, impact_price, round_to_tick
 from arena.engine.fees import fill_fee
 from arena.engine.instruments import Instrument, InstrumentCatalog
 from arena.engine.market import Market
@@ -146,6 +146,8 @@ class Engine:
             if working:
                 for order in list(working.values()):
                     self._work(order, market, ts, events)
+        if dirty:
+            self._liquidate(ts, events)
         self._rescore(ts, events)
         return events
 
@@ -448,6 +450,7 @@ class Engine:
                 maker,
                 order.filled_qty,
                 remaining,
+                order.liquidation,
             )
         )
         if remaining == 0.0:
@@ -455,6 +458,39 @@ class Engine:
             self._release(order)
         else:
             order.status = OrderStatus.PARTIALLY_FILLED
+
+    def _liquidate(self, ts: int, events: list[Event]) -> None:
+        """Forced liquidation of each account a price move took past its maintenance level (its NAV moved, so it
+        is in the dirty list): its open orders are cancelled, then each position (in symbol order) is cut by the
+        same share, rounded up to the instrument's lot, by a market order through the normal execution path, so
+        that gross exposure falls to the target level; all of it when NAV is not positive. A position whose
+        venue is closed waits for the open; what the participation cap leaves is taken at the next tick."""
+        for account in list(self._dirty):
+            if account.disabled or not account.positions:
+                continue
+            ruleset = self._rulesets[account.tournament]
+            if not ruleset.liquidation.enabled:
+                continue
+            gross = account.gross_exposure(self.marks)
+            nav = account.nav
+            if not gross or (nav > 0 and gross <= ruleset.maintenance_leverage * nav):
+                continue
+            keep = ruleset.liquidation_target * nav / gross if nav > 0 else 0.0
+            for order in [o for o in self.orders.values() if o.account == account.id]:
+                events.append(self._finish(order, ts, OrderStatus.CANCELLED, "LIQUIDATION"))
+            for symbol in sorted(account.positions):
+                position = account.positions[symbol]
+                instrument = self._instruments[symbol]
+                if not position.qty or not _safe_is_open(self.calendars[instrument.venue], ts, ruleset.extended_hours):
+                    continue
+                held = abs(position.qty)
+                qty = min(held, ceil_qty(held * (1.0 - keep), instrument.qty_decimals))
+                if qty <= 0 or (qty < instrument.min_qty and qty < held):
+                    continue
+                side = Side.SELL if position.qty > 0 else Side.BUY
+                order = Order(account.id, symbol, side, OrderType.MARKET, qty, tif=TimeInForce.IOC,
+                              tournament=account.tournament, liquidation=True)  # fmt: skip
+                self._accept(order, ts, events)
 
     def _takeable(self, order: Order, market: Market, ruleset: Ruleset, sign: int) -> tuple[tuple[Level, ...], float]:
         """The levels ``order`` may take now, and how much of them: the participation cap of what this

@@ -82,6 +82,7 @@ class Fill(NamedTuple):
     maker: bool
     filled_qty: float  # of the order so far, this fill included
     remaining: float  # of the order, after this fill
+    liquidation: bool = False  # of an order the engine placed to reduce the account (forced liquidation)
 
     as_dict = _as_dict
 

@@ -34,6 +34,11 @@ def floor_qty(qty: float, decimals: int) -> float:
     return math.floor(qty * scale + 1e-9) / scale
 
 
+def ceil_qty(qty: float, decimals: int) -> float:
+    scale = 10.0**decimals
+    return math.ceil(qty * scale - 1e-9) / scale
+
+
 def crossing_levels(levels: tuple[Level, ...], limit: float | None, sign: int) -> tuple[Level, ...]:
     """The opposite side's levels a buy (+1) or sell (−1) at ``limit`` may take.
 

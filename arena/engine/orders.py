@@ -77,6 +77,7 @@ class Order:
     post_only: bool = False
     client_order_id: str | None = None
     tournament: str | None = None
+    liquidation: bool = False  # placed by the engine to reduce an account past its maintenance level
     # Working state, set by the engine.
     id: int = 0
     ts: int = 0

@@ -51,6 +51,11 @@ def describe(rules: Ruleset, markets: list[str] | None = None) -> list[str]:
         f"Leverage is capped at {rules.max_leverage:g}× (gross exposure over net asset value), and one position "
         f"may be at most {_pct(rules.max_position_fraction)} of net asset value.",
     ]
+    if rules.liquidation.enabled:
+        lines.append(
+            f"If prices push gross exposure past {rules.maintenance_leverage:g}× net asset value, the bot's open "
+            f"orders are cancelled and its positions are cut by market orders back to {rules.liquidation_target:g}×."
+        )
     if markets:
         tradable = sorted(set(markets) & set(rules.symbols)) if rules.symbols is not None else sorted(markets)
         lines.append(f"Only these symbols trade: {_listing(tradable)}." if tradable else "No symbol may trade.")

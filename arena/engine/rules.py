@@ -48,6 +48,20 @@ class LiquidityRules(_Rules):
     )
 
 
+class LiquidationRules(_Rules):
+    """Forced liquidation: when a price move takes an account's gross exposure past the maintenance level, its
+    open orders are cancelled and its positions reduced by market orders, through the normal execution path
+    (slippage, fees, the participation cap), down to the target level. A NAV at or below zero closes them all."""
+
+    enabled: bool = True
+    maintenance_leverage: float | None = Field(
+        None, gt=0, le=200, description="gross exposure / NAV past which positions are liquidated; null: 1.5x the cap"
+    )
+    target_leverage: float | None = Field(
+        None, gt=0, le=200, description="gross exposure / NAV a liquidation reduces to; null: the leverage cap"
+    )
+
+
 class OrderRate(_Rules):
     max_orders: int = Field(50, ge=1, le=100_000)
     per_ms: int = Field(1_000, ge=1, le=3_600_000)
@@ -97,10 +111,28 @@ class Ruleset(_Rules):
     liquidity: LiquidityRules = LiquidityRules()
     order_rate: OrderRate = OrderRate()
     extended_hours: bool = False
+    liquidation: LiquidationRules = LiquidationRules()
     daily_loss_limit: Fraction | None = Field(
         None, description="fraction of the day's opening NAV; past it, new risk is refused (LOSS_LIMIT)"
     )
     scoring: ScoringRules = ScoringRules()
+
+    @property
+    def maintenance_leverage(self) -> float:
+        return self.liquidation.maintenance_leverage or 1.5 * self.max_leverage
+
+    @property
+    def liquidation_target(self) -> float:
+        return self.liquidation.target_leverage or self.max_leverage
+
+    @model_validator(mode="after")
+    def _liquidation_levels(self) -> Ruleset:
+        if self.liquidation_target > self.maintenance_leverage:
+            raise ValueError(
+                f"liquidation.target_leverage ({self.liquidation_target:g}) must not exceed the maintenance level "
+                f"({self.maintenance_leverage:g})"
+            )
+        return self
 
     @model_validator(mode="after")
     def _complete_per_class_tables(self) -> Ruleset:

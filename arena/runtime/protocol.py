@@ -165,6 +165,7 @@ def order_update_message(event: Event) -> dict[str, Any] | None:
             "order_id": event.order_id,
             "client_order_id": event.client_order_id,
             "symbol": event.symbol,
+            **({"liquidation": True} if event.order.liquidation else {}),
         }
     if isinstance(event, Fill):
         return {
@@ -180,6 +181,7 @@ def order_update_message(event: Event) -> dict[str, Any] | None:
             "fee": event.fee,
             "filled_qty": event.filled_qty,
             "remaining": event.remaining,
+            **({"liquidation": True} if event.liquidation else {}),
         }
     if isinstance(event, OrderRejected):
         return {

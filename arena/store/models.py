@@ -27,6 +27,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -298,6 +299,7 @@ class FillRecord(Base):
     maker: Mapped[bool] = mapped_column(Boolean)
     filled_qty: Mapped[float] = mapped_column(Float)  # of the order so far, this fill included
     remaining: Mapped[float] = mapped_column(Float)
+    liquidation: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())  # forced by the engine
 
 
 class RejectionRecord(Base):

@@ -107,7 +107,8 @@ def record_events(
                 {"tournament_id": t_id, "entry_id": entry_id, "order_id": event.order_id,
                  "client_order_id": event.client_order_id, "ts": event.ts, "symbol": event.symbol,
                  "side": event.side, "qty": event.qty, "price": event.price, "fee": event.fee,
-                 "maker": event.maker, "filled_qty": event.filled_qty, "remaining": event.remaining}
+                 "maker": event.maker, "filled_qty": event.filled_qty, "remaining": event.remaining,
+                 "liquidation": event.liquidation}
             )  # fmt: skip
             done = event.remaining <= _EPS
             status = OrderStatus.FILLED if done else OrderStatus.PARTIALLY_FILLED
