@@ -138,7 +138,9 @@ class Engine:
                 if holders:
                     for pos in holders.values():
                         account = pos.account
-                        account.nav += pos.qty * pos.multiplier * delta
+                        units = pos.qty * pos.multiplier
+                        account.nav += units * delta
+                        account.gross += (units if units > 0 else -units) * delta
                         if not account.dirty:
                             account.dirty = True
                             dirty.append(account)
@@ -471,8 +473,10 @@ class Engine:
             ruleset = self._rulesets[account.tournament]
             if not ruleset.liquidation.enabled:
                 continue
-            gross = account.gross_exposure(self.marks)
             nav = account.nav
+            if nav > 0 and account.gross <= ruleset.maintenance_leverage * nav:
+                continue  # the running figure: no sum over positions for an account far from the level
+            gross = account.gross = account.gross_exposure(self.marks)
             if not gross or (nav > 0 and gross <= ruleset.maintenance_leverage * nav):
                 continue
             keep = ruleset.liquidation_target * nav / gross if nav > 0 else 0.0
@@ -505,7 +509,9 @@ class Engine:
         # Delta NAV: the units arrive valued at the mark, paid for at the fill price plus fee.
         account.nav += signed_qty * multiplier * (self.marks[instrument.symbol] - price) - fee
         position = account.positions.get(instrument.symbol) or account.position(instrument)
+        held = abs(position.qty)
         account.realized_pnl += position.apply(signed_qty, price)
+        account.gross += (abs(position.qty) - held) * multiplier * self.marks[instrument.symbol]
         account.fees_paid += fee
         account.fills += 1
         holders = self._holders.get(instrument.symbol)

@@ -55,6 +55,8 @@ def test_a_drop_past_the_maintenance_level_is_cut_back_to_the_cap(make_engine):
     assert 13 < sold < 14  # cut by the share that brings 3.1x back to 2x
     assert 1.9 < _leverage(engine) < 2.05
     assert engine.accounts["a"].positions["BTC-USD"].qty == pytest.approx(38 - sold)
+    account = engine.accounts["a"]
+    assert account.gross == pytest.approx(account.gross_exposure(engine.marks), rel=1e-12)  # the running figure
     # The bot is told like any fill, marked as a liquidation.
     message = order_update_message(fills[0])
     assert message is not None and message["liquidation"] is True and message["client_order_id"] is None
