@@ -176,6 +176,14 @@ def test_the_entry_point_builds_urls_that_keep_a_hostile_password_intact(tmp_pat
     assert (database.password, database.host, database.drivername) == (password, "postgres", "postgresql+psycopg")
     assert env["ARENA_WEBHOOKS_SECRET_KEYS"] == "k1,k2"
     assert "ARENA_METRICS_TOKEN" not in env  # absent secret: the setting stays unset
+    # The cloud's pods add TLS to the database URL (Cloud SQL requires it).
+    run = subprocess.run(["sh", str(COMPOSE_DIR / "entrypoint.sh"), "env"], capture_output=True, text=True,
+                         env={"PATH": os.environ["PATH"], "ARENA_SECRETS_DIR": str(secrets),
+                              "ARENA_POSTGRES_HOST": "10.60.0.3", "ARENA_POSTGRES_OPTIONS": "sslmode=require"},
+                         timeout=30)
+    url = make_url(next(line.split("=", 1)[1] for line in run.stdout.splitlines()
+                        if line.startswith("ARENA_DATABASE_URL=")))
+    assert (url.host, url.password, dict(url.query)) == ("10.60.0.3", password, {"sslmode": "require"})
 
 
 def _check(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
