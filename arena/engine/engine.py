@@ -287,7 +287,9 @@ class Engine:
             return Rejection(RejectionCode.INVALID_ORDER, invalid)
         schedule = self.calendars.get(instrument.venue)
         if schedule is None or not _safe_is_open(schedule, ts, ruleset.extended_hours):
-            return Rejection(RejectionCode.EXCHANGE_CLOSED, f"{instrument.venue} is closed for {order.symbol} now")
+            queued = schedule is not None and ruleset.outside_session == "queue"
+            if not queued or order.tif in (TimeInForce.IOC, TimeInForce.FOK):
+                return Rejection(RejectionCode.EXCHANGE_CLOSED, f"{instrument.venue} is closed for {order.symbol} now")
         market = self.markets.get(order.symbol)
         if market is None or market.book is None:
             return Rejection(RejectionCode.NO_MARKET_DATA, f"no market data for {order.symbol} yet")
@@ -372,8 +374,12 @@ class Engine:
             order.expires_at = schedule.session_end(ts)
         events.append(OrderAccepted(ts, order.id, order.account, order.client_order_id, order.symbol, order))
         market = self.markets[order.symbol]
-        # A limit that can fill on arrival takes liquidity; one that rests and fills later makes it.
-        self._work(order, market, ts, events, arriving=True)
+        ruleset = self._rulesets[order.tournament]
+        venue = self._instruments[order.symbol].venue
+        # Checked open already, unless the ruleset queues orders outside the session: those wait for the open.
+        if ruleset.outside_session != "queue" or _safe_is_open(self.calendars[venue], ts, ruleset.extended_hours):
+            # A limit that can fill on arrival takes liquidity; one that rests and fills later makes it.
+            self._work(order, market, ts, events, arriving=True)
         if order.is_done:
             return
         if order.tif in (TimeInForce.IOC, TimeInForce.FOK):

@@ -51,6 +51,11 @@ def describe(rules: Ruleset, markets: list[str] | None = None) -> list[str]:
         f"Leverage is capped at {rules.max_leverage:g}× (gross exposure over net asset value), and one position "
         f"may be at most {_pct(rules.max_position_fraction)} of net asset value.",
     ]
+    if rules.outside_session == "queue":
+        lines.append(
+            "Orders for a venue that is closed are queued until it opens (immediate-or-cancel and fill-or-kill "
+            "orders are refused); a day order then expires at that session's close."
+        )
     if rules.liquidation.enabled:
         lines.append(
             f"If prices push gross exposure past {rules.maintenance_leverage:g}× net asset value, the bot's open "

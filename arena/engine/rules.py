@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -111,6 +111,11 @@ class Ruleset(_Rules):
     liquidity: LiquidityRules = LiquidityRules()
     order_rate: OrderRate = OrderRate()
     extended_hours: bool = False
+    outside_session: Literal["reject", "queue"] = Field(
+        "reject",
+        description="an order for a closed venue: refused (EXCHANGE_CLOSED), or accepted and worked from the next "
+        "open (IOC and FOK orders are still refused; a DAY order expires at that session's close)",
+    )
     liquidation: LiquidationRules = LiquidationRules()
     daily_loss_limit: Fraction | None = Field(
         None, description="fraction of the day's opening NAV; past it, new risk is refused (LOSS_LIMIT)"
