@@ -62,6 +62,7 @@ class Account:
     fees_paid: float = 0.0
     fills: int = 0
     gross: float = 0.0  # Σ|q·p·mult| at the marks, kept up as NAV is (exact: gross_exposure)
+    traded: dict[str, float] = field(default_factory=dict)  # asset class -> notional traded (fee tiers)
     day: int = -1  # UTC day number of day_open_nav
     day_open_nav: float = 0.0
     loss_limit_day: int = -1  # the day the circuit breaker tripped

@@ -433,7 +433,10 @@ class Engine:
                 return
         maker = not arriving and order.type is OrderType.LIMIT
         notional = qty * price * instrument.multiplier
-        fee = fill_fee(terms.fees, notional, qty, maker)
+        asset_class = instrument.asset_class
+        traded = account.traded.get(asset_class, 0.0)
+        fee = fill_fee(terms.fees, notional, qty, maker, traded)
+        account.traded[asset_class] = traded + notional
         market.consume(order.account, sign, levels, qty)
         self._book_fill(account, instrument, sign * qty, price, fee)
         filled_before = order.filled_qty

@@ -40,6 +40,9 @@ def _fee(schedule: FeeSchedule) -> str:
         parts.append(f"{_money(schedule.per_unit) if schedule.per_unit >= 0.01 else f'${schedule.per_unit:g}'} a unit")
     if schedule.min_per_fill:
         parts.append(f"at least {_money(schedule.min_per_fill)} a fill")
+    for tier in schedule.tiers:
+        rate = f"{tier.taker_bps:g} bp taker, {tier.maker_bps:g} bp maker"
+        parts.append(f"from {_money(tier.from_notional)} traded: {rate}")
     return ", ".join(parts) or "free"
 
 

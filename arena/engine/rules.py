@@ -20,13 +20,39 @@ class _Rules(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class FeeTier(_Rules):
+    """Basis points from a volume on: the account's notional traded in the asset class so far this tournament."""
+
+    from_notional: float = Field(gt=0, le=1e15)
+    maker_bps: float = Field(ge=-10, le=1000)
+    taker_bps: float = Field(ge=0, le=1000)
+
+
 class FeeSchedule(_Rules):
-    """Charged on every fill: basis points of notional, plus per unit, at least ``min_per_fill``."""
+    """Charged on every fill: basis points of notional, plus per unit, at least ``min_per_fill``. ``tiers`` lower
+    the basis points as an account's traded notional in the asset class grows, as exchanges' volume tiers do."""
 
     maker_bps: float = Field(0.0, ge=-10, le=1000)  # negative: a maker rebate
     taker_bps: float = Field(0.0, ge=0, le=1000)
     per_unit: float = Field(0.0, ge=0, le=1000)
     min_per_fill: float = Field(0.0, ge=0, le=1e6)
+    tiers: list[FeeTier] = Field(default_factory=list, max_length=20)
+
+    @model_validator(mode="after")
+    def _tiers_ascend(self) -> FeeSchedule:
+        volumes = [t.from_notional for t in self.tiers]
+        if volumes != sorted(set(volumes)):
+            raise ValueError("fee tiers must be in strictly ascending order of from_notional")
+        return self
+
+    def bps(self, maker: bool, traded: float) -> float:
+        """The basis points of a fill by an account that has traded ``traded`` so far (the last tier reached)."""
+        bps = self.maker_bps if maker else self.taker_bps
+        for tier in self.tiers:
+            if traded < tier.from_notional:
+                break
+            bps = tier.maker_bps if maker else tier.taker_bps
+        return bps
 
 
 class SlippageParams(_Rules):
