@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
+from arena.api import errors
 from arena.api.contestants import QuotasOut, quotas_out
 from arena.api.deps import Admin, Db, after_commit
 from arena.api.errors import ApiError
@@ -23,7 +24,8 @@ from arena.store import tournaments as repo
 from arena.store.errors import NotFound
 from arena.store.models import Clock, Contestant, Tournament, TournamentStatus
 
-router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
+router = APIRouter(prefix="/api/v1/admin", tags=["admin"],
+                   responses=errors.responses(*errors.API_ERRORS, 403, 404, 409))
 MAX_FEED_BYTES = 64 << 20
 Slug = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")]
 

@@ -65,7 +65,7 @@ class ArenaState:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
-    upload_limits = UploadLimits()
+    upload_limits = UploadLimits(check_user=settings.upload_check_user)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -157,7 +157,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         """Liveness: the process answers. It says nothing of Redis or the database (see /readyz)."""
         return {"status": "ok", "version": __version__}
 
-    @app.get("/readyz", tags=["service"], responses={503: {"description": "a dependency is unreachable"}})
+    @app.get("/readyz", tags=["service"], responses=errors.responses(503))
     async def readyz(request: Request) -> JSONResponse:
         """Readiness: Redis and the database answer. 503, naming what failed, while one does not."""
         state: ArenaState = request.app.state.arena
@@ -185,7 +185,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if not settings.metrics_port:  # else only on its own port (metrics_access)
 
         @app.get("/metrics", tags=["service"], response_class=Response,
-                 responses={401: {"description": "ARENA_METRICS_TOKEN is set and the bearer token is missing"}})
+                 responses=errors.responses(401, 422))  # 401: ARENA_METRICS_TOKEN is set, the token is not sent
         async def metrics(authorization: Annotated[str | None, Header(include_in_schema=False)] = None) -> Response:
             """Prometheus metrics; with ARENA_METRICS_TOKEN set, only for "Authorization: Bearer <token>"."""
             if not authorized(authorization, settings.metrics_token):

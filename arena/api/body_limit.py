@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from arena.api.errors import error_body
 from arena.uploads.limits import size_text
 
 MULTIPART_OVERHEAD = 64 * 1024  # part headers and boundaries around an uploaded file
@@ -75,7 +76,7 @@ class BodyLimit:
 
 
 async def _too_large(send: Send, limit: int) -> None:
-    body = json.dumps({"error": {"code": "BODY_TOO_LARGE", "message": f"the request body is over {size_text(limit)}"}})
+    body = json.dumps(error_body("BODY_TOO_LARGE", f"the request body is over {size_text(limit)}"))
     await send({"type": "http.response.start", "status": 413,
                 "headers": [(b"content-type", b"application/json"), (b"connection", b"close")]})  # fmt: skip
     await send({"type": "http.response.body", "body": body.encode()})

@@ -14,6 +14,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
+from arena.api import errors
 from arena.api.deps import Db, Me, after_commit
 from arena.api.errors import ApiError
 from arena.api.multipart import FILE_BODY, read_file
@@ -28,7 +29,8 @@ from arena.store.errors import NotFound
 from arena.store.models import ApiKey, Bot, BotVersion, Contestant, Entry
 from arena.uploads import UploadError, validate_upload
 
-router = APIRouter(prefix="/api/v1", tags=["contestants"])
+router = APIRouter(prefix="/api/v1", tags=["contestants"],
+                   responses=errors.responses(*errors.API_ERRORS, 403, 404, 409))
 
 Name = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
 

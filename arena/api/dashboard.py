@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from arena.api import errors
 from arena.api.admin import Slug, TournamentOut
 from arena.api.contestants import VersionOut
 from arena.api.deps import Admin, Db
@@ -20,7 +21,7 @@ from arena.store import accounts
 from arena.store import tournaments as repo
 from arena.store.models import Bot, BotVersion, Entry, TournamentStatus
 
-router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
+router = APIRouter(prefix="/api/v1/admin", tags=["admin"], responses=errors.responses(*errors.API_ERRORS, 403, 404))
 
 
 class EntrantOut(BaseModel):

@@ -1,5 +1,6 @@
 """API errors: every failure is ``{"error": {"code": ..., "message": ...}}`` with a fitting HTTP status (a store
-error's by its kind: not found 404, conflict 409, invalid 422; a quota's, see ``quota_error``)."""
+error's by its kind: not found 404, conflict 409, invalid 422; a quota's, see ``quota_error``). ``ErrorEnvelope``
+is that body's schema: every body is built through it, and ``responses`` declares it in OpenAPI."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import redis
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -44,8 +46,72 @@ def quota_error(exc: QuotaExceeded) -> ApiError:
     return ApiError(status, exc.code, exc.message, headers, quota=exc.quota, limit=exc.limit, used=exc.used)
 
 
+class FieldError(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    field: str = Field(description="where in the request, dotted (e.g. `query.limit`, `name`)")
+    message: str
+
+
+class ErrorDetail(BaseModel):
+    """What went wrong: ``code`` for programs, ``message`` for people; the other fields only where named."""
+
+    model_config = ConfigDict(extra="forbid")  # the documented fields and no others
+    code: str = Field(description="machine-readable, e.g. NOT_FOUND, INVALID_REQUEST, RATE_LIMITED")
+    message: str = Field(description="human-readable")
+    fields: list[FieldError] | None = Field(None, description="422: each invalid part of the request")
+    quota: str | None = Field(None, description="a quota refusal: which quota")
+    limit: int | None = Field(None, description="a quota refusal: its limit")
+    used: int | None = Field(None, description="a quota refusal: the use so far")
+    scope: str | None = Field(None, description="429 TOO_MANY_SIGN_INS: the budget spent (name or address)")
+    checks: dict[str, str] | None = Field(None, description="503 from /readyz: each dependency's state")
+
+
+class ErrorEnvelope(BaseModel):
+    """Every error answer's body."""
+
+    model_config = ConfigDict(extra="forbid")
+    error: ErrorDetail
+
+
 def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
-    return {"error": {"code": code, "message": message, **extra}}
+    """The envelope as JSON; an extra field the schema does not document is a programming error (raises)."""
+    return ErrorEnvelope(error=ErrorDetail(code=code, message=message, **extra)).model_dump(exclude_none=True)
+
+
+_WHEN = {
+    401: "No valid credentials: no API key or session, an unknown or revoked key, an expired session",
+    403: "Not allowed: an administrator's route, or a change made with a session cookie without the CSRF header",
+    404: "Nothing by that name or id (or not visible to you)",
+    409: "Conflicts with the current state, or a quota is full (`quota`, `limit`, `used`)",
+    413: "The request body is over the route's size limit",
+    422: "The request is invalid: `fields` names each invalid part",
+    429: "Too many requests: over the rate limit or a rate quota; see the Retry-After and RateLimit headers",
+    503: "A dependency (Redis, the database) or a shared queue or budget is unavailable; see Retry-After",
+}
+
+
+_RETRY_AFTER = {"Retry-After": {"required": True, "description": "seconds to wait before trying again",
+                                "schema": {"type": "integer", "minimum": 1}}}  # fmt: skip
+_RATE_LIMIT = {"RateLimit-Policy": {"description": 'the rate limit, e.g. `"default";q=120;w=60`',
+                                    "schema": {"type": "string"}},
+               "RateLimit": {"description": 'what is left of it, e.g. `"default";r=0;t=13`',
+                             "schema": {"type": "string"}}}  # fmt: skip
+_HEADERS = {429: {**_RETRY_AFTER, **_RATE_LIMIT}, 503: _RETRY_AFTER}
+
+
+def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` declaring the envelope (and Retry-After where it is always sent) for these statuses."""
+    declared: dict[int | str, dict[str, Any]] = {}
+    for status in statuses:
+        declared[status] = {"model": ErrorEnvelope, "description": _WHEN[status]}
+        if status in _HEADERS:
+            declared[status]["headers"] = _HEADERS[status]
+    return declared
+
+
+# What any /api/v1 route can answer: a bad key (refused before the route), a body over the limit, an invalid
+# request, the rate limit, a dependency down.
+API_ERRORS = (401, 413, 422, 429, 503)
 
 
 RETRY_AFTER_S = 5

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 
+from arena.api import errors
 from arena.api.deps import Admin, Db, Me, Viewer
 from arena.api.errors import ApiError
 from arena.engine.rulebook import describe
@@ -34,7 +35,7 @@ from arena.store.models import (
     TournamentStatus,
 )
 
-router = APIRouter(prefix="/api/v1", tags=["results"])
+router = APIRouter(prefix="/api/v1", tags=["results"], responses=errors.responses(*errors.API_ERRORS, 403, 404, 409))
 
 Slug = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")]
 BotKey = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]

@@ -26,6 +26,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field, model_validator
 from sqlalchemy.orm import Session
 
+from arena.api import errors
 from arena.api.client_address import client_address
 from arena.api.errors import ApiError
 from arena.api.ratelimit import Bucket
@@ -42,7 +43,7 @@ LOGIN_ATTEMPTS = 10  # per name and client, per LOGIN_WINDOW_S: scrypt is slow, 
 LOGIN_WINDOW_S = 15 * 60
 GLOBAL_WINDOW_S = 60.0  # ARENA_SIGNIN_PER_MINUTE's window
 
-router = APIRouter(prefix="/api/v1", tags=["session"])
+router = APIRouter(prefix="/api/v1", tags=["session"], responses=errors.responses(*errors.API_ERRORS))
 
 
 class Credentials(BaseModel):

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Header, Path, Query, Request, WebSocket, WebSocke
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel
 
-from arena.api import client_address
+from arena.api import client_address, errors
 from arena.api.errors import RETRY_AFTER_S, ApiError, error_body
 from arena.api.public_tournaments import require_public
 from arena.engine.ranking import competition_ranks
@@ -19,7 +19,8 @@ from arena.metrics import SSE_CLIENTS, WEBSOCKET_CLIENTS
 from arena.runtime.leaderboard import Change, Leaderboard, validate_tournament_id
 from arena.service.hub import HubFull
 
-router = APIRouter(prefix="/api/v1/tournaments", tags=["spectators"])
+router = APIRouter(prefix="/api/v1/tournaments", tags=["spectators"],
+                   responses=errors.responses(*errors.API_ERRORS, 404))
 
 TournamentId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")]
 BotId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]

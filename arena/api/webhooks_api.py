@@ -10,6 +10,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
+from arena.api import errors
 from arena.api.deps import Db, Me
 from arena.api.errors import ApiError
 from arena.store import webhooks as webhook_repo
@@ -17,7 +18,7 @@ from arena.store.errors import NotFound
 from arena.store.models import WebhookDelivery, WebhookEndpoint
 from arena.webhooks import EVENT_TYPES, EndpointError, check_endpoint
 
-router = APIRouter(prefix="/api/v1", tags=["webhooks"])
+router = APIRouter(prefix="/api/v1", tags=["webhooks"], responses=errors.responses(*errors.API_ERRORS, 403, 404, 409))
 
 MAX_WEBHOOKS = 10  # per contestant: each one multiplies the deliveries of every event
 
