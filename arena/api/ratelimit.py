@@ -3,8 +3,11 @@
 A bucket is a sorted set of request times (milliseconds); a request fits when fewer than its ``limit`` fall
 inside the last ``window_s``. A request may have to fit several buckets at once (a sign-in: its name, its
 address, everyone's): it is counted in all of them or, when one is full, in none — a refused request spends
-nothing, so a client that is over one budget cannot drain another. Answers carry the usual rate-limit headers,
-and a refusal ``Retry-After`` — when the oldest request in the full bucket leaves its window.
+nothing, so a client that is over one budget cannot drain another. Answers carry the IETF rate-limit fields
+(draft-ietf-httpapi-ratelimit-headers): ``RateLimit-Policy: "default";q=<limit>;w=<window s>`` and
+``RateLimit: "default";r=<remaining>;t=<s>``, where ``t`` is when the oldest request counted leaves the window
+(one more request fits then; in a sliding window nothing resets all at once); a refusal adds ``Retry-After``,
+when the oldest request in the full bucket leaves its window.
 """
 
 from __future__ import annotations
@@ -17,10 +20,10 @@ from dataclasses import dataclass
 import redis.asyncio as aioredis
 
 # KEYS: the buckets; ARGV: now, the member to add, then each bucket's window and limit.
-# Answers {1, count in the first bucket, 0} or {0, the full bucket's index (1-based), its oldest time}.
+# Answers {1, count in the first bucket, its oldest time} or {0, the full bucket's index (1-based), its oldest time}.
 _SCRIPT = """
 local now, member = tonumber(ARGV[1]), ARGV[2]
-local first = 0
+local first, first_oldest = 0, now
 for i, key in ipairs(KEYS) do
   local window, limit = tonumber(ARGV[1 + 2 * i]), tonumber(ARGV[2 + 2 * i])
   redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
@@ -29,13 +32,16 @@ for i, key in ipairs(KEYS) do
     local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
     return {0, i, tonumber(oldest[2])}
   end
-  if i == 1 then first = count end
+  if i == 1 and count > 0 then
+    first = count
+    first_oldest = tonumber(redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')[2])
+  end
 end
 for i, key in ipairs(KEYS) do
   redis.call('ZADD', key, now, member)
   redis.call('PEXPIRE', key, tonumber(ARGV[1 + 2 * i]))
 end
-return {1, first + 1, 0}
+return {1, first + 1, first_oldest}
 """
 
 
@@ -50,20 +56,26 @@ class Bucket:
 class Decision:
     allowed: bool
     limit: int
+    window_s: float
     remaining: int
-    reset_s: float  # until the window has room again
+    reset_s: int  # whole seconds (rounded up) until the oldest request counted leaves the window
     retry_after_s: int
     refused_by: Bucket | None = None  # the full bucket, when refused
 
-    def headers(self) -> dict[str, str]:
+    def headers(self, policy: str = "default") -> dict[str, str]:
+        """The IETF ``RateLimit-Policy`` and ``RateLimit`` fields (and ``Retry-After`` on a refusal)."""
         headers = {
-            "X-RateLimit-Limit": str(self.limit),
-            "X-RateLimit-Remaining": str(self.remaining),
-            "X-RateLimit-Reset": str(max(0, round(self.reset_s))),
+            "RateLimit-Policy": f'"{policy}";q={self.limit};w={_seconds(self.window_s)}',
+            "RateLimit": f'"{policy}";r={self.remaining};t={self.reset_s}',
         }
         if not self.allowed:
             headers["Retry-After"] = str(self.retry_after_s)
         return headers
+
+
+def _seconds(value: float) -> int:
+    """Whole seconds, rounded up: a client that waits that long is never early."""
+    return max(0, -(-int(value * 1000) // 1000))
 
 
 class Buckets:
@@ -82,12 +94,12 @@ class Buckets:
         for bucket, window in zip(buckets, windows, strict=True):
             args += [window, bucket.limit]
         allowed, value, oldest = await self._script(keys=[f"arena:ratelimit:{b.key}" for b in buckets], args=args)
+        index = 0 if allowed else int(value) - 1
+        bucket, wait_ms = buckets[index], int(oldest) + windows[index] - now
+        reset_s = _seconds(wait_ms / 1000)
         if allowed:
-            first = buckets[0]
-            return Decision(True, first.limit, max(0, first.limit - int(value)), first.window_s, 0)
-        full = buckets[int(value) - 1]
-        wait_ms = int(oldest) + windows[int(value) - 1] - now
-        return Decision(False, full.limit, 0, wait_ms / 1000, max(1, -(-wait_ms // 1000)), full)
+            return Decision(True, bucket.limit, bucket.window_s, max(0, bucket.limit - int(value)), reset_s, 0)
+        return Decision(False, bucket.limit, bucket.window_s, 0, reset_s, max(1, reset_s), bucket)
 
 
 class RateLimiter:

@@ -133,7 +133,8 @@ def test_rate_limit_answers_429_with_retry_after(api, http, board):
     url = f"{server.url}/api/v1/tournaments/{T}/leaderboard"
     answers = [http.get(url) for _ in range(4)]
     assert [a.status_code for a in answers] == [200, 200, 200, 429]
-    assert answers[0].headers["X-RateLimit-Limit"] == "3" and answers[2].headers["X-RateLimit-Remaining"] == "0"
+    assert answers[0].headers["RateLimit-Policy"] == '"default";q=3;w=60'
+    assert answers[2].headers["RateLimit"].startswith('"default";r=0;')
     assert answers[3].json()["error"]["code"] == "RATE_LIMITED" and 1 <= int(answers[3].headers["Retry-After"]) <= 60
 
 
