@@ -11,6 +11,7 @@ from typing import Any
 
 from fastapi import Request
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
 
 from arena.api.errors import ApiError
 
@@ -32,8 +33,15 @@ FILE_BODY: dict[str, Any] = {
 
 
 async def read_file(request: Request, max_bytes: int, field: str = "file") -> tuple[str, bytes]:
-    """(file name, at most ``max_bytes + 1`` bytes) of the form's ``field``; 422 INVALID_REQUEST without one."""
-    form = await request.form(max_files=1, max_fields=10)
+    """(file name, at most ``max_bytes + 1`` bytes) of the form's ``field``; 422 INVALID_REQUEST without one, or
+    when the form cannot be parsed (too many fields or files, a broken part), as any other invalid request."""
+    try:
+        form = await request.form(max_files=1, max_fields=10)
+    except HTTPException as exc:
+        if exc.status_code != 400:  # BodyLimit's 413 stops the read this way too: it answers itself
+            raise
+        raise ApiError(422, "INVALID_REQUEST", f"{field}: {exc.detail}",
+                       fields=[{"field": field, "message": str(exc.detail)}]) from None  # fmt: skip
     try:
         part = form.get(field)
         if not isinstance(part, UploadFile):
