@@ -33,6 +33,13 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child between 
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
+def die_with_parent(parent: int) -> None:
+    """In a forked child (no exec): be killed when ``parent`` dies, or exit now if it already has."""
+    _die_with_parent()
+    if os.getppid() != parent:
+        os._exit(1)
+
+
 def spawn(command: Sequence[str], **popen: Any) -> subprocess.Popen[bytes]:
     """``subprocess.Popen(command, **popen)`` for a helper that must never outlive us."""
     setpriv = find_tool("setpriv")

@@ -57,7 +57,7 @@ class JsonLineChannel:
     ) -> None:
         if max_line_bytes < 2:
             raise ValueError("max_line_bytes must be at least 2")
-        self._streams = (writer, reader)  # keep file objects alive with their fds
+        self._streams: tuple[BinaryIO | int | None, BinaryIO | int] = (writer, reader)  # file objects own the fds
         self._wfd, self._rfd = _fileno(writer), _fileno(reader)
         os.set_blocking(self._wfd, False)
         os.set_blocking(self._rfd, False)
@@ -69,6 +69,7 @@ class JsonLineChannel:
         self._consumed = 0  # bytes taken off the input as lines or discarded, ...
         self._reported = 0  # ... and the part of them raw_lines has already accounted for
         self._eof = False
+        self._input_closed = False  # set once the writer's fd is closed: its number may belong to another file now
         self._read_lock = threading.Lock()
         self._write_lock = threading.Lock()
         self.bytes_received = 0
@@ -89,18 +90,27 @@ class JsonLineChannel:
     def send_bytes(self, data: bytes, timeout: float | None = None) -> None:
         deadline = None if timeout is None else time.monotonic() + timeout
         view = memoryview(data)
-        with self._write_lock:
-            while view:
-                if not _wait(self._wfd, select.POLLOUT, deadline):
-                    raise ProtocolError(ProtocolError.TIMEOUT, f"the bot did not read its input within {timeout} s")
-                try:
-                    written = os.write(self._wfd, view)
-                except BlockingIOError:
-                    continue
-                except (BrokenPipeError, OSError) as error:
-                    raise ProtocolError(ProtocolError.CLOSED, f"the bot's stdin is closed ({error})") from None
-                view = view[written:]
-                self.bytes_sent += written
+        try:
+            with self._write_lock:
+                self._write(view, deadline, timeout)
+        finally:
+            if self._input_closed:  # close_input came while this send was writing: close the fd now
+                self._close_writer()
+
+    def _write(self, view: memoryview, deadline: float | None, timeout: float | None) -> None:
+        if self._input_closed:
+            raise ProtocolError(ProtocolError.CLOSED, "the bot's stdin is closed")
+        while view:
+            if not _wait(self._wfd, select.POLLOUT, deadline):
+                raise ProtocolError(ProtocolError.TIMEOUT, f"the bot did not read its input within {timeout} s")
+            try:
+                written = os.write(self._wfd, view)
+            except BlockingIOError:
+                continue
+            except (BrokenPipeError, OSError) as error:
+                raise ProtocolError(ProtocolError.CLOSED, f"the bot's stdin is closed ({error})") from None
+            view = view[written:]
+            self.bytes_sent += written
 
     # -- receiving -----------------------------------------------------------------------------------
 
@@ -227,22 +237,35 @@ class JsonLineChannel:
 
     def close(self) -> None:
         """Close both ends; the bot sees EOF on its stdin."""
-        for stream in self._streams:
-            try:
-                if isinstance(stream, int):
-                    os.close(stream)
-                else:
-                    stream.close()
-            except OSError:
-                pass
+        self.close_input()
+        reader = self._streams[1]
+        try:
+            if isinstance(reader, int):
+                os.close(reader)
+            else:
+                reader.close()
+        except OSError:
+            pass
 
     def close_input(self) -> None:
-        """Close the bot's stdin only (it reads EOF), keeping its stdout readable."""
-        writer = self._streams[0]
+        """Close the bot's stdin only (it reads EOF), keeping its stdout readable.
+
+        Never under a send that is writing (that send closes it as it returns, so this never waits for a bot that
+        does not read), and a send after this fails with CLOSED: writing to the closed fd's number could reach
+        whatever the kernel gave that number to next, another bot's pipe or a Redis socket."""
+        self._input_closed = True
+        self._close_writer()
+
+    def _close_writer(self) -> None:
+        if not self._write_lock.acquire(blocking=False):
+            return  # a send is writing; it calls this again once it has let go of the lock
         try:
+            writer, self._streams = self._streams[0], (None, self._streams[1])
             if isinstance(writer, int):
                 os.close(writer)
-            else:
+            elif writer is not None:
                 writer.close()
         except OSError:
             pass
+        finally:
+            self._write_lock.release()

@@ -25,6 +25,7 @@ from sandbox.bundle import GATE_BYTE, POOLED_ARG, READY_BYTE, build_config, pyth
 from sandbox.cgroup import CGROUP_PARENT, CgroupStats, ContainerCgroup
 from sandbox.channel import JsonLineChannel
 from sandbox.errors import BotNotFound, SandboxRefused
+from sandbox.fds import ensure_headroom
 from sandbox.limits import Limits
 from sandbox.outcome import Outcome, Status
 from sandbox.pool import SandboxPool
@@ -156,6 +157,7 @@ class Sandbox:
     def prestart(self, limits: Limits | None = None) -> BotProcess:
         """Boot a sandbox with no bot yet; ``BotProcess.hand`` gives it one."""
         _startup(self.runtime)
+        ensure_headroom()  # before anything of the bot exists
         return BotProcess(
             sandbox=self, source=None, argv=python_args(self.layout, f"{BOT_DIR}/main.py", ()),
             limits=limits or self.limits, env=None, capture_stdout=False, stdin=None, on_stdout=None,
@@ -190,6 +192,7 @@ class Sandbox:
             return pooled.hand(bot, args, env=env, capture_stdout=capture_stdout, stdin=stdin,
                                on_stdout=on_stdout, on_stderr=on_stderr)
         _startup(self.runtime)
+        ensure_headroom()  # before anything of the bot exists
         return BotProcess(
             sandbox=self,
             source=source,
@@ -412,7 +415,7 @@ class BotProcess:
         assert self._proc.stdout is not None
         fd = self._proc.stdout.fileno()
         deadline = self._t0 + START_TIMEOUT
-        with selectors.DefaultSelector() as selector:
+        with selectors.PollSelector() as selector:  # poll: no fd of its own (epoll's costs one per bot)
             selector.register(fd, selectors.EVENT_READ)
             while time.monotonic() < deadline:
                 if selector.select(min(0.05, max(0.0, deadline - time.monotonic()))):
@@ -562,7 +565,7 @@ class BotProcess:
 
     def _loop(self) -> None:
         proc = self._proc
-        selector = selectors.DefaultSelector()
+        selector = selectors.PollSelector()  # no fd of its own: a host's fds are what bounds its bots
         readers: dict[int, str] = {}
         assert proc.stderr is not None and proc.stdout is not None and proc.stdin is not None
         streams = [("stderr", proc.stderr)] + ([("stdout", proc.stdout)] if self._capture else [])
@@ -575,11 +578,14 @@ class BotProcess:
             os.set_blocking(proc.stdin.fileno(), False)
             selector.register(proc.stdin.fileno(), selectors.EVENT_WRITE, "stdin")
         exited_at: float | None = None
+        pidfd: int | None = None
         try:
-            pidfd: int | None = os.pidfd_open(proc.pid)
+            pidfd = os.pidfd_open(proc.pid)
             selector.register(pidfd, selectors.EVENT_READ, "exit")
         except ProcessLookupError:  # the runtime already exited (and was reaped) during start-up
-            pidfd, exited_at = None, time.monotonic()
+            exited_at = time.monotonic()
+        except OSError as error:  # out of fds: a bot the host cannot watch must not run
+            self._kill(Status.CRASHED, f"the host cannot supervise the bot: {error}")
         deadline = self._started_at + self.limits.wall_seconds
         next_sample = time.monotonic() + STATS_INTERVAL
         try:
@@ -591,9 +597,11 @@ class BotProcess:
                 if exited_at is None and now >= next_sample:
                     self._sample()
                     next_sample = now + STATS_INTERVAL
+                if pidfd is None and exited_at is None and proc.poll() is not None:
+                    exited_at = now  # no pidfd to say so: polled
                 if exited_at is not None and (not readers or now - exited_at > DRAIN_AFTER_EXIT):
                     break
-                wait = min(deadline, next_sample) - now if exited_at is None else 0.05
+                wait = min(deadline, next_sample) - now if exited_at is None and pidfd is not None else 0.05
                 for key, _ in selector.select(max(0.0, wait)):
                     tag = key.data
                     if tag == "exit":

@@ -10,16 +10,20 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import os
 import threading
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import redis
 
+from arena.children import die_with_parent
 from arena.engine.instruments import InstrumentCatalog
+from arena.runtime.bus import Bus
 from arena.runtime.journal import Fenced
 from arena.runtime.spec import TournamentSpec
-from arena.runtime.supervisor import STARTS_AT_ONCE, HostFault, SupervisorReport, supervise
+from arena.runtime.supervisor import STARTS_AT_ONCE, HostFault, SupervisorReport, report_host_fault, supervise
 from arena.runtime.tournament import Entry, Observer, Standing, TickReport, Tournament
 from sandbox import Limits, Sandbox
 
@@ -43,12 +47,19 @@ def run_local(
         # Forked before any thread starts here; each child starts its own sandbox and connections.
         context = multiprocessing.get_context("fork")
         children = [
-            context.Process(target=_supervise_all, args=(redis_url, spec.id, entries[i::processes], config.limits))
+            context.Process(target=_supervise_all,
+                            args=(redis_url, spec.id, entries[i::processes], config.limits, os.getpid()))
             for i in range(processes)
         ]
-        waiters = []
         for child in children:
             child.start()
+        waiters = [
+            threading.Thread(target=_watch_child, args=(redis_url, spec.id, child, entries[i::processes]),
+                             name=f"watch-{child.name}", daemon=True)
+            for i, child in enumerate(children)
+        ]
+        for waiter in waiters:
+            waiter.start()
     else:
         waiters = start_supervisors(redis_url, spec.id, entries, config.limits, reports)
         children = []
@@ -72,15 +83,25 @@ def run_local(
         client.close()
     for bot, state in tournament.bots.items():
         if bot not in reports and state.report:  # supervised in a child: its report came over the bus
-            fields = {k: v for k, v in state.report.items() if k in SupervisorReport.__dataclass_fields__}
-            reports[bot] = SupervisorReport(**fields)
+            reports[bot] = _from_bus(bot, state.status, state.report)
     return standings, reports
+
+
+def _from_bus(bot: str, status: str, report: dict[str, Any]) -> SupervisorReport:
+    """A report as the engine holds it, which is not always a supervisor's (the engine's own no_show has a reason
+    only): the engine's status stands in for a missing one."""
+    fields = {k: v for k, v in report.items() if k in SupervisorReport.__dataclass_fields__ and k != "bot"}
+    fields.setdefault("status", status)
+    return SupervisorReport(bot, **fields)
 
 
 def start_supervisors(
     redis_url: str, tournament: str, entries: Sequence[Entry], limits: Limits, reports: dict[str, SupervisorReport]
 ) -> list[threading.Thread]:
-    sandbox = Sandbox(limits)
+    try:
+        sandbox: Sandbox | None = Sandbox(limits)
+    except Exception:  # each supervisor then tries its own, and reports the failure as its bot's host fault
+        sandbox = None
     gate = threading.Semaphore(STARTS_AT_ONCE)
 
     def run(bot: str, path: str) -> None:
@@ -101,7 +122,27 @@ def start_supervisors(
     return threads
 
 
-def _supervise_all(redis_url: str, tournament: str, entries: Sequence[Entry], limits: Limits) -> None:
-    """A child process's share of the supervisors, run to their end."""
+def _supervise_all(redis_url: str, tournament: str, entries: Sequence[Entry], limits: Limits, parent: int) -> None:
+    """A child process's share of the supervisors, run to their end (or the engine's process's: then at once, and
+    the sandbox's watchdog removes the bots)."""
+    die_with_parent(parent)
     for thread in start_supervisors(redis_url, tournament, entries, limits, {}):
         thread.join()
+
+
+def _watch_child(redis_url: str, tournament: str, child: multiprocessing.process.BaseProcess,
+                 entries: Sequence[Entry]) -> None:
+    """A supervisor process that dies (killed, out of memory) takes its bots' supervisors with it: each of its bots
+    is then out by the host's fault, at once, instead of the engine waiting out tick deadlines for ever."""
+    child.join()
+    if not child.exitcode:
+        return
+    client = redis.Redis.from_url(redis_url)
+    try:
+        if Bus(client, tournament).ended():  # its bots are finishing anyway; the bus may already be retired
+            return
+        reason = f"its supervisor process {child.pid} died (exit code {child.exitcode})"
+        for entry in entries:
+            report_host_fault(client, tournament, entry.bot, reason)
+    finally:
+        client.close()

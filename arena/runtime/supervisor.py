@@ -244,6 +244,12 @@ class Supervisor:
     def _send(self, message: dict[str, Any], timeout: float | None = -1.0) -> None:
         self._process.channel.send(message, timeout=timeout)
 
+    def _reply(self, message: dict[str, Any]) -> None:
+        """From the reader thread: a bot that stopped reading (or whose stdin the relay closed at the end) is the relay
+        loop's to notice; the reader goes on draining the bot's output."""
+        with contextlib.suppress(ProtocolError):
+            self._send(message)
+
     def _send_all(self, messages: list[dict[str, Any]]) -> None:
         """Many messages in one write: one system call per tick rather than one per line."""
         if messages:
@@ -255,9 +261,10 @@ class Supervisor:
     def _read_bot(self) -> None:
         try:
             self._relay_bot()
-        except redis.RedisError as exc:  # nowhere to put the bot's orders: it cannot play on
-            self.report.host_fault = True
-            self.report.reason = self.report.reason or f"lost Redis: {exc}"
+        except (redis.RedisError, OSError) as exc:  # nowhere to put the bot's orders (OSError: say, out of fds):
+            self.report.host_fault = True  # it cannot play on, and that is the host's fault
+            lost = f"lost Redis: {exc}" if isinstance(exc, redis.RedisError) else f"the host failed: {exc!r}"
+            self.report.reason = self.report.reason or lost
             self._process.kill(self.report.reason)
 
     def _relay_bot(self) -> None:
@@ -288,8 +295,7 @@ class Supervisor:
                 self.report.rate_limited += 1
             elif bad is not None:
                 self.report.protocol_errors += 1
-                with contextlib.suppress(ProtocolError):  # the bot does not read: the relay loop notices
-                    self._send(error_message(bad.code, getattr(bad, "message", str(bad))))
+                self._reply(error_message(bad.code, getattr(bad, "message", str(bad))))
             elif message is not None:
                 self._handle(message)
 
@@ -310,11 +316,11 @@ class Supervisor:
             try:
                 parse_order(request, account=self.bot)  # shape check; the engine re-validates
             except OrderError as exc:
-                self._send(_rejected(message, exc.rejection.code.value, exc.rejection.message))
+                self._reply(_rejected(message, exc.rejection.code.value, exc.rejection.message))
                 return
             if not self._rate.allow():
                 self.report.rate_limited += 1
-                self._send(_rejected(message, "RATE_LIMITED", "too many orders: slow down"))
+                self._reply(_rejected(message, "RATE_LIMITED", "too many orders: slow down"))
                 return
             self.report.orders += 1
             self._report("order", self._n, request)
@@ -322,7 +328,7 @@ class Supervisor:
             body = {k: message[k] for k in ("order_id", "client_order_id") if k in message}
             if not self._rate.allow():  # a cancel costs the engine as much as an order: the same cap
                 self.report.rate_limited += 1
-                self._send(_rejected(body, "RATE_LIMITED", "too many orders and cancels: slow down"))
+                self._reply(_rejected(body, "RATE_LIMITED", "too many orders and cancels: slow down"))
                 return
             self._report("cancel", self._n, body)
         elif kind == "done":
@@ -349,7 +355,7 @@ class Supervisor:
         report.status = outcome.status.value
         report.exit_code = outcome.exit_code
         report.reason = report.reason or outcome.reason
-        report.host_fault = outcome.status is Status.CRASHED
+        report.host_fault = report.host_fault or outcome.status is Status.CRASHED  # or the host stopped it
         report.cpu_seconds = outcome.cpu_seconds
         report.peak_memory_bytes = outcome.peak_memory_bytes
         report.wall_seconds = outcome.wall_seconds
@@ -391,15 +397,21 @@ def supervise(
         running.add(supervisor)
         return supervisor.run()
     except Exception as exc:
-        report = SupervisorReport(bot, "crashed", reason=f"supervisor on {host or 'its host'}: "
-                                                         f"{type(exc).__name__}: {exc}")  # fmt: skip
-        report.host_fault = True
-        with contextlib.suppress(redis.RedisError):  # Redis itself may be the fault: the engine's timeouts take over
-            Bus(client, tournament).report(bot, "ended", 0, report.as_dict())
+        report = report_host_fault(client, tournament, bot, f"supervisor on {host or 'its host'}: "
+                                                            f"{type(exc).__name__}: {exc}")  # fmt: skip
         raise HostFault(report) from exc
     finally:
         if supervisor is not None:
             running.discard(supervisor)
+
+
+def report_host_fault(client: redis.Redis, tournament: str, bot: str, reason: str) -> SupervisorReport:
+    """Tell the engine ``bot`` is out by its host's fault (its supervisor failed or died): at once, rather than the
+    engine waiting out its timeouts for a bot that will never answer. The report, as sent."""
+    report = SupervisorReport(bot, "crashed", reason=reason, host_fault=True)
+    with contextlib.suppress(redis.RedisError):  # Redis itself may be the fault: the engine's timeouts take over
+        Bus(client, tournament).report(bot, "ended", 0, report.as_dict())
+    return report
 
 
 class HostFault(RuntimeError):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -126,6 +127,54 @@ def test_send_to_a_bot_that_never_reads_times_out(pipes: Pipes) -> None:
         for _ in range(10_000):  # 10 MB at most; the pipe holds 64 KiB
             channel.send({"fill": "z" * 1000})
     assert caught.value.code == ProtocolError.TIMEOUT
+
+
+def test_a_send_after_close_input_never_reaches_the_fd_number_given_to_another_file(pipes: Pipes) -> None:
+    """The supervisor's reader thread may reply to a bot after the relay closed the bot's stdin at the end; the fd's
+    number is free by then and the next pipe (another bot's) or socket (Redis) opened on the host gets it."""
+    channel, _, bot_in_r = pipes
+    channel.close_input()
+    assert os.read(bot_in_r, 10) == b""  # the bot sees EOF
+    other_r, other_w = os.pipe()  # takes the lowest free number: the one the bot's stdin had
+    try:
+        with pytest.raises(ProtocolError) as caught:
+            channel.send({"type": "order_update", "status": "rejected"})
+        assert caught.value.code == ProtocolError.CLOSED
+        os.set_blocking(other_r, False)
+        with pytest.raises(BlockingIOError):
+            os.read(other_r, 100)  # nothing was written into the other file
+    finally:
+        os.close(other_r)
+        os.close(other_w)
+
+
+def test_close_input_during_a_blocked_send_does_not_wait_for_it(pipes: Pipes) -> None:
+    """Closing a non-reading bot's stdin must not wait out a send that is blocked on it; the fd is closed once that
+    send gives up, and the bot then reads EOF."""
+    channel, _, bot_in_r = pipes
+    with contextlib.suppress(ProtocolError):
+        for _ in range(1000):  # fill the pipe
+            channel.send({"fill": "z" * 1000}, timeout=0.05)
+    failed: list[ProtocolError] = []
+
+    def blocked_send() -> None:
+        try:
+            channel.send({"fill": "z" * 1000}, timeout=2.0)
+        except ProtocolError as error:
+            failed.append(error)
+
+    sender = threading.Thread(target=blocked_send)
+    sender.start()
+    started = time.monotonic()
+    while not channel._write_lock.locked() and time.monotonic() - started < 2:
+        time.sleep(0.001)  # poll until the sender holds the lock
+    channel.close_input()
+    assert time.monotonic() - started < 1.0  # did not wait for the blocked send
+    sender.join(5)
+    assert failed and failed[0].code == ProtocolError.TIMEOUT
+    os.set_blocking(bot_in_r, False)
+    while os.read(bot_in_r, 65536):  # drain; then EOF: the sender closed the fd as it returned
+        pass
 
 
 def test_unserializable_and_non_objects_are_refused(pipes: Pipes) -> None:
