@@ -15,6 +15,7 @@ class L2Book:
     asks: tuple[Level, ...]  # best (lowest) first
     last: float | None = None
     volume: float = 0.0  # traded since the previous update of this symbol
+    halted: bool = False  # trading in the symbol is halted (the book is shown, nothing trades)
 
     @property
     def best_bid(self) -> float:

@@ -293,6 +293,8 @@ class Engine:
         market = self.markets.get(order.symbol)
         if market is None or market.book is None:
             return Rejection(RejectionCode.NO_MARKET_DATA, f"no market data for {order.symbol} yet")
+        if market.halted:
+            return Rejection(RejectionCode.LIQUIDITY_HALT, f"trading in {order.symbol} is halted")
         if order.client_order_id is not None and (order.account, order.client_order_id) in self._client_ids:
             return Rejection(
                 RejectionCode.DUPLICATE_CLIENT_ORDER_ID,
@@ -394,8 +396,8 @@ class Engine:
             events.append(self._finish(order, ts, OrderStatus.EXPIRED, "DAY_ORDER_EXPIRED"))
             return
         book = market.book
-        if book is None:
-            return
+        if book is None or market.halted:
+            return  # a halted symbol's resting orders wait for the resumption
         if order.type in (OrderType.STOP, OrderType.STOP_LIMIT) and not order.triggered:
             reference = book.last if book.last is not None else market.mark
             stop = order.stop_price
@@ -475,7 +477,8 @@ class Engine:
         is in the dirty list): its open orders are cancelled, then each position (in symbol order) is cut by the
         same share, rounded up to the instrument's lot, by a market order through the normal execution path, so
         that gross exposure falls to the target level; all of it when NAV is not positive. A position whose
-        venue is closed waits for the open; what the participation cap leaves is taken at the next tick."""
+        venue is closed, or whose symbol is halted, waits; what the participation cap leaves is taken at the next
+        tick."""
         for account in list(self._dirty):
             if account.disabled or not account.positions:
                 continue
@@ -489,12 +492,14 @@ class Engine:
             if not gross or (nav > 0 and gross <= ruleset.maintenance_leverage * nav):
                 continue
             keep = ruleset.liquidation_target * nav / gross if nav > 0 else 0.0
+            extended = ruleset.extended_hours
             for order in [o for o in self.orders.values() if o.account == account.id]:
                 events.append(self._finish(order, ts, OrderStatus.CANCELLED, "LIQUIDATION"))
             for symbol in sorted(account.positions):
                 position = account.positions[symbol]
                 instrument = self._instruments[symbol]
-                if not position.qty or not _safe_is_open(self.calendars[instrument.venue], ts, ruleset.extended_hours):
+                schedule = self.calendars[instrument.venue]
+                if not position.qty or self.markets[symbol].halted or not _safe_is_open(schedule, ts, extended):
                     continue
                 held = abs(position.qty)
                 qty = min(held, ceil_qty(held * (1.0 - keep), instrument.qty_decimals))

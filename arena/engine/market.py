@@ -34,6 +34,7 @@ class Market:
         "ask_depth",
         "bid_depth",
         "book",
+        "halted",
         "instrument",
         "mark",
         "v_avg",
@@ -42,6 +43,7 @@ class Market:
     def __init__(self, instrument: Instrument, volume_window: int = 20) -> None:
         self.instrument = instrument
         self.book: L2Book | None = None
+        self.halted = False  # the last book said trading is halted
         self.mark: float | None = None  # the mid, which positions are valued at
         self.v_avg = 0.0
         self.ask_depth = 0.0
@@ -57,6 +59,7 @@ class Market:
         ``replenish`` maps an account to the share of its consumption restored per refresh.
         """
         self.book = book
+        self.halted = book.halted
         self.mark = (book.bids[0][0] + book.asks[0][0]) * 0.5
         self.ask_depth = sum(size for _, size in book.asks)
         self.bid_depth = sum(size for _, size in book.bids)

@@ -3,7 +3,8 @@
 Two layouts, told apart by the header (column order is free, names are case-insensitive, extra columns
 are ignored, ``date``/``time``/``timestamp``/``datetime`` are accepted for ``ts``):
 
-* quotes: ``ts,symbol,bid,ask,bid_size,ask_size[,last,volume]``
+* quotes: ``ts,symbol,bid,ask,bid_size,ask_size[,last,volume,halted]`` (``halted``: 1/0, true/false or yes/no;
+  a halted row's quotes are shown and nothing trades in the symbol until a row says otherwise)
 * bars (OHLCV): ``ts,symbol,open,high,low,close,volume``
 
 ``ts`` is an ISO-8601 date (a daily bar), an ISO-8601 date-time (``Z`` or an offset; naive means UTC)
@@ -28,7 +29,7 @@ from arena.feeds.errors import FeedError, FeedErrorCode
 Kind = Literal["quotes", "bars"]
 
 QUOTE_COLUMNS = ("ts", "symbol", "bid", "ask", "bid_size", "ask_size")
-QUOTE_OPTIONAL = ("last", "volume")
+QUOTE_OPTIONAL = ("last", "volume", "halted")
 BAR_COLUMNS = ("ts", "symbol", "open", "high", "low", "close", "volume")
 _TS_ALIASES = {"date": "ts", "time": "ts", "timestamp": "ts", "datetime": "ts"}
 
@@ -53,6 +54,7 @@ class QuoteRow:
     ask_size: float
     last: float | None
     volume: float
+    halted: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,6 +232,18 @@ class CsvFile:
             return None
         return self._number(line, fields, column, positive=positive)
 
+    def _flag(self, line: int, fields: list[str], column: str) -> bool:
+        """An optional yes/no column: 1/0, true/false, yes/no (any case); empty or absent is no."""
+        if column not in self._columns:
+            return False
+        text = fields[self._columns[column]].strip().lower()
+        if text in ("", "0", "false", "no"):
+            return False
+        if text in ("1", "true", "yes"):
+            return True
+        problem = f"{column} must be 1/0, true/false or yes/no, got {text[:20]!r}"
+        raise self._error(FeedErrorCode.BAD_NUMBER, problem, line)
+
     def _in_range(self, line: int, inst: Instrument, **prices: float) -> None:
         """Prices must be countable in ticks exactly (a float holds whole numbers up to 2**53)."""
         for name, price in prices.items():
@@ -247,6 +261,7 @@ class CsvFile:
         ask_size = self._number(line, fields, "ask_size", positive=True)
         last = self._optional(line, fields, "last", positive=True)
         volume = self._optional(line, fields, "volume", positive=False) or 0.0
+        halted = self._flag(line, fields, "halted")
         if bid >= ask:
             raise self._error(FeedErrorCode.CROSSED_QUOTE, f"bid {bid} is not below ask {ask}", line)
         if inst is None:
@@ -259,7 +274,7 @@ class CsvFile:
                     f"{name} {price} is not a multiple of {inst.symbol}'s tick size {inst.tick_size}",
                     line,
                 )
-        return QuoteRow(line, ts, inst, bid, ask, bid_size, ask_size, last, volume)
+        return QuoteRow(line, ts, inst, bid, ask, bid_size, ask_size, last, volume, halted)
 
     def _bar(self, line: int, fields: list[str]) -> BarRow | None:
         ts, day = self._ts(line, fields)

@@ -100,7 +100,8 @@ class ReplayFeed:
             for _, _, _, book in group:
                 earlier = books.pop(book.symbol, None)
                 if earlier is not None and earlier.volume:
-                    book = L2Book(book.symbol, ts, book.bids, book.asks, book.last, book.volume + earlier.volume)
+                    book = L2Book(book.symbol, ts, book.bids, book.asks, book.last, book.volume + earlier.volume,
+                                  book.halted)
                 books[book.symbol] = book
             yield Tick(ts, tuple(books.values()))
 
@@ -232,4 +233,4 @@ def quote_book(row: QuoteRow) -> L2Book:
     ask_sizes = ladder.sizes(row.ask_size, DEPTH_DECAY, qd, smallest)
     bids = tuple(zip(bid_prices, bid_sizes, strict=False))
     asks = tuple(zip(ask_prices, ask_sizes, strict=False))
-    return L2Book(inst.symbol, row.ts, bids, asks, row.last, row.volume)
+    return L2Book(inst.symbol, row.ts, bids, asks, row.last, row.volume, row.halted)

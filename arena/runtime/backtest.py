@@ -155,7 +155,7 @@ def run_backtest(
     bot.handle(hello_message(ACCOUNT, None, ruleset, [catalog[s] for s in symbols]))
     carried = requests_from_outbox()  # tick 0: start-up orders go with tick 1's
     for n, tick in enumerate(ticks, start=1):
-        deliver(updates.route(record(engine.on_tick(tick))).get(ACCOUNT, []) + sessions.changes(tick.ts))
+        deliver(updates.route(record(engine.on_tick(tick))).get(ACCOUNT, []) + sessions.changes(tick.ts, tick.books))
         deliver(view.messages(tick.books))
         bot.handle(tick_message(n, tick.ts))
         requests, carried = carried + requests_from_outbox(), []

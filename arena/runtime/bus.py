@@ -61,12 +61,13 @@ def _dumps(value: Any) -> str:
 
 
 def book_to_wire(book: L2Book) -> list[Any]:
-    return [book.symbol, book.ts, book.bids, book.asks, book.last, book.volume]
+    wire = [book.symbol, book.ts, book.bids, book.asks, book.last, book.volume]
+    return [*wire, True] if book.halted else wire
 
 
 def book_from_wire(data: Sequence[Any]) -> L2Book:
-    symbol, ts, bids, asks, last, volume = data
-    return L2Book(symbol, ts, tuple(map(tuple, bids)), tuple(map(tuple, asks)), last, volume)
+    symbol, ts, bids, asks, last, volume, *halted = data  # a seventh field, true, only on a halted book
+    return L2Book(symbol, ts, tuple(map(tuple, bids)), tuple(map(tuple, asks)), last, volume, bool(halted))
 
 
 _DECODED: dict[tuple[str, str], tuple[L2Book, ...]] = {}  # (market key, entry id) -> books

@@ -313,7 +313,7 @@ class Tournament:
 
     def _market(self, n: int, tick: Tick) -> None:
         self._steps.append(["tick"])
-        status = self.sessions.changes(tick.ts)
+        status = self.sessions.changes(tick.ts, tick.books)
         extra = {b: status for b, state in self.bots.items() if state.status == "running"} if status else {}
         self._apply(n, tick.ts, self.engine.on_tick(tick), [], extra)
 

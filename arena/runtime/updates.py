@@ -7,8 +7,10 @@ in the same order, in both.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from typing import Any
 
+from arena.engine.book import L2Book
 from arena.engine.engine import Engine
 from arena.engine.events import AccountUpdate, Event
 from arena.runtime.protocol import (
@@ -64,15 +66,17 @@ class Updates:
 
 
 class SessionWatch:
-    """Tells every bot when a venue of the tournament opens or closes (``system.status``)."""
+    """Tells every bot when a venue of the tournament opens or closes, and when trading in a symbol is halted or
+    resumes (``system.status``: ``halt``, then ``open``, with the symbol)."""
 
     def __init__(self, engine: Engine, venues: list[str], extended_hours: bool) -> None:
         self.engine = engine
         self.venues = sorted(set(venues))
         self.extended_hours = extended_hours
         self._open: dict[str, bool] = {}
+        self._halted: set[str] = set()
 
-    def changes(self, ts: int) -> list[dict[str, Any]]:
+    def changes(self, ts: int, books: Iterable[L2Book] = ()) -> list[dict[str, Any]]:
         messages = []
         for venue in self.venues:
             try:
@@ -82,4 +86,10 @@ class SessionWatch:
             if self._open.get(venue) != is_open:
                 self._open[venue] = is_open
                 messages.append(system_status_message("open" if is_open else "closed", ts, venue=venue))
+        for book in books:
+            if book.halted != (book.symbol in self._halted):
+                (self._halted.add if book.halted else self._halted.discard)(book.symbol)
+                status = "halt" if book.halted else "open"
+                messages.append(system_status_message(status, ts, symbol=book.symbol, reason="trading halted"
+                                                      if book.halted else "trading resumed"))  # fmt: skip
         return messages

@@ -6,7 +6,6 @@ import math
 import statistics
 import subprocess
 import sys
-import time
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
@@ -268,11 +267,3 @@ def test_builds_its_own_calendars_as_far_as_it_runs(catalog):
     feed.validate()
     ticks = list(feed)
     assert len(ticks) == 40 * 390
-
-
-def test_generates_books_fast(catalog, calendars_2026):
-    feed = SyntheticFeed(catalog, seed=1, ticks=1000, calendars=calendars_2026)
-    began = time.perf_counter()
-    books = sum(len(t.books) for t in feed)
-    rate = books / (time.perf_counter() - began)
-    assert rate > 20_000, f"{rate:.0f} books/s"  # ~90k on a laptop core; loose for shared CI machines
