@@ -1,0 +1,35 @@
+"""`arena backtest` imports only what a backtest needs: never the service's web, database or task-queue stacks
+(each costs start-up time a contestant waits for on every run). Checked on sys.modules in a fresh interpreter."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+HEAVY = ("fastapi", "starlette", "uvicorn", "sqlalchemy", "alembic", "psycopg", "celery", "kombu", "docker", "httpx")
+
+RUN = """
+import json, sys
+from typer.testing import CliRunner
+from arena.cli import app
+result = CliRunner().invoke(app, sys.argv[1:])
+print(json.dumps({"exit_code": result.exit_code, "modules": sorted(m.split(".")[0] for m in sys.modules)}))
+"""
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["backtest", "--help"], ["backtest", str(ROOT / "tests/data/bots/steady_buyer.py"), "--ticks", "3", "--json"]],
+    ids=["help", "tiny-backtest"],
+)
+def test_arena_backtest_imports_no_service_stack(args: list[str]) -> None:
+    done = subprocess.run([sys.executable, "-c", RUN, *args], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["exit_code"] == 0
+    assert set(HEAVY).isdisjoint(result["modules"]), sorted(set(HEAVY) & set(result["modules"]))
