@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     tasks: Literal["threads", "celery"] = "threads"
     lease_ttl_s: float = 10.0  # a tournament's engine renews its lease this often x3; twice this unrenewed: failed
     smoke_pool: int = 0  # pre-started sandboxes kept for smoke tests (saves gVisor's boot, ~0.2 s, per upload)
+    # Uploads are read and compiled in a quarantined child process: as this user when the API runs as root
+    # (a name or a uid; never root), else as the API's own user in a user namespace of its own.
+    upload_check_user: str = "nobody"
 
     # The HTTP service.
     spectator_delay_s: float = 0.0  # spectators see the leaderboard this late, so rivals can't read it live

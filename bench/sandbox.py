@@ -30,6 +30,7 @@ from sandbox import Limits, Sandbox
 from sandbox.bundle import build_config, write_bundle
 from sandbox.rootfs import Bind, RootfsLayout, ensure_skeleton
 from sandbox.runtime import state_dir
+from sandbox.uids import take as take_slot
 
 READY_BOT = "print('{\"ready\": true}', flush=True)\n"
 IDLE_BOT = "import sys\nprint('{\"ready\": true}', flush=True)\nsys.stdin.read()\n"
@@ -50,12 +51,14 @@ def bare_runtime(box: Sandbox, runs: int) -> float:
                               binds=(*libs, Bind(os.path.realpath(true), "/usr/local/bin/true", is_file=True)))
         rootfs = ensure_skeleton(layout, state_dir())
     root = Path(tempfile.mkdtemp(prefix="bench-root-", dir=state_dir()))
+    slot = take_slot(state_dir() / "uids")  # the same user namespace a bot gets
     times = []
     for n in range(runs + 1):
         bundle = Path(tempfile.mkdtemp(prefix="bench-bundle-", dir=state_dir()))
         config = build_config(layout=layout, rootfs=rootfs, limits=box.limits, args=[layout.python],
                               bot_source=None, cgroups_path=f"arena-bench/{os.getpid()}-{n}",
-                              runtime=box.runtime.name)
+                              runtime=box.runtime.name, recursive_readonly=box.runtime.recursive_readonly,
+                              uids=slot.uids)
         write_bundle(bundle, config)
         start = time.perf_counter()
         subprocess.run([*box.runtime.global_args(root), "run", "--bundle", str(bundle), f"bench-{n}"],
@@ -65,6 +68,7 @@ def bare_runtime(box: Sandbox, runs: int) -> float:
                        capture_output=True, check=False)
         shutil.rmtree(bundle)
     shutil.rmtree(root, ignore_errors=True)
+    slot.release()
     return statistics.mean(times[1:])
 
 

@@ -11,6 +11,7 @@ from typing import Any
 from sandbox.limits import Limits
 from sandbox.rootfs import BOT_DIR, SANDBOX_GID, SANDBOX_UID, RootfsLayout
 from sandbox.seccomp import default_profile
+from sandbox.uids import UidRange
 
 # The bot starts only after the host has read its cgroup back and verified the limits: the interpreter
 # boots, writes one ready byte to stdout, then blocks on one byte of stdin that the host writes once
@@ -46,9 +47,23 @@ MASKED_PATHS = [
     "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi",
     "/sys/firmware", "/sys/devices/virtual/powercap",
 ]
+SIGNALS_PENDING = 256  # queued signals a bot may have outstanding (RLIMIT_SIGPENDING)
 READONLY_PATHS = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
 
-_BIND_RO = ["rbind", "ro", "nosuid", "nodev"]
+
+
+def bind_options(*, recursive_readonly: bool, executable: bool, runtime: str = "runc") -> list[str]:
+    """Options of a read-only bind mount. A plain "ro" makes only the top mount read-only: runc left a sub-mount
+    of the source writable. With "rro" (runc >= 1.1 on Linux >= 5.12) every sub-mount is read-only too. Without
+    it, runsc binds recursively: gVisor serves the whole tree through one read-only mount of its own (writes
+    into sub-mounts fail); runc binds non-recursively, so no sub-mount comes in at all (in the sandbox's user
+    namespace the kernel refuses that bind if the source has sub-mounts: the bot does not start, nothing is
+    writable). ``executable=False`` adds noexec."""
+    if recursive_readonly:
+        recursion = ["rbind", "ro", "rro"]
+    else:
+        recursion = ["rbind", "ro"] if runtime == "runsc" else ["bind", "ro"]
+    return [*recursion, "nosuid", "nodev", *([] if executable else ["noexec"])]
 
 
 def base_env(layout: RootfsLayout) -> dict[str, str]:
@@ -82,8 +97,13 @@ def build_config(
     extra_binds: Sequence[tuple[str, str]] = (),
     seccomp: bool = True,
     runtime: str = "runc",
+    recursive_readonly: bool = False,
+    uids: UidRange | None = None,
 ) -> dict[str, Any]:
-    """Return the OCI config for one run. ``bot_source`` is a file (mounted as /bot/main.py) or a folder."""
+    """Return the OCI config for one run. ``bot_source`` is a file (mounted as /bot/main.py) or a folder.
+
+    The bot's code, and everything bound in that holds no program, is mounted noexec. With ``uids`` the
+    container gets a user namespace of its own, mapped onto that host range (sandbox/uids.py)."""
     environment = base_env(layout)
     environment.update(env or {})
     mounts: list[dict[str, Any]] = [
@@ -96,16 +116,19 @@ def build_config(
         {"destination": "/tmp", "type": "tmpfs", "source": "tmpfs",
          "options": ["nosuid", "nodev", "noexec", "mode=1777", f"size={limits.tmp_bytes}"]},
     ]
+    code = bind_options(recursive_readonly=recursive_readonly, executable=False, runtime=runtime)
     for bind in layout.binds:
-        mounts.append({"destination": bind.target, "type": "bind", "source": bind.source, "options": _BIND_RO})
+        options = bind_options(recursive_readonly=recursive_readonly, executable=bind.executable, runtime=runtime)
+        mounts.append({"destination": bind.target, "type": "bind", "source": bind.source, "options": options})
     for mask in layout.masks:
         mounts.append({"destination": mask, "type": "tmpfs", "source": "tmpfs", "options": ["ro", "size=4k"]})
     if bot_source is not None:
         target = BOT_DIR if bot_source.is_dir() else f"{BOT_DIR}/main.py"
-        mounts.append({"destination": target, "type": "bind", "source": str(bot_source), "options": _BIND_RO})
+        mounts.append({"destination": target, "type": "bind", "source": str(bot_source), "options": code})
     for source, target in extra_binds:
-        mounts.append({"destination": target, "type": "bind", "source": source, "options": _BIND_RO})
+        mounts.append({"destination": target, "type": "bind", "source": source, "options": code})
 
+    namespaces = ["pid", "network", "ipc", "uts", "mount", "cgroup", *(["user"] if uids else [])]
     return {
         "ociVersion": "1.0.2",
         "process": {
@@ -120,6 +143,11 @@ def build_config(
                 {"type": "RLIMIT_CPU", "hard": limits.effective_cpu_seconds + 1,
                  "soft": limits.effective_cpu_seconds},
                 {"type": "RLIMIT_CORE", "hard": 0, "soft": 0},
+                # Counted per user up the chain of user namespaces, so also against the host's root, who created
+                # the sandbox's namespace: a bot gets none or little (seccomp refuses inotify and mqueues too).
+                {"type": "RLIMIT_MEMLOCK", "hard": 0, "soft": 0},
+                {"type": "RLIMIT_MSGQUEUE", "hard": 0, "soft": 0},
+                {"type": "RLIMIT_SIGPENDING", "hard": SIGNALS_PENDING, "soft": SIGNALS_PENDING},
                 # gVisor counts tasks per sandbox, so this is the bot's process and thread limit there (its
                 # pids cgroup also holds the Sentry's own threads). Under runc it would count every bot's
                 # processes together (one uid), so runc relies on the pids cgroup alone.
@@ -132,7 +160,8 @@ def build_config(
         "hostname": "bot",
         "mounts": mounts,
         "linux": {
-            "namespaces": [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount", "cgroup")],
+            "namespaces": [{"type": t} for t in namespaces],
+            **({"uidMappings": uids.mappings(), "gidMappings": uids.mappings()} if uids else {}),
             "cgroupsPath": cgroups_path,
             "resources": {
                 "devices": [{"allow": False, "access": "rwm"}],

@@ -61,6 +61,14 @@ def bundles_dir(owner: str) -> Path:
     return state_dir() / "bundles" / owner
 
 
+def bot_copies_dir(owner: str) -> Path:
+    """Where ``owner``'s sandboxes get their private copy of the bot (sandbox/botfiles.py), one folder each.
+
+    Unlike the bundles (0700), these folders' parents are searchable by anyone (0711, nothing listable): under
+    runsc the gofer that serves /bot runs as the sandbox's own host uid, which must reach its copy."""
+    return state_dir() / "bots" / owner
+
+
 def reap_owner(runtime: Runtime, owner: str) -> list[str]:
     """Kill and delete every container of ``owner``; return their ids."""
     root = runtime.state_root / owner
@@ -80,6 +88,7 @@ def reap_owner(runtime: Runtime, owner: str) -> list[str]:
                     reaped.append(child.name)
     shutil.rmtree(root, ignore_errors=True)
     shutil.rmtree(bundles_dir(owner), ignore_errors=True)
+    shutil.rmtree(bot_copies_dir(owner), ignore_errors=True)
     return reaped
 
 
@@ -88,8 +97,9 @@ def reap_orphans(runtime: Runtime) -> list[str]:
     owners: set[str] = set()
     if runtime.state_root.is_dir():
         owners.update(p.name for p in runtime.state_root.iterdir())
-    if (state_dir() / "bundles").is_dir():
-        owners.update(p.name for p in (state_dir() / "bundles").iterdir())
+    for kept in (state_dir() / "bundles", state_dir() / "bots"):
+        if kept.is_dir():
+            owners.update(p.name for p in kept.iterdir())
     for parent in sandbox_parents():
         if parent.is_dir():
             owners.update(owner_of(p.name) for p in parent.iterdir() if p.is_dir())

@@ -39,6 +39,7 @@ class Bind:
     source: str  # host path
     target: str  # path inside the container
     is_file: bool = False
+    executable: bool = True  # False: mounted noexec (nothing in it is a program or a shared library)
 
 
 @dataclass(frozen=True)
@@ -132,7 +133,7 @@ def host_layout(packages: tuple[str, ...] = CONTESTANT_PACKAGES) -> RootfsLayout
     pythonpath = [SDK_DIR, PACKAGES_DIR]
     sdk = _sdk_dir()
     if sdk is not None:
-        binds.append(Bind(str(sdk), f"{SDK_DIR}/arena_bot"))
+        binds.append(Bind(str(sdk), f"{SDK_DIR}/arena_bot", executable=False))
     for source in _package_sources(packages):
         binds.append(Bind(str(source), f"{PACKAGES_DIR}/{source.name}", is_file=source.is_file()))
     env["PYTHONPATH"] = ":".join(pythonpath)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -32,6 +33,9 @@ class Runtime:
     state_root: Path  # e.g. /run/arena-sandbox/runc; one subdirectory per owning host process
     flags: tuple[str, ...] = ()  # global flags of every call (runsc: platform, network, seccomp, cgroups)
     version: str = ""
+    # "rro" (recursive read-only, mount_setattr) among the mount options the runtime says it supports: bind
+    # mounts then keep their sub-mounts read-only too (bundle.bind_options says what is done without it).
+    recursive_readonly: bool = False
 
     @property
     def shares_host_kernel(self) -> bool:
@@ -89,13 +93,35 @@ def state_dir() -> Path:
     return Path(os.environ.get(ENV_STATE_DIR) or DEFAULT_STATE_DIR)
 
 
+def parse_mount_options(text: str) -> frozenset[str]:
+    """The ``mountOptions`` of an OCI runtime's ``features`` answer (JSON); empty if it gave none (runsc 2022-12
+    has no ``features`` command: it prints its usage)."""
+    try:
+        options = json.loads(text).get("mountOptions")
+    except (ValueError, AttributeError):
+        return frozenset()
+    return frozenset(option for option in options or () if isinstance(option, str))
+
+
+@functools.cache
+def mount_options(path: str) -> frozenset[str]:
+    """What ``<runtime> features`` lists as mount options (once per process and binary)."""
+    try:
+        done = subprocess.run([path, "features"], capture_output=True, timeout=10, check=False,
+                              stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired):
+        return frozenset()
+    return parse_mount_options(done.stdout.decode(errors="replace")) if done.returncode == 0 else frozenset()
+
+
 def make_runtime(name: str, path: str) -> Runtime:
     """The Runtime for the binary at ``path``; for runsc, with the flags its release supports."""
+    recursive_readonly = "rro" in mount_options(path)
     if name != "runsc":
-        return Runtime(name, path, state_dir() / name)
+        return Runtime(name, path, state_dir() / name, recursive_readonly=recursive_readonly)
     features = runsc.detect(path)
     flags = features.global_flags(runsc.choose_platform(path, features))
-    return Runtime(name, path, state_dir() / name, tuple(flags), features.version)
+    return Runtime(name, path, state_dir() / name, tuple(flags), features.version, recursive_readonly)
 
 
 def select_runtime(choice: str | None = None) -> Runtime:

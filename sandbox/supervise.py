@@ -13,7 +13,6 @@ import secrets
 import selectors
 import shutil
 import signal
-import stat
 import subprocess
 import threading
 import time
@@ -21,16 +20,17 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 
+from sandbox import botfiles, uids
 from sandbox.bundle import GATE_BYTE, POOLED_ARG, READY_BYTE, build_config, python_args, write_bundle
 from sandbox.cgroup import CGROUP_PARENT, CgroupStats, ContainerCgroup
 from sandbox.channel import JsonLineChannel
-from sandbox.errors import BotNotFound, SandboxRefused
+from sandbox.errors import SandboxRefused
 from sandbox.fds import ensure_headroom
 from sandbox.limits import Limits
 from sandbox.outcome import Outcome, Status
 from sandbox.pool import SandboxPool
-from sandbox.reaper import bundles_dir, ensure_watchdog, owner_key, reap_orphans
-from sandbox.rootfs import BOT_DIR, RootfsLayout, default_layout, ensure_skeleton
+from sandbox.reaper import bot_copies_dir, bundles_dir, ensure_watchdog, owner_key, reap_orphans
+from sandbox.rootfs import BOT_DIR, SANDBOX_GID, SANDBOX_UID, RootfsLayout, default_layout, ensure_skeleton
 from sandbox.runtime import Runtime, select_runtime, state_dir
 
 OutputCallback = Callable[[bytes], None]
@@ -100,24 +100,7 @@ def _raise_fd_limit() -> None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
 
 
-def _resolve_bot(path: str | os.PathLike[str]) -> tuple[Path, str]:
-    """Return the host path to mount and the entry point inside the container."""
-    source = Path(path).resolve()
-    if source.is_dir():
-        if not (source / "main.py").is_file():
-            raise BotNotFound(f"{path}: a bot folder needs a main.py at its top level")
-        needed = stat.S_IROTH | stat.S_IXOTH
-    elif source.is_file():
-        needed = stat.S_IROTH
-    else:
-        raise BotNotFound(f"{path}: no such bot file or folder")
-    entry = source / "main.py" if source.is_dir() else source
-    for item, bits in ((source, needed), (entry, stat.S_IROTH)):
-        if item.stat().st_mode & bits != bits:
-            raise BotNotFound(
-                f"{item}: not readable by the sandbox user (uid 10001); make it world-readable (chmod o+r)"
-            )
-    return source, f"{BOT_DIR}/main.py"
+ENTRY = f"{BOT_DIR}/{botfiles.ENTRY}"  # the bot's private copy is always a folder at /bot
 
 
 class Sandbox:
@@ -137,6 +120,12 @@ class Sandbox:
         self.runtime = runtime if isinstance(runtime, Runtime) else select_runtime(runtime)
         self.layout = layout or default_layout(self.runtime.name)
         self.rootfs = ensure_skeleton(self.layout, state_dir())
+        uids.require_user_namespaces()
+        uids.configured()  # a bad range is refused here, not at the first bot
+        uids.require_reachable(self.rootfs / "bot", "the root filesystem")
+        if self.runtime.name == "runsc":  # runc opens bind sources as root; runsc's gofer as the sandbox's uid
+            for bind in self.layout.binds:
+                uids.require_reachable(Path(bind.source), "the bind mount source")
         self.pool: SandboxPool | None = None
 
     def describe(self) -> dict[str, object]:
@@ -159,7 +148,7 @@ class Sandbox:
         _startup(self.runtime)
         ensure_headroom()  # before anything of the bot exists
         return BotProcess(
-            sandbox=self, source=None, argv=python_args(self.layout, f"{BOT_DIR}/main.py", ()),
+            sandbox=self, source=None, argv=python_args(self.layout, ENTRY, ()),
             limits=limits or self.limits, env=None, capture_stdout=False, stdin=None, on_stdout=None,
             on_stderr=None, pooled=True,
         )
@@ -185,7 +174,7 @@ class Sandbox:
         Without ``capture_stdout`` the bot's stdin/stdout are left for ``BotProcess.channel``.
         Raises SandboxRefused if the limits cannot be verified; the bot has not run then.
         """
-        source, entry = _resolve_bot(bot)
+        source = botfiles.resolve(bot)
         chosen = limits or self.limits
         pooled = self.pool.take() if self.pool is not None and chosen == self.pool.limits else None
         if pooled is not None:
@@ -196,7 +185,7 @@ class Sandbox:
         return BotProcess(
             sandbox=self,
             source=source,
-            argv=python_args(self.layout, entry, args),
+            argv=python_args(self.layout, ENTRY, args),
             limits=limits or self.limits,
             env=env,
             capture_stdout=capture_stdout,
@@ -245,6 +234,7 @@ class BotProcess:
         self.container_id = f"{owner}-{next(_counter)}-{secrets.token_hex(3)}"
         self._root = self.runtime.state_root / owner
         self._bundle = bundles_dir(owner) / self.container_id
+        self._bot_dir = bot_copies_dir(owner) / self.container_id  # empty until a pre-started one is given a bot
         self._capture = capture_stdout
         self._stdin_data = stdin
         self._on = {"stdout": on_stdout, "stderr": on_stderr}
@@ -262,25 +252,35 @@ class BotProcess:
         relative = f"{CGROUP_PARENT}/{self.container_id}"
         self.pids_max = host_pids_max(limits) if self.runtime.host_owns_cgroup else limits.pids
         self._t0 = time.monotonic()
-        self.cgroup = self._own_cgroup(relative) if self.runtime.host_owns_cgroup else \
-            ContainerCgroup.for_relative_path(relative)
         self._spec = b""
-        if pooled:  # an empty folder at /bot, filled when a bot is handed to this sandbox
-            source = self._bundle / "bot"
-            source.mkdir(parents=True, mode=0o755)
-            argv = [*argv, POOLED_ARG]
-        config = build_config(
-            layout=sandbox.layout, rootfs=sandbox.rootfs, limits=limits, args=argv, bot_source=source,
-            cgroups_path=relative, env=env, runtime=self.runtime.name,
-        )
-        self._root.mkdir(parents=True, exist_ok=True, mode=0o700)
-        write_bundle(self._bundle, config)
+        # A user namespace of its own on host uids no other sandbox holds, and a copy of the bot only they read.
+        self.slot = uids.take(state_dir() / "uids")
+        try:
+            botfiles.make_searchable(self._bot_dir.parent)
+            botfiles.copy_private(source, self._bot_dir, *self.bot_owner)
+            if pooled:
+                argv = [*argv, POOLED_ARG]
+            config = build_config(
+                layout=sandbox.layout, rootfs=sandbox.rootfs, limits=limits, args=argv, bot_source=self._bot_dir,
+                cgroups_path=relative, env=env, runtime=self.runtime.name,
+                recursive_readonly=self.runtime.recursive_readonly, uids=self.slot.uids,
+            )
+            self._root.mkdir(parents=True, exist_ok=True, mode=0o700)
+            write_bundle(self._bundle, config)
+            self.cgroup = self._own_cgroup(relative) if self.runtime.host_owns_cgroup else \
+                ContainerCgroup.for_relative_path(relative)
+        except BaseException:
+            shutil.rmtree(self._bundle, ignore_errors=True)
+            shutil.rmtree(self._bot_dir, ignore_errors=True)
+            self.slot.release()
+            raise
         command = self.runtime.run_args(self._root, self._bundle, self.container_id)
         if self.runtime.host_owns_cgroup:
             command = [*ENTER_CGROUP, *map(str, self.cgroup.procs_files()), "--", *command]
+        # The runtime's process holds the slot's lock too: the slot stays taken while anything of it runs.
         self._proc = subprocess.Popen(
             command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0,
-            start_new_session=True, env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
+            start_new_session=True, env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}, pass_fds=(self.slot.fd,),
         )
         try:
             started = self._await_verified() and self._await_ready()
@@ -308,6 +308,11 @@ class BotProcess:
         self._thread.start()
 
     @property
+    def bot_owner(self) -> tuple[int, int]:
+        """The host uid and gid of the bot's own user (10001 inside) in this sandbox's slot."""
+        return self.slot.uids.host(SANDBOX_UID), self.slot.uids.host(SANDBOX_GID)
+
+    @property
     def waiting(self) -> bool:
         """A pre-started sandbox still at its gate, alive, with no bot yet."""
         return self._thread is None and self._ready and self._proc.poll() is None
@@ -331,18 +336,9 @@ class BotProcess:
         on_stderr: OutputCallback | None = None,
     ) -> BotProcess:
         """Give a pre-started sandbox (``pooled=True``) its bot, then open the gate; as ``Sandbox.start``."""
-        source, _ = _resolve_bot(bot)
+        source = botfiles.resolve(bot)
         self._t0 = time.monotonic()  # from here, start_seconds is the bot-ready latency the pool gives
-        slot = self._bundle / "bot"
-        if source.is_dir():
-            shutil.copytree(source, slot, symlinks=True, dirs_exist_ok=True)
-        else:
-            shutil.copyfile(source, slot / "main.py")
-        for directory, _dirs, files in os.walk(slot):
-            os.chmod(directory, 0o755)
-            for name in files:
-                with contextlib.suppress(OSError):  # a dangling symlink: nothing to make readable
-                    os.chmod(os.path.join(directory, name), 0o644)
+        botfiles.copy_private(source, self._bot_dir, *self.bot_owner)
         self._capture, self._stdin_data = capture_stdout, stdin
         self._on = {"stdout": on_stdout, "stderr": on_stderr}
         self._spec = json.dumps({"argv": list(args), "env": dict(env or {})}).encode() + b"\n"
@@ -460,6 +456,8 @@ class BotProcess:
         if self.runtime.host_owns_cgroup:
             self.cgroup.destroy()
         shutil.rmtree(self._bundle, ignore_errors=True)
+        shutil.rmtree(self._bot_dir, ignore_errors=True)
+        self.slot.release()
 
     # -- public --------------------------------------------------------------------------------------
 

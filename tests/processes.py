@@ -1,7 +1,8 @@
-"""The process tree of a command under test, from /proc: what it started, and whether that is still alive."""
+"""The process tree of a command under test, from /proc: what it started, whether that still runs; stopping it."""
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 
@@ -27,3 +28,14 @@ def alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
+
+
+def stop(process: subprocess.Popen[bytes], grace_s: float = 15.0) -> None:
+    """SIGTERM, and SIGKILL if it has not exited within ``grace_s``."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

@@ -27,7 +27,7 @@ from arena.store import quotas as quota_repo
 from arena.store import tournaments as tournament_repo
 from arena.store.errors import NotFound
 from arena.store.models import ApiKey, Bot, BotVersion, Contestant, Entry
-from arena.uploads import UploadError, validate_upload
+from arena.uploads import ErrorCode, UploadError, validate_upload
 
 router = APIRouter(prefix="/api/v1", tags=["contestants"],
                    responses=errors.responses(*errors.API_ERRORS, 403, 404, 409))
@@ -108,6 +108,7 @@ async def upload(request: Request, name: Name, session: Db, me: Me) -> VersionOu
     except UploadError as exc:
         UPLOADS.labels(outcome="rejected").inc()
         status = 413 if exc.code.value in ("upload_too_large", "unpacked_too_large") else 422
+        status = 503 if exc.code is ErrorCode.CHECK_UNAVAILABLE else status  # the service's fault: retry
         raise ApiError(status, exc.code.value.upper(), exc.message) from None
     quota_repo.lock(session, me)
     _room_for_upload(request, session, me, name, bundle.total_bytes)  # again, in turn with the caller's writes

@@ -17,8 +17,9 @@ Decisions (each configurable through UploadLimits where it is a number or a list
   (also after normalisation and case-folding), a name that is both a file and a folder, encryption,
   sizes, counts or compression ratios over the limits (checked from headers first, then enforced on
   every decompressed byte).
-- Compiling runs in a child process capped in memory and CPU time (hostile source can make compile()
-  take gigabytes); nothing is ever executed. Validation writes nothing to disk.
+- Reading and compiling run in quarantine (quarantine.py): a child process as an unprivileged user (``nobody``
+  when the service is root), without network, capped in memory, CPU and time (hostile source can make
+  compile() take gigabytes); its answer is checked again. Nothing is ever executed, nothing written to disk.
 - ``sha256`` hashes the sorted (path, bytes) pairs only, so a bot hashes the same however it was packed.
 """
 

@@ -32,6 +32,8 @@ class ErrorCode(StrEnum):
     SOURCE_TOO_COMPLEX = "source_too_complex"
     MISSING_ENTRY_POINT = "missing_entry_point"
     BAD_SHA256 = "bad_sha256"
+    UPLOAD_TOO_COMPLEX = "upload_too_complex"  # reading it exhausted the check's memory, CPU or time
+    CHECK_UNAVAILABLE = "check_unavailable"  # the service could not check it (busy, or the checker failed): retry
 
 
 class UploadError(ValueError):

@@ -26,8 +26,12 @@ class UploadLimits:
     max_path_depth: int = 16  # components in a normalised path
     max_compression_ratio: float = 100.0  # decompressed / compressed, per zip member and per tar.gz stream
     ratio_floor_bytes: int = 1 * MiB  # the ratio cap applies above this size only (small text compresses well)
-    compile_memory_bytes: int = 512 * MiB  # address space of the child process that compiles the sources
-    compile_seconds: float = 10.0  # its CPU time
+    # An upload is read and compiled in a quarantined child process (arena/uploads/quarantine.py), not in the
+    # service: as this user (when the service runs as root), without network, under these caps.
+    check_memory_bytes: int = 768 * MiB  # its address space: the archive, its files and one compile at a time
+    check_cpu_seconds: float = 10.0  # its CPU time
+    check_wall_seconds: float = 30.0  # the whole check, start-up included
+    check_user: str = "nobody"  # a user name or number (ARENA_UPLOAD_CHECK_USER)
     allowed_suffixes: frozenset[str] = field(default=DEFAULT_SUFFIXES)
     # Zipping a folder (Finder, Explorer, `zip -r bot.zip bot/`) puts everything under one top folder;
     # when main.py sits there rather than at the root, that folder becomes the root.

@@ -1,7 +1,8 @@
 """Reading what the installed runsc supports, against the recorded answers of two gVisor releases.
 
 tests/sandbox/data holds `runsc --version`, `runsc help platforms` and `runsc flags` as printed by Debian
-bookworm's runsc (gVisor 2022-12-19: ptrace and kvm) and bookworm-backports' (2024-07-29: adds systrap).
+bookworm's runsc (gVisor 2022-12-19: ptrace and kvm) and bookworm-backports' (2024-07-29: adds systrap), and
+`runc features` (runc 1.1.5) with what the 2022 runsc prints for it (it has no such command).
 """
 
 from __future__ import annotations
@@ -73,3 +74,19 @@ def test_an_explicit_runtime_that_is_missing_is_a_clear_error(monkeypatch: pytes
     monkeypatch.setenv("ARENA_SANDBOX_RUNTIME", "/nonexistent/runsc")
     with pytest.raises(RuntimeUnavailable, match="not installed"):
         select_runtime()
+
+
+def test_recursive_read_only_binds_only_where_the_runtime_lists_rro() -> None:
+    """runc 1.1 answers `runc features` with its mount options, "rro" among them; Debian's runsc 2022-12 has no
+    `features` command (it prints its usage) and rejects "rro" in a spec, so its binds fall back to "rbind,ro"
+    (gVisor's own read-only mount covers the sub-mounts), and a runc without it to a non-recursive bind."""
+    from sandbox.bundle import bind_options
+    from sandbox.runtime import parse_mount_options
+
+    runc = parse_mount_options((DATA / "runc-1.1.5-features.json").read_text())
+    assert {"rro", "rbind", "noexec", "ro"} <= runc
+    assert parse_mount_options((DATA / "runsc-20221219-features.txt").read_text()) == frozenset()
+    assert bind_options(recursive_readonly=True, executable=False) == ["rbind", "ro", "rro", "nosuid", "nodev",
+                                                                        "noexec"]
+    assert bind_options(recursive_readonly=False, executable=True) == ["bind", "ro", "nosuid", "nodev"]
+    assert bind_options(recursive_readonly=False, executable=True, runtime="runsc")[:2] == ["rbind", "ro"]

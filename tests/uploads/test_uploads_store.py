@@ -114,11 +114,10 @@ def test_clean_temp_removes_crashed_writes_only(store: BundleStore, bundle: BotB
 
 
 def test_sandbox_accepts_the_stored_folder(store: BundleStore, bundle: BotBundle) -> None:
-    """The sandbox's own pre-flight check (folder with main.py, readable by its uid) passes."""
-    from sandbox.supervise import _resolve_bot
+    """The sandbox's own pre-flight check (a folder with main.py) passes."""
+    from sandbox.botfiles import resolve
 
-    source, entry = _resolve_bot(store.put(bundle))
-    assert source == store.path(bundle.sha256) and entry.endswith("/main.py")
+    assert resolve(store.put(bundle)) == store.path(bundle.sha256)
 
 
 @pytest.mark.parametrize(
