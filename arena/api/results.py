@@ -162,6 +162,7 @@ class FillOut(BaseModel):
     maker: bool
     filled_qty: float
     remaining: float
+    liquidation: bool = False  # the engine's forced liquidation, not the bot's order
 
 
 class OrderOut(BaseModel):

@@ -120,6 +120,7 @@ def test_the_record_of_a_tournament_and_its_results(finished_cup):
         assert entry["status"] == "finished" and standing["status"] == "finished"
         fills = client.get(f"/entries/{entry['id']}/fills", headers=people[who]).json()["items"]
         assert len(fills) == standing["trades"] > 0
+        assert not any(f["liquidation"] for f in fills)  # the bots' own fills (the engine's are marked)
         assert sum(f["fee"] for f in fills) == pytest.approx(standing["fees"]) and standing["fees"] > 0
         orders = client.get(f"/entries/{entry['id']}/orders", headers=people[who]).json()["items"]
         assert orders and all(o["side"] and o["type"] and o["qty"] for o in orders)

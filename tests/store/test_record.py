@@ -185,3 +185,14 @@ def test_logs_are_capped(session: Session, cup) -> None:
     assert [x.text for x in record.logs_of(session, entry_id, after_id=lines[4].id, limit=1)] == [lines[5].text]
     with pytest.raises(ValueError):
         record.append_logs(session, entry_id, [("stdout", "not a stream")])
+
+
+def test_a_liquidation_fill_is_recorded_as_one(session: Session, cup) -> None:
+    t, entries = cup
+    a = "alice:a"
+    forced = _fill(T0, 7, a, 2.0, 2.0, 0.0)._replace(client_order_id=None, side=Side.SELL, liquidation=True)
+    own = [accepted(T0, 6, a, "c6", "AAPL"), _fill(T0, 6, a, 2.0, 2.0, 0.0)]
+    record.record_events(session, t, entries, [*own, accepted(T0, 7, a, None, "AAPL", side=Side.SELL, qty=2.0), forced])
+    session.commit()
+    rows = {f.order_id: f.liquidation for f in record.fills_of(session, entries[a], limit=10)}
+    assert rows == {6: False, 7: True}
