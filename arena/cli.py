@@ -17,6 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from arena.console import err, fail
+from arena.examples import BOTS as EXAMPLE_BOTS  # installed with the package (arena/examples/bots)
 from arena.images.cli import app as images_app
 from sandbox.cli import app as sandbox_app
 
@@ -147,9 +148,6 @@ DEMO_RULES = {
         "etf": {"maker_bps": 2, "taker_bps": 8, "per_unit": 0.005, "min_per_fill": 1},
     },
 }
-
-
-EXAMPLE_BOTS = Path(__file__).resolve().parents[1] / "examples" / "bots"
 
 
 def _demo_bots(folder: Path) -> list[Path]:

@@ -41,14 +41,23 @@ if ((${#missing[@]})); then
 fi
 
 PY=${PYTHON:-$(command -v python3.11 || command -v python3)}
-if [[ ! -x .venv/bin/python ]]; then
-    "$PY" -m venv .venv
+# The locked install: uv.lock pins every package (numpy and pandas to the runner image's), `uv sync --frozen`
+# installs exactly that into .venv, Arena itself editable, and refuses a lock that pyproject.toml has outgrown.
+# uv comes from PyPI into a venv of its own (.tools/uv) when the machine has none; it uses this Python, never
+# downloads one. Without uv: `python -m venv .venv && .venv/bin/pip install -e '.[dev]'` (newest within bounds).
+UV_VERSION=0.13.9
+uv=$(command -v uv || true)
+if [[ -z $uv ]]; then
+    if [[ ! -x .tools/uv/bin/uv ]]; then
+        "$PY" -m venv .tools/uv
+        .tools/uv/bin/python -m pip install -q "uv==$UV_VERSION"
+    fi
+    uv=.tools/uv/bin/uv
 fi
-# Reinstall only when the project's metadata changed.
+# Sync only when the lock or the project's metadata changed (a second run installs nothing).
 stamp=.venv/.arena-installed
-if [[ ! -f $stamp || pyproject.toml -nt $stamp ]]; then
-    .venv/bin/python -m pip install -q --upgrade pip
-    .venv/bin/python -m pip install -q -e '.[dev]'
+if [[ ! -f $stamp || pyproject.toml -nt $stamp || uv.lock -nt $stamp ]]; then
+    UV_PYTHON="$PY" UV_PYTHON_DOWNLOADS=never "$uv" sync --frozen --extra dev
     touch "$stamp"
 fi
 

@@ -8,9 +8,10 @@ is not stale.
 
 SSRF guard: the URL must be http(s) on an allowed port (:class:`PortSet`, by default 80, 443 and 8080-8443),
 and every address its host resolves to must be public and not this host's own — checked when an endpoint is
-registered (:func:`check_endpoint`) and again when the socket connects (a guarded network backend that
-connects to the address it checked), so DNS rebinding between the two cannot reach the cloud metadata
-service, the internal network or the server itself. Loopback only with ``allow_loopback`` (tests, dev).
+registered (:func:`check_endpoint`) and again when the socket connects (httpcore's public connection pool
+on a guarded network backend that connects to the address it checked), so DNS rebinding between the two
+cannot reach the cloud metadata service, the internal network or the server itself. Loopback only with
+``allow_loopback`` (tests, dev).
 
 One attempt has one deadline (``timeout``, 10 s) for all of it — name lookup, connect, TLS, sending, the
 answer's headers — so an endpoint that accepts and then dribbles its answer a byte at a time is cut off
@@ -258,7 +259,7 @@ def check_endpoint(url: str, policy: AddressPolicy | None = None, resolve: Resol
 
 # -- one deadline for a whole attempt ---------------------------------------------------------------------
 
-# Set by Deliverer.attempt for the calling thread (a sync httpx request runs entirely in it); the network
+# Set by Deliverer.attempt for the calling thread (a sync httpcore request runs entirely in it); the network
 # backend and its streams bound each step by what is left of it.
 _DEADLINE: ContextVar[float | None] = ContextVar("webhook_attempt_deadline", default=None)
 _WRITE_CHUNK = 16 * 1024  # each chunk's wait is bounded by what is left, so a slow reader cannot stretch it
@@ -346,15 +347,20 @@ class _GuardedBackend(httpcore.SyncBackend):
         raise error
 
 
-class _GuardedTransport(httpx.HTTPTransport):
-    def __init__(self, policy: AddressPolicy, resolve: Resolver, max_connections: int) -> None:
-        super().__init__(trust_env=False, retries=0)  # no proxies from the environment: they bypass the guard
-        # httpx has no public hook for the network backend; its pool is the documented httpcore one.
-        self._pool = httpcore.ConnectionPool(
-            ssl_context=httpx.create_ssl_context(trust_env=False),
-            max_connections=max_connections,  # at least the attempts in flight: slow endpoints hold theirs
-            network_backend=_GuardedBackend(policy, resolve),
-        )
+# What an attempt that got no HTTP answer raises: refused, reset, timeout, DNS failure, not HTTP (may work later).
+_TRANSPORT_ERRORS = (httpcore.TimeoutException, httpcore.NetworkError, httpcore.ProtocolError,
+                     httpcore.UnsupportedProtocol)  # fmt: skip
+
+
+def _guarded_pool(policy: AddressPolicy, resolve: Resolver, max_connections: int) -> httpcore.ConnectionPool:
+    """httpcore's public connection pool on the guarded backend. No proxies (they would bypass the guard), no
+    redirects (httpcore follows none), no retries of its own (the RetryPolicy decides)."""
+    return httpcore.ConnectionPool(
+        ssl_context=httpx.create_ssl_context(trust_env=False),
+        max_connections=max_connections,  # at least the attempts in flight: slow endpoints hold theirs
+        retries=0,
+        network_backend=_GuardedBackend(policy, resolve),
+    )
 
 
 # -- retry policy -------------------------------------------------------------------------------------
@@ -468,6 +474,18 @@ class DeliveryResult:
         return self.outcome == DELIVERED
 
 
+def _wire_url(url: str) -> httpcore.URL:
+    """``url`` as sent: httpx's parsing (an IDNA host in punycode, the path and query percent-encoded)."""
+    parsed = httpx.URL(url)
+    return httpcore.URL(scheme=parsed.raw_scheme, host=parsed.raw_host, port=parsed.port, target=parsed.raw_path)
+
+
+def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> str | None:
+    """The first ``name`` header's value (names compared case-blind), decoded leniently: it is the endpoint's."""
+    value = next((v for k, v in headers if k.lower() == name), None)
+    return None if value is None else value.decode("latin-1")
+
+
 def _host(url: str) -> str:
     return urlsplit(url).hostname or "?"  # for logs: never the path or query, which may hold a token
 
@@ -499,15 +517,12 @@ class Deliverer:
         self.clock = clock
         self.rng = rng or random.Random()  # its own generator: tests pass a seeded one
         self.resolve = resolve
-        self.client = httpx.Client(
-            transport=_GuardedTransport(self.addresses, resolve, max_connections),
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),  # per step; the attempt's deadline bounds all
-            follow_redirects=False,  # a redirect could point anywhere, past the guard's first check
-            trust_env=False,
-        )
+        self.pool = _guarded_pool(self.addresses, resolve, max_connections)
+        # Per step; the attempt's deadline bounds them all.
+        self.timeouts = {"connect": min(timeout, 5.0), "read": timeout, "write": timeout, "pool": timeout}
 
     def close(self) -> None:
-        self.client.close()
+        self.pool.close()
 
     def __enter__(self) -> Deliverer:
         return self
@@ -534,7 +549,7 @@ class Deliverer:
         """One POST. Never raises for the endpoint's behaviour; a queue-driven worker can call this and
         schedule the next try itself with ``policy.delay``."""
         try:
-            _, _, port = _split(endpoint.url)  # httpx would call a bad scheme a (retryable) transport error
+            _, _, port = _split(endpoint.url)  # httpcore would call a bad scheme a (retryable) transport error
             self.addresses.check_port(port)
         except EndpointError as exc:
             return AttemptResult(None, str(exc), retryable=False, refused=True)
@@ -542,12 +557,13 @@ class Deliverer:
         deadline = _DEADLINE.set(time.monotonic() + self.timeout)
         try:
             # stream: the response body is never read, so a hostile endpoint cannot make us buffer it
-            with self.client.stream("POST", endpoint.url, content=body, headers=headers) as response:
-                status = response.status_code
-                retry_after = parse_retry_after(response.headers.get("Retry-After"), self.clock())
+            with self.pool.stream("POST", _wire_url(endpoint.url), headers=list(headers.items()), content=body,
+                                  extensions={"timeout": self.timeouts}) as response:  # fmt: skip
+                status = response.status
+                retry_after = parse_retry_after(_header(response.headers, b"retry-after"), self.clock())
         except EndpointError as exc:
             return AttemptResult(None, str(exc), retryable=False, refused=True)
-        except httpx.TransportError as exc:  # refused, reset, timeout, DNS failure, not HTTP: may work later
+        except _TRANSPORT_ERRORS as exc:
             log.info("webhook %s to %s: %s: %s", event.id, _host(endpoint.url), type(exc).__name__, exc)
             return AttemptResult(None, UNREACHABLE, retryable=True)
         finally:
