@@ -64,7 +64,7 @@ def celery_worker(redis_url: str, log: Path, queues: str, slots: int, name: str)
             stderr=subprocess.STDOUT,
         )  # fmt: skip
         try:
-            deadline = time.monotonic() + 20
+            deadline = time.monotonic() + 90  # a worker answers a ping within seconds; slower under load
             while not any(
                 node.startswith(f"{name}@") for reply in tasks.app.control.ping(timeout=0.5) for node in reply
             ):

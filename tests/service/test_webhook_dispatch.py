@@ -240,13 +240,12 @@ def test_a_slow_endpoint_stalls_no_one_else(sessions, slow_hooks: int, cap: str)
             stalled = min(2 * slow_hooks, 3)  # two per endpoint, three for all of Mallory's
             assert poll(lambda: slow.open_now, lambda n: n == stalled, 10) == stalled
             under_attack = latency_of_ten(sessions, fast, alices, 100)
-            still_open = slow.open_now
             lifetimes = poll(lambda: list(slow.lifetimes), lambda t: len(t) >= 2 * stalled, 20)
         finally:
             dispatcher.stop()
     print(f"\n{cap}: ten deliveries in {normal:.3f} s alone, {under_attack:.3f} s beside the slowloris; "
           f"slow attempts ended after {min(lifetimes):.2f}-{max(lifetimes):.2f} s")  # fmt: skip
-    assert still_open == stalled and slow.most_open == stalled
+    assert slow.most_open == stalled  # never more at once (a cut-off attempt's successor may not be open yet)
     assert under_attack < 2 * normal + 0.5, (normal, under_attack)
     assert len(lifetimes) >= 2 * stalled and max(lifetimes) < DEADLINE_S + 0.5, lifetimes
     failed = [d for hook in mallorys for d in queued(sessions, hook) if d.attempts]
