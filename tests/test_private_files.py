@@ -52,12 +52,12 @@ def test_an_older_world_readable_database_is_tightened(tmp_path: Path) -> None:
     assert mode(db) == 0o600
 
 
-def test_the_bot_store_root_is_private_and_its_bundles_readable_by_the_sandbox(tmp_path: Path) -> None:
+def test_the_bot_store_and_its_bundles_are_private(tmp_path: Path) -> None:
     bundle = BotBundle.from_files({"main.py": b"print('hi')\n"})
     folder = BundleStore(tmp_path / "data" / "bots").put(bundle)
     assert mode(tmp_path / "data" / "bots") == 0o700  # nobody else may list or enter the store
     assert mode(tmp_path / "data") == 0o700
-    assert mode(folder) == DIR_MODE  # the sandbox sees the bundle through a bind mount: its own modes apply
+    assert mode(folder) == DIR_MODE == 0o700  # the sandbox copies a bundle for each run's own uid
 
 
 def test_replay_feeds_are_kept_in_a_private_folder(tmp_path: Path) -> None:

@@ -19,10 +19,9 @@ from arena.private_files import private_dir
 from arena.uploads.bundle import ENTRY_POINT, BotBundle, content_hash
 from arena.uploads.errors import ErrorCode, UploadError
 
-# The sandbox runs bots as an unprivileged uid that must read every file and enter every folder of a bundle (it
-# sees the bundle's folder through a bind mount, not the store's root, which is 0700).
-FILE_MODE = 0o644
-DIR_MODE = 0o755
+# Arena's user's alone: the sandbox (root) copies a bundle for each run's own uid (sandbox/botfiles.py).
+FILE_MODE = 0o600
+DIR_MODE = 0o700
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _TEMP_PREFIX = ".tmp-"
 
@@ -55,7 +54,7 @@ class BundleStore:
                 _makedirs(target.parent)
                 _write(target, content)
             for folder in sorted({p.parent for p in temp.rglob("*")} | {temp}, reverse=True):
-                os.chmod(folder, DIR_MODE)  # mkdtemp makes 0700; the sandbox uid must enter
+                os.chmod(folder, DIR_MODE)  # whatever the umask
                 _fsync_dir(folder)
             try:
                 os.rename(temp, final)
@@ -132,7 +131,7 @@ def _makedirs(folder: Path) -> None:
 def _write(target: Path, content: bytes) -> None:
     fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, FILE_MODE)
     try:
-        os.fchmod(fd, FILE_MODE)  # the umask may have cleared the world-read bit
+        os.fchmod(fd, FILE_MODE)  # whatever the umask
         view = memoryview(content)
         while view:
             view = view[os.write(fd, view) :]

@@ -1,4 +1,4 @@
-"""BundleStore: atomic, idempotent, world-readable, and closed to path injection."""
+"""BundleStore: atomic, idempotent, private to Arena's user, and closed to path injection."""
 
 from __future__ import annotations
 
@@ -28,16 +28,16 @@ def test_put_lays_out_by_hash(store: BundleStore, bundle: BotBundle) -> None:
     assert sorted(p.name for p in store.root.iterdir()) == [bundle.sha256[:2]]  # no temporary folders left
 
 
-def test_bundles_are_readable_by_the_sandbox_the_store_by_arena_alone(store: BundleStore, bundle: BotBundle) -> None:
-    old = os.umask(0o077)
+def test_the_store_is_arenas_alone_whatever_the_umask(store: BundleStore, bundle: BotBundle) -> None:
+    """Nothing in it is readable by another user: the sandbox copies a bundle for each run's own uid."""
+    old = os.umask(0o002)
     try:
         folder = store.put(bundle)
     finally:
         os.umask(old)
-    assert stat.S_IMODE(store.root.stat().st_mode) == 0o700  # the sandbox sees a bundle through a bind mount
-    for item in [folder.parent, *folder.rglob("*"), folder]:
+    for item in [store.root, folder.parent, *folder.rglob("*"), folder]:
         mode = stat.S_IMODE(item.stat().st_mode)
-        assert mode == (0o755 if item.is_dir() else 0o644), (item, oct(mode))
+        assert mode == (0o700 if item.is_dir() else 0o600), (item, oct(mode))
 
 
 def test_put_is_idempotent(store: BundleStore, bundle: BotBundle) -> None:
