@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.status import Status
 
 from arena.console import fail
 
@@ -30,6 +32,14 @@ def _fail(exc: Exception, as_json: bool) -> typer.Exit:
     return fail(getattr(exc, "code", "IMAGE_ERROR"), str(exc), as_json)
 
 
+def _shown(status: Status, what: str) -> Callable[[str], None]:
+    """A build's progress: each line printed, the latest one on the spinner."""
+    def show(line: str) -> None:
+        status.update(f"[bold]building {what}[/] [dim]{escape(line[:100])}[/]")
+        _err.print(f"[dim]{escape(line)}[/]")
+    return show
+
+
 def _versions(manifest: dict[str, Any]) -> str:
     packages = manifest.get("packages", {})
     return ", ".join([f"python {manifest.get('python', '?')}", *(f"{k} {v}" for k, v in sorted(packages.items()))])
@@ -45,25 +55,30 @@ def build(
     rebuild: Annotated[bool, typer.Option(
         "--rebuild", help="Ignore the caches: rebuild the base tarball (fresh security updates) and the rootfs.",
     )] = False,
+    service: Annotated[bool, typer.Option(
+        "--service", help="Build the service image (API, engine worker, bot host) instead, saved for `docker load`.",
+    )] = False,
     as_json: AsJson = False,
 ) -> None:
-    """Build the runner rootfs (cached by the recipe's digest) and make it current; print its path and digest."""
+    """Build the runner rootfs (cached by the recipe's digest) and make it current; print its path and digest.
+    With --service, build the service image and save it as an archive under <images dir>/service."""
     import docker as docker_sdk
 
     from arena.images import ImageError, build_runner
     from arena.images.rootfs import images_dir as resolve
     from arena.images.rootfs import rootfs_dir
 
-    def show(line: str) -> None:
-        status.update(f"[bold]building the runner image[/] [dim]{escape(line[:100])}[/]")
-        _err.print(f"[dim]{escape(line)}[/]")
+    if service:
+        _build_service(images_dir, rebuild, as_json)
+        return
 
     try:
         if as_json:
             image = build_runner(images_dir, docker_engine=docker, force=rebuild)
         else:
             with _err.status("[bold]building the runner image") as status:
-                image = build_runner(images_dir, docker_engine=docker, force=rebuild, progress=show)
+                image = build_runner(images_dir, docker_engine=docker, force=rebuild,
+                                     progress=_shown(status, "the runner image"))
     except (ImageError, docker_sdk.errors.DockerException, OSError) as exc:
         raise _fail(exc, as_json) from None
     current = rootfs_dir(resolve(images_dir)) / "python"
@@ -79,6 +94,32 @@ def build(
     out.print(f"digest  {image.digest}")
     out.print(f"image   {_versions(image.manifest)}")
     out.print(f"current {current}  [dim](the sandbox runs bots on it; ARENA_SANDBOX_ROOTFS points at another)[/]")
+
+
+def _build_service(images_dir: Path | None, rebuild: bool, as_json: bool) -> None:
+    import docker as docker_sdk
+
+    from arena.images import ImageError
+    from arena.images.service import build_service
+
+    try:
+        if as_json:
+            image = build_service(images_dir, force=rebuild)
+        else:
+            with _err.status("[bold]building the service image") as status:
+                image = build_service(images_dir, force=rebuild, progress=_shown(status, "the service image"))
+    except (ImageError, docker_sdk.errors.DockerException, OSError) as exc:
+        raise _fail(exc, as_json) from None
+    if as_json:
+        seconds = {k: round(v, 2) for k, v in image.timings.items()}
+        print(json.dumps({"image": image.image_id, "tags": list(image.tags), "digest": image.digest,
+                          "archive": str(image.archive), "seconds": seconds}))
+        return
+    out = Console(highlight=False)
+    out.print(f"image   {image.image_id[:19]}  [dim](built in {image.timings.get('total', 0):.0f}s)[/]")
+    out.print(f"tags    {', '.join(image.tags)}")
+    out.print(f"digest  {image.digest}")
+    out.print(f"archive {image.archive}  [dim](docker load < it; docs/deploy.md)[/]")
 
 
 @app.command()

@@ -29,10 +29,11 @@ def project_version() -> str:
         return "0+unknown"
 
 
-def import_base(api: docker.APIClient, base: BaseTarball, progress: Progress) -> str:
-    """Import the base tarball as ``arena/runner-base:<digest[:12]>`` (once per engine); return that name."""
+def import_base(api: docker.APIClient, base: BaseTarball, progress: Progress,
+                repository: str = BASE_REPOSITORY) -> str:
+    """Import the base tarball as ``<repository>:<digest[:12]>`` (once per engine); return that name."""
     tag = base.digest[:12]
-    ref = f"{BASE_REPOSITORY}:{tag}"
+    ref = f"{repository}:{tag}"
     try:
         api.inspect_image(ref)
         progress(f"{ref} already imported")
@@ -41,7 +42,7 @@ def import_base(api: docker.APIClient, base: BaseTarball, progress: Progress) ->
         pass
     progress(f"importing {base.path.name} as {ref}")
     try:
-        api.import_image_from_file(str(base.path), repository=BASE_REPOSITORY, tag=tag)
+        api.import_image_from_file(str(base.path), repository=repository, tag=tag)
     except docker.errors.APIError as exc:
         raise ImageError(f"docker import of {base.path} failed: {exc.explanation or exc}",
                          code="IMPORT_FAILED") from exc
@@ -51,10 +52,18 @@ def import_base(api: docker.APIClient, base: BaseTarball, progress: Progress) ->
 def build_image(api: docker.APIClient, recipe: RunnerRecipe, base_ref: str, progress: Progress) -> str:
     """Build the Dockerfile on ``base_ref``; tag it with the project version and the digest; return its ID."""
     digest = recipe.digest()
-    tags = [f"{IMAGE_REPOSITORY}:{project_version()}", f"{IMAGE_REPOSITORY}:{digest[:12]}"]
-    events = api.build(fileobj=io.BytesIO(recipe.context_tar()), custom_context=True, tag=tags[0],
-                       buildargs={"BASE": base_ref, "DIGEST": digest}, network_mode="none",
-                       pull=False, rm=True, forcerm=True, decode=True)
+    return build_tagged(api, recipe.context_tar(), IMAGE_REPOSITORY, digest, {"BASE": base_ref, "DIGEST": digest},
+                        progress)
+
+
+def build_tagged(api: docker.APIClient, context: bytes, repository: str, digest: str, buildargs: dict[str, str],
+                 progress: Progress) -> str:
+    """Build a context (a tar with its Dockerfile) with networking off and no pulls; tag the image
+    ``<repository>:<project version>`` and ``<repository>:<digest[:12]>``; return its ID. A failing step raises
+    BuildStepError naming it."""
+    tags = [f"{repository}:{project_version()}", f"{repository}:{digest[:12]}"]
+    events = api.build(fileobj=io.BytesIO(context), custom_context=True, tag=tags[0], buildargs=buildargs,
+                       network_mode="none", pull=False, rm=True, forcerm=True, decode=True)
     step = ""
     output: list[str] = []  # the current step's lines, for the error
     image_id: str | None = None

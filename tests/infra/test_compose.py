@@ -77,7 +77,7 @@ def test_the_arena_planes_run_the_right_commands(compose: dict[str, Any]) -> Non
     services = compose["services"]
     for name in ARENA_SERVICES:
         assert services[name]["entrypoint"] == ["sh", "/etc/arena/entrypoint.sh"], name
-        assert services[name]["image"].startswith("${ARENA_IMAGE:-arena/service:")
+        assert services[name]["image"].startswith("${ARENA_IMAGE:?set ARENA_IMAGE to arena/service:")
     assert services["api"]["command"][:2] == ["arena", "serve"]
     assert services["api"]["deploy"]["replicas"] == 2
     assert services["engine"]["command"][:4] == ["arena", "worker", "--queues", "engine"]
