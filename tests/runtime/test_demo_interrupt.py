@@ -28,7 +28,7 @@ def _cgroups_of(*pids: int) -> list[Path]:
 
 
 def test_ctrl_c_stops_the_demo_promptly_and_leaves_nothing() -> None:
-    demo = subprocess.Popen([ARENA, "demo", "--ticks", "100000"], stdout=subprocess.DEVNULL,
+    demo = subprocess.Popen([ARENA, "demo", "--ticks", "5000"], stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, start_new_session=True)  # its own group, as a terminal's job
     try:
         # The bots run on the demo's bot host, a process of its own below the demo.
@@ -53,7 +53,7 @@ def test_ctrl_c_stops_the_web_demo_promptly_and_leaves_nothing(tmp_path: Path) -
 
     out = tmp_path / "web-demo.out"
     with out.open("wb") as sink:
-        demo = subprocess.Popen([ARENA, "demo", "--web", "--ticks", "100000", "--port", str(free_port())],
+        demo = subprocess.Popen([ARENA, "demo", "--web", "--ticks", "5000", "--port", str(free_port())],
                                 stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
     try:
         wait_until("the showcase's address", lambda: "Watch the tournament" in out.read_text(errors="replace"), 120)
