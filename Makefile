@@ -11,7 +11,15 @@ test: setup
 	.venv/bin/ruff check .
 	.venv/bin/pytest -q
 
+# Every benchmark, each printing one JSON object (docs/benchmarks.md). The bench extra adds backtrader (peer.py).
+UV := $(shell command -v uv 2>/dev/null || echo .tools/uv/bin/uv)
+
 bench: setup
+	UV_PYTHON_DOWNLOADS=never $(UV) sync --frozen --extra dev --extra bench
 	.venv/bin/python bench/engine.py
+	.venv/bin/python bench/feeds.py
+	.venv/bin/python bench/leaderboard.py
+	.venv/bin/python bench/peer.py
 	.venv/bin/python bench/sandbox.py
 	.venv/bin/python bench/tournament.py
+	.venv/bin/python bench/api.py
