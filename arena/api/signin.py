@@ -148,7 +148,7 @@ async def sign_in(request: Request, response: Response, body: Credentials) -> Se
     if found is None:
         raise ApiError(401, "INVALID_CREDENTIALS", "those credentials are not valid")
     who, key = found
-    token, expires = open_session(state.redis, who, key)
+    token, expires = await run_in_threadpool(open_session, state.redis, who, key)  # a blocking Redis client
     response.set_cookie(COOKIE, token, max_age=SESSION_TTL_S, httponly=True, samesite="strict", path="/",
                         secure=request.url.scheme == "https")  # fmt: skip
     return SessionOut(contestant=Who(id=who.id, name=who.name, is_admin=who.is_admin), expires_at=expires)

@@ -10,6 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Path, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
 
 from arena.api import client_address, errors
 from arena.api.errors import RETRY_AFTER_S, ApiError, error_body
@@ -57,8 +58,8 @@ async def _view(request: Request, tournament: str) -> tuple[list[StandingOut] | 
     """The standings spectators may see: final when frozen; live, or as of the delay, while running."""
     validate_tournament_id(tournament)
     state = request.app.state.arena
-    board = Leaderboard(state.redis, tournament)
-    frozen = board.is_frozen()
+    board = Leaderboard(state.redis, tournament)  # a blocking client: its calls run in the thread pool, off the loop
+    frozen = await run_in_threadpool(board.is_frozen)
     if frozen or state.settings.spectator_delay_s <= 0:
         return None, board, frozen
     await require_public(state, tournament)  # a delayed board is kept in memory: only for real tournaments
@@ -75,8 +76,8 @@ async def leaderboard(
     ranked, board, frozen = await _view(request, tournament)
     state = request.app.state.arena
     if ranked is None:
-        page = [StandingOut(rank=s.rank, bot=s.bot, score=s.score) for s in board.top(limit, offset, final=frozen)]
-        total = board.size(final=frozen)
+        top, total = await run_in_threadpool(lambda: (board.top(limit, offset, final=frozen), board.size(final=frozen)))
+        page = [StandingOut(rank=s.rank, bot=s.bot, score=s.score) for s in top]
         delay = 0.0
     else:
         page, total, delay = ranked[offset : offset + limit], len(ranked), state.settings.spectator_delay_s
@@ -92,8 +93,9 @@ async def bot_rank(
 ) -> BotRankOut:
     ranked, board, frozen = await _view(request, tournament)
     if ranked is None:
-        standing = board.standing(bot, final=frozen)
-        around = board.around(bot, k, final=frozen) if standing else []
+        standing, around = await run_in_threadpool(
+            lambda: (s := board.standing(bot, final=frozen), board.around(bot, k, final=frozen) if s else [])
+        )
         if standing is None:
             raise ApiError(404, "UNKNOWN_BOT", f"{bot!r} is not on the leaderboard of {tournament!r}")
         return BotRankOut(tournament=tournament, bot=bot, rank=standing.rank, score=standing.score,
