@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.sandbox]
 
 
+@pytest.mark.timeout(900)  # three tournaments of 40 bots, one of 600 ticks twice over, in a cluster it builds
 def test_the_simulated_cluster_survives_each_fault() -> None:
     answer = subprocess.run([sys.executable, str(ROOT / "scripts" / "cluster.py"), "--bots", "40", "--json"],
                             capture_output=True, text=True, timeout=900)  # fmt: skip
