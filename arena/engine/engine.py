@@ -106,12 +106,13 @@ class Engine:
 
     def disable_account(self, account_id: str, ts: int) -> list[Event]:
         """Stop an account trading (a disqualified bot): its open orders are cancelled."""
-        account = self.accounts[account_id]
-        account.disabled = True
-        events: list[Event] = []
-        for order in [o for o in self.orders.values() if o.account == account_id and not o.is_done]:
-            events.append(self._finish(order, ts, OrderStatus.CANCELLED, "ACCOUNT_DISABLED"))
-        return events
+        self.accounts[account_id].disabled = True
+        return self._cancel_all(account_id, ts, "ACCOUNT_DISABLED")
+
+    def _cancel_all(self, account_id: str, ts: int, reason: str) -> list[Event]:
+        """Cancel every open order of an account, with ``reason``."""
+        open_orders = [o for o in self.orders.values() if o.account == account_id and not o.is_done]
+        return [self._finish(order, ts, OrderStatus.CANCELLED, reason) for order in open_orders]
 
     # -- market data ----------------------------------------------------------------------
 
@@ -493,8 +494,7 @@ class Engine:
                 continue
             keep = ruleset.liquidation_target * nav / gross if nav > 0 else 0.0
             extended = ruleset.extended_hours
-            for order in [o for o in self.orders.values() if o.account == account.id]:
-                events.append(self._finish(order, ts, OrderStatus.CANCELLED, "LIQUIDATION"))
+            events.extend(self._cancel_all(account.id, ts, "LIQUIDATION"))
             for symbol in sorted(account.positions):
                 position = account.positions[symbol]
                 instrument = self._instruments[symbol]
