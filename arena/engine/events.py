@@ -11,7 +11,7 @@ from arena.engine.rejections import Rejection
 # change, and a tuple is several times cheaper to build.
 
 
-def _as_dict(event: NamedTuple) -> dict[str, Any]:
+def _as_dict(event: Any) -> dict[str, Any]:
     data = {"event": type(event).__name__, **event._asdict()}
     for key, value in data.items():
         if hasattr(value, "value"):  # enums -> their wire value
@@ -84,7 +84,8 @@ class Fill(NamedTuple):
     remaining: float  # of the order, after this fill
     liquidation: bool = False  # of an order the engine placed to reduce the account (forced liquidation)
 
-    as_dict = _as_dict
+    def as_dict(self) -> dict[str, Any]:
+        return _as_dict(self)
 
 
 class OrderDone(NamedTuple):
@@ -98,7 +99,8 @@ class OrderDone(NamedTuple):
     reason: str
     filled_qty: float
 
-    as_dict = _as_dict
+    def as_dict(self) -> dict[str, Any]:
+        return _as_dict(self)
 
 
 class AccountUpdate(NamedTuple):
@@ -110,7 +112,8 @@ class AccountUpdate(NamedTuple):
     max_drawdown: float
     score: float
 
-    as_dict = _as_dict
+    def as_dict(self) -> dict[str, Any]:
+        return _as_dict(self)
 
 
 Event = OrderAccepted | OrderRejected | Fill | OrderDone | AccountUpdate

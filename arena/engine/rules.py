@@ -32,10 +32,10 @@ class FeeSchedule(_Rules):
     """Charged on every fill: basis points of notional, plus per unit, at least ``min_per_fill``. ``tiers`` lower
     the basis points as an account's traded notional in the asset class grows, as exchanges' volume tiers do."""
 
-    maker_bps: float = Field(0.0, ge=-10, le=1000)  # negative: a maker rebate
-    taker_bps: float = Field(0.0, ge=0, le=1000)
-    per_unit: float = Field(0.0, ge=0, le=1000)
-    min_per_fill: float = Field(0.0, ge=0, le=1e6)
+    maker_bps: float = Field(default=0.0, ge=-10, le=1000)  # negative: a maker rebate
+    taker_bps: float = Field(default=0.0, ge=0, le=1000)
+    per_unit: float = Field(default=0.0, ge=0, le=1000)
+    min_per_fill: float = Field(default=0.0, ge=0, le=1e6)
     tiers: list[FeeTier] = Field(default_factory=list, max_length=20)
 
     @model_validator(mode="after")
@@ -58,19 +58,25 @@ class FeeSchedule(_Rules):
 class SlippageParams(_Rules):
     """P_exec = P_mid · (1 ± [spread/2 + gamma·(Q/V_avg)^alpha])."""
 
-    gamma: float = Field(0.005, ge=0, le=10)
-    alpha: float = Field(0.5, ge=0.5, le=1.0)
+    gamma: float = Field(default=0.005, ge=0, le=10)
+    alpha: float = Field(default=0.5, ge=0.5, le=1.0)
 
 
 class LiquidityRules(_Rules):
     participation_cap: float = Field(
-        0.25, gt=0, le=1, description="share of the unconsumed displayed depth one order may take per tick"
+        default=0.25,
+        gt=0,
+        le=1,
+        description="share of the unconsumed displayed depth one order may take per tick",
     )
     replenish_rate: float = Field(
-        0.5, gt=0, le=1, description="share of an account's consumption at a level restored per book refresh"
+        default=0.5,
+        gt=0,
+        le=1,
+        description="share of an account's consumption at a level restored per book refresh",
     )
     max_book_multiple: float = Field(
-        1.0, gt=0, le=100, description="orders larger than this multiple of the whole visible side halt"
+        default=1.0, gt=0, le=100, description="orders larger than this multiple of the whole visible side halt"
     )
 
 
@@ -81,16 +87,19 @@ class LiquidationRules(_Rules):
 
     enabled: bool = True
     maintenance_leverage: float | None = Field(
-        None, gt=0, le=200, description="gross exposure / NAV past which positions are liquidated; null: 1.5x the cap"
+        default=None,
+        gt=0,
+        le=200,
+        description="gross exposure / NAV past which positions are liquidated; null: 1.5x the cap",
     )
     target_leverage: float | None = Field(
-        None, gt=0, le=200, description="gross exposure / NAV a liquidation reduces to; null: the leverage cap"
+        default=None, gt=0, le=200, description="gross exposure / NAV a liquidation reduces to; null: the leverage cap"
     )
 
 
 class OrderRate(_Rules):
-    max_orders: int = Field(50, ge=1, le=100_000)
-    per_ms: int = Field(1_000, ge=1, le=3_600_000)
+    max_orders: int = Field(default=50, ge=1, le=100_000)
+    per_ms: int = Field(default=1_000, ge=1, le=3_600_000)
 
 
 class ScoringFormula(StrEnum):
@@ -124,11 +133,11 @@ Fraction = Annotated[float, Field(gt=0, le=1)]
 
 
 class Ruleset(_Rules):
-    starting_balance: float = Field(1_000_000.0, gt=0, le=1e12)
-    max_leverage: float = Field(2.0, gt=0, le=100, description="gross exposure / NAV")
-    max_position_fraction: float = Field(0.25, gt=0, le=100, description="one position's value / NAV")
-    symbols: list[str] | None = Field(None, description="whitelist; null allows every catalog symbol")
-    asset_classes: list[AssetClass] | None = Field(None, description="whitelist; null allows all")
+    starting_balance: float = Field(default=1_000_000.0, gt=0, le=1e12)
+    max_leverage: float = Field(default=2.0, gt=0, le=100, description="gross exposure / NAV")
+    max_position_fraction: float = Field(default=0.25, gt=0, le=100, description="one position's value / NAV")
+    symbols: list[str] | None = Field(default=None, description="whitelist; null allows every catalog symbol")
+    asset_classes: list[AssetClass] | None = Field(default=None, description="whitelist; null allows all")
     order_types: list[OrderType] = Field(default_factory=lambda: list(OrderType), min_length=1)
     time_in_force: list[TimeInForce] = Field(default_factory=lambda: list(TimeInForce), min_length=1)
     short_selling: bool = True
@@ -138,13 +147,13 @@ class Ruleset(_Rules):
     order_rate: OrderRate = OrderRate()
     extended_hours: bool = False
     outside_session: Literal["reject", "queue"] = Field(
-        "reject",
+        default="reject",
         description="an order for a closed venue: refused (EXCHANGE_CLOSED), or accepted and worked from the next "
         "open (IOC and FOK orders are still refused; a DAY order expires at that session's close)",
     )
     liquidation: LiquidationRules = LiquidationRules()
     daily_loss_limit: Fraction | None = Field(
-        None, description="fraction of the day's opening NAV; past it, new risk is refused (LOSS_LIMIT)"
+        default=None, description="fraction of the day's opening NAV; past it, new risk is refused (LOSS_LIMIT)"
     )
     scoring: ScoringRules = ScoringRules()
 
@@ -168,9 +177,10 @@ class Ruleset(_Rules):
     @model_validator(mode="after")
     def _complete_per_class_tables(self) -> Ruleset:
         # An override may name some asset classes only; the rest keep the defaults.
-        for table, defaults in ((self.fees, _DEFAULT_FEES), (self.slippage, _DEFAULT_SLIPPAGE)):
-            for asset_class, value in defaults.items():
-                table.setdefault(asset_class, value)
+        for asset_class, fees in _DEFAULT_FEES.items():
+            self.fees.setdefault(asset_class, fees)
+        for asset_class, slippage in _DEFAULT_SLIPPAGE.items():
+            self.slippage.setdefault(asset_class, slippage)
         return self
 
 
