@@ -14,6 +14,9 @@ Per update of a symbol:
 * traded volume is the instrument's ``daily_volume`` spread over the session, heavier near the open and
   close, light in pre/post-market, log-normal noise; ``last`` is the touch the move went towards.
 
+US equities and ETFs pause for five minutes when their mid leaves a limit up-limit down band
+(:mod:`arena.feeds.luld`); their books say ``halted`` meanwhile.
+
 A symbol updates only while its venue is in a session (regular, or pre/post when ``extended_hours``) and
 its contract has not expired; a tick is emitted at each interval where at least one symbol updates, and
 closed stretches are skipped straight to the next open.
@@ -35,6 +38,7 @@ from arena.engine.tick import Tick
 from arena.feeds import ladder
 from arena.feeds.calendars import build_calendars
 from arena.feeds.errors import FeedError, FeedErrorCode
+from arena.feeds.luld import LimitUpLimitDown, applies_to
 
 if TYPE_CHECKING:
     from arena.engine.sessions import SessionCalendars, VenueSchedule
@@ -73,6 +77,7 @@ class _Path:
         "inst",
         "last",
         "log_mid",
+        "luld",
         "noise",
         "pos",
         "qd",
@@ -88,7 +93,7 @@ class _Path:
         "venue",
     )
 
-    def __init__(self, inst: Instrument, seed: int, interval_ms: int) -> None:
+    def __init__(self, inst: Instrument, seed: int, interval_ms: int, volatility_halts: bool) -> None:
         self.inst = inst
         self.symbol = inst.symbol
         self.venue = inst.venue
@@ -119,6 +124,7 @@ class _Path:
         self.sizes: list[list[float]] = []
         self.thin: list[list[float]] | None = None
         self.pos = _BLOCK
+        self.luld = LimitUpLimitDown() if volatility_halts and applies_to(inst) else None
 
     def _refill(self) -> None:
         self.block = self.rng.standard_normal((_BLOCK, _N_SCALARS)).tolist()
@@ -174,6 +180,11 @@ class _Path:
         bids = tuple(zip(bid_prices, sizes[: ladder.LEVELS], strict=False))
         asks = tuple(zip(ask_prices, sizes[ladder.LEVELS :], strict=False))
 
+        if self.luld is not None:
+            if not regular:
+                self.luld.outside_session()
+            elif self.luld.halted(ts, mid, since_open, to_close):
+                return L2Book(self.symbol, ts, bids, asks, self.last, 0.0, True)
         volume = round(volume, self.qd)
         if volume > 0:
             self.last = asks[0][0] if move >= 0 else bids[0][0]
@@ -201,6 +212,7 @@ class SyntheticFeed:
         ticks: int = DEFAULT_TICKS,
         calendars: SessionCalendars | None = None,
         extended_hours: bool = True,
+        volatility_halts: bool = True,
     ) -> None:
         for name, value, low in (("seed", seed, 0), ("interval_ms", interval_ms, 1), ("ticks", ticks, 0)):
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
@@ -220,6 +232,7 @@ class SyntheticFeed:
         self.interval_ms = interval_ms
         self.ticks = ticks
         self.extended_hours = extended_hours
+        self.volatility_halts = volatility_halts
         self._venues = tuple(sorted({catalog[s].venue for s in chosen}))
         self._given_calendars = calendars
         self._first: tuple[dict[str, VenueSchedule], int | None] | None = None
@@ -262,7 +275,7 @@ class SyntheticFeed:
             raise FeedError(FeedErrorCode.CALENDAR, str(exc)) from None
 
     def _ticks(self) -> Iterator[Tick]:
-        paths = [_Path(self._catalog[s], self.seed, self.interval_ms) for s in self._symbols]
+        paths = [_Path(self._catalog[s], self.seed, self.interval_ms, self.volatility_halts) for s in self._symbols]
         interval, start, extended = self.interval_ms, self.start, self.extended_hours
         if self._first is None:
             self._first = self._schedules(start)  # building is slow (~0.3 s); re-iterations reuse it
