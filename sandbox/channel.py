@@ -14,7 +14,7 @@ import select
 import threading
 import time
 from collections.abc import Iterator, Mapping
-from typing import Any, BinaryIO
+from typing import IO, Any, Literal
 
 from sandbox.errors import ProtocolError
 
@@ -22,7 +22,7 @@ DEFAULT_MAX_LINE_BYTES = 64 * 1024 - 1  # protocol v1: a line is at most 64 KiB,
 _CHUNK = 65536
 
 
-def _fileno(stream: BinaryIO | int) -> int:
+def _fileno(stream: IO[bytes] | int) -> int:
     return stream if isinstance(stream, int) else stream.fileno()
 
 
@@ -49,15 +49,15 @@ class JsonLineChannel:
 
     def __init__(
         self,
-        writer: BinaryIO | int,
-        reader: BinaryIO | int,
+        writer: IO[bytes] | int,
+        reader: IO[bytes] | int,
         *,
         max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
         send_timeout: float | None = 10.0,
     ) -> None:
         if max_line_bytes < 2:
             raise ValueError("max_line_bytes must be at least 2")
-        self._streams: tuple[BinaryIO | int | None, BinaryIO | int] = (writer, reader)  # file objects own the fds
+        self._streams: tuple[IO[bytes] | int | None, IO[bytes] | int] = (writer, reader)  # file objects own the fds
         self._wfd, self._rfd = _fileno(writer), _fileno(reader)
         os.set_blocking(self._wfd, False)
         os.set_blocking(self._rfd, False)
@@ -142,7 +142,7 @@ class JsonLineChannel:
             size, self._reported = self._consumed - self._reported, self._consumed
             yield size, None if isinstance(item, bytes) and not item.strip() else item
 
-    def _raw_line(self) -> bytes | ProtocolError | bool | None:
+    def _raw_line(self) -> bytes | ProtocolError | Literal[False] | None:
         while True:
             try:
                 line = self._next_line()
@@ -221,19 +221,7 @@ class JsonLineChannel:
         return line
 
     def _parse(self, line: bytes) -> dict[str, Any]:
-        try:
-            text = line.decode("utf-8")
-        except UnicodeDecodeError as error:
-            raise ProtocolError(ProtocolError.INVALID_UTF8, f"the line is not UTF-8 ({error.reason} at byte "
-                                f"{error.start})") from None
-        try:
-            value = json.loads(text, parse_constant=_reject_constant)
-        except (ValueError, RecursionError) as error:
-            raise ProtocolError(ProtocolError.INVALID_JSON, f"the line is not JSON: {str(error)[:200]}") from None
-        if not isinstance(value, dict):
-            raise ProtocolError(ProtocolError.NOT_AN_OBJECT,
-                                f"each line must be a JSON object, got {type(value).__name__}")
-        return value
+        return parse_line(line)
 
     def close(self) -> None:
         """Close both ends; the bot sees EOF on its stdin."""
@@ -269,3 +257,21 @@ class JsonLineChannel:
             pass
         finally:
             self._write_lock.release()
+
+
+def parse_line(line: bytes) -> dict[str, Any]:
+    """One line (without its newline) as an object. Raises ProtocolError (INVALID_UTF8, INVALID_JSON,
+    NOT_AN_OBJECT). Shared by every transport a bot's lines arrive on (its stdout, the remote-bot gateway)."""
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ProtocolError(ProtocolError.INVALID_UTF8, f"the line is not UTF-8 ({error.reason} at byte "
+                            f"{error.start})") from None
+    try:
+        value = json.loads(text, parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as error:
+        raise ProtocolError(ProtocolError.INVALID_JSON, f"the line is not JSON: {str(error)[:200]}") from None
+    if not isinstance(value, dict):
+        raise ProtocolError(ProtocolError.NOT_AN_OBJECT,
+                            f"each line must be a JSON object, got {type(value).__name__}")
+    return value

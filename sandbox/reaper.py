@@ -27,6 +27,8 @@ from sandbox.runtime import Runtime, state_dir
 
 _owner_cache: tuple[int, str] | None = None
 _watchdogs: dict[tuple[int, str], subprocess.Popen[bytes]] = {}
+# The write end of each watchdog's stdin, open for our lifetime: the watchdog reaps when it reads EOF there.
+_watchdog_pipes: dict[tuple[int, str], int] = {}
 _lock = threading.Lock()
 
 
@@ -127,8 +129,10 @@ def ensure_watchdog(runtime: Runtime) -> None:
             start_new_session=True,  # a Ctrl-C to the host's terminal must not reach it
         )
         os.close(read_end)
-        watchdog._arena_pipe = write_end  # type: ignore[attr-defined]  # kept open for our lifetime
-        _watchdogs[key] = watchdog
+        stale_pipe = _watchdog_pipes.get(key)
+        if stale_pipe is not None:
+            os.close(stale_pipe)  # the dead watchdog's
+        _watchdogs[key], _watchdog_pipes[key] = watchdog, write_end
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -71,7 +71,9 @@ class Book:
             self.last = last
 
 
-def _merge(levels: list[tuple[float, float]], changes: Iterable[Sequence[float]], reverse: bool) -> list:
+def _merge(
+    levels: list[tuple[float, float]], changes: Iterable[Sequence[float]], reverse: bool
+) -> list[tuple[float, float]]:
     book = dict(levels)
     for price, size in changes:
         if size:
