@@ -8,12 +8,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from arena.store import tournaments as repo
-from arena.store.models import EquitySnapshot, FillRecord, OrderRecord, RejectionRecord, StandingRecord
+from arena.store.models import EquitySnapshot, FillRecord, MarketTick, OrderRecord, RejectionRecord, StandingRecord
 
 
 def the_record(sessions: sessionmaker[Session], tournament_id: int) -> dict[str, Any]:
     """Per bot: its standing, its entry's end and its counts of orders, fills, rejections and equity samples; the
-    run's status and the last tick recorded whole."""
+    run's status, the last tick recorded whole, and the market on record (rows, ticks, and their mean mid: each
+    tick's books once, whoever recorded them)."""
     with sessions.begin() as session:
         t = repo.get_tournament(session, tournament_id)
         keys = {e.id: e.bot_key for e in t.entries}
@@ -24,5 +25,10 @@ def the_record(sessions: sessionmaker[Session], tournament_id: int) -> dict[str,
             out[model.__tablename__] = {keys[e]: n for e, n in rows}
         standings = session.scalars(select(StandingRecord).where(StandingRecord.tournament_id == t.id))
         out["standings"] = sorted([keys[s.entry_id], s.rank, s.score, s.nav, s.trades, s.fees] for s in standings)
+        rows, ticks, mid = session.execute(
+            select(func.count(), func.count(func.distinct(MarketTick.n)),
+                   func.avg((MarketTick.bid + MarketTick.ask) / 2)).where(MarketTick.tournament_id == t.id)
+        ).one()
+        out["ticks"] = (rows, ticks, round(mid or 0.0, 6))
         out["entries"] = sorted([e.bot_key, e.status.value, e.end_classification or ""] for e in t.entries)
         return out

@@ -53,6 +53,7 @@ from sandbox import Limits
 class Entry:
     bot: str
     path: Path
+    remote: bool = False  # its supervisor runs in the bot gateway, not on a bot host
 
 
 @dataclass
@@ -100,6 +101,9 @@ class Standing:
 class Observer:
     """Hooks for what a tournament produces, for the durable record and webhooks. Override what you need;
     they run on the engine's thread, so keep them quick (queue the work)."""
+
+    def market(self, n: int, tick: Tick) -> None:
+        """Tick ``n``'s books, as the engine is about to apply them (before that tick's ``events``)."""
 
     def events(self, n: int, ts: int, events: list[Event], requests: list[tuple[str, Any]]) -> None:
         """Engine events of tick ``n``; ``requests`` are the (bot, order or cancel) that caused them."""
@@ -313,6 +317,8 @@ class Tournament:
 
     def _market(self, n: int, tick: Tick) -> None:
         self._steps.append(["tick"])
+        if n > self.observed_through:  # as with its events (_apply): the record holds the ticks up to there
+            self.observer.market(n, tick)
         status = self.sessions.changes(tick.ts, tick.books)
         extra = {b: status for b, state in self.bots.items() if state.status == "running"} if status else {}
         self._apply(n, tick.ts, self.engine.on_tick(tick), [], extra)

@@ -4,6 +4,8 @@ What it writes (``arena.store.record``):
 
 - every order (its side, type, tif, qty and prices from the accepted order its OrderAccepted carries), fill
   and rejection the engine reports;
+- the market: every tick's books, one row per symbol (the top of its book, its last trade and volume), written
+  with that tick's orders, so the export has the prices the bots traded on;
 - equity snapshots, *sampled*: the ticks are cut into windows of ``equity_every`` ticks and each entry gets
   at most one snapshot per window, its state at the window's end (only entries whose NAV moved in it). By
   default ``equity_every`` is ``ceil(ticks / EQUITY_POINTS)``, so a tournament keeps at most ~1,000
@@ -47,6 +49,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from arena.engine.events import AccountUpdate, Event
+from arena.engine.tick import Tick
 from arena.runtime.tournament import BotState, Observer, Standing
 from arena.store import record
 from arena.store import tournaments as tournament_repo
@@ -57,6 +60,7 @@ from arena.store.models import (
     FillRecord,
     LogLine,
     LogStream,
+    MarketTick,
     OrderRecord,
     RejectionRecord,
     StandingRecord,
@@ -72,7 +76,7 @@ QUEUE_BATCHES = 32
 RETRY_FOR_S = 300.0  # how long a batch is retried while the database is unavailable
 FINISHED_SANDBOX = ("exited", "killed")  # how a bot's sandbox ends when the tournament tells it to stop
 
-_Item = tuple[int, int, list[Event]]  # (n, ts, events)
+_Item = tuple[int, int, list[Event] | Tick]  # (n, ts, events), or (n, ts, the tick's market)
 
 
 @dataclass
@@ -147,17 +151,26 @@ class Recorder(Observer):
 
     # -- the engine's thread: buffer and hand over ------------------------------------------------------
 
+    def market(self, n: int, tick: Tick) -> None:
+        """Buffer tick ``n``'s books (shown before its events)."""
+        self._begin(n)
+        self._buffer.append((n, tick.ts, tick))
+        self._buffered += len(tick.books)
+
     def events(self, n: int, ts: int, events: list[Event], requests: list[tuple[str, Any]]) -> None:
-        """Buffer a tick's events (the requests are not needed: each OrderAccepted carries its order). A batch is
-        handed over when a new tick begins, so each holds whole ticks."""
+        """Buffer a tick's events (the requests are not needed: each OrderAccepted carries its order)."""
+        self._begin(n)
+        self._buffer.append((n, ts, events))
+        self._buffered += len(events)
+
+    def _begin(self, n: int) -> None:
+        """A batch is handed over when a new tick begins, so each holds whole ticks."""
         if self._buffer and n != self._buffer[-1][0] and (
             n - 1 - self._flushed_at >= self.flush_ticks
             or self._buffered >= self.flush_events
             or time.monotonic() - self._handed_at >= self.flush_every_s
         ):
             self._hand_over(self._buffer[-1][0])
-        self._buffer.append((n, ts, events))
-        self._buffered += len(events)
 
     def replayed(self, n: int, ts: int, updates: list[AccountUpdate]) -> None:
         """A takeover's replay of a tick the record holds: the equity samples it already wrote (``last``) and the
@@ -228,15 +241,15 @@ class Recorder(Observer):
                     equity, trades, fees = self._digest_end(item)
                     write = functools.partial(self._write_end_rows, end=item, equity=equity, trades=trades, fees=fees)
                 else:
-                    recordable, equity = self._digest(item)
+                    recordable, equity, market = self._digest(item)
                     write = functools.partial(self._write_rows, recordable=recordable, equity=equity,
-                                              through=item[-1][0])  # fmt: skip
+                                              through=item[-1][0], market=market)  # fmt: skip
                 try:
                     self._persistently(write)
                 except (DataError, IntegrityError) as exc:  # a row the database refuses: keep every other one
                     if isinstance(item, _End):
                         raise
-                    self._write_row_by_row(recordable, equity, item[-1][0], exc)
+                    self._write_row_by_row(recordable, equity, market, item[-1][0], exc)
             except RecordTaken:
                 log.warning("tournament %s: another engine run keeps the record now; this one writes no more",
                             self.slug)
@@ -281,18 +294,22 @@ class Recorder(Observer):
     def _fail(self, what: str) -> None:
         self.failures.append(what)
 
-    def _write_row_by_row(self, recordable: list[Event], equity: list[AccountUpdate], through: int,
-                          exc: Exception) -> None:  # fmt: skip
-        """The batch was refused as invalid (one row too long for its column, say): write each row in its own
-        transaction so that one bad row costs only itself, and name each row that still cannot be written."""
+    def _write_row_by_row(self, recordable: list[Event], equity: list[AccountUpdate], market: list[tuple[int, Tick]],
+                          through: int, exc: Exception) -> None:  # fmt: skip
+        """The batch was refused as invalid (one row too long for its column, say): write each row (each tick's
+        market) in its own transaction so that one bad row costs only itself, and name each that still cannot be
+        written."""
         log.warning("recording tournament %s: a batch through tick %s was refused (%s); writing it row by row",
                     self.slug, through, type(exc).__name__)
-        rows: list[tuple[Event, Callable[[Session], Any]]] = [
+        rows: list[tuple[object, Callable[[Session], Any]]] = [
             (e, functools.partial(record.record_events, tournament=self.tournament_id, entry_map=self.entry_map,
                                   events=[e])) for e in recordable
         ] + [
             (u, functools.partial(record.record_equity, tournament=self.tournament_id, entry_map=self.entry_map,
                                   updates=[u])) for u in equity
+        ] + [
+            (f"the market of tick {n}", functools.partial(record.record_ticks, tournament=self.tournament_id,
+                                                          ticks=[(n, tick)])) for n, tick in market
         ]  # fmt: skip
         for row, write in rows:
             try:
@@ -302,21 +319,27 @@ class Recorder(Observer):
         self._persistently(lambda session: tournament_repo.set_recorded_tick(session, self.tournament_id, through))
 
     def _write_rows(self, session: Session, recordable: list[Event], equity: list[AccountUpdate],
-                    through: int | None = None) -> None:  # fmt: skip
+                    through: int | None = None, market: list[tuple[int, Tick]] | None = None) -> None:  # fmt: skip
         if through is not None:
             tournament_repo.set_recorded_tick(session, self.tournament_id, through)
+        if market:
+            record.record_ticks(session, self.tournament_id, market)
         if recordable:
             record.record_events(session, self.tournament_id, self.entry_map, recordable)
         if equity:
             record.record_equity(session, self.tournament_id, self.entry_map, equity)
 
-    def _digest(self, batch: list[_Item]) -> tuple[list[Event], list[AccountUpdate]]:
-        """Engine events to record, and equity samples due."""
+    def _digest(self, batch: list[_Item]) -> tuple[list[Event], list[AccountUpdate], list[tuple[int, Tick]]]:
+        """Engine events to record, equity samples due, and the ticks' markets."""
         state = self._state
         recordable: list[Event] = []
         equity: list[AccountUpdate] = []
+        market: list[tuple[int, Tick]] = []
         every = self.equity_every
         for n, ts, events in batch:
+            if isinstance(events, Tick):
+                market.append((n, events))
+                continue
             window = (n - 1) // every
             if window != state.window:
                 equity.extend(self._take_pending())
@@ -327,7 +350,7 @@ class Recorder(Observer):
                     state.pending[event.account] = event
                     continue
                 recordable.append(event)
-        return recordable, equity
+        return recordable, equity, market
 
     def _take_pending(self) -> list[AccountUpdate]:
         state = self._state
@@ -425,7 +448,7 @@ def log_lines(report: Mapping[str, Any], status: str) -> list[tuple[LogStream, s
 
 def _forget(session: Session, tournament_id: int) -> None:
     """Delete an earlier run's record of the tournament (its entries stay)."""
-    for model in (FillRecord, OrderRecord, RejectionRecord, EquitySnapshot, StandingRecord):
+    for model in (FillRecord, OrderRecord, RejectionRecord, EquitySnapshot, StandingRecord, MarketTick):
         session.execute(delete(model).where(model.tournament_id == tournament_id))
     entries = select(Entry.id).where(Entry.tournament_id == tournament_id).scalar_subquery()
     session.execute(delete(LogLine).where(LogLine.entry_id.in_(entries)))

@@ -37,6 +37,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from arena.engine.events import AccountUpdate, Event
+from arena.engine.tick import Tick
 from arena.metrics import WEBHOOK_BACKLOG
 from arena.runtime.tournament import BotState, Observer, Standing
 from arena.settings import Settings
@@ -75,6 +76,9 @@ class Observers(Observer):
                 getattr(observer, hook)(*args)
             except Exception:
                 log.exception("observer %s.%s failed", type(observer).__name__, hook)
+
+    def market(self, n: int, tick: Tick) -> None:
+        self._each("market", n, tick)
 
     def events(self, n: int, ts: int, events: list[Event], requests: list[tuple[str, Any]]) -> None:
         self._each("events", n, ts, events, requests)

@@ -1,4 +1,4 @@
-"""The record of a tournament: orders, fills, rejections, equity, standings, logs.
+"""The record of a tournament: orders, fills, rejections, equity, standings, logs, and the market's ticks.
 
 Writers take engine events as they come (bulk executemany inserts: a tournament makes many) and an
 ``entry_map`` (bot key → entry id, from ``tournaments.entry_map``). Readers page by id or ts.
@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from arena.engine.events import AccountUpdate, Event, Fill, OrderAccepted, OrderDone, OrderRejected
 from arena.engine.orders import OrderStatus
+from arena.engine.tick import Tick
 from arena.store.errors import InvalidValue
 from arena.store.models import (
     LOG_TEXT_MAX,
@@ -24,6 +25,7 @@ from arena.store.models import (
     FillRecord,
     LogLine,
     LogStream,
+    MarketTick,
     OrderRecord,
     RejectionRecord,
     StandingRecord,
@@ -39,6 +41,7 @@ _rejections = RejectionRecord.__table__
 _equity = EquitySnapshot.__table__
 _standings = StandingRecord.__table__
 _logs = LogLine.__table__
+_ticks = MarketTick.__table__
 
 # Orders already recorded by an earlier batch: fold this batch's fills and end in, one row per order.
 _UPDATE_ORDER = (
@@ -178,6 +181,24 @@ def record_equity(
     ]  # fmt: skip
     if rows:
         session.execute(insert(_equity), rows)
+    return len(rows)
+
+
+def record_ticks(session: Session, tournament: Tournament | int, ticks: Iterable[tuple[int, Tick]]) -> int:
+    """The market of (tick number, Tick) pairs: one row per symbol whose book the tick carries, with the top of
+    its book (None for an empty side), its last trade price and the volume traded since its previous book.
+    Returns the number of rows written."""
+    t_id = _tid(tournament)
+    rows = [
+        {"tournament_id": t_id, "n": n, "ts": tick.ts, "symbol": book.symbol,
+         "bid": book.bids[0][0] if book.bids else None, "bid_size": book.bids[0][1] if book.bids else None,
+         "ask": book.asks[0][0] if book.asks else None, "ask_size": book.asks[0][1] if book.asks else None,
+         "last": book.last, "volume": book.volume, "halted": book.halted}
+        for n, tick in ticks
+        for book in tick.books
+    ]  # fmt: skip
+    if rows:
+        session.execute(insert(_ticks), rows)
     return len(rows)
 
 

@@ -149,6 +149,7 @@ def test_a_killed_engine_worker_is_taken_over_and_the_record_equals_an_uninterru
     assert got == expected  # standings, statuses and every count of orders, fills and rejections, bit for bit
     assert got["recorded_tick"] == 40
     assert sum(got["fills"].values()) > 0
+    assert got["ticks"][1] == 40 and got["ticks"][0] >= 40  # the market of every tick, each once
     print(f"takeover: {took_s:.2f} s from kill -9 to the next tick applied (lease ttl {LEASE_TTL_S} s)")
     client.close()
 

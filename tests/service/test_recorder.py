@@ -1,5 +1,5 @@
 """The Recorder against a real engine (no sandbox), on SQLite and PostgreSQL: orders with the terms their
-OrderAccepted carries, sampled equity, the end, and a database that refuses writes for a while."""
+OrderAccepted carries, sampled equity, the market's ticks, the end, and a database that refuses writes for a while."""
 
 from __future__ import annotations
 
@@ -20,14 +20,15 @@ from arena.runtime.tournament import BotState, Standing
 from arena.service.recorder import Recorder
 from arena.store import record, tournaments
 from arena.store.db import make_engine, make_sessionmaker
-from arena.store.models import EntryStatus, EquitySnapshot, LogStream, TournamentStatus
+from arena.store.models import EntryStatus, EquitySnapshot, LogStream, MarketTick, TournamentStatus
 from tests.engine.builders import T0, ladder
 from tests.store.conftest import World
 
 
 def _trade(keys: list[str], ticks: int) -> tuple[Engine, list[tuple[int, int, list, list]]]:
     """A real engine trading AAPL for ``keys`` over ``ticks`` minutes (each bot alternates sides, bot i trades
-    1 + i shares): the engine, and what it produced, (n, ts, events, requests), as the recorder is shown it."""
+    1 + i shares): the engine, and what it produced, (n, ts, events, requests), as the recorder is shown it; each
+    tick's first item's requests are the Tick itself (``_show`` shows it to the recorder's ``market``)."""
     engine = Engine(load_catalog(), SessionCalendars.build(date(2026, 3, 1), date(2026, 3, 10)))
     for key in keys:
         engine.open_account(key, None)
@@ -38,9 +39,28 @@ def _trade(keys: list[str], ticks: int) -> tuple[Engine, list[tuple[int, int, li
         book = ladder("AAPL", ts, mid - 0.01, mid + 0.01, size=100, volume=50_000)
         batch = [(key, {"symbol": "AAPL", "side": "buy" if (n + i) % 2 else "sell", "qty": 1 + i,
                         "client_order_id": f"c{n}"}) for i, key in enumerate(keys)]  # fmt: skip
-        produced.append((n, ts, engine.on_tick(Tick(ts, (book,))), []))
+        tick = Tick(ts, (book, ladder("MSFT", ts, 410.0, 410.02, size=50, volume=n)))
+        produced.append((n, ts, engine.on_tick(tick), tick))
         produced.append((n, ts, engine.submit_batch(batch, ts, random.Random(n)), batch))
     return engine, produced
+
+
+def _show(recorder: Recorder, n: int, ts: int, events: list, requests: list | Tick) -> None:
+    """One item of ``_trade``'s output, as a tournament shows it to its observer."""
+    if isinstance(requests, Tick):
+        recorder.market(n, requests)
+        requests = []
+    recorder.events(n, ts, events, requests)
+
+
+def _market(sessions, t_id: int) -> list[tuple]:
+    with sessions.begin() as session:
+        rows = session.execute(select(MarketTick.n, MarketTick.ts, MarketTick.symbol, MarketTick.bid,
+                                      MarketTick.bid_size, MarketTick.ask, MarketTick.ask_size, MarketTick.last,
+                                      MarketTick.volume, MarketTick.halted)
+                               .where(MarketTick.tournament_id == t_id)
+                               .order_by(MarketTick.n, MarketTick.symbol))  # fmt: skip
+        return [tuple(r) for r in rows]
 
 
 @pytest.fixture
@@ -124,7 +144,7 @@ def test_recorder_samples_equity_and_records_the_end(sessions, cup):
     fills: dict[str, list[Fill]] = {k: [] for k in keys}
     updates = 0
     for n, ts, events, requests in produced:
-        recorder.events(n, ts, events, requests)
+        _show(recorder, n, ts, events, requests)
         updates += sum(isinstance(e, AccountUpdate) for e in events)
         for e in events:
             if isinstance(e, Fill):
@@ -161,11 +181,19 @@ def test_recorder_samples_equity_and_records_the_end(sessions, cup):
             lines = [(x.stream, x.text) for x in record.logs_of(session, entry_id)]
             assert (LogStream.PROTOCOL, "log: hi") in lines and (LogStream.STDERR, "oops") in lines
         assert record.standings_scores(session, t_id) == {k: accounts[k].score for k in keys}
+    # Every tick's market, one row per symbol: the top of each book, its last trade and volume.
+    market = _market(sessions, t_id)
+    ticks = [requests for _, _, _, requests in produced if isinstance(requests, Tick)]
+    assert len(market) == 2 * len(ticks) == 200
+    assert market == [(n, tick.ts, b.symbol, b.bids[0][0], b.bids[0][1], b.asks[0][0], b.asks[0][1], b.last,
+                       b.volume, False) for n, tick in enumerate(ticks, start=1)
+                      for b in sorted(tick.books, key=lambda b: b.symbol)]  # fmt: skip
     # A second run of the same tournament records afresh.
     again = Recorder(sessions, t_id)
     again.close()
     with sessions.begin() as session:
         assert session.scalar(select(func.count()).select_from(EquitySnapshot)) == 0
+    assert _market(sessions, t_id) == []
 
 
 def test_one_row_the_database_refuses_costs_only_itself(sessions, cup):
@@ -242,7 +270,7 @@ def test_a_record_taken_over_mid_run_equals_an_uninterrupted_one(sessions):
 
     whole = Recorder(sessions, ids["whole"], equity_every=4, flush_ticks=3)
     for tick in ticks:
-        whole.events(*tick)
+        _show(whole, *tick)
     whole.finished(standings, bots)
     whole.close()
 
@@ -251,18 +279,18 @@ def test_a_record_taken_over_mid_run_equals_an_uninterrupted_one(sessions):
     first = Recorder(sessions, ids["taken"], equity_every=4, flush_ticks=3, holder="engine-1#1")
     for tick in ticks:
         if tick[0] <= 12:
-            first.events(*tick)
+            _show(first, *tick)
     second = Recorder(sessions, ids["taken"], equity_every=4, flush_ticks=3, fresh=False, holder="engine-2#2")
     assert second.recorded_through <= 12
     for tick in ticks:
         if 12 < tick[0] <= 14:
-            first.events(*tick)
+            _show(first, *tick)
     first.close()
     for n, ts, events, requests in ticks:
         if n <= second.recorded_through:
             second.replayed(n, ts, [e for e in events if isinstance(e, AccountUpdate)])
         else:
-            second.events(n, ts, events, requests)
+            _show(second, n, ts, events, requests)
     second.finished(standings, bots)
     second.close()
     assert whole.failures == first.failures == second.failures == []
@@ -282,3 +310,6 @@ def test_a_record_taken_over_mid_run_equals_an_uninterrupted_one(sessions):
     assert all(len(curve) >= 8 for curve in expected[0].values())  # a point per 4-tick window, and the end
     assert got == expected
     assert first.taken  # and it knows
+    # The market too: each tick once (the key would refuse a second copy, and the writes would have failed).
+    market = _market(sessions, ids["taken"])
+    assert market == _market(sessions, ids["whole"]) and len(market) == 2 * 30
