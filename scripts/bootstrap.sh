@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 # ip, nsenter: scripts/cluster.py builds its simulated cluster out of network namespaces.
 declare -A wanted=([runc]=runc [runsc]=runsc [redis-server]=redis-server [chromium]=chromium
                    [mmdebstrap]=mmdebstrap [dockerd]=docker.io [promtool]=prometheus [ip]=iproute2
-                   [nsenter]=util-linux)
+                   [nsenter]=util-linux [gcc]=gcc)
 missing=()
 for cmd in "${!wanted[@]}"; do
     # /usr/sbin is not on a non-root user's PATH on Debian (dockerd, runc live there).
@@ -22,6 +22,11 @@ done
 # The storage tests start a throwaway PostgreSQL with initdb/pg_ctl (Debian keeps them off PATH).
 if ! command -v initdb >/dev/null 2>&1 && ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
     missing+=(postgresql)
+fi
+# The sync below compiles the engine's hot modules with mypyc: gcc (above) and Python's headers.
+PY=${PYTHON:-$(command -v python3.11 || command -v python3)}
+if [[ ! -f $("$PY" -c 'import sysconfig; print(sysconfig.get_path("include"))')/Python.h ]]; then
+    missing+=("$(basename "$(readlink -f "$PY")")-dev")
 fi
 if ((${#missing[@]})); then
     if [[ $(id -u) -ne 0 ]]; then
@@ -40,7 +45,6 @@ if ((${#missing[@]})); then
     if [[ -n $own_policy ]]; then rm -f /usr/sbin/policy-rc.d; fi
 fi
 
-PY=${PYTHON:-$(command -v python3.11 || command -v python3)}
 # The locked install: uv.lock pins every package (numpy and pandas to the runner image's), `uv sync --frozen`
 # installs exactly that into .venv, Arena itself editable, and refuses a lock that pyproject.toml has outgrown.
 # uv comes from PyPI into a venv of its own (.tools/uv) when the machine has none; it uses this Python, never
@@ -54,9 +58,11 @@ if [[ -z $uv ]]; then
     fi
     uv=.tools/uv/bin/uv
 fi
-# Sync only when the lock or the project's metadata changed (a second run installs nothing).
+# Sync only when the lock, the project's metadata or the build changed (a second run installs nothing). The sync
+# compiles the engine's hot modules with mypyc (setup.py; gcc), so an edited engine source rebuilds them too.
 stamp=.venv/.arena-installed
-if [[ ! -f $stamp || pyproject.toml -nt $stamp || uv.lock -nt $stamp ]]; then
+if [[ ! -f $stamp || pyproject.toml -nt $stamp || uv.lock -nt $stamp || setup.py -nt $stamp ||
+      -n $(find arena/engine -name '*.py' -newer "$stamp" -print -quit) ]]; then
     UV_PYTHON="$PY" UV_PYTHON_DOWNLOADS=never "$uv" sync --frozen --extra dev
     touch "$stamp"
 fi

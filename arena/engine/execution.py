@@ -20,8 +20,8 @@ def impact_price(mid: float, spread: float, qty: float, v_avg: float, params: Sl
 
 def round_to_tick(price: float, tick: float, sign: int) -> float:
     """Round away from the trader's favour: buys up, sells down, so rounding never helps them."""
-    ticks = price / tick
-    ticks = math.ceil(ticks - 1e-9) if sign > 0 else math.floor(ticks + 1e-9)
+    exact = price / tick
+    ticks = math.ceil(exact - 1e-9) if sign > 0 else math.floor(exact + 1e-9)
     if tick < 1.0:
         # Dividing by the integer ticks-per-unit gives the double nearest the decimal price
         # (100.01, not 100.01000000000001), and is much cheaper than round(x, ndigits).
