@@ -73,6 +73,12 @@ def backtest(
     start: Annotated[str | None, typer.Option(help="Synthetic feed: first tick, ISO-8601 (UTC if naive).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the order-processing shuffle.")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object and nothing else.")] = False,
+    chart: Annotated[
+        bool | None, typer.Option("--chart/--no-chart", help="The terminal equity chart (default: when a TTY).")
+    ] = None,
+    html: Annotated[
+        Path | None, typer.Option("--html", metavar="FILE", help="Also write a one-page HTML report there.")
+    ] = None,
 ) -> None:
     """Run a bot in-process against a feed and print its result.
 
@@ -105,10 +111,14 @@ def backtest(
         raise fail(getattr(exc, "code", "INVALID_INPUT"), str(exc), as_json) from None
     if not all_ticks:
         raise fail("EMPTY_FEED", "the feed produced no ticks for these symbols", as_json)
+    if html is not None and not html.parent.is_dir():
+        raise fail("INVALID_INPUT", f"--html: no such folder {html.parent}", as_json)
     _warn_of_drift()
 
     if as_json:
         result = run_backtest(user_bot, catalog, ruleset, all_ticks, seed=seed)
+        if html is not None:
+            _write_html_report(html, bot, feed, result, as_json)
         print(json.dumps(result.as_dict()))
         return
     with Progress(
@@ -123,7 +133,10 @@ def backtest(
         result = run_backtest(
             user_bot, catalog, ruleset, all_ticks, seed=seed, progress=lambda n: progress.update(task, completed=n)
         )
-    _print_summary(bot, feed, result)
+    _print_summary(bot, feed, result, sys.stdout.isatty() if chart is None else chart)
+    if html is not None:
+        _write_html_report(html, bot, feed, result, as_json)
+        err.print(f"report written to {html}", highlight=False)
 
 
 def _warn_of_drift() -> None:
@@ -549,25 +562,33 @@ def _redacted(url: str) -> str:
         return "(unparseable URL)"
 
 
-def _print_summary(bot: Path, feed: str, result: Any) -> None:
-    out = Console()
-    out.print(f"[bold]{bot.name}[/] on [bold]{feed}[/]", highlight=False)
-    table = Table(show_header=False)
-    table.add_column(style="bold")
-    table.add_column(justify="right")
-    rows = [
+def _summary_rows(result: Any) -> list[tuple[str, str]]:
+    return [
         ("NAV", f"{result.nav:,.2f}"),
         ("cash", f"{result.cash:,.2f}"),
-        ("return", f"{result.total_return:+.4%}"),
-        ("max drawdown", f"{result.max_drawdown:.4%}"),
+        ("max drawdown, intra-tick (the score's)", f"{result.max_drawdown:.4%}"),
         ("score", f"{result.score:,.2f}"),
         ("ticks", f"{result.ticks:,}"),
         ("orders", f"{result.orders:,}"),
         ("fills", f"{len(result.fills):,}"),
-        ("fees", f"{sum(f['fee'] for f in result.fills):,.2f}"),
         ("rejections", f"{len(result.rejections):,}"),
     ]
-    for name, value in rows:
+
+
+def _print_summary(bot: Path, feed: str, result: Any, chart: bool) -> None:
+    from arena.runtime.report import statistic_rows, terminal_chart
+
+    out = Console()
+    out.print(f"[bold]{bot.name}[/] on [bold]{feed}[/]", highlight=False)
+    if chart and result.curve_ts:
+        size = out.size
+        width, height = max(min(size.width, 120), 40), max(min(size.height - 4, 30), 16)
+        print(terminal_chart(result.curve_ts, result.curve_nav, width, height, color=out.is_terminal))
+    table = Table(show_header=False)
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    stats = statistic_rows(result.statistics) if result.statistics else []
+    for name, value in _summary_rows(result) + stats:
         table.add_row(name, value)
     out.print(table)
     if result.rejections:
@@ -577,6 +598,19 @@ def _print_summary(bot: Path, feed: str, result: Any) -> None:
         out.print("rejections by code: " + ", ".join(f"{c} ×{n}" for c, n in sorted(codes.items())))
     for line in result.logs[-5:]:
         out.print(f"[dim]bot log:[/] {line}", highlight=False)
+
+
+def _write_html_report(path: Path, bot: Path, feed: str, result: Any, as_json: bool) -> None:
+    from arena.runtime.report import html_report
+
+    if result.statistics is None:
+        raise fail("EMPTY_FEED", "no equity curve to report", as_json)
+    page = html_report(f"Backtest of {bot.name}", f"feed {feed}", _summary_rows(result), result.statistics,
+                       result.curve_ts, result.curve_nav)  # fmt: skip
+    try:
+        path.write_text(page, encoding="utf-8")
+    except OSError as exc:
+        raise fail("REPORT_WRITE_FAILED", f"--html: cannot write {path}: {exc.strerror}", as_json) from None
 
 
 def main() -> None:  # pragma: no cover - console entry point

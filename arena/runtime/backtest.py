@@ -10,6 +10,7 @@ import importlib.util
 import inspect
 import random
 import sys
+from array import array
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -25,10 +26,12 @@ from arena.engine.orders import Cancel
 from arena.engine.rules import Ruleset
 from arena.engine.sessions import SessionCalendars
 from arena.engine.tick import Tick
+from arena.runtime.performance import Statistics, downsample, statistics
 from arena.runtime.protocol import MarketView, end_message, hello_message, order_request, tick_message
 from arena.runtime.updates import SessionWatch, Updates
 
 ACCOUNT = "backtest"
+CURVE_POINTS = 5_000  # the equity curve in as_dict(): every tick's close up to this many, else evenly picked ones
 
 
 class BotLoadError(ValueError):
@@ -46,8 +49,15 @@ class BacktestResult:
     ticks: int
     fills: list[dict[str, Any]] = field(default_factory=list)
     rejections: list[dict[str, Any]] = field(default_factory=list)
-    equity_curve: list[tuple[int, float]] = field(default_factory=list)
     logs: list[str] = field(default_factory=list)
+    # The NAV at each tick's close (after its orders), 16 bytes a tick: what the statistics are computed from.
+    curve_ts: array[int] = field(default_factory=lambda: array("q"))
+    curve_nav: array[float] = field(default_factory=lambda: array("d"))
+    statistics: Statistics | None = None
+
+    @property
+    def equity_curve(self) -> list[tuple[int, float]]:
+        return list(zip(self.curve_ts, self.curve_nav, strict=True))
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -60,6 +70,8 @@ class BacktestResult:
             "ticks": self.ticks,
             "fills": self.fills,
             "rejections": self.rejections,
+            "statistics": self.statistics.as_dict() if self.statistics else None,
+            "equity_curve": [list(point) for point in downsample(self.curve_ts, self.curve_nav, CURVE_POINTS)],
         }
 
 
@@ -161,6 +173,8 @@ def run_backtest(
         requests, carried = carried + requests_from_outbox(), []
         if requests:
             deliver(updates.route(record(engine.submit_batch(requests, tick.ts, rng))).get(ACCOUNT, []))
+        result.curve_ts.append(tick.ts)
+        result.curve_nav.append(account.nav)
         if progress is not None:
             progress(n)
     bot.handle(end_message())
@@ -169,5 +183,9 @@ def run_backtest(
     result.total_return = account.nav / ruleset.starting_balance - 1.0
     result.max_drawdown = account.max_drawdown
     result.score = account.score
-    result.equity_curve = list(account.equity_curve)
+    if result.curve_ts:
+        multipliers = {s: catalog[s].multiplier for s in symbols}
+        result.statistics = statistics(
+            result.curve_ts, result.curve_nav, result.fills, multipliers, start_nav=ruleset.starting_balance
+        )
     return result
