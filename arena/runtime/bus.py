@@ -22,9 +22,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis
+from redis.typing import EncodableT, FieldT
 
 from arena.engine.book import L2Book
 from arena.engine.tick import Tick
+from arena.runtime.streams import Fields, entries, streams
 
 _ID = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 STREAM_MAXLEN = 100_000  # approximate cap per stream: a bounded memory footprint per tournament
@@ -73,7 +75,7 @@ def book_from_wire(data: Sequence[Any]) -> L2Book:
 _DECODED: dict[tuple[str, str], tuple[L2Book, ...]] = {}  # (market key, entry id) -> books
 
 
-def tick_books(market_key: str, entry_id: str, raw: bytes) -> tuple[L2Book, ...]:
+def tick_books(market_key: str, entry_id: str, raw: bytes | str) -> tuple[L2Book, ...]:
     """A market entry's books, decoded once per process however many supervisors it hosts."""
     key = (market_key, entry_id)
     books = _DECODED.get(key)
@@ -113,7 +115,7 @@ class Bus:
 
     def publish_end(self, n: int, ts: int | None = None) -> None:
         """The end, after ``n`` ticks; ``ts`` is the last tick's time (spectators' clocks stop there)."""
-        fields: dict[str, Any] = {"n": n, "end": 1}
+        fields: dict[FieldT, EncodableT] = {"n": n, "end": 1}
         if ts is not None:
             fields["ts"] = ts
         self._add_once(self.client, self.market_key, f"{n}-1", fields)
@@ -126,7 +128,7 @@ class Bus:
             self.publish_end(progress[0] if progress else 0)
 
     @staticmethod
-    def _add_once(client: redis.Redis, key: str, entry_id: str, fields: dict[str, Any]) -> None:
+    def _add_once(client: redis.Redis, key: str, entry_id: str, fields: dict[FieldT, EncodableT]) -> None:
         try:
             client.xadd(key, fields, id=entry_id, maxlen=STREAM_MAXLEN, approximate=True)
         except redis.ResponseError as exc:
@@ -135,7 +137,7 @@ class Bus:
 
     def publish_statuses(self, statuses: Mapping[str, str]) -> None:
         pipe = self.client.pipeline(transaction=False)
-        pipe.hset(self.status_key, mapping=dict(statuses))
+        pipe.hset(self.status_key, mapping={bot: status for bot, status in statuses.items()})
         pipe.expire(self.status_key, USAGE_TTL_S)
         pipe.execute()
 
@@ -178,8 +180,8 @@ class Bus:
         block = None if block_ms is None else min(block_ms, MAX_BLOCK_MS)
         reply = self.client.xread({self.orders_key: after}, block=block, count=10_000)
         reports = []
-        for _key, entries in reply or ():
-            for entry_id, fields in entries:
+        for _key, found in streams(reply):
+            for entry_id, fields in found:
                 reports.append(
                     Report(
                         _s(entry_id),
@@ -199,7 +201,7 @@ class Bus:
         return json.loads(raw) if raw else None
 
     def report(self, bot: str, kind: str, n: int, body: Mapping[str, Any] | None = None, q: int = 0) -> None:
-        fields: dict[str, Any] = {"bot": bot, "kind": kind, "n": n}
+        fields: dict[FieldT, EncodableT] = {"bot": bot, "kind": kind, "n": n}
         if q:
             fields["q"] = q
         if body:
@@ -209,7 +211,7 @@ class Bus:
     def report_many(self, bot: str, items: Iterable[tuple[str, int, Mapping[str, Any] | None]]) -> None:
         pipe = self.client.pipeline(transaction=False)
         for kind, n, body in items:
-            fields: dict[str, Any] = {"bot": bot, "kind": kind, "n": n}
+            fields: dict[FieldT, EncodableT] = {"bot": bot, "kind": kind, "n": n}
             if body:
                 fields["body"] = _dumps(body)
             pipe.xadd(self.orders_key, fields)
@@ -227,17 +229,17 @@ class Bus:
 
     def read_for_bot(
         self, bot: str, after_market: str, after_bot: str, block_ms: int | None
-    ) -> tuple[list[tuple[str, dict[bytes, bytes]]], list[tuple[str, list[dict[str, Any]]]]]:
+    ) -> tuple[list[tuple[str, Fields]], list[tuple[str, list[dict[str, Any]]]]]:
         """New market entries and new messages for ``bot``: (market entries, bot batches)."""
         block = None if block_ms is None else min(block_ms, MAX_BLOCK_MS)
         reply = self.client.xread({self.market_key: after_market, self.bot_key(bot): after_bot}, block=block)
-        market: list[tuple[str, dict[bytes, bytes]]] = []
+        market: list[tuple[str, Fields]] = []
         batches: list[tuple[str, list[dict[str, Any]]]] = []
-        for key, entries in reply or ():
+        for key, found in streams(reply):
             if _s(key) == self.market_key:
-                market.extend((_s(i), f) for i, f in entries)
+                market.extend((_s(i), f) for i, f in found)
             else:
-                batches.extend((_s(i), json.loads(f[b"m"])) for i, f in entries)
+                batches.extend((_s(i), json.loads(f[b"m"])) for i, f in found)
         return market, batches
 
     def command(self, action: str, bot: str = "") -> None:
@@ -249,7 +251,7 @@ class Bus:
 
     def progress(self) -> tuple[int, int | None, bool] | None:
         """(last tick published, its timestamp, ended?) from the market stream; None before the first tick."""
-        last = self.client.xrevrange(self.market_key, count=1)
+        last = entries(self.client.xrevrange(self.market_key, count=1))
         if not last:
             return None
         fields = last[0][1]

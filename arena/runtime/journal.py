@@ -32,6 +32,7 @@ import redis
 from arena.engine.orders import Cancel
 from arena.runtime.bus import Bus
 from arena.runtime.lease import lease_key
+from arena.runtime.streams import entries
 
 Request = dict[str, Any] | Cancel
 
@@ -97,7 +98,7 @@ class Journal:
     def records(self) -> list[TickRecord]:
         """Every complete tick so far, in order (tick 0 first when the start-up completed)."""
         records = []
-        for _id, fields in self.client.xrange(self.key):
+        for _id, fields in entries(self.client.xrange(self.key)):
             body = json.loads(fields[b"e"])
             records.append(
                 TickRecord(

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import redis.asyncio as aioredis
 
 from arena.runtime.leaderboard import Change, LeaderboardKeys, decode_change
+from arena.runtime.streams import entries, entry_field, streams
 
 QUEUE_DEPTH = 1_000  # a spectator further behind than this is dropped: it reconnects and resumes
 _DROPPED = Change(-1, 0, {})  # told to a spectator that fell too far behind
@@ -132,10 +133,10 @@ class ChangeHub:
                 for queue in list(feed.subscribers):
                     if not queue.full():
                         queue.put_nowait(None)
-            for _key, entries in _entries(reply):
-                for raw_id, fields in entries:
+            for _key, found in streams(reply):
+                for raw_id, fields in found:
                     stream_id = raw_id.decode() if isinstance(raw_id, bytes) else raw_id
-                    change = decode_change(fields.get(b"change", fields.get("change")), stream_id)
+                    change = decode_change(entry_field(fields, "change"), stream_id)
                     feed.last_id = stream_id
                     for queue in list(feed.subscribers):
                         if queue.full():
@@ -180,12 +181,12 @@ class ChangeHub:
         read = 0
         while read < self.backlog:
             start = "(" + after if after not in ("0-0", "0") else "-"
-            entries = await self.client.xrange(key, min=start, max="+", count=min(PAGE, self.backlog - read))
-            for raw_id, fields in entries:
+            page = entries(await self.client.xrange(key, min=start, max="+", count=min(PAGE, self.backlog - read)))
+            for raw_id, fields in page:
                 after = raw_id.decode() if isinstance(raw_id, bytes) else raw_id
-                yield decode_change(fields.get(b"change", fields.get("change")), after)
-            read += len(entries)
-            if len(entries) < PAGE:
+                yield decode_change(entry_field(fields, "change"), after)
+            read += len(page)
+            if len(page) < PAGE:
                 return
 
     async def changes(self, tournament: str, after: str | None = None) -> AsyncIterator[Change | None]:
@@ -209,17 +210,17 @@ class ChangeHub:
                 if caught_up >= self.backlog:
                     return  # more is missed than one connection may read: resume from `seen`
             while True:
-                change = await queue.get()
-                if change is None:
+                live = await queue.get()
+                if live is None:
                     yield None
                     continue
-                if change is _DROPPED:
+                if live is _DROPPED:
                     return  # too slow: the spectator reconnects with its last id and resumes
-                if seen is not None and _id_key(change.stream_id or "0-0") <= _id_key(seen):
+                if seen is not None and _id_key(live.stream_id or "0-0") <= _id_key(seen):
                     continue
-                await self._hold(change)
-                seen = change.stream_id
-                yield change
+                await self._hold(live)
+                seen = live.stream_id
+                yield live
         finally:
             self.unsubscribe(tournament, queue)
 
@@ -246,11 +247,3 @@ def _drop(feed: _Feed, queue: asyncio.Queue[Change | None]) -> None:
     while not queue.empty():
         queue.get_nowait()
     queue.put_nowait(_DROPPED)
-
-
-def _entries(reply: object) -> list[tuple[object, list[tuple[object, dict]]]]:
-    if not reply:
-        return []
-    if isinstance(reply, dict):  # RESP3
-        return [(k, v[0] if v and isinstance(v[0], list) else v) for k, v in reply.items()]
-    return list(reply)  # type: ignore[arg-type]

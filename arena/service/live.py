@@ -7,6 +7,7 @@ from pydantic import BaseModel, Field
 
 from arena.runtime.bus import Bus
 from arena.runtime.leaderboard import LeaderboardKeys, decode_change
+from arena.runtime.streams import entries, entry_field
 from arena.store.models import Tournament, TournamentStatus
 
 
@@ -53,8 +54,9 @@ def board_as_of(client: redis.Redis, slug: str, delay_s: float, now: float) -> i
     cutoff_ms = int(now * 1000 - delay_s * 1000)
     if cutoff_ms <= 0:
         return None
-    newest = client.xrevrange(LeaderboardKeys.for_tournament(slug).changes, max=str(cutoff_ms), min="-", count=1)
+    newest = entries(client.xrevrange(LeaderboardKeys.for_tournament(slug).changes, max=str(cutoff_ms), min="-",
+                                      count=1))
     if not newest:
         return None
     fields = newest[0][1]
-    return decode_change(fields.get(b"change", fields.get("change"))).ts
+    return decode_change(entry_field(fields, "change")).ts

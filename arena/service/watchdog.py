@@ -31,7 +31,7 @@ def vacant(client: redis.Redis, owner: str, ttl_s: float) -> list[tuple[str, int
     """The running tournaments nobody holds, each claimed for one takeover by ``owner``: (slug, id)."""
     claimed = []
     for raw_slug, raw_id in client.hgetall(RUNNING_KEY).items():
-        slug = raw_slug.decode()
+        slug = raw_slug.decode() if isinstance(raw_slug, bytes) else raw_slug
         if holder(client, slug) is None and client.set(takeover_key(slug), owner, nx=True, px=int(ttl_s * 1000)):
             claimed.append((slug, int(raw_id)))
     return claimed
