@@ -1,6 +1,8 @@
 """Engine throughput: orders per second and marks per second, in-process on one core.
 
-Prints one JSON object. Not part of the test run.
+Prints one JSON object. Not part of the test run. Runs the compiled engine (mypyc, as installed) and the
+pure-Python one (ARENA_PURE_ENGINE=1), each in a process of its own, and prints both side by side with the
+ratio and each process's peak RSS (``--build compiled|pure`` runs one, in this process).
 
 - orders_per_second: order requests (dicts, as a bot would send them) through the whole
   path: parse and validate -> pre-trade risk -> execute against the book -> account -> score.
@@ -12,11 +14,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import random
+import resource
+import subprocess
+import sys
 import time
 from datetime import date
+from typing import Any
 
+import arena.engine
 from arena.engine.book import L2Book
 from arena.engine.engine import Engine
 from arena.engine.instruments import InstrumentCatalog
@@ -115,23 +123,52 @@ def bench_marks(accounts: int, positions: int, ticks: int) -> dict[str, float]:
     }
 
 
+def measure(args: argparse.Namespace) -> dict[str, Any]:
+    orders = bench_orders(args.orders)
+    marks = bench_marks(args.accounts, 15, args.ticks)
+    return {
+        "build": "compiled" if arena.engine.COMPILED else "pure",
+        "orders_per_second": round(orders["orders_per_second"]),
+        "marks_per_second": round(marks["marks_per_second"]),
+        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "orders": orders,
+        "marks": marks,
+    }
+
+
+def in_process(build: str, args: argparse.Namespace) -> dict[str, Any]:
+    env = {**os.environ, "ARENA_PURE_ENGINE": "1" if build == "pure" else "0"}
+    command = [sys.executable, __file__, "--build", build, "--orders", str(args.orders),
+               "--accounts", str(args.accounts), "--ticks", str(args.ticks)]  # fmt: skip
+    result: dict[str, Any] = json.loads(subprocess.run(command, env=env, check=True, capture_output=True,
+                                                          text=True).stdout)  # fmt: skip
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--orders", type=int, default=200_000)
     parser.add_argument("--accounts", type=int, default=10_000)
     parser.add_argument("--ticks", type=int, default=20)
+    parser.add_argument("--build", choices=("both", "compiled", "pure"), default="both")
     args = parser.parse_args()
-    orders = bench_orders(args.orders)
-    marks = bench_marks(args.accounts, 15, args.ticks)
+    if args.build != "both":
+        print(json.dumps(measure(args)))
+        return
+    compiled, pure = in_process("compiled", args), in_process("pure", args)
     print(
         json.dumps(
             {
-                "orders_per_second": round(orders["orders_per_second"]),
-                "marks_per_second": round(marks["marks_per_second"]),
-                "orders": orders,
-                "marks": marks,
+                "orders_per_second": {"compiled": compiled["orders_per_second"], "pure": pure["orders_per_second"],
+                                      "ratio": round(compiled["orders_per_second"] / pure["orders_per_second"], 2)},
+                "marks_per_second": {"compiled": compiled["marks_per_second"], "pure": pure["marks_per_second"],
+                                     "ratio": round(compiled["marks_per_second"] / pure["marks_per_second"], 2)},
+                "peak_rss_mib": {"compiled": compiled["peak_rss_mib"], "pure": pure["peak_rss_mib"]},
+                "targets": {"orders_per_second": 100_000, "marks_per_second": 2_000_000},
+                "compiled": compiled,
+                "pure": pure,
                 "python": platform.python_version(),
-                "targets": {"orders_per_second": 100_000, "marks_per_second": 1_000_000},
+                "load_average": os.getloadavg(),
             },
             indent=2,
         )
