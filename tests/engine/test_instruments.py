@@ -94,10 +94,10 @@ def test_futures_month_codes_and_expiries(catalog: InstrumentCatalog) -> None:
     futures = catalog.by_asset_class(AssetClass.FUTURE)
     assert len(futures) >= 8
     for inst in futures:
-        match = re.fullmatch(r"([A-Z]{1,3})([FGHJKMNQUVXZ])(\d{2})", inst.symbol)
+        match = re.fullmatch(r"([A-Z0-9]{1,3})([FGHJKMNQUVXZ])(\d{2})", inst.symbol)
         assert match and inst.expiry is not None, inst.symbol
         month = MONTH_CODES.index(match[2]) + 1
-        # The last trading day falls in the contract month or (crude oil) the month before.
+        # The last trading day falls in the contract month or (crude oil, gas, RBOB, ULSD) the month before.
         months_before = (2000 + int(match[3])) * 12 + month - (inst.expiry.year * 12 + inst.expiry.month)
         assert months_before in (0, 1), inst.symbol
     assert catalog["GCQ26"].expiry == date(2026, 8, 27)
