@@ -3,7 +3,6 @@ OrderAccepted carries, sampled equity, the market's ticks, the end, and a databa
 
 from __future__ import annotations
 
-import math
 import random
 from datetime import date
 
@@ -22,35 +21,8 @@ from arena.store import record, tournaments
 from arena.store.db import make_engine, make_sessionmaker
 from arena.store.models import EntryStatus, EquitySnapshot, LogStream, MarketTick, TournamentStatus
 from tests.engine.builders import T0, ladder
+from tests.recorded import show, trade
 from tests.store.conftest import World
-
-
-def _trade(keys: list[str], ticks: int) -> tuple[Engine, list[tuple[int, int, list, list]]]:
-    """A real engine trading AAPL for ``keys`` over ``ticks`` minutes (each bot alternates sides, bot i trades
-    1 + i shares): the engine, and what it produced, (n, ts, events, requests), as the recorder is shown it; each
-    tick's first item's requests are the Tick itself (``_show`` shows it to the recorder's ``market``)."""
-    engine = Engine(load_catalog(), SessionCalendars.build(date(2026, 3, 1), date(2026, 3, 10)))
-    for key in keys:
-        engine.open_account(key, None)
-    produced = []
-    for n in range(1, ticks + 1):
-        ts = T0 + n * 60_000
-        mid = 255.0 + 5 * math.sin(n / 7)
-        book = ladder("AAPL", ts, mid - 0.01, mid + 0.01, size=100, volume=50_000)
-        batch = [(key, {"symbol": "AAPL", "side": "buy" if (n + i) % 2 else "sell", "qty": 1 + i,
-                        "client_order_id": f"c{n}"}) for i, key in enumerate(keys)]  # fmt: skip
-        tick = Tick(ts, (book, ladder("MSFT", ts, 410.0, 410.02, size=50, volume=n)))
-        produced.append((n, ts, engine.on_tick(tick), tick))
-        produced.append((n, ts, engine.submit_batch(batch, ts, random.Random(n)), batch))
-    return engine, produced
-
-
-def _show(recorder: Recorder, n: int, ts: int, events: list, requests: list | Tick) -> None:
-    """One item of ``_trade``'s output, as a tournament shows it to its observer."""
-    if isinstance(requests, Tick):
-        recorder.market(n, requests)
-        requests = []
-    recorder.events(n, ts, events, requests)
 
 
 def _market(sessions, t_id: int) -> list[tuple]:
@@ -138,13 +110,13 @@ def test_recorder_waits_out_a_database_that_refuses_writes(tmp_path):
 
 def test_recorder_samples_equity_and_records_the_end(sessions, cup):
     t_id, keys = cup
-    engine, produced = _trade(keys, 100)
+    engine, produced = trade(keys, 100)
     recorder = Recorder(sessions, t_id, equity_every=10, flush_ticks=7)
     assert recorder.equity_every == 10
     fills: dict[str, list[Fill]] = {k: [] for k in keys}
     updates = 0
     for n, ts, events, requests in produced:
-        _show(recorder, n, ts, events, requests)
+        show(recorder, n, ts, events, requests)
         updates += sum(isinstance(e, AccountUpdate) for e in events)
         for e in events:
             if isinstance(e, Fill):
@@ -262,7 +234,7 @@ def test_a_record_taken_over_mid_run_equals_an_uninterrupted_one(sessions):
             session.flush()
             ids[slug] = t.id
         keys = sorted(tournaments.entry_map(session, t))
-    engine, ticks = _trade(keys, 30)
+    engine, ticks = trade(keys, 30)
     accounts = engine.accounts
     standings = [Standing(k, i + 1, accounts[k].score, accounts[k].nav, accounts[k].max_drawdown, "finished",
                           accounts[k].fills, accounts[k].fees_paid) for i, k in enumerate(keys)]  # fmt: skip
@@ -270,7 +242,7 @@ def test_a_record_taken_over_mid_run_equals_an_uninterrupted_one(sessions):
 
     whole = Recorder(sessions, ids["whole"], equity_every=4, flush_ticks=3)
     for tick in ticks:
-        _show(whole, *tick)
+        show(whole, *tick)
     whole.finished(standings, bots)
     whole.close()
 
@@ -279,18 +251,18 @@ def test_a_record_taken_over_mid_run_equals_an_uninterrupted_one(sessions):
     first = Recorder(sessions, ids["taken"], equity_every=4, flush_ticks=3, holder="engine-1#1")
     for tick in ticks:
         if tick[0] <= 12:
-            _show(first, *tick)
+            show(first, *tick)
     second = Recorder(sessions, ids["taken"], equity_every=4, flush_ticks=3, fresh=False, holder="engine-2#2")
     assert second.recorded_through <= 12
     for tick in ticks:
         if 12 < tick[0] <= 14:
-            _show(first, *tick)
+            show(first, *tick)
     first.close()
     for n, ts, events, requests in ticks:
         if n <= second.recorded_through:
             second.replayed(n, ts, [e for e in events if isinstance(e, AccountUpdate)])
         else:
-            _show(second, n, ts, events, requests)
+            show(second, n, ts, events, requests)
     second.finished(standings, bots)
     second.close()
     assert whole.failures == first.failures == second.failures == []
