@@ -80,6 +80,8 @@ class Settings(BaseSettings):
     webhooks_attempt_timeout_s: float = 10.0
     webhooks_per_endpoint: int = 2
     webhooks_secret_keys: str = ""
+    # Achievements (docs/ratings.md): a single fill above this notional (qty x price x multiplier) earns "Whale".
+    whale_notional: float = Field(100_000.0, gt=0)
 
     @property
     def redis(self) -> str:

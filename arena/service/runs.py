@@ -7,6 +7,7 @@ end with its record and webhooks; ``tournament_spec`` is a stored tournament as 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -18,11 +19,14 @@ from arena.runtime.lease import Lease
 from arena.runtime.local import run_local
 from arena.runtime.smoke import smoke_test
 from arena.runtime.spec import EntrySpec, LimitsSpec, TournamentSpec
+from arena.service.awards import award_tournament
 from arena.service.recorder import Recorder
 from arena.service.webhook_dispatch import Observers, webhook_observer
 from arena.store import bots as bot_repo
 from arena.store import tournaments as tournament_repo
 from arena.store.models import TournamentStatus, VersionStatus
+
+log = logging.getLogger("arena.runs")
 
 
 def run_smoke_test(sessions: sessionmaker[Session], version_id: int) -> None:
@@ -41,7 +45,8 @@ def tournament_spec(sessions: sessionmaker[Session], tournament_id: int) -> Tour
     with sessions.begin() as session:
         t = tournament_repo.get_tournament(session, tournament_id)
         # Disqualified entries run too: the engine stops their orders (a control command) but keeps them ranked.
-        entries = [EntrySpec(bot=e.bot_key, path=e.bot_version.storage_path) for e in t.entries]
+        entries = [EntrySpec(bot=e.bot_key, path=e.bot_version.storage_path if e.bot_version else "", remote=e.remote)
+                   for e in t.entries]
         return TournamentSpec(
             id=t.slug, rules=t.rules, feed=t.feed, symbols=t.symbols, ticks=t.ticks or 200, interval_s=t.interval_s,
             seed=t.seed, clock=t.clock.value, tick_deadline_s=t.tick_deadline_s, realtime_tick_s=t.tick_deadline_s,
@@ -80,8 +85,9 @@ def _run_tournament(sessions: sessionmaker[Session], redis_url: str, tournament_
 
 def finish_tournament(sessions: sessionmaker[Session], tournament_id: int, recorder: Recorder,
                       reports: Mapping[str, Any] | None = None) -> None:  # fmt: skip
-    """A run is over and its record closed: mark the tournament finished (saying any gap in its record) and
-    freeze its board. ``reports``: the supervisors' full reports, where they ran in this process."""
+    """A run is over and its record closed: mark the tournament finished (saying any gap in its record), freeze its
+    board, and give its awards (ratings, XP, badges: once per tournament, however often this runs).
+    ``reports``: the supervisors' full reports, where they ran in this process."""
     if reports:
         recorder.keep_full_logs(reports)  # the supervisors' full logs (the bus carried only the last 20 lines)
     # A record that could not be written whole is said, not hidden: the admin sees it on the tournament.
@@ -92,6 +98,10 @@ def finish_tournament(sessions: sessionmaker[Session], tournament_id: int, recor
         if t.status is TournamentStatus.RUNNING:
             tournament_repo.transition(session, t, TournamentStatus.FINISHED, reason=gap)
         tournament_repo.set_frozen(session, t, True)
+    try:
+        award_tournament(sessions, tournament_id)
+    except Exception:  # the finish stands without them; `arena ratings award` gives them later
+        log.exception("tournament %s: its awards (ratings, achievements) failed", tournament_id)
 
 
 def bundles_root(data_dir: Path) -> Path:

@@ -421,3 +421,86 @@ class WebhookDelivery(Base):
     last_error: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = _created()
     delivered_at: Mapped[datetime | None]
+
+
+# -- ratings and achievements (arena.ratings; docs/ratings.md) --------------------------------------
+
+
+class RatedTournament(Base):
+    """A finished tournament whose standings updated the ratings: one row per tournament, written in the same
+    transaction as the update, so a tournament rates once however often its finish runs. ``id`` is the rating
+    order (ratings are recomputed by replaying the rated tournaments in it)."""
+
+    __tablename__ = "rated_tournaments"
+
+    id: Mapped[int] = _id()
+    tournament_id: Mapped[int] = mapped_column(ForeignKey("tournaments.id", ondelete="CASCADE"), unique=True)
+    contestants: Mapped[int] = mapped_column(Integer)  # placed in it
+    rated_at: Mapped[datetime] = _created()
+
+
+class ContestantRating(Base):
+    """A contestant's rating now (openskill μ and σ; ``rating`` the displayed value), XP, level and streak."""
+
+    __tablename__ = "contestant_ratings"
+    __table_args__ = (Index(None, "rating", "contestant_id"),)
+
+    contestant_id: Mapped[int] = mapped_column(ForeignKey("contestants.id", ondelete="CASCADE"), primary_key=True)
+    mu: Mapped[float] = mapped_column(Float)
+    sigma: Mapped[float] = mapped_column(Float)
+    rating: Mapped[float] = mapped_column(Float)
+    tournaments: Mapped[int] = mapped_column(Integer, default=0)  # rated tournaments entered
+    xp: Mapped[int] = mapped_column(Integer, default=0)
+    level: Mapped[int] = mapped_column(Integer, default=1)
+    streak: Mapped[int] = mapped_column(Integer, default=0)  # rated tournaments entered in a row, up to the last
+    last_rated_id: Mapped[int | None] = mapped_column(Integer)  # the last rated tournament entered (its order)
+    updated_at: Mapped[datetime] = _created()
+
+
+class RatingChange(Base):
+    """A contestant's rating after one rated tournament, and their place in it."""
+
+    __tablename__ = "rating_history"
+    __table_args__ = (UniqueConstraint("contestant_id", "tournament_id"), Index(None, "contestant_id", "rated_id"))
+
+    id: Mapped[int] = _id()
+    contestant_id: Mapped[int] = mapped_column(ForeignKey("contestants.id", ondelete="CASCADE"))
+    tournament_id: Mapped[int] = mapped_column(ForeignKey("tournaments.id", ondelete="CASCADE"))
+    rated_id: Mapped[int] = mapped_column(ForeignKey("rated_tournaments.id", ondelete="CASCADE"))
+    rank: Mapped[int] = mapped_column(Integer)  # among contestants, by their best bot
+    contestants: Mapped[int] = mapped_column(Integer)
+    bot_key: Mapped[str] = mapped_column(String(64))  # the best bot, which placed them
+    mu: Mapped[float] = mapped_column(Float)
+    sigma: Mapped[float] = mapped_column(Float)
+    rating: Mapped[float] = mapped_column(Float)
+    change: Mapped[float] = mapped_column(Float)  # of the displayed rating
+
+
+class XpAward(Base):
+    """The XP one tournament gave one contestant (once per contestant and tournament), by part."""
+
+    __tablename__ = "xp_awards"
+    __table_args__ = (UniqueConstraint("contestant_id", "tournament_id"),)
+
+    id: Mapped[int] = _id()
+    contestant_id: Mapped[int] = mapped_column(ForeignKey("contestants.id", ondelete="CASCADE"))
+    tournament_id: Mapped[int] = mapped_column(ForeignKey("tournaments.id", ondelete="CASCADE"))
+    xp: Mapped[int] = mapped_column(Integer)
+    parts: Mapped[dict[str, Any]] = mapped_column(default=dict)  # {"entered": 100, "finished": 50, "place": 80}
+    created_at: Mapped[datetime] = _created()
+
+
+class Achievement(Base):
+    """A badge (``code``: diversified, risk_manager, whale, streak_N) or a level reached (``level_N``), earned once
+    per contestant, in ``tournament_id`` by the entry ``bot_key``."""
+
+    __tablename__ = "achievements"
+    __table_args__ = (UniqueConstraint("contestant_id", "code"), Index(None, "tournament_id"))
+
+    id: Mapped[int] = _id()
+    contestant_id: Mapped[int] = mapped_column(ForeignKey("contestants.id", ondelete="CASCADE"))
+    code: Mapped[str] = mapped_column(String(40))
+    tournament_id: Mapped[int] = mapped_column(ForeignKey("tournaments.id", ondelete="CASCADE"))
+    bot_key: Mapped[str] = mapped_column(String(64))
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    earned_at: Mapped[datetime] = _created()

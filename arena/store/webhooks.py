@@ -13,13 +13,12 @@ from sqlalchemy.orm import Session
 from arena.store.errors import InvalidValue, NotFound, integrity
 from arena.store.models import Contestant, DeliveryStatus, WebhookDelivery, WebhookEndpoint
 from arena.store.types import utcnow
+from arena.webhooks import events as webhook_events
 from arena.webhooks.signing import new_secret
 
 log = logging.getLogger(__name__)
 
-EVENT_TYPES = frozenset(
-    {"order.partial_fill", "order.filled", "risk.margin_warning", "system.status", "tournament.finished"}
-)
+EVENT_TYPES = frozenset(webhook_events.EVENT_TYPES)
 
 
 def create_webhook(

@@ -23,7 +23,9 @@ ORDER_FILLED = "order.filled"
 RISK_MARGIN_WARNING = "risk.margin_warning"
 SYSTEM_STATUS = "system.status"
 TOURNAMENT_FINISHED = "tournament.finished"
-EVENT_TYPES = (ORDER_PARTIAL_FILL, ORDER_FILLED, RISK_MARGIN_WARNING, SYSTEM_STATUS, TOURNAMENT_FINISHED)
+ACHIEVEMENT_EARNED = "achievement.earned"  # a badge or level, from the record once the tournament is rated
+EVENT_TYPES = (ORDER_PARTIAL_FILL, ORDER_FILLED, RISK_MARGIN_WARNING, SYSTEM_STATUS, TOURNAMENT_FINISHED,
+               ACHIEVEMENT_EARNED)
 
 MAX_STANDINGS = 100  # tournament.finished carries the top of the board, not an unbounded list
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
