@@ -477,6 +477,49 @@ def _in_store(action: Callable[[Any], T]) -> T:
         engine.dispose()
 
 
+@app.command("export")
+def export_record(
+    tournament: Annotated[str, typer.Argument(help="The tournament's slug.")],
+    format: Annotated[str, typer.Option("--format", help="parquet or csv.")] = "parquet",
+    out: Annotated[Path, typer.Option("--out", help="The folder for the files (made if missing).")] = Path("."),
+    bot: Annotated[str | None, typer.Option(help="Only this bot's rows (its key, <contestant>:<bot>).")] = None,
+) -> None:
+    """Write a tournament's record (ticks, orders, fills, rejections, equity, standings) as Parquet or CSV files,
+    read from the service's database (ARENA_DATABASE_URL, else the SQLite file in ARENA_DATA_DIR). Prints JSON."""
+    from sqlalchemy import select
+
+    from arena.store import export
+    from arena.store.db import database_url, make_engine, make_sessionmaker
+    from arena.store.errors import StoreError
+    from arena.store.migrate import is_current
+    from arena.store.models import Entry
+
+    try:
+        export.check_format(format)
+        url = database_url()
+        if not is_current(url):
+            raise fail("SCHEMA_NOT_CURRENT", f"the database at {_redacted(url)} is not at this version's schema (or "
+                       "empty): start the service once (it migrates), or check ARENA_DATABASE_URL", True)  # fmt: skip
+        engine = make_engine(url)
+        sessions = make_sessionmaker(engine, read_only=True)  # never the write lock: a running tournament records on
+        try:
+            scope = export.Scope()
+            if bot is not None:
+                with sessions() as session:
+                    t = export.find_tournament(session, tournament)
+                    entry = session.scalar(select(Entry.id).where(Entry.tournament_id == t.id, Entry.bot_key == bot))
+                if entry is None:
+                    raise fail("UNKNOWN_BOT", f"{bot!r} is not entered in tournament {tournament!r}", True)
+                scope = export.Scope(frozenset({entry}))
+            done = export.export(sessions, tournament, out, format, scope)
+        finally:
+            engine.dispose()
+    except StoreError as exc:
+        raise fail(exc.code, exc.message, True) from None
+    print(json.dumps({"tournament": done.tournament, "format": done.format, "out": str(out), "rows": done.rows,
+                      "files": [p.name for p in done.files]}))  # fmt: skip
+
+
 @app.command()
 def worker(
     queues: Annotated[str, typer.Option(help="Comma-separated queues: engine, bots.")] = "engine,bots",

@@ -173,3 +173,30 @@ def test_bad_input_is_refused_with_a_code_and_writes_nothing(sessions, cup, tmp_
         store_export.export(sessions, "cup", out, "csv", tables=("fills", "secrets"))
     assert bad_table.value.code == "UNKNOWN_TABLE"
     assert not out.exists()
+
+
+def test_the_export_command_writes_the_files_and_refuses_bad_input(sessions, cup, database_url, tmp_path):
+    from typer.testing import CliRunner
+
+    from arena.cli import app
+
+    runner = CliRunner()
+    env = {"ARENA_DATABASE_URL": database_url}
+    out = tmp_path / "cup"
+    result = runner.invoke(app, ["export", "cup", "--format", "csv", "--out", str(out)], env=env)
+    assert result.exit_code == 0, result.output
+    said = json.loads(result.output)
+    expected = _from_database(sessions, cup)
+    assert said["rows"] == {name: len(rows) for name, rows in expected.items()} and said["format"] == "csv"
+    assert _from_files(out, "csv") == expected
+    bob = next(k for k in cup if k.startswith("bob"))
+    result = runner.invoke(app, ["export", "cup", "--out", str(tmp_path / "bob"), "--bot", bob], env=env)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["rows"]["rejections"] == 0  # alice's bot was refused, not bob's
+    assert _from_files(tmp_path / "bob", "parquet")["fills"] == [r for r in expected["fills"] if r[0] == bob]
+    for args, code in ((["export", "nope", "--out", str(tmp_path / "x")], "UNKNOWN_TOURNAMENT"),
+                       (["export", "cup", "--format", "xlsx", "--out", str(tmp_path / "x")], "BAD_FORMAT"),
+                       (["export", "cup", "--bot", "eve:x", "--out", str(tmp_path / "x")], "UNKNOWN_BOT")):  # fmt: skip
+        result = runner.invoke(app, args, env=env)
+        assert result.exit_code == 1 and json.loads(result.output)["error"]["code"] == code, result.output
+    assert not (tmp_path / "x").exists()
