@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from arena.engine.instruments import AssetClass
 from arena.engine.orders import OrderType, TimeInForce
@@ -156,6 +156,22 @@ class Ruleset(_Rules):
         default=None, description="fraction of the day's opening NAV; past it, new risk is refused (LOSS_LIMIT)"
     )
     scoring: ScoringRules = ScoringRules()
+    practice: bool = Field(False, description="a practice tournament: for trying bots out, open to remote bots")
+    remote_bots: bool | None = Field(
+        None, description="whether bots running on their contestants' own machines may enter (over the bot "
+        "gateway); null: only in practice tournaments. A ranked tournament is sandbox-only, for fairness"
+    )
+
+    @property
+    def remote_allowed(self) -> bool:
+        return self.practice if self.remote_bots is None else self.remote_bots
+
+    @field_validator("remote_bots")
+    @classmethod
+    def _ranked_is_sandbox_only(cls, value: bool | None, info: ValidationInfo) -> bool | None:
+        if value and not info.data.get("practice", False):
+            raise ValueError("a ranked tournament is sandbox-only; set practice: true to let remote bots enter")
+        return value
 
     @property
     def maintenance_leverage(self) -> float:

@@ -43,25 +43,26 @@ def run_local(
     client = redis.Redis.from_url(redis_url)
     tournament = Tournament(client, config, entries, catalog, on_tick=on_tick, observer=observer)
     reports: dict[str, SupervisorReport] = {}
+    sandboxed = [e for e in entries if not e.remote]  # a remote bot's supervisor runs in the bot gateway
     if processes:
         # Forked before any thread starts here; each child starts its own sandbox and connections.
         context = multiprocessing.get_context("fork")
         children = [
             context.Process(target=_supervise_all,
-                            args=(redis_url, spec.id, entries[i::processes], config.limits, os.getpid()))
+                            args=(redis_url, spec.id, sandboxed[i::processes], config.limits, os.getpid()))
             for i in range(processes)
         ]
         for child in children:
             child.start()
         waiters = [
-            threading.Thread(target=_watch_child, args=(redis_url, spec.id, child, entries[i::processes]),
+            threading.Thread(target=_watch_child, args=(redis_url, spec.id, child, sandboxed[i::processes]),
                              name=f"watch-{child.name}", daemon=True)
             for i, child in enumerate(children)
         ]
         for waiter in waiters:
             waiter.start()
     else:
-        waiters = start_supervisors(redis_url, spec.id, entries, config.limits, reports)
+        waiters = start_supervisors(redis_url, spec.id, sandboxed, config.limits, reports)
         children = []
     wait_s = 30.0  # for every supervisor together, once the tournament is over
     try:

@@ -23,7 +23,8 @@ from sandbox import Limits
 class EntrySpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     bot: str
-    path: str
+    path: str = ""  # the bundle; none for a remote bot
+    remote: bool = False  # runs on its contestant's machine, connected through the bot gateway (no sandbox)
 
     @field_validator("bot")
     @classmethod
@@ -96,7 +97,7 @@ class TournamentSpec(BaseModel):
             start_timeout_s=self.start_timeout_s,
             limits=self.limits.build(),
         )
-        return config, [Entry(e.bot, Path(e.path)) for e in self.entries]
+        return config, [Entry(e.bot, Path(e.path), e.remote) for e in self.entries]
 
 
 def _allowed(catalog: InstrumentCatalog, symbols: list[str] | None, classes: list[Any] | None) -> list[str]:

@@ -36,6 +36,7 @@ from arena.runtime.protocol import (
     ping_message,
     tick_message,
 )
+from arena.runtime.remote import RemoteSandbox
 from arena.runtime.spec import LimitsSpec
 from sandbox import Limits, ProtocolError, Sandbox, SandboxError, Status
 
@@ -97,7 +98,7 @@ class Supervisor:
         bot: str,
         path: str | Path,
         limits: Limits | None = None,
-        sandbox: Sandbox | None = None,
+        sandbox: Sandbox | RemoteSandbox | None = None,  # RemoteSandbox: a remote bot's connection
         heartbeat_s: float = 5.0,
         start_gate: threading.Semaphore | None = None,
     ) -> None:
@@ -381,7 +382,7 @@ def supervise(
     path: str | Path,
     limits: Limits | Mapping[str, Any],
     host: str = "",
-    sandbox: Sandbox | None = None,
+    sandbox: Sandbox | RemoteSandbox | None = None,  # RemoteSandbox: a remote bot's connection
     gate: threading.Semaphore | None = None,
     running: set[Supervisor] | None = None,
 ) -> SupervisorReport:

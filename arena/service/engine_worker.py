@@ -157,16 +157,17 @@ def _placement(client: redis.Redis, spec: TournamentSpec, dispatch: Dispatch) ->
     raw = client.get(placement_key(spec.id))
     if raw:
         return json.loads(raw), False
+    sandboxed = [e for e in spec.entries if not e.remote]  # a remote bot's supervisor runs in the bot gateway
     deadline = time.monotonic() + HOSTS_WAIT_S
-    while not (hosts := live_hosts(client)):
+    while sandboxed and not (hosts := live_hosts(client)):
         if time.monotonic() > deadline:
             return None, False
         time.sleep(0.25)  # polling the registry for a first bot host, bounded by HOSTS_WAIT_S
-    placement = place([e.bot for e in spec.entries], hosts)
+    placement = place([e.bot for e in sandboxed], hosts) if sandboxed else {}
     if not client.set(placement_key(spec.id), json.dumps(placement), nx=True):
         return json.loads(client.get(placement_key(spec.id)) or "{}"), False
     limits = spec.limits.model_dump()
-    for entry in spec.entries:
+    for entry in sandboxed:
         dispatch(queue_for(placement[entry.bot]), spec.id, entry.bot, entry.path, limits)
     return placement, True
 

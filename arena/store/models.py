@@ -138,6 +138,25 @@ class ApiKey(Base):
     contestant: Mapped[Contestant] = relationship(back_populates="api_keys")
 
 
+class RemoteKey(Base):
+    """A remote bot's credentials: a key id (public, sent with each request) and a secret that never travels
+    after its creation. Requests are signed with HMAC-SHA256 under the secret, so the service must be able to
+    read it: it is kept sealed (Fernet, under the operator's secret keys), never in plain text."""
+
+    __tablename__ = "remote_keys"
+
+    id: Mapped[int] = _id()
+    contestant_id: Mapped[int] = mapped_column(ForeignKey("contestants.id", ondelete="CASCADE"), index=True)
+    key_id: Mapped[str] = mapped_column(String(32), unique=True)
+    sealed_secret: Mapped[str] = mapped_column(String(512))
+    name: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = _created()
+    revoked_at: Mapped[datetime | None]
+    last_used_at: Mapped[datetime | None]
+
+    contestant: Mapped[Contestant] = relationship()
+
+
 # -- bots ---------------------------------------------------------------------------------
 
 
@@ -237,7 +256,7 @@ class Entry(Base):
     tournament_id: Mapped[int] = mapped_column(ForeignKey("tournaments.id", ondelete="CASCADE"))
     # No cascade from bots, versions or contestants: an entry is part of the record; delete it explicitly.
     bot_id: Mapped[int] = mapped_column(ForeignKey("bots.id"))
-    bot_version_id: Mapped[int] = mapped_column(ForeignKey("bot_versions.id"))
+    bot_version_id: Mapped[int | None] = mapped_column(ForeignKey("bot_versions.id"))  # None: a remote bot
     contestant_id: Mapped[int] = mapped_column(ForeignKey("contestants.id"))
     bot_key: Mapped[str] = mapped_column(String(64))
     status: Mapped[EntryStatus] = mapped_column(str_enum(EntryStatus, "entry_status"), default=EntryStatus.ENTERED)
@@ -245,11 +264,13 @@ class Entry(Base):
     end_classification: Mapped[str | None] = mapped_column(String(32))
     end_reason: Mapped[str] = mapped_column(Text, default="")
     resource_use: Mapped[dict[str, Any]] = mapped_column(default=dict)  # cpu_seconds, peak_memory_bytes, ...
+    # A remote bot: it runs on its contestant's machine and connects through the bot gateway (no version, no sandbox).
+    remote: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = _created()
 
     tournament: Mapped[Tournament] = relationship(back_populates="entries")
     bot: Mapped[Bot] = relationship()
-    bot_version: Mapped[BotVersion] = relationship()
+    bot_version: Mapped[BotVersion | None] = relationship()
 
 
 # -- what happened in a tournament (high volume; ts = simulated ms) --------------------------------

@@ -10,8 +10,10 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from arena.engine.rules import resolve_ruleset
 from arena.store.errors import Conflict, IllegalTransition, InvalidValue, NotFound, integrity
 from arena.store.models import (
+    Bot,
     BotVersion,
     Contestant,
     Entry,
@@ -190,17 +192,28 @@ def bot_key(contestant: Contestant, bot_name: str) -> str:
     return f"{contestant.name}:{bot_name}"
 
 
+def key_names(key: str) -> tuple[str, str | None]:
+    """(the bot's name as its owner chose it, the contestant's name) from a bot key; a key made elsewhere (the
+    demo, a backtest) without a contestant part is its own name."""
+    contestant, sep, name = key.partition(":")
+    return (name, contestant) if sep and name and contestant else (key, None)
+
+
 def enter(
     session: Session,
     tournament: Tournament,
-    version: BotVersion,
+    version: BotVersion | None,
     contestant: Contestant,
     now: datetime | None = None,
+    *,
+    bot: Bot | None = None,
 ) -> Entry:
-    """Enter ``contestant``'s ready ``version`` into an open tournament (one version per bot)."""
-    bot = version.bot
-    if bot.owner_id != contestant.id:
-        raise NotFound(f"no bot version {version.id}")
+    """Enter ``contestant``'s ready ``version`` into an open tournament (one version per bot). With no version,
+    ``bot`` enters as a remote bot (it connects through the bot gateway), where the tournament's rules let it."""
+    if version is not None:
+        bot = version.bot
+    if bot is None or bot.owner_id != contestant.id:
+        raise NotFound(f"no bot version {version.id}" if version is not None else "no such bot")
     if tournament.status is not S.OPEN:
         raise IllegalTransition(
             f"tournament {tournament.slug} is {tournament.status.value}; entries are taken while it is open",
@@ -211,7 +224,11 @@ def enter(
         tournament.entry_closes_at and now >= tournament.entry_closes_at
     ):
         raise IllegalTransition(f"the entry window of tournament {tournament.slug} is closed", "ENTRY_WINDOW_CLOSED")
-    if version.status is not VersionStatus.READY:
+    if version is None:
+        if not resolve_ruleset(tournament.rules).remote_allowed:
+            raise IllegalTransition(f"tournament {tournament.slug} takes sandboxed bots only (its rules: practice "
+                                    "tournaments take remote bots, ranked ones do not)", "REMOTE_NOT_ALLOWED")
+    elif version.status is not VersionStatus.READY:
         raise IllegalTransition(
             f"bot version {version.version} of {bot.name} is {version.status.value}; enter a ready version",
             "VERSION_NOT_READY",
@@ -219,8 +236,9 @@ def enter(
     entry = Entry(
         tournament_id=tournament.id,
         bot_id=bot.id,
-        bot_version_id=version.id,
+        bot_version_id=version.id if version is not None else None,
         contestant_id=contestant.id,
+        remote=version is None,
         bot_key=bot_key(contestant, bot.name),
     )
     already = Conflict(f"bot {bot.name} is already entered in tournament {tournament.slug}", "ALREADY_ENTERED")

@@ -1,0 +1,157 @@
+"""Remote bots: a bot on its contestant's own machine, speaking protocol v1 over a WebSocket, run by the same
+``Supervisor`` as a sandboxed bot.
+
+The supervisor talks to a bot through a process (``channel``, ``kill``, ``wait``, ``done``, ``usage``) that a
+sandbox starts. Here ``RemoteSandbox.start`` hands it a ``RemoteBot`` instead: the same interface over a
+connection the bot gateway holds (``arena.api.gateway``). So every line a remote bot sends is weighed, decoded
+and validated by the supervisor's own code (the flood guard, ``parse_bot_message``, the string caps, the order
+rate cap), its orders are stamped with its own tournament and account, and it reports to the engine on the bus
+like any other bot: the lockstep deadline applies to it unchanged.
+
+Framing: each WebSocket message holds one or more protocol lines separated by ``\\n`` (the host sends a tick's
+batch in one message). A line over ``MAX_LINE_BYTES`` is refused ``LINE_TOO_LONG`` as on stdio; a message over
+``MAX_MESSAGE_BYTES`` ends the connection (close 1009): no transport buffers more than that for a bot.
+
+The gateway's event loop and the supervisor's threads meet here: the loop ``feed``s received messages (at most
+``WINDOW`` waiting, the loop takes no more until the supervisor has read one) and the supervisor writes through
+``write``, a blocking call the gateway provides, bounded by a timeout like a sandboxed bot's stdin.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from arena.runtime.protocol import MAX_LINE_BYTES
+from sandbox import Limits, Outcome, ProtocolError, Status
+from sandbox.channel import parse_line
+
+MAX_MESSAGE_BYTES = 1024 * 1024  # one WebSocket message from a bot: up to 16 full lines
+WINDOW = 64  # received messages waiting for the supervisor before the gateway stops reading
+SEND_TIMEOUT_S = 10.0  # as a sandboxed bot's stdin: a bot that does not read for this long is cut off
+
+# WebSocket close codes the gateway ends a bot's connection with (RFC 6455 §7.4; 4000-4999 are the application's).
+CLOSE_NORMAL = 1000  # the tournament ended (or the bot's run did)
+CLOSE_POLICY = 1008  # the bot was cut off (flooding) or ended by the host
+CLOSE_TOO_BIG = 1009  # a message over MAX_MESSAGE_BYTES
+CLOSE_UNAUTHENTICATED = 4401  # no signature, a bad one, a stale timestamp, a replayed nonce, an unknown key
+CLOSE_FORBIDDEN = 4403  # the tournament takes no remote bots
+CLOSE_NOT_FOUND = 4404  # no such tournament, or the key's contestant has no remote entry of that bot in it
+CLOSE_CONFLICT = 4409  # not running (yet, or any more), or this entry is connected already
+
+Write = Callable[[bytes, float], None]  # send one message; raises ProtocolError (TIMEOUT, CLOSED)
+Close = Callable[[int, str], object]  # close the connection with a code and a reason; returns at once
+
+
+class RemoteChannel:
+    """The supervisor's channel to a remote bot (what ``JsonLineChannel`` is to a sandboxed one)."""
+
+    def __init__(self, bot: RemoteBot) -> None:
+        self._bot = bot
+
+    def send(self, message: Mapping[str, Any], timeout: float | None = -1.0) -> None:
+        data = (json.dumps(message, separators=(",", ":"), allow_nan=False) + "\n").encode()
+        self.send_bytes(data, SEND_TIMEOUT_S if timeout == -1.0 or timeout is None else timeout)
+
+    def send_bytes(self, data: bytes, timeout: float | None = None) -> None:
+        self._bot.write(data, SEND_TIMEOUT_S if timeout is None else timeout)
+
+    def raw_lines(self) -> Iterator[tuple[int, bytes | ProtocolError | None]]:
+        """As ``JsonLineChannel.raw_lines``: (bytes, the line) per line received, until the connection closes."""
+        for message in self._bot.messages():
+            pieces = message.split(b"\n")
+            if message.endswith(b"\n"):
+                pieces.pop()
+            for piece in pieces:
+                size = len(piece) + 1
+                if len(piece) > MAX_LINE_BYTES - 1:
+                    yield size, ProtocolError(ProtocolError.LINE_TOO_LONG,
+                                              f"a line longer than {MAX_LINE_BYTES - 1} bytes was discarded")
+                else:
+                    yield size, piece if piece.strip() else None
+
+    def parse(self, line: bytes) -> dict[str, Any]:
+        return parse_line(line)
+
+    def close_input(self) -> None:
+        """The host is done with the bot (after ``end``): close the connection normally."""
+        self._bot.end(Status.EXITED, "the tournament ended", CLOSE_NORMAL)
+
+
+class RemoteBot:
+    """One remote bot's connection as the supervisor's process. ``feed`` and ``disconnected`` come from the
+    gateway's event loop; everything else from the supervisor's threads."""
+
+    def __init__(self, write: Write, close: Close, taken: Callable[[], object]) -> None:
+        self._write, self._close, self._taken = write, close, taken
+        self._incoming: queue.Queue[bytes | None] = queue.Queue()
+        self._done = threading.Event()
+        self._lock = threading.Lock()
+        self._status, self._reason = Status.EXITED, ""
+        self._started = time.monotonic()
+        self.channel = RemoteChannel(self)
+        self.usage = None  # no CPU or memory figures: the machine is the contestant's
+
+    # -- from the gateway ------------------------------------------------------------------------------
+
+    def feed(self, message: bytes) -> None:
+        self._incoming.put(message)
+
+    def disconnected(self, code: int | None) -> None:
+        """The connection is gone (the bot closed it, or the network did): the bot's run is over."""
+        self.end(Status.EXITED, f"the remote bot disconnected (close code {code})", None)
+
+    # -- from the supervisor ----------------------------------------------------------------------------
+
+    def messages(self) -> Iterator[bytes]:
+        while (message := self._incoming.get()) is not None:
+            self._taken()
+            yield message
+
+    def write(self, data: bytes, timeout: float) -> None:
+        if self._done.is_set():
+            raise ProtocolError(ProtocolError.CLOSED, "the remote bot's connection is closed")
+        self._write(data, timeout)
+
+    @property
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    def kill(self, reason: str = "ended by the host") -> None:
+        self.end(Status.KILLED, reason, CLOSE_POLICY)
+
+    def end(self, status: Status, reason: str, code: int | None) -> None:
+        """The run is over, with ``status``; ``code``: close the connection with it (None: it is closed)."""
+        with self._lock:
+            if self._done.is_set():
+                return
+            self._status, self._reason = status, reason
+            self._done.set()
+        self._incoming.put(None)  # the reader's end of input
+        if code is not None:
+            self._close(code, reason)
+
+    def wait(self, timeout: float | None = None) -> Outcome:
+        if not self._done.wait(timeout):
+            raise TimeoutError(f"the remote bot is still connected after {timeout} s")
+        return Outcome(status=self._status, exit_code=None, wall_seconds=time.monotonic() - self._started,
+                       cpu_seconds=None, peak_memory_bytes=None, stdout=b"", stderr=b"", runtime="remote",
+                       reason=self._reason)  # fmt: skip
+
+
+class RemoteSandbox:
+    """What the supervisor starts a remote bot with: the connection it already has."""
+
+    def __init__(self, bot: RemoteBot, peer: str = "") -> None:
+        self._bot, self._peer = bot, peer
+
+    def describe(self) -> dict[str, object]:
+        return {"runtime": "remote", "peer": self._peer or None}
+
+    def start(self, path: str | Path, *, limits: Limits | None = None) -> RemoteBot:
+        return self._bot
