@@ -90,7 +90,7 @@ def hello_message(
         "tournament": tournament,
         "balance": ruleset.starting_balance,
         "rules": ruleset_summary(ruleset),
-        "instruments": [instrument_summary(i) for i in instruments],
+        "instruments": [instrument_summary(i, ruleset) for i in instruments],
         "clock": clock,
         "tick_deadline_ms": tick_deadline_ms,
         "max_line_bytes": MAX_LINE_BYTES,
@@ -115,7 +115,12 @@ def ruleset_summary(ruleset: Ruleset) -> dict[str, Any]:
     }
 
 
-def instrument_summary(instrument: Instrument) -> dict[str, Any]:
+def instrument_summary(instrument: Instrument, ruleset: Ruleset | None = None) -> dict[str, Any]:
+    """One instrument as a bot sees it; ``tradable`` says whether ``ruleset`` lets the bot order it."""
+    tradable = ruleset is None or (
+        (ruleset.symbols is None or instrument.symbol in ruleset.symbols)
+        and (ruleset.asset_classes is None or instrument.asset_class in ruleset.asset_classes)
+    )
     return {
         "symbol": instrument.symbol,
         "asset_class": instrument.asset_class.value,
@@ -126,6 +131,7 @@ def instrument_summary(instrument: Instrument) -> dict[str, Any]:
         "min_qty": instrument.min_qty,
         "multiplier": instrument.multiplier,
         "expiry": instrument.expiry.isoformat() if instrument.expiry else None,
+        "tradable": tradable,
     }
 
 

@@ -9,12 +9,8 @@ class BuyAndHold(Bot):
     fraction = 0.2
 
     def on_tick(self, ts: int) -> None:
-        book = self.books.get("SPY")
-        if book is None or book.mid is None or self.portfolio.position("SPY") or self.open_orders:
-            return
-        qty = int(self.portfolio.nav * self.fraction / book.mid)
-        if qty > 0:
-            self.buy("SPY", qty)
+        if not self.portfolio.position("SPY") and not self.open_orders:
+            self.order_target_percent("SPY", self.fraction)  # whole shares: SPY's lot is 1
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ class MarketMaker(Bot):
     quote_qty = 2.0
     half_spread = 0.0008  # quote 8 bps either side of mid
     max_inventory = 20.0
-    tick = 0.01
 
     def on_tick(self, ts: int) -> None:
         book = self.books.get("ETH-USD")
@@ -24,15 +23,13 @@ class MarketMaker(Bot):
             self.open_orders.pop(client_id)
         inventory = self.portfolio.position("ETH-USD")
         skew = -inventory / self.max_inventory * self.half_spread
-        bid = self._round(book.mid * (1 - self.half_spread + skew))
-        ask = self._round(book.mid * (1 + self.half_spread + skew))
+        # On the tick grid, each side rounded away from the mid (a quote never tighter than intended).
+        bid = self.round_price("ETH-USD", book.mid * (1 - self.half_spread + skew), "buy")
+        ask = self.round_price("ETH-USD", book.mid * (1 + self.half_spread + skew), "sell")
         if inventory < self.max_inventory and bid < book.best_ask:
             self.buy("ETH-USD", self.quote_qty, limit=bid, post_only=True)
         if inventory > -self.max_inventory and ask > book.best_bid:
             self.sell("ETH-USD", self.quote_qty, limit=ask, post_only=True)
-
-    def _round(self, price: float) -> float:
-        return round(round(price / self.tick) * self.tick, 2)
 
     def on_order_update(self, update: OrderUpdate) -> None:
         if update.status == "rejected" and update.code not in ("POST_ONLY_WOULD_CROSS", "UNKNOWN_ORDER"):

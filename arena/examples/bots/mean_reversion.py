@@ -1,38 +1,28 @@
-"""Mean reversion: buy when the mid falls well below its recent average, sell when it recovers."""
+"""Mean reversion: buy when the price falls well below its recent average, sell when it recovers."""
 
-from collections import deque
-
-from arena_bot import Book, Bot, run
+from arena_bot import Bot, run
 
 
 class MeanReversion(Bot):
     symbols = ("ETH-USD", "MSFT")
     channels = ("orderbook",)  # books only: less for the bot to parse each tick
     window = 40
+    history_size = window
     entry = 2.0  # standard deviations below the mean to buy
     fraction = 0.08  # of NAV per position
 
-    def on_start(self, info: dict) -> None:
-        self.mids: dict[str, deque[float]] = {s: deque(maxlen=self.window) for s in self.symbols}
-
-    def on_book(self, book: Book) -> None:
-        if book.mid is not None and book.symbol in self.mids:
-            self.mids[book.symbol].append(book.mid)
-
     def on_tick(self, ts: int) -> None:
-        for symbol, mids in self.mids.items():
-            if len(mids) < self.window or any(o["symbol"] == symbol for o in self.open_orders.values()):
+        for symbol in self.symbols:
+            closes = [bar.close for bar in self.history(symbol, self.window)]
+            if len(closes) < self.window or self.orders_for(symbol):
                 continue
-            mean = sum(mids) / len(mids)
-            std = (sum((m - mean) ** 2 for m in mids) / len(mids)) ** 0.5
+            mean = sum(closes) / len(closes)
+            std = (sum((c - mean) ** 2 for c in closes) / len(closes)) ** 0.5
             held = self.portfolio.position(symbol)
-            if held == 0 and std > 0 and mids[-1] < mean - self.entry * std:
-                qty = self.portfolio.nav * self.fraction / mids[-1]
-                qty = round(qty, 4) if symbol.endswith("-USD") else int(qty)
-                if qty > 0:
-                    self.buy(symbol, qty)
-            elif held > 0 and mids[-1] >= mean:
-                self.sell(symbol, held)
+            if held == 0 and std > 0 and closes[-1] < mean - self.entry * std:
+                self.order_target_percent(symbol, self.fraction)  # rounded to the symbol's lot
+            elif held > 0 and closes[-1] >= mean:
+                self.order_target_qty(symbol, 0)
 
 
 if __name__ == "__main__":

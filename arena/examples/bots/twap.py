@@ -15,7 +15,7 @@ class Twap(Bot):
     max_premium = 0.002  # never pay more than mid + 0.2%
 
     def on_start(self, info: dict) -> None:
-        self.parent_qty: int | None = None
+        self.parent_qty: float | None = None
         self.bought = 0.0
         self.sliced = 0
 
@@ -24,13 +24,12 @@ class Twap(Bot):
         if book is None or book.mid is None or self.sliced >= self.slices:
             return
         if self.parent_qty is None:
-            self.parent_qty = int(self.portfolio.nav * self.target_fraction / book.mid)
+            self.parent_qty = self.round_qty("NVDA", self.portfolio.nav * self.target_fraction / book.mid)
         left = self.parent_qty - self.bought
-        child = int(left / (self.slices - self.sliced))
+        child = self.round_qty("NVDA", left / (self.slices - self.sliced))
         self.sliced += 1
         if child > 0:
-            tick = 0.01
-            limit = round(round(book.mid * (1 + self.max_premium) / tick) * tick, 2)
+            limit = self.round_price("NVDA", book.mid * (1 + self.max_premium), "buy")
             self.buy("NVDA", child, limit=limit, tif="ioc")
 
     def on_order_update(self, update: OrderUpdate) -> None:

@@ -39,6 +39,9 @@ from arena_bot.errors import (
     UnknownSymbolError,
     error_for,
 )
+from arena_bot.history import Bar
+from arena_bot.instruments import Instrument
+from arena_bot.orders import OpenOrder
 from arena_bot.portfolio import Holding, Portfolio
 from arena_bot.runner import run
 
@@ -46,6 +49,7 @@ __all__ = [
     "PROTOCOL_VERSION",
     "AccountDisabledError",
     "ArenaError",
+    "Bar",
     "Book",
     "Bot",
     "ConcentrationLimitError",
@@ -55,12 +59,14 @@ __all__ = [
     "Fill",
     "FokNotFillableError",
     "Holding",
+    "Instrument",
     "InsufficientMarginError",
     "InvalidOrderError",
     "LiquidityHaltError",
     "LossLimitError",
     "MarginWarning",
     "NoMarketDataError",
+    "OpenOrder",
     "OrderRejectedError",
     "OrderTypeNotAllowedError",
     "OrderUpdate",

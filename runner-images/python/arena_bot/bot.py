@@ -11,11 +11,14 @@ from __future__ import annotations
 import math
 import sys
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from arena_bot.book import Book, SequenceGap
-from arena_bot.errors import InvalidOrderError, OrderRejectedError, error_for
+from arena_bot.errors import InvalidOrderError, OrderRejectedError, UnknownSymbolError, error_for
+from arena_bot.history import Bar, History
+from arena_bot.instruments import Instrument
+from arena_bot.orders import OpenOrder
 from arena_bot.portfolio import Portfolio
 
 PROTOCOL_VERSION = 1
@@ -103,11 +106,13 @@ class Status:
 
 
 class Bot:
-    """Base class of every bot. Set ``symbols`` to the instruments to follow (empty: all), and ``channels``
-    to the market data wanted for them (fewer channels, less to parse each tick)."""
+    """Base class of every bot. Set ``symbols`` to the instruments to follow (empty: all), ``channels``
+    to the market data wanted for them (fewer channels, less to parse each tick), and ``history_size`` to the
+    bars per symbol ``history()`` keeps (0: none; at most 10,000)."""
 
     symbols: tuple[str, ...] = ()
     channels: tuple[str, ...] = CHANNELS
+    history_size: int = 100
 
     def __init__(self) -> None:
         self.books: dict[str, Book] = {}
@@ -115,8 +120,10 @@ class Bot:
         self.statuses: dict[tuple[str | None, str | None], Status] = {}  # (venue, symbol) -> latest
         self.portfolio = Portfolio()
         self.info: dict[str, Any] = {}
+        self.instruments: dict[str, Instrument] = {}  # symbol -> instrument, from hello (before on_start)
         self.now = 0  # the current tick's timestamp, ms since the epoch (UTC)
-        self.open_orders: dict[str, dict[str, Any]] = {}  # client_order_id -> order as sent
+        self.open_orders: dict[str, OpenOrder] = {}  # client_order_id -> order, until filled/cancelled/...
+        self._history = History(self.history_size)
         self.tick_n = 0  # the current tick's number (0: the hello)
         self._outbox: list[dict[str, Any]] = []
         self._next_id = 1
@@ -203,7 +210,9 @@ class Bot:
             order["stop_price"] = stop_price
         if post_only:
             order["post_only"] = True
-        self.open_orders[client_order_id] = order
+        self.open_orders[client_order_id] = OpenOrder(
+            client_order_id, symbol, side, float(qty), order_type, tif, limit_price, stop_price, post_only
+        )
         self._outbox.append(order)
         return client_order_id
 
@@ -224,6 +233,86 @@ class Bot:
     def unsubscribe(self, symbols: Iterable[str], channels: Iterable[str] = CHANNELS) -> None:
         self._outbox.append({"type": "unsubscribe", "symbols": list(symbols), "channels": list(channels)})
 
+    # -- sizing and rounding (backtrader's order_target_*, LEAN's SetHoldings) ------------
+
+    def order_target_qty(self, symbol: str, qty: float, limit: float | None = None, **options: Any) -> str | None:
+        """Order what takes ``symbol`` to ``qty`` units (negative: short), counting the open orders.
+
+        ``qty`` is first rounded toward zero to the instrument's lot (never a larger position than asked for);
+        the order is the difference between it and the position plus what the open orders in ``symbol`` would
+        still add (buys) or take away (sells), so calling it every tick does not stack orders. Returns the client
+        order id, or None when nothing is to be ordered (already there, or less than one lot or ``min_qty``
+        away). Options as for ``place``.
+        """
+        instrument = self.instrument(symbol)
+        target = instrument.round_qty(qty)
+        delta = instrument.round_qty(target - self.portfolio.position(symbol) - self.pending_qty(symbol))
+        if delta == 0:
+            return None
+        side = "buy" if delta > 0 else "sell"
+        if limit is not None:
+            limit = instrument.round_price(limit, side)
+        return self.place(symbol, side, abs(delta), limit_price=limit, **options)
+
+    def order_target_value(
+        self, symbol: str, value: float, limit: float | None = None, **options: Any
+    ) -> str | None:
+        """Order what takes ``symbol``'s position to ``value`` in money (negative: short), at ``limit`` if given,
+        else valued at the current price (``price``). None without a price. See ``order_target_qty``."""
+        price = limit if limit is not None else self.price(symbol)
+        if price is None or price <= 0:
+            return None
+        qty = value / (price * self.instrument(symbol).multiplier)
+        return self.order_target_qty(symbol, qty, limit, **options)
+
+    def order_target_percent(
+        self, symbol: str, fraction: float, limit: float | None = None, **options: Any
+    ) -> str | None:
+        """Order what takes ``symbol``'s position to ``fraction`` of NAV (0.1 = 10%; negative: short).
+        See ``order_target_value``."""
+        return self.order_target_value(symbol, fraction * self.portfolio.nav, limit, **options)
+
+    def instrument(self, symbol: str) -> Instrument:
+        """The instrument the host described in ``hello``; UnknownSymbolError for any other symbol."""
+        found = self.instruments.get(symbol)
+        if found is None:
+            raise UnknownSymbolError(f"{symbol} is not among this tournament's instruments")
+        return found
+
+    def round_qty(self, symbol: str, qty: float) -> float:
+        """``qty`` rounded toward zero to ``symbol``'s lot (0.0 below its minimum)."""
+        return self.instrument(symbol).round_qty(qty)
+
+    def round_price(self, symbol: str, price: float, side: str | None = None) -> float:
+        """``price`` on ``symbol``'s tick grid: nearest, or for ``buy`` down and for ``sell`` up."""
+        return self.instrument(symbol).round_price(price, side)
+
+    def price(self, symbol: str) -> float | None:
+        """The current mark of ``symbol``: its book's (else ticker's) mid, else its last trade; None if unknown."""
+        book, ticker = self.books.get(symbol), self.tickers.get(symbol)
+        for value in (
+            book.mid if book is not None and not book.stale else None,
+            ticker.mid if ticker is not None else None,
+            book.last if book is not None else None,
+            ticker.last if ticker is not None else None,
+        ):
+            if value is not None:
+                return float(value)
+        return None
+
+    def history(self, symbol: str, n: int) -> list[Bar]:
+        """The last ``n`` bars of ``symbol``, oldest first: one per tick, closed at the tick's ``tick`` message
+        (see ``arena_bot.history``). Fewer while the window fills; ``n`` may not exceed ``history_size``."""
+        return self._history.last(symbol, n)
+
+    def pending_qty(self, symbol: str) -> float:
+        """What the open orders in ``symbol`` would still add to the position (buys) or remove (sells)."""
+        return sum(o.signed_remaining for o in self.open_orders.values() if o.symbol == symbol)
+
+    def orders_for(self, symbol: str) -> list[OpenOrder]:
+        """The open orders in ``symbol``, in the order they were sent."""
+        return [o for o in self.open_orders.values() if o.symbol == symbol]
+
     # -- the host side -------------------------------------------------------------------
 
     def take_outbox(self) -> list[dict[str, Any]]:
@@ -236,6 +325,8 @@ class Bot:
         if kind == "hello":
             self.info = message
             self.portfolio.cash = self.portfolio.nav = float(message.get("balance", 0.0))
+            entries = message.get("instruments") or []
+            self.instruments = {i.symbol: i for i in map(Instrument.from_message, entries)}
             if int(message.get("protocol", PROTOCOL_VERSION)) > PROTOCOL_VERSION:
                 print(
                     f"arena: the host speaks protocol {message['protocol']}, this SDK {PROTOCOL_VERSION}",
@@ -249,6 +340,7 @@ class Bot:
         elif kind == "tick":
             self.now = int(message["ts"])
             self.tick_n = int(message.get("n", self.tick_n + 1))
+            self._history.close_tick(self.now)
             self.on_tick(self.now)
         elif kind == "order_update":
             self._on_order_update(message)
@@ -266,10 +358,12 @@ class Bot:
                 message.get("ask_size"),
             )
             self.tickers[ticker.symbol] = ticker
+            self._history.quote(ticker.symbol, ticker.bid, ticker.ask, ticker.last)
             self.on_ticker(ticker)
         elif kind == "trades":
             trade = Trade(message["symbol"], int(message.get("ts", self.now)), float(message["price"]),
                           float(message["qty"]))  # fmt: skip
+            self._history.trade(trade.symbol, trade.qty)
             self.on_trade(trade)
         elif kind == "risk.margin_warning":
             warning = MarginWarning(
@@ -316,7 +410,23 @@ class Bot:
                     self._resyncing.add(symbol)
                     self._outbox.append({"type": "resync", "symbol": symbol})
                 return
+        self._history.quote(symbol, book.best_bid, book.best_ask, book.last)
         self.on_book(book)
+
+    def _track(self, update: OrderUpdate, message: dict[str, Any]) -> None:
+        """Keep ``open_orders`` in step with the host's order updates."""
+        key = update.client_order_id
+        if key is None:
+            return
+        if update.status in ("filled", "cancelled", "expired", "rejected"):
+            self.open_orders.pop(key, None)
+            return
+        order = self.open_orders.get(key)
+        if order is None:
+            return  # not sent by this bot object (one that was popped by hand, or from before a restart)
+        order_id = update.order_id if update.order_id is not None else order.order_id
+        filled = float(message["filled_qty"]) if "filled_qty" in message else order.filled_qty
+        self.open_orders[key] = replace(order, order_id=order_id, filled_qty=filled, status=update.status)
 
     def _on_order_update(self, message: dict[str, Any]) -> None:
         update = OrderUpdate(
@@ -329,8 +439,8 @@ class Bot:
             code=message.get("code"),
             message=message.get("message", ""),
         )
-        if update.status in ("filled", "cancelled", "expired", "rejected") and update.client_order_id:
-            self.open_orders.pop(update.client_order_id, None)
+        if update.client_order_id:
+            self._track(update, message)
         if update.status in ("partial_fill", "filled"):
             self.on_fill(
                 Fill(
