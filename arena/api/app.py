@@ -24,6 +24,7 @@ from arena.api import (
     contestants,
     dashboard,
     errors,
+    exports,
     pages,
     request_metrics,
     results,
@@ -196,6 +197,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(spectators.router)
     app.include_router(contestants.router)
     app.include_router(results.router)  # before admin: admin's POST /tournaments/{slug}/{action} matches any action
+    app.include_router(exports.router)
     app.include_router(admin.router)
     app.include_router(dashboard.router)
     app.include_router(webhooks_api.router)

@@ -68,6 +68,13 @@ def viewer(
 ) -> Contestant | None:
     """Who is asking on a public route: None when anonymous. An expired session is anonymous (a public page
     still answers); an unknown API key is refused, as everywhere."""
+    return viewer_in(request, session, x_api_key, arena_session)
+
+
+def viewer_in(
+    request: Request, session: Session, x_api_key: str | None, arena_session: str | None
+) -> Contestant | None:
+    """``viewer`` in a session of the caller's choosing (a route that must not hold the request's transaction)."""
     if not x_api_key and not arena_session:
         return None
     try:
