@@ -26,6 +26,7 @@ from arena.api import (
     errors,
     exports,
     pages,
+    ratings,
     request_metrics,
     results,
     signin,
@@ -197,6 +198,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(spectators.router)
     app.include_router(contestants.router)
     app.include_router(results.router)  # before admin: admin's POST /tournaments/{slug}/{action} matches any action
+    app.include_router(ratings.router)  # before admin, for the same reason
     app.include_router(exports.router)
     app.include_router(admin.router)
     app.include_router(dashboard.router)

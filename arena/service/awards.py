@@ -54,13 +54,20 @@ class Awarded:
 
 def award_tournament(sessions: sessionmaker[Session], tournament_id: int, *, whale_notional: float | None = None,
                      catalog: InstrumentCatalog | None = None) -> Awarded | None:  # fmt: skip
-    """Rate finished tournament ``tournament_id`` and award its achievements, in one transaction. None when there is
-    nothing to do: it is not finished, it was rated already, or no (not disqualified) entry has a standing."""
+    """Rate finished tournament ``tournament_id`` and award its achievements, in one transaction of its own."""
+    with sessions.begin() as session:
+        return award(session, tournament_id, whale_notional=whale_notional, catalog=catalog)
+
+
+def award(session: Session, tournament_id: int, *, whale_notional: float | None = None,
+          catalog: InstrumentCatalog | None = None) -> Awarded | None:  # fmt: skip
+    """``award_tournament`` in the caller's transaction. None when there is nothing to do: the tournament is not
+    finished, it was rated already, or no (not disqualified) entry has a standing. ``whale_notional``: default
+    ``ARENA_WHALE_NOTIONAL``; ``catalog``: default the packaged one, which tournaments run with."""
     whale = whale_notional if whale_notional is not None else Settings().whale_notional
     sectors, multipliers = _instrument_facts(catalog) if catalog is not None else _default_instrument_facts()
-    with sessions.begin() as session:
-        repo.lock(session)
-        return apply(session, tournament_id, sectors, multipliers, whale)
+    repo.lock(session)
+    return apply(session, tournament_id, sectors, multipliers, whale)
 
 
 def _instrument_facts(catalog: InstrumentCatalog) -> tuple[dict[str, str], dict[str, float]]:
@@ -191,26 +198,28 @@ def _announce(session: Session, t: Tournament, contestant: int, badge: rules.Ear
         webhook_repo.enqueue(session, endpoint, event.id, event.type, event.as_dict())
 
 
-def recompute(sessions: sessionmaker[Session]) -> int:
+def recompute(session: Session) -> int:
     """Rebuild every rating and the rating history by replaying the rated tournaments in rating order from their
-    standings on record (XP, levels and achievements stay: each was awarded once). Returns the tournaments replayed."""
-    with sessions.begin() as session:
-        repo.lock(session)
-        session.execute(delete(RatingChange))
-        keep = {r.contestant_id: (r.xp, r.level) for r in session.scalars(select(ContestantRating))}
-        session.execute(delete(ContestantRating))
-        session.expunge_all()  # the deleted rows' objects: their contestants get new ones below
-        order = list(session.scalars(select(RatedTournament).order_by(RatedTournament.id)))
-        previous: int | None = None
-        for rated in order:
-            t = tournament_repo.get_tournament(session, rated.tournament_id)
-            places = placings((e.contestant_id, e.bot_key, e.rank) for e in repo.placed_entries(session, t.id))
-            rows = _rate(session, rated, t, places)
-            for place in places:
-                row = rows[place.contestant]
-                _entered(row, rated.id, previous)
-                row.xp, row.level = keep.get(place.contestant, (0, 1))
-            session.flush()
-            previous = rated.id
-        return len(order)
+    standings on record (XP, levels and achievements stay: each was awarded once), in the caller's transaction.
+    Returns the tournaments replayed."""
+    repo.lock(session)
+    session.execute(delete(RatingChange))
+    existing = list(session.scalars(select(ContestantRating)))
+    for row in existing:  # back to a newcomer's rating (XP and level stay)
+        row.mu, row.sigma, row.rating = NEWCOMER.mu, NEWCOMER.sigma, NEWCOMER.display
+        row.tournaments, row.streak, row.last_rated_id = 0, 0, None
+    order = list(session.scalars(select(RatedTournament).order_by(RatedTournament.id)))
+    previous: int | None = None
+    for rated in order:
+        t = tournament_repo.get_tournament(session, rated.tournament_id)
+        places = placings((e.contestant_id, e.bot_key, e.rank) for e in repo.placed_entries(session, t.id))
+        rows = _rate(session, rated, t, places)
+        for place in places:
+            _entered(rows[place.contestant], rated.id, previous)
+        session.flush()
+        previous = rated.id
+    for row in existing:
+        if row.tournaments == 0:  # placed in no rated tournament now (its entries were disqualified since)
+            session.delete(row)
+    return len(order)
 

@@ -100,7 +100,7 @@ def finish_tournament(sessions: sessionmaker[Session], tournament_id: int, recor
         tournament_repo.set_frozen(session, t, True)
     try:
         award_tournament(sessions, tournament_id)
-    except Exception:  # the finish stands without them; `arena ratings award` gives them later
+    except Exception:  # the finish stands; POST /api/v1/admin/tournaments/{slug}/award gives them later
         log.exception("tournament %s: its awards (ratings, achievements) failed", tournament_id)
 
 

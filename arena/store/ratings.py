@@ -117,9 +117,16 @@ def ranking(session: Session, after: tuple[float, int] | None, limit: int) -> li
 
 
 def place_of(session: Session, row: ContestantRating) -> int:
-    """A rated contestant's place in the ranking (1 = best; equal ratings share a place)."""
+    """A rated contestant's place in the ranking (1 = best; equal ratings share a place, the next skips)."""
     better = select(func.count()).select_from(ContestantRating).where(ContestantRating.rating > row.rating)
     return int(session.scalar(better) or 0) + 1
+
+
+def position_of(session: Session, row: ContestantRating) -> int:
+    """A rated contestant's row number in the ranking's order (rating descending, then contestant id), from 1."""
+    tie = and_(ContestantRating.rating == row.rating, ContestantRating.contestant_id < row.contestant_id)
+    before = select(func.count()).select_from(ContestantRating).where(or_(ContestantRating.rating > row.rating, tie))
+    return int(session.scalar(before) or 0) + 1
 
 
 def rating_of(session: Session, contestant_id: int) -> ContestantRating | None:
@@ -149,12 +156,14 @@ def achievements_of(session: Session, contestant_id: int) -> list[tuple[Achievem
     return [(a, slug) for a, slug in session.execute(query)]
 
 
-def achievements_in(session: Session, tournament_id: int) -> list[tuple[Achievement, str]]:
-    """(achievement, contestant name) earned in one tournament, in the order earned."""
+def achievements_in(session: Session, tournament_id: int, after_id: int = 0,
+                    limit: int = 500) -> list[tuple[Achievement, str]]:  # fmt: skip
+    """(achievement, contestant name) earned in one tournament, in the order earned, after ``after_id``."""
     query = (
         select(Achievement, Contestant.name)
         .join(Contestant, Contestant.id == Achievement.contestant_id)
-        .where(Achievement.tournament_id == tournament_id)
+        .where(Achievement.tournament_id == tournament_id, Achievement.id > after_id)
         .order_by(Achievement.id)
+        .limit(limit)
     )
     return [(a, name) for a, name in session.execute(query)]

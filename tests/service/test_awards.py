@@ -218,7 +218,8 @@ def test_ratings_recompute_from_the_history_in_tournament_order(sessions) -> Non
     with sessions.begin() as session:  # spoil the ratings: recompute must not start from them
         for row in session.scalars(select(ContestantRating)):
             row.mu, row.sigma, row.rating = 0.0, 1.0, 0.0
-    assert recompute(sessions) == 3
+    with sessions.begin() as session:
+        assert recompute(session) == 3
     assert state() == before and changes() == history
 
 
