@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -10,6 +11,18 @@ import redis
 from arena.catalog import load_catalog
 from arena.engine.instruments import InstrumentCatalog
 from arena.runtime.redis_server import RedisServer
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Session calendars are cached (arena/feeds/calendars.py): in the run's own folder, not the user's."""
+    previous = os.environ.get("ARENA_CACHE_DIR")
+    os.environ["ARENA_CACHE_DIR"] = str(tmp_path_factory.mktemp("cache"))
+    yield
+    if previous is None:
+        os.environ.pop("ARENA_CACHE_DIR", None)
+    else:
+        os.environ["ARENA_CACHE_DIR"] = previous
 
 
 @pytest.fixture(scope="session")

@@ -133,6 +133,11 @@ class VenueSchedule:
         self._reg_run_starts, self._reg_run_ends = _merge(regular)
         self._ext_starts, self._ext_ends = _merge([(s, e) for s, e, _ in ordered])
 
+    @property
+    def intervals(self) -> list[tuple[int, int, Phase]]:
+        """The ``(start, end, phase)`` intervals it answers from, in order (to store it and build it again)."""
+        return list(zip(self._starts, self._ends, self._phases, strict=True))
+
     def __repr__(self) -> str:
         return f"VenueSchedule({self.venue!r}, {_fmt(self.lo)} .. {_fmt(self.hi)})"
 

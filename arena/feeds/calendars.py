@@ -1,30 +1,121 @@
-"""Session calendars for a feed, built on demand, with any failure reported as a FeedError."""
+"""Session calendars for a feed, built on demand, with any failure reported as a FeedError.
+
+Building an exchange's schedule means importing exchange_calendars and pandas and computing its holidays:
+most of a short backtest's start-up. So each venue's schedule for a date range is kept in a cache directory
+(``ARENA_CACHE_DIR``, else ``$XDG_CACHE_HOME/arena`` or ``~/.cache/arena``) as JSON, keyed by the range, the
+exchange_calendars release and a digest of the code that turns its sessions into ours; a later run with the same
+range reads it back without importing either. A cache entry that is unreadable or malformed is rebuilt; a cache
+directory that cannot be written is only slower.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
 from collections.abc import Iterable
 from datetime import date
+from functools import cache
+from importlib import metadata, resources
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from arena.feeds.errors import FeedError, FeedErrorCode
 
 if TYPE_CHECKING:
-    from arena.engine.sessions import SessionCalendars
+    from arena.engine.sessions import SessionCalendars, VenueSchedule
+
+_CACHED_VENUES = frozenset({"XNYS", "XNAS", "XLON", "CME"})  # FOREX and CRYPTO are arithmetic: nothing to save
+_KEEP = 256  # cache entries kept; the oldest go first
+_MAX_BYTES = 8 << 20  # a schedule file larger than this is not ours
+
+
+def cache_dir() -> Path:
+    explicit = os.environ.get("ARENA_CACHE_DIR")
+    if explicit:
+        return Path(explicit) / "sessions"
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "arena" / "sessions"
+
+
+@cache
+def _code_version() -> str:
+    """What a stored schedule depends on besides its range: exchange_calendars' release and our sessions code."""
+    try:
+        xcals = metadata.version("exchange-calendars")
+    except metadata.PackageNotFoundError:
+        xcals = "none"
+    source = (resources.files("arena.engine") / "sessions.py").read_bytes()
+    return f"{xcals}-{hashlib.sha256(source).hexdigest()[:16]}"
+
+
+def _load(file: Path, venue: str) -> VenueSchedule | None:
+    from arena.engine.sessions import Phase, VenueSchedule
+
+    try:
+        if file.stat().st_size > _MAX_BYTES:
+            return None
+        data: Any = json.loads(file.read_bytes())
+        lo, hi, rows = data["lo"], data["hi"], data["intervals"]
+        if data["venue"] != venue or not all(isinstance(x, int) for x in (lo, hi)):
+            return None
+        intervals = []
+        for start, end, phase in rows:
+            if not (isinstance(start, int) and isinstance(end, int)):
+                return None
+            intervals.append((start, end, Phase(phase)))
+        return VenueSchedule(venue, lo, hi, intervals)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _store(file: Path, schedule: VenueSchedule) -> None:
+    data = {"venue": schedule.venue, "lo": schedule.lo, "hi": schedule.hi,
+            "intervals": [[s, e, str(p)] for s, e, p in schedule.intervals]}
+    with contextlib.suppress(OSError):
+        file.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=file.parent, prefix=".tmp-", suffix=".json")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                json.dump(data, out, separators=(",", ":"))
+            os.replace(tmp, file)  # readers see the old file or the whole new one
+        except OSError:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        entries = sorted(file.parent.glob("*.json"), key=lambda f: f.stat().st_mtime)
+        for old in entries[:-_KEEP]:
+            old.unlink(missing_ok=True)
+
+
+def _schedule(venue: str, first: date, last: date) -> VenueSchedule:
+    from arena.engine.sessions import build_schedule
+
+    if venue not in _CACHED_VENUES:
+        return build_schedule(venue, first, last)
+    file = cache_dir() / f"{venue}-{first}-{last}-{_code_version()}.json"
+    schedule = _load(file, venue)
+    if schedule is None:
+        schedule = build_schedule(venue, first, last)
+        _store(file, schedule)
+    return schedule
 
 
 def build_calendars(first: date, last: date, venues: Iterable[str], path: str | Path | None = None) -> SessionCalendars:
     """Calendars of ``venues`` for the UTC days ``first`` .. ``last``.
 
-    The schedules come from exchange_calendars and pandas, which fail in their own ways for dates far
-    from today (pandas stops at 2262, the library has no sessions before its first year, dates near
+    The schedules come from exchange_calendars and pandas (or the cache above), which fail in their own ways for
+    dates far from today (pandas stops at 2262, the library has no sessions before its first year, dates near
     year 1 overflow); all of them become one error code.
     """
     from arena.engine.sessions import SessionCalendars, UnknownVenueError
 
-    venues = list(venues)
+    venues = list(dict.fromkeys(venues))
     try:
-        return SessionCalendars.build(first, last, venues)
+        if last < first:  # build_schedule says so too, but a cached venue would not get that far
+            raise ValueError(f"session range: end {last} is before start {first}")
+        return SessionCalendars({v: _schedule(v, first, last) for v in venues}, first, last)
     except UnknownVenueError as exc:
         raise FeedError(FeedErrorCode.UNKNOWN_VENUE, str(exc), path) from None
     except Exception as exc:  # third-party failures at the edge of their supported range

@@ -26,6 +26,7 @@ from arena.engine.orders import Cancel
 from arena.engine.rules import Ruleset
 from arena.engine.sessions import SessionCalendars
 from arena.engine.tick import Tick
+from arena.feeds.calendars import build_calendars
 from arena.runtime.performance import Statistics, downsample, statistics
 from arena.runtime.protocol import MarketView, end_message, hello_message, order_request, tick_message
 from arena.runtime.updates import SessionWatch, Updates
@@ -107,7 +108,7 @@ def calendars_for(ticks: list[Tick], venues: Iterable[str]) -> SessionCalendars:
     """Session calendars covering the ticks' dates (with a margin for session ends)."""
     first = datetime.fromtimestamp(ticks[0].ts / 1000, UTC).date() if ticks else datetime(2026, 1, 1).date()
     last = datetime.fromtimestamp(ticks[-1].ts / 1000, UTC).date() if ticks else first
-    return SessionCalendars.build(first - timedelta(days=7), last + timedelta(days=14), venues=sorted(set(venues)))
+    return build_calendars(first - timedelta(days=7), last + timedelta(days=14), sorted(set(venues)))
 
 
 def run_backtest(
