@@ -9,15 +9,15 @@ symbol with a price gets one bar per tick, so the bars of different symbols line
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
 from itertools import islice
+from typing import NamedTuple
 
-MAX_HISTORY = 10_000  # bars kept per symbol at most (memory: about 150 bytes a bar)
+MAX_HISTORY = 10_000  # bars kept per symbol at most (memory: about 200 bytes a bar)
 
 
-@dataclass(frozen=True, slots=True)
-class Bar:
-    """``close`` is the mark at the tick's close: the mid when both sides are quoted, else the last trade."""
+class Bar(NamedTuple):
+    """``close`` is the mark at the tick's close: the mid when both sides are quoted, else the last trade.
+    (A named tuple: one is made per symbol and tick, and a tuple is the cheapest immutable record to make.)"""
 
     symbol: str
     ts: int  # the tick's time, ms since the epoch (UTC)
@@ -41,9 +41,10 @@ class History:
 
     def quote(self, symbol: str, bid: float | None, ask: float | None, last: float | None) -> None:
         if self.size:
-            previous = self._quotes.get(symbol)
-            if last is None and previous is not None:
-                last = previous[2]  # a quote without a trade keeps the last trade's price
+            if last is None:
+                previous = self._quotes.get(symbol)
+                if previous is not None:
+                    last = previous[2]  # a quote without a trade keeps the last trade's price
             self._quotes[symbol] = (bid, ask, last)
 
     def trade(self, symbol: str, qty: float) -> None:
