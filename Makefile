@@ -20,6 +20,7 @@ bench: setup
 	.venv/bin/python bench/feeds.py
 	.venv/bin/python bench/leaderboard.py
 	.venv/bin/python bench/peer.py
+	.venv/bin/python bench/startup.py
 	.venv/bin/python bench/sandbox.py
 	.venv/bin/python bench/tournament.py
 	.venv/bin/python bench/api.py
