@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sandbox import Limits, Sandbox
+from sandbox import BotProcess, Limits, Sandbox
 from sandbox.bundle import build_config, write_bundle
 from sandbox.rootfs import Bind, RootfsLayout, ensure_skeleton
 from sandbox.runtime import state_dir
@@ -77,6 +77,7 @@ def bare_python(box: Sandbox, runs: int) -> float:
     if box.layout.image is not None:
         command = ["/usr/sbin/chroot", box.layout.image, box.layout.python]
     else:
+        # The interpreter a venv runs on: CPython's, undocumented, so typeshed leaves it out.
         command = [os.path.realpath(sys._base_executable)]  # type: ignore[attr-defined]
     times = []
     for _ in range(runs + 1):
@@ -104,7 +105,7 @@ def first_line(box: Sandbox, bot: Path, runs: int) -> float:
 
 
 def max_idle(box: Sandbox, bot: Path, cap: int, slow: float) -> tuple[int, float, float, str]:
-    running = []
+    running: list[BotProcess] = []
     slowest, why, memory = 0.0, f"stopped at the benchmark's cap of {cap}", 0.0
     try:
         while len(running) < cap:
@@ -168,11 +169,11 @@ def main() -> None:
         for path in (ready, idle):
             path.chmod(0o644)
         results = [measure(name, options, ready, idle) for name in options.runtimes.split(",")]
-    by_name = {str(result["runtime"]): result for result in results}
+    cold_ms = {result["runtime"]: result["cold_start_ms"] for result in results}
     summary: dict[str, object] = {"runtimes": results, "runs": options.runs, "cpus": os.cpu_count()}
-    if {"runsc", "runc"} <= set(by_name):
-        summary["runsc_over_runc_cold_start"] = round(
-            float(by_name["runsc"]["cold_start_ms"]) / float(by_name["runc"]["cold_start_ms"]), 1)  # type: ignore[arg-type]
+    runsc_ms, runc_ms = cold_ms.get("runsc"), cold_ms.get("runc")
+    if isinstance(runsc_ms, float) and isinstance(runc_ms, float):
+        summary["runsc_over_runc_cold_start"] = round(runsc_ms / runc_ms, 1)
     print(json.dumps(summary))
 
 

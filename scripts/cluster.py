@@ -194,7 +194,12 @@ def serve_postgres() -> None:
 
     server = PostgresServer(host=f"{NET}.2", allow=f"{NET}.0/24", port=PG_PORT).start()
     server.create_database("arena")
-    signal.signal(signal.SIGTERM, lambda *_: (server.stop(), os._exit(0)))
+
+    def stop(*_: object) -> None:
+        server.stop()
+        os._exit(0)
+
+    signal.signal(signal.SIGTERM, stop)
     signal.pause()
 
 
@@ -261,7 +266,9 @@ def first_divergence(sessions: Any, expected_id: int, got_id: int) -> dict[str, 
                 x = left[i] if i < len(left) else None
                 y = right[i] if i < len(right) else None
                 if x != y:
-                    ts = int((x or y)[0])  # type: ignore[index]
+                    row = x if x is not None else y
+                    assert row is not None  # x != y, so at least one is there
+                    ts = int(row[0])
                     if first is None or ts < first[0]:
                         first = (ts, bot, left[max(0, i - 2):i + 3], right[max(0, i - 2):i + 3])
                     break
@@ -277,7 +284,8 @@ class Spectator:
     def __init__(self, url: str) -> None:
         import threading
 
-        self.url, self.last_id, self.ids, self.reconnects = url, "", [], 0
+        self.url, self.last_id, self.reconnects = url, "", 0
+        self.ids: list[str] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()

@@ -150,7 +150,7 @@ class CsvFile:
             given = set(names)
             if given & {"open", "high", "low", "close"}:
                 kind: Kind = "bars"
-                required = BAR_COLUMNS
+                required: tuple[str, ...] = BAR_COLUMNS
             elif given & {"bid", "ask", "bid_size", "ask_size"}:
                 kind, required = "quotes", QUOTE_COLUMNS
             else:

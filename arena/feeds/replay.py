@@ -193,16 +193,17 @@ class ReplayFeed:
             if key in out:
                 continue
             try:
-                out[key] = _regular_session(calendars[bar.inst.venue], bar.ts)
+                session = _regular_session(calendars[bar.inst.venue], bar.ts)
             except (KeyError, ValueError, OverflowError) as exc:  # given calendars too short or lacking
                 raise FeedError(FeedErrorCode.CALENDAR, str(exc), file.path, bar.line) from None
-            if out[key] is None:
+            if session is None:
                 raise FeedError(
                     FeedErrorCode.NOT_A_SESSION,
                     f"{bar.inst.venue} ({bar.inst.symbol}'s venue) has no regular session on {bar.day}",
                     file.path,
                     bar.line,
                 )
+            out[key] = session
         return out
 
 
@@ -215,11 +216,12 @@ def _regular_session(schedule: VenueSchedule, day_start: int) -> tuple[int, int]
     if str(schedule.phase(day_start)) == "regular":
         open_ts = day_start
     else:
-        open_ts = schedule.next_open(day_start)
-        if open_ts is None or open_ts >= day_end:
+        next_open = schedule.next_open(day_start)
+        if next_open is None or next_open >= day_end:
             return None
-    end = schedule.session_end(open_ts)
-    end = day_end if end is None else min(end, day_end)
+        open_ts = next_open
+    closes = schedule.session_end(open_ts)
+    end = day_end if closes is None else min(closes, day_end)
     return open_ts, max(end - _CLOSE_LEAD_MS, open_ts + 1)
 
 

@@ -159,7 +159,7 @@ class HostWatch:
                 self._missing.pop(name, None)
             elif now - self._missing.setdefault(name, now) >= self.confirm_s:
                 gone.append(name)
-        found = {}
+        found: dict[str, dict[str, object]] = {}
         registry = known(self.client) if gone else {}
         for name in gone:
             last = registry.get(name)

@@ -161,7 +161,12 @@ class Background:
 
 
 def _logged(what: str, future: Future[None]) -> Future[None]:
-    future.add_done_callback(lambda f: f.exception() and log.error("%s failed: %r", what, f.exception()))
+    def log_failure(done: Future[None]) -> None:
+        error = None if done.cancelled() else done.exception()
+        if error is not None:
+            log.error("%s failed: %r", what, error)
+
+    future.add_done_callback(log_failure)
     return future
 
 

@@ -272,7 +272,7 @@ class Recorder(Observer):
             log.exception("recording tournament %s failed", self.slug)
             self._fail(f"{type(exc).__name__}: {exc}")
 
-    def _persistently(self, write: Callable[[Session], None]) -> None:
+    def _persistently(self, write: Callable[[Session], object]) -> None:
         """``write`` in a transaction, tried again with backoff while the database is unavailable (a failed
         try is rolled back whole, so nothing is written twice)."""
 

@@ -62,11 +62,12 @@ def configure(redis_url: str) -> None:
     app.conf.update(broker_url=redis_url, result_backend=redis_url)
     # Celery caches the broker pool (from kombu's registry of pools by URL, which stays as it is: another switch
     # back finds its pool open) and the result backend on first use.
-    app._pool = None
-    app.amqp._producer_pool = None
-    app._backend_cache = None
-    if app._local is not None:
-        app._local.__dict__.pop("backend", None)
+    # These are Celery's private attributes, which celery-types (rightly) does not declare.
+    app._pool = None  # type: ignore[attr-defined]
+    app.amqp._producer_pool = None  # type: ignore[attr-defined]
+    app._backend_cache = None  # type: ignore[attr-defined]
+    if app._local is not None:  # type: ignore[attr-defined]
+        app._local.__dict__.pop("backend", None)  # type: ignore[attr-defined]
 
 
 def _client() -> redis.Redis:

@@ -38,7 +38,8 @@ def vacant(client: redis.Redis, owner: str, ttl_s: float) -> list[tuple[str, int
 
 
 class Watchdog:
-    def __init__(self, redis_url: str, owner: str, ttl_s: float, requeue: Callable[[int], None]) -> None:
+    def __init__(self, redis_url: str, owner: str, ttl_s: float, requeue: Callable[[int], object]) -> None:
+        """``requeue(tournament id)`` hands a claimed tournament on (a Celery task's ``delay``; its result unused)."""
         self.client = redis.Redis.from_url(redis_url)
         self.owner, self.ttl_s, self.requeue = owner, ttl_s, requeue
         self._stop = threading.Event()

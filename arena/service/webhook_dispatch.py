@@ -30,6 +30,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_for
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy import func, select
@@ -386,10 +387,10 @@ class Dispatcher:
             with self._lock:
                 future = self._pool.submit(self._attempt, claim)
                 self._in_flight[claim.delivery_id] = (claim, future)
-            future.add_done_callback(lambda _, claim=claim: self._finished(claim))
+            future.add_done_callback(partial(self._finished, claim))
         return len(started)
 
-    def _finished(self, claim: _Claim) -> None:
+    def _finished(self, claim: _Claim, _done: object) -> None:
         with self._lock:
             self._in_flight.pop(claim.delivery_id, None)
         self._wake.set()
@@ -409,7 +410,7 @@ class Dispatcher:
         now = utcnow()
         full_endpoints = {e for e, n in per_endpoint.items() if n >= self.per_endpoint}
         full_owners = {o for o, n in per_owner.items() if o is not None and n >= self.per_contestant}
-        claims = []
+        claims: list[_Claim] = []
         with self.sessions.begin() as session:
             due = webhook_repo.due_deliveries(session, now, free * self.per_endpoint, per_endpoint=self.per_endpoint,
                                               skip_endpoints=full_endpoints, skip_contestants=full_owners)  # fmt: skip

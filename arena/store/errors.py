@@ -84,6 +84,6 @@ def integrity(session: Session, errors: Mapping[str, StoreError]) -> Iterator[No
             session.flush()
     except IntegrityError as exc:
         name = violated_constraint(exc)
-        if name in errors:
+        if name is not None and name in errors:
             raise errors[name] from exc
         raise Conflict(f"the change breaks a database constraint ({name or 'unnamed'})", "CONSTRAINT") from exc

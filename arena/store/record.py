@@ -66,14 +66,20 @@ class Recorded:
 
 
 class StandingLike(Protocol):
-    """arena.runtime.tournament.Standing (the store does not import the runtime)."""
+    """arena.runtime.tournament.Standing (the store does not import the runtime), read-only as it is (frozen)."""
 
-    bot: str
-    rank: int
-    score: float
-    nav: float
-    max_drawdown: float
-    status: str
+    @property
+    def bot(self) -> str: ...
+    @property
+    def rank(self) -> int: ...
+    @property
+    def score(self) -> float: ...
+    @property
+    def nav(self) -> float: ...
+    @property
+    def max_drawdown(self) -> float: ...
+    @property
+    def status(self) -> str: ...
 
 
 def _tid(tournament: Tournament | int) -> int:
@@ -103,8 +109,7 @@ def record_events(
     fills: list[dict[str, Any]] = []
     rejections: list[dict[str, Any]] = []
     for event in events:
-        kind = type(event)
-        if kind is Fill:
+        if type(event) is Fill:  # exact types: the cheapest dispatch on this path
             entry_id = _entry(entry_map, event.account)
             fills.append(
                 {"tournament_id": t_id, "entry_id": entry_id, "order_id": event.order_id,
@@ -125,7 +130,7 @@ def record_events(
                 change.update(new_status=status, new_filled=event.filled_qty, fee_delta=change["fee_delta"] + event.fee)
                 if done:
                     change["new_done_ts"] = event.ts
-        elif kind is OrderAccepted:
+        elif type(event) is OrderAccepted:
             order = event.order
             new[event.order_id] = {
                 "tournament_id": t_id, "entry_id": _entry(entry_map, event.account), "order_id": event.order_id,
@@ -134,7 +139,7 @@ def record_events(
                 "limit_price": order.limit_price, "stop_price": order.stop_price,
                 "status": OrderStatus.OPEN, "filled_qty": 0.0, "fees": 0.0, "done_ts": None, "reason": "",
             }  # fmt: skip
-        elif kind is OrderDone:
+        elif type(event) is OrderDone:
             row = new.get(event.order_id)
             if row is None:
                 row = changed.setdefault(event.order_id, _change(t_id, event.order_id))
@@ -143,7 +148,7 @@ def record_events(
             else:
                 row.update(status=event.status, filled_qty=event.filled_qty, done_ts=event.ts,
                            reason=event.reason[:255])  # fmt: skip
-        elif kind is OrderRejected:
+        elif type(event) is OrderRejected:
             rejections.append(
                 {"tournament_id": t_id, "entry_id": _entry(entry_map, event.account), "ts": event.ts,
                  "client_order_id": event.client_order_id, "symbol": event.symbol,

@@ -13,11 +13,14 @@ import tarfile
 import zipfile
 import zlib
 from enum import Enum
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from arena.uploads import paths
 from arena.uploads.errors import ErrorCode, UploadError
 from arena.uploads.limits import MiB, UploadLimits, size_text
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
 
 _CHUNK = 64 * 1024
 _ZIP_METHODS = {zipfile.ZIP_STORED: "stored", zipfile.ZIP_DEFLATED: "deflate"}
@@ -191,15 +194,16 @@ class _CappedStream(io.RawIOBase):
     not only around the member reads.
     """
 
-    def __init__(self, inner: IO[bytes], cap: int, packed: int, limits: UploadLimits) -> None:
+    def __init__(self, inner: io.BufferedIOBase, cap: int, packed: int, limits: UploadLimits) -> None:
         self._inner, self._cap, self._packed, self._limits = inner, cap, packed, limits
         self.count = 0
 
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
-        data = self._inner.read(min(len(buffer), self._cap - self.count + 1))
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        view = memoryview(buffer)
+        data = self._inner.read(min(len(view), self._cap - self.count + 1))
         self.count += len(data)
         if self.count > self._cap:
             raise UploadError(
@@ -207,7 +211,7 @@ class _CappedStream(io.RawIOBase):
                 f"the tar stream unpacks to more than {size_text(self._cap)}; remove large files",
             )
         _check_ratio("the archive", self.count, self._packed, self._limits)
-        buffer[: len(data)] = data
+        view[: len(data)] = data
         return len(data)
 
 

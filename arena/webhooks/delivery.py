@@ -95,7 +95,7 @@ class EndpointError(ValueError):
 
 
 def system_resolver(host: str, port: int) -> list[str]:
-    return list(dict.fromkeys(info[4][0] for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)))
+    return list(dict.fromkeys(str(info[4][0]) for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)))
 
 
 class _HostAddresses:
@@ -328,7 +328,14 @@ class _GuardedBackend(httpcore.SyncBackend):
         self.policy = policy
         self.resolve = resolve
 
-    def connect_tcp(self, host: str, port: int, timeout: float | None = None, **kwargs: Any) -> httpcore.NetworkStream:
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.NetworkStream:
         self.policy.check_port(port)
         try:
             addresses = resolve_checked(host, port, self.policy, lambda h, p: _resolve_by_deadline(self.resolve, h, p))
@@ -339,7 +346,8 @@ class _GuardedBackend(httpcore.SyncBackend):
         error: Exception | None = None
         for address in addresses:
             try:
-                stream = super().connect_tcp(address, port, _left(timeout, httpcore.ConnectTimeout), **kwargs)
+                stream = super().connect_tcp(address, port, _left(timeout, httpcore.ConnectTimeout), local_address,
+                                             socket_options)  # fmt: skip
                 return _DeadlineStream(stream)
             except httpcore.ConnectError as exc:  # try the next address, like create_connection would
                 error = exc
@@ -596,8 +604,7 @@ class Deliverer:
             return result
 
         def wait(state: RetryCallState) -> float:
-            last: AttemptResult = state.outcome.result()  # type: ignore[union-attr]
-            return self.policy.delay(state.attempt_number, self.rng, last.retry_after)
+            return self.policy.delay(state.attempt_number, self.rng, _last_result(state).retry_after)
 
         def sleep(seconds: float) -> None:
             delays.append(seconds)
@@ -608,7 +615,7 @@ class Deliverer:
             wait=wait,
             retry=retry_if_result(lambda r: r.retryable),
             sleep=sleep,
-            retry_error_callback=lambda state: state.outcome.result(),  # type: ignore[union-attr]
+            retry_error_callback=_last_result,
         )
         final: AttemptResult = retrying(one)
         if final.ok:
@@ -623,6 +630,13 @@ class Deliverer:
 
 
 Job = tuple[Endpoint, WebhookEvent]
+
+
+def _last_result(state: RetryCallState) -> AttemptResult:
+    """The latest attempt's result: tenacity asks for a wait, or gives up, only after an attempt."""
+    assert state.outcome is not None
+    result: AttemptResult = state.outcome.result()
+    return result
 
 
 def deliver_all(deliverer: Deliverer, jobs: Iterable[Job]) -> list[DeliveryResult]:

@@ -6,10 +6,12 @@ The database comes from ``config.attributes["connection"]`` (a Connection handed
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from alembic import context
+from alembic.autogenerate.api import AutogenContext
 from sqlalchemy import Connection
+from sqlalchemy.engine.interfaces import DBAPIConnection
 
 from arena.store.db import database_url, make_engine
 from arena.store.models import Base
@@ -19,7 +21,7 @@ config = context.config
 target_metadata = Base.metadata
 
 
-def render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:
+def render_item(type_: str, obj: Any, autogen_context: AutogenContext) -> str | Literal[False]:
     # Migrations should not import app types that may change later: UTCDateTime is a timestamptz in DDL.
     if type_ == "type" and isinstance(obj, UTCDateTime):
         return "sa.DateTime(timezone=True)"
@@ -37,8 +39,8 @@ def _configure(connection: Connection) -> None:
 
 
 def _run(connection: Connection) -> None:
-    sqlite = connection.dialect.name == "sqlite"
-    if sqlite:
+    raw: DBAPIConnection | None = None  # SQLite's
+    if connection.dialect.name == "sqlite":
         # A batch migration drops and re-creates tables; with foreign keys on, DROP TABLE would cascade
         # deletes into child tables. The pragma is a no-op inside a transaction, so it is set on the raw
         # connection (autocommit: see db.py) before Alembic begins one.
@@ -51,12 +53,12 @@ def _run(connection: Connection) -> None:
         _configure(connection)
         with context.begin_transaction():
             context.run_migrations()
-        if sqlite:
+        if raw is not None:
             problems = raw.execute("PRAGMA foreign_key_check").fetchall()
             if problems:
                 raise RuntimeError(f"migration left rows violating foreign keys: {problems[:10]}")
     finally:
-        if sqlite:
+        if raw is not None:
             raw.execute("PRAGMA foreign_keys=ON")
 
 
