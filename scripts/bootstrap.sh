@@ -11,9 +11,11 @@ cd "$(dirname "$0")/.."
 # with a private Docker engine (docker.io brings containerd); no image registry involved.
 # promtool (Debian's prometheus): tests/infra checks the alert rules and their unit tests with it.
 # ip, nsenter: scripts/cluster.py builds its simulated cluster out of network namespaces.
+# node, npm: the TypeScript client (clients/typescript) is built and tested under Node 20 (Debian 13's nodejs);
+# tests/clients installs its packages from its package-lock.json with `npm ci`.
 declare -A wanted=([runc]=runc [runsc]=runsc [redis-server]=redis-server [chromium]=chromium
                    [mmdebstrap]=mmdebstrap [dockerd]=docker.io [promtool]=prometheus [ip]=iproute2
-                   [nsenter]=util-linux [gcc]=gcc)
+                   [nsenter]=util-linux [gcc]=gcc [node]=nodejs [npm]=npm)
 missing=()
 for cmd in "${!wanted[@]}"; do
     # /usr/sbin is not on a non-root user's PATH on Debian (dockerd, runc live there).

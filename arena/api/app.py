@@ -25,8 +25,10 @@ from arena.api import (
     dashboard,
     errors,
     exports,
+    gateway,
     pages,
     ratings,
+    remote,
     request_metrics,
     results,
     signin,
@@ -49,6 +51,7 @@ from arena.settings import Settings
 from arena.store.db import make_engine, make_sessionmaker
 from arena.store.migrate import upgrade
 from arena.uploads import BundleStore, UploadLimits
+from arena.webhooks.keyring import SecretKeyring
 
 
 @dataclass
@@ -63,6 +66,7 @@ class ArenaState:
     bundles: BundleStore
     upload_limits: UploadLimits
     background: Background
+    remote_keyring: SecretKeyring  # opens remote bots' sealed secrets (arena.api.remote_auth)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -95,6 +99,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             upload_limits,
             Background(sessions, settings.redis, tasks=settings.tasks, database_url=url, data_dir=settings.data_dir,
                        lease_ttl_s=settings.lease_ttl_s),
+            SecretKeyring.from_settings(settings.webhooks_secret_keys, settings.data_dir),
         )
         app.state.webhooks = webhook_dispatcher(settings, sessions).start()
         scheduler = Scheduler(sessions, app.state.arena.background, grace_s=3 * settings.lease_ttl_s).start()
@@ -203,6 +208,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(admin.router)
     app.include_router(dashboard.router)
     app.include_router(webhooks_api.router)
+    app.include_router(remote.router)
+    app.include_router(gateway.router)
     pages.install(app)
     request_metrics.install(app)  # last: the outermost middleware, it counts every answer
     return app

@@ -43,6 +43,7 @@ from arena_bot.history import Bar
 from arena_bot.instruments import Instrument
 from arena_bot.orders import OpenOrder
 from arena_bot.portfolio import Holding, Portfolio
+from arena_bot.remote import GatewayRefused, connect
 from arena_bot.runner import run
 
 __all__ = [
@@ -58,6 +59,7 @@ __all__ = [
     "ExchangeClosedError",
     "Fill",
     "FokNotFillableError",
+    "GatewayRefused",
     "Holding",
     "Instrument",
     "InsufficientMarginError",
@@ -82,6 +84,7 @@ __all__ = [
     "Trade",
     "UnknownOrderError",
     "UnknownSymbolError",
+    "connect",
     "error_for",
     "run",
 ]

@@ -1,0 +1,189 @@
+"""The bot gateway: remote bots connect here over a WebSocket and speak bot protocol v1 (docs/remote-bots.md).
+
+``GET /api/v1/gateway/{tournament}/{bot}`` upgraded to a WebSocket, signed as any remote bot's request
+(``arena.api.remote_auth``: key id, timestamp, nonce, HMAC signature; no secret on the wire). The key's
+contestant must have entered ``bot`` as a remote bot in ``tournament``, whose rules must let remote bots in
+(``rules.practice`` / ``rules.remote_bots``), and the tournament must be running. Then the gateway runs that
+bot's ``Supervisor`` (the sandboxed bots' own, arena.runtime.supervisor) over the connection, in threads of this
+process: the bot gets the same messages as a sandboxed bot, its lines are judged by the same code, its orders
+are stamped with its own tournament and account, and it joins the bus as any bot does. One connection per entry,
+for the whole run: a bot that disconnects is out, as a sandboxed bot that exits.
+
+A refusal is an ``error`` message with its code, then a close: 4401 (authentication), 4403 (the tournament takes
+no remote bots), 4404 (no such tournament or remote entry), 4409 (not running, or already connected), 1013 (the
+handshake rate limit, as the spectators' WebSocket).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import json
+import threading
+from dataclasses import dataclass
+
+from fastapi import APIRouter, WebSocket
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy import select
+
+from arena.api import client_address, remote_auth
+from arena.engine.rules import resolve_ruleset
+from arena.runtime.connection import connect
+from arena.runtime.remote import (
+    CLOSE_CONFLICT,
+    CLOSE_FORBIDDEN,
+    CLOSE_NOT_FOUND,
+    CLOSE_TOO_BIG,
+    CLOSE_UNAUTHENTICATED,
+    MAX_MESSAGE_BYTES,
+    WINDOW,
+    RemoteBot,
+    RemoteSandbox,
+)
+from arena.runtime.supervisor import HostFault, supervise
+from arena.store import tournaments as tournament_repo
+from arena.store.errors import NotFound
+from arena.store.models import Bot, Entry, TournamentStatus
+from sandbox import Limits, ProtocolError, Status
+
+router = APIRouter(prefix="/api/v1", tags=["remote bots"])
+CLAIM_TTL_S = 86_400  # an entry's one connection: claimed for the run (a day at most)
+_LIVE: dict[tuple[str, str], RemoteBot] = {}  # (tournament, bot key) -> its connection, in this process
+
+
+class Refusal(Exception):
+    def __init__(self, close: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.close, self.code, self.message = close, code, message
+
+
+@dataclass(frozen=True)
+class RemoteEntry:
+    tournament: str  # slug: the runtime's tournament id
+    bot_key: str  # the runtime's bot id and account
+
+
+def remote_entry(state: object, slug: str, bot: str, contestant_id: int) -> RemoteEntry:
+    """The caller's remote entry of ``bot`` in running tournament ``slug``; raises Refusal saying why not."""
+    with state.sessions() as session:  # type: ignore[attr-defined]
+        try:
+            tournament = tournament_repo.get_tournament(session, slug)
+        except NotFound:
+            raise Refusal(CLOSE_NOT_FOUND, "UNKNOWN_TOURNAMENT", f"no tournament {slug!r:.80}") from None
+        if not resolve_ruleset(tournament.rules).remote_allowed:
+            raise Refusal(CLOSE_FORBIDDEN, "REMOTE_NOT_ALLOWED", f"tournament {slug} takes sandboxed bots only (a "
+                                                                 "ranked tournament is sandbox-only)")
+        entry = session.scalar(select(Entry).join(Bot, Entry.bot_id == Bot.id).where(
+            Entry.tournament_id == tournament.id, Entry.contestant_id == contestant_id, Bot.name == bot,
+            Entry.remote.is_(True)))  # fmt: skip
+        if entry is None:
+            raise Refusal(CLOSE_NOT_FOUND, "NOT_ENTERED", f"you have no remote entry of bot {bot!r:.80} in "
+                                                          f"tournament {slug}")
+        if tournament.status is not TournamentStatus.RUNNING:
+            raise Refusal(CLOSE_CONFLICT, "TOURNAMENT_NOT_RUNNING",
+                          f"tournament {slug} is {tournament.status.value}; connect once it is running")
+        return RemoteEntry(tournament.slug, entry.bot_key)
+
+
+def live(entry: RemoteEntry) -> RemoteBot | None:
+    """The entry's connection if it is open in this process (the REST orders route hands orders to it)."""
+    connection = _LIVE.get((entry.tournament, entry.bot_key))
+    return connection if connection is not None and not connection.done else None
+
+
+def claim_key(entry: RemoteEntry) -> str:
+    return f"arena:{{{entry.tournament}}}:remote:{entry.bot_key}"
+
+
+async def _refuse(socket: WebSocket, close: int, code: str, message: str) -> None:
+    with contextlib.suppress(Exception):  # the client may be gone already
+        await socket.send_text(json.dumps({"type": "error", "code": code, "message": message}) + "\n")
+        await socket.close(code=close, reason=code)
+
+
+@router.websocket("/gateway/{tournament}/{bot}")
+async def gateway(socket: WebSocket, tournament: str, bot: str) -> None:
+    """A remote bot's connection: signed handshake, then protocol v1 for the whole run."""
+    state = socket.app.state.arena
+    await socket.accept()  # first, so that a refusal reaches the client with its code
+    decision = await state.limiter.hit(client_address.address_key(socket, state.settings.trusted_proxies))
+    if not decision.allowed:
+        await _refuse(socket, 1013, "RATE_LIMITED", f"too many requests; retry in {decision.retry_after_s} s")
+        return
+    try:
+        caller = await remote_auth.verify(socket, state, "GET")
+        entry = await run_in_threadpool(remote_entry, state, tournament, bot, caller.contestant_id)
+        if not await state.aredis.set(claim_key(entry), caller.key_id, nx=True, ex=CLAIM_TTL_S):
+            raise Refusal(CLOSE_CONFLICT, "ALREADY_CONNECTED", f"bot {bot} has connected to tournament "
+                                                               f"{tournament} already (one connection per run)")
+    except remote_auth.Refused as exc:
+        await _refuse(socket, CLOSE_UNAUTHENTICATED, exc.code, exc.message)
+        return
+    except Refusal as exc:
+        await _refuse(socket, exc.close, exc.code, exc.message)
+        return
+    await _relay(socket, state, entry)
+
+
+async def _relay(socket: WebSocket, state: object, entry: RemoteEntry) -> None:
+    """Run the entry's supervisor over the connection until either ends."""
+    loop = asyncio.get_running_loop()
+    credits = asyncio.Semaphore(WINDOW)  # messages received and not yet read by the supervisor
+    ended = asyncio.Event()
+    sending = threading.Lock()  # one frame at a time, whichever supervisor thread sends it
+
+    def write(data: bytes, timeout: float) -> None:
+        with sending:
+            future = asyncio.run_coroutine_threadsafe(socket.send_text(data.decode()), loop)
+            try:
+                future.result(timeout)
+            except concurrent.futures.TimeoutError:
+                future.cancel()
+                raise ProtocolError(ProtocolError.TIMEOUT, f"the remote bot did not read within {timeout} s") from None
+            except Exception as exc:
+                raise ProtocolError(ProtocolError.CLOSED, f"the remote bot's connection is closed ({exc})") from None
+
+    async def close(code: int, reason: str) -> None:
+        ended.set()
+        credits.release()  # wakes the receiving loop if it waits for room
+        with contextlib.suppress(Exception):
+            await socket.close(code=code, reason=reason[:120])
+
+    remote = RemoteBot(write, lambda code, reason: asyncio.run_coroutine_threadsafe(close(code, reason), loop),
+                       lambda: loop.call_soon_threadsafe(credits.release))  # fmt: skip
+    peer = f"{socket.client.host}:{socket.client.port}" if socket.client else ""
+    redis_url = state.settings.redis  # type: ignore[attr-defined]
+
+    def run() -> None:
+        client = connect(redis_url)  # rides out a Redis restart, as a bot host's supervisors do
+        try:
+            supervise(client, entry.tournament, entry.bot_key, "remote", Limits(), sandbox=RemoteSandbox(remote, peer))
+        except HostFault:
+            pass  # reported to the engine already: the bot is out, by the host's fault
+        finally:
+            client.close()
+            remote.end(Status.EXITED, "its supervisor ended", CLOSE_CONFLICT)
+
+    supervisor = threading.Thread(target=run, name=f"remote-{entry.bot_key}", daemon=True)
+    supervisor.start()
+    _LIVE[(entry.tournament, entry.bot_key)] = remote
+    code: int | None = None
+    try:
+        while not ended.is_set() and not remote.done:
+            await credits.acquire()
+            if ended.is_set() or remote.done:
+                break
+            message = await socket.receive()
+            if message["type"] == "websocket.disconnect":
+                code = message.get("code")
+                break
+            data = message.get("bytes") or (message.get("text") or "").encode()
+            if len(data) > MAX_MESSAGE_BYTES:
+                remote.end(Status.KILLED, f"a message over {MAX_MESSAGE_BYTES} bytes", CLOSE_TOO_BIG)
+                break
+            remote.feed(data)
+    finally:
+        _LIVE.pop((entry.tournament, entry.bot_key), None)
+        remote.disconnected(code)
+        await loop.run_in_executor(None, supervisor.join)
