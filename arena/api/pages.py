@@ -16,6 +16,7 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
+from arena.api.ratings import Name as ContestantName
 from arena.api.spectators import TournamentId
 
 WEB = Path(__file__).resolve().parent.parent / "web"
@@ -52,12 +53,14 @@ class Page:
     section: str  # the navigation link it belongs under
 
 
-NAV = (("/", "Tournaments"), ("/me", "My bots"), ("/admin", "Admin"))
+NAV = (("/", "Tournaments"), ("/ratings", "Ratings"), ("/me", "My bots"), ("/admin", "Admin"))
 _PAGES = {
     page.name: page
     for page in (
         Page("index", "Tournaments", "spectator", "/"),
         Page("tournament", "Tournament", "spectator", "/"),
+        Page("ratings", "Ratings", "spectator", "/ratings"),
+        Page("profile", "Contestant", "spectator", "/ratings"),
         Page("contestant", "Contestant", "dashboard", "/me"),
         Page("admin", "Admin", "dashboard", "/admin"),
     )
@@ -89,6 +92,16 @@ def index() -> HTMLResponse:
 @router.api_route("/t/{tournament}", methods=["GET", "HEAD"])
 def tournament(tournament: TournamentId) -> HTMLResponse:  # the script reads the slug from the address
     return _page("tournament")
+
+
+@router.api_route("/ratings", methods=["GET", "HEAD"])
+def ratings() -> HTMLResponse:
+    return _page("ratings")
+
+
+@router.api_route("/c/{name}", methods=["GET", "HEAD"])
+def profile(name: ContestantName) -> HTMLResponse:  # the script reads the name from the address
+    return _page("profile")
 
 
 @router.api_route("/me", methods=["GET", "HEAD"])

@@ -5,6 +5,7 @@ import {
   h, $, clear, fmtMoney, fmtNumber, fmtPct, fmtBytes, fmtTime, badge, notify, showFieldErrors, clearFieldErrors, every, renderWho as renderWhoIn,
 } from "./ui.js";
 import { equityChart } from "./chart.js";
+import { profilePanel } from "/static/js/achievements.js";
 
 const app = $("#app");
 const who = $("#who");
@@ -101,6 +102,7 @@ function pageView() {
             h("th", {}, "Entry"), h("th", {}, "End"), h("th", {}, ""))),
           h("tbody", {}))),
       h("section", { id: "entry-detail", class: "entry-detail", hidden: true })),
+    profilePanel(state.me.name), // rating, level, badges and rating history, from the record
   ];
 }
 

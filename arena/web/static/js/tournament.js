@@ -3,6 +3,7 @@
 // the final results once it is over.
 import { api, followLeaderboard } from "/static/js/api.js";
 import { equityChart } from "/static/js/chart.js";
+import { earnedPanel } from "/static/js/achievements.js";
 import { $, badge, clear, every, fmtMoney, fmtNumber, fmtPct, fmtTime, h, notify } from "/static/js/ui.js";
 
 const DETAIL_MS = 4000; // status changes (open -> running -> finished) are caught by polling the detail
@@ -338,6 +339,7 @@ async function showResults() {
             h("th", { class: i === 1 || i === 7 ? null : "num" }, title)))),
         h("tbody", {}, body))));
   el.results.hidden = false;
+  el.results.after(earnedPanel(slug)); // the badges and levels its contestants earned in it, once rated
   el.boardPanel.hidden = true; // the final standings, full width above, replace the live board
   el.left.prepend(el.card); // and the card takes its place (the chart follows its new width)
 }
