@@ -9,6 +9,7 @@ import hashlib
 import itertools
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -18,7 +19,7 @@ from arena.engine.ranking import competition_ranks
 from arena.ratings import achievements as rules
 from arena.service.awards import award_tournament, recompute
 from arena.service.recorder import Recorder
-from arena.service.runs import finish_tournament
+from arena.service.runs import finish_tournament, run_tournament
 from arena.store import accounts, bots, record, tournaments
 from arena.store import ratings as repo
 from arena.store.models import (
@@ -232,6 +233,48 @@ def test_streaks_count_consecutive_rated_tournaments(sessions) -> None:
     assert rating(sessions, "ann").streak == 1 and rating(sessions, "bob").streak == 5
     assert codes(sessions, "ann").count("streak_3") == 1  # earned once
     assert {"streak_3", "streak_5"} <= set(codes(sessions, "bob")) and "streak_10" not in codes(sessions, "bob")
+
+
+# -- a real tournament ---------------------------------------------------------------------------------------
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "arena" / "examples" / "bots"
+
+
+@pytest.mark.sandbox
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("sandbox_runtime", ["runc"], indirect=True)
+def test_a_real_tournament_rates_its_contestants_as_it_finishes(sessions, redis_url, sandbox_runtime) -> None:
+    entrants = {"buy-and-hold": "ann", "sma-crossover": "ann", "market-maker": "bob", "mean-reversion": "cy"}
+    with sessions.begin() as session:
+        t = tournaments.create_tournament(session, "real", "Real", feed="synthetic:3", seed=3, ticks=30,
+                                          rules={"symbols": ["SPY", "AAPL", "BTC-USD"]},
+                                          tick_deadline_s=5.0)  # fmt: skip
+        tournaments.transition(session, t, TournamentStatus.OPEN)
+        for bot_name, owner_name in entrants.items():
+            path = EXAMPLES / f"{bot_name.replace('-', '_')}.py"
+            owner = accounts.contestant_by_name(session, owner_name) or accounts.create_contestant(session, owner_name)
+            bot = bots.create_bot(session, owner, bot_name)
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            version = bots.add_version(session, bot, sha256=digest, size_bytes=path.stat().st_size, file_count=1,
+                                       storage_path=str(path))  # fmt: skip
+            bots.set_version_verdict(session, version, VersionStatus.READY)
+            tournaments.enter(session, t, version, owner)
+        tournaments.transition(session, t, TournamentStatus.RUNNING)
+        t_id = t.id
+    run_tournament(sessions, redis_url, t_id)  # the service's run: record, finish, awards
+
+    with sessions() as session:
+        standings = {s.entry.bot_key: s.rank for s in record.standings_of(session, t_id)}
+        changes = {c.bot_key: (c.rank, c.contestants) for c in session.scalars(select(RatingChange))}
+    assert len(standings) == 4 and len(changes) == 3  # one line per contestant
+    ann_best = min(("ann:buy-and-hold", "ann:sma-crossover"), key=lambda k: (standings[k], k))
+    assert ann_best in changes  # ann placed by her best bot
+    order = sorted(changes, key=lambda k: standings[k])
+    assert [changes[k][0] for k in order] == sorted(changes[k][0] for k in order)
+    assert count(sessions, RatedTournament) == 1 and count(sessions, XpAward) == 3
+    finish(sessions, t_id)  # finishing again (a restart) rates nothing twice
+    assert count(sessions, RatedTournament) == 1
+    assert count(sessions, RatingChange) == 3 and count(sessions, XpAward) == 3
 
 
 # -- each badge, earned and not earned, on small hand-made records ------------------------------------------
