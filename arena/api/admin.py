@@ -8,12 +8,14 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
+from sqlalchemy import select
 
 from arena.api import errors
 from arena.api.contestants import QuotasOut, quotas_out
 from arena.api.deps import Admin, Db, after_commit
 from arena.api.errors import ApiError
 from arena.api.multipart import FILE_BODY, read_file
+from arena.api.paging import Page, Paging, by_id
 from arena.engine.rules import RulesetError, resolve_ruleset
 from arena.feeds import FeedError
 from arena.runtime.lease import holder
@@ -191,7 +193,7 @@ def rerun(request: Request, slug: Slug, session: Db, me: Admin) -> TournamentOut
     session.flush()
     for entry in source.entries:
         if not entry.disqualified:
-            repo.enter(session, copy, entry.bot_version, entry.bot.owner)
+            repo.enter(session, copy, entry.bot_version, entry.bot.owner, bot=entry.bot)
     repo.transition(session, copy, TournamentStatus.RUNNING)
     session.flush()
     copy_id, copy_slug, background = copy.id, copy.slug, request.app.state.arena.background
@@ -220,9 +222,11 @@ async def upload_feed(request: Request, _: Admin) -> FeedOut:
     return FeedOut(**stored)
 
 
-@router.get("/tournaments", response_model=list[TournamentOut])
-def list_tournaments(session: Db, _: Admin) -> list[TournamentOut]:
-    return [TournamentOut.of(t) for t in repo.list_tournaments(session)]
+@router.get("/tournaments", response_model=Page[TournamentOut])
+def list_tournaments(session: Db, _: Admin, paging: Paging) -> Page[TournamentOut]:
+    """Every tournament, drafts included, newest first."""
+    rows, after = by_id(session, select(Tournament), Tournament.id, paging, "admin-tournaments", newest_first=True)
+    return Page(items=[TournamentOut.of(t) for t in rows], next=after)
 
 
 @router.post("/tournaments/{slug}/{action}", response_model=TournamentOut)

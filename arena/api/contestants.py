@@ -12,12 +12,14 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from arena.api import errors
 from arena.api.deps import Db, Me, after_commit
 from arena.api.errors import ApiError
 from arena.api.multipart import FILE_BODY, read_file
+from arena.api.paging import Page, Paging, by_id
 from arena.metrics import UPLOADS
 from arena.service import live
 from arena.settings import Quotas
@@ -133,10 +135,15 @@ def _room_for_upload(request: Request, session: Session, me: Contestant, name: s
     quota_repo.check_smoke_queue(session, request.app.state.arena.settings.smoke_queue_max)
 
 
-@router.get("/bots", response_model=list[BotOut])
-def my_bots(session: Db, me: Me) -> list[BotOut]:
-    return [BotOut(id=b.id, name=b.name, versions=[VersionOut.of(v) for v in bot_repo.versions_of(session, b)])
-            for b in bot_repo.bots_of(session, me)]  # fmt: skip
+@router.get("/bots", response_model=Page[BotOut])
+def my_bots(session: Db, me: Me, paging: Paging) -> Page[BotOut]:
+    """Your bots, oldest first, each with its versions."""
+    bots, after = by_id(session, select(Bot).where(Bot.owner_id == me.id), Bot.id, paging, "bots")
+    return Page(items=[_bot_out(session, b) for b in bots], next=after)
+
+
+def _bot_out(session: Session, bot: Bot) -> BotOut:
+    return BotOut(id=bot.id, name=bot.name, versions=[VersionOut.of(v) for v in bot_repo.versions_of(session, bot)])
 
 
 def _my_bot(session: Db, me: Me, name: str) -> Bot:
@@ -148,8 +155,7 @@ def _my_bot(session: Db, me: Me, name: str) -> Bot:
 
 @router.get("/bots/{name}", response_model=BotOut)
 def my_bot(name: Name, session: Db, me: Me) -> BotOut:
-    bot = _my_bot(session, me, name)
-    return BotOut(id=bot.id, name=bot.name, versions=[VersionOut.of(v) for v in bot_repo.versions_of(session, bot)])
+    return _bot_out(session, _my_bot(session, me, name))
 
 
 @router.get("/bots/{name}/versions/{version}", response_model=VersionOut)
@@ -181,18 +187,20 @@ def enter(request: Request, slug: str, body: EntryIn, session: Db, me: Me) -> En
     return EntryOut.of(entry)
 
 
-@router.get("/entries", response_model=list[EntryOut])
-def my_entries(request: Request, session: Db, me: Me) -> list[EntryOut]:
-    """Your entries; in a running tournament the status is the engine's (running, crashed, ...) as it runs."""
+@router.get("/entries", response_model=Page[EntryOut])
+def my_entries(request: Request, session: Db, me: Me, paging: Paging) -> Page[EntryOut]:
+    """Your entries, oldest first; in a running tournament the status is the engine's (running, crashed, ...)
+    as it runs."""
     out = []
     now: dict[int, dict[str, str]] = {}  # tournament id -> the engine's statuses, read once per tournament
-    for entry in tournament_repo.entries_of_contestant(session, me):
+    entries, after = by_id(session, select(Entry).where(Entry.contestant_id == me.id), Entry.id, paging, "entries")
+    for entry in entries:
         shown = EntryOut.of(entry)
         if entry.tournament_id not in now:
             now[entry.tournament_id] = live.statuses(request.app.state.arena.redis, entry.tournament)
         shown.status = now[entry.tournament_id].get(entry.bot_key, shown.status)
         out.append(shown)
-    return out
+    return Page(items=out, next=after)
 
 
 class KeyOut(BaseModel):
@@ -214,9 +222,11 @@ def _key_out(key: ApiKey, secret: str | None = None) -> KeyOut:
                   last_used_at=key.last_used_at, api_key=secret)  # fmt: skip
 
 
-@router.get("/keys", response_model=list[KeyOut])
-def my_keys(session: Db, me: Me) -> list[KeyOut]:
-    return [_key_out(k) for k in accounts.api_keys_of(session, me)]
+@router.get("/keys", response_model=Page[KeyOut])
+def my_keys(session: Db, me: Me, paging: Paging) -> Page[KeyOut]:
+    """Your API keys, revoked ones too, oldest first (never the keys themselves: a prefix to tell them apart)."""
+    keys, after = by_id(session, select(ApiKey).where(ApiKey.contestant_id == me.id), ApiKey.id, paging, "keys")
+    return Page(items=[_key_out(k) for k in keys], next=after)
 
 
 @router.post("/keys", status_code=201, response_model=KeyOut)

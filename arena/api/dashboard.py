@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
@@ -14,12 +14,12 @@ from arena.api import errors
 from arena.api.admin import Slug, TournamentOut
 from arena.api.contestants import VersionOut
 from arena.api.deps import Admin, Db
+from arena.api.paging import Page, Paging, by_id
 from arena.api.results import Schedule
 from arena.service import live
 from arena.service.live import Progress, Usage
-from arena.store import accounts
 from arena.store import tournaments as repo
-from arena.store.models import Bot, BotVersion, Entry, TournamentStatus
+from arena.store.models import Bot, BotVersion, Contestant, Entry, TournamentStatus
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"], responses=errors.responses(*errors.API_ERRORS, 403, 404))
 
@@ -28,7 +28,7 @@ class EntrantOut(BaseModel):
     id: int
     bot_key: str
     bot: str
-    version: int
+    version: int | None  # None: a remote bot
     contestant: str
     status: str
     disqualified: bool
@@ -68,7 +68,8 @@ def _final_usage(entry: Entry) -> Usage | None:
 
 def _entrant(e: Entry, usage: Usage | None, status: str | None) -> EntrantOut:
     return EntrantOut(
-        id=e.id, bot_key=e.bot_key, bot=e.bot.name, version=e.bot_version.version, contestant=e.bot.owner.name,
+        id=e.id, bot_key=e.bot_key, bot=e.bot.name, version=e.bot_version.version if e.bot_version else None,
+        contestant=e.bot.owner.name,
         status=status or e.status.value, disqualified=e.disqualified, end_classification=e.end_classification,
         end_reason=e.end_reason, usage=usage,
     )  # fmt: skip
@@ -100,21 +101,18 @@ def tournament(request: Request, slug: Slug, session: Db, _: Admin) -> Tournamen
     )  # fmt: skip
 
 
-@router.get("/uploads", response_model=list[UploadOut])
-def uploads(session: Db, _: Admin, limit: Annotated[int, Query(ge=1, le=500)] = 50) -> list[UploadOut]:
-    """The latest uploads of every contestant, newest first, with their smoke-test verdicts."""
-    versions = session.scalars(
-        select(BotVersion)
-        .options(selectinload(BotVersion.bot).selectinload(Bot.owner))
-        .order_by(BotVersion.id.desc())
-        .limit(limit)
-    )
-    return [UploadOut(**VersionOut.of(v).model_dump(), owner=v.bot.owner.name) for v in versions]
+@router.get("/uploads", response_model=Page[UploadOut])
+def uploads(session: Db, _: Admin, paging: Paging) -> Page[UploadOut]:
+    """The uploads of every contestant, newest first, with their smoke-test verdicts."""
+    query = select(BotVersion).options(selectinload(BotVersion.bot).selectinload(Bot.owner))
+    versions, after = by_id(session, query, BotVersion.id, paging, "uploads", newest_first=True)
+    return Page(items=[UploadOut(**VersionOut.of(v).model_dump(), owner=v.bot.owner.name) for v in versions],
+                next=after)  # fmt: skip
 
 
-@router.get("/contestants", response_model=list[ContestantRow])
-def contestants(session: Db, _: Admin) -> list[ContestantRow]:
-    return [
-        ContestantRow(id=c.id, name=c.name, email=c.email, is_admin=c.is_admin, created_at=c.created_at)
-        for c in accounts.list_contestants(session)
-    ]
+@router.get("/contestants", response_model=Page[ContestantRow])
+def contestants(session: Db, _: Admin, paging: Paging) -> Page[ContestantRow]:
+    """Every contestant, oldest first."""
+    rows, after = by_id(session, select(Contestant), Contestant.id, paging, "contestants")
+    return Page(items=[ContestantRow(id=c.id, name=c.name, email=c.email, is_admin=c.is_admin,
+                                     created_at=c.created_at) for c in rows], next=after)  # fmt: skip

@@ -9,16 +9,19 @@ from __future__ import annotations
 import functools
 import json
 import time
+from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from arena.api import errors
 from arena.api.deps import Admin, Db, Me, Viewer
 from arena.api.errors import ApiError
+from arena.api.paging import Page, PageRequest, Paging, by_id
 from arena.engine.rulebook import describe
 from arena.engine.rules import DEFAULT_RULESET, RulesetError, resolve_ruleset
 from arena.runtime.leaderboard import Leaderboard
@@ -40,8 +43,6 @@ router = APIRouter(prefix="/api/v1", tags=["results"], responses=errors.response
 Slug = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")]
 BotKey = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 EntryId = Annotated[int, Path(ge=1, le=2**31 - 1)]
-AfterId = Annotated[int, Query(ge=0, le=2**63 - 1, description="return rows after this id (paging)")]
-Limit = Annotated[int, Query(ge=1, le=500)]
 
 CARD_POINTS = 500  # an equity curve is downsampled to at most this many points
 CURVE_READ_MAX = 200_000  # snapshots read per card, at most (the Recorder keeps ~1,000 per entry)
@@ -135,7 +136,9 @@ class LogLineOut(BaseModel):
     text: str
 
 
-class EntryLogOut(BaseModel):
+class EntryLogOut(Page[LogLineOut]):
+    """A page of the entry's log, with how its run ended."""
+
     entry: int
     tournament: str
     bot: str
@@ -143,8 +146,6 @@ class EntryLogOut(BaseModel):
     end_classification: str | None
     end_reason: str
     resource_use: dict[str, Any]
-    lines: list[LogLineOut]
-    next_after_id: int | None = Field(description="pass as after_id for the next page; null at the end")
 
 
 class FillOut(BaseModel):
@@ -197,15 +198,6 @@ class RejectionOut(BaseModel):
     message: str
 
 
-T = TypeVar("T")
-
-
-class Page(BaseModel, Generic[T]):
-    entry: int
-    items: list[T]
-    next_after_id: int | None
-
-
 class RebuildOut(BaseModel):
     tournament: str
     source: Literal["standings", "equity"]
@@ -244,10 +236,6 @@ def _visible_entry(session: Db, me: Contestant, entry_id: int) -> Entry:
     return entry
 
 
-def _next(rows: list[Any], limit: int) -> int | None:
-    return rows[-1].id if len(rows) == limit else None
-
-
 def downsample(points: list[PointOut], most: int = CARD_POINTS) -> list[PointOut]:
     """At most ``most`` points: the first and the last, and from each of (most - 2) / 2 equal runs of the
     rest its lowest and highest NAV (in time order), so peaks and troughs, hence drawdowns, survive."""
@@ -270,24 +258,16 @@ def downsample(points: list[PointOut], most: int = CARD_POINTS) -> list[PointOut
 # -- public ---------------------------------------------------------------------------------------------
 
 
-@router.get("/tournaments", response_model=list[TournamentSummary])
+@router.get("/tournaments", response_model=Page[TournamentSummary])
 def tournaments(
     session: Db,
+    paging: Paging,
     status: Annotated[Literal["open", "running", "finished", "cancelled"] | None, Query()] = None,
-    limit: Limit = 100,
-    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
-) -> list[TournamentSummary]:
+) -> Page[TournamentSummary]:
     """Tournaments that are open, running or over (newest first), with their merged rulesets."""
     wanted = [TournamentStatus(status)] if status else list(PUBLIC)
-    rows = list(
-        session.scalars(
-            select(Tournament)
-            .where(Tournament.status.in_(wanted))
-            .order_by(Tournament.id.desc())
-            .limit(limit)
-            .offset(offset)
-        )
-    )
+    query = select(Tournament).where(Tournament.status.in_(wanted))
+    rows, after = by_id(session, query, Tournament.id, paging, "tournaments", newest_first=True)
     counts = dict(
         session.execute(
             select(Entry.tournament_id, func.count())
@@ -295,7 +275,7 @@ def tournaments(
             .group_by(Entry.tournament_id)
         ).all()
     )
-    return [_summary(t, counts.get(t.id, 0)) for t in rows]
+    return Page(items=[_summary(t, counts.get(t.id, 0)) for t in rows], next=after)
 
 
 def _summary(t: Tournament, entries: int) -> TournamentSummary:
@@ -430,46 +410,50 @@ def entry_logs(
     entry_id: EntryId,
     session: Db,
     me: Me,
-    after_id: AfterId = 0,
-    limit: Limit = 200,
+    paging: Paging,
     stream: Annotated[Literal["stderr", "protocol", "system"] | None, Query()] = None,
 ) -> EntryLogOut:
-    """The entry's log (capped at 5,000 lines when recorded) and how its run ended. Owner or admin only."""
+    """The entry's log (capped at 5,000 lines when recorded), oldest first, and how its run ended. Owner or
+    admin only."""
     entry = _visible_entry(session, me, entry_id)
-    lines = record.logs_of(session, entry.id, after_id, limit, LogStream(stream) if stream else None)
+    after = paging.after("logs", (int,))
+    rows = record.logs_of(session, entry.id, after[0] if after else 0, paging.limit + 1,
+                          LogStream(stream) if stream else None)  # fmt: skip
+    lines, cursor = paging.page("logs", rows, lambda x: (x.id,))
     return EntryLogOut(
         entry=entry.id, tournament=entry.tournament.slug, bot=entry.bot_key, status=entry.status.value,
         end_classification=entry.end_classification, end_reason=entry.end_reason or "",
         resource_use=entry.resource_use or {},
-        lines=[LogLineOut(id=x.id, ts=x.ts, stream=x.stream.value, text=x.text) for x in lines],
-        next_after_id=_next(lines, limit),
+        items=[LogLineOut(id=x.id, ts=x.ts, stream=x.stream.value, text=x.text) for x in lines], next=cursor,
     )  # fmt: skip
 
 
-@router.get("/entries/{entry_id}/fills", response_model=Page[FillOut])
-def entry_fills(entry_id: EntryId, session: Db, me: Me, after_id: AfterId = 0, limit: Limit = 500) -> Page[FillOut]:
+def _record_page(
+    read: Callable[[Session, int, int, int], list[Any]], kind: str, session: Session, me: Contestant, entry_id: int,
+    paging: PageRequest,
+) -> tuple[list[Any], str | None]:
+    """A page of one of the entry's recorded rows (oldest first), for its owner or an admin."""
     entry = _visible_entry(session, me, entry_id)
-    rows = record.fills_of(session, entry.id, after_id, limit)
-    items = [FillOut.model_validate(f) for f in rows]
-    return Page[FillOut](entry=entry.id, items=items, next_after_id=_next(rows, limit))
+    after = paging.after(kind, (int,))
+    return paging.page(kind, read(session, entry.id, after[0] if after else 0, paging.limit + 1), lambda r: (r.id,))
+
+
+@router.get("/entries/{entry_id}/fills", response_model=Page[FillOut])
+def entry_fills(entry_id: EntryId, session: Db, me: Me, paging: Paging) -> Page[FillOut]:
+    rows, cursor = _record_page(record.fills_of, "fills", session, me, entry_id, paging)
+    return Page(items=[FillOut.model_validate(f) for f in rows], next=cursor)
 
 
 @router.get("/entries/{entry_id}/orders", response_model=Page[OrderOut])
-def entry_orders(entry_id: EntryId, session: Db, me: Me, after_id: AfterId = 0, limit: Limit = 500) -> Page[OrderOut]:
-    entry = _visible_entry(session, me, entry_id)
-    rows = record.orders_of(session, entry.id, after_id, limit)
-    items = [OrderOut.model_validate(o) for o in rows]
-    return Page[OrderOut](entry=entry.id, items=items, next_after_id=_next(rows, limit))
+def entry_orders(entry_id: EntryId, session: Db, me: Me, paging: Paging) -> Page[OrderOut]:
+    rows, cursor = _record_page(record.orders_of, "orders", session, me, entry_id, paging)
+    return Page(items=[OrderOut.model_validate(o) for o in rows], next=cursor)
 
 
 @router.get("/entries/{entry_id}/rejections", response_model=Page[RejectionOut])
-def entry_rejections(
-    entry_id: EntryId, session: Db, me: Me, after_id: AfterId = 0, limit: Limit = 500
-) -> Page[RejectionOut]:
-    entry = _visible_entry(session, me, entry_id)
-    rows = record.rejections_of(session, entry.id, after_id, limit)
-    items = [RejectionOut.model_validate(r) for r in rows]
-    return Page[RejectionOut](entry=entry.id, items=items, next_after_id=_next(rows, limit))
+def entry_rejections(entry_id: EntryId, session: Db, me: Me, paging: Paging) -> Page[RejectionOut]:
+    rows, cursor = _record_page(record.rejections_of, "rejections", session, me, entry_id, paging)
+    return Page(items=[RejectionOut.model_validate(r) for r in rows], next=cursor)
 
 
 # -- admin --------------------------------------------------------------------------------------------------

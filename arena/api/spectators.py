@@ -9,16 +9,18 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from arena.api import client_address, errors
 from arena.api.errors import RETRY_AFTER_S, ApiError, error_body
+from arena.api.paging import Page, Paging
 from arena.api.public_tournaments import require_public
 from arena.engine.ranking import competition_ranks
 from arena.metrics import SSE_CLIENTS, WEBSOCKET_CLIENTS
 from arena.runtime.leaderboard import Change, Leaderboard, validate_tournament_id
 from arena.service.hub import HubFull
+from arena.store.tournaments import key_names
 
 router = APIRouter(prefix="/api/v1/tournaments", tags=["spectators"],
                    responses=errors.responses(*errors.API_ERRORS, 404))
@@ -29,17 +31,24 @@ BotId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.
 
 class StandingOut(BaseModel):
     rank: int
-    bot: str
+    bot: str = Field(description="the bot key, its id in the tournament (the stream's keys): <contestant>:<bot>")
+    name: str = Field(description="the bot's name as its owner chose it")
+    contestant: str | None = Field(description="its owner's name (null for a bot entered without one)")
     score: float
 
+    @classmethod
+    def of(cls, rank: int, bot: str, score: float) -> StandingOut:
+        name, contestant = key_names(bot)
+        return cls(rank=rank, bot=bot, name=name, contestant=contestant, score=score)
 
-class LeaderboardOut(BaseModel):
+
+class LeaderboardOut(Page[StandingOut]):
+    """A page of the leaderboard, best first (equal scores: bot key descending, as the stream's board)."""
+
     tournament: str
     final: bool
     delayed_s: float
-    total: int
-    offset: int
-    standings: list[StandingOut]
+    total: int = Field(description="bots on the board")
 
 
 class BotRankOut(BaseModel):
@@ -51,7 +60,7 @@ class BotRankOut(BaseModel):
 
 
 def _ranked(scores: dict[str, float]) -> list[StandingOut]:
-    return [StandingOut(rank=r.rank, bot=r.bot, score=r.score) for r in competition_ranks(scores)]
+    return [StandingOut.of(r.rank, r.bot, r.score) for r in competition_ranks(scores)]
 
 
 async def _view(request: Request, tournament: str) -> tuple[list[StandingOut] | None, Leaderboard, bool]:
@@ -67,24 +76,34 @@ async def _view(request: Request, tournament: str) -> tuple[list[StandingOut] | 
 
 
 @router.get("/{tournament}/leaderboard", response_model=LeaderboardOut)
-async def leaderboard(
-    request: Request,
-    tournament: TournamentId,
-    limit: Annotated[int, Query(ge=1, le=500)] = 10,
-    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
-) -> LeaderboardOut:
+async def leaderboard(request: Request, tournament: TournamentId, paging: Paging) -> LeaderboardOut:
+    """The standings, a page at a time. While it runs, scores move between pages: a bot may be seen twice or
+    not at all; a final (frozen) board pages exactly."""
+    after = paging.after("leaderboard", (float, str))
     ranked, board, frozen = await _view(request, tournament)
     state = request.app.state.arena
+    n = paging.limit + 1  # one more than shown: whether a next page follows
     if ranked is None:
-        top, total = await run_in_threadpool(lambda: (board.top(limit, offset, final=frozen), board.size(final=frozen)))
-        page = [StandingOut(rank=s.rank, bot=s.bot, score=s.score) for s in top]
+
+        def read() -> tuple[list[StandingOut], int]:
+            rows = board.top(n, final=frozen) if after is None else board.after(*after, n, final=frozen)
+            return [StandingOut.of(s.rank, s.bot, s.score) for s in rows], board.size(final=frozen)
+
+        rows, total = await run_in_threadpool(read)
         delay = 0.0
     else:
-        page, total, delay = ranked[offset : offset + limit], len(ranked), state.settings.spectator_delay_s
+        rest = ranked if after is None else [s for s in ranked if (s.score, s.bot.encode()) < _key(after)]
+        rows, total, delay = rest[:n], len(ranked), state.settings.spectator_delay_s
     if total == 0:
         raise ApiError(404, "NO_LEADERBOARD", f"tournament {tournament!r} has no leaderboard yet")
-    return LeaderboardOut(tournament=tournament, final=frozen, delayed_s=delay, total=total, offset=offset,
-                          standings=page)  # fmt: skip
+    items, cursor = paging.page("leaderboard", rows, lambda s: (s.score, s.bot))
+    return LeaderboardOut(tournament=tournament, final=frozen, delayed_s=delay, total=total, items=items,
+                          next=cursor)  # fmt: skip
+
+
+def _key(after: tuple[float, str]) -> tuple[float, bytes]:
+    """A cursor's position in the board's order (score, then member bytes; both descending)."""
+    return after[0], after[1].encode()
 
 
 @router.get("/{tournament}/leaderboard/bots/{bot}", response_model=BotRankOut)
@@ -99,7 +118,7 @@ async def bot_rank(
         if standing is None:
             raise ApiError(404, "UNKNOWN_BOT", f"{bot!r} is not on the leaderboard of {tournament!r}")
         return BotRankOut(tournament=tournament, bot=bot, rank=standing.rank, score=standing.score,
-                          around=[StandingOut(rank=s.rank, bot=s.bot, score=s.score) for s in around])  # fmt: skip
+                          around=[StandingOut.of(s.rank, s.bot, s.score) for s in around])  # fmt: skip
     index = next((i for i, s in enumerate(ranked) if s.bot == bot), None)
     if index is None:
         raise ApiError(404, "UNKNOWN_BOT", f"{bot!r} is not on the leaderboard of {tournament!r}")

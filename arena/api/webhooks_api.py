@@ -6,13 +6,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Path, Request, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
 from arena.api import errors
 from arena.api.deps import Db, Me
 from arena.api.errors import ApiError
+from arena.api.paging import Page, Paging, by_id
 from arena.store import webhooks as webhook_repo
 from arena.store.errors import NotFound
 from arena.store.models import WebhookDelivery, WebhookEndpoint
@@ -98,9 +99,12 @@ def create_webhook(request: Request, body: WebhookIn, session: Db, me: Me) -> We
     return WebhookCreated(**WebhookOut.of(endpoint).model_dump(), secret=secret)
 
 
-@router.get("/webhooks", response_model=list[WebhookOut])
-def my_webhooks(session: Db, me: Me) -> list[WebhookOut]:
-    return [WebhookOut.of(e) for e in webhook_repo.webhooks_of(session, me)]
+@router.get("/webhooks", response_model=Page[WebhookOut])
+def my_webhooks(session: Db, me: Me, paging: Paging) -> Page[WebhookOut]:
+    """Your webhooks, oldest first."""
+    query = select(WebhookEndpoint).where(WebhookEndpoint.contestant_id == me.id)
+    rows, after = by_id(session, query, WebhookEndpoint.id, paging, "webhooks")
+    return Page(items=[WebhookOut.of(e) for e in rows], next=after)
 
 
 @router.delete("/webhooks/{webhook_id}", status_code=204, response_class=Response)
@@ -110,16 +114,10 @@ def delete_webhook(webhook_id: WebhookId, session: Db, me: Me) -> Response:
     return Response(status_code=204)
 
 
-@router.get("/webhooks/{webhook_id}/deliveries", response_model=list[DeliveryOut])
-def deliveries(
-    webhook_id: WebhookId, session: Db, me: Me, limit: Annotated[int, Query(ge=1, le=500)] = 50
-) -> list[DeliveryOut]:
-    """The endpoint's most recent deliveries, newest first: event, attempts, status, last error."""
+@router.get("/webhooks/{webhook_id}/deliveries", response_model=Page[DeliveryOut])
+def deliveries(webhook_id: WebhookId, session: Db, me: Me, paging: Paging) -> Page[DeliveryOut]:
+    """The endpoint's deliveries, newest first: event, attempts, status, last error."""
     endpoint = _mine(session, me, webhook_id)
-    query = (
-        select(WebhookDelivery)
-        .where(WebhookDelivery.endpoint_id == endpoint.id)
-        .order_by(WebhookDelivery.id.desc())
-        .limit(limit)
-    )
-    return [DeliveryOut.of(d) for d in session.scalars(query)]
+    query = select(WebhookDelivery).where(WebhookDelivery.endpoint_id == endpoint.id)
+    rows, after = by_id(session, query, WebhookDelivery.id, paging, "deliveries", newest_first=True)
+    return Page(items=[DeliveryOut.of(d) for d in rows], next=after)

@@ -24,6 +24,7 @@ connection in one round trip; see ``Leaderboard.update`` for when a large tick m
 
 from __future__ import annotations
 
+import bisect
 import json
 import math
 import numbers
@@ -160,6 +161,10 @@ def _fragment(bot: str) -> str:
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
+
+
+def _raw(value: bytes | str) -> bytes:
+    return value if isinstance(value, bytes) else value.encode()
 
 
 def _standings(start: int, higher: int, flat: list[Any]) -> list[Standing]:
@@ -348,6 +353,19 @@ class Leaderboard:
             return []
         higher, flat = self._top(keys=[self._key(final)], args=[offset, offset + n - 1])
         return _standings(offset, int(higher), flat)
+
+    def after(self, score: float, bot: str, n: int, *, final: bool = False) -> list[Standing]:
+        """Up to ``n`` standings listed after the row (score, bot), whether or not that bot is still there with
+        that score: rows with a lower score, or the same score and a lower member (ZREVRANGE's order). A row
+        added above the position meanwhile shifts nothing, so paging by it never repeats a row."""
+        key = self._key(final)
+        with self._client.pipeline(transaction=True) as pipe:
+            pipe.zcount(key, f"({score!r}", "+inf")
+            pipe.zrangebyscore(key, repr(score), repr(score))  # the ties, members ascending by bytes
+            higher, ties = pipe.execute()
+        member = bot.encode()
+        start = int(higher) + len(ties) - bisect.bisect_left([_raw(t) for t in ties], member)
+        return self.top(n, start, final=final)
 
     def standing(self, bot: str, *, final: bool = False) -> Standing | None:
         reply = self._standing(keys=[self._key(final)], args=[bot])

@@ -87,3 +87,19 @@ def open_tournament(server: LiveServer, slug: str) -> None:
     sessions = server.server.config.app.state.arena.sessions
     with sessions.begin() as session:
         tournaments.transition(session, tournaments.create_tournament(session, slug, slug), "open")
+
+
+def walk(client: httpx.Client, path: str, headers: dict | None = None, **params: object) -> list[dict]:
+    """Every item of a list route, following its `next` cursors page by page (each page checked for size)."""
+    items: list[dict] = []
+    cursor = None
+    for _ in range(10_000):
+        answer = client.get(path, headers=headers, params={**params, **({"cursor": cursor} if cursor else {})})
+        assert answer.status_code == 200, answer.text
+        page = answer.json()
+        assert len(page["items"]) <= int(params.get("limit", 50))  # type: ignore[call-overload]
+        items += page["items"]
+        cursor = page["next"]
+        if cursor is None:
+            return items
+    raise AssertionError(f"{path}: the pages never end")

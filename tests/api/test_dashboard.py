@@ -79,7 +79,7 @@ def test_admin_sees_entrants_live_usage_then_their_final_figures(service) -> Non
         assert 0 < usage["memory_bytes"] <= 256 << 20  # inside the sandbox's memory limit
         assert 0 <= usage["cpu_percent"] <= 100 and usage["cpu_seconds"] > 0
         assert entrant["status"] == "running" and entrant["end_classification"] is None
-    mine = client.get("/entries", headers=people["alice"]).json()
+    mine = client.get("/entries", headers=people["alice"]).json()["items"]
     assert [(e["bot_key"], e["status"]) for e in mine] == [("alice:maker", "running")]  # the engine's word, live
     assert {(e["bot_key"], e["contestant"], e["version"]) for e in live["entrants"]} == {
         ("alice:maker", "alice", 1), ("bob:holder", "bob", 1)}  # fmt: skip
@@ -96,12 +96,12 @@ def test_recent_uploads_newest_first_with_owner_and_verdict(service) -> None:
     upload(client, people["bob"], "broken", "broken.py", b"raise SystemExit(3)\n")
     assert ready(client, people["alice"], "holder")["status"] == "ready"
     assert ready(client, people["bob"], "broken")["status"] == "failed"
-    rows = client.get("/admin/uploads", headers=admin).json()
+    rows = client.get("/admin/uploads", headers=admin).json()["items"]
     assert [(r["owner"], r["bot"], r["status"]) for r in rows] == [("bob", "broken", "failed"),
                                                                   ("alice", "holder", "ready")]  # fmt: skip
     # It exits at once; whether the smoke test sees it exit or kills it first is a race. Either way: failed.
     assert rows[0]["end_classification"] in ("exited", "killed") and rows[0]["smoke_log"]
-    assert len(client.get("/admin/uploads?limit=1", headers=admin).json()) == 1
+    assert len(client.get("/admin/uploads?limit=1", headers=admin).json()["items"]) == 1
     assert client.get("/admin/uploads?limit=0", headers=admin).json()["error"]["code"] == "INVALID_REQUEST"
 
 
@@ -114,7 +114,7 @@ def test_dashboard_reads_are_for_admins_only(service, path) -> None:
 
 def test_contestants_list_and_unknown_tournament(service) -> None:
     client, admin, _ = service
-    rows = client.get("/admin/contestants", headers=admin).json()
+    rows = client.get("/admin/contestants", headers=admin).json()["items"]
     assert [(r["name"], r["is_admin"]) for r in rows] == [("root", True), ("alice", False), ("bob", False)]
     missing = client.get("/admin/tournaments/none", headers=admin)
     assert missing.status_code == 404

@@ -62,7 +62,7 @@ def test_api_keys_are_capped_per_contestant(site):
     error = refusal(client.post("/keys", json={"name": "one too many"}, headers=alice), 409, "TOO_MANY_API_KEYS",
                     "api_keys")  # fmt: skip
     assert (error["limit"], error["used"]) == (3, 3)
-    assert len(client.get("/keys", headers=alice).json()) == 3  # nothing was made
+    assert len(client.get("/keys", headers=alice).json()["items"]) == 3  # nothing was made
     assert client.delete(f"/keys/{made[0].json()['id']}", headers=alice).status_code == 200
     assert client.post("/keys", json={"name": "after revoking"}, headers=alice).status_code == 201
     assert client.post("/keys", json={}, headers=people["bob"]).status_code == 201  # bob's keys are his own
@@ -100,7 +100,7 @@ def test_holdings_are_bounded_and_a_refused_upload_stores_nothing(site):
     verdict(client, alice, "one")
     assert upload(client, alice, "one", "bot.py", HOLDER).status_code == 202
     refusal(upload(client, alice, "one", "bot.py", HOLDER), 409, "QUOTA_EXCEEDED", "versions")
-    listed = client.get("/bots", headers=alice).json()
+    listed = client.get("/bots", headers=alice).json()["items"]
     assert [(b["name"], [v["version"] for v in b["versions"]]) for b in listed] == [("one", [1, 2])]
     usage = client.get("/quotas", headers=alice).json()["usage"]
     assert (usage["bots"], usage["versions"], usage["stored_bytes"]) == (1, 2, 2 * len(HOLDER))
@@ -137,7 +137,7 @@ def test_a_full_smoke_test_queue_is_503_until_it_drains(site):
     full = upload(client, people["bob"], "c", "bot.py", HOLDER)
     refusal(full, 503, "SMOKE_QUEUE_FULL", "smoke_queue")
     assert int(full.headers["Retry-After"]) > 0
-    assert client.get("/bots", headers=people["bob"]).json() == []
+    assert client.get("/bots", headers=people["bob"]).json()["items"] == []
     for bot in ("a", "b"):
         assert verdict(client, people["alice"], bot)["status"] == "failed"
     assert upload(client, people["bob"], "c", "bot.py", HOLDER).status_code == 202
@@ -157,7 +157,7 @@ def test_entries_per_tournament(site):
     refusal(client.post("/tournaments/cup/entries", json={"bot": "two"}, headers=alice), 409, "QUOTA_EXCEEDED",
             "entries_per_tournament")  # fmt: skip
     assert client.post("/tournaments/plate/entries", json={"bot": "two"}, headers=alice).status_code == 201
-    assert [e["tournament"] for e in client.get("/entries", headers=alice).json()] == ["cup", "plate"]
+    assert [e["tournament"] for e in client.get("/entries", headers=alice).json()["items"]] == ["cup", "plate"]
 
 
 @sandboxed
@@ -169,7 +169,8 @@ def test_a_smoke_log_is_capped_and_listings_return_the_capped_log(site):
     upload(client, alice, "junk", "bot.py", (ROOT / "tests/data/bots/bad_lines.py").read_bytes())
     version = verdict(client, alice, "junk")
     assert version["status"] == "ready", version["smoke_log"][-2000:]
-    for log in (version["smoke_log"], client.get("/bots", headers=alice).json()[0]["versions"][0]["smoke_log"]):
+    listed = client.get("/bots", headers=alice).json()["items"][0]
+    for log in (version["smoke_log"], listed["versions"][0]["smoke_log"]):
         lines = log.split("\n")
         assert len(lines) <= 1000 and len(log.encode()) <= 64 * 1024
         assert lines[0].startswith("bad line from the bot") and "answered hello" in lines[-1]

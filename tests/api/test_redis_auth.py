@@ -73,7 +73,8 @@ def test_arena_works_with_the_credentials_in_the_url(locked, kind, tmp_path) -> 
         while (board := httpx.get(f"{server.url}/api/v1/tournaments/cup/leaderboard", timeout=10)).status_code != 200:
             assert time.monotonic() < deadline, board.text
             time.sleep(0.01)  # polling for the change to be 1 ms old, bounded by the deadline
-        assert board.json()["standings"] == [{"rank": 1, "bot": "alice:a", "score": 1.0}]
+        assert board.json()["items"] == [
+            {"rank": 1, "bot": "alice:a", "name": "a", "contestant": "alice", "score": 1.0}]  # fmt: skip
         assert board.headers["ratelimit"].startswith('"default";r=1')  # the rate limiter counted it in Redis
     finally:
         server.stop()

@@ -74,7 +74,7 @@ def test_upload_smoke_test_and_owner_only_access(service):
     again = upload(client, alice, "holder", "main.py", source).json()
     assert again["version"] == 2 and again["sha256"] == version["sha256"]
     # Bob sees none of it.
-    assert client.get("/bots", headers=bob).json() == []
+    assert client.get("/bots", headers=bob).json()["items"] == []
     assert client.get("/bots/holder", headers=bob).status_code == 404
     assert client.get("/bots/holder/versions/1", headers=bob).json()["error"]["code"] == "UNKNOWN_BOT"
 
@@ -111,7 +111,7 @@ def test_bad_uploads_are_refused_and_change_nothing(service, filename, data, sta
     client, _, people = service
     answer = upload(client, people["alice"], "bad", filename, data)
     assert answer.status_code == status and answer.json()["error"]["code"] == code, answer.text
-    assert client.get("/bots", headers=people["alice"]).json() == []
+    assert client.get("/bots", headers=people["alice"]).json()["items"] == []
 
 
 def test_authentication_and_admin_boundaries(service):
@@ -145,12 +145,12 @@ def test_tournament_lifecycle_from_creation_to_results(service):
     # Bob cannot enter Alice's bot: to him it does not exist.
     assert client.post("/tournaments/cup/entries", json={"bot": "holder"}, headers=people["bob"]).status_code == 404
     assert client.post("/admin/tournaments/cup/start", headers=admin).json()["status"] == "running"
-    final = poll(lambda: next(t for t in client.get("/admin/tournaments", headers=admin).json() if t["slug"] == "cup"),
-                 lambda t: t["status"] == "finished")  # fmt: skip
+    listed = lambda: client.get("/admin/tournaments", headers=admin).json()["items"]  # noqa: E731
+    final = poll(lambda: next(t for t in listed() if t["slug"] == "cup"), lambda t: t["status"] == "finished")
     assert final["status"] == "finished" and final["frozen"]
     board = client.get("/tournaments/cup/leaderboard").json()
-    assert board["final"] and {s["bot"] for s in board["standings"]} == {"alice:holder", "bob:maker"}
-    entries = client.get("/entries", headers=people["alice"]).json()
+    assert board["final"] and {s["bot"] for s in board["items"]} == {"alice:holder", "bob:maker"}
+    entries = client.get("/entries", headers=people["alice"]).json()["items"]
     assert [(e["bot_key"], e["status"]) for e in entries] == [("alice:holder", "finished")]
     # The run happened in the service's process: its metrics show it.
     metrics = httpx.get(str(client.base_url).split("/api/v1")[0] + "/metrics").text
@@ -165,7 +165,7 @@ def test_api_keys_are_shown_once_and_can_be_revoked(service):
     created = client.post("/keys", json={"name": "laptop"}, headers=alice).json()
     second = {"X-API-Key": created["api_key"]}
     assert client.get("/bots", headers=second).status_code == 200
-    listed = client.get("/keys", headers=alice).json()
+    listed = client.get("/keys", headers=alice).json()["items"]
     assert all(k["api_key"] is None for k in listed) and {k["name"] for k in listed} >= {"laptop"}
     assert client.delete(f"/keys/{created['id']}", headers=people["bob"]).status_code == 404  # not bob's
     assert client.delete(f"/keys/{created['id']}", headers=alice).json()["revoked_at"] is not None
@@ -191,14 +191,14 @@ def test_edit_stop_and_rerun_from_the_recorded_seed(service):
     client.post("/admin/tournaments/long/start", headers=admin)
 
     def tournaments() -> dict:
-        return {t["slug"]: t for t in client.get("/admin/tournaments", headers=admin).json()}
+        return {t["slug"]: t for t in client.get("/admin/tournaments", headers=admin).json()["items"]}
 
     poll(tournaments, lambda ts: ts["long"]["status"] == "finished")
-    original = client.get("/tournaments/long/leaderboard").json()["standings"]
+    original = client.get("/tournaments/long/leaderboard").json()["items"]
     rerun = client.post("/admin/tournaments/long/rerun", headers=admin)
     assert rerun.status_code == 201 and rerun.json()["slug"] == "long-rerun-1"
     poll(tournaments, lambda ts: ts["long-rerun-1"]["status"] == "finished")
-    again = client.get("/tournaments/long-rerun-1/leaderboard").json()["standings"]
+    again = client.get("/tournaments/long-rerun-1/leaderboard").json()["items"]
     assert again == original  # same seed, same bots: the same standings
 
 
@@ -233,12 +233,12 @@ def test_disqualified_bot_stays_on_the_board_marked(service):
     assert out.status_code == 200 and out.json()["disqualified"]
 
     def cup() -> dict:
-        return next(t for t in client.get("/admin/tournaments", headers=admin).json() if t["slug"] == "dq")
+        return next(t for t in client.get("/admin/tournaments", headers=admin).json()["items"] if t["slug"] == "dq")
 
     assert poll(cup, lambda t: t["status"] == "finished")["status"] == "finished"
-    board = {s["bot"] for s in client.get("/tournaments/dq/leaderboard").json()["standings"]}
+    board = {s["bot"] for s in client.get("/tournaments/dq/leaderboard").json()["items"]}
     assert board == {"alice:maker", "bob:holder"}  # still on the board
-    mine = client.get("/entries", headers=people["alice"]).json()
+    mine = client.get("/entries", headers=people["alice"]).json()["items"]
     assert mine[0]["disqualified"] is True
 
 
@@ -255,6 +255,6 @@ def test_an_open_tournament_starts_by_itself_at_its_start_time(service):
     client.post("/tournaments/timed/entries", json={"bot": "holder"}, headers=people["bob"])
 
     def timed() -> dict:
-        return next(t for t in client.get("/admin/tournaments", headers=admin).json() if t["slug"] == "timed")
+        return next(t for t in client.get("/admin/tournaments", headers=admin).json()["items"] if t["slug"] == "timed")
 
     assert poll(timed, lambda t: t["status"] == "finished")["status"] == "finished"  # nobody pressed start

@@ -96,5 +96,5 @@ def test_an_upload_the_service_cannot_check_is_a_503_with_the_envelope(api, data
     assert answer.status_code == 503, answer.text
     error = answer.json()["error"]
     assert error["code"] == "CHECK_UNAVAILABLE" and "no-such-user-for-arena" in error["message"]
-    assert client.get("/bots", headers=people["alice"]).json() == []  # nothing stored, no bot created
+    assert client.get("/bots", headers=people["alice"]).json()["items"] == []  # nothing stored, no bot created
     client.close()

@@ -63,17 +63,17 @@ def test_register_list_delete_only_by_the_owner(service) -> None:
     catch_all = client.post("/webhooks", json={"url": "http://[::1]:9/all"}, headers=alice).json()
     assert catch_all["events"] == [] and catch_all["secret"] != hook["secret"]
     # The secret is shown once: never in a listing.
-    listed = client.get("/webhooks", headers=alice).json()
+    listed = client.get("/webhooks", headers=alice).json()["items"]
     assert [h["id"] for h in listed] == [hook["id"], catch_all["id"]]
     assert all("secret" not in h for h in listed) and hook["secret"] not in json.dumps(listed)
-    assert client.get(f"/webhooks/{hook['id']}/deliveries", headers=alice).json() == []
+    assert client.get(f"/webhooks/{hook['id']}/deliveries", headers=alice).json()["items"] == []
     # Bob sees none of it and cannot touch it; to him it does not exist.
-    assert client.get("/webhooks", headers=bob).json() == []
+    assert client.get("/webhooks", headers=bob).json()["items"] == []
     assert error(client.get(f"/webhooks/{hook['id']}/deliveries", headers=bob)) == (404, "UNKNOWN_WEBHOOK")
     assert error(client.delete(f"/webhooks/{hook['id']}", headers=bob)) == (404, "UNKNOWN_WEBHOOK")
     assert error(client.get("/webhooks")) == (401, "UNAUTHENTICATED")
     assert client.delete(f"/webhooks/{hook['id']}", headers=alice).status_code == 204
-    assert [h["id"] for h in client.get("/webhooks", headers=alice).json()] == [catch_all["id"]]
+    assert [h["id"] for h in client.get("/webhooks", headers=alice).json()["items"]] == [catch_all["id"]]
     assert error(client.delete(f"/webhooks/{hook['id']}", headers=alice)) == (404, "UNKNOWN_WEBHOOK")
 
 
@@ -96,7 +96,7 @@ def test_bad_endpoints_are_refused_with_a_code_and_change_nothing(service, body,
     client, _, people = service
     answer = client.post("/webhooks", json=body, headers=people["alice"])
     assert error(answer) == (422, code), answer.text
-    assert client.get("/webhooks", headers=people["alice"]).json() == []
+    assert client.get("/webhooks", headers=people["alice"]).json()["items"] == []
 
 
 def test_loopback_is_refused_unless_the_operator_allows_it(database_url, api) -> None:
@@ -133,7 +133,7 @@ def ready_bot(client: httpx.Client, who: dict, bot: str, source: bytes) -> None:
 
 
 def deliveries(client: httpx.Client, who: dict, hook: dict) -> list[dict]:
-    return client.get(f"/webhooks/{hook['id']}/deliveries", headers=who, params={"limit": 500}).json()
+    return client.get(f"/webhooks/{hook['id']}/deliveries", headers=who, params={"limit": 500}).json()["items"]
 
 
 def settled(rows: list[dict]) -> bool:
@@ -171,7 +171,7 @@ def test_a_tournament_sends_each_owner_signed_events_through_retries(service) ->
         for who in (alice, bob):
             assert client.post("/tournaments/hooked/entries", json={"bot": "holder"}, headers=who).status_code == 201
         assert client.post("/admin/tournaments/hooked/start", headers=admin).json()["status"] == "running"
-        final = poll(lambda: client.get("/admin/tournaments", headers=admin).json()[0],
+        final = poll(lambda: client.get("/admin/tournaments", headers=admin).json()["items"][0],
                      lambda t: t["status"] == "finished", timeout_s=120)  # fmt: skip
         assert final["status"] == "finished"
 

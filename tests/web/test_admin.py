@@ -104,7 +104,7 @@ def test_create_form_shows_the_apis_errors_beside_their_fields_then_the_lifecycl
     expect(form.locator("[data-field='rules.max_leverage']")).to_have_attribute("aria-invalid", "true")
     expect(near(page, "rules.starting_balance")).to_have_count(0)
     screenshot(page, "admin-create-errors")
-    assert arena.client.get("/admin/tournaments", headers=arena.admin).json() == []
+    assert arena.client.get("/admin/tournaments", headers=arena.admin).json()["items"] == []
 
     # Valid values: created, listed as a draft, and only what differs from the default is sent.
     form.locator("[data-field='rules.max_leverage']").fill("1.5")
@@ -117,7 +117,8 @@ def test_create_form_shows_the_apis_errors_beside_their_fields_then_the_lifecycl
     expect(row).to_contain_text("Spring Cup")
     expect(row.locator(".badge-draft")).to_be_visible()
     expect(form.locator(".field-error")).to_have_count(0)
-    created = next(t for t in arena.client.get("/admin/tournaments", headers=arena.admin).json() if t["slug"] == "cup")
+    listed = arena.client.get("/admin/tournaments", headers=arena.admin).json()["items"]
+    created = next(t for t in listed if t["slug"] == "cup")
     assert created["rules"] == {
         "max_leverage": 1.5,
         "short_selling": False,
@@ -202,7 +203,7 @@ def test_entrants_show_live_usage_logs_and_can_be_disqualified(arena, open_page)
     button.click()
     expect(alice.locator("[data-col=status] .badge-disqualified")).to_be_visible()
     expect(button).to_be_disabled()
-    assert arena.client.get("/entries", headers=arena.people["alice"]).json()[0]["disqualified"] is True
+    assert arena.client.get("/entries", headers=arena.people["alice"]).json()["items"][0]["disqualified"] is True
     bob = page.locator(f"#entrants tr[data-entry='{entries['bob']}'] [data-action=disqualify]")
     expect(bob).to_be_enabled()
 

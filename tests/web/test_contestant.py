@@ -72,7 +72,7 @@ def test_a_bad_key_and_a_bad_upload_show_their_errors(arena, lenient_page):
     expect(page.locator("#upload-bot")).to_have_value("no spaces please")  # a name typed by hand stays
     page.click("#upload-submit")
     expect(page.locator('#upload-form .field-error[data-error-for="bot"]')).to_contain_text("letters, digits")
-    assert arena.client.get("/bots", headers=arena.people["alice"]).json() == []
+    assert arena.client.get("/bots", headers=arena.people["alice"]).json()["items"] == []
 
 
 def test_contestant_uploads_enters_and_follows_results(arena, open_page):

@@ -332,9 +332,9 @@ def test_board_ranks_ties_and_marks_moves(api, open_page):
     def json_reply(body: object) -> Callable[[Route], None]:
         return lambda route: route.fulfill(status=200, content_type="application/json", body=json.dumps(body))
 
-    board = {"tournament": "script", "final": False, "delayed_s": 0, "total": 4, "offset": 0,
-             "standings": [{"rank": 1, "bot": "a", "score": 10.0}, {"rank": 2, "bot": "b", "score": 5.0},
-                           {"rank": 2, "bot": "c", "score": 5.0}, {"rank": 4, "bot": "d", "score": 1.0}]}  # fmt: skip
+    board = {"tournament": "script", "final": False, "delayed_s": 0, "total": 4, "next": None,
+             "items": [{"rank": 1, "bot": "a", "score": 10.0}, {"rank": 2, "bot": "b", "score": 5.0},
+                       {"rank": 2, "bot": "c", "score": 5.0}, {"rank": 4, "bot": "d", "score": 1.0}]}  # fmt: skip
     card = {"tournament": "script", "bot": "c", "status": "running", "disqualified": False, "final": False,
             "rank": None, "score": 20.0, "nav": 20.0, "max_drawdown": 0.1, "trades": 3, "fees": 0.25, "points": 3,
             "equity": [{"ts": 60_000 * i, "nav": nav, "score": nav, "max_drawdown": 0.1, "drawdown": dd}

@@ -1,7 +1,7 @@
 // The admin dashboard (/admin): tournaments and their lifecycle, a creation form with the ruleset, each
 // tournament's entrants with their live CPU and memory, logs, disqualification, and recent uploads with
 // their smoke tests.
-import { api, session } from "./api.js";
+import { allOf, api, pageOf, session } from "./api.js";
 import {
   h, $, clear, fmtBytes, fmtNumber, fmtTime, badge, notify, showFieldErrors, clearFieldErrors, every, renderWho as renderWhoIn,
 } from "./ui.js";
@@ -237,7 +237,7 @@ function report(err) {
 // ---- tournaments list ---------------------------------------------------------------------------------
 
 async function loadTournaments() {
-  state.tournaments = await api("/api/v1/admin/tournaments");
+  state.tournaments = await allOf("/api/v1/admin/tournaments");
   renderTournaments();
 }
 
@@ -294,7 +294,7 @@ async function loadDetail(fresh = false) {
   const changed = state.detail && state.detail.slug === slug && state.detail.status !== detail.status;
   state.detail = detail;
   renderDetail(fresh);
-  if (changed && state.log) await fetchLog(0); // the run ended: its log and end are on record now
+  if (changed && state.log) await fetchLog(null); // the run ended: its log and end are on record now
 }
 
 function renderDetail(fresh) {
@@ -430,19 +430,20 @@ async function disqualify(entryId, botKey) {
 async function openLog(entryId, botKey) {
   state.log = { entry: entryId, bot: botKey, lines: [], next: null, info: null };
   renderLog();
-  await fetchLog(0);
+  await fetchLog(null);
   $("#log-viewer")?.scrollIntoView({ block: "nearest" });
 }
 
-async function fetchLog(after) {
+// The log's first page (cursor null), or the page after `cursor` (Load more).
+async function fetchLog(cursor) {
   const log = state.log;
   if (!log) return;
   try {
-    const page = await api(`/api/v1/entries/${log.entry}/logs?limit=500&after_id=${after}`);
+    const page = await pageOf(`/api/v1/entries/${log.entry}/logs`, { cursor });
     if (state.log !== log) return;
     log.info = page;
-    log.lines = after ? log.lines.concat(page.lines) : page.lines;
-    log.next = page.next_after_id;
+    log.lines = cursor ? log.lines.concat(page.items) : page.items;
+    log.next = page.next;
     renderLog();
   } catch (err) {
     report(err);
@@ -464,7 +465,7 @@ function renderLog() {
   const use = info && info.resource_use && Object.keys(info.resource_use).length ? info.resource_use : null;
   clear(viewer,
     h("div", { class: "row" }, h("h3", {}, `Logs · ${log.bot}`), h("span", { class: "spacer" }),
-      h("button", { type: "button", id: "log-refresh", onclick: () => fetchLog(0) }, "Refresh"),
+      h("button", { type: "button", id: "log-refresh", onclick: () => fetchLog(null) }, "Refresh"),
       h("button", { type: "button", id: "log-close", onclick: () => { state.log = null; renderLog(); } }, "Close")),
     info ? h("dl", { class: "kv" },
       h("dt", {}, "Status"), h("dd", {}, badge(info.status), info.end_classification ? [" ", badge(info.end_classification)] : null),
@@ -489,7 +490,7 @@ function resourceText(use) {
 // ---- recent uploads ------------------------------------------------------------------------------------
 
 async function loadUploads() {
-  state.uploads = await api("/api/v1/admin/uploads?limit=50");
+  state.uploads = (await pageOf("/api/v1/admin/uploads", { limit: 50 })).items; // the latest 50
   const tbody = $("#uploads tbody");
   if (!tbody) return;
   syncRows(tbody, state.uploads, (v) => v.id, "upload",
@@ -726,7 +727,7 @@ async function poll() {
   if (state.detail && LIVE.has(state.detail.status)) await loadDetail();
   if (live && state.ticks % 2 === 0) await loadTournaments();
   if (state.uploads.some((v) => v.status === "pending") || state.ticks % 5 === 0) await loadUploads();
-  if (state.log && state.detail?.status === "running" && state.ticks % 3 === 0) await fetchLog(0);
+  if (state.log && state.detail?.status === "running" && state.ticks % 3 === 0) await fetchLog(null);
 }
 
 async function startDashboard() {

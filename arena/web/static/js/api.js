@@ -44,6 +44,26 @@ export async function api(path, { method = "GET", body, form, signal } = {}) {
   return data;
 }
 
+// Every list answers {items, next}: `next` is the cursor of the following page (null on the last one).
+// One page: pass the previous page's `next` as `cursor` (omit it for the first page).
+export function pageOf(path, { limit = 500, cursor = null } = {}) {
+  const params = new URLSearchParams({ limit: String(limit) });
+  if (cursor) params.set("cursor", cursor);
+  return api(`${path}${path.includes("?") ? "&" : "?"}${params}`);
+}
+
+// A whole list, page by page, up to `max` items (what a page can reasonably show).
+export async function allOf(path, { max = 5000, limit = 500 } = {}) {
+  const items = [];
+  let cursor = null;
+  do {
+    const page = await pageOf(path, { limit, cursor });
+    items.push(...page.items);
+    cursor = page.next;
+  } while (cursor && items.length < max);
+  return items;
+}
+
 // The signed-in contestant (or null). Signing in sets an HttpOnly session cookie; the key or password
 // never stays in the page.
 export const session = {

@@ -1,6 +1,6 @@
 // The contestant pages (/me): sign in with an API key, upload bots (drag and drop) and follow their smoke
 // tests, enter open tournaments, and see one's own entries with their results, equity curves and logs.
-import { api, session } from "./api.js";
+import { allOf, api, pageOf, session } from "./api.js";
 import {
   h, $, clear, fmtMoney, fmtNumber, fmtPct, fmtBytes, fmtTime, badge, notify, showFieldErrors, clearFieldErrors, every, renderWho as renderWhoIn,
 } from "./ui.js";
@@ -239,7 +239,7 @@ function showUpload(status, v) {
 // ---- bots and versions -----------------------------------------------------------------------------
 
 async function loadBots() {
-  state.bots = await api("/api/v1/bots");
+  state.bots = await allOf("/api/v1/bots");
   const sig = JSON.stringify(state.bots);
   if (sig !== state.botsSig) {
     state.botsSig = sig;
@@ -301,7 +301,7 @@ function enterForm() {
 }
 
 async function loadOpen() {
-  state.open = await api("/api/v1/tournaments?status=open");
+  state.open = await allOf("/api/v1/tournaments?status=open");
   const sig = JSON.stringify(state.open.map((t) => [t.slug, t.name, t.entry_closes_at]));
   if (sig !== state.openSig) {
     state.openSig = sig;
@@ -376,7 +376,7 @@ const hasRun = (entry) => RAN.has(tournamentOf(entry)?.status);
 
 async function loadEntries() {
   const before = new Map(state.entries.map((e) => [e.id, `${e.status}:${tournamentOf(e)?.status}`]));
-  state.entries = await api("/api/v1/entries");
+  state.entries = await allOf("/api/v1/entries");
   // The tournaments still to finish: their status and progress (an entry's own status changes when its run ends).
   const slugs = [...new Set(state.entries.map((e) => e.tournament))].filter((slug) => !OVER.has(state.tournaments.get(slug)?.status));
   const views = await Promise.all(slugs.map((slug) => api(`/api/v1/tournaments/${enc(slug)}`)));
@@ -472,14 +472,14 @@ async function showEntry(entry, fresh = false) {
   }
   const [card, log] = await Promise.all([
     api(`/api/v1/tournaments/${enc(entry.tournament)}/bots/${enc(entry.bot_key)}`),
-    api(`/api/v1/entries/${entry.id}/logs?limit=500`),
+    pageOf(`/api/v1/entries/${entry.id}/logs`), // its first 500 lines
   ]);
   if (state.selected !== entry.id && !fresh) return;
   renderCard(panel, card);
   const info = [log.end_classification ? `ended: ${log.end_classification}` : null, log.end_reason || null].filter(Boolean).join(" · ");
   clear($("#entry-log-info", panel), info);
-  $("#entry-log", panel).textContent = log.lines.length
-    ? log.lines.map((l) => `${new Date(l.ts).toLocaleTimeString()} [${l.stream}] ${l.text}`).join("\n")
+  $("#entry-log", panel).textContent = log.items.length
+    ? log.items.map((l) => `${new Date(l.ts).toLocaleTimeString()} [${l.stream}] ${l.text}`).join("\n")
     : "(no log lines)";
 }
 

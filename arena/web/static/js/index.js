@@ -1,7 +1,7 @@
 // The spectators' front page: every public tournament, running ones first, then open, then finished
 // (cancelled last), each linking to its live page. Refreshed every few seconds so a tournament that
 // starts or ends moves to its group without a reload.
-import { api } from "/static/js/api.js";
+import { allOf } from "/static/js/api.js";
 import { $, badge, clear, every, fmtTime, h } from "/static/js/ui.js";
 
 const GROUPS = [
@@ -62,7 +62,7 @@ function render(app, tournaments) {
 
 async function load(app) {
   // The API lists newest first; within a group that order stays (the most recent on top).
-  render(app, await api("/api/v1/tournaments?limit=100"));
+  render(app, await allOf("/api/v1/tournaments", { max: 1000 }));
 }
 
 const app = $("#app");

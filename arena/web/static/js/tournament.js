@@ -1,14 +1,13 @@
 // The live spectator page of one tournament (/t/{slug}): its clock, the live leaderboard (server-sent
 // events merged into a local board), the rules in plain words, a bot's card with its equity curve, and
 // the final results once it is over.
-import { api, followLeaderboard } from "/static/js/api.js";
+import { allOf, api, followLeaderboard } from "/static/js/api.js";
 import { equityChart } from "/static/js/chart.js";
 import { earnedPanel } from "/static/js/achievements.js";
 import { $, badge, clear, every, fmtMoney, fmtNumber, fmtPct, fmtTime, h, notify } from "/static/js/ui.js";
 
 const DETAIL_MS = 4000; // status changes (open -> running -> finished) are caught by polling the detail
 const CARD_MS = 5000; // an open bot card is refreshed this often while the tournament runs
-const PAGE = 500; // leaderboard rows per request: the API's maximum
 const MAX_ROWS = 5000; // the initial board is read page by page up to this many bots; the stream adds the rest
 
 const slug = decodeURIComponent(location.pathname.replace(/^\/t\//, "").replace(/\/+$/, ""));
@@ -281,13 +280,7 @@ async function loadBoard() {
   state.touched = new Set();
   try {
     const read = new Map();
-    for (let offset = 0, total = 1; offset < total && offset < MAX_ROWS;) {
-      const page = await api(`${base}/leaderboard?limit=${PAGE}&offset=${offset}`);
-      for (const { bot, score } of page.standings) read.set(bot, score);
-      total = page.total;
-      offset += page.standings.length;
-      if (!page.standings.length) break;
-    }
+    for (const { bot, score } of await allOf(`${base}/leaderboard`, { max: MAX_ROWS })) read.set(bot, score);
     // A change streamed while we read is at least as new as what the read saw.
     for (const [bot, score] of read) if (!state.touched.has(bot)) state.scores.set(bot, score);
     state.board = "loaded";
