@@ -24,7 +24,7 @@ from arena.store import accounts
 from arena.store import ratings as repo
 from arena.store.models import Achievement, Contestant, ContestantRating, Tournament
 
-router = APIRouter(prefix="/api/v1", tags=["ratings"], responses=errors.responses(*errors.API_ERRORS, 404))
+router = APIRouter(prefix="/api/v1", tags=["ratings"], responses=errors.responses(*errors.API_ERRORS, 403, 404))
 
 Name = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
 Slug = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")]
