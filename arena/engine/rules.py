@@ -131,6 +131,12 @@ _DEFAULT_SLIPPAGE: dict[AssetClass, SlippageParams] = {
 
 Fraction = Annotated[float, Field(gt=0, le=1)]
 
+# Each bot's RAM (its sandbox's cgroup memory limit, swap off), in MiB: enough for Python with numpy, pandas and
+# onnxruntime by default; up to 1 GiB for a tournament whose bots run bigger models.
+DEFAULT_MEMORY_MIB = 256
+MIN_MEMORY_MIB = 64
+MAX_MEMORY_MIB = 1024
+
 
 class Ruleset(_Rules):
     starting_balance: float = Field(default=1_000_000.0, gt=0, le=1e12)
@@ -156,6 +162,10 @@ class Ruleset(_Rules):
         default=None, description="fraction of the day's opening NAV; past it, new risk is refused (LOSS_LIMIT)"
     )
     scoring: ScoringRules = ScoringRules()
+    memory_mib: int = Field(
+        DEFAULT_MEMORY_MIB, ge=MIN_MEMORY_MIB, le=MAX_MEMORY_MIB,
+        description="each bot's memory in MiB (its sandbox's cgroup limit; swap off): past it the bot is out as oom",
+    )
     practice: bool = Field(False, description="a practice tournament: for trying bots out, open to remote bots")
     remote_bots: bool | None = Field(
         None, description="whether bots running on their contestants' own machines may enter (over the bot "

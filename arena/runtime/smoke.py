@@ -2,7 +2,9 @@
 
 It speaks protocol v1 with the bot over a practice feed (a few synthetic crypto ticks) under the default
 ruleset. The verdict is ``ready`` or ``failed``, with a log for its owner (bounded: ``SmokeLog``) and the
-sandbox's end classification.
+sandbox's end classification. A bot that dies before answering (a model file that does not load, an import that
+fails) has its error's last line quoted first, then how much memory it had used, then its stderr. The test runs
+with the most memory a ruleset may give a bot: a version is tested once, for any tournament.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from arena.catalog import load_catalog
-from arena.engine.rules import DEFAULT_RULESET
+from arena.engine.rules import DEFAULT_RULESET, MAX_MEMORY_MIB
 from arena.feeds import open_feed
 from arena.runtime.protocol import MarketView, end_message, hello_message, tick_message
 from arena.runtime.smoke_log import SmokeLog
@@ -34,7 +36,7 @@ class SmokeResult:
     classification: str | None  # how the sandbox run ended
 
 
-SMOKE_LIMITS = Limits(wall_seconds=30.0)
+SMOKE_LIMITS = Limits(wall_seconds=30.0, memory_bytes=MAX_MEMORY_MIB << 20)
 
 
 @functools.cache
@@ -86,12 +88,27 @@ def smoke_test(path: str | Path, limits: Limits | None = None, sandbox: Sandbox 
             process.kill("smoke test over")
         outcome = process.wait()
     stderr = outcome.stderr.decode("utf-8", "replace").strip()
+    error = last_error(stderr)
+    if not ok and error:
+        log.append(f"the bot's error: {error}")
+    if not ok and outcome.peak_memory_bytes:
+        log.append(f"peak memory {outcome.peak_memory_bytes / 2**20:.0f} MiB (a tournament's rules set its own limit, "
+                   f"{DEFAULT_RULESET.memory_mib} MiB by default)")
     if stderr:
         log.append("stderr:\n" + stderr[-4000:])
     classification = outcome.status.value
     if not ok:
         log.append(f"sandbox: {classification}" + (f" ({outcome.reason})" if outcome.reason else ""))
     return SmokeResult(ok, log.text(), classification)
+
+
+def last_error(stderr: str) -> str | None:
+    """The exception a Python traceback in ``stderr`` ends with (``Type: message``), if it ends with one."""
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    if not any(line.startswith("Traceback (most recent call last):") for line in lines):
+        return None
+    last = lines[-1]
+    return last if not last.startswith((" ", "\t")) else None
 
 
 def _await_done(channel: JsonLineChannel, n: int, timeout_s: float, log: SmokeLog, view: MarketView) -> bool:

@@ -10,14 +10,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from arena.engine.instruments import InstrumentCatalog
-from arena.engine.rules import resolve_ruleset
+from arena.engine.rules import DEFAULT_MEMORY_MIB, MAX_MEMORY_MIB, RulesetError, resolve_ruleset
 from arena.feeds import DEFAULT_START, open_feed
 from arena.runtime.bus import check_id
 from arena.runtime.tournament import Entry, TournamentConfig
-from sandbox import Limits
+from sandbox import Limits, LimitsError
+from sandbox.limits import MiB, parse_bytes
 
 
 class EntrySpec(BaseModel):
@@ -33,14 +34,30 @@ class EntrySpec(BaseModel):
 
 
 class LimitsSpec(BaseModel):
+    """Each bot's sandbox. ``memory`` is normally the ruleset's ``memory_mib`` (TournamentSpec fills it in); set
+    here, it overrides the rules, within the same bound."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
     cpu: str = "0.5"
-    memory: str = "256M"
+    memory: str | None = None
     pids: int = Field(64, ge=8, le=4096)
     timeout: str = "3600"
 
+    @field_validator("memory")
+    @classmethod
+    def _memory_bound(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                size = parse_bytes(value, what="memory")
+            except LimitsError as exc:
+                raise ValueError(str(exc)) from None
+            if size > MAX_MEMORY_MIB * MiB:
+                raise ValueError(f"memory: at most {MAX_MEMORY_MIB} MiB a bot, got {value!r}")
+        return value
+
     def build(self) -> Limits:
-        return Limits.parse(cpu=self.cpu, memory=self.memory, pids=self.pids, timeout=self.timeout)
+        memory = self.memory if self.memory is not None else f"{DEFAULT_MEMORY_MIB}M"
+        return Limits.parse(cpu=self.cpu, memory=memory, pids=self.pids, timeout=self.timeout)
 
 
 class TournamentSpec(BaseModel):
@@ -64,6 +81,18 @@ class TournamentSpec(BaseModel):
     @classmethod
     def _tournament_id(cls, value: str) -> str:
         return check_id("tournament", value)
+
+    @model_validator(mode="after")
+    def _memory_from_the_rules(self) -> TournamentSpec:
+        """The bots' memory is the ruleset's ``memory_mib`` unless the limits name one: filled in here, so every
+        plane that takes ``limits`` from the spec (engine, supervisors, bot hosts) applies the same."""
+        if self.limits.memory is None:
+            try:
+                mib = resolve_ruleset(self.rules).memory_mib
+            except RulesetError:
+                return self  # build() reports the rules' errors
+            self.limits = self.limits.model_copy(update={"memory": f"{mib}M"})
+        return self
 
     def start_ms(self) -> int:
         if self.start is None:
