@@ -12,7 +12,7 @@ from types import SimpleNamespace
 from typing import Annotated, Any, TypeVar
 
 import typer
-from rich.console import Console
+from rich.console import Console, JustifyMethod
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -200,8 +200,10 @@ def demo(
                           entries=entries)  # fmt: skip
     if not as_json:
         _announce_sandbox()
-    server = None if settings().redis_url else RedisServer().start()
-    url = settings().redis_url or server.url  # type: ignore[union-attr]
+    url, server = settings().redis_url, None
+    if not url:
+        server = RedisServer().start()
+        url = server.url
     try:
         # The planes of production, each its own process: this one queues the tournament and shows it; an engine
         # worker runs it and a bot host runs the bots (all stopped below, even on Ctrl-C).
@@ -258,9 +260,10 @@ def _announce_sandbox() -> None:
 
 def _standings_table(standings: list[Any], title: str) -> Table:
     table = Table(title=title, title_justify="left")
-    for column, justify in (("rank", "right"), ("bot", "left"), ("score", "right"), ("NAV", "right"),
-                            ("max DD", "right"), ("status", "left")):  # fmt: skip
-        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    columns: tuple[tuple[str, JustifyMethod], ...] = (("rank", "right"), ("bot", "left"), ("score", "right"),
+                                                      ("NAV", "right"), ("max DD", "right"), ("status", "left"))
+    for column, justify in columns:
+        table.add_column(column, justify=justify)
     for s in standings:
         table.add_row(str(s.rank), s.bot, f"{s.score:,.2f}", f"{s.nav:,.2f}", f"{s.max_drawdown:.3%}", s.status)
     return table
@@ -301,8 +304,10 @@ def _demo_run(url: str, spec: Any, live: bool) -> dict[str, Any]:
 
 def _live_table(standings: list[Any], statuses: dict[str, str]) -> Table:
     table = Table(title="live leaderboard", title_justify="left")
-    for column, justify in (("rank", "right"), ("bot", "left"), ("score", "right"), ("status", "left")):
-        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    columns: tuple[tuple[str, JustifyMethod], ...] = (("rank", "right"), ("bot", "left"), ("score", "right"),
+                                                      ("status", "left"))
+    for column, justify in columns:
+        table.add_column(column, justify=justify)
     for s in standings:
         table.add_row(str(s.rank), s.bot, f"{s.score:,.2f}", statuses.get(s.bot, ""))
     return table

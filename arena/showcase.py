@@ -99,12 +99,14 @@ def serve(bots: dict[str, Path], rules: dict[str, Any], *, port: int, ticks: int
           ready: Callable[[Showcase], bool]) -> None:  # fmt: skip
     """``ready`` is told where to look once the tournament has started; the site stays up until Ctrl-C if it
     answers True, and shuts down at once if False."""
-    own_redis = None if Settings().redis_url else RedisServer().start()
+    redis_url, own_redis = Settings().redis_url, None
+    if not redis_url:
+        own_redis = RedisServer().start()
+        redis_url = own_redis.url
     data_dir = Path(tempfile.mkdtemp(prefix="arena-demo-"))
     stack = contextlib.ExitStack()
     try:
-        settings = Settings(redis_url=Settings().redis_url or own_redis.url,  # type: ignore[union-attr]
-                            data_dir=data_dir, database_url=None, tasks="celery")  # fmt: skip
+        settings = Settings(redis_url=redis_url, data_dir=data_dir, database_url=None, tasks="celery")
         admin_key, keys, password = _enrol(settings.database, list(bots))
         env = {"ARENA_DATABASE_URL": settings.database, "ARENA_DATA_DIR": str(data_dir)}
         stack.enter_context(Planes(settings.redis, env))

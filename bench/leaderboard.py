@@ -27,6 +27,7 @@ import re
 import shutil
 import subprocess
 import time
+from multiprocessing.sharedctypes import Synchronized
 from multiprocessing.synchronize import Event
 
 import redis
@@ -80,7 +81,7 @@ def redis_benchmark_zadd(port: int, requests: int = 1_000_000, clients: int = 50
     return float(rates[-1])
 
 
-def _writer(url: str, accounts: int, stop: Event, ready: Event, period: float, counter: mp.Value) -> None:  # type: ignore[valid-type]
+def _writer(url: str, accounts: int, stop: Event, ready: Event, period: float, counter: Synchronized[int]) -> None:
     client = redis.Redis.from_url(url)
     board = Leaderboard(client, TOURNAMENT)
     rng = random.Random(2)
@@ -95,7 +96,7 @@ def _writer(url: str, accounts: int, stop: Event, ready: Event, period: float, c
         if period:
             next_at += period
             stop.wait(max(0.0, next_at - time.perf_counter()))
-    counter.value = n  # type: ignore[attr-defined]
+    counter.value = n
     client.close()
 
 
