@@ -28,7 +28,7 @@ from arena.store import bots as bot_repo
 from arena.store import quotas as quota_repo
 from arena.store import tournaments as tournament_repo
 from arena.store.errors import NotFound
-from arena.store.models import ApiKey, Bot, BotVersion, Contestant, Entry
+from arena.store.models import ApiKey, Bot, BotVersion, Contestant, Entry, Tournament
 from arena.uploads import ErrorCode, UploadError, validate_upload
 
 router = APIRouter(prefix="/api/v1", tags=["contestants"],
@@ -76,6 +76,8 @@ class BotOut(BaseModel):
 class EntryIn(BaseModel):
     bot: str
     version: int | None = None  # default: the latest ready version
+    remote: bool = Field(False, description="enter the bot as a remote bot: it runs on your machine and connects "
+                         "through the bot gateway (no version; the tournament's rules must take remote bots)")
 
 
 class EntryOut(BaseModel):
@@ -83,7 +85,8 @@ class EntryOut(BaseModel):
     tournament: str
     bot: str
     bot_key: str
-    version: int
+    version: int | None  # None: a remote bot
+    remote: bool = False
     status: str
     disqualified: bool
     end_classification: str | None
@@ -91,7 +94,8 @@ class EntryOut(BaseModel):
     @classmethod
     def of(cls, e: Entry) -> EntryOut:
         return cls(id=e.id, tournament=e.tournament.slug, bot=e.bot.name, bot_key=e.bot_key,
-                   version=e.bot_version.version, status=e.status.value, disqualified=e.disqualified,
+                   version=e.bot_version.version if e.bot_version else None, remote=e.remote,
+                   status=e.status.value, disqualified=e.disqualified,
                    end_classification=e.end_classification)  # fmt: skip
 
 
@@ -171,6 +175,8 @@ def my_version(name: Name, version: int, session: Db, me: Me) -> VersionOut:
 def enter(request: Request, slug: str, body: EntryIn, session: Db, me: Me) -> EntryOut:
     """Enter one ready version of your bot into an open tournament (at most ``entries_per_tournament`` bots)."""
     tournament = tournament_repo.get_tournament(session, slug)
+    if body.remote:
+        return _enter_remote(request, tournament, body, session, me)
     bot = _my_bot(session, me, body.bot)
     if body.version is None:
         version = bot_repo.latest_ready_version(session, bot)
@@ -183,6 +189,22 @@ def enter(request: Request, slug: str, body: EntryIn, session: Db, me: Me) -> En
     quota_repo.lock(session, me)
     quota_repo.check_entry(session, me, tournament, quotas_of(request, me))
     entry = tournament_repo.enter(session, tournament, version, me)
+    session.flush()
+    return EntryOut.of(entry)
+
+
+def _enter_remote(request: Request, tournament: Tournament, body: EntryIn, session: Session,
+                  me: Contestant) -> EntryOut:  # fmt: skip
+    """A remote entry of ``body.bot`` (made on first use, within the bots quota): no version, no smoke test."""
+    if body.version is not None:
+        raise ApiError(422, "INVALID_REQUEST", "a remote bot has no version: leave 'version' out")
+    quota_repo.lock(session, me)
+    bot = bot_repo.bot_by_name(session, me, body.bot)
+    if bot is None:
+        quota_repo.check_upload(session, me, quotas_of(request, me), new_bot=True)
+        bot = bot_repo.create_bot(session, me, body.bot)
+    quota_repo.check_entry(session, me, tournament, quotas_of(request, me))
+    entry = tournament_repo.enter(session, tournament, None, me, bot=bot)
     session.flush()
     return EntryOut.of(entry)
 

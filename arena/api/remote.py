@@ -118,7 +118,7 @@ async def place_order(request: Request, slug: Slug, bot: BotName) -> JSONRespons
     if connection is None:
         raise ApiError(409, "NOT_CONNECTED", f"bot {bot} has no live gateway connection in this API process: "
                                              "orders join its tick window there", headers)
-    connection.feed(json.dumps(message, separators=(",", ":")).encode())
+    connection.feed(json.dumps(message, separators=(",", ":")).encode(), counted=False)
     return JSONResponse({"accepted": True, "type": message["type"],
                          "client_order_id": message.get("client_order_id")}, status_code=202, headers=headers)
 

@@ -89,7 +89,7 @@ class RemoteBot:
 
     def __init__(self, write: Write, close: Close, taken: Callable[[], object]) -> None:
         self._write, self._close, self._taken = write, close, taken
-        self._incoming: queue.Queue[bytes | None] = queue.Queue()
+        self._incoming: queue.Queue[tuple[bytes, bool] | None] = queue.Queue()
         self._done = threading.Event()
         self._lock = threading.Lock()
         self._status, self._reason = Status.EXITED, ""
@@ -99,8 +99,10 @@ class RemoteBot:
 
     # -- from the gateway ------------------------------------------------------------------------------
 
-    def feed(self, message: bytes) -> None:
-        self._incoming.put(message)
+    def feed(self, message: bytes, counted: bool = True) -> None:
+        """A message the bot sent; ``counted``: it took one of the gateway's receive credits (a REST order took
+        none), given back once the supervisor has read it."""
+        self._incoming.put((message, counted))
 
     def disconnected(self, code: int | None) -> None:
         """The connection is gone (the bot closed it, or the network did): the bot's run is over."""
@@ -109,8 +111,10 @@ class RemoteBot:
     # -- from the supervisor ----------------------------------------------------------------------------
 
     def messages(self) -> Iterator[bytes]:
-        while (message := self._incoming.get()) is not None:
-            self._taken()
+        while (item := self._incoming.get()) is not None:
+            message, counted = item
+            if counted:
+                self._taken()
             yield message
 
     def write(self, data: bytes, timeout: float) -> None:
