@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import json
+import re
 import threading
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -348,6 +351,27 @@ def test_a_badge_is_earned_once_and_announced_by_webhook(sessions) -> None:
     assert whale["data"]["title"] == "Whale" and whale["data"]["detail"]["notional"] == pytest.approx(255_000.0)
     assert by_code["level_3"]["tournament"] == "h2" and by_code["level_3"]["data"]["kind"] == "level"
     assert len({d.event_id for d in queued}) == len(queued)
+
+
+def test_the_documented_achievement_event_is_what_the_awards_queue(sessions) -> None:
+    """docs/webhooks.md's achievement.earned example, byte for byte what a risk manager's award queues."""
+    with sessions.begin() as session:
+        ann = accounts.create_contestant(session, "ann")  # the first contestant: id 1, which the event id derives from
+        create_webhook(session, ann, "https://example.org/hook", ["achievement.earned"], seal=lambda s: s)
+    trade = (("SPY", "buy", 10, 587.0),)
+    t_id = running(sessions, "spring-cup", [Line("ann", "momentum", 2.0, drawdown=0.0175, fills=trade),
+                                            Line("bob", "b", 1.0)])  # fmt: skip
+    with sessions.begin() as session:
+        t = tournaments.get_tournament(session, t_id)
+        tournaments.transition(session, t, TournamentStatus.FINISHED)
+        t.finished_at = datetime(2026, 1, 1, 1, 0, tzinfo=UTC)  # 1767229200000 ms
+    award_tournament(sessions, t_id)
+    with sessions() as session:
+        queued = {d.payload["data"]["achievement"]: d.payload for d in session.scalars(select(WebhookDelivery))}
+    text = (Path(__file__).resolve().parents[2] / "docs" / "webhooks.md").read_text()
+    blocks = [json.loads(b) for b in re.findall(r"```json\n(.*?)```", text, re.S)]
+    documented = next(b for b in blocks if b["type"] == "achievement.earned")
+    assert documented == queued["risk_manager"]
 
 
 # -- the rules alone ----------------------------------------------------------------------------------------

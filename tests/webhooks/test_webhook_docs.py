@@ -141,5 +141,7 @@ def test_example_payloads_are_what_the_code_produces() -> None:
     ]
     produced = {e.type: e.as_dict() for e in events_from_bot_messages("spring-cup", "momentum-7", messages)}
     blocks = [json.loads(b) for b in re.findall(r"```json\n(.*?)```", doc(), re.S)]
-    documented = {b["type"]: b for b in blocks}
+    # achievement.earned comes from a tournament's awards, not from bot messages: tests/service/test_awards.py
+    # checks its example against what the awards queue.
+    documented = {b["type"]: b for b in blocks if b["type"] != "achievement.earned"}
     assert documented == produced
