@@ -37,6 +37,7 @@ from arena.store.models import (
     Tournament,
     TournamentStatus,
 )
+from arena.store.tournaments import key_names
 
 router = APIRouter(prefix="/api/v1", tags=["results"], responses=errors.responses(*errors.API_ERRORS, 403, 404, 409))
 
@@ -78,15 +79,28 @@ class TournamentSummary(Schedule):
     ruleset: dict[str, Any] = Field(description="the tournament's ruleset: its override merged over the default")
 
 
+class BotLabel(BaseModel):
+    """How to show a bot to people: its name as its owner chose it, and the owner; ``bot`` is its id (the key)."""
+
+    bot: str = Field(description="the bot key, its id in the tournament (the leaderboard's and the stream's)")
+    name: str = Field(description="the bot's name as its owner chose it")
+    contestant: str | None = Field(description="its owner's name (null for a bot entered without one)")
+
+    @staticmethod
+    def fields_of(key: str) -> dict[str, str | None]:
+        name, contestant = key_names(key)
+        return {"bot": key, "name": name, "contestant": contestant}
+
+
 class TournamentView(TournamentSummary):
     rules_text: list[str] = Field(description="the ruleset in plain words")
     progress: Progress | None = Field(description="how far it has got; null before the first tick")
     bots: list[str] = Field(description="the entrants' bot keys")
+    entrants: list[BotLabel] = Field(description="the entrants' names, by bot key")
 
 
-class ResultOut(BaseModel):
+class ResultOut(BotLabel):
     rank: int
-    bot: str = Field(description="the bot key: <contestant>:<bot>")
     score: float
     nav: float
     max_drawdown: float
@@ -111,9 +125,8 @@ class PointOut(BaseModel):
     max_drawdown: float = Field(description="the engine's max drawdown so far (exact, from every tick)")
 
 
-class CardOut(BaseModel):
+class CardOut(BotLabel):
     tournament: str
-    bot: str
     status: str
     disqualified: bool
     final: bool = Field(description="true once the tournament is over and the figures are its final standing")
@@ -301,6 +314,7 @@ def tournament(request: Request, slug: Slug, session: Db) -> TournamentView:
         rules_text=list(_rules_text(json.dumps(t.rules or {}, sort_keys=True), tuple(t.symbols or ()))),
         progress=live.progress(request.app.state.arena.redis, t.slug, t.ticks),
         bots=sorted(e.bot_key for e in t.entries),
+        entrants=[BotLabel(**BotLabel.fields_of(e.bot_key)) for e in sorted(t.entries, key=lambda e: e.bot_key)],
     )
 
 
@@ -333,7 +347,7 @@ def results(slug: Slug, session: Db) -> ResultsOut:
         standings=[
             ResultOut(
                 rank=s.rank,
-                bot=s.entry.bot_key,
+                **BotLabel.fields_of(s.entry.bot_key),
                 score=s.score,
                 nav=s.nav,
                 max_drawdown=s.max_drawdown,
@@ -392,7 +406,7 @@ def card(request: Request, slug: Slug, bot: BotKey, session: Db, who: Viewer) ->
     last = points[-1] if points else None
     status = live.statuses(request.app.state.arena.redis, t).get(bot, entry.status.value)
     return CardOut(
-        tournament=t.slug, bot=bot, status=status, disqualified=entry.disqualified,
+        tournament=t.slug, **BotLabel.fields_of(bot), status=status, disqualified=entry.disqualified,
         final=standing is not None, rank=standing.rank if standing else None,
         score=standing.score if standing else (last.score if last else None),
         nav=standing.nav if standing else (last.nav if last else None),

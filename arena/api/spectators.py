@@ -16,11 +16,11 @@ from arena.api import client_address, errors
 from arena.api.errors import RETRY_AFTER_S, ApiError, error_body
 from arena.api.paging import Page, Paging
 from arena.api.public_tournaments import require_public
+from arena.api.results import BotLabel
 from arena.engine.ranking import competition_ranks
 from arena.metrics import SSE_CLIENTS, WEBSOCKET_CLIENTS
 from arena.runtime.leaderboard import Change, Leaderboard, validate_tournament_id
 from arena.service.hub import HubFull
-from arena.store.tournaments import key_names
 
 router = APIRouter(prefix="/api/v1/tournaments", tags=["spectators"],
                    responses=errors.responses(*errors.API_ERRORS, 404))
@@ -29,17 +29,13 @@ TournamentId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za
 BotId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 
 
-class StandingOut(BaseModel):
+class StandingOut(BotLabel):
     rank: int
-    bot: str = Field(description="the bot key, its id in the tournament (the stream's keys): <contestant>:<bot>")
-    name: str = Field(description="the bot's name as its owner chose it")
-    contestant: str | None = Field(description="its owner's name (null for a bot entered without one)")
     score: float
 
     @classmethod
     def of(cls, rank: int, bot: str, score: float) -> StandingOut:
-        name, contestant = key_names(bot)
-        return cls(rank=rank, bot=bot, name=name, contestant=contestant, score=score)
+        return cls(rank=rank, score=score, **BotLabel.fields_of(bot))
 
 
 class LeaderboardOut(Page[StandingOut]):

@@ -193,9 +193,9 @@ def bot_key(contestant: Contestant, bot_name: str) -> str:
 
 
 def key_names(key: str) -> tuple[str, str | None]:
-    """(the bot's name as its owner chose it, the contestant's name) from a bot key; a key made elsewhere (the
-    demo, a backtest) without a contestant part is its own name."""
-    contestant, sep, name = key.partition(":")
+    """(the bot's name as its owner chose it, the contestant's name) from a bot key (a bot's name has no ':', a
+    contestant's may); a key made elsewhere (the demo, a backtest) without a contestant part is its own name."""
+    contestant, sep, name = key.rpartition(":")
     return (name, contestant) if sep and name and contestant else (key, None)
 
 

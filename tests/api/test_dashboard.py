@@ -40,6 +40,7 @@ def test_public_view_before_and_after_a_run(service, redis_url) -> None:
     client.post("/tournaments/view/entries", json={"bot": "holder"}, headers=people["alice"])
     before = client.get("/tournaments/view").json()
     assert before["status"] == "open" and before["progress"] is None and before["bots"] == ["alice:holder"]
+    assert before["entrants"] == [{"bot": "alice:holder", "name": "holder", "contestant": "alice"}]  # for people
     assert "Only these symbols trade: BTC-USD and SPY." in before["rules_text"]
     assert "Short selling is not allowed." in before["rules_text"]
     client.post("/admin/tournaments/view/start", headers=admin)

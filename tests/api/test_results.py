@@ -113,6 +113,7 @@ def test_the_record_of_a_tournament_and_its_results(finished_cup):
     assert listed[0]["ruleset"]["max_leverage"] == 1 and listed[0]["ruleset"]["starting_balance"] == 1_000_000
     results = client.get("/tournaments/cup/results").json()
     standings = {s["bot"]: s for s in results["standings"]}
+    assert {(s["name"], s["contestant"]) for s in standings.values()} == {("chatty", "alice"), ("maker", "bob")}
     assert set(standings) == {"alice:chatty", "bob:maker"}
     assert sorted(s["rank"] for s in standings.values()) in ([1, 2], [1, 1])
     entries = _entries(client, people)
@@ -128,6 +129,7 @@ def test_the_record_of_a_tournament_and_its_results(finished_cup):
         assert {f["order_id"] for f in fills} <= {o["order_id"] for o in orders}
         card = client.get(f"/tournaments/cup/bots/{bot}").json()
         assert card["final"] and card["rank"] == standing["rank"] and card["trades"] == standing["trades"]
+        assert (card["bot"], card["contestant"], card["name"]) == (bot, who, bot.split(":")[1])
         assert card["fees"] == pytest.approx(standing["fees"]) and 0 < len(card["equity"]) == card["points"] <= 31
         last = card["equity"][-1]
         assert last["nav"] == standing["nav"] and last["max_drawdown"] == standing["max_drawdown"]

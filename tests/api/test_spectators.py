@@ -37,6 +37,17 @@ def test_top_paging_ties_and_a_bots_neighbours(api, http, board):
     assert mine["rank"] == 4 and [s["bot"] for s in mine["around"]][1] == "d" and len(mine["around"]) == 3
 
 
+def test_standings_name_each_bot_as_chosen_with_its_contestant_and_keep_the_key(api, http, board):
+    leaderboard, _ = board
+    leaderboard.update({"alice:twap": 3.0, "x:y:holder": 2.0, "demo-bot": 1.0})  # a contestant's name may hold ':'
+    url = f"{api().url}/api/v1/tournaments/{T}/leaderboard"
+    page = http.get(url).json()
+    assert [(s["bot"], s["name"], s["contestant"]) for s in page["items"]] == [
+        ("alice:twap", "twap", "alice"), ("x:y:holder", "holder", "x:y"), ("demo-bot", "demo-bot", None)]
+    around = http.get(f"{url}/bots/x:y:holder").json()["around"]
+    assert [(s["name"], s["contestant"]) for s in around] == [("twap", "alice"), ("holder", "x:y"), ("demo-bot", None)]
+
+
 def test_frozen_board_is_the_final_one(api, http, board):
     leaderboard, _ = board
     leaderboard.update({"a": 1.0, "b": 2.0})

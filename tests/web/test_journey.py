@@ -111,7 +111,9 @@ def test_admin_contestant_and_spectator_journey(arena, open_page):
     # At the end: final results for the spectator, finished entrants for the admin, a curve for alice.
     expect(spectator.locator("#results")).to_be_visible(timeout=60_000)
     expect(spectator.locator("#tournament-status")).to_contain_text("finished")
-    expect(spectator.locator("#results")).to_contain_text("alice:market_maker")
+    mine = spectator.locator('#results-table tr[data-bot="alice:market_maker"] td.bot')
+    expect(mine.locator(".name")).to_have_text("market_maker")  # the name alice chose, then alice
+    expect(mine.locator(".contestant")).to_have_text("alice")
     final = arena.client.get("/tournaments/grand/results").json()["standings"]
     assert {s["bot"] for s in final} == {"alice:market_maker", "bob:holder"}
     screenshot(spectator, "journey-spectator-final")

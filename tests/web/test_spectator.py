@@ -175,7 +175,8 @@ def test_index_lists_running_then_open_then_finished_with_links(arena_with_bots,
     page.on("request", lambda r: streams.append(r.url) if "/leaderboard/stream" in r.url else None)
     page.goto(town.url + "/t/done")
     expect(page.locator("#results-table tbody tr")).to_have_count(1)
-    expect(page.locator("#results-table td.bot")).to_have_text("alice:holder")
+    expect(page.locator("#results-table td.bot .name")).to_have_text("holder")  # the name as chosen, its owner
+    expect(page.locator("#results-table td.bot .contestant")).to_have_text("alice")
     expect(page.locator("#connection")).to_have_text("final")
     expect(page.locator("#leaderboard")).to_be_hidden()
     assert streams == []
@@ -192,10 +193,15 @@ def test_live_page_follows_a_tournament_from_open_to_final_results(arena_with_bo
     page = open_page()
     page.goto(town.url + "/t/cup")
 
-    # Open: the entrants are listed, unranked; the rules are in plain words; the clock waits.
+    # Open: the entrants are listed by the names their owners chose, unranked; the rules are in plain words; the
+    # clock waits.
     expect(page.locator("#tournament-name")).to_have_text("The cup cup")
     expect(page.locator("#tournament-status")).to_have_text("open")
     expect(page.locator("#leaderboard tbody tr")).to_have_count(3)
+    for who in ("alice", "bob", "carol"):
+        row = page.locator(f'#leaderboard tr[data-bot="{who}:{BOTS[who][0]}"]')
+        expect(row.locator("td.bot .name")).to_have_text(BOTS[who][0])
+        expect(row.locator("td.bot .contestant")).to_have_text(who)
     expect(page.locator("#leaderboard td.rank")).to_have_text(["—", "—", "—"])
     expect(page.locator("#clock-tick")).to_have_text("not started")
     expect(page.locator("#rules li").first).to_contain_text("Every bot starts with $1,000,000")
@@ -222,14 +228,16 @@ def test_live_page_follows_a_tournament_from_open_to_final_results(arena_with_bo
     phone.goto(town.url + "/t/cup#bot=bob%3Amaker")
     expect(phone.locator("#leaderboard")).to_be_visible()
     expect(phone.locator("#leaderboard td.rank").first).to_have_text("1")  # scored at the first streamed change
-    expect(phone.locator("#card-bot")).to_have_text("bob:maker")
+    expect(phone.locator("#card-bot")).to_have_text("maker")
+    expect(phone.locator("#card-contestant")).to_have_text("bob")
     assert no_horizontal_overflow(phone)
 
     # A bot's card: opened from its row, refreshed while the run goes on; its curve appears once the record
     # has some (the record is written every 50 ticks).
     holder.locator("td.score").click()
     expect(page.locator("#card")).to_be_visible()
-    expect(page.locator("#card-bot")).to_have_text("alice:holder")
+    expect(page.locator("#card-bot")).to_have_text("holder")
+    expect(page.locator("#card-contestant")).to_have_text("alice")
     expect(page).to_have_url(town.url + "/t/cup#bot=alice%3Aholder")
     expect(holder).to_have_class(re.compile(r"\bselected\b"))
     expect(page.locator("#card-chart canvas").first).to_be_attached(timeout=40_000)

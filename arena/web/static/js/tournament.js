@@ -17,6 +17,7 @@ const cents = new Intl.NumberFormat("en-US", { style: "currency", currency: "USD
 const state = {
   detail: null, // the last GET /tournaments/{slug}
   scores: new Map(), // bot key -> latest score; null for an entrant not scored yet
+  labels: new Map(), // bot key -> { name, contestant }: the bot's name as chosen, and its owner (from the API)
   shownRanks: new Map(), // bot key -> the rank on screen, to tell who moved
   moves: new Map(), // bot key -> places moved in the last reshuffle (+ up, - down)
   tick: null, // the clock: the latest tick seen (detail or stream) and its simulated time
@@ -51,6 +52,7 @@ const el = {
   rules: h("ul", { id: "rules" }),
   card: h("section", { id: "card", class: "panel", hidden: true, "aria-live": "polite" }),
   cardBot: h("h2", { id: "card-bot" }),
+  cardOwner: h("span", { id: "card-contestant", class: "contestant muted" }),
   cardFigures: h("dl", { id: "card-figures", class: "kv" }),
   cardNote: h("p", { id: "card-note", class: "muted" }),
   cardChart: h("div", { id: "card-chart", class: "chart" }),
@@ -68,7 +70,7 @@ function skeleton(app) {
         el.boardBody)));
   el.left = h("div", {}, el.boardPanel);
   clear(el.card,
-    h("div", { class: "row" }, el.cardBot, h("span", { class: "spacer" }),
+    h("div", { class: "row" }, el.cardBot, el.cardOwner, h("span", { class: "spacer" }),
       h("button", { id: "card-close", type: "button", onclick: closeCard }, "Close")),
     el.cardFigures, el.cardNote, el.cardChart);
   clear(app,
@@ -167,13 +169,41 @@ function ranked() {
   return [...scored, ...waiting.map((row) => ({ ...row, rank: null }))];
 }
 
+// -- names: the API names each bot key's bot and owner (the stream carries keys only) -----------------------
+
+function learnLabels(list) {
+  let changed = false;
+  for (const { bot, name, contestant } of list || []) {
+    if (!bot || !name || state.labels.get(bot)?.name === name) continue;
+    state.labels.set(bot, { name, contestant: contestant ?? null });
+    changed = true;
+  }
+  if (changed) for (const [bot, row] of rows) fillName(row.name, bot);
+}
+
+const labelOf = (bot) => state.labels.get(bot) ?? { name: bot, contestant: null };
+
+// The bot's name, then its owner as a secondary label.
+function nameCell(bot) {
+  const cell = h("span", { class: "bot-name" });
+  fillName(cell, bot);
+  return cell;
+}
+
+function fillName(cell, bot) {
+  const { name, contestant } = labelOf(bot);
+  clear(cell, h("span", { class: "name" }, name), contestant ? h("span", { class: "contestant muted" }, contestant) : null);
+}
+
 const rows = new Map(); // bot key -> its <tr> and cells, reused across updates so animations survive
 
 function rowFor(bot) {
   let row = rows.get(bot);
   if (row) return row;
-  const link = h("a", { href: `#bot=${encodeURIComponent(bot)}` }, bot);
+  const name = nameCell(bot);
+  const link = h("a", { href: `#bot=${encodeURIComponent(bot)}`, title: bot }, name);
   row = {
+    name,
     tr: h("tr", { class: "clickable", dataset: { bot }, onclick: rowClick(bot) }),
     rank: h("td", { class: "rank num" }),
     bot: h("td", { class: "bot" }, link),
@@ -280,7 +310,9 @@ async function loadBoard() {
   state.touched = new Set();
   try {
     const read = new Map();
-    for (const { bot, score } of await allOf(`${base}/leaderboard`, { max: MAX_ROWS })) read.set(bot, score);
+    const standings = await allOf(`${base}/leaderboard`, { max: MAX_ROWS });
+    learnLabels(standings);
+    for (const { bot, score } of standings) read.set(bot, score);
     // A change streamed while we read is at least as new as what the read saw.
     for (const [bot, score] of read) if (!state.touched.has(bot)) state.scores.set(bot, score);
     state.board = "loaded";
@@ -312,10 +344,11 @@ async function showResults() {
     return;
   }
   state.results = "shown";
+  learnLabels(results.standings);
   const body = results.standings.map((s) => h("tr",
     { class: "clickable", dataset: { bot: s.bot }, onclick: rowClick(s.bot) },
     h("td", { class: "rank num" }, s.rank),
-    h("td", { class: "bot" }, h("a", { href: `#bot=${encodeURIComponent(s.bot)}` }, s.bot)),
+    h("td", { class: "bot" }, h("a", { href: `#bot=${encodeURIComponent(s.bot)}`, title: s.bot }, nameCell(s.bot))),
     h("td", { class: "score num" }, fmtScore(s.score)),
     h("td", { class: "nav num" }, fmtMoney(s.nav)),
     h("td", { class: "drawdown num" }, fmtPct(s.max_drawdown)),
@@ -383,7 +416,8 @@ async function openCard(bot) {
   }
   const switching = state.card.bot !== bot;
   state.card.bot = bot;
-  el.cardBot.textContent = bot;
+  el.cardBot.textContent = labelOf(bot).name;
+  el.cardOwner.textContent = labelOf(bot).contestant ?? "";
   el.card.hidden = false;
   for (const [key, row] of rows) row.tr.classList.toggle("selected", key === bot);
   if (switching) {
@@ -406,6 +440,9 @@ async function loadCard() {
     return;
   }
   if (state.card.bot !== bot) return; // another bot was chosen meanwhile
+  learnLabels([card]);
+  el.cardBot.textContent = labelOf(bot).name;
+  el.cardOwner.textContent = labelOf(bot).contestant ?? "";
   const liveRank = state.shownRanks.get(bot) ?? null;
   clear(el.cardFigures, [
     ["Score", fmtScore(card.score)],
@@ -440,6 +477,7 @@ function apply(detail) {
   state.detail = detail;
   renderHeader(detail);
   renderRules(detail.rules_text);
+  learnLabels(detail.entrants);
   if (detail.progress) advanceClock(detail.progress.tick, detail.progress.ts);
   else renderClock();
   for (const bot of detail.bots || []) {
