@@ -24,3 +24,5 @@ bench: setup
 	.venv/bin/python bench/sandbox.py
 	.venv/bin/python bench/tournament.py
 	.venv/bin/python bench/api.py
+	.venv/bin/python bench/export.py
+	.venv/bin/python bench/gateway.py
