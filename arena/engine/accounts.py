@@ -93,8 +93,14 @@ class Account:
         self.nav = nav
         return nav
 
+    # Loops rather than sum(): Python 3.12's sum() of floats rounds differently from a running total, and the
+    # compiled engine must add exactly as the interpreted one does.
     def gross_exposure(self, marks: dict[str, float]) -> float:
-        return sum(abs(p.qty * marks[p.symbol] * p.multiplier) for p in self.positions.values() if p.qty)
+        gross = 0.0
+        for p in self.positions.values():
+            if p.qty:
+                gross += abs(p.qty * marks[p.symbol] * p.multiplier)
+        return gross
 
     def sector_allocation(self, marks: dict[str, float]) -> dict[str, float]:
         """Share of gross exposure per sector."""
@@ -102,11 +108,17 @@ class Account:
         for p in self.positions.values():
             if p.qty:
                 totals[p.sector] = totals.get(p.sector, 0.0) + abs(p.qty * marks[p.symbol] * p.multiplier)
-        gross = sum(totals.values())
+        gross = 0.0
+        for value in totals.values():
+            gross += value
         return {sector: value / gross for sector, value in sorted(totals.items())} if gross else {}
 
     def unrealized_pnl(self, marks: dict[str, float]) -> float:
-        return sum(p.qty * (marks[p.symbol] - p.avg_price) * p.multiplier for p in self.positions.values() if p.qty)
+        pnl = 0.0
+        for p in self.positions.values():
+            if p.qty:
+                pnl += p.qty * (marks[p.symbol] - p.avg_price) * p.multiplier
+        return pnl
 
     def update_drawdown(self) -> None:
         nav = self.nav

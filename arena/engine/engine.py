@@ -11,16 +11,15 @@ from __future__ import annotations
 import random
 from collections import deque
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any, Protocol
+from typing import Any, Final, Protocol, final
 
 from arena.engine.accounts import Account, Position
 from arena.engine.book import Level
 from arena.engine.events import AccountUpdate, Event, Fill, OrderAccepted, OrderDone, OrderRejected
 from arena.engine.execution import ceil_qty, crossing_levels, floor_qty, impact_price, round_to_tick
-from arena.engine.fees import fill_fee
-from arena.engine.instruments import Instrument, InstrumentCatalog
+from arena.engine.fees import Tier, charge, tiered_bps
+from arena.engine.instruments import Instrument, InstrumentCatalog, pow10
 from arena.engine.market import Market
 from arena.engine.orders import Cancel, Order, OrderError, OrderStatus, OrderType, Side, TimeInForce, parse_order
 from arena.engine.rejections import Rejection, RejectionCode
@@ -29,6 +28,22 @@ from arena.engine.scoring import score
 from arena.engine.tick import Tick
 
 DAY_MS = 86_400_000
+# Enum members as module constants: the compiled engine reads these as C globals, not class attributes.
+_BUY: Final = Side.BUY
+_SELL: Final = Side.SELL
+_MARKET: Final = OrderType.MARKET
+_LIMIT: Final = OrderType.LIMIT
+_STOP: Final = OrderType.STOP
+_STOP_LIMIT: Final = OrderType.STOP_LIMIT
+_DAY: Final = TimeInForce.DAY
+_IOC: Final = TimeInForce.IOC
+_FOK: Final = TimeInForce.FOK
+_CANCELLED: Final = OrderStatus.CANCELLED
+_EXPIRED: Final = OrderStatus.EXPIRED
+_FILLED: Final = OrderStatus.FILLED
+_PARTIALLY_FILLED: Final = OrderStatus.PARTIALLY_FILLED
+_NAV_DRAWDOWN: Final = ScoringFormula.NAV_DRAWDOWN
+_new_tuple: Final = tuple.__new__  # builds an event without running its NamedTuple's interpreted __new__
 
 
 class Schedule(Protocol):
@@ -39,13 +54,48 @@ class Schedule(Protocol):
     def session_end(self, ts: int) -> int | None: ...
 
 
-@dataclass(frozen=True, slots=True)
+@final
 class _Terms:
-    """What one tournament's ruleset says about one instrument, resolved once."""
+    """What one tournament's ruleset says about one instrument, resolved once (plain attributes: the hot path
+    reads these, not the ruleset's models)."""
 
-    refusal: Rejection | None
-    fees: FeeSchedule
-    slippage: SlippageParams
+    def __init__(self, refusal: Rejection | None, fees: FeeSchedule, slippage: SlippageParams) -> None:
+        self.refusal = refusal
+        self.fees = fees
+        self.slippage = slippage
+        self.maker_bps: float = fees.maker_bps
+        self.taker_bps: float = fees.taker_bps
+        self.tiers: tuple[Tier, ...] = fees.tier_table
+        self.per_unit: float = fees.per_unit
+        self.min_per_fill: float = fees.min_per_fill
+
+    def fee(self, notional: float, qty: float, maker: bool, traded: float) -> float:
+        """fees.fill_fee under this schedule."""
+        return charge(tiered_bps(self.maker_bps, self.taker_bps, self.tiers, maker, traded), self.per_unit,
+                      self.min_per_fill, notional, qty)  # fmt: skip
+
+
+@final
+class _Policy:
+    """What one tournament's ruleset says, resolved once into plain attributes, and its terms per symbol."""
+
+    def __init__(self, ruleset: Ruleset) -> None:
+        self.ruleset = ruleset
+        self.max_orders: int = ruleset.order_rate.max_orders
+        self.per_ms: int = ruleset.order_rate.per_ms
+        self.order_types: frozenset[OrderType] = frozenset(ruleset.order_types)
+        self.time_in_force: frozenset[TimeInForce] = frozenset(ruleset.time_in_force)
+        self.extended_hours: bool = ruleset.extended_hours
+        self.queue_outside: bool = ruleset.outside_session == "queue"
+        self.short_selling: bool = ruleset.short_selling
+        self.max_book_multiple: float = ruleset.liquidity.max_book_multiple
+        self.participation_cap: float = ruleset.liquidity.participation_cap
+        self.max_leverage: float = ruleset.max_leverage
+        self.max_position_fraction: float = ruleset.max_position_fraction
+        self.liquidation: bool = ruleset.liquidation.enabled
+        self.maintenance_leverage: float = ruleset.maintenance_leverage
+        self.liquidation_target: float = ruleset.liquidation_target
+        self.terms: dict[str, _Terms] = {}
 
 
 class Engine:
@@ -64,7 +114,7 @@ class Engine:
         self.volume_window = volume_window
         self.equity_sample_ms = equity_sample_ms
         self._rulesets: dict[str | None, Ruleset] = {None: default_ruleset}
-        self._terms: dict[tuple[str | None, str], _Terms] = {}
+        self._policies: dict[str | None, _Policy] = {None: _Policy(default_ruleset)}
         for tournament, ruleset in (rulesets or {}).items():
             self.add_tournament(tournament, ruleset)
         self.markets: dict[str, Market] = {}
@@ -74,7 +124,7 @@ class Engine:
         self._holders: dict[str, dict[str, Position]] = {}
         self.orders: dict[int, Order] = {}  # open orders by id
         self._working: dict[str, dict[int, Order]] = {}  # symbol -> open orders, in id order
-        self._resting: dict[tuple[str, str], dict[int, Order]] = {}  # (account, symbol) -> open orders
+        self._resting: dict[str, dict[str, dict[int, Order]]] = {}  # account -> symbol -> open orders
         self._client_ids: dict[tuple[str, str], int] = {}
         self._recent: dict[str, deque[int]] = {}  # account -> timestamps of recent orders
         self._replenish: dict[str, float] = {}  # account -> its ruleset's replenish rate
@@ -85,7 +135,7 @@ class Engine:
 
     def add_tournament(self, tournament: str, ruleset: Ruleset) -> None:
         self._rulesets[tournament] = ruleset
-        self._terms = {key: terms for key, terms in self._terms.items() if key[0] != tournament}
+        self._policies[tournament] = _Policy(ruleset)
 
     def ruleset(self, tournament: str | None) -> Ruleset:
         return self._rulesets[tournament]
@@ -130,11 +180,10 @@ class Engine:
                     continue  # not tradeable here; feeds are validated against the catalog
                 market = self.markets[symbol] = Market(instrument, self.volume_window)
             old = market.mark
-            market.update(book, self._replenish)
-            new = market.mark
-            self.marks[symbol] = new  # type: ignore[assignment]
+            new = market.update(book, self._replenish)
+            self.marks[symbol] = new
             if old is not None and new != old:
-                delta = new - old  # type: ignore[operator]
+                delta = new - old
                 holders = self._holders.get(symbol)
                 if holders:
                     for pos in holders.values():
@@ -225,10 +274,10 @@ class Engine:
     # -- internals ------------------------------------------------------------------------
 
     def terms(self, tournament: str | None, instrument: Instrument) -> _Terms:
-        key = (tournament, instrument.symbol)
-        terms = self._terms.get(key)
+        policy = self._policies[tournament]
+        terms = policy.terms.get(instrument.symbol)
         if terms is None:
-            ruleset = self._rulesets[tournament]
+            ruleset = policy.ruleset
             refusal = None
             if ruleset.symbols is not None and instrument.symbol not in ruleset.symbols:
                 refusal = Rejection(
@@ -242,7 +291,7 @@ class Engine:
                     f"{instrument.symbol} is {instrument.asset_class.value}; this tournament allows {allowed}",
                 )
             terms = _Terms(refusal, ruleset.fees[instrument.asset_class], ruleset.slippage[instrument.asset_class])
-            self._terms[key] = terms
+            policy.terms[instrument.symbol] = terms
         return terms
 
     def _check(self, order: Order, ts: int) -> Rejection | None:
@@ -256,56 +305,65 @@ class Engine:
             return Rejection(RejectionCode.INVALID_ORDER, f"account {order.account!r} is not in that tournament")
         if account.disabled:
             return Rejection(RejectionCode.ACCOUNT_DISABLED, "this account may no longer trade")
-        ruleset = self._rulesets[order.tournament]
+        policy = self._policies[order.tournament]
         # Sliding window of this account's recent order times (simulation time, so deterministic).
-        rate = ruleset.order_rate
         recent = self._recent.get(order.account)
         if recent is None:
             recent = self._recent[order.account] = deque()
-        horizon = ts - rate.per_ms
+        horizon = ts - policy.per_ms
         while recent and recent[0] <= horizon:
             recent.popleft()
-        if len(recent) >= rate.max_orders:
-            return Rejection(RejectionCode.RATE_LIMITED, f"more than {rate.max_orders} orders in {rate.per_ms} ms")
+        if len(recent) >= policy.max_orders:
+            return Rejection(
+                RejectionCode.RATE_LIMITED, f"more than {policy.max_orders} orders in {policy.per_ms} ms"
+            )
         recent.append(ts)
-        instrument = self._instruments.get(order.symbol)
+        symbol = order.symbol
+        instrument = self._instruments.get(symbol)
         if instrument is None:
-            return Rejection(RejectionCode.UNKNOWN_SYMBOL, f"unknown symbol {order.symbol!r}")
-        terms = self._terms.get((order.tournament, order.symbol)) or self.terms(order.tournament, instrument)
+            return Rejection(RejectionCode.UNKNOWN_SYMBOL, f"unknown symbol {symbol!r}")
+        terms = policy.terms.get(symbol) or self.terms(order.tournament, instrument)
         if terms.refusal is not None:
             return terms.refusal
-        if order.type not in ruleset.order_types:
+        if order.type not in policy.order_types:
             return Rejection(RejectionCode.ORDER_TYPE_NOT_ALLOWED, f"{order.type.value} orders are not allowed here")
-        if order.tif not in ruleset.time_in_force:
+        if order.tif not in policy.time_in_force:
             return Rejection(
                 RejectionCode.TIME_IN_FORCE_NOT_ALLOWED,
                 f"time in force {order.tif.value} is not allowed here",
             )
         if instrument.expiry is not None and instrument.is_expired(_utc_date(ts)):
-            return Rejection(RejectionCode.CONTRACT_EXPIRED, f"{order.symbol} expired on {instrument.expiry}")
+            return Rejection(RejectionCode.CONTRACT_EXPIRED, f"{symbol} expired on {instrument.expiry}")
         invalid = _check_instrument_fields(order, instrument)
         if invalid is not None:
             return Rejection(RejectionCode.INVALID_ORDER, invalid)
         schedule = self.calendars.get(instrument.venue)
-        if schedule is None or not _safe_is_open(schedule, ts, ruleset.extended_hours):
-            queued = schedule is not None and ruleset.outside_session == "queue"
-            if not queued or order.tif in (TimeInForce.IOC, TimeInForce.FOK):
-                return Rejection(RejectionCode.EXCHANGE_CLOSED, f"{instrument.venue} is closed for {order.symbol} now")
-        market = self.markets.get(order.symbol)
-        if market is None or market.book is None:
-            return Rejection(RejectionCode.NO_MARKET_DATA, f"no market data for {order.symbol} yet")
+        if schedule is None or not _safe_is_open(schedule, ts, policy.extended_hours):
+            queued = schedule is not None and policy.queue_outside
+            if not queued or order.tif is _IOC or order.tif is _FOK:
+                return Rejection(RejectionCode.EXCHANGE_CLOSED, f"{instrument.venue} is closed for {symbol} now")
+        market = self.markets.get(symbol)
+        if market is None:
+            return Rejection(RejectionCode.NO_MARKET_DATA, f"no market data for {symbol} yet")
+        book = market.book
+        if book is None:
+            return Rejection(RejectionCode.NO_MARKET_DATA, f"no market data for {symbol} yet")
         if market.halted:
-            return Rejection(RejectionCode.LIQUIDITY_HALT, f"trading in {order.symbol} is halted")
+            return Rejection(RejectionCode.LIQUIDITY_HALT, f"trading in {symbol} is halted")
         if order.client_order_id is not None and (order.account, order.client_order_id) in self._client_ids:
             return Rejection(
                 RejectionCode.DUPLICATE_CLIENT_ORDER_ID,
                 f"an open order already uses {order.client_order_id!r}",
             )
-        sign = 1 if order.side is Side.BUY else -1
-        position = account.positions.get(order.symbol)
+        sign = 1 if order.side is _BUY else -1
+        position = account.positions.get(symbol)
         held = position.qty if position is not None else 0.0
-        resting = self._resting.get((order.account, order.symbol))
-        pending = sum(o.sign * o.remaining for o in resting.values()) if resting else 0.0
+        pending = 0.0
+        by_symbol = self._resting.get(order.account)
+        resting = by_symbol.get(symbol) if by_symbol is not None else None
+        if resting:
+            for o in resting.values():  # a loop, not sum(): Python 3.12's sum() of floats rounds differently
+                pending += o.sign * o.remaining
         projected = held + pending + sign * order.qty
         reducing = abs(projected) < abs(held + pending) and (projected == 0 or (projected > 0) == (held > 0))
         if account.loss_limit_day == ts // DAY_MS and not reducing:
@@ -313,34 +371,35 @@ class Engine:
                 RejectionCode.LOSS_LIMIT,
                 "the daily loss limit was reached; only reducing orders until tomorrow",
             )
-        if projected < 0 and not ruleset.short_selling:
-            return Rejection(RejectionCode.SHORT_SELLING_NOT_ALLOWED, f"this order would leave {order.symbol} short")
-        book = market.book
+        if projected < 0 and not policy.short_selling:
+            return Rejection(RejectionCode.SHORT_SELLING_NOT_ALLOWED, f"this order would leave {symbol} short")
+        limit_price = order.limit_price
         if (
             order.post_only
-            and order.limit_price is not None
-            and ((sign > 0 and book.best_ask < order.limit_price) or (sign < 0 and book.best_bid > order.limit_price))
+            and limit_price is not None
+            and ((sign > 0 and book.asks[0][0] < limit_price) or (sign < 0 and book.bids[0][0] > limit_price))
         ):
             return Rejection(RejectionCode.POST_ONLY_WOULD_CROSS, "a post-only order must not take liquidity")
         depth = market.ask_depth if sign > 0 else market.bid_depth
-        if order.qty > depth * ruleset.liquidity.max_book_multiple:
+        if order.qty > depth * policy.max_book_multiple:
             return Rejection(
                 RejectionCode.LIQUIDITY_HALT,
-                f"{order.qty:g} {order.symbol} is more than the whole visible book can absorb ({depth:g})",
+                f"{order.qty:g} {symbol} is more than the whole visible book can absorb ({depth:g})",
             )
         if not reducing:
             price = order.limit_price or order.stop_price or market.mark
-            refusal = self._risk_refusal(account, instrument, projected, price, ruleset)  # type: ignore[arg-type]
+            assert price is not None  # a market with a book has a mark
+            refusal = self._risk_refusal(account, instrument, projected, price, policy)
             if refusal is not None:
                 return refusal
-        if order.tif is TimeInForce.FOK:
-            fillable = self._takeable(order, market, ruleset, sign)[1]
+        if order.tif is _FOK:
+            fillable = self._takeable(order, market, policy, sign)[1]
             if fillable + 1e-12 < order.qty:
                 return Rejection(RejectionCode.FOK_NOT_FILLABLE, f"only {fillable:g} of {order.qty:g} could fill now")
         return None
 
     def _risk_refusal(
-        self, account: Account, instrument: Instrument, projected: float, price: float, ruleset: Ruleset
+        self, account: Account, instrument: Instrument, projected: float, price: float, policy: _Policy
     ) -> Rejection | None:
         """Leverage and concentration, as they would stand with ``projected`` units held."""
         nav = account.nav
@@ -349,129 +408,132 @@ class Engine:
         marks = self.marks
         value = abs(projected * price * instrument.multiplier)
         gross = value
+        symbol = instrument.symbol
         for pos in account.positions.values():
-            if pos.qty and pos.symbol != instrument.symbol:
-                gross += abs(pos.qty * marks[pos.symbol] * pos.multiplier)
-        if gross > ruleset.max_leverage * nav:
+            qty = pos.qty
+            if qty and pos.symbol != symbol:
+                gross += abs(qty * marks[pos.symbol] * pos.multiplier)
+        if gross > policy.max_leverage * nav:
             return Rejection(
                 RejectionCode.INSUFFICIENT_MARGIN,
-                f"gross exposure would be {gross / nav:.2f}x NAV; the cap is {ruleset.max_leverage:g}x",
+                f"gross exposure would be {gross / nav:.2f}x NAV; the cap is {policy.max_leverage:g}x",
             )
-        if value > ruleset.max_position_fraction * nav:
+        if value > policy.max_position_fraction * nav:
             return Rejection(
                 RejectionCode.CONCENTRATION_LIMIT,
-                f"{instrument.symbol} would be {value / nav:.1%} of NAV; the cap is "
-                f"{ruleset.max_position_fraction:.0%}",
+                f"{symbol} would be {value / nav:.1%} of NAV; the cap is {policy.max_position_fraction:.0%}",
             )
         return None
 
     def _accept(self, order: Order, ts: int, events: list[Event]) -> None:
-        order.id = self._next_order_id
+        order_id = order.id = self._next_order_id
         self._next_order_id += 1
         order.ts = ts
-        self.orders[order.id] = order
-        if order.client_order_id is not None:
-            self._client_ids[(order.account, order.client_order_id)] = order.id
-        if order.tif is TimeInForce.DAY:
-            schedule = self.calendars[self._instruments[order.symbol].venue]
-            order.expires_at = schedule.session_end(ts)
-        events.append(OrderAccepted(ts, order.id, order.account, order.client_order_id, order.symbol, order))
-        market = self.markets[order.symbol]
-        ruleset = self._rulesets[order.tournament]
-        venue = self._instruments[order.symbol].venue
+        self.orders[order_id] = order
+        account, symbol, client_id = order.account, order.symbol, order.client_order_id
+        if client_id is not None:
+            self._client_ids[(account, client_id)] = order_id
+        instrument = self._instruments[symbol]
+        if order.tif is _DAY:
+            order.expires_at = self.calendars[instrument.venue].session_end(ts)
+        events.append(_new_tuple(OrderAccepted, (ts, order_id, account, client_id, symbol, order)))
+        market = self.markets[symbol]
+        policy = self._policies[order.tournament]
         # Checked open already, unless the ruleset queues orders outside the session: those wait for the open.
-        if ruleset.outside_session != "queue" or _safe_is_open(self.calendars[venue], ts, ruleset.extended_hours):
+        if not policy.queue_outside or _safe_is_open(self.calendars[instrument.venue], ts, policy.extended_hours):
             # A limit that can fill on arrival takes liquidity; one that rests and fills later makes it.
-            self._work(order, market, ts, events, arriving=True)
+            self._work(order, market, ts, events, True)
         if order.is_done:
             return
-        if order.tif in (TimeInForce.IOC, TimeInForce.FOK):
-            events.append(self._finish(order, ts, OrderStatus.CANCELLED, "IOC_REMAINDER"))
+        if order.tif is _IOC or order.tif is _FOK:
+            events.append(self._finish(order, ts, _CANCELLED, "IOC_REMAINDER"))
             return
-        self._working.setdefault(order.symbol, {})[order.id] = order
-        self._resting.setdefault((order.account, order.symbol), {})[order.id] = order
+        working = self._working.get(symbol)
+        if working is None:
+            working = self._working[symbol] = {}
+        working[order_id] = order
+        by_symbol = self._resting.get(account)
+        if by_symbol is None:
+            by_symbol = self._resting[account] = {}
+        resting = by_symbol.get(symbol)
+        if resting is None:
+            resting = by_symbol[symbol] = {}
+        resting[order_id] = order
 
     def _work(self, order: Order, market: Market, ts: int, events: list[Event], arriving: bool = False) -> None:
         """Give one open order its chance at this moment's book (the Partial Fill Routine)."""
-        if order.expires_at is not None and ts >= order.expires_at:
-            events.append(self._finish(order, ts, OrderStatus.EXPIRED, "DAY_ORDER_EXPIRED"))
+        expires_at = order.expires_at
+        if expires_at is not None and ts >= expires_at:
+            events.append(self._finish(order, ts, _EXPIRED, "DAY_ORDER_EXPIRED"))
             return
         book = market.book
         if book is None or market.halted:
             return  # a halted symbol's resting orders wait for the resumption
-        if order.type in (OrderType.STOP, OrderType.STOP_LIMIT) and not order.triggered:
-            reference = book.last if book.last is not None else market.mark
+        mid = market.mark
+        assert mid is not None  # a market with a book has a mark
+        sign = 1 if order.side is _BUY else -1
+        order_type = order.type
+        if (order_type is _STOP or order_type is _STOP_LIMIT) and not order.triggered:
+            reference = book.last if book.last is not None else mid
             stop = order.stop_price
-            if not ((order.sign > 0 and reference >= stop) or (order.sign < 0 and reference <= stop)):  # type: ignore[operator]
+            assert stop is not None  # parse_order requires it of stop orders
+            if not ((sign > 0 and reference >= stop) or (sign < 0 and reference <= stop)):
                 return
             order.triggered = True
         account = self.accounts[order.account]
         if account.disabled:
             return
         instrument = market.instrument
-        ruleset = self._rulesets[order.tournament]
-        sign = 1 if order.side is Side.BUY else -1
-        if not arriving and not _safe_is_open(self.calendars[instrument.venue], ts, ruleset.extended_hours):
+        policy = self._policies[order.tournament]
+        if not arriving and not _safe_is_open(self.calendars[instrument.venue], ts, policy.extended_hours):
             return  # resting orders wait for the open
         limit = order.limit
-        levels, takeable = self._takeable(order, market, ruleset, sign)
+        levels, takeable = self._takeable(order, market, policy, sign)
         if not levels:
             return
-        qty = floor_qty(min(order.remaining, takeable), instrument.qty_decimals)
+        decimals = instrument.qty_decimals
+        remaining = order.qty - order.filled_qty
+        qty = floor_qty(takeable if takeable < remaining else remaining, decimals)  # min(remaining, takeable)
         if qty <= 0 or qty < instrument.min_qty:
             return
-        terms = self._terms.get((order.tournament, order.symbol)) or self.terms(order.tournament, instrument)
-        mid = market.mark
-        price = impact_price(mid, book.spread, qty, market.v_avg, terms.slippage, sign)  # type: ignore[arg-type]
+        symbol = order.symbol
+        terms = policy.terms.get(symbol) or self.terms(order.tournament, instrument)
+        price = impact_price(mid, book.spread, qty, market.v_avg, terms.slippage, sign)
         price = round_to_tick(price, instrument.tick_size, sign)
         if limit is not None:
             price = min(price, limit) if sign > 0 else max(price, limit)
-        position = account.positions.get(order.symbol)
+        position = account.positions.get(symbol)
         held = position.qty if position is not None else 0.0
         after = held + sign * qty
         if not arriving and abs(after) > abs(held):
-            refusal = self._risk_refusal(account, instrument, after, price, ruleset)
+            refusal = self._risk_refusal(account, instrument, after, price, policy)
             if refusal is not None:
-                events.append(self._finish(order, ts, OrderStatus.CANCELLED, refusal.code.value))
+                events.append(self._finish(order, ts, _CANCELLED, refusal.code.value))
                 return
-        maker = not arriving and order.type is OrderType.LIMIT
+        maker = not arriving and order_type is _LIMIT
         notional = qty * price * instrument.multiplier
         asset_class = instrument.asset_class
         traded = account.traded.get(asset_class, 0.0)
-        fee = fill_fee(terms.fees, notional, qty, maker, traded)
+        fee = terms.fee(notional, qty, maker, traded)
         account.traded[asset_class] = traded + notional
         market.consume(order.account, sign, levels, qty)
         self._book_fill(account, instrument, sign * qty, price, fee)
         filled_before = order.filled_qty
-        order.filled_qty = filled_before + qty
-        order.avg_fill_price = (order.avg_fill_price * filled_before + price * qty) / order.filled_qty
+        filled = order.filled_qty = filled_before + qty
+        order.avg_fill_price = (order.avg_fill_price * filled_before + price * qty) / filled
         order.fees += fee
-        remaining = order.remaining
-        if remaining <= 10.0 ** -(instrument.qty_decimals + 3):
+        remaining = order.qty - filled
+        if remaining <= pow10(-(decimals + 3)):
             remaining = 0.0
-            order.filled_qty = order.qty
-        events.append(
-            Fill(
-                ts,
-                order.id,
-                order.account,
-                order.client_order_id,
-                order.symbol,
-                order.side,
-                qty,
-                price,
-                fee,
-                maker,
-                order.filled_qty,
-                remaining,
-                order.liquidation,
-            )
-        )
+            filled = order.filled_qty = order.qty
+        fill = (ts, order.id, order.account, order.client_order_id, symbol, order.side, qty, price, fee, maker,
+                filled, remaining, order.liquidation)  # fmt: skip
+        events.append(_new_tuple(Fill, fill))
         if remaining == 0.0:
-            order.status = OrderStatus.FILLED
+            order.status = _FILLED
             self._release(order)
         else:
-            order.status = OrderStatus.PARTIALLY_FILLED
+            order.status = _PARTIALLY_FILLED
 
     def _liquidate(self, ts: int, events: list[Event]) -> None:
         """Forced liquidation of each account a price move took past its maintenance level (its NAV moved, so it
@@ -480,20 +542,21 @@ class Engine:
         that gross exposure falls to the target level; all of it when NAV is not positive. A position whose
         venue is closed, or whose symbol is halted, waits; what the participation cap leaves is taken at the next
         tick."""
+        policies = self._policies
         for account in list(self._dirty):
             if account.disabled or not account.positions:
                 continue
-            ruleset = self._rulesets[account.tournament]
-            if not ruleset.liquidation.enabled:
+            policy = policies[account.tournament]
+            if not policy.liquidation:
                 continue
             nav = account.nav
-            if nav > 0 and account.gross <= ruleset.maintenance_leverage * nav:
+            if nav > 0 and account.gross <= policy.maintenance_leverage * nav:
                 continue  # the running figure: no sum over positions for an account far from the level
             gross = account.gross = account.gross_exposure(self.marks)
-            if not gross or (nav > 0 and gross <= ruleset.maintenance_leverage * nav):
+            if not gross or (nav > 0 and gross <= policy.maintenance_leverage * nav):
                 continue
-            keep = ruleset.liquidation_target * nav / gross if nav > 0 else 0.0
-            extended = ruleset.extended_hours
+            keep = policy.liquidation_target * nav / gross if nav > 0 else 0.0
+            extended = policy.extended_hours
             events.extend(self._cancel_all(account.id, ts, "LIQUIDATION"))
             for symbol in sorted(account.positions):
                 position = account.positions[symbol]
@@ -505,32 +568,34 @@ class Engine:
                 qty = min(held, ceil_qty(held * (1.0 - keep), instrument.qty_decimals))
                 if qty <= 0 or (qty < instrument.min_qty and qty < held):
                     continue
-                side = Side.SELL if position.qty > 0 else Side.BUY
-                order = Order(account.id, symbol, side, OrderType.MARKET, qty, tif=TimeInForce.IOC,
+                side = _SELL if position.qty > 0 else _BUY
+                order = Order(account.id, symbol, side, _MARKET, qty, tif=_IOC,
                               tournament=account.tournament, liquidation=True)  # fmt: skip
                 self._accept(order, ts, events)
 
-    def _takeable(self, order: Order, market: Market, ruleset: Ruleset, sign: int) -> tuple[tuple[Level, ...], float]:
+    def _takeable(self, order: Order, market: Market, policy: _Policy, sign: int) -> tuple[tuple[Level, ...], float]:
         """The levels ``order`` may take now, and how much of them: the participation cap of what this
         account has not consumed yet."""
         levels = crossing_levels(market.opposite(sign), order.limit, sign)
         available = market.available(order.account, sign, levels)
-        return levels, floor_qty(available * ruleset.liquidity.participation_cap, market.instrument.qty_decimals)
+        return levels, floor_qty(available * policy.participation_cap, market.instrument.qty_decimals)
 
     def _book_fill(self, account: Account, instrument: Instrument, signed_qty: float, price: float, fee: float) -> None:
         multiplier = instrument.multiplier
+        symbol = instrument.symbol
+        mark = self.marks[symbol]
         account.cash -= signed_qty * price * multiplier + fee
         # Delta NAV: the units arrive valued at the mark, paid for at the fill price plus fee.
-        account.nav += signed_qty * multiplier * (self.marks[instrument.symbol] - price) - fee
-        position = account.positions.get(instrument.symbol) or account.position(instrument)
+        account.nav += signed_qty * multiplier * (mark - price) - fee
+        position = account.positions.get(symbol) or account.position(instrument)
         held = abs(position.qty)
         account.realized_pnl += position.apply(signed_qty, price)
-        account.gross += (abs(position.qty) - held) * multiplier * self.marks[instrument.symbol]
+        account.gross += (abs(position.qty) - held) * multiplier * mark
         account.fees_paid += fee
         account.fills += 1
-        holders = self._holders.get(instrument.symbol)
+        holders = self._holders.get(symbol)
         if holders is None:
-            holders = self._holders[instrument.symbol] = {}
+            holders = self._holders[symbol] = {}
         if position.qty:
             holders[account.id] = position
         else:
@@ -542,7 +607,9 @@ class Engine:
     def _finish(self, order: Order, ts: int, status: OrderStatus, reason: str) -> OrderDone:
         order.status = status
         self._release(order)
-        return OrderDone(ts, order.id, order.account, order.client_order_id, status, reason, order.filled_qty)
+        return _new_tuple(
+            OrderDone, (ts, order.id, order.account, order.client_order_id, status, reason, order.filled_qty)
+        )
 
     def _release(self, order: Order) -> None:
         """Forget a finished order: the engine keeps open orders only; events are the record."""
@@ -550,9 +617,11 @@ class Engine:
         working = self._working.get(order.symbol)
         if working is not None:
             working.pop(order.id, None)
-        resting = self._resting.get((order.account, order.symbol))
-        if resting is not None:
-            resting.pop(order.id, None)
+        by_symbol = self._resting.get(order.account)
+        if by_symbol is not None:
+            resting = by_symbol.get(order.symbol)
+            if resting is not None:
+                resting.pop(order.id, None)
         if order.client_order_id is not None:
             self._client_ids.pop((order.account, order.client_order_id), None)
 
@@ -563,7 +632,7 @@ class Engine:
             return
         day = ts // DAY_MS
         sample_ms = max(self.equity_sample_ms, 1)
-        append = events.append
+        stamp: object = ts  # boxed once for all the events (the compiled engine keeps ts unboxed)
         for account in dirty:
             account.dirty = False
             nav = account.nav
@@ -571,7 +640,7 @@ class Engine:
                 account.day = day
                 account.day_open_nav = nav
             account.update_drawdown()
-            if account.formula is ScoringFormula.NAV_DRAWDOWN:
+            if account.formula is _NAV_DRAWDOWN:
                 account.score = nav * (1.0 - account.max_drawdown)
             else:
                 account.score = score(account.formula, nav, account.starting_balance, account.max_drawdown)
@@ -583,7 +652,7 @@ class Engine:
                 curve.append((ts, nav))
             elif curve[-1][0] == ts:
                 curve[-1] = (ts, nav)  # several changes at one moment: keep the last
-            append(AccountUpdate(ts, account.id, nav, account.max_drawdown, account.score))
+            events.append(_new_tuple(AccountUpdate, (stamp, account.id, nav, account.max_drawdown, account.score)))
         dirty.clear()
 
 
@@ -606,7 +675,11 @@ def _check_instrument_fields(order: Order, instrument: Instrument) -> str | None
         return f"{order.symbol} quantity has at most {instrument.qty_decimals} decimals; got {order.qty!r}"
     if order.qty < instrument.min_qty:
         return f"{order.symbol} minimum quantity is {instrument.min_qty:g}"
-    for field, price in (("limit_price", order.limit_price), ("stop_price", order.stop_price)):
-        if price is not None and not instrument.is_valid_price(price):
-            return f"{field} {price!r} is not a multiple of {order.symbol}'s tick size {instrument.tick_size:g}"
+    off_grid = _off_grid("limit_price", order.limit_price, order, instrument)
+    return off_grid if off_grid is not None else _off_grid("stop_price", order.stop_price, order, instrument)
+
+
+def _off_grid(field: str, price: float | None, order: Order, instrument: Instrument) -> str | None:
+    if price is not None and not instrument.is_valid_price(price):
+        return f"{field} {price!r} is not a multiple of {order.symbol}'s tick size {instrument.tick_size:g}"
     return None

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 
 from arena.engine.book import Level
+from arena.engine.instruments import pow10
 from arena.engine.rules import SlippageParams
 
 
@@ -30,12 +31,12 @@ def round_to_tick(price: float, tick: float, sign: int) -> float:
 
 
 def floor_qty(qty: float, decimals: int) -> float:
-    scale = 10.0**decimals
+    scale = pow10(decimals)
     return math.floor(qty * scale + 1e-9) / scale
 
 
 def ceil_qty(qty: float, decimals: int) -> float:
-    scale = 10.0**decimals
+    scale = pow10(decimals)
     return math.ceil(qty * scale - 1e-9) / scale
 
 

@@ -64,7 +64,7 @@ class Instrument:
 
     def is_valid_qty(self, qty: float) -> bool:
         """True when ``qty`` is a whole multiple of the quantity step."""
-        return _on_grid(qty * 10.0**self.qty_decimals)
+        return _on_grid(qty * pow10(self.qty_decimals))
 
     def is_valid_price(self, price: float) -> bool:
         """True when ``price`` lies on the tick grid."""
@@ -72,6 +72,15 @@ class Instrument:
 
     def is_expired(self, on: date) -> bool:
         return self.expiry is not None and on > self.expiry
+
+
+# 10.0**e for e in -20..20, computed once (the same doubles as computing them each time).
+_POWERS_OF_TEN: tuple[float, ...] = tuple(10.0**e for e in range(-20, 21))
+
+
+def pow10(exponent: int) -> float:
+    """10.0**exponent."""
+    return _POWERS_OF_TEN[exponent + 20] if -20 <= exponent <= 20 else 10.0**exponent
 
 
 def _on_grid(steps: float) -> bool:

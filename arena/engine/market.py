@@ -13,17 +13,29 @@ from arena.engine.book import L2Book, Level
 from arena.engine.instruments import Instrument
 
 
+def _total(levels: tuple[Level, ...]) -> float:
+    """The levels' total size. A loop, not sum(): Python 3.12's sum() of floats rounds differently, and the
+    compiled engine must add exactly as the interpreted one does."""
+    total = 0.0
+    for level in levels:
+        total += level[1]
+    return total
+
+
 class Consumption:
     """One account's use of one side of the book: size taken per price level, and their total.
 
     Invariant: no level's consumption exceeds that level's displayed size.
     """
 
-    __slots__ = ("levels", "total")
+    __slots__ = ("account", "keep", "levels", "sign", "total")
 
-    def __init__(self) -> None:
+    def __init__(self, account: str = "", sign: int = 0) -> None:
+        self.account = account
+        self.sign = sign  # of the taking orders: +1 consumed asks, -1 bids
         self.levels: dict[float, float] = {}
         self.total = 0.0
+        self.keep = -1.0  # the share kept per refresh (1 − the account's replenish rate); set at the first refresh
 
 
 class Market:
@@ -53,16 +65,16 @@ class Market:
         # (account, sign of the taking order) -> consumption of the opposite side's levels
         self._consumed: dict[tuple[str, int], Consumption] = {}
 
-    def update(self, book: L2Book, replenish: dict[str, float]) -> None:
-        """A new book arrives: re-mark, roll the volume average, replenish consumed depth.
+    def update(self, book: L2Book, replenish: dict[str, float]) -> float:
+        """A new book arrives: re-mark, roll the volume average, replenish consumed depth. Returns the mark.
 
         ``replenish`` maps an account to the share of its consumption restored per refresh.
         """
         self.book = book
         self.halted = book.halted
-        self.mark = (book.bids[0][0] + book.asks[0][0]) * 0.5
-        self.ask_depth = sum(size for _, size in book.asks)
-        self.bid_depth = sum(size for _, size in book.bids)
+        mark = self.mark = (book.bids[0][0] + book.asks[0][0]) * 0.5
+        self.ask_depth = _total(book.asks)
+        self.bid_depth = _total(book.bids)
         volumes = self._volumes
         if len(volumes) == volumes.maxlen:
             self._volume_sum -= volumes[0]
@@ -71,29 +83,47 @@ class Market:
         self.v_avg = self._volume_sum / len(volumes)
         if self._consumed:
             self._replenish(book, replenish)
+        return mark
 
     def _replenish(self, book: L2Book, replenish: dict[str, float]) -> None:
-        sides = {1: dict(book.asks), -1: dict(book.bids)}
-        for key in list(self._consumed):
-            keep = 1.0 - replenish.get(key[0], 1.0)
-            sizes = sides[key[1]]
-            consumption = self._consumed[key]
-            faded: dict[float, float] = {}
+        asks: dict[float, float] | None = None
+        bids: dict[float, float] | None = None
+        spent: list[Consumption] = []
+        for consumption in self._consumed.values():
+            keep = consumption.keep
+            if keep < 0.0:  # an account's rate never changes: looked up once
+                keep = consumption.keep = 1.0 - replenish.get(consumption.account, 1.0)
+            if consumption.sign > 0:
+                sizes = asks = dict(book.asks) if asks is None else asks
+            else:
+                sizes = bids = dict(book.bids) if bids is None else bids
+            # Faded in place (values only while iterating; then the levels that went), keeping the order.
+            levels = consumption.levels
+            gone: list[float] | None = None
             total = 0.0
-            for price, used in consumption.levels.items():
+            for price, used in levels.items():
                 size = sizes.get(price)
-                if size is None:
-                    continue  # the level left the book; a new one there starts fresh
-                used *= keep
-                if used > 1e-12:
-                    used = min(used, size)
-                    faded[price] = used
-                    total += used
-            if faded:
-                consumption.levels = faded
+                if size is not None:
+                    used *= keep
+                    if used > 1e-12:
+                        used = size if size < used else used  # min(used, size)
+                        levels[price] = used
+                        total += used
+                        continue
+                # the level left the book (a new one there starts fresh), or its use faded away
+                if gone is None:
+                    gone = [price]
+                else:
+                    gone.append(price)
+            if gone is not None:
+                for price in gone:
+                    del levels[price]
+            if levels:
                 consumption.total = total
             else:
-                del self._consumed[key]
+                spent.append(consumption)
+        for consumption in spent:
+            del self._consumed[(consumption.account, consumption.sign)]
 
     def opposite(self, sign: int) -> tuple[Level, ...]:
         assert self.book is not None
@@ -108,17 +138,20 @@ class Market:
         full = levels is (self.book.asks if sign > 0 else self.book.bids)  # type: ignore[union-attr]
         consumption = self._consumed.get((account, sign))
         if consumption is None:
-            return self.visible_depth(sign) if full else sum(size for _, size in levels)
+            return self.visible_depth(sign) if full else _total(levels)
         if full:
             return self.visible_depth(sign) - consumption.total
         used = consumption.levels
-        return sum(size - used.get(price, 0.0) for price, size in levels)
+        free = 0.0
+        for price, size in levels:
+            free += size - used.get(price, 0.0)
+        return free
 
     def consume(self, account: str, sign: int, levels: tuple[Level, ...], qty: float) -> None:
         """Record that ``account`` took ``qty`` from ``levels``, best level first."""
         consumption = self._consumed.get((account, sign))
         if consumption is None:
-            consumption = self._consumed[(account, sign)] = Consumption()
+            consumption = self._consumed[(account, sign)] = Consumption(account, sign)
         used = consumption.levels
         consumption.total += qty
         for price, size in levels:

@@ -7,7 +7,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 from arena.engine.rejections import Rejection, RejectionCode
 
@@ -41,6 +41,13 @@ class OrderStatus(StrEnum):
     EXPIRED = "expired"
 
 
+# Module constants (C globals in the compiled engine, not class attributes looked up on each use).
+_BUY: Final = Side.BUY
+_GTC: Final = TimeInForce.GTC
+_OPEN: Final = OrderStatus.OPEN
+_LIMITED: Final = frozenset((OrderType.LIMIT, OrderType.STOP_LIMIT))
+_DONE: Final = frozenset((OrderStatus.FILLED, OrderStatus.CANCELLED, OrderStatus.EXPIRED))
+
 # Larger than any sane order, small enough that notional arithmetic stays exact in a double.
 MAX_QTY = 1e12
 MAX_PRICE = 1e9
@@ -62,9 +69,13 @@ _FIELDS = frozenset(
 )
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class Order:
-    """An order request, then (once accepted) its working state."""
+    """An order request, then (once accepted) its working state.
+
+    A dataclass (repr, equality, fields, replace) whose ``__init__`` is written out: the compiled engine
+    builds one per order, and dataclasses' generated ``__init__`` would run interpreted.
+    """
 
     account: str
     symbol: str
@@ -88,6 +99,50 @@ class Order:
     triggered: bool = False  # a stop order whose stop price was reached
     expires_at: int | None = None  # DAY orders: the end of their session
 
+    def __init__(
+        self,
+        account: str,
+        symbol: str,
+        side: Side,
+        type: OrderType,
+        qty: float,
+        tif: TimeInForce = _GTC,
+        limit_price: float | None = None,
+        stop_price: float | None = None,
+        post_only: bool = False,
+        client_order_id: str | None = None,
+        tournament: str | None = None,
+        liquidation: bool = False,
+        id: int = 0,
+        ts: int = 0,
+        filled_qty: float = 0.0,
+        avg_fill_price: float = 0.0,
+        fees: float = 0.0,
+        status: OrderStatus = _OPEN,
+        triggered: bool = False,
+        expires_at: int | None = None,
+    ) -> None:
+        self.account = account
+        self.symbol = symbol
+        self.side = side
+        self.type = type
+        self.qty = qty
+        self.tif = tif
+        self.limit_price = limit_price
+        self.stop_price = stop_price
+        self.post_only = post_only
+        self.client_order_id = client_order_id
+        self.tournament = tournament
+        self.liquidation = liquidation
+        self.id = id
+        self.ts = ts
+        self.filled_qty = filled_qty
+        self.avg_fill_price = avg_fill_price
+        self.fees = fees
+        self.status = status
+        self.triggered = triggered
+        self.expires_at = expires_at
+
     @property
     def remaining(self) -> float:
         return self.qty - self.filled_qty
@@ -95,15 +150,15 @@ class Order:
     @property
     def limit(self) -> float | None:
         """The price this order may not fill beyond (limit and stop-limit orders), else None."""
-        return self.limit_price if self.type in (OrderType.LIMIT, OrderType.STOP_LIMIT) else None
+        return self.limit_price if self.type in _LIMITED else None
 
     @property
     def sign(self) -> int:
-        return 1 if self.side is Side.BUY else -1
+        return 1 if self.side is _BUY else -1
 
     @property
     def is_done(self) -> bool:
-        return self.status in (OrderStatus.FILLED, OrderStatus.CANCELLED, OrderStatus.EXPIRED)
+        return self.status in _DONE
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -148,7 +203,7 @@ def _number(data: Mapping[str, Any], field: str, upper: float) -> float | None:
     if value is None:
         return None
     # bool is an int subclass; "true" as a quantity is a bug in the bot, not a 1.
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):  # a tuple: no union built per call
         raise _invalid(f"{field} must be a number, got {type(value).__name__}")
     number = float(value)
     if not math.isfinite(number):
@@ -197,7 +252,7 @@ def parse_order(data: Any, account: str | None = None) -> Order:
     ``account`` (when given) overrides whatever account the request names: the caller
     stamps it, the bot never chooses it.
     """
-    if not isinstance(data, Mapping):
+    if not isinstance(data, dict) and not isinstance(data, Mapping):  # a dict is the usual case, and cheaper
         raise _invalid("an order must be a JSON object")
     if not _FIELDS.issuperset(data):
         unknown = set(data) - _FIELDS

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
+from arena.engine.fees import Tier, tiered_bps
 from arena.engine.instruments import AssetClass
 from arena.engine.orders import OrderType, TimeInForce
 
@@ -45,14 +46,13 @@ class FeeSchedule(_Rules):
             raise ValueError("fee tiers must be in strictly ascending order of from_notional")
         return self
 
+    @property
+    def tier_table(self) -> tuple[Tier, ...]:
+        return tuple((t.from_notional, t.maker_bps, t.taker_bps) for t in self.tiers)
+
     def bps(self, maker: bool, traded: float) -> float:
         """The basis points of a fill by an account that has traded ``traded`` so far (the last tier reached)."""
-        bps = self.maker_bps if maker else self.taker_bps
-        for tier in self.tiers:
-            if traded < tier.from_notional:
-                break
-            bps = tier.maker_bps if maker else tier.taker_bps
-        return bps
+        return tiered_bps(self.maker_bps, self.taker_bps, self.tier_table, maker, traded)
 
 
 class SlippageParams(_Rules):
