@@ -39,6 +39,7 @@ SEND_TIMEOUT_S = 10.0  # as a sandboxed bot's stdin: a bot that does not read fo
 CLOSE_NORMAL = 1000  # the tournament ended (or the bot's run did)
 CLOSE_POLICY = 1008  # the bot was cut off (flooding) or ended by the host
 CLOSE_TOO_BIG = 1009  # a message over MAX_MESSAGE_BYTES
+CLOSE_SERVICE_RESTART = 1012  # the API process holding the connection is stopping (uvicorn closes with it)
 CLOSE_UNAUTHENTICATED = 4401  # no signature, a bad one, a stale timestamp, a replayed nonce, an unknown key
 CLOSE_FORBIDDEN = 4403  # the tournament takes no remote bots
 CLOSE_NOT_FOUND = 4404  # no such tournament, or the key's contestant has no remote entry of that bot in it
@@ -105,8 +106,13 @@ class RemoteBot:
         self._incoming.put((message, counted))
 
     def disconnected(self, code: int | None) -> None:
-        """The connection is gone (the bot closed it, or the network did): the bot's run is over."""
-        self.end(Status.EXITED, f"the remote bot disconnected (close code {code})", None)
+        """The connection is gone: the bot's run is over. The bot left (it closed, or the network failed), unless the
+        API process holding the connection closed it as it stopped: then the host is at fault, as when a bot host
+        stops (the supervisor reports a CRASHED outcome as host_fault)."""
+        if code == CLOSE_SERVICE_RESTART:
+            self.end(Status.CRASHED, "the API process holding the remote bot's connection stopped", None)
+        else:
+            self.end(Status.EXITED, f"the remote bot disconnected (close code {code})", None)
 
     # -- from the supervisor ----------------------------------------------------------------------------
 
