@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from arena.engine.ranking import competition_ranks
 from arena.ratings import achievements as rules
+from arena.runtime.tournament import Standing
 from arena.service.awards import award_tournament, recompute
 from arena.service.recorder import Recorder
 from arena.service.runs import finish_tournament, run_tournament
@@ -54,16 +55,6 @@ class Line:
     fills: tuple[tuple[str, str, float, float], ...] = ()
 
 
-@dataclass
-class _Standing:
-    bot: str
-    rank: int
-    score: float
-    nav: float
-    max_drawdown: float
-    status: str
-
-
 def running(sessions: sessionmaker[Session], slug: str, lines: list[Line]) -> int:
     """A running tournament whose record holds ``lines``' fills and final standings (what the Recorder writes)."""
     with sessions.begin() as session:
@@ -90,7 +81,7 @@ def running(sessions: sessionmaker[Session], slug: str, lines: list[Line]) -> in
                                        symbol=symbol, side=side, qty=qty, price=price, fee=0.0, maker=False,
                                        filled_qty=qty, remaining=0.0))  # fmt: skip
         ranks = {r.bot: r.rank for r in competition_ranks({keys[x.bot]: x.score for x in lines})}
-        standings = [_Standing(keys[x.bot], ranks[keys[x.bot]], x.score, x.score, x.drawdown, "finished")
+        standings = [Standing(keys[x.bot], ranks[keys[x.bot]], x.score, x.score, x.drawdown, "finished")
                      for x in lines]  # fmt: skip
         record.record_standings(session, t, {keys[x.bot]: entries[x.bot].id for x in lines}, standings)
         return t.id
