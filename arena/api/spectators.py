@@ -82,7 +82,7 @@ async def leaderboard(request: Request, tournament: TournamentId, paging: Paging
     if ranked is None:
 
         def read() -> tuple[list[StandingOut], int]:
-            rows = board.top(n, final=frozen) if after is None else board.after(*after, n, final=frozen)
+            rows = board.top(n, final=frozen) if after is None else board.after(after[0], after[1], n, final=frozen)
             return [StandingOut.of(s.rank, s.bot, s.score) for s in rows], board.size(final=frozen)
 
         rows, total = await run_in_threadpool(read)
