@@ -115,7 +115,7 @@ def _validated_rules(rules: dict[str, Any]) -> dict[str, Any]:
 
 
 @router.post("/contestants", status_code=201, response_model=ContestantOut)
-def create_contestant(body: ContestantIn, session: Db, _: Admin) -> ContestantOut:
+def create_contestant(body: ContestantIn, session: Db, _admin: Admin) -> ContestantOut:
     who = accounts.create_contestant(session, body.name, body.email, body.is_admin)
     if body.password is not None:
         accounts.set_password(who, body.password)
@@ -209,7 +209,7 @@ class FeedOut(BaseModel):
 
 
 @router.post("/feeds", status_code=201, response_model=FeedOut, openapi_extra=FILE_BODY)
-async def upload_feed(request: Request, _: Admin) -> FeedOut:
+async def upload_feed(request: Request, _admin: Admin) -> FeedOut:
     """Upload a replay CSV (quotes or OHLCV bars). Every row is checked first; a bad one is refused with its
     line and code, and nothing is stored."""
     _, data = await read_file(request, MAX_FEED_BYTES)  # read once the caller is known to be an admin

@@ -124,7 +124,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description="Sandboxed algorithmic trading competitions: contestants, admins and spectators.",
         lifespan=lifespan,
-        **({} if settings.api_docs else {"docs_url": None, "redoc_url": None, "openapi_url": None}),
+        # FastAPI's own paths, or none at all
+        docs_url="/docs" if settings.api_docs else None,
+        redoc_url="/redoc" if settings.api_docs else None,
+        openapi_url="/openapi.json" if settings.api_docs else None,
     )
     errors.install(app)
     app.add_middleware(ForwardedProto, trusted_proxies=settings.trusted_proxies)  # Secure cookies behind TLS proxies

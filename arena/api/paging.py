@@ -23,7 +23,7 @@ from typing import Annotated, Any, Generic, TypeVar
 from fastapi import Depends, Query
 from pydantic import BaseModel, Field
 from sqlalchemy import ColumnElement, Select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import QueryableAttribute, Session
 
 from arena.api.errors import ApiError
 
@@ -116,8 +116,8 @@ Paging = Annotated[PageRequest, Depends(page_request)]
 
 
 def by_id(
-    session: Session, query: Select[Any], id_column: ColumnElement[int], paging: PageRequest, kind: str,
-    *, newest_first: bool = False,
+    session: Session, query: Select[Any], id_column: ColumnElement[int] | QueryableAttribute[int],
+    paging: PageRequest, kind: str, *, newest_first: bool = False,
 ) -> tuple[list[Any], str | None]:
     """A page of ``query``'s rows ordered by their unique id (ascending, or newest first), and the next cursor."""
     after = paging.after(kind, (int,))

@@ -30,11 +30,13 @@ import math
 import numbers
 import re
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import redis
+
+from arena.runtime.streams import entry_field, streams
 
 __all__ = [
     "Change",
@@ -523,16 +525,9 @@ def read_changes(
     trimmed past it, the first returned seq jumps: fetch ``Leaderboard.top`` again and carry on.
     """
     key = LeaderboardKeys.for_tournament(tournament).changes
-    reply = client.xread({key: after}, count=count, block=block_ms)
-    if not reply:
-        return []
-    # RESP2: [[key, entries]]; RESP3: {key: [entries]}
-    entries: Iterable[Any] = next(iter(reply.values()))[0] if isinstance(reply, dict) else reply[0][1]
-    out = []
-    for stream_id, fields in entries:
-        data = fields.get(b"change", fields.get("change"))
-        out.append(decode_change(data, _text(stream_id)))
-    return out
+    found = streams(client.xread({key: after}, count=count, block=block_ms))
+    return [decode_change(entry_field(fields, "change"), _text(stream_id))
+            for _key, entries in found for stream_id, fields in entries]  # fmt: skip
 
 
 class LeaderboardSubscription:

@@ -79,8 +79,10 @@ def run_local(
         raise
     finally:
         deadline = time.monotonic() + wait_s
-        for waiter in [*waiters, *children]:
+        for waiter in waiters:
             waiter.join(timeout=max(0.0, deadline - time.monotonic()))
+        for child in children:
+            child.join(timeout=max(0.0, deadline - time.monotonic()))
         client.close()
     for bot, state in tournament.bots.items():
         if bot not in reports and state.report:  # supervised in a child: its report came over the bus

@@ -479,19 +479,22 @@ def system_status_message(
 def _levels(levels: Iterable[tuple[float, float]], depth: int | None) -> dict[float, float]:
     """Price -> size of the displayed levels (best first, at most ``depth``); empty levels are not levels."""
     out: dict[float, float] = {}
+    if depth is not None and depth <= 0:
+        return out
     for price, size in levels:
         if size > 0 and price not in out:
-            if depth is not None and len(out) >= depth:
-                break
             out[price] = size
+            if len(out) == depth:
+                break
     return out
 
 
 def _changes(old: dict[float, float], new: dict[float, float], descending: bool) -> list[list[float]]:
     """The level changes that turn ``old`` into ``new`` ([price, 0.0] removes), sorted best first."""
-    changed = {price: 0.0 for price in old if price not in new}
-    changed.update({price: size for price, size in new.items() if old.get(price) != size})
-    return [[price, changed[price]] for price in sorted(changed, reverse=descending)]
+    changed = [(price, 0.0) for price in old if price not in new]
+    changed += [(price, size) for price, size in new.items() if old.get(price) != size]
+    changed.sort(reverse=descending)  # by price: each price is there once
+    return [[price, size] for price, size in changed]
 
 
 class MarketView:
@@ -572,11 +575,11 @@ class MarketView:
     def messages(self, books: Iterable[L2Book]) -> list[dict[str, Any]]:
         """This tick's market data for the bot, given the books that changed in the tick."""
         updated: set[str] = set()
-        for book in books:
-            if book.symbol not in self._channels:
-                raise ValueError(f"{book.symbol} is not one of this tournament's symbols")
-            self._latest[book.symbol] = book
-            updated.add(book.symbol)
+        for changed in books:
+            if changed.symbol not in self._channels:
+                raise ValueError(f"{changed.symbol} is not one of this tournament's symbols")
+            self._latest[changed.symbol] = changed
+            updated.add(changed.symbol)
         out: list[dict[str, Any]] = []
         for symbol in self.symbols:
             channels = self._channels[symbol]

@@ -326,7 +326,7 @@ class Supervisor:
             self.report.orders += 1
             self._report("order", self._n, request)
         elif kind == "cancel":
-            body = {k: message[k] for k in ("order_id", "client_order_id") if k in message}
+            body: dict[str, Any] = {k: message[k] for k in ("order_id", "client_order_id") if k in message}
             if not self._rate.allow():  # a cancel costs the engine as much as an order: the same cap
                 self.report.rate_limited += 1
                 self._reply(_rejected(body, "RATE_LIMITED", "too many orders and cancels: slow down"))

@@ -16,7 +16,7 @@ class MarketMaker(Bot):
 
     def on_tick(self, ts: int) -> None:
         book = self.books.get("ETH-USD")
-        if book is None or book.mid is None:
+        if book is None or book.mid is None or book.best_bid is None or book.best_ask is None:
             return
         for client_id in list(self.open_orders):
             self.cancel(client_id)
