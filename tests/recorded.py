@@ -8,6 +8,7 @@ import random
 from datetime import date
 from typing import Any
 
+import pyarrow as pa
 from sqlalchemy.orm import Session, sessionmaker
 
 from arena.catalog import load_catalog
@@ -16,7 +17,7 @@ from arena.engine.sessions import SessionCalendars
 from arena.engine.tick import Tick
 from arena.runtime.tournament import BotState, Standing
 from arena.service.recorder import Recorder
-from arena.store import tournaments
+from arena.store import record, tournaments
 from arena.store.models import TournamentStatus
 from tests.engine.builders import T0, ladder
 
@@ -52,6 +53,14 @@ def show(recorder: Recorder, n: int, ts: int, events: list, requests: Any) -> No
         recorder.market(n, requests)
         requests = []
     recorder.events(n, ts, events, requests)
+
+
+def market_rows(sessions: sessionmaker[Session], tournament_id: int) -> list[tuple]:
+    """The market on record (record.market_of), each row a tuple of its columns, the time in ms."""
+    with sessions() as session:
+        table = pa.Table.from_batches(list(record.market_of(session, tournament_id)), schema=record.TICKS)
+    table = table.set_column(1, "ts", table.column("ts").cast(pa.int64()))
+    return [tuple(row.values()) for row in table.to_pylist()]
 
 
 def standings_of(engine: Engine, keys: list[str]) -> list[Standing]:

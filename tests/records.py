@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from arena.store import record
 from arena.store import tournaments as repo
-from arena.store.models import EquitySnapshot, FillRecord, MarketTick, OrderRecord, RejectionRecord, StandingRecord
+from arena.store.models import EquitySnapshot, FillRecord, OrderRecord, RejectionRecord, StandingRecord
 
 
 def the_record(sessions: sessionmaker[Session], tournament_id: int) -> dict[str, Any]:
@@ -25,10 +28,9 @@ def the_record(sessions: sessionmaker[Session], tournament_id: int) -> dict[str,
             out[model.__tablename__] = {keys[e]: n for e, n in rows}
         standings = session.scalars(select(StandingRecord).where(StandingRecord.tournament_id == t.id))
         out["standings"] = sorted([keys[s.entry_id], s.rank, s.score, s.nav, s.trades, s.fees] for s in standings)
-        rows, ticks, mid = session.execute(
-            select(func.count(), func.count(func.distinct(MarketTick.n)),
-                   func.avg((MarketTick.bid + MarketTick.ask) / 2)).where(MarketTick.tournament_id == t.id)
-        ).one()
-        out["ticks"] = (rows, ticks, round(mid or 0.0, 6))
+        market = pa.Table.from_batches(list(record.market_of(session, t.id)), schema=record.TICKS)
+        mids = pc.divide(pc.add(market.column("bid"), market.column("ask")), 2)
+        out["ticks"] = (market.num_rows, len(pc.unique(market.column("tick"))),
+                        round(pc.mean(mids).as_py() or 0.0, 6))  # fmt: skip
         out["entries"] = sorted([e.bot_key, e.status.value, e.end_classification or ""] for e in t.entries)
         return out

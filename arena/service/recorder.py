@@ -4,8 +4,9 @@ What it writes (``arena.store.record``):
 
 - every order (its side, type, tif, qty and prices from the accepted order its OrderAccepted carries), fill
   and rejection the engine reports;
-- the market: every tick's books, one row per symbol (the top of its book, its last trade and volume), written
-  with that tick's orders, so the export has the prices the bots traded on;
+- the market: every tick's books, per symbol the top of its book, its last trade and volume (one compact
+  ``tick_batches`` row per written batch), with those ticks' orders, so the export has the prices the bots
+  traded on;
 - equity snapshots, *sampled*: the ticks are cut into windows of ``equity_every`` ticks and each entry gets
   at most one snapshot per window, its state at the window's end (only entries whose NAV moved in it). By
   default ``equity_every`` is ``ceil(ticks / EQUITY_POINTS)``, so a tournament keeps at most ~1,000
@@ -60,10 +61,10 @@ from arena.store.models import (
     FillRecord,
     LogLine,
     LogStream,
-    MarketTick,
     OrderRecord,
     RejectionRecord,
     StandingRecord,
+    TickBatch,
 )
 
 log = logging.getLogger("arena.recorder")
@@ -448,7 +449,7 @@ def log_lines(report: Mapping[str, Any], status: str) -> list[tuple[LogStream, s
 
 def _forget(session: Session, tournament_id: int) -> None:
     """Delete an earlier run's record of the tournament (its entries stay)."""
-    for model in (FillRecord, OrderRecord, RejectionRecord, EquitySnapshot, StandingRecord, MarketTick):
+    for model in (FillRecord, OrderRecord, RejectionRecord, EquitySnapshot, StandingRecord, TickBatch):
         session.execute(delete(model).where(model.tournament_id == tournament_id))
     entries = select(Entry.id).where(Entry.tournament_id == tournament_id).scalar_subquery()
     session.execute(delete(LogLine).where(LogLine.entry_id.in_(entries)))

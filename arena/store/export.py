@@ -5,7 +5,8 @@ market: the top of each symbol's book per tick), ``orders``, ``fills``, ``reject
 curve) and ``standings``, plus ``manifest.json`` (what was exported, and how many rows of each).
 
 Each table is read in batches of ``BATCH_ROWS`` (a server-side cursor on PostgreSQL) and each batch is written as it
-comes, so memory stays bounded whatever the tournament's size. Times are the simulated clock's, exported as UTC
+comes, so memory stays bounded whatever the tournament's size; the market is stored as Arrow batches of a few
+thousand rows already (``record.record_ticks``), copied as they are. Times are the simulated clock's, exported as UTC
 timestamps in milliseconds; a bot is its key, ``<contestant>:<bot>``.
 
 ``Scope`` says whose rows go out: the whole record, or some entries only (a contestant's own bots). The market is
@@ -28,15 +29,16 @@ import pyarrow.parquet as pq
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from arena.store import record
 from arena.store.errors import InvalidValue, NotFound
 from arena.store.models import (
     Entry,
     EquitySnapshot,
     FillRecord,
-    MarketTick,
     OrderRecord,
     RejectionRecord,
     StandingRecord,
+    TickBatch,
     Tournament,
 )
 
@@ -44,7 +46,7 @@ Format = Literal["parquet", "csv"]
 FORMATS: tuple[Format, ...] = ("parquet", "csv")
 Table = Literal["ticks", "orders", "fills", "rejections", "equity", "standings"]
 TABLES: tuple[Table, ...] = get_args(Table)
-BATCH_ROWS = 65_536  # rows read and written at a time: the export's memory is a few of these batches
+BATCH_ROWS = 16_384  # rows read and written at a time: the export's memory is a few of these batches
 EXPORT_VERSION = 1  # manifest.json says it; it changes when a column changes meaning or goes away
 
 TS = pa.timestamp("ms", tz="UTC")
@@ -66,11 +68,7 @@ F64, I64, I32, STR, BOOL = pa.float64(), pa.int64(), pa.int32(), pa.string(), pa
 
 # Column order is the files' order. "bot" comes from the row's entry; every other column is the record's own.
 SCHEMAS: dict[str, tuple[Column, ...]] = {
-    "ticks": (
-        _c("tick", I32, "tick number, from 1"), _c("ts", TS, "simulated time, UTC"), _c("symbol", STR),
-        _c("bid", F64, "price"), _c("bid_size", F64, "units"), _c("ask", F64, "price"), _c("ask_size", F64, "units"),
-        _c("last", F64, "price"), _c("volume", F64, "units"), _c("halted", BOOL),
-    ),
+    "ticks": tuple(_c(f.name, f.type) for f in record.TICKS),  # stored as exported (record.record_ticks)
     "orders": (
         _c("bot", BOT), _c("order_id", I64), _c("client_order_id", STR), _c("symbol", STR), _c("side", STR),
         _c("type", STR), _c("tif", STR), _c("qty", F64, "units"), _c("limit_price", F64, "price"),
@@ -100,7 +98,7 @@ SCHEMAS: dict[str, tuple[Column, ...]] = {
 }  # fmt: skip
 
 
-MODELS: dict[str, Any] = {"ticks": MarketTick, "orders": OrderRecord, "fills": FillRecord,
+MODELS: dict[str, Any] = {"ticks": TickBatch, "orders": OrderRecord, "fills": FillRecord,
                           "rejections": RejectionRecord, "equity": EquitySnapshot, "standings": StandingRecord}
 
 
@@ -147,9 +145,11 @@ def count_rows(session: Session, tournament_id: int, scope: Scope) -> int:
     """How many rows an export of ``scope`` would hold, over every table (each count one indexed scan)."""
     ids = [i for i, _ in entries_in(session, tournament_id, scope)]
     total = 0
+    total = session.scalar(select(func.coalesce(func.sum(TickBatch.rows), 0))
+                           .where(TickBatch.tournament_id == tournament_id)) or 0  # fmt: skip
     for name, model in MODELS.items():
-        where = model.tournament_id == tournament_id if name == "ticks" else model.entry_id.in_(ids)
-        total += session.scalar(select(func.count()).select_from(model).where(where)) or 0
+        if name != "ticks":
+            total += session.scalar(select(func.count()).select_from(model).where(model.entry_id.in_(ids))) or 0
     return total
 
 
@@ -157,12 +157,10 @@ def count_rows(session: Session, tournament_id: int, scope: Scope) -> int:
 
 
 def _queries(t_id: int, entries: Sequence[int]) -> dict[str, Select[Any]]:
-    """Each table's rows, in the order of its columns (``bot`` as the entry id), in a stable order. Entry-level
-    tables are read by entry (their (entry_id, ts) indexes), the market by its key."""
-    m, o, f, r, e, s = MarketTick, OrderRecord, FillRecord, RejectionRecord, EquitySnapshot, StandingRecord
+    """Each entry-level table's rows, in the order of its columns (``bot`` as the entry id), in a stable order, read
+    by entry (their (entry_id, ts) indexes). The market is stored as Arrow already (``record.market_of``)."""
+    o, f, r, e, s = OrderRecord, FillRecord, RejectionRecord, EquitySnapshot, StandingRecord
     return {
-        "ticks": select(m.n, m.ts, m.symbol, m.bid, m.bid_size, m.ask, m.ask_size, m.last, m.volume, m.halted)
-        .where(m.tournament_id == t_id).order_by(m.n, m.symbol),
         "orders": select(o.entry_id, o.order_id, o.client_order_id, o.symbol, o.side, o.type, o.tif, o.qty,
                          o.limit_price, o.stop_price, o.status, o.filled_qty, o.fees, o.ts, o.done_ts, o.reason)
         .where(o.tournament_id == t_id, o.entry_id.in_(entries)).order_by(o.order_id),
@@ -229,21 +227,39 @@ class _Bots:
 
 
 class _Writer:
+    """One table's file. Parquet gathers small batches (the market's) into row groups of about ``BATCH_ROWS``."""
+
     def __init__(self, path: Path, schema: pa.Schema, fmt: Format) -> None:
-        self.fmt = fmt
+        self.fmt, self.schema = fmt, schema
+        self._held: list[pa.RecordBatch] = []
+        self._rows = 0
         if fmt == "parquet":
             self._parquet = pq.ParquetWriter(path, schema, compression="zstd")
         else:
             self._csv = pacsv.CSVWriter(path, schema)
 
     def write(self, batch: pa.RecordBatch) -> None:
-        if self.fmt == "parquet":
-            self._parquet.write_batch(batch)
-        else:
+        if self.fmt == "csv":
             self._csv.write_batch(batch)
+            return
+        self._held.append(batch)
+        self._rows += batch.num_rows
+        if self._rows >= BATCH_ROWS:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._held:
+            self._parquet.write_table(pa.Table.from_batches(self._held, schema=self.schema))
+            self._held, self._rows = [], 0
 
     def close(self) -> None:
-        (self._parquet if self.fmt == "parquet" else self._csv).close()
+        if self.fmt == "csv":
+            self._csv.close()
+            return
+        try:
+            self._flush()
+        finally:
+            self._parquet.close()
 
 
 def export(
@@ -276,7 +292,9 @@ def export(
             writer = _Writer(path, arrow_schema(columns), kind)
             rows = 0
             try:
-                for batch in _batches(session, queries[name], columns, bots):
+                batches = record.market_of(session, t.id) if name == "ticks" else _batches(session, queries[name],
+                                                                                           columns, bots)  # fmt: skip
+                for batch in batches:
                     writer.write(batch)
                     rows += batch.num_rows
             finally:

@@ -7,13 +7,15 @@ Writers take engine events as they come (bulk executemany inserts: a tournament 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import pyarrow as pa
 from sqlalchemy import BigInteger, Float, String, bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
+from arena.engine.book import L2Book
 from arena.engine.events import AccountUpdate, Event, Fill, OrderAccepted, OrderDone, OrderRejected
 from arena.engine.orders import OrderStatus
 from arena.engine.tick import Tick
@@ -25,10 +27,10 @@ from arena.store.models import (
     FillRecord,
     LogLine,
     LogStream,
-    MarketTick,
     OrderRecord,
     RejectionRecord,
     StandingRecord,
+    TickBatch,
     Tournament,
 )
 
@@ -41,7 +43,14 @@ _rejections = RejectionRecord.__table__
 _equity = EquitySnapshot.__table__
 _standings = StandingRecord.__table__
 _logs = LogLine.__table__
-_ticks = MarketTick.__table__
+_ticks = TickBatch.__table__
+
+# The market's columns, per symbol per tick (docs/export.md, "ticks"): as stored and as exported.
+TICKS = pa.schema([
+    ("tick", pa.int32()), ("ts", pa.timestamp("ms", tz="UTC")), ("symbol", pa.string()), ("bid", pa.float64()),
+    ("bid_size", pa.float64()), ("ask", pa.float64()), ("ask_size", pa.float64()), ("last", pa.float64()),
+    ("volume", pa.float64()), ("halted", pa.bool_()),
+])  # fmt: skip
 
 # Orders already recorded by an earlier batch: fold this batch's fills and end in, one row per order.
 _UPDATE_ORDER = (
@@ -189,22 +198,43 @@ def record_equity(
     return len(rows)
 
 
-def record_ticks(session: Session, tournament: Tournament | int, ticks: Iterable[tuple[int, Tick]]) -> int:
-    """The market of (tick number, Tick) pairs: one row per symbol whose book the tick carries, with the top of
-    its book (None for an empty side), its last trade price and the volume traded since its previous book.
-    Returns the number of rows written."""
-    t_id = _tid(tournament)
-    rows = [
-        {"tournament_id": t_id, "n": n, "ts": tick.ts, "symbol": book.symbol,
-         "bid": book.bids[0][0] if book.bids else None, "bid_size": book.bids[0][1] if book.bids else None,
-         "ask": book.asks[0][0] if book.asks else None, "ask_size": book.asks[0][1] if book.asks else None,
-         "last": book.last, "volume": book.volume, "halted": book.halted}
-        for n, tick in ticks
-        for book in tick.books
-    ]  # fmt: skip
-    if rows:
-        session.execute(insert(_ticks), rows)
+def record_ticks(session: Session, tournament: Tournament | int, ticks: Sequence[tuple[int, Tick]]) -> int:
+    """The market of a run of whole (tick number, Tick) pairs, in one ``tick_batches`` row: per symbol whose book a
+    tick carries (by symbol), the top of its book (null for an empty side), its last trade price and the volume
+    traded since its previous book (``TICKS``). Returns the number of symbol-ticks written."""
+    rows = [(n, tick.ts, book) for n, tick in ticks for book in sorted(tick.books, key=_symbol)]
+    if not rows:
+        return 0
+    columns = [
+        pa.array([n for n, _, _ in rows], pa.int32()),
+        pa.array([ts for _, ts, _ in rows], pa.int64()).cast(TICKS.field("ts").type),
+        pa.array([b.symbol for _, _, b in rows], pa.string()),
+        pa.array([b.bids[0][0] if b.bids else None for _, _, b in rows], pa.float64()),
+        pa.array([b.bids[0][1] if b.bids else None for _, _, b in rows], pa.float64()),
+        pa.array([b.asks[0][0] if b.asks else None for _, _, b in rows], pa.float64()),
+        pa.array([b.asks[0][1] if b.asks else None for _, _, b in rows], pa.float64()),
+        pa.array([b.last for _, _, b in rows], pa.float64()),
+        pa.array([b.volume for _, _, b in rows], pa.float64()),
+        pa.array([b.halted for _, _, b in rows], pa.bool_()),
+    ]
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, TICKS, options=pa.ipc.IpcWriteOptions(compression="zstd")) as stream:
+        stream.write_batch(pa.RecordBatch.from_arrays(columns, schema=TICKS))
+    session.execute(insert(_ticks), [{"tournament_id": _tid(tournament), "first_n": ticks[0][0],
+                                      "last_n": ticks[-1][0], "rows": len(rows),
+                                      "data": sink.getvalue().to_pybytes()}])  # fmt: skip
     return len(rows)
+
+
+def _symbol(book: L2Book) -> str:
+    return book.symbol
+
+
+def market_of(session: Session, tournament: Tournament | int, batch: int = 16) -> Iterator[pa.RecordBatch]:
+    """The tournament's market on record (``TICKS``), in tick order, ``batch`` stored rows read at a time."""
+    query = select(_ticks.c.data).where(_ticks.c.tournament_id == _tid(tournament)).order_by(_ticks.c.first_n)
+    for (data,) in session.execute(query.execution_options(yield_per=batch)):
+        yield from pa.ipc.open_stream(data)
 
 
 def record_standings(

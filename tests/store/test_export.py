@@ -23,7 +23,7 @@ from arena.store import tournaments
 from arena.store.db import make_sessionmaker
 from arena.store.errors import InvalidValue, NotFound
 from arena.store.models import Tournament, TournamentStatus
-from tests.recorded import record_run
+from tests.recorded import market_rows, record_run
 from tests.store.conftest import World
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -63,13 +63,12 @@ def _from_database(sessions: sessionmaker[Session], entries: dict[str, int]) -> 
     keys for entry ids, ints for times."""
     bots = {e: k for k, e in entries.items()}
     ids = sorted(bots)
-    out = {}
+    out = {"ticks": market_rows(sessions, _cup_id(sessions))}
     with sessions() as session:
         for name, query in store_export._queries(_cup_id(sessions), ids).items():
             rows = [list(r) for r in session.execute(query)]
-            if name != "ticks":
-                for r in rows:
-                    r[0] = bots[r[0]]
+            for r in rows:
+                r[0] = bots[r[0]]
             out[name] = [tuple(str(v) if hasattr(v, "value") else v for v in r) for r in rows]
     return out
 

@@ -1,6 +1,6 @@
-"""The tick record: ``ticks`` holds the top of each symbol's book and what traded, per tick of a tournament (the
-market its bots saw), for the record's export. Keyed by (tournament, tick, symbol), WITHOUT ROWID on SQLite.
-Tournaments run before it have no ticks on record.
+"""The tick record: ``tick_batches`` holds the market of each tournament as the recorder wrote it, one row per batch
+of whole ticks (the top of each symbol's book, its last trade and volume, per tick, as an Arrow IPC stream), for
+the record's export. Tournaments run before it have no ticks on record.
 
 Revision ID: 0008
 Revises: 0007
@@ -22,24 +22,17 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     op.create_table(
-        "ticks",
+        "tick_batches",
         sa.Column("tournament_id", sa.Integer(), nullable=False),
-        sa.Column("n", sa.Integer(), autoincrement=False, nullable=False),
-        sa.Column("symbol", sa.String(32), nullable=False),
-        sa.Column("ts", sa.BigInteger(), nullable=False),
-        sa.Column("bid", sa.Float(), nullable=True),
-        sa.Column("bid_size", sa.Float(), nullable=True),
-        sa.Column("ask", sa.Float(), nullable=True),
-        sa.Column("ask_size", sa.Float(), nullable=True),
-        sa.Column("last", sa.Float(), nullable=True),
-        sa.Column("volume", sa.Float(), nullable=False),
-        sa.Column("halted", sa.Boolean(), nullable=False),
-        sa.ForeignKeyConstraint(["tournament_id"], ["tournaments.id"], name="fk_ticks_tournament_id_tournaments",
-                                ondelete="CASCADE"),
-        sa.PrimaryKeyConstraint("tournament_id", "n", "symbol", name="pk_ticks"),
-        sqlite_with_rowid=False,
+        sa.Column("first_n", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("last_n", sa.Integer(), nullable=False),
+        sa.Column("rows", sa.Integer(), nullable=False),
+        sa.Column("data", sa.LargeBinary(), nullable=False),
+        sa.ForeignKeyConstraint(["tournament_id"], ["tournaments.id"],
+                                name="fk_tick_batches_tournament_id_tournaments", ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("tournament_id", "first_n", name="pk_tick_batches"),
     )
 
 
 def downgrade() -> None:
-    op.drop_table("ticks")
+    op.drop_table("tick_batches")
