@@ -197,7 +197,11 @@ class Tournament:
                 "ticks": len(config.ticks),
                 "symbols": symbols,
                 "order_rate": config.ruleset.order_rate.model_dump(),
-                "hello": hello_message("", config.id, config.ruleset, [catalog[s] for s in symbols]),
+                # The bots are told the clock and (lockstep) the deadline they answer each tick within: a remote bot
+                # plans its round trip by it.
+                "hello": hello_message("", config.id, config.ruleset, [catalog[s] for s in symbols], clock=config.clock,
+                                       tick_deadline_ms=round(config.tick_deadline_s * 1000)
+                                       if config.clock == "lockstep" else None),
             }
         )
 

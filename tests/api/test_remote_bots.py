@@ -234,6 +234,7 @@ def test_malformed_and_oversized_lines_are_answered_with_codes_and_too_big_messa
     stream = messages(ws)
     hello = until(stream, "hello")
     assert hello["bot"] == "alice:trader" and hello["tournament"] == "practice-lines"
+    assert hello["clock"] == "lockstep" and hello["tick_deadline_ms"] == 2000
     assert refusal(site.connect("practice-lines")) == ("ALREADY_CONNECTED", 4409)  # one connection per entry
     ws.send(b"not json\n" + b'{"type": "buy"}\n' + b'[1, 2]\n' + b'{"type": "order", "symbol": "' + b"S" * 40
             + b'"}\n' + b"\xff\xfe\n" + b'{"type": "log", "message": "' + b"x" * 70_000 + b'"}\n',
