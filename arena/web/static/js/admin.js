@@ -399,7 +399,7 @@ function renderEntrants(t) {
     (row, e) => {
       clear(cell(row, "bot"), e.bot_key);
       clear(cell(row, "owner"), e.contestant ?? "—");
-      clear(cell(row, "version"), `v${e.version}`);
+      clear(cell(row, "version"), e.version == null ? "remote" : `v${e.version}`);  // a remote bot has no version
       clear(cell(row, "status"), badge(e.status), e.disqualified ? [" ", badge("disqualified")] : null);
       const [cpu, memory] = usageCells(e.usage, running && e.status === "running");
       clear(cell(row, "cpu"), cpu);
