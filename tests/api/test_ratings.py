@@ -1,17 +1,21 @@
 """The ratings API over HTTP (a real uvicorn, SQLite and PostgreSQL): the global ranking in the paging shape
 ({items, next}, walked page by page, places shared on ties), a contestant's profile (rating history, XP, level,
-badges), what a tournament's contestants earned, the admin's award and recompute, and bad requests refused with
-the error envelope."""
+badges), what a tournament's contestants earned, the admin's award and recompute, bad requests refused with the
+error envelope, and an achievement.earned webhook delivered end to end and verified by the receiver."""
 
 from __future__ import annotations
+
+import json
 
 import httpx
 import pytest
 
 from arena.api.paging import encode
 from tests.api.conftest import enrol
-from tests.api.test_service import admin_key
+from tests.api.test_service import admin_key, poll
 from tests.service.test_awards import Line, finished, running
+from tests.service.test_webhook_dispatch import FAST, WallClock, documented_verify
+from tests.webhooks.receiver import Receiver, serve
 
 
 def pages(client: httpx.Client, path: str, limit: int) -> list[list[dict]]:
@@ -132,3 +136,30 @@ def test_admin_award_and_recompute(rated) -> None:
     given = client.post("/admin/tournaments/autumn/award", headers=admin).json()
     assert given["rated"] and set(given["ratings"]) == {"ann", "bob"} and given["xp"]["bob"] == 250
     assert client.get("/contestants/bob/profile").json()["history"][-1]["tournament"] == "autumn"
+
+
+def test_an_achievement_reaches_the_owners_endpoint_signed(api, database_url) -> None:
+    """End to end: a contestant subscribes to achievement.earned through the API; when a tournament finishes, the
+    service's dispatcher delivers each badge and level to their loopback receiver, which verifies the signature."""
+    server = api(database_url=database_url, webhooks_allow_loopback=True, webhooks_allowed_ports="1-65535",
+                 rate_limit=1_000_000)  # fmt: skip
+    dispatcher = server.server.config.app.state.webhooks
+    dispatcher.policy, dispatcher.poll_s = FAST, 0.05
+    client, _, people = enrol(server.url, admin_key(database_url), ("ann", "bob"))
+    with serve(Receiver(WallClock(), secrets=[], verifier=documented_verify())) as receiver:  # type: ignore[arg-type]
+        hook = client.post("/webhooks", headers=people["ann"], json={"url": receiver.url,
+                                                                     "events": ["achievement.earned"]})  # fmt: skip
+        assert hook.status_code == 201, hook.text
+        receiver.secrets = [hook.json()["secret"]]
+        sessions = server.server.config.app.state.arena.sessions
+        finished(sessions, "hooked", [Line("ann", "a", 2.0, fills=(("AAPL", "buy", 1000, 255.0),)),
+                                      Line("bob", "b", 1.0)])  # fmt: skip
+        path = f"/webhooks/{hook.json()['id']}/deliveries"
+        rows = poll(lambda: client.get(path, headers=people["ann"]).json()["items"],
+                    lambda items: len(items) == 2 and all(r["status"] == "delivered" for r in items))  # fmt: skip
+    assert sorted(r["type"] for r in rows) == ["achievement.earned"] * 2
+    assert [r.verdict for r in receiver.requests] == ["processed", "processed"]
+    bodies = [json.loads(r.body) for r in receiver.requests]
+    assert {b["data"]["achievement"] for b in bodies} == {"whale", "level_2"}
+    assert {(b["tournament"], b["bot"]) for b in bodies} == {("hooked", "ann:a")}
+    client.close()
