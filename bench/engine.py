@@ -82,12 +82,13 @@ def bench_orders(n: int) -> dict[str, float]:
         requests.append((f"acct-{(i // 2) % 1000}", request))
     ts = START + 1
     submit = engine.submit
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for account, request in requests:
         submit(request, ts, account=account)
-    elapsed = time.perf_counter() - t0
+    elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
     fills = sum(account.fills for account in engine.accounts.values())
-    return {"orders": n, "fills": fills, "seconds": elapsed, "orders_per_second": n / elapsed}
+    return {"orders": n, "fills": fills, "seconds": elapsed, "cpu_seconds": cpu, "orders_per_second": n / elapsed,
+            "orders_per_cpu_second": n / cpu}  # fmt: skip
 
 
 def bench_marks(accounts: int, positions: int, ticks: int) -> dict[str, float]:
@@ -109,17 +110,19 @@ def bench_marks(accounts: int, positions: int, ticks: int) -> dict[str, float]:
             mids[s] = round(mids[s] + rng.choice((-0.01, 0.01)), 2) or 0.01
             books.append(book(s, t, mids[s]))
         prepared.append(Tick(t, tuple(books)))
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for tick in prepared:
         engine.on_tick(tick)
-    elapsed = time.perf_counter() - t0
+    elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
     marks = accounts * positions * ticks
     return {
         "accounts": accounts,
         "positions_each": positions,
         "ticks": ticks,
         "seconds": elapsed,
+        "cpu_seconds": cpu,
         "marks_per_second": marks / elapsed,
+        "marks_per_cpu_second": marks / cpu,
     }
 
 
@@ -130,6 +133,9 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         "build": "compiled" if arena.engine.COMPILED else "pure",
         "orders_per_second": round(orders["orders_per_second"]),
         "marks_per_second": round(marks["marks_per_second"]),
+        # CPU time of this process: what the machine's other load does not inflate (wall time is the target's).
+        "orders_per_cpu_second": round(orders["orders_per_cpu_second"]),
+        "marks_per_cpu_second": round(marks["marks_per_cpu_second"]),
         "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "orders": orders,
         "marks": marks,
@@ -163,6 +169,10 @@ def main() -> None:
                                       "ratio": round(compiled["orders_per_second"] / pure["orders_per_second"], 2)},
                 "marks_per_second": {"compiled": compiled["marks_per_second"], "pure": pure["marks_per_second"],
                                      "ratio": round(compiled["marks_per_second"] / pure["marks_per_second"], 2)},
+                "per_cpu_second": {
+                    "orders": {"compiled": compiled["orders_per_cpu_second"], "pure": pure["orders_per_cpu_second"]},
+                    "marks": {"compiled": compiled["marks_per_cpu_second"], "pure": pure["marks_per_cpu_second"]},
+                },
                 "peak_rss_mib": {"compiled": compiled["peak_rss_mib"], "pure": pure["peak_rss_mib"]},
                 "targets": {"orders_per_second": 100_000, "marks_per_second": 2_000_000},
                 "compiled": compiled,
