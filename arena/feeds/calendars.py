@@ -61,11 +61,12 @@ def _load(file: Path, venue: str) -> VenueSchedule | None:
         lo, hi, rows = data["lo"], data["hi"], data["intervals"]
         if data["venue"] != venue or not all(isinstance(x, int) for x in (lo, hi)):
             return None
+        phases = {p.value: p for p in Phase}  # a dict lookup: calling the enum costs more than the rest of a row
         intervals = []
         for start, end, phase in rows:
-            if not (isinstance(start, int) and isinstance(end, int)):
+            if not (type(start) is int and type(end) is int):
                 return None
-            intervals.append((start, end, Phase(phase)))
+            intervals.append((start, end, phases[phase]))
         return VenueSchedule(venue, lo, hi, intervals)
     except (OSError, ValueError, KeyError, TypeError):
         return None

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from functools import lru_cache
 
-from arena.engine.book import L2Book, Level
+from arena.engine.book import L2Book
 from arena.engine.instruments import AssetClass, Instrument
 
 LEVELS = 10
@@ -96,14 +96,13 @@ def sizes(top: float, growth: float, decimals: int, smallest: float, count: int 
     return tuple(max(round(top * growth**k, decimals), smallest) for k in range(count))
 
 
-def side(inst: Instrument, first: int, step: int, sizes: list[float]) -> tuple[Level, ...]:
-    """Levels at ``first``, ``first+step``, ... ticks with the given sizes, rounded to the grids.
+@lru_cache(maxsize=1024)
+def growing_sizes(top: float, decimals: int, smallest: float, count: int = LEVELS) -> tuple[float, ...]:
+    """``count`` sizes from ``top``, level ``k`` showing ``1 + LEVEL_GROWTH·k`` times it, on the quantity grid.
 
-    A bid side that would reach zero or below stops early (a penny stock with a wide gap).
+    Memoised, and shared by both sides: a daily bar's open and close books have the same sizes.
     """
-    qd, smallest = inst.qty_decimals, min_size(inst)
-    grid = prices(first, step, inst.tick_size, len(sizes))
-    return tuple((price, max(round(size, qd), smallest)) for price, size in zip(grid, sizes, strict=False))
+    return tuple(max(round(top * (1.0 + LEVEL_GROWTH * k), decimals), smallest) for k in range(count))
 
 
 def synthetic_book(
@@ -119,12 +118,8 @@ def synthetic_book(
     tick = inst.tick_size
     bid, ask = touch_ticks(mid, spread_rel, tick)
     gap = level_gap_ticks(inst, mid)
-    sizes = [top * (1.0 + LEVEL_GROWTH * k) for k in range(LEVELS)]
-    return L2Book(
-        symbol=inst.symbol,
-        ts=ts,
-        bids=side(inst, bid, -gap, sizes),
-        asks=side(inst, ask, gap, sizes),
-        last=last,
-        volume=volume,
-    )
+    depth = growing_sizes(top, inst.qty_decimals, min_size(inst))
+    # A bid side that would reach zero or below stops early (a penny stock with a wide gap): zip stops with it.
+    bids = tuple(zip(prices(bid, -gap, tick), depth, strict=False))
+    asks = tuple(zip(prices(ask, gap, tick), depth, strict=False))
+    return L2Book(inst.symbol, ts, bids, asks, last, volume)

@@ -6,6 +6,7 @@ their own machine (``arena backtest``). Tournaments run every bot in the sandbox
 
 from __future__ import annotations
 
+import gc
 import importlib.util
 import inspect
 import random
@@ -128,17 +129,73 @@ def run_backtest(
     symbols = sorted({book.symbol for tick in ticks for book in tick.books})
     engine = Engine(catalog, calendars_for(ticks, (catalog[s].venue for s in symbols)), default_ruleset=ruleset)
     account = engine.open_account(ACCOUNT)
-    updates = Updates(engine)
-    sessions = SessionWatch(engine, [catalog[s].venue for s in symbols], ruleset.extended_hours)
-    view = MarketView(symbols)
-    rng = random.Random(seed)
-    result = BacktestResult(ruleset.starting_balance, ruleset.starting_balance, 0.0, 0.0, 0.0, 0, len(ticks))
+    run = _Run(bot, engine, ruleset, symbols, BacktestResult(
+        ruleset.starting_balance, ruleset.starting_balance, 0.0, 0.0, 0.0, 0, len(ticks)))  # fmt: skip
+    # What exists now (the ticks, the catalog, the engine) lives for the whole run: frozen, the cyclic collector
+    # stops walking it each time the run's short-lived messages trigger a collection (a third of a run's time).
+    gc.freeze()
+    try:
+        run.drive(hello_message(ACCOUNT, None, ruleset, [catalog[s] for s in symbols]), ticks,
+                  random.Random(seed), progress)  # fmt: skip
+    finally:
+        gc.unfreeze()
+    result = run.result
+    result.nav = account.nav
+    result.cash = account.cash
+    result.total_return = account.nav / ruleset.starting_balance - 1.0
+    result.max_drawdown = account.max_drawdown
+    result.score = account.score
+    if result.curve_ts:
+        multipliers = {s: catalog[s].multiplier for s in symbols}
+        result.statistics = statistics(
+            result.curve_ts, result.curve_nav, result.fills, multipliers, start_nav=ruleset.starting_balance
+        )
+    return result
 
-    def deliver(messages: list[dict[str, Any]]) -> None:
-        for message in messages:
-            bot.handle(message)
 
-    def record(events: list[Event]) -> list[Event]:
+class _Run:
+    """One backtest's lockstep loop: the bot, the engine and what goes between them."""
+
+    def __init__(self, bot: Bot, engine: Engine, ruleset: Ruleset, symbols: list[str], result: BacktestResult) -> None:
+        self.bot = bot
+        self.engine = engine
+        self.account = engine.accounts[ACCOUNT]
+        self.updates = Updates(engine)
+        self.sessions = SessionWatch(engine, [engine.catalog[s].venue for s in symbols], ruleset.extended_hours)
+        self.view = MarketView(symbols)
+        self.result = result
+
+    def drive(self, hello: dict[str, Any], ticks: list[Tick], rng: random.Random,
+              progress: Callable[[int], None] | None) -> None:  # fmt: skip
+        bot, engine, account, result = self.bot, self.engine, self.account, self.result
+        handle, view, sessions = bot.handle, self.view, self.sessions
+        curve_ts, curve_nav = result.curve_ts, result.curve_nav
+        handle(hello)
+        carried = self.requests()  # tick 0: start-up orders go with tick 1's
+        for n, tick in enumerate(ticks, start=1):
+            ts, books = tick.ts, tick.books
+            events = engine.on_tick(tick)
+            if events:
+                self.deliver(events)
+            for message in sessions.changes(ts, books):
+                handle(message)
+            for message in view.messages(books):
+                handle(message)
+            handle(tick_message(n, ts))
+            requests = self.requests()
+            if carried:
+                requests, carried = carried + requests, []
+            if requests:
+                self.deliver(engine.submit_batch(requests, ts, rng))
+            curve_ts.append(ts)
+            curve_nav.append(account.nav)
+            if progress is not None:
+                progress(n)
+        handle(end_message())
+
+    def deliver(self, events: list[Event]) -> None:
+        """Record the fills and rejections among ``events`` and hand the bot its updates."""
+        result = self.result
         for event in events:
             if isinstance(event, Fill):
                 fill = {"ts": event.ts, "symbol": event.symbol, "side": event.side.value, "qty": event.qty,
@@ -146,11 +203,17 @@ def run_backtest(
                 result.fills.append(fill)
             elif isinstance(event, OrderRejected):
                 result.rejections.append({"ts": event.ts, **event.rejection.as_dict()})
-        return events
+        for message in self.updates.route(events).get(ACCOUNT, ()):
+            self.bot.handle(message)
 
-    def requests_from_outbox() -> list[tuple[str, Any]]:
+    def requests(self) -> list[tuple[str, Any]]:
+        """What the bot sent since it was last asked, as engine requests (its other messages acted on here)."""
+        outbox = self.bot.take_outbox()
+        if not outbox:
+            return []
         requests: list[tuple[str, Any]] = []
-        for message in bot.take_outbox():
+        result, view = self.result, self.view
+        for message in outbox:
             kind = message.get("type")
             if kind == "order":
                 requests.append((ACCOUNT, order_request(message)))
@@ -164,29 +227,3 @@ def run_backtest(
             elif kind == "log":
                 result.logs.append(str(message.get("message", "")))
         return requests
-
-    bot.handle(hello_message(ACCOUNT, None, ruleset, [catalog[s] for s in symbols]))
-    carried = requests_from_outbox()  # tick 0: start-up orders go with tick 1's
-    for n, tick in enumerate(ticks, start=1):
-        deliver(updates.route(record(engine.on_tick(tick))).get(ACCOUNT, []) + sessions.changes(tick.ts, tick.books))
-        deliver(view.messages(tick.books))
-        bot.handle(tick_message(n, tick.ts))
-        requests, carried = carried + requests_from_outbox(), []
-        if requests:
-            deliver(updates.route(record(engine.submit_batch(requests, tick.ts, rng))).get(ACCOUNT, []))
-        result.curve_ts.append(tick.ts)
-        result.curve_nav.append(account.nav)
-        if progress is not None:
-            progress(n)
-    bot.handle(end_message())
-    result.nav = account.nav
-    result.cash = account.cash
-    result.total_return = account.nav / ruleset.starting_balance - 1.0
-    result.max_drawdown = account.max_drawdown
-    result.score = account.score
-    if result.curve_ts:
-        multipliers = {s: catalog[s].multiplier for s in symbols}
-        result.statistics = statistics(
-            result.curve_ts, result.curve_nav, result.fills, multipliers, start_nav=ruleset.starting_balance
-        )
-    return result
