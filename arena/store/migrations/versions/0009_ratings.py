@@ -1,7 +1,8 @@
 """Ratings and achievements (arena.ratings, docs/ratings.md): ``rated_tournaments`` (one row per tournament that
 updated the ratings, in rating order), ``contestant_ratings`` (each contestant's rating, XP, level and streak now),
 ``rating_history`` (their rating after each rated tournament), ``xp_awards`` and ``achievements``. Tournaments
-finished before it are not rated; ``arena ratings recompute`` does not rate them either (it replays the rated ones).
+finished before it are not rated; recomputing (POST /api/v1/admin/ratings/recompute) replays only rated ones, and an
+admin may rate one with POST /api/v1/admin/tournaments/{slug}/award.
 
 Revision ID: 0009
 Revises: 0008
