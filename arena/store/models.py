@@ -376,7 +376,7 @@ class TickBatch(Base):
     """The market of a run of whole ticks of a tournament, as the recorder wrote it (one row per written batch, in
     the same fenced transaction as those ticks' orders, so a tick is on record once): per symbol per tick, the top of
     its book, its last trade and the volume traded. ``data`` is an Arrow IPC stream (zstd) of ``record.TICKS``'s
-    columns: ~20x smaller than a row per symbol per tick, and the export copies it without converting a value.
+    columns: several times smaller than a row per symbol per tick, and the export copies it as it is.
     Read it with ``record.market_of``."""
 
     __tablename__ = "tick_batches"
