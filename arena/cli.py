@@ -13,12 +13,12 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console, JustifyMethod
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from arena.console import err, fail
 from arena.examples import BOTS as EXAMPLE_BOTS  # installed with the package (arena/examples/bots)
 from arena.images.cli import app as images_app
+from arena.progress import ShowProgress, bar, progress_console, steps
 from sandbox.cli import app as sandbox_app
 
 T = TypeVar("T")
@@ -79,6 +79,7 @@ def backtest(
     html: Annotated[
         Path | None, typer.Option("--html", metavar="FILE", help="Also write a one-page HTML report there.")
     ] = None,
+    progress: ShowProgress = None,
 ) -> None:
     """Run a bot in-process against a feed and print its result.
 
@@ -87,26 +88,18 @@ def backtest(
     from arena.catalog import load_catalog
     from arena.engine.instruments import CatalogError
     from arena.engine.rules import RulesetError
-    from arena.feeds import DEFAULT_START, FeedError, open_feed
+    from arena.feeds import FeedError
     from arena.rulesfile import RulesFileError, load_rules
     from arena.runtime.backtest import BotLoadError, load_bot, run_backtest
 
+    where = progress_console(progress, as_json)
     try:
-        catalog = load_catalog()
-        ruleset = load_rules(rules)
-        user_bot = load_bot(bot)
-        wanted = [s.strip() for s in symbols.split(",") if s.strip()] if symbols else list(user_bot.symbols) or None
-        source = open_feed(
-            feed,
-            catalog,
-            wanted,
-            start=_parse_start(start) or DEFAULT_START,
-            interval_ms=interval * 1000,
-            ticks=ticks,
-            extended_hours=ruleset.extended_hours,
-        )
-        source.validate()
-        all_ticks = list(source)
+        with steps(where, f"loading {bot.name}") as step:
+            catalog = load_catalog()
+            ruleset = load_rules(rules)
+            user_bot = load_bot(bot)
+            step(f"reading the feed {feed}")
+            all_ticks = _read_feed(feed, catalog, ruleset, symbols, user_bot, start, interval, ticks)
     except (CatalogError, RulesetError, RulesFileError, BotLoadError, FeedError, ValueError) as exc:
         raise fail(getattr(exc, "code", "INVALID_INPUT"), str(exc), as_json) from None
     if not all_ticks:
@@ -115,28 +108,31 @@ def backtest(
         raise fail("INVALID_INPUT", f"--html: no such folder {html.parent}", as_json)
     _warn_of_drift()
 
+    with bar(where) as shown:
+        task = shown.add_task(f"backtest {bot.name}", total=len(all_ticks))
+        result = run_backtest(user_bot, catalog, ruleset, all_ticks, seed=seed,
+                              progress=(lambda n: shown.update(task, completed=n)) if where else None)  # fmt: skip
     if as_json:
-        result = run_backtest(user_bot, catalog, ruleset, all_ticks, seed=seed)
         if html is not None:
             _write_html_report(html, bot, feed, result, as_json)
         print(json.dumps(result.as_dict()))
         return
-    with Progress(
-        TextColumn("[bold]backtest[/] {task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-    ) as progress:
-        task = progress.add_task(bot.name, total=len(all_ticks))
-        result = run_backtest(
-            user_bot, catalog, ruleset, all_ticks, seed=seed, progress=lambda n: progress.update(task, completed=n)
-        )
     _print_summary(bot, feed, result, sys.stdout.isatty() if chart is None else chart)
     if html is not None:
         _write_html_report(html, bot, feed, result, as_json)
         err.print(f"report written to {html}", highlight=False)
+
+
+def _read_feed(feed: str, catalog: Any, ruleset: Any, symbols: str | None, bot: Any, start: str | None,
+               interval_s: int, ticks: int) -> list[Any]:
+    """Every tick of the backtest's feed, checked: the bot's own symbols unless ``symbols`` names others."""
+    from arena.feeds import DEFAULT_START, open_feed
+
+    wanted = [s.strip() for s in symbols.split(",") if s.strip()] if symbols else list(bot.symbols) or None
+    source = open_feed(feed, catalog, wanted, start=_parse_start(start) or DEFAULT_START,
+                       interval_ms=interval_s * 1000, ticks=ticks, extended_hours=ruleset.extended_hours)  # fmt: skip
+    source.validate()
+    return list(source)
 
 
 def _warn_of_drift() -> None:
@@ -182,6 +178,7 @@ def demo(
         bool, typer.Option("--web", help="Run it in the web service instead, to watch in a browser (until Ctrl-C).")
     ] = False,
     port: Annotated[int, typer.Option(min=1, max=65535, help="With --web: the port on 127.0.0.1.")] = 8000,
+    progress: ShowProgress = None,
 ) -> None:
     """Run a short tournament of the example bots, each in its own sandbox, with a live leaderboard."""
     if web:
@@ -200,15 +197,22 @@ def demo(
                           entries=entries)  # fmt: skip
     if not as_json:
         _announce_sandbox()
+    where = progress_console(progress, as_json)
     url, server = settings().redis_url, None
-    if not url:
-        server = RedisServer().start()
-        url = server.url
     try:
+        if not url:
+            with steps(where, "starting Redis"):
+                server = RedisServer().start()
+            url = server.url
         # The planes of production, each its own process: this one queues the tournament and shows it; an engine
         # worker runs it and a bot host runs the bots (all stopped below, even on Ctrl-C).
-        with Planes(url, slots=max(8, len(entries))):
-            result = _demo_run(url, spec, live=not as_json)
+        planes = Planes(url, slots=max(8, len(entries)))
+        with steps(where, "starting an engine worker and a bot host"):
+            planes.start()  # stops what it started if it fails
+        try:
+            result = _demo_run(url, spec, where)
+        finally:
+            planes.stop()
     except KeyboardInterrupt:  # Ctrl-C: the planes stop (their bots with them), Redis is stopped below
         err.print("[yellow]interrupted[/]: the tournament was stopped before its end", highlight=False)
         raise typer.Exit(130) from None
@@ -269,8 +273,9 @@ def _standings_table(standings: list[Any], title: str) -> Table:
     return table
 
 
-def _demo_run(url: str, spec: Any, live: bool) -> dict[str, Any]:
-    """Queue ``spec`` to the engine worker and wait for its result, showing the live leaderboard if ``live``."""
+def _demo_run(url: str, spec: Any, where: Console | None) -> dict[str, Any]:
+    """Queue ``spec`` to the engine worker and wait for its result, showing its progress and the live leaderboard
+    on ``where`` (if any)."""
     import time
 
     import redis
@@ -285,14 +290,17 @@ def _demo_run(url: str, spec: Any, live: bool) -> dict[str, Any]:
     queued = tasks.start_tournament(spec.model_dump(mode="json"))
     client = redis.Redis.from_url(url)
     bus, board = Bus(client, spec.id), Leaderboard(client, spec.id)
-    progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    task = progress.add_task(f"tournament {spec.id}", total=spec.ticks)
+    progress = bar(where)
+    # Until the first tick: the engine worker takes the tournament and the bot host boots a sandbox per bot.
+    task = progress.add_task(f"tournament {spec.id}: starting {len(spec.entries)} sandboxes", total=spec.ticks)
     try:
-        with Live(Group(progress), refresh_per_second=10, console=err, transient=True, auto_refresh=live) as view:
+        with Live(Group(progress), refresh_per_second=10, console=where or err, transient=True,
+                  auto_refresh=where is not None) as view:  # fmt: skip
             while not queued.ready():
-                if live:
+                if where is not None:
                     at = bus.progress()
-                    progress.update(task, completed=at[0] if at else 0)
+                    if at:
+                        progress.update(task, completed=at[0], description=f"tournament {spec.id}")
                     view.update(Group(progress, _live_table(board.top(len(spec.entries)), bus.statuses())))
                 time.sleep(0.1)  # the display's refresh, while the engine worker runs the tournament
         return queued.get(timeout=30)
@@ -363,6 +371,7 @@ def serve(
 def up(
     port: Annotated[int, typer.Option(min=1, max=65535, help="The API's port (on 127.0.0.1).")] = 8000,
     slots: Annotated[int | None, typer.Option(min=1, help="The bot host's slots; default ARENA_BOT_SLOTS.")] = None,
+    progress: ShowProgress = None,
 ) -> None:
     """A complete local deployment in the production shape, each part its own process: Redis (its append-only
     file under the data dir, unless ARENA_REDIS_URL names one), the API, one engine worker and one bot host.
@@ -382,6 +391,7 @@ def up(
     signal.signal(signal.SIGTERM, _interrupted)
     own_redis = None
     planes = None
+    where = progress_console(progress)
     try:
         if config.redis_url:
             redis_url = config.redis_url
@@ -389,13 +399,16 @@ def up(
         else:
             try:  # its password is made once and kept 0600 beside its files; the parts get it in their URL
                 password = stored_secret(data_dir / "redis" / "password")
-                own_redis = RedisServer(data_dir=data_dir / "redis", password=password).start()
+                with steps(where, "starting Redis"):
+                    own_redis = RedisServer(data_dir=data_dir / "redis", password=password).start()
             except RedisUnavailable as exc:
                 raise fail("REDIS_UNAVAILABLE", str(exc), False) from None
             redis_url = own_redis.url
         env = {"ARENA_REDIS_URL": redis_url, "ARENA_DATABASE_URL": config.database, "ARENA_DATA_DIR": str(data_dir)}
         logs = private_dir(data_dir / "logs")
-        planes = Planes(redis_url, env, slots=slots or config.bot_slots, log_dir=logs).start()
+        planes = Planes(redis_url, env, slots=slots or config.bot_slots, log_dir=logs)
+        with steps(where, "starting an engine worker and a bot host"):
+            planes.start()
         planes.add("api", ["serve", "--port", str(port)])
         out.print(f"[bold]Arena is up[/]: http://127.0.0.1:{port}  (API docs at /docs)")
         password_note = f" (password in {data_dir / 'redis' / 'password'})" if own_redis else ""
@@ -488,6 +501,7 @@ def export_record(
     format: Annotated[str, typer.Option("--format", help="parquet or csv.")] = "parquet",
     out: Annotated[Path, typer.Option("--out", help="The folder for the files (made if missing).")] = Path("."),
     bot: Annotated[str | None, typer.Option(help="Only this bot's rows (its key, <contestant>:<bot>).")] = None,
+    progress: ShowProgress = None,
 ) -> None:
     """Write a tournament's record (ticks, orders, fills, rejections, equity, standings) as Parquet or CSV files,
     read from the service's database (ARENA_DATABASE_URL, else the SQLite file in ARENA_DATA_DIR). Prints JSON."""
@@ -516,7 +530,8 @@ def export_record(
                 if entry is None:
                     raise fail("UNKNOWN_BOT", f"{bot!r} is not entered in tournament {tournament!r}", True)
                 scope = export.Scope(frozenset({entry}))
-            done = export.export(sessions, tournament, out, format, scope)
+            with steps(progress_console(progress), f"exporting the record of {tournament}"):  # stdout: the JSON only
+                done = export.export(sessions, tournament, out, format, scope)
         finally:
             engine.dispose()
     except StoreError as exc:

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.status import Status
 
 from arena.console import fail
+from arena.progress import ShowProgress, progress_console, steps
 
 app = typer.Typer(help="The runner image bots run on: built offline of any registry, exported to a rootfs.",
                   no_args_is_help=True)
@@ -32,12 +33,20 @@ def _fail(exc: Exception, as_json: bool) -> typer.Exit:
     return fail(getattr(exc, "code", "IMAGE_ERROR"), str(exc), as_json)
 
 
-def _shown(status: Status, what: str) -> Callable[[str], None]:
-    """A build's progress: each line printed, the latest one on the spinner."""
-    def show(line: str) -> None:
-        status.update(f"[bold]building {what}[/] [dim]{escape(line[:100])}[/]")
-        _err.print(f"[dim]{escape(line)}[/]")
-    return show
+@contextmanager
+def _shown(what: str, show: bool | None, as_json: bool) -> Iterator[Callable[[str], None]]:
+    """A build's progress: the latest line on a spinner (see arena.progress), and each line printed on stderr
+    (the build's log) unless --json."""
+    where = progress_console(show, as_json)
+    log = None if as_json else where or _err
+    with steps(where, f"[bold]building {what}") as step:
+
+        def line(text: str) -> None:
+            step(f"[bold]building {what}[/] [dim]{escape(text[:100])}[/]")
+            if log is not None:
+                log.print(f"[dim]{escape(text)}[/]", highlight=False)
+
+        yield line
 
 
 def _versions(manifest: dict[str, Any]) -> str:
@@ -59,6 +68,7 @@ def build(
         "--service", help="Build the service image (API, engine worker, bot host) instead, saved for `docker load`.",
     )] = False,
     as_json: AsJson = False,
+    progress: ShowProgress = None,
 ) -> None:
     """Build the runner rootfs (cached by the recipe's digest) and make it current; print its path and digest.
     With --service, build the service image and save it as an archive under <images dir>/service."""
@@ -69,16 +79,12 @@ def build(
     from arena.images.rootfs import rootfs_dir
 
     if service:
-        _build_service(images_dir, rebuild, as_json)
+        _build_service(images_dir, rebuild, as_json, progress)
         return
 
     try:
-        if as_json:
-            image = build_runner(images_dir, docker_engine=docker, force=rebuild)
-        else:
-            with _err.status("[bold]building the runner image") as status:
-                image = build_runner(images_dir, docker_engine=docker, force=rebuild,
-                                     progress=_shown(status, "the runner image"))
+        with _shown("the runner image", progress, as_json) as shown:
+            image = build_runner(images_dir, docker_engine=docker, force=rebuild, progress=shown)
     except (ImageError, docker_sdk.errors.DockerException, OSError) as exc:
         raise _fail(exc, as_json) from None
     current = rootfs_dir(resolve(images_dir)) / "python"
@@ -96,18 +102,15 @@ def build(
     out.print(f"current {current}  [dim](the sandbox runs bots on it; ARENA_SANDBOX_ROOTFS points at another)[/]")
 
 
-def _build_service(images_dir: Path | None, rebuild: bool, as_json: bool) -> None:
+def _build_service(images_dir: Path | None, rebuild: bool, as_json: bool, show: bool | None) -> None:
     import docker as docker_sdk
 
     from arena.images import ImageError
     from arena.images.service import build_service
 
     try:
-        if as_json:
-            image = build_service(images_dir, force=rebuild)
-        else:
-            with _err.status("[bold]building the service image") as status:
-                image = build_service(images_dir, force=rebuild, progress=_shown(status, "the service image"))
+        with _shown("the service image", show, as_json) as shown:
+            image = build_service(images_dir, force=rebuild, progress=shown)
     except (ImageError, docker_sdk.errors.DockerException, OSError) as exc:
         raise _fail(exc, as_json) from None
     if as_json:
