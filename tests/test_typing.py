@@ -10,8 +10,8 @@ from mypy.main import define_options
 from mypy.options import Options
 
 ROOT = Path(__file__).resolve().parents[1]
-STRICT = ["sandbox", "sandbox.supervise", "arena_bot", "arena_bot.bot"]
-BASELINE = ["arena.api.app", "arena.engine.engine", "arena.store.record", "bench.engine", "scripts.cluster"]
+STRICT = ["arena.engine", "arena.engine.engine", "sandbox", "sandbox.supervise", "arena_bot", "arena_bot.bot"]
+BASELINE = ["arena.api.app", "arena.runtime.tournament", "arena.store.record", "bench.engine", "scripts.cluster"]
 
 
 def _options() -> Options:

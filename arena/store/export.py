@@ -124,7 +124,7 @@ class Exported:
 def check_format(value: str) -> Format:
     if value not in FORMATS:
         raise InvalidValue(f"unknown export format {value!r}; expected one of {', '.join(FORMATS)}", "BAD_FORMAT")
-    return value  # type: ignore[return-value]
+    return value
 
 
 def find_tournament(session: Session, slug: str) -> Tournament:
@@ -156,7 +156,7 @@ def count_rows(session: Session, tournament_id: int, scope: Scope) -> int:
 # -- reading --------------------------------------------------------------------------------------------------
 
 
-def _queries(t_id: int, entries: Sequence[int]) -> dict[str, Select[Any]]:
+def _queries(t_id: int, entries: Sequence[int]) -> dict[str, Select[*tuple[Any, ...]]]:
     """Each entry-level table's rows, in the order of its columns (``bot`` as the entry id), in a stable order, read
     by entry (their (entry_id, ts) indexes). The market is stored as Arrow already (``record.market_of``)."""
     o, f, r, e, s = OrderRecord, FillRecord, RejectionRecord, EquitySnapshot, StandingRecord
@@ -176,7 +176,7 @@ def _queries(t_id: int, entries: Sequence[int]) -> dict[str, Select[Any]]:
     }  # fmt: skip
 
 
-def _batches(session: Session, query: Select[Any], columns: tuple[Column, ...],
+def _batches(session: Session, query: Select[*tuple[Any, ...]], columns: tuple[Column, ...],
              bots: _Bots) -> Iterator[pa.RecordBatch]:  # fmt: skip
     """The query's rows as record batches, read on the session's own connection (its transaction) with the
     driver's cursor: SQLAlchemy's row objects would cost more than all the rest (a server-side cursor on

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from sqlalchemy import (
     BigInteger,
@@ -27,6 +27,7 @@ from sqlalchemy import (
     LargeBinary,
     MetaData,
     String,
+    Table,
     Text,
     UniqueConstraint,
     false,
@@ -51,6 +52,8 @@ LOG_TEXT_MAX = 4096  # characters per log line; longer lines are cut (and marked
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
     type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime, dict[str, Any]: JSONType}
+    if TYPE_CHECKING:  # every model here is a declarative Table (DeclarativeBase says FromClause, for any mapping)
+        __table__: ClassVar[Table]
 
 
 class VersionStatus(StrEnum):

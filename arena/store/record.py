@@ -46,11 +46,12 @@ _logs = LogLine.__table__
 _ticks = TickBatch.__table__
 
 # The market's columns, per symbol per tick (docs/export.md, "ticks"): as stored and as exported.
-TICKS = pa.schema([
+_TICK_COLUMNS: list[tuple[str, pa.DataType]] = [
     ("tick", pa.int32()), ("ts", pa.timestamp("ms", tz="UTC")), ("symbol", pa.string()), ("bid", pa.float64()),
     ("bid_size", pa.float64()), ("ask", pa.float64()), ("ask_size", pa.float64()), ("last", pa.float64()),
     ("volume", pa.float64()), ("halted", pa.bool_()),
-])  # fmt: skip
+]  # fmt: skip
+TICKS = pa.schema(_TICK_COLUMNS)
 
 # Orders already recorded by an earlier batch: fold this batch's fills and end in, one row per order.
 _UPDATE_ORDER = (
