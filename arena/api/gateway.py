@@ -23,6 +23,7 @@ import json
 import threading
 from dataclasses import dataclass
 
+import redis
 from fastapi import APIRouter, WebSocket
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import select
@@ -49,7 +50,8 @@ from sandbox import Limits, ProtocolError, Status
 
 router = APIRouter(prefix="/api/v1", tags=["remote bots"])
 CLAIM_TTL_S = 86_400  # an entry's one connection: claimed for the run (a day at most)
-_LIVE: dict[tuple[str, str], RemoteBot] = {}  # (tournament, bot key) -> its connection, in this process
+INBOX_MAX = 1_000  # REST orders waiting for a connection's supervisor to read them
+LIVE_TTL_S = 5  # the live mark outlasts its renewal (every second) by this much
 
 
 class Refusal(Exception):
@@ -86,14 +88,36 @@ def remote_entry(state: object, slug: str, bot: str, contestant_id: int) -> Remo
         return RemoteEntry(tournament.slug, entry.bot_key)
 
 
-def live(entry: RemoteEntry) -> RemoteBot | None:
-    """The entry's connection if it is open in this process (the REST orders route hands orders to it)."""
-    connection = _LIVE.get((entry.tournament, entry.bot_key))
-    return connection if connection is not None and not connection.done else None
-
-
 def claim_key(entry: RemoteEntry) -> str:
     return f"arena:{{{entry.tournament}}}:remote:{entry.bot_key}"
+
+
+def live_key(entry: RemoteEntry) -> str:
+    """Set while the entry's connection is open, on whichever API process holds it (renewed every second)."""
+    return claim_key(entry) + ":live"
+
+
+def inbox_key(entry: RemoteEntry) -> str:
+    """Lines for the entry's connection from REST calls, which any API process may answer (a list in Redis)."""
+    return claim_key(entry) + ":inbox"
+
+
+def _inbox(redis_url: str, entry: RemoteEntry, remote: RemoteBot) -> None:
+    """While the connection is open: keep its live mark and hand its supervisor what REST calls queued for it."""
+    client = connect(redis_url)
+    try:
+        while not remote.done:
+            client.set(live_key(entry), 1, ex=LIVE_TTL_S)
+            item = client.blpop([inbox_key(entry)], timeout=1)
+            if item is not None and not remote.done:
+                line = item[1] if isinstance(item[1], bytes) else item[1].encode()
+                remote.feed(line, counted=False)  # judged by the supervisor as the connection's own line
+    except redis.RedisError:
+        pass  # Redis gone: the supervisor finds out too; REST orders wait for a live mark again
+    finally:
+        with contextlib.suppress(redis.RedisError):
+            client.delete(live_key(entry))
+        client.close()
 
 
 async def _refuse(socket: WebSocket, close: int, code: str, message: str) -> None:
@@ -167,7 +191,9 @@ async def _relay(socket: WebSocket, state: object, entry: RemoteEntry) -> None:
 
     supervisor = threading.Thread(target=run, name=f"remote-{entry.bot_key}", daemon=True)
     supervisor.start()
-    _LIVE[(entry.tournament, entry.bot_key)] = remote
+    inbox = threading.Thread(target=_inbox, args=(redis_url, entry, remote), name=f"inbox-{entry.bot_key}",
+                             daemon=True)  # fmt: skip
+    inbox.start()
     code: int | None = None
     try:
         while not ended.is_set() and not remote.done:
@@ -184,6 +210,6 @@ async def _relay(socket: WebSocket, state: object, entry: RemoteEntry) -> None:
                 break
             remote.feed(data)
     finally:
-        _LIVE.pop((entry.tournament, entry.bot_key), None)
         remote.disconnected(code)
         await loop.run_in_executor(None, supervisor.join)
+        await loop.run_in_executor(None, inbox.join)

@@ -3,10 +3,11 @@ themselves (orders, portfolio, market snapshot), beside the gateway's WebSocket 
 
 Signed calls (``arena.api.remote_auth``) are refused 401 with the refusal's code, and rate-limited per contestant
 with the API's sliding window (429 with ``Retry-After``; the ``RateLimit`` fields on every answer). An order is
-judged as the same line over the WebSocket would be (``parse_bot_message``, its caps and codes) and then handed
-to the bot's live gateway connection in this process, so it joins that bot's tick window, is stamped with its
-own tournament and account and counts against its flood guard and order-rate cap. Its outcome comes as an
-``order_update`` on the connection. Portfolio and market snapshots are read from the tournament's bus.
+judged as the same line over the WebSocket would be (``parse_bot_message``, its caps and codes) and then queued in
+Redis for the bot's live gateway connection, on whichever API process holds it, so it joins that bot's tick
+window, is stamped with its own tournament and account and counts against its flood guard and order-rate cap.
+Its outcome comes as an ``order_update`` on the connection. Portfolio and market snapshots are read from the
+tournament's bus.
 """
 
 from __future__ import annotations
@@ -101,7 +102,7 @@ async def _signed(request: Request, slug: str, bot: str, body: bytes = b"") -> t
 async def place_order(request: Request, slug: Slug, bot: BotName) -> JSONResponse:
     """Send an order (or a cancel) as the bot's connection would: one protocol v1 ``order`` or ``cancel`` object,
     judged as that line would be (422 with the protocol's code). It joins the bot's current tick window on its
-    live gateway connection (409 NOT_CONNECTED without one in this API process); its outcome is the
+    live gateway connection, on whichever API process holds it (409 NOT_CONNECTED without one); its outcome is the
     ``order_update`` that connection receives."""
     body = await request.body()
     if len(body) > MAX_LINE_BYTES - 1:
@@ -114,11 +115,17 @@ async def place_order(request: Request, slug: Slug, bot: BotName) -> JSONRespons
     if message["type"] not in ("order", "cancel"):
         raise ApiError(422, "UNKNOWN_TYPE", "send an 'order' or a 'cancel' here; the rest of the protocol is the "
                                             "WebSocket's", headers)
-    connection = gateway.live(entry)
-    if connection is None:
-        raise ApiError(409, "NOT_CONNECTED", f"bot {bot} has no live gateway connection in this API process: "
-                                             "orders join its tick window there", headers)
-    connection.feed(json.dumps(message, separators=(",", ":")).encode(), counted=False)
+    redis = request.app.state.arena.aredis
+    if not await redis.exists(gateway.live_key(entry)):
+        raise ApiError(409, "NOT_CONNECTED", f"bot {bot} has no live gateway connection: orders join its tick window "
+                                             "there", headers)
+    if await redis.llen(gateway.inbox_key(entry)) >= gateway.INBOX_MAX:
+        raise ApiError(429, "RATE_LIMITED", f"{gateway.INBOX_MAX} orders are waiting for the bot's connection already",
+                       {**headers, "Retry-After": "1"})  # fmt: skip
+    pipe = redis.pipeline(transaction=False)
+    pipe.rpush(gateway.inbox_key(entry), json.dumps(message, separators=(",", ":")))
+    pipe.expire(gateway.inbox_key(entry), 60)  # what no connection reads goes away
+    await pipe.execute()
     return JSONResponse({"accepted": True, "type": message["type"],
                          "client_order_id": message.get("client_order_id")}, status_code=202, headers=headers)
 

@@ -12,7 +12,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +65,8 @@ BOT = textwrap.dedent('''
 
 
 class Site:
+    replica: Callable[[], str]  # starts another API process on the same state; its URL
+
     def __init__(self, url: str, key: str) -> None:
         self.url = url
         self.client, self.admin, self.people = enrol(url, key, ("alice", "bob"))
@@ -122,19 +124,28 @@ def site(tmp_path_factory) -> Iterator[Site]:
 def _site(tmp: Path, redis_url: str) -> Iterator[Site]:
     database = f"sqlite:///{tmp / 'arena.db'}"
     key = admin_key(database)  # migrates and creates the first admin
-    port = free_port()
     env = os.environ | {"ARENA_DATABASE_URL": database, "ARENA_REDIS_URL": redis_url,
                         "ARENA_DATA_DIR": str(tmp / "data"), "ARENA_RATE_LIMIT": "1000000"}  # fmt: skip
-    log = tmp / "serve.log"
-    process = subprocess.Popen([str(Path(sys.executable).parent / "arena"), "serve", "--embedded", "--port", str(port)],
-                               env=env, stdout=subprocess.DEVNULL, stderr=log.open("wb"),
-                               start_new_session=True)  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
+    processes: list[subprocess.Popen[bytes]] = []
+
+    def serve(*args: str) -> str:
+        """Another `arena serve` on the same database, Redis and data dir (a replica); its URL."""
+        port = free_port()
+        log = tmp / f"serve-{port}.log"
+        processes.append(subprocess.Popen([str(Path(sys.executable).parent / "arena"), "serve", "--port", str(port),
+                                           *args], env=env, stdout=subprocess.DEVNULL, stderr=log.open("wb"),
+                                          start_new_session=True))  # fmt: skip
+        url = f"http://127.0.0.1:{port}"
         wait_until(f"arena serve on {url}; its log: {log}", lambda: _up(url), 60)
-        yield Site(url, key)
+        return url
+
+    try:
+        site = Site(serve("--embedded"), key)
+        site.replica = serve
+        yield site
     finally:
-        stop(process)
+        for process in processes:
+            stop(process)
 
 
 def _up(url: str) -> bool:
@@ -289,12 +300,12 @@ def test_a_slow_remote_bot_misses_the_deadline_and_its_orders_wait_for_the_next_
 
 def test_signed_rest_calls_for_orders_portfolio_and_market(site: Site) -> None:
     site.tournament("practice-rest", {"practice": True}, ticks=4, deadline_s=10.0)
-    base = site.url + "/api/v1/remote/practice-rest/trader"
+    replica = site.replica()  # a second API process: REST calls reach the bot's connection whichever answers them
 
     def call(method: str, what: str, body: bytes = b"", **signing: Any) -> httpx.Response:
         path = f"/api/v1/remote/practice-rest/trader/{what}"
         headers = signed_headers(site.key, signing.pop("secret", site.secret), method, path, body=body)
-        return httpx.request(method, f"{base}/{what}", content=body, headers=headers, timeout=10)
+        return httpx.request(method, f"{replica}{path}", content=body, headers=headers, timeout=10)
 
     order = json.dumps({"type": "order", "symbol": "BTC-USD", "side": "buy", "qty": 0.2, "client_order_id": "r1"})
     assert call("POST", "orders", order.encode()).json()["error"]["code"] == "NOT_CONNECTED"
