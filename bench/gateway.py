@@ -71,7 +71,7 @@ class Site:
 
     def __init__(self, tmp: Path, redis_url: str) -> None:
         self.settings = Settings(redis_url=redis_url, database_url=f"sqlite:///{tmp / 'arena.db'}",
-                                 data_dir=tmp / "data", rate_limit=10**6)  # type: ignore[call-arg]  # fmt: skip
+                                 data_dir=tmp / "data", rate_limit=10**6)  # fmt: skip
         upgrade(self.settings.database)
         self.sessions = make_sessionmaker(make_engine(self.settings.database))
         keyring = SecretKeyring.from_settings("", self.settings.data_dir)
