@@ -29,7 +29,6 @@ import hmac
 import os
 import secrets
 import socket
-import ssl
 import struct
 import sys
 import time
@@ -77,6 +76,8 @@ class WebSocket:
         port = parts.port or (443 if parts.scheme == "wss" else 80)
         raw = socket.create_connection((parts.hostname, port), timeout=timeout)
         if parts.scheme == "wss":
+            import ssl  # only here: a sandboxed bot imports this module too, and never needs TLS
+
             raw = ssl.create_default_context().wrap_socket(raw, server_hostname=parts.hostname)
         self._sock = raw
         self._file = raw.makefile("rb")
