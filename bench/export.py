@@ -11,7 +11,8 @@ tournament without a symbol list trades), ``--bots`` entries (default 100), each
   ``export_peak_rss_mib`` the child's peak RSS (``rss_before_export_mib`` of it is the imports); ``csv_export_s``
   the same to CSV.
 - peer_write_s, the limit: pyarrow writing the same rows, already in memory as Arrow tables, to Parquet with the
-  same compression. ``ratio`` = export_s / peer_write_s: what reading the database and building the batches costs.
+  same compression. ``ratio`` = export_s / peer_write_s: what reading the database and building the batches costs;
+  ``cpu_ratio`` the same in CPU seconds (steadier on a loaded machine).
   Target: export_s < 5.
 """
 
@@ -181,16 +182,16 @@ def _in_child(url: str, out: Path, fmt: str) -> dict[str, object]:
     return json.loads(text)
 
 
-def peer_write(folder: Path) -> float:
-    """pyarrow writing the exported rows, already in memory, to Parquet (zstd, like the export)."""
+def peer_write(folder: Path) -> tuple[float, float]:
+    """pyarrow writing the exported rows, already in memory, to Parquet (zstd, like the export): wall and CPU s."""
     import pyarrow.parquet as pq
 
     tables = [pq.read_table(path) for path in sorted(folder.glob("*.parquet"))]
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     with tempfile.TemporaryDirectory() as peer:
         for k, table in enumerate(tables):
             pq.write_table(table, Path(peer) / f"{k}.parquet", compression="zstd")
-    return time.perf_counter() - started
+    return time.perf_counter() - started, time.process_time() - cpu
 
 
 def _spread(values: list[float]) -> dict[str, float]:
@@ -219,11 +220,12 @@ def main() -> None:
         for k in range(args.runs):
             parquet = _in_child(url, Path(tmp) / f"parquet{k}", "parquet")
             csv = _in_child(url, Path(tmp) / f"csv{k}", "csv")
-            peer_s = peer_write(Path(tmp) / f"parquet{k}")
+            peer_s, peer_cpu_s = peer_write(Path(tmp) / f"parquet{k}")
             runs.append({"export_s": parquet["seconds"], "rows": parquet["rows"], "rss": parquet["peak_rss_mib"],
                          "imports_s": parquet["imports_s"], "cpu_s": parquet["cpu_s"],
                          "baseline": parquet["baseline_rss_mib"], "csv_cpu_s": csv["cpu_s"],
-                         "csv_s": csv["seconds"], "csv_rss": csv["peak_rss_mib"], "peer_s": peer_s})  # type: ignore[dict-item]
+                         "csv_s": csv["seconds"], "csv_rss": csv["peak_rss_mib"], "peer_s": peer_s,
+                         "peer_cpu_s": peer_cpu_s})  # type: ignore[dict-item]
         sizes = sum(p.stat().st_size for p in (Path(tmp) / "parquet0").iterdir())
     total = int(runs[0]["rows"])
     print(json.dumps({
@@ -240,6 +242,8 @@ def main() -> None:
         "csv_peak_rss_mib": _spread([r["csv_rss"] for r in runs]),
         "peer_write_s": _spread([r["peer_s"] for r in runs]),
         "ratio": _spread([r["export_s"] / r["peer_s"] for r in runs]),
+        "peer_write_cpu_s": _spread([r["peer_cpu_s"] for r in runs]),
+        "cpu_ratio": _spread([r["cpu_s"] / r["peer_cpu_s"] for r in runs]),
         "parquet_bytes": sizes, "target_export_s": 5.0, "python": platform.python_version(),
     }))  # fmt: skip
 
