@@ -20,10 +20,12 @@ from fastapi import APIRouter, Path, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from sqlalchemy import select
 
 from arena.api import errors, gateway, remote_auth
 from arena.api.deps import Db, Me
 from arena.api.errors import ApiError
+from arena.api.paging import Page, Paging, by_id
 from arena.runtime.bus import Bus, book_from_wire
 from arena.runtime.protocol import MAX_LINE_BYTES, ProtocolViolation, parse_bot_message
 from arena.store import remote_keys
@@ -64,9 +66,12 @@ def new_key(request: Request, body: RemoteKeyIn, session: Db, me: Me) -> RemoteK
     return _key_out(key, secret)
 
 
-@router.get("/remote-keys", response_model=list[RemoteKeyOut])
-def my_keys(session: Db, me: Me) -> list[RemoteKeyOut]:
-    return [_key_out(k) for k in remote_keys.keys_of(session, me)]
+@router.get("/remote-keys", response_model=Page[RemoteKeyOut])
+def my_keys(session: Db, me: Me, paging: Paging) -> Page[RemoteKeyOut]:
+    """Your remote bots' keys, revoked ones too, oldest first (never their secrets)."""
+    query = select(RemoteKey).where(RemoteKey.contestant_id == me.id)
+    keys, after = by_id(session, query, RemoteKey.id, paging, "remote-keys")
+    return Page(items=[_key_out(k) for k in keys], next=after)
 
 
 @router.delete("/remote-keys/{key_id}", response_model=RemoteKeyOut)
@@ -177,7 +182,7 @@ def _backwards(redis: Any, key: str) -> Any:
         end = f"{ms}-{seq - 1}" if seq else f"{ms - 1}-18446744073709551615"
 
 
-@router.get("/remote/{slug}/{bot}/portfolio")
+@router.get("/remote/{slug}/{bot}/portfolio", responses=errors.responses(403))
 async def portfolio(request: Request, slug: Slug, bot: BotName) -> JSONResponse:
     """The bot's latest ``portfolio`` message (cash, NAV, positions); before its first trade, the starting balance."""
     entry, headers = await _signed(request, slug, bot)
@@ -185,7 +190,7 @@ async def portfolio(request: Request, slug: Slug, bot: BotName) -> JSONResponse:
     return JSONResponse(answer, headers=headers)
 
 
-@router.get("/remote/{slug}/{bot}/market")
+@router.get("/remote/{slug}/{bot}/market", responses=errors.responses(403))
 async def market(request: Request, slug: Slug, bot: BotName) -> JSONResponse:
     """The tournament's latest book of each symbol (full depth as published), with the last tick's number and time."""
     entry, headers = await _signed(request, slug, bot)
