@@ -115,10 +115,22 @@ def synthetic_book(
     volume: float,
 ) -> L2Book:
     """A deterministic (noise-free) book around ``mid``, as the bar replay needs it."""
+    return depth_book(inst, ts, mid, spread_rel, growing_sizes(top, inst.qty_decimals, min_size(inst)), last, volume)
+
+
+def depth_book(
+    inst: Instrument,
+    ts: int,
+    mid: float,
+    spread_rel: float,
+    depth: tuple[float, ...],
+    last: float | None,
+    volume: float,
+) -> L2Book:
+    """``synthetic_book`` with its level sizes given (``growing_sizes``): a replay reuses them across a bar."""
     tick = inst.tick_size
     bid, ask = touch_ticks(mid, spread_rel, tick)
     gap = level_gap_ticks(inst, mid)
-    depth = growing_sizes(top, inst.qty_decimals, min_size(inst))
     # A bid side that would reach zero or below stops early (a penny stock with a wide gap): zip stops with it.
     bids = tuple(zip(prices(bid, -gap, tick), depth, strict=False))
     asks = tuple(zip(prices(ask, gap, tick), depth, strict=False))

@@ -30,6 +30,7 @@ import heapq
 from collections.abc import Iterator, Sequence
 from datetime import timedelta
 from itertools import groupby
+from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -95,7 +96,7 @@ class ReplayFeed:
             self._symbols = tuple(sorted(seen))
 
     def __iter__(self) -> Iterator[Tick]:
-        for ts, group in groupby(self._events(), key=lambda event: event[0]):
+        for ts, group in groupby(self._events(), key=itemgetter(0)):
             books: dict[str, L2Book] = {}
             for _, _, _, book in group:
                 earlier = books.pop(book.symbol, None)
@@ -110,6 +111,8 @@ class ReplayFeed:
             self._quote_events(i, f) if f.kind == "quotes" else self._bar_events(i, f)
             for i, f in enumerate(self._files)
         ]
+        if len(streams) == 1:
+            return streams[0]  # already in (ts, file, order) order: nothing to merge
         return heapq.merge(*streams, key=lambda event: event[:3])
 
     # -- quotes ---------------------------------------------------------------------------------------
@@ -137,6 +140,7 @@ class ReplayFeed:
         events: list[Event] = []
         daily = [bar for bar in bars if bar.day is not None]
         sessions = self._daily_sessions(file, daily) if daily else {}
+        smallest = {bar.inst.symbol: ladder.min_size(bar.inst) for bar in daily}
         for bar in bars:
             if bar.day is None:
                 book = ladder.synthetic_book(
@@ -150,27 +154,17 @@ class ReplayFeed:
                 )
                 events.append((bar.ts, index, 2 * bar.line, book))
                 continue
-            open_ts, close_ts = sessions[bar.inst.venue, bar.ts]
-            top = ladder.top_size(bar.inst, daily_volume=bar.volume)
-            spread = bar.inst.spread_bps * 1e-4
-            first_half = round(bar.volume / 2, bar.inst.qty_decimals)
-            second_half = round(bar.volume - first_half, bar.inst.qty_decimals)
-            events.append(
-                (
-                    open_ts,
-                    index,
-                    2 * bar.line,
-                    ladder.synthetic_book(bar.inst, open_ts, bar.open, spread, top, bar.open, first_half),
-                )
-            )
-            events.append(
-                (
-                    close_ts,
-                    index,
-                    2 * bar.line + 1,
-                    ladder.synthetic_book(bar.inst, close_ts, bar.close, spread, top, bar.close, second_half),
-                )
-            )
+            inst = bar.inst
+            open_ts, close_ts = sessions[inst.venue, bar.ts]
+            top = ladder.top_size(inst, daily_volume=bar.volume)
+            depth = ladder.growing_sizes(top, inst.qty_decimals, smallest[inst.symbol])  # both ticks' sizes
+            spread = inst.spread_bps * 1e-4
+            first_half = round(bar.volume / 2, inst.qty_decimals)
+            second_half = round(bar.volume - first_half, inst.qty_decimals)
+            opening = ladder.depth_book(inst, open_ts, bar.open, spread, depth, bar.open, first_half)
+            closing = ladder.depth_book(inst, close_ts, bar.close, spread, depth, bar.close, second_half)
+            events.append((open_ts, index, 2 * bar.line, opening))
+            events.append((close_ts, index, 2 * bar.line + 1, closing))
         # By time, then symbol: a bar file replays the same whatever order its rows come in.
         events.sort(key=lambda event: (event[0], event[3].symbol, event[2]))
         for seq, (ts, _, _, book) in enumerate(events):
