@@ -182,7 +182,7 @@ def _backwards(redis: Any, key: str) -> Any:
         end = f"{ms}-{seq - 1}" if seq else f"{ms - 1}-18446744073709551615"
 
 
-@router.get("/remote/{slug}/{bot}/portfolio")
+@router.get("/remote/{slug}/{bot}/portfolio", responses=errors.responses(403))
 async def portfolio(request: Request, slug: Slug, bot: BotName) -> JSONResponse:
     """The bot's latest ``portfolio`` message (cash, NAV, positions); before its first trade, the starting balance."""
     entry, headers = await _signed(request, slug, bot)
@@ -190,7 +190,7 @@ async def portfolio(request: Request, slug: Slug, bot: BotName) -> JSONResponse:
     return JSONResponse(answer, headers=headers)
 
 
-@router.get("/remote/{slug}/{bot}/market")
+@router.get("/remote/{slug}/{bot}/market", responses=errors.responses(403))
 async def market(request: Request, slug: Slug, bot: BotName) -> JSONResponse:
     """The tournament's latest book of each symbol (full depth as published), with the last tick's number and time."""
     entry, headers = await _signed(request, slug, bot)
