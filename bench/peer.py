@@ -31,7 +31,7 @@ try:
     import backtrader as bt
 except ImportError:
     sys.exit("bench/peer.py needs backtrader, the peer it measures against: pip install -e '.[bench]'")
-from arena_bot import Book, Bot  # noqa: E402
+from arena_bot import Book, Bot, Ticker  # noqa: E402
 
 from arena.catalog import load_catalog  # noqa: E402
 from arena.engine.rules import Ruleset  # noqa: E402
@@ -54,8 +54,11 @@ RULES = Ruleset(
 
 
 class ArenaSma(Bot):
+    """Reads the last price from the ``ticker`` channel: the strategy needs no depth, and a bot subscribes to
+    what it reads (``ArenaSmaOnBooks`` keeps the whole order book instead: ``--channel orderbook``)."""
+
     symbols = (SYMBOL,)
-    channels = ("orderbook",)
+    channels = ("ticker",)
 
     def on_start(self, info: dict[str, Any]) -> None:
         self.closes: deque[float] = deque(maxlen=SLOW)
@@ -63,8 +66,8 @@ class ArenaSma(Bot):
         self.last: float | None = None
         self.order = 0.0  # shares to buy (> 0) or sell (< 0) at the next open, sized at the close as backtrader does
 
-    def on_book(self, book: Book) -> None:
-        self.last = book.last if book.last is not None else book.mid
+    def on_ticker(self, ticker: Ticker) -> None:
+        self.last = ticker.last if ticker.last is not None else ticker.mid
 
     def on_tick(self, ts: int) -> None:
         day = datetime.fromtimestamp(ts / 1000, UTC).date()
@@ -90,6 +93,16 @@ class ArenaSma(Bot):
             self.order = -held
 
 
+class ArenaSmaOnBooks(ArenaSma):
+    channels = ("orderbook",)
+
+    def on_book(self, book: Book) -> None:
+        self.last = book.last if book.last is not None else book.mid
+
+
+BOTS = {"ticker": ArenaSma, "orderbook": ArenaSmaOnBooks}
+
+
 def _opens() -> dict[str, float]:
     with BARS.open() as rows:
         next(rows)
@@ -107,15 +120,17 @@ def _bps_past_open(fills: list[dict[str, Any]]) -> float:
     return statistics.mean(worse) if worse else 0.0
 
 
-def run_arena() -> dict[str, Any]:
+def run_arena(bot: type[ArenaSma] = ArenaSma) -> dict[str, Any]:
     catalog = load_catalog()
+    cpu = time.process_time()
     started = time.perf_counter()
     ticks = list(open_feed(str(BARS), catalog, [SYMBOL]))
     parsed = time.perf_counter()
-    result = run_backtest(ArenaSma(), catalog, RULES, ticks)
+    result = run_backtest(bot(), catalog, RULES, ticks)
     elapsed = time.perf_counter() - started
+    cpu = time.process_time() - cpu
     bars = len(ticks) // 2
-    return {"bars": bars, "seconds": elapsed, "bars_per_second": bars / elapsed,
+    return {"bars": bars, "seconds": elapsed, "bars_per_second": bars / elapsed, "bars_per_cpu_second": bars / cpu,
             "run_only_bars_per_second": bars / (elapsed - (parsed - started)), "final_value": result.nav,
             "fills": len(result.fills), "fees": sum(f["fee"] for f in result.fills),
             "fill_bps_past_open": _bps_past_open(result.fills)}  # fmt: skip
@@ -137,6 +152,7 @@ class BacktraderSma(bt.Strategy):
 
 
 def run_backtrader() -> dict[str, Any]:
+    cpu = time.process_time()
     started = time.perf_counter()
     cerebro = bt.Cerebro(stdstats=False)  # no observers: the peer at its fastest
     cerebro.adddata(bt.feeds.GenericCSVData(
@@ -156,31 +172,38 @@ def run_backtrader() -> dict[str, Any]:
     cerebro.addanalyzer(Counted)
     cerebro.run()
     elapsed = time.perf_counter() - started
+    cpu = time.process_time() - cpu
     bars = sum(1 for _ in BARS.open()) - 1
-    return {"bars": bars, "seconds": elapsed, "bars_per_second": bars / elapsed,
+    return {"bars": bars, "seconds": elapsed, "bars_per_second": bars / elapsed, "bars_per_cpu_second": bars / cpu,
             "final_value": cerebro.broker.getvalue(), "fills": len(fills), "fees": sum(fills)}  # fmt: skip
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeat", type=int, default=3, help="runs of each, alternated; medians are reported")
+    parser.add_argument("--channel", choices=sorted(BOTS), default="ticker", help="the market data Arena's bot reads")
     args = parser.parse_args()
     arena: list[dict[str, Any]] = []
     peer: list[dict[str, Any]] = []
     for _ in range(args.repeat):  # alternated, so each pair of runs sees the same load on a noisy machine
-        arena.append(run_arena())
+        arena.append(run_arena(BOTS[args.channel]))
         peer.append(run_backtrader())
     arena_rate = statistics.median(r["bars_per_second"] for r in arena)
     peer_rate = statistics.median(r["bars_per_second"] for r in peer)
     ratios = [a["bars_per_second"] / p["bars_per_second"] for a, p in zip(arena, peer, strict=True)]
+    # The same per second of each one's own CPU time: this shared machine's load swings wall time several-fold.
+    cpu_ratios = [a["bars_per_cpu_second"] / p["bars_per_cpu_second"] for a, p in zip(arena, peer, strict=True)]
     a, p = arena[-1], peer[-1]
     print(json.dumps({
         "bars": a["bars"],
+        "arena_channel": args.channel,
         "arena_bars_per_second": round(arena_rate),
         "arena_run_only_bars_per_second": round(statistics.median(r["run_only_bars_per_second"] for r in arena)),
         "backtrader_bars_per_second": round(peer_rate),
         "arena_to_backtrader": round(statistics.median(ratios), 3),  # the median of the pairs' ratios
         "arena_to_backtrader_spread": [round(r, 3) for r in ratios],
+        "arena_to_backtrader_cpu": round(statistics.median(cpu_ratios), 3),
+        "arena_to_backtrader_cpu_spread": [round(r, 3) for r in cpu_ratios],
         "arena_final_value": round(a["final_value"], 2),
         "backtrader_final_value": round(p["final_value"], 2),
         "final_value_difference": round(a["final_value"] / p["final_value"] - 1, 5),
