@@ -49,6 +49,8 @@ TABLES: tuple[Table, ...] = get_args(Table)
 BATCH_ROWS = 16_384  # rows read and written at a time: the export's memory is a few of these batches
 EXPORT_VERSION = 1  # manifest.json says it; it changes when a column changes meaning or goes away
 
+SNAPSHOT = {"postgresql": {"isolation_level": "REPEATABLE READ"}}  # execution options per dialect (see export)
+
 TS = pa.timestamp("ms", tz="UTC")
 BOT = pa.dictionary(pa.int32(), pa.string())
 
@@ -279,7 +281,10 @@ def export(
     if unknown:
         raise InvalidValue(f"unknown table(s) {', '.join(map(repr, unknown))}; the tables are {', '.join(TABLES)}",
                            "UNKNOWN_TABLE")  # fmt: skip
-    with sessions() as session, session.begin():
+    with sessions() as session:
+        # One snapshot for every table: SQLite's transaction is one already; PostgreSQL's default (read committed)
+        # would let a running tournament's new rows into later tables and not earlier ones.
+        session.connection(execution_options=SNAPSHOT.get(session.get_bind().dialect.name, {}))
         t = find_tournament(session, slug)
         entries = entries_in(session, t.id, scope)
         bots = _Bots(pa.array([i for i, _ in entries], I64), pa.array([k for _, k in entries], STR))

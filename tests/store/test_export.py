@@ -199,3 +199,26 @@ def test_the_export_command_writes_the_files_and_refuses_bad_input(sessions, cup
         result = runner.invoke(app, args, env=env)
         assert result.exit_code == 1 and json.loads(result.output)["error"]["code"] == code, result.output
     assert not (tmp_path / "x").exists()
+
+
+def test_the_files_are_one_snapshot_while_the_record_grows(sessions, engine, cup, tmp_path, monkeypatch):
+    """A rejection recorded while the export runs (after it has read the market and before the rejections) is in no
+    file: every table comes from one snapshot (PostgreSQL's default isolation would let it into the later ones)."""
+    from arena.store.models import RejectionRecord
+
+    alice = next(k for k in cup if k.startswith("alice"))
+    read = store_export._batches
+
+    def recording_meanwhile(session, query, columns, bots):
+        with sessions.begin() as other:
+            other.add(RejectionRecord(tournament_id=_cup_id(sessions), entry_id=cup[alice], ts=1, code="LATE",
+                                      message="recorded during the export"))  # fmt: skip
+        monkeypatch.setattr(store_export, "_batches", read)
+        yield from read(session, query, columns, bots)
+
+    monkeypatch.setattr(store_export, "_batches", recording_meanwhile)
+    done = store_export.export(make_sessionmaker(engine, read_only=True), "cup", tmp_path, "parquet")
+    assert done.rows["rejections"] == TICKS // 7
+    assert "LATE" not in pq.read_table(tmp_path / "rejections.parquet").column("code").to_pylist()
+    with sessions() as session:
+        assert store_export.count_rows(session, _cup_id(sessions), store_export.Scope()) == sum(done.rows.values()) + 1
