@@ -92,3 +92,16 @@ def test_a_dropped_connection_ends_the_bot_and_a_stopping_api_is_the_hosts_fault
         standing, link = _run(redis_url, catalog, f"link-{code}", play)
         assert standing.status == status, (code, standing)
         assert link.closes == []  # closed already: nothing more to close
+
+
+def test_a_flooding_remote_bot_is_cut_off_and_closed_as_a_policy_violation(redis_url: str, catalog: Any) -> None:
+    def play(link: Link) -> None:
+        for message in link.messages():
+            if message["type"] == "hello":
+                link.bot.feed(b"garbage\n" * 101)  # past the 100 refused lines a run may have
+            elif message["type"] == "error" and message["code"] == "FLOODING":
+                return
+
+    standing, link = _run(redis_url, catalog, "link-flood", play)
+    assert standing.status == "killed"
+    assert link.closes and link.closes[0][0] == 1008 and "cut off" in link.closes[0][1]
