@@ -23,6 +23,7 @@ import time
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from email.message import Message
 from email.parser import Parser
 from pathlib import Path
 
@@ -112,13 +113,14 @@ def _pip(args: list[str], progress: Progress) -> None:
 def _missing(wheels: list[Path], environment: dict[str, str], root: str = "arena") -> list[Requirement]:
     """What ``root`` needs in ``environment``, followed through the wheels (with the extras each is asked for),
     that has no wheel yet."""
-    metadata = {}
+    metadata: dict[str, Message] = {}
     for wheel in wheels:
         with zipfile.ZipFile(wheel) as archive:
             name = next(n for n in archive.namelist() if n.endswith(".dist-info/METADATA") and n.count("/") == 1)
             metadata[canonicalize_name(wheel.name.split("-")[0])] = Parser().parsestr(archive.read(name).decode())
     needed: dict[str, set[str]] = {root: set()}
-    queue, missing = [root], {}
+    queue: list[str] = [root]
+    missing: dict[str, Requirement] = {}
     while queue:
         project = queue.pop()
         for line in metadata[project].get_all("Requires-Dist") or []:
