@@ -46,6 +46,7 @@ def generate(url: str, ticks: int, symbols: int, bots: int) -> dict[str, int]:
     from arena.store.db import make_engine, make_sessionmaker
     from arena.store.migrate import upgrade
     from arena.store.models import (
+        Base,
         EquitySnapshot,
         FillRecord,
         OrderRecord,
@@ -76,7 +77,7 @@ def generate(url: str, ticks: int, symbols: int, bots: int) -> dict[str, int]:
         t_id, entries = t.id, sorted(tournaments.entry_map(session, t).values())
     counts = dict.fromkeys(("ticks", "orders", "fills", "rejections", "equity", "standings"), 0)
 
-    def put(model: type, rows: list[dict[str, object]], name: str) -> None:
+    def put(model: type[Base], rows: list[dict[str, object]], name: str) -> None:
         with sessions.begin() as session:
             session.execute(insert(model.__table__), rows)
         counts[name] += len(rows)
@@ -126,7 +127,7 @@ def generate(url: str, ticks: int, symbols: int, bots: int) -> dict[str, int]:
     every = max(1, math.ceil(ticks / 1000))
     for e in entries:
         nav = 1_000_000.0
-        samples = []
+        samples: list[dict[str, object]] = []
         for n in range(every, ticks + 1, every):
             nav *= 1 + rng.gauss(0, 1e-3)
             samples.append({"tournament_id": t_id, "entry_id": e, "ts": t0 + n * step, "nav": nav,
@@ -143,7 +144,7 @@ def generate(url: str, ticks: int, symbols: int, bots: int) -> dict[str, int]:
     return counts
 
 
-def export_once(url: str, out: Path, fmt: str) -> dict[str, object]:
+def export_once(url: str, out: Path, fmt: str) -> dict[str, float]:
     """One export in this process: seconds, rows, peak RSS (MiB), and the imports' seconds before it (pyarrow's
     first conversion imports pandas): paid once by a process, as by the API's, so timed apart."""
     started = time.perf_counter()
@@ -176,7 +177,7 @@ def _peak_rss_mib() -> float:
     return float("nan")
 
 
-def _in_child(url: str, out: Path, fmt: str) -> dict[str, object]:
+def _in_child(url: str, out: Path, fmt: str) -> dict[str, float]:
     text = subprocess.run([sys.executable, __file__, "--child", url, str(out), fmt], check=True,
                           capture_output=True, text=True).stdout  # fmt: skip
     return json.loads(text)
@@ -225,7 +226,7 @@ def main() -> None:
                          "imports_s": parquet["imports_s"], "cpu_s": parquet["cpu_s"],
                          "baseline": parquet["baseline_rss_mib"], "csv_cpu_s": csv["cpu_s"],
                          "csv_s": csv["seconds"], "csv_rss": csv["peak_rss_mib"], "peer_s": peer_s,
-                         "peer_cpu_s": peer_cpu_s})  # type: ignore[dict-item]
+                         "peer_cpu_s": peer_cpu_s})
         sizes = sum(p.stat().st_size for p in (Path(tmp) / "parquet0").iterdir())
     total = int(runs[0]["rows"])
     print(json.dumps({
