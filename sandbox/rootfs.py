@@ -30,7 +30,7 @@ SDK_DIR = "/opt/arena/sdk"
 PACKAGES_DIR = "/opt/arena/site-packages"
 
 # Libraries contestants may import besides the standard library and the SDK (and what they need).
-CONTESTANT_PACKAGES = ("numpy", "pandas", "dateutil", "tzdata", "pytz", "six")
+CONTESTANT_PACKAGES = ("numpy", "pandas", "dateutil", "tzdata", "pytz", "six", "onnxruntime")
 _LIB_DIRS = ("/lib", "/lib64", "/lib32", "/libx32", "/usr/lib", "/usr/lib64", "/usr/lib32", "/usr/libx32")
 
 

@@ -1,19 +1,21 @@
 """The runner rootfs without Docker: unpack the base tarball, then apply the Dockerfile's steps in Python.
 
 Each block below is one step of runner-images/python/Dockerfile, in order; programs the image itself must
-run (its Python, to compile the SDK and write the manifest) run chrooted into the tree, as root, with the
-environment a Dockerfile RUN has. tests/images checks that both ways give the same tree.
+run (its Python, to compile the SDK and the wheels and write the manifest) run chrooted into the tree, as root,
+with the environment and the /proc a Dockerfile RUN has. tests/images checks that both ways give the same tree.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
+from arena.children import find_tool
 from arena.images.base import BaseTarball
-from arena.images.errors import BuildStepError
+from arena.images.errors import BuildStepError, MissingToolError
 from arena.images.fs import extract_tar
 from arena.images.recipe import MANIFEST_PATH, RunnerRecipe
 from sandbox.rootfs import PACKAGES_DIR, SANDBOX_GID, SANDBOX_UID, SDK_DIR
@@ -25,10 +27,19 @@ _RUN_ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bi
             "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": f"{SDK_DIR}:{PACKAGES_DIR}", "LANG": "C.UTF-8"}
 
 
+def in_root(root: Path, command: list[str], chroot_options: tuple[str, ...] = ()) -> list[str]:
+    """``command`` chrooted into ``root`` with a /proc of its own, as a container has (onnxruntime aborts at
+    import without /proc/cpuinfo), mounted in a private mount and PID namespace: gone when the command ends."""
+    unshare, chroot = find_tool("unshare"), find_tool("chroot")
+    if unshare is None or chroot is None:
+        raise MissingToolError("unshare and chroot (util-linux, coreutils) are needed to run the image's programs")
+    return [unshare, "--mount", "--pid", "--fork", f"--mount-proc={root}/proc", chroot, *chroot_options, str(root),
+            *command]
+
+
 def _run(root: Path, step: str, command: list[str], stdin: bytes | None = None) -> bytes:
     """Run ``command`` inside ``root`` (chroot) like a RUN step; its stdout."""
-    done = subprocess.run(["chroot", str(root), *command], input=stdin, capture_output=True, env=_RUN_ENV,
-                          umask=0o022)
+    done = subprocess.run(in_root(root, command), input=stdin, capture_output=True, env=_RUN_ENV, umask=0o022)
     if done.returncode != 0:
         lines = done.stderr.decode(errors="replace").splitlines()
         raise BuildStepError(step, f"{command[0]} exited with status {done.returncode}", lines)
@@ -46,8 +57,10 @@ def _mkdir(path: Path, mode: int = 0o755) -> None:
         directory.chmod(mode)
 
 
-def assemble_rootfs(recipe: RunnerRecipe, base: BaseTarball, dest: Path, progress: Progress) -> None:
-    """Build the runner rootfs for ``recipe`` into the empty directory ``dest`` (needs root: chroot, chown)."""
+def assemble_rootfs(recipe: RunnerRecipe, base: BaseTarball, dest: Path, progress: Progress,
+                    wheels: list[Path] | tuple[Path, ...] = ()) -> None:
+    """Build the runner rootfs for ``recipe`` into the empty directory ``dest`` (needs root: chroot, chown), with
+    the pinned ``wheels`` (already fetched and checked: arena/images/wheels.py)."""
     progress(f"unpacking {base.path.name}")
     extract_tar(base.path, dest)
 
@@ -69,6 +82,20 @@ def assemble_rootfs(recipe: RunnerRecipe, base: BaseTarball, dest: Path, progres
     step = "RUN python3 -m compileall -q --invalidation-mode unchecked-hash /opt/arena/sdk"
     progress(step)
     _run(dest, step, ["python3", "-m", "compileall", "-q", "--invalidation-mode", "unchecked-hash", SDK_DIR])
+
+    step = "COPY wheels /tmp/wheels"
+    progress(step)
+    staged = dest / "tmp/wheels"
+    _mkdir(staged)
+    for wheel in wheels:
+        shutil.copyfile(wheel, staged / wheel.name)
+
+    step = "RUN (unpack the wheels into /opt/arena/site-packages, compile them)"
+    progress(step)
+    for wheel in sorted(wheels, key=lambda w: w.name):  # the shell's glob order
+        _run(dest, step, ["python3", "-m", "zipfile", "-e", f"/tmp/wheels/{wheel.name}", f"{PACKAGES_DIR}/"])
+    shutil.rmtree(staged)
+    _run(dest, step, ["python3", "-m", "compileall", "-q", "--invalidation-mode", "unchecked-hash", PACKAGES_DIR])
 
     step = "RUN (bot user, mount points, /usr/local/bin/python3)"
     progress(step)

@@ -1,4 +1,5 @@
-"""The base filesystem: Debian with Python, numpy and pandas, made by mmdebstrap, no image registry involved.
+"""The base filesystem: Debian with Python, numpy, pandas and scikit-learn, made by mmdebstrap, no image registry
+involved.
 
 The tarball is cached by the digest of its recipe (suite, packages, architecture, this module's version),
 so it is built once per machine; delete it (or ``arena images build --rebuild``) to pick up security
@@ -25,18 +26,31 @@ from arena.images.fs import normalize_owner, remove_tree
 
 Progress = Callable[[str], None]
 
-BASE_RECIPE_VERSION = 1  # bump when the mmdebstrap options or _trim change what the tarball holds
+BASE_RECIPE_VERSION = 3  # bump when the mmdebstrap options or _trim change what the tarball holds
 SUITE = "bookworm"
-# The minimum for `import numpy, pandas` (pytz, dateutil and six come as dependencies); the essential
-# variant has no apt.
-PACKAGES = ("python3", "python3-numpy", "python3-pandas", "tzdata")
+# The minimum for `import numpy, pandas, sklearn` (pytz, dateutil, six, scipy, joblib and threadpoolctl come as
+# dependencies); the essential variant has no apt. onnxruntime is not in Debian: a pinned wheel
+# (runner-images/python/wheels.txt, arena/images/wheels.py).
+PACKAGES = ("python3", "python3-numpy", "python3-pandas", "python3-sklearn", "tzdata")
 # mmdebstrap's own hook: lays out merged /usr up front, so init-system-helpers' "usrmerge | usr-is-merged"
 # is met by usr-is-merged instead of usrmerge and the Perl it needs (50 MB).
 _MERGED_USR_HOOKS = Path("/usr/share/mmdebstrap/hooks/merged-usr")
 
+# A compiler toolchain: Debian's scipy depends on pythran (a compiler for Python), which depends on g++, binutils,
+# Boost and the Python headers, none of which scipy or a bot needs at run time (about 450 MB, thousands of files,
+# and programs a bot has no business running). dpkg never writes the bulk of it (its globs match across "/");
+# the drivers' programs stay until the install is done (their packages' scripts register them as alternatives).
+_TOOLCHAIN = ("/usr/include/*", "/usr/lib/gcc/*", "/usr/libexec/gcc/*", "/usr/share/gcc/*",
+              "/usr/lib/python3.11/config-3.11-*", "/usr/lib/*-linux-gnu/*.a", "/usr/lib/*-linux-gnu/lib*san.so*",
+              "/usr/bin/*-linux-gnu-lto-dump*")
+_TOOLCHAIN_PROGRAMS = ("usr/bin/*-linux-gnu-*", "usr/bin/gcc*", "usr/bin/g++*", "usr/bin/cpp*", "usr/bin/c++*",
+                       "usr/bin/cc", "usr/bin/ld", "usr/bin/ld.*", "usr/bin/as", "usr/bin/gold", "usr/bin/ar",
+                       "usr/bin/nm", "usr/bin/objcopy", "usr/bin/objdump", "usr/bin/ranlib", "usr/bin/readelf",
+                       "usr/bin/strip", "usr/bin/pythran*")
+
 # dpkg skips these while unpacking; copyright files stay (the licences travel with the binaries).
 _DPKG_EXCLUDES = ("/usr/share/doc/*", "/usr/share/man/*", "/usr/share/info/*", "/usr/share/locale/*",
-                  "/usr/share/lintian/*")
+                  "/usr/share/lintian/*", *_TOOLCHAIN)
 _DPKG_INCLUDES = ("/usr/share/doc/*/copyright",)
 
 # Removed after install: package-manager state and caches, anything that installs Python packages,
@@ -44,7 +58,8 @@ _DPKG_INCLUDES = ("/usr/share/doc/*/copyright",)
 _REMOVE = ("etc/apt", "var/lib/apt", "var/cache/apt", "var/cache/debconf/*-old", "var/lib/dpkg/*-old",
            "var/log/*", "usr/share/man", "usr/share/info", "usr/share/lintian", "usr/share/locale/*",
            "usr/lib/python3*/ensurepip", "usr/lib/python3/dist-packages/pip", "usr/lib/python3/dist-packages/pip-*",
-           "usr/local/lib/python3*/dist-packages/pip*", "usr/bin/pip*", "dev/*")
+           "usr/local/lib/python3*/dist-packages/pip*", "usr/bin/pip*", "dev/*",
+           *_TOOLCHAIN_PROGRAMS, *(p.lstrip("/") for p in _TOOLCHAIN))
 
 # Files Docker bind-mounts into a container. The image ships its own, so `docker export` gives back exactly
 # the image (Docker only adds placeholders where they are missing), and so the sandbox's read-only root

@@ -19,6 +19,7 @@ from arena.images.errors import DockerdError, ImageError, NeedsRootError
 from arena.images.fs import remove_tree
 from arena.images.recipe import RUNNER_DIR, RunnerRecipe
 from arena.images.runner import build_image, export_image, import_base
+from arena.images.wheels import fetch_wheels
 
 Progress = Callable[[str], None]
 
@@ -26,7 +27,7 @@ Progress = Callable[[str], None]
 @dataclass(frozen=True)
 class RunnerImage:
     rootfs: Path  # <images dir>/rootfs/python-<digest[:16]>, read-only by convention, root-owned
-    digest: str  # sha256 (hex) of the recipe: base recipe, Dockerfile, manifest script, SDK sources
+    digest: str  # sha256 (hex) of the recipe: base recipe, Dockerfile, manifest script, wheel pins, SDK sources
     manifest: dict[str, Any]  # /opt/arena/manifest.json
     builder: Literal["docker", "python", "cache"]
     timings: dict[str, float] = field(default_factory=dict)  # seconds per phase
@@ -66,11 +67,14 @@ def build_runner(images_dir: Path | None = None, *, docker_engine: bool | None =
     if base is None:
         base = build_base(recipe.base, images / "base", progress=progress, force=force)
     timings["base"] = base.seconds
+    phase = time.monotonic()
+    wheels = fetch_wheels(recipe.wheel_pins, recipe.base.architecture, images / "wheels", progress)
+    timings["wheels"] = time.monotonic() - phase
     use_docker = engine is not None or (docker_engine if docker_engine is not None else engine_available())
     staging = store.staging_dir(images)
     try:
         if use_docker and engine is not None:
-            _docker_build(engine, recipe, base, staging, progress, timings)
+            _docker_build(engine, recipe, base, wheels, staging, progress, timings)
         elif use_docker:
             phase = time.monotonic()
             private = PrivateDockerd(data_root=images, progress=progress)
@@ -85,12 +89,12 @@ def build_runner(images_dir: Path | None = None, *, docker_engine: bool | None =
             if use_docker:
                 timings["dockerd_start"] = time.monotonic() - phase
                 try:
-                    _docker_build(private.api, recipe, base, staging, progress, timings)
+                    _docker_build(private.api, recipe, base, wheels, staging, progress, timings)
                 finally:
                     private.stop()
         if not use_docker:
             phase = time.monotonic()
-            assemble_rootfs(recipe, base, staging, progress)
+            assemble_rootfs(recipe, base, staging, progress, wheels)
             timings["assemble"] = time.monotonic() - phase
         store.finalize(staging)
         if not store.is_complete(staging, digest):
@@ -104,13 +108,13 @@ def build_runner(images_dir: Path | None = None, *, docker_engine: bool | None =
     return RunnerImage(final, digest, store.read_manifest(final), "docker" if use_docker else "python", timings)
 
 
-def _docker_build(api: docker.APIClient, recipe: RunnerRecipe, base: BaseTarball, dest: Path, progress: Progress,
-                  timings: dict[str, float]) -> None:
+def _docker_build(api: docker.APIClient, recipe: RunnerRecipe, base: BaseTarball, wheels: list[Path], dest: Path,
+                  progress: Progress, timings: dict[str, float]) -> None:
     phase = time.monotonic()
     base_ref = import_base(api, base, progress)
     timings["import"] = time.monotonic() - phase
     phase = time.monotonic()
-    image = build_image(api, recipe, base_ref, progress)
+    image = build_image(api, recipe, base_ref, progress, wheels)
     timings["build"] = time.monotonic() - phase
     phase = time.monotonic()
     export_image(api, image, base, dest, progress)

@@ -1,7 +1,9 @@
-"""What a runner image is made of: its base recipe and its build context (Dockerfile, manifest script, SDK).
+"""What a runner image is made of: its base recipe and its build context (Dockerfile, manifest script, SDK,
+the pinned wheels' list).
 
 The digest covers all of it, so the Docker build and the Docker-free assembly of the same recipe share a
-digest, and a rootfs is rebuilt exactly when something that shapes it changed.
+digest, and a rootfs is rebuilt exactly when something that shapes it changed. The wheels themselves are not
+read for it: wheels.txt pins each by its sha256, so the digest is known before (and without) downloading them.
 """
 
 from __future__ import annotations
@@ -13,18 +15,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from arena.images.base import BaseRecipe
+from arena.images.wheels import WHEELS_FILE, WheelPin, parse_pins
 from sandbox.rootfs import MANIFEST
 
 RUNNER_DIR = Path(__file__).resolve().parents[2] / "runner-images" / "python"
 # Bump when arena/images/assemble.py (the Dockerfile's steps, in Python) or the export changes the result.
-RUNNER_RECIPE_VERSION = 1
+RUNNER_RECIPE_VERSION = 2
 
 IMAGE_REPOSITORY = "arena/runner-python"
 BASE_REPOSITORY = "arena/runner-base"
 MANIFEST_PATH = f"/{MANIFEST}"  # where the sandbox reads it
 
 # The context holds these, with fixed modes and times so that it (and each rebuild) is byte-for-byte the same.
-_CONTEXT_ROOTS = ("Dockerfile", "manifest.py", "arena_bot")
+_CONTEXT_ROOTS = ("Dockerfile", "manifest.py", WHEELS_FILE, "arena_bot")
+WHEELS_DIR = "wheels"  # in the context: the pinned wheels, fetched for a build (arena/images/wheels.py)
 _MTIME = 946684800  # 2000-01-01: COPY keeps it; the compiled SDK uses hash-based .pyc files anyway
 
 
@@ -71,11 +75,18 @@ class RunnerRecipe:
                 return item.data
         raise KeyError(name)
 
-    def context_tar(self) -> bytes:
-        """The build context as Docker receives it: exactly the digested files, root-owned, 0644/0755."""
+    @property
+    def wheel_pins(self) -> tuple[WheelPin, ...]:
+        return parse_pins(self.file(WHEELS_FILE).decode())
+
+    def context_tar(self, wheels: tuple[Path, ...] | list[Path] = ()) -> bytes:
+        """The build context as Docker receives it: exactly the digested files, root-owned, 0644/0755, and
+        ``wheels`` (checked against the pins by arena/images/wheels.py) under wheels/."""
         buf = io.BytesIO()
+        wheel_files = [ContextFile(WHEELS_DIR, None)]
+        wheel_files += [ContextFile(f"{WHEELS_DIR}/{wheel.name}", wheel.read_bytes()) for wheel in wheels]
         with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
-            for item in self.files:
+            for item in [*self.files, *wheel_files]:
                 info = tarfile.TarInfo(item.name)
                 info.mtime = _MTIME
                 if item.data is None:

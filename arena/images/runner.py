@@ -49,10 +49,12 @@ def import_base(api: docker.APIClient, base: BaseTarball, progress: Progress,
     return ref
 
 
-def build_image(api: docker.APIClient, recipe: RunnerRecipe, base_ref: str, progress: Progress) -> str:
-    """Build the Dockerfile on ``base_ref``; tag it with the project version and the digest; return its ID."""
+def build_image(api: docker.APIClient, recipe: RunnerRecipe, base_ref: str, progress: Progress,
+                wheels: list[Path] | tuple[Path, ...] = ()) -> str:
+    """Build the Dockerfile on ``base_ref`` with the pinned ``wheels`` (already fetched and checked) in its context;
+    tag it with the project version and the digest; return its ID."""
     digest = recipe.digest()
-    return build_tagged(api, recipe.context_tar(), IMAGE_REPOSITORY, digest, {"BASE": base_ref, "DIGEST": digest},
+    return build_tagged(api, recipe.context_tar(wheels), IMAGE_REPOSITORY, digest, {"BASE": base_ref, "DIGEST": digest},
                         progress)
 
 

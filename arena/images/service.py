@@ -15,8 +15,6 @@ import hashlib
 import io
 import json
 import os
-import subprocess
-import sys
 import tarfile
 import tempfile
 import time
@@ -37,6 +35,7 @@ from arena.images.errors import ImageError, NeedsRootError
 from arena.images.fs import remove_tree
 from arena.images.rootfs import images_dir as resolve_images_dir
 from arena.images.runner import build_tagged, import_base, project_version
+from arena.images.wheels import run_pip
 
 Progress = Callable[[str], None]
 
@@ -102,14 +101,6 @@ def image_environment(api: docker.APIClient, base_ref: str) -> dict[str, str]:
         api.remove_container(container["Id"], force=True)
 
 
-def _pip(args: list[str], progress: Progress) -> None:
-    progress("pip " + " ".join(args))
-    run = subprocess.run([sys.executable, "-m", "pip", *args, "--quiet", "--disable-pip-version-check"],
-                         capture_output=True, text=True, timeout=1800)
-    if run.returncode != 0:
-        raise ImageError(f"pip {args[0]} failed:\n{run.stderr.strip()[-2000:]}", code="WHEELS_FAILED")
-
-
 def _missing(wheels: list[Path], environment: dict[str, str], root: str = "arena") -> list[Requirement]:
     """What ``root`` needs in ``environment``, followed through the wheels (with the extras each is asked for),
     that has no wheel yet."""
@@ -144,7 +135,7 @@ def build_wheels(dest: Path, environment: dict[str, str], progress: Progress = _
     this checkout (markers as this Python sees them), then binary wheels are fetched for what the image's Python
     needs besides (a marker on its older or newer version), until nothing is missing."""
     dest.mkdir(parents=True, exist_ok=True)
-    _pip(["wheel", "--wheel-dir", str(dest), str(source)], progress)
+    run_pip(["wheel", "--wheel-dir", str(dest), str(source)], progress)
     version = environment["python_full_version"]
     target = ["--only-binary=:all:", "--no-deps", "--python-version", version, "--implementation", "cp",
               "--abi", f"cp{environment['python_version'].replace('.', '')}",
@@ -154,7 +145,7 @@ def build_wheels(dest: Path, environment: dict[str, str], progress: Progress = _
         if not missing:
             break
         specs = [f"{r.name}{r.specifier}" for r in missing]
-        _pip(["download", "--dest", str(dest), *target, *specs], progress)
+        run_pip(["download", "--dest", str(dest), *target, *specs], progress)
     else:
         raise ImageError("the wheels' requirements did not settle in 10 rounds", code="WHEELS_FAILED")
     wheels = sorted(dest.glob("*.whl"))

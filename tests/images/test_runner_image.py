@@ -13,13 +13,14 @@ import subprocess
 import sys
 import textwrap
 import time
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
-from arena.children import find_tool
 from arena.cli import app
+from arena.images.assemble import in_root
 from arena.images.base import BaseTarball
 from arena.images.build import RunnerImage, build_runner
 from arena.images.dockerd import PrivateDockerd
@@ -27,22 +28,43 @@ from arena.images.errors import BuildStepError
 from arena.images.fs import mounts_under, remove_tree
 from arena.images.recipe import RUNNER_DIR
 from arena.images.rootfs import rootfs_dir
+from arena.images.wheels import WHEELS_FILE, parse_pins
 
 PROBE = """
 import importlib.util, json, os, platform
-import arena_bot, numpy, pandas
+import arena_bot, numpy, onnxruntime, pandas, scipy, sklearn
 print(json.dumps({"uid": os.getuid(), "gid": os.getgid(), "python": platform.python_version(),
-                  "packages": {"numpy": numpy.__version__, "pandas": pandas.__version__},
+                  "packages": {"numpy": numpy.__version__, "pandas": pandas.__version__, "scipy": scipy.__version__,
+                               "scikit-learn": sklearn.__version__, "onnxruntime": onnxruntime.__version__},
+                  "onnxruntime": onnxruntime.__file__,
                   "installers": [m for m in ("pip", "ensurepip", "setuptools") if importlib.util.find_spec(m)]}))
 """
 
+# The example ML bot's model, run by the image's onnxruntime on Debian's NumPy: the probabilities of one row.
+MODEL_PROBE = """
+import sys, numpy, onnxruntime
+session = onnxruntime.InferenceSession(sys.argv[1], providers=["CPUExecutionProvider"])
+_, p = session.run(None, {session.get_inputs()[0].name: numpy.array([[0.5, -1.0, 2.0]], dtype=numpy.float32)})
+print(repr(float(p[0][1])))
+"""
+
+
+EXAMPLE_MODEL = Path(__file__).resolve().parents[2] / "arena" / "examples" / "ml" / "model.onnx"
+
+
+def _pinned(name: str) -> str:
+    return next(pin.version for pin in parse_pins((RUNNER_DIR / WHEELS_FILE).read_text()) if pin.name == name)
+
+
+# The first test builds the base with mmdebstrap: Debian's scikit-learn brings scipy and much to byte-compile (about
+# 4 minutes on a loaded 2-core machine, over the suite's default 300 s).
+pytestmark = pytest.mark.timeout(900)
+
 
 def run_as_bot(rootfs: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """``args`` inside ``rootfs`` as uid/gid 10001, with the environment the sandbox gives a bot."""
-    chroot = find_tool("chroot")
-    assert chroot is not None
-    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": "/opt/arena/sdk", "LANG": "C.UTF-8"}
-    return subprocess.run([chroot, "--userspec=10001:10001", str(rootfs), *args], env=env, capture_output=True,
+    """``args`` inside ``rootfs`` as uid/gid 10001, with the environment (and a /proc) the sandbox gives a bot."""
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": "/opt/arena/sdk:/opt/arena/site-packages", "LANG": "C.UTF-8"}
+    return subprocess.run(in_root(rootfs, list(args), ("--userspec=10001:10001",)), env=env, capture_output=True,
                           text=True, timeout=60)
 
 
@@ -77,6 +99,10 @@ def test_docker_build_exports_a_rootfs_bots_can_run_on(docker_image: RunnerImage
     assert seen["installers"] == []
     assert seen["python"] == docker_image.manifest["python"]
     assert seen["packages"] == docker_image.manifest["packages"]
+    # The pinned wheel (runner-images/python/wheels.txt) unpacked beside the SDK; the host's ml extra has the same.
+    assert seen["packages"]["onnxruntime"] == _pinned("onnxruntime") == version("onnxruntime")
+    assert seen["packages"]["scikit-learn"] == version("scikit-learn")
+    assert seen["onnxruntime"] == "/opt/arena/site-packages/onnxruntime/__init__.py"
     no_pip = run_as_bot(root, "/usr/local/bin/python3", "-m", "pip", "--version")
     assert no_pip.returncode != 0 and "No module named pip" in no_pip.stderr
 
@@ -86,11 +112,14 @@ def test_docker_build_exports_a_rootfs_bots_can_run_on(docker_image: RunnerImage
     assert stat.S_IMODE((root / "bot").stat().st_mode) == 0o755
     assert stat.S_IMODE((root / "bot/main.py").stat().st_mode) == 0o644 and (root / "bot/main.py").stat().st_size == 0
     assert (root / "proc").is_dir() and list((root / "dev").iterdir()) == []
-    assert list((root / "opt/arena/site-packages").iterdir()) == []
+    assert sorted(p.name for p in (root / "opt/arena/site-packages").iterdir()) == [
+        "onnxruntime", f"onnxruntime-{_pinned('onnxruntime')}.dist-info"]
     assert "bot:x:10001:10001:bot:/tmp:" in (root / "etc/passwd").read_text()
     assert "bot:x:10001:" in (root / "etc/group").read_text()
     for gone in (".dockerenv", "etc/apt", "var/lib/apt", "var/cache/apt", "usr/share/man",
-                 "usr/lib/python3.11/ensurepip", "usr/bin/apt-get", "usr/bin/pip3"):
+                 "usr/lib/python3.11/ensurepip", "usr/bin/apt-get", "usr/bin/pip3",
+                 # scipy's dependency on pythran brings a compiler toolchain, trimmed from the base
+                 "usr/bin/gcc", "usr/bin/g++", "usr/bin/ld", "usr/bin/as", "usr/lib/gcc", "usr/include"):
         assert not os.path.lexists(root / gone), gone
     owners = {(st.st_uid, st.st_gid) for st in (os.lstat(os.path.join(d, n)) for d, ds, fs in os.walk(root)
                                                  for n in ds + fs)}
@@ -98,6 +127,21 @@ def test_docker_build_exports_a_rootfs_bots_can_run_on(docker_image: RunnerImage
     setuid = [os.path.join(d, n) for d, _, fs in os.walk(root) for n in fs
               if os.lstat(os.path.join(d, n)).st_mode & 0o6000]
     assert setuid == []
+
+    # The example bot's model gives, in the image, the probability it gives in this host's `arena backtest`.
+    model = root / "tmp/model.onnx"
+    shutil.copyfile(EXAMPLE_MODEL, model)
+    try:
+        ran = run_as_bot(root, "/usr/local/bin/python3", "-s", "-B", "-c", MODEL_PROBE, "/tmp/model.onnx")
+    finally:
+        model.unlink()
+    assert ran.returncode == 0, ran.stderr
+    import numpy
+    import onnxruntime
+
+    here = onnxruntime.InferenceSession(str(EXAMPLE_MODEL), providers=["CPUExecutionProvider"])
+    _, p = here.run(None, {here.get_inputs()[0].name: numpy.array([[0.5, -1.0, 2.0]], dtype=numpy.float32)})
+    assert float(ran.stdout) == float(p[0][1])
 
     from sandbox.rootfs import image_layout  # the consumer accepts it
 

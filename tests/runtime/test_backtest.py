@@ -195,6 +195,24 @@ def test_drift_from_the_runner_image_is_named_package_by_package():
     assert differences({}) == []
 
 
+def test_drift_of_the_ml_packages_is_named_with_the_extra_that_installs_them():
+    from arena.images.drift import differences, local_versions
+
+    manifest = {"python": "3.11.2", "packages": {"numpy": "1.24.2", "scikit-learn": "1.2.1", "onnxruntime": "1.24.4"}}
+    same = {"python": "3.11.2", "numpy": "1.24.2", "scikit-learn": "1.2.1", "onnxruntime": "1.24.4"}
+    assert differences(manifest, same) == []
+    assert differences(manifest, {**same, "scikit-learn": "1.5.0", "onnxruntime": None}) == [
+        "scikit-learn 1.5.0 here, 1.2.1 in the runner image",
+        "onnxruntime missing (the 'ml' extra installs it: pip install 'arena[ml]') here, 1.24.4 in the runner image"]
+    # The dev environment has the ml extra at the image's versions (uv.lock): Debian's, and the wheel it pins.
+    from arena.images.recipe import RUNNER_DIR
+    from arena.images.wheels import WHEELS_FILE, parse_pins
+
+    pinned = {pin.name: pin.version for pin in parse_pins((RUNNER_DIR / WHEELS_FILE).read_text())}
+    here = local_versions()
+    assert (here["scikit-learn"], here["scipy"], here["onnxruntime"]) == ("1.2.1", "1.10.1", pinned["onnxruntime"])
+
+
 def test_cli_backtest_warns_when_this_python_differs_from_the_runner_image(tmp_path, monkeypatch):
     from arena.images.drift import local_versions
 

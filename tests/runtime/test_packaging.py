@@ -63,6 +63,7 @@ def test_the_wheel_holds_the_example_bots(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     assert {f"arena/examples/bots/{bot}" for bot in BOTS} <= names
     assert "arena/examples/__init__.py" in names
+    assert {"arena/examples/ml/main.py", "arena/examples/ml/model.onnx"} <= names  # the bot with a model
     assert "arena/store/migrations/versions/0004_sealed_webhook_secrets.py" in names  # other package data stays
 
 
@@ -116,3 +117,24 @@ def test_the_lock_gives_the_runner_images_numpy_and_pandas() -> None:
     assert locked == BOOKWORM
     if built:  # the image on this machine, as its own Python reported it
         assert {name: built.get(name) for name in BOOKWORM} == locked
+
+
+def test_the_lock_gives_the_runner_images_ml_packages() -> None:
+    """scikit-learn and scipy as Debian bookworm has them, onnxruntime as runner-images/python/wheels.txt pins it
+    (the same wheel, by hash): the `ml` extra computes in a backtest what the image computes in a tournament."""
+    from arena.images.base import PACKAGES
+    from arena.images.recipe import RUNNER_DIR
+    from arena.images.wheels import WHEELS_FILE, parse_pins
+    from sandbox.rootfs import image_layout, installed_image
+
+    [pin] = [p for p in parse_pins((RUNNER_DIR / WHEELS_FILE).read_text()) if p.name == "onnxruntime"]
+    wanted = {"scikit-learn": "1.2.1", "scipy": "1.10.1", "onnxruntime": pin.version}
+    lock = (ROOT / "uv.lock").read_text()
+    found = {name: re.search(rf'\[\[package\]\]\nname = "{name}"\nversion = "([^"]+)"', lock) for name in wanted}
+    assert {name: match.group(1) for name, match in found.items() if match} == wanted
+    assert "python3-sklearn" in PACKAGES
+    assert any(f"sha256:{h}" in lock for h in pin.sha256)  # the lock's onnxruntime wheels include the image's
+    image = installed_image()
+    built = image_layout(image).manifest.get("packages") if image else None
+    if built and "onnxruntime" in built:
+        assert {name: built.get(name) for name in wanted} == wanted
