@@ -7,8 +7,10 @@ setup:
 demo: setup
 	.venv/bin/arena demo
 
+# ruff, the type checker (pyproject.toml's [tool.mypy]: its files, strict on the engine, sandbox and SDK), pytest.
 test: setup
 	.venv/bin/ruff check .
+	.venv/bin/mypy
 	.venv/bin/pytest -q
 
 # Every benchmark, each printing one JSON object (docs/benchmarks.md). The bench extra adds backtrader (peer.py).
