@@ -109,15 +109,6 @@ def achievement_out(a: Achievement, contestant: str, tournament: str) -> Achieve
                           earned_at=a.earned_at)  # fmt: skip
 
 
-def _badges_of(session: Session, contestant_ids: list[int]) -> dict[int, list[str]]:
-    query = select(Achievement.contestant_id, Achievement.code).where(Achievement.contestant_id.in_(contestant_ids))
-    out: dict[int, list[str]] = {c: [] for c in contestant_ids}
-    for contestant_id, code in session.execute(query.order_by(Achievement.id)):
-        if code in BADGES:
-            out[contestant_id].append(code)
-    return out
-
-
 @router.get("/ratings", response_model=Page[RankedOut])
 def ranking(session: Db, paging: Paging) -> Page[RankedOut]:
     """Every rated contestant, the highest rating first (ties by who was rated first)."""
@@ -126,7 +117,7 @@ def ranking(session: Db, paging: Paging) -> Page[RankedOut]:
     shown, cursor = paging.page("ratings", rows, lambda row: (row[0].rating, row[0].contestant_id))
     if not shown:
         return Page(items=[], next=None)
-    badges = _badges_of(session, [r.contestant_id for r, _ in shown])
+    badges = repo.badges_of(session, [r.contestant_id for r, _ in shown], BADGES)
     # Competition places (1, 2, 2, 4): a tie shares the place of its first row, which may be on an earlier page.
     first_place, first_position = repo.place_of(session, shown[0][0]), repo.position_of(session, shown[0][0])
     items: list[RankedOut] = []
@@ -197,7 +188,7 @@ def award(slug: Slug, session: Db, _: Admin) -> AwardedOut:
     done = awards.award(session, t.id)
     if done is None:
         return AwardedOut(tournament=t.slug, rated=False, ratings={}, xp={}, earned=[])
-    names = {c.id: c.name for c in session.scalars(select(Contestant).where(Contestant.id.in_(list(done.xp))))}
+    names = repo.names_of(session, done.xp)
     return AwardedOut(tournament=t.slug, rated=True, ratings={names[c]: v for c, v in done.ratings.items()},
                       xp={names[c]: v for c, v in done.xp.items()},
                       earned=[f"{names[c]}:{code}" for c, code in done.earned])  # fmt: skip

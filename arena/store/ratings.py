@@ -105,6 +105,23 @@ def codes_of(session: Session, contestant_ids: Iterable[int]) -> set[tuple[int, 
 # -- readers ------------------------------------------------------------------------------------------
 
 
+def badges_of(session: Session, contestant_ids: Iterable[int], badges: Iterable[str]) -> dict[int, list[str]]:
+    """contestant → the codes among ``badges`` they have earned, in the order earned."""
+    ids = list(contestant_ids)
+    query = select(Achievement.contestant_id, Achievement.code).where(
+        Achievement.contestant_id.in_(ids), Achievement.code.in_(list(badges))
+    )
+    out: dict[int, list[str]] = {c: [] for c in ids}
+    for contestant_id, code in session.execute(query.order_by(Achievement.id)):
+        out[contestant_id].append(code)
+    return out
+
+
+def names_of(session: Session, contestant_ids: Iterable[int]) -> dict[int, str]:
+    query = select(Contestant.id, Contestant.name).where(Contestant.id.in_(list(contestant_ids)))
+    return {c: name for c, name in session.execute(query)}
+
+
 def ranking(session: Session, after: tuple[float, int] | None, limit: int) -> list[tuple[ContestantRating, str]]:
     """(rating, contestant name) best first (rating descending, then contestant id), after the key ``after``."""
     query = select(ContestantRating, Contestant.name).join(Contestant, Contestant.id == ContestantRating.contestant_id)
