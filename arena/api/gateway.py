@@ -10,8 +10,8 @@ are stamped with its own tournament and account, and it joins the bus as any bot
 for the whole run: a bot that disconnects is out, as a sandboxed bot that exits.
 
 A refusal is an ``error`` message with its code, then a close: 4401 (authentication), 4403 (the tournament takes
-no remote bots), 4404 (no such tournament or remote entry), 4409 (not running, or already connected), 1013 (the
-handshake rate limit, as the spectators' WebSocket).
+no remote bots), 4404 (no such tournament or remote entry), 4409 (not running, the bot out already (a no-show,
+disqualified), or already connected), 1013 (the handshake rate limit, as the spectators' WebSocket).
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from sqlalchemy import select
 
 from arena.api import client_address, remote_auth
 from arena.engine.rules import resolve_ruleset
+from arena.runtime.bus import Bus
 from arena.runtime.connection import connect
 from arena.runtime.remote import (
     CLOSE_CONFLICT,
@@ -138,6 +139,10 @@ async def gateway(socket: WebSocket, tournament: str, bot: str) -> None:
     try:
         caller = await remote_auth.verify(socket, state, "GET")
         entry = await run_in_threadpool(remote_entry, state, tournament, bot, caller.contestant_id)
+        status = await state.aredis.hget(Bus(state.redis, entry.tournament).status_key, entry.bot_key)
+        if status is not None and status.decode() not in ("starting", "running"):  # the engine has it out already
+            raise Refusal(CLOSE_CONFLICT, "ENTRY_OUT", f"bot {bot} is out of tournament {tournament} "
+                                                       f"({status.decode()}): its orders would count for nothing")
         if not await state.aredis.set(claim_key(entry), caller.key_id, nx=True, ex=CLAIM_TTL_S):
             raise Refusal(CLOSE_CONFLICT, "ALREADY_CONNECTED", f"bot {bot} has connected to tournament "
                                                                f"{tournament} already (one connection per run)")

@@ -383,3 +383,21 @@ def test_the_typescript_client_trades_as_the_python_bot_does(site: Site, tmp_pat
     bot_file = tmp_path / "trader.py"
     bot_file.write_text(BOT)
     assert site.score("practice-ts", "alice:tstrader") == backtest(bot_file, spec).score
+
+
+def test_a_bot_the_engine_has_out_cannot_connect_again(site: Site) -> None:
+    site.tournament("practice-dq", {"practice": True}, ticks=5, deadline_s=10.0)
+    ws = site.connect("practice-dq")
+    stream = messages(ws)
+    until(stream, "hello")
+    ws.send('{"type": "done", "n": 0}\n')
+    until(stream, "tick", n=1)
+    entry = next(e for e in site.client.get("/entries", headers=site.people["alice"]).json()["items"]
+                 if e["tournament"] == "practice-dq")  # fmt: skip
+    out = site.client.post(f"/admin/tournaments/practice-dq/entries/{entry['id']}/disqualify", headers=site.admin)
+    assert out.status_code == 200, out.text
+    for n in (1, 2):  # the engine takes the command at tick 2 and says so with the statuses after it
+        ws.send(json.dumps({"type": "done", "n": n}) + "\n")
+        until(stream, "tick", n=n + 1)
+    assert refusal(site.connect("practice-dq")) == ("ENTRY_OUT", 4409)
+    ws.close()

@@ -309,6 +309,7 @@ export interface ErrorMessage {
     | "UNKNOWN_TOURNAMENT"
     | "NOT_ENTERED"
     | "TOURNAMENT_NOT_RUNNING"
+    | "ENTRY_OUT"
     | "ALREADY_CONNECTED";
   message: string;
   line?: number;
