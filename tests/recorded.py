@@ -58,7 +58,7 @@ def show(recorder: Recorder, n: int, ts: int, events: list, requests: Any) -> No
 def market_rows(sessions: sessionmaker[Session], tournament_id: int) -> list[tuple]:
     """The market on record (record.market_of), each row a tuple of its columns, the time in ms."""
     with sessions() as session:
-        table = pa.Table.from_batches(list(record.market_of(session, tournament_id)), schema=record.TICKS)
+        table = pa.Table.from_batches(list(record.market_of(session, tournament_id)), schema=record.ticks_schema())
     table = table.set_column(1, "ts", table.column("ts").cast(pa.int64()))
     return [tuple(row.values()) for row in table.to_pylist()]
 

@@ -28,7 +28,7 @@ def the_record(sessions: sessionmaker[Session], tournament_id: int) -> dict[str,
             out[model.__tablename__] = {keys[e]: n for e, n in rows}
         standings = session.scalars(select(StandingRecord).where(StandingRecord.tournament_id == t.id))
         out["standings"] = sorted([keys[s.entry_id], s.rank, s.score, s.nav, s.trades, s.fees] for s in standings)
-        market = pa.Table.from_batches(list(record.market_of(session, t.id)), schema=record.TICKS)
+        market = pa.Table.from_batches(list(record.market_of(session, t.id)), schema=record.ticks_schema())
         mids = pc.divide(pc.add(market.column("bid"), market.column("ask")), 2)
         out["ticks"] = (market.num_rows, len(pc.unique(market.column("tick"))),
                         round(pc.mean(mids).as_py() or 0.0, 6))  # fmt: skip

@@ -70,7 +70,7 @@ F64, I64, I32, STR, BOOL = pa.float64(), pa.int64(), pa.int32(), pa.string(), pa
 
 # Column order is the files' order. "bot" comes from the row's entry; every other column is the record's own.
 SCHEMAS: dict[str, tuple[Column, ...]] = {
-    "ticks": tuple(_c(f.name, f.type) for f in record.TICKS),  # stored as exported (record.record_ticks)
+    "ticks": tuple(_c(f.name, f.type) for f in record.ticks_schema()),  # stored as exported (record.record_ticks)
     "orders": (
         _c("bot", BOT), _c("order_id", I64), _c("client_order_id", STR), _c("symbol", STR), _c("side", STR),
         _c("type", STR), _c("tif", STR), _c("qty", F64, "units"), _c("limit_price", F64, "price"),

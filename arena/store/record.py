@@ -7,11 +7,11 @@ Writers take engine events as they come (bulk executemany inserts: a tournament 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import pyarrow as pa
 from sqlalchemy import BigInteger, Float, String, bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
@@ -34,6 +34,9 @@ from arena.store.models import (
     Tournament,
 )
 
+if TYPE_CHECKING:
+    import pyarrow as pa
+
 LOG_LINES_MAX = 5000  # per entry; then one "log truncated" marker and nothing more
 _EPS = 1e-9
 
@@ -45,13 +48,21 @@ _standings = StandingRecord.__table__
 _logs = LogLine.__table__
 _ticks = TickBatch.__table__
 
-# The market's columns, per symbol per tick (docs/export.md, "ticks"): as stored and as exported.
-_TICK_COLUMNS: list[tuple[str, pa.DataType]] = [
-    ("tick", pa.int32()), ("ts", pa.timestamp("ms", tz="UTC")), ("symbol", pa.string()), ("bid", pa.float64()),
-    ("bid_size", pa.float64()), ("ask", pa.float64()), ("ask_size", pa.float64()), ("last", pa.float64()),
-    ("volume", pa.float64()), ("halted", pa.bool_()),
-]  # fmt: skip
-TICKS = pa.schema(_TICK_COLUMNS)
+
+
+@functools.cache
+def ticks_schema() -> pa.Schema:
+    """The market's columns, per symbol per tick (docs/export.md, "ticks"): as stored and as exported. pyarrow is
+    imported here, not with the module: it costs a process ~70 MiB and half a second, and most that import the
+    record (bot hosts, the command line) never touch the market."""
+    import pyarrow as pa
+
+    columns: list[tuple[str, pa.DataType]] = [
+        ("tick", pa.int32()), ("ts", pa.timestamp("ms", tz="UTC")), ("symbol", pa.string()), ("bid", pa.float64()),
+        ("bid_size", pa.float64()), ("ask", pa.float64()), ("ask_size", pa.float64()), ("last", pa.float64()),
+        ("volume", pa.float64()), ("halted", pa.bool_()),
+    ]  # fmt: skip
+    return pa.schema(columns)
 
 # Orders already recorded by an earlier batch: fold this batch's fills and end in, one row per order.
 _UPDATE_ORDER = (
@@ -202,13 +213,16 @@ def record_equity(
 def record_ticks(session: Session, tournament: Tournament | int, ticks: Sequence[tuple[int, Tick]]) -> int:
     """The market of a run of whole (tick number, Tick) pairs, in one ``tick_batches`` row: per symbol whose book a
     tick carries (by symbol), the top of its book (null for an empty side), its last trade price and the volume
-    traded since its previous book (``TICKS``). Returns the number of symbol-ticks written."""
+    traded since its previous book (``ticks_schema()``). Returns the number of symbol-ticks written."""
     rows = [(n, tick.ts, book) for n, tick in ticks for book in sorted(tick.books, key=_symbol)]
     if not rows:
         return 0
+    import pyarrow as pa
+
+    schema = ticks_schema()
     columns = [
         pa.array([n for n, _, _ in rows], pa.int32()),
-        pa.array([ts for _, ts, _ in rows], pa.int64()).cast(TICKS.field("ts").type),
+        pa.array([ts for _, ts, _ in rows], pa.int64()).cast(schema.field("ts").type),
         pa.array([b.symbol for _, _, b in rows], pa.string()),
         pa.array([b.bids[0][0] if b.bids else None for _, _, b in rows], pa.float64()),
         pa.array([b.bids[0][1] if b.bids else None for _, _, b in rows], pa.float64()),
@@ -219,8 +233,8 @@ def record_ticks(session: Session, tournament: Tournament | int, ticks: Sequence
         pa.array([b.halted for _, _, b in rows], pa.bool_()),
     ]
     sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, TICKS, options=pa.ipc.IpcWriteOptions(compression="zstd")) as stream:
-        stream.write_batch(pa.RecordBatch.from_arrays(columns, schema=TICKS))
+    with pa.ipc.new_stream(sink, schema, options=pa.ipc.IpcWriteOptions(compression="zstd")) as stream:
+        stream.write_batch(pa.RecordBatch.from_arrays(columns, schema=schema))
     session.execute(insert(_ticks), [{"tournament_id": _tid(tournament), "first_n": ticks[0][0],
                                       "last_n": ticks[-1][0], "rows": len(rows),
                                       "data": sink.getvalue().to_pybytes()}])  # fmt: skip
@@ -232,7 +246,10 @@ def _symbol(book: L2Book) -> str:
 
 
 def market_of(session: Session, tournament: Tournament | int, batch: int = 16) -> Iterator[pa.RecordBatch]:
-    """The tournament's market on record (``TICKS``), in tick order, ``batch`` stored rows read at a time."""
+    """The tournament's market on record (``ticks_schema()``), in tick order, ``batch`` stored rows read at a
+    time."""
+    import pyarrow as pa
+
     query = select(_ticks.c.data).where(_ticks.c.tournament_id == _tid(tournament)).order_by(_ticks.c.first_n)
     for (data,) in session.execute(query.execution_options(yield_per=batch)):
         yield from pa.ipc.open_stream(data)
