@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, Update, select, update
 from sqlalchemy.orm import Session
 
 from arena.engine.rules import resolve_ruleset
@@ -136,13 +136,14 @@ def transition(
         values["finished_at"] = now
     if reason:
         values["end_reason"] = reason[:4096]
-    result = session.execute(
+    changed = _rows_updated(
+        session,
         update(Tournament)
         .where(Tournament.id == tournament.id, Tournament.status == current)
         .values(**values)
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session=False),
     )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    if changed != 1:
         session.refresh(tournament)
         raise IllegalTransition(
             f"tournament {tournament.slug} changed meanwhile (now {tournament.status.value}); reload and retry"
@@ -167,12 +168,12 @@ def take_record(session: Session, t: Tournament, holder: str) -> None:
 def holds_record(session: Session, tournament_id: int, holder: str) -> bool:
     """Whether ``holder`` still keeps the tournament's record. Locks the row for the rest of the transaction (a
     write, so SQLite too): a takeover's ``take_record`` cannot slip between this check and the writes after it."""
-    result = session.execute(
+    return bool(_rows_updated(
+        session,
         update(Tournament)
         .where(Tournament.id == tournament_id, Tournament.record_holder == holder)
-        .values(recorded_tick=Tournament.recorded_tick)
-    )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+        .values(recorded_tick=Tournament.recorded_tick),
+    ))
 
 
 def set_recorded_tick(session: Session, tournament_id: int, tick: int) -> None:
@@ -314,3 +315,10 @@ def _check_window(tournament: Tournament) -> None:
         a, b = getattr(tournament, start), getattr(tournament, end)
         if a is not None and b is not None and b <= a:
             raise InvalidValue(f"{end} must be after {start}", "INVALID_WINDOW")
+
+
+def _rows_updated(session: Session, statement: Update) -> int:
+    """How many rows an UPDATE with a WHERE matched (Session.execute is typed for any statement: a Result)."""
+    result = session.execute(statement)
+    assert isinstance(result, CursorResult)  # what an UPDATE ... WHERE gives, with its rowcount
+    return result.rowcount
