@@ -110,11 +110,12 @@ class ResultOut(BotLabel):
     disqualified: bool
 
 
-class ResultsOut(BaseModel):
+class ResultsOut(Page[ResultOut]):
+    """A page of the final standings, best first (equal ranks by bot key), with the tournament they are of."""
+
     tournament: str
     name: str
     finished_at: datetime | None
-    standings: list[ResultOut]
 
 
 class PointOut(BaseModel):
@@ -333,18 +334,25 @@ def default_rules() -> dict[str, Any]:
 
 
 @router.get("/tournaments/{slug}/results", response_model=ResultsOut)
-def results(slug: Slug, session: Db) -> ResultsOut:
-    """The final standings: 404 RESULTS_NOT_READY until the tournament has finished."""
+def results(slug: Slug, session: Db, paging: Paging) -> ResultsOut:
+    """The final standings, a page at a time: 404 RESULTS_NOT_READY until the tournament has finished."""
+    after = paging.after("results", (int, str))
     t = _public(session, slug)
     standings = record.standings_of(session, t) if t.status is TournamentStatus.FINISHED else []
     if not standings:
         why = "it has no standings on record" if t.status is TournamentStatus.FINISHED else f"it is {t.status.value}"
         raise ApiError(404, "RESULTS_NOT_READY", f"tournament {slug!r} has no results: {why}")
+    def place(s: StandingRecord) -> tuple[int, str]:
+        return s.rank, s.entry.bot_key  # unique: an entry's key is unique in its tournament
+
+    rows = [s for s in sorted(standings, key=place) if after is None or place(s) > after][: paging.limit + 1]
+    shown, cursor = paging.page("results", rows, place)
     return ResultsOut(
         tournament=t.slug,
         name=t.name,
         finished_at=t.finished_at,
-        standings=[
+        next=cursor,
+        items=[
             ResultOut(
                 rank=s.rank,
                 **BotLabel.fields_of(s.entry.bot_key),
@@ -356,7 +364,7 @@ def results(slug: Slug, session: Db) -> ResultsOut:
                 fees=s.fees,
                 disqualified=s.entry.disqualified,
             )
-            for s in standings
+            for s in shown
         ],
     )
 

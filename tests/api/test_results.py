@@ -112,7 +112,10 @@ def test_the_record_of_a_tournament_and_its_results(finished_cup):
     assert listed[0]["status"] == "finished" and listed[0]["entries"] == 2
     assert listed[0]["ruleset"]["max_leverage"] == 1 and listed[0]["ruleset"]["starting_balance"] == 1_000_000
     results = client.get("/tournaments/cup/results").json()
-    standings = {s["bot"]: s for s in results["standings"]}
+    assert results["tournament"] == "cup" and results["next"] is None and len(results["items"]) == 2
+    assert walk(client, "/tournaments/cup/results", limit=1) == results["items"]  # a page at a time, in order
+    assert [(s["rank"], s["bot"]) for s in results["items"]] == sorted((s["rank"], s["bot"]) for s in results["items"])
+    standings = {s["bot"]: s for s in results["items"]}
     assert {(s["name"], s["contestant"]) for s in standings.values()} == {("chatty", "alice"), ("maker", "bob")}
     assert set(standings) == {"alice:chatty", "bob:maker"}
     assert sorted(s["rank"] for s in standings.values()) in ([1, 2], [1, 1])

@@ -114,7 +114,7 @@ def test_admin_contestant_and_spectator_journey(arena, open_page):
     mine = spectator.locator('#results-table tr[data-bot="alice:market_maker"] td.bot')
     expect(mine.locator(".name")).to_have_text("market_maker")  # the name alice chose, then alice
     expect(mine.locator(".contestant")).to_have_text("alice")
-    final = arena.client.get("/tournaments/grand/results").json()["standings"]
+    final = arena.client.get("/tournaments/grand/results").json()["items"]
     assert {s["bot"] for s in final} == {"alice:market_maker", "bob:holder"}
     screenshot(spectator, "journey-spectator-final")
     expect(admin.locator("#detail-title")).to_contain_text("finished", timeout=20_000)

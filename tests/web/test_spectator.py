@@ -258,7 +258,7 @@ def test_live_page_follows_a_tournament_from_open_to_final_results(arena_with_bo
     results = page.locator("#results-table tbody tr")
     expect(results).to_have_count(3)
     expect(results.locator("td.rank")).to_have_text(["1", "2", "3"])
-    final = town.client.get("/tournaments/cup/results").json()["standings"]
+    final = town.client.get("/tournaments/cup/results").json()["items"]
     assert results.evaluate_all("rows => rows.map(r => r.dataset.bot)") == [s["bot"] for s in final]
     for row in final:
         cells = page.locator(f'#results-table tr[data-bot="{row["bot"]}"]')

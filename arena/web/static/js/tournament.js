@@ -1,7 +1,7 @@
 // The live spectator page of one tournament (/t/{slug}): its clock, the live leaderboard (server-sent
 // events merged into a local board), the rules in plain words, a bot's card with its equity curve, and
 // the final results once it is over.
-import { allOf, api, followLeaderboard } from "/static/js/api.js";
+import { allOf, api, followLeaderboard, pageOf } from "/static/js/api.js";
 import { equityChart } from "/static/js/chart.js";
 import { earnedPanel } from "/static/js/achievements.js";
 import { $, badge, clear, every, fmtMoney, fmtNumber, fmtPct, fmtTime, h, notify } from "/static/js/ui.js";
@@ -335,8 +335,15 @@ async function showResults() {
   if (state.results !== "none") return;
   state.results = "loading";
   let results;
+  const standings = [];
   try {
-    results = await api(`${base}/results`);
+    results = await pageOf(`${base}/results`); // the first page says when it finished; the rest follow
+    standings.push(...results.items);
+    for (let next = results.next; next && standings.length < MAX_ROWS;) {
+      const page = await pageOf(`${base}/results`, { cursor: next });
+      standings.push(...page.items);
+      next = page.next;
+    }
   } catch (err) {
     state.results = "failed";
     notify(err.message, "error");
@@ -344,8 +351,8 @@ async function showResults() {
     return;
   }
   state.results = "shown";
-  learnLabels(results.standings);
-  const body = results.standings.map((s) => h("tr",
+  learnLabels(standings);
+  const body = standings.map((s) => h("tr",
     { class: "clickable", dataset: { bot: s.bot }, onclick: rowClick(s.bot) },
     h("td", { class: "rank num" }, s.rank),
     h("td", { class: "bot" }, h("a", { href: `#bot=${encodeURIComponent(s.bot)}`, title: s.bot }, nameCell(s.bot))),
