@@ -36,7 +36,7 @@ BOT = textwrap.dedent('''
     """Buys BTC on its 2nd tick, ETH on its 5th, sells BTC on its 9th: a few orders and fills to score."""
     import os
 
-    from arena_bot import Bot, connect, run
+    from arena_bot import Bot, run
 
 
     class Trader(Bot):
@@ -58,6 +58,8 @@ BOT = textwrap.dedent('''
 
     if __name__ == "__main__":
         if os.environ.get("ARENA_GATEWAY"):
+            from arena_bot import connect  # here: the runner image the sandboxed copy runs on may predate it
+
             connect(os.environ["ARENA_GATEWAY"], os.environ["ARENA_KEY"], os.environ["ARENA_SECRET"], Trader)
         else:
             run(Trader)
@@ -182,8 +184,18 @@ def refusal(ws: WebSocket) -> tuple[str, int | None]:
     return first["code"], ws.close_code
 
 
-def test_a_remote_bot_trades_in_a_practice_tournament_with_its_backtest_score(site: Site, tmp_path: Path) -> None:
-    spec = site.tournament("practice-1", {"practice": True})
+def test_a_remote_bot_scores_as_the_same_file_in_a_sandbox_and_in_a_backtest(site: Site, tmp_path: Path) -> None:
+    # Bob uploads the same file to run sandboxed in the same tournament: every bot faces the same market.
+    uploaded = site.client.post("/bots/boxed/versions", files={"file": ("trader.py", BOT.encode())},
+                                headers=site.people["bob"])  # fmt: skip
+    assert uploaded.status_code == 202, uploaded.text
+    version = wait_until("the sandboxed copy's smoke test", lambda: (v := site.client.get(
+        "/bots/boxed/versions/1", headers=site.people["bob"]).json())["status"] != "pending" and v, 120)  # fmt: skip
+    assert version["status"] == "ready", version
+    spec = site.tournament("practice-1", {"practice": True}, start=False)
+    entered = site.client.post("/tournaments/practice-1/entries", json={"bot": "boxed"}, headers=site.people["bob"])
+    assert entered.status_code == 201, entered.text
+    assert site.client.post("/admin/tournaments/practice-1/start", headers=site.admin).status_code == 200
     bot_file = tmp_path / "trader.py"
     bot_file.write_text(BOT)
     env = os.environ | {"ARENA_GATEWAY": site.gateway("practice-1"), "ARENA_KEY": site.key,
@@ -199,7 +211,7 @@ def test_a_remote_bot_trades_in_a_practice_tournament_with_its_backtest_score(si
     # The same file under `arena backtest`, on the same spec and seed: the same score, bit for bit.
     result = backtest(bot_file, spec)
     assert len(result.fills) == 3
-    assert site.score("practice-1", "alice:trader") == result.score
+    assert site.score("practice-1", "alice:trader") == result.score == site.score("practice-1", "bob:boxed")
 
 
 def test_handshakes_are_refused_with_codes(site: Site) -> None:
