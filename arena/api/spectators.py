@@ -8,7 +8,7 @@ from contextlib import aclosing
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Request, WebSocket, WebSocketDisconnect
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -144,7 +144,7 @@ async def stream(
     tournament: TournamentId,
     last_event_id: Annotated[str | None, Header(pattern=r"^\d{1,20}-\d{1,20}$")] = None,
     after: Annotated[str | None, Query(pattern=r"^\d{1,20}-\d{1,20}$")] = None,
-) -> StreamingResponse:
+) -> Response:  # the stream, or the error envelope when the hub is full
     """Server-sent events: `leaderboard` changes (id = resume point) and a `heartbeat` at least every 15 s."""
     validate_tournament_id(tournament)
     await require_public(request.app.state.arena, tournament)
@@ -153,8 +153,8 @@ async def stream(
     try:
         hub.admit(tournament)
     except HubFull as exc:
-        return JSONResponse(error_body("TOO_MANY_SPECTATORS", str(exc)), status_code=503,  # type: ignore[return-value]
-                            headers={"Retry-After": str(RETRY_AFTER_S)})  # fmt: skip
+        return JSONResponse(error_body("TOO_MANY_SPECTATORS", str(exc)), status_code=503,
+                            headers={"Retry-After": str(RETRY_AFTER_S)})
 
     async def events() -> AsyncIterator[bytes]:
         SSE_CLIENTS.inc()
