@@ -20,12 +20,8 @@ import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Literal, get_args
+from typing import IO, TYPE_CHECKING, Any, Literal, get_args
 
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -42,6 +38,12 @@ from arena.store.models import (
     Tournament,
 )
 
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+# pyarrow is imported where an export runs, not with this module: the API imports it at start-up, and pyarrow costs
+# a process ~70 MiB and half a second.
+
 Format = Literal["parquet", "csv"]
 FORMATS: tuple[Format, ...] = ("parquet", "csv")
 Table = Literal["ticks", "orders", "fills", "rejections", "equity", "standings"]
@@ -51,26 +53,37 @@ EXPORT_VERSION = 1  # manifest.json says it; it changes when a column changes me
 
 SNAPSHOT = {"postgresql": {"isolation_level": "REPEATABLE READ"}}  # execution options per dialect (see export)
 
-TS = pa.timestamp("ms", tz="UTC")
-BOT = pa.dictionary(pa.int32(), pa.string())
+Kind = Literal["int32", "int64", "float64", "string", "bool", "ts", "bot"]
+I32, I64, F64, STR, BOOL, TS, BOT = get_args(Kind)  # ts: UTC milliseconds; bot: a dictionary-encoded string
 
 
 @dataclass(frozen=True)
 class Column:
     name: str
-    type: pa.DataType
+    kind: Kind
     unit: str  # for docs/export.md (a test checks each column is described there)
 
 
-def _c(name: str, kind: pa.DataType, unit: str = "") -> Column:
+def _c(name: str, kind: Kind, unit: str = "") -> Column:
     return Column(name, kind, unit)
 
 
-F64, I64, I32, STR, BOOL = pa.float64(), pa.int64(), pa.int32(), pa.string(), pa.bool_()
+def arrow_type(kind: Kind) -> pa.DataType:
+    import pyarrow as pa
+
+    types: dict[str, pa.DataType] = {
+        "int32": pa.int32(), "int64": pa.int64(), "float64": pa.float64(), "string": pa.string(), "bool": pa.bool_(),
+        "ts": pa.timestamp("ms", tz="UTC"), "bot": pa.dictionary(pa.int32(), pa.string()),
+    }  # fmt: skip
+    return types[kind]
 
 # Column order is the files' order. "bot" comes from the row's entry; every other column is the record's own.
 SCHEMAS: dict[str, tuple[Column, ...]] = {
-    "ticks": tuple(_c(f.name, f.type) for f in record.ticks_schema()),  # stored as exported (record.record_ticks)
+    "ticks": (  # record.ticks_schema(): stored as exported (a test checks they agree)
+        _c("tick", I32, "tick number, from 1"), _c("ts", TS, "simulated time, UTC"), _c("symbol", STR),
+        _c("bid", F64, "price"), _c("bid_size", F64, "units"), _c("ask", F64, "price"), _c("ask_size", F64, "units"),
+        _c("last", F64, "price"), _c("volume", F64, "units"), _c("halted", BOOL),
+    ),
     "orders": (
         _c("bot", BOT), _c("order_id", I64), _c("client_order_id", STR), _c("symbol", STR), _c("side", STR),
         _c("type", STR), _c("tif", STR), _c("qty", F64, "units"), _c("limit_price", F64, "price"),
@@ -184,6 +197,8 @@ def _batches(session: Session, query: Select[*tuple[Any, ...]], columns: tuple[C
     driver's cursor: SQLAlchemy's row objects would cost more than all the rest (a server-side cursor on
     PostgreSQL, so the rows are not all fetched at once). Its parameters are the record's own integers, rendered
     inline."""
+    import pyarrow as pa
+
     connection = session.connection()
     sql = str(query.compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True}))
     driver = connection.connection.driver_connection
@@ -201,17 +216,21 @@ def _batches(session: Session, query: Select[*tuple[Any, ...]], columns: tuple[C
 
 
 def _array(column: Column, values: Sequence[Any], bots: _Bots) -> pa.Array:
-    if column.type == BOT:
-        return bots.keys_of(pa.array(values, I64))
-    if column.type == TS:
-        return pa.array(values, I64).cast(TS)
-    if column.type == BOOL and not isinstance(values[0], bool):  # SQLite answers 0 and 1
-        return pa.array(values, pa.int8()).cast(BOOL)
-    return pa.array(values, column.type)
+    import pyarrow as pa
+
+    if column.kind == BOT:
+        return bots.keys_of(pa.array(values, pa.int64()))
+    if column.kind == TS:
+        return pa.array(values, pa.int64()).cast(arrow_type(TS))
+    if column.kind == BOOL and not isinstance(values[0], bool):  # SQLite answers 0 and 1
+        return pa.array(values, pa.int8()).cast(pa.bool_())
+    return pa.array(values, arrow_type(column.kind))
 
 
 def arrow_schema(columns: Sequence[Column]) -> pa.Schema:
-    return pa.schema([pa.field(c.name, c.type) for c in columns])
+    import pyarrow as pa
+
+    return pa.schema([pa.field(c.name, arrow_type(c.kind)) for c in columns])
 
 
 @dataclass(frozen=True)
@@ -222,6 +241,9 @@ class _Bots:
     keys: pa.Array
 
     def keys_of(self, entry_ids: pa.Array) -> pa.Array:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
         return pa.DictionaryArray.from_arrays(pc.index_in(entry_ids, value_set=self.ids).cast(pa.int32()), self.keys)
 
 
@@ -232,6 +254,9 @@ class _Writer:
     """One table's file. Parquet gathers small batches (the market's) into row groups of about ``BATCH_ROWS``."""
 
     def __init__(self, path: Path, schema: pa.Schema, fmt: Format) -> None:
+        import pyarrow.csv as pacsv
+        import pyarrow.parquet as pq
+
         self.fmt, self.schema = fmt, schema
         self._held: list[pa.RecordBatch] = []
         self._rows = 0
@@ -250,6 +275,8 @@ class _Writer:
             self._flush()
 
     def _flush(self) -> None:
+        import pyarrow as pa
+
         if self._held:
             self._parquet.write_table(pa.Table.from_batches(self._held, schema=self.schema))
             self._held, self._rows = [], 0
@@ -276,6 +303,8 @@ def export(
     file per table, ``<table>.parquet`` or ``<table>.csv``, and ``manifest.json``. Reads in one transaction, so
     the files agree with each other even while the tournament runs. Raises NotFound (UNKNOWN_TOURNAMENT) and
     InvalidValue (BAD_FORMAT, UNKNOWN_TABLE) before writing anything."""
+    import pyarrow as pa
+
     kind = check_format(fmt)
     unknown = [name for name in tables if name not in SCHEMAS]
     if unknown:
@@ -287,7 +316,7 @@ def export(
         session.connection(execution_options=SNAPSHOT.get(session.get_bind().dialect.name, {}))
         t = find_tournament(session, slug)
         entries = entries_in(session, t.id, scope)
-        bots = _Bots(pa.array([i for i, _ in entries], I64), pa.array([k for _, k in entries], STR))
+        bots = _Bots(pa.array([i for i, _ in entries], pa.int64()), pa.array([k for _, k in entries], pa.string()))
         queries = _queries(t.id, [i for i, _ in entries])
         done = Exported(t.slug, kind)
         out.mkdir(parents=True, exist_ok=True)

@@ -19,7 +19,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from arena.store import export as store_export
-from arena.store import tournaments
+from arena.store import record, tournaments
 from arena.store.db import make_sessionmaker
 from arena.store.errors import InvalidValue, NotFound
 from arena.store.models import Tournament, TournamentStatus
@@ -79,7 +79,7 @@ def _from_files(folder: Path, fmt: str) -> dict[str, list[tuple]]:
         if fmt == "parquet":
             table = pq.read_table(folder / f"{name}.parquet")
         else:
-            types = {c.name: (pa.string() if pa.types.is_dictionary(c.type) else c.type) for c in columns}
+            types = {c.name: pa.string() if c.kind == "bot" else store_export.arrow_type(c.kind) for c in columns}
             table = pacsv.read_csv(folder / f"{name}.csv", convert_options=pacsv.ConvertOptions(
                 column_types=types, strings_can_be_null=True, quoted_strings_can_be_null=False))  # fmt: skip
         assert table.column_names == [c.name for c in columns]
@@ -149,6 +149,10 @@ def test_the_duckdb_query_in_the_docs_answers_what_the_record_says(sessions, cup
     assert [row[:3] for row in got] == [row[:3] for row in expected] and len(got) == 2
     assert all(abs(g[3] - e[3]) <= 0.01 for g, e in zip(got, expected, strict=True))  # rounding of a mean's last digit
     assert all(e[3] > 0 for e in expected)  # market orders pay half the spread and slippage: a real answer
+
+
+def test_the_market_is_stored_as_it_is_exported():
+    assert store_export.arrow_schema(store_export.SCHEMAS["ticks"]) == record.ticks_schema()
 
 
 def test_every_exported_column_is_described_in_the_docs():
@@ -222,3 +226,15 @@ def test_the_files_are_one_snapshot_while_the_record_grows(sessions, engine, cup
     assert "LATE" not in pq.read_table(tmp_path / "rejections.parquet").column("code").to_pylist()
     with sessions() as session:
         assert store_export.count_rows(session, _cup_id(sessions), store_export.Scope()) == sum(done.rows.values()) + 1
+
+
+def test_the_service_loads_pyarrow_only_to_export():
+    """pyarrow costs a process ~70 MiB and half a second: the API, the workers and the command line import it when
+    they touch the market or export, not at start-up."""
+    import subprocess
+    import sys
+
+    probe = ("import sys, arena.api.app, arena.service.tasks, arena.service.recorder, arena.cli; "
+             "print(sorted(m for m in ('pyarrow', 'pandas') if m in sys.modules))")  # fmt: skip
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert loaded.stdout.strip() == "[]", loaded.stdout + loaded.stderr
