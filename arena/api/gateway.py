@@ -22,6 +22,7 @@ import contextlib
 import json
 import threading
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import redis
 from fastapi import APIRouter, WebSocket
@@ -49,6 +50,9 @@ from arena.store.errors import NotFound
 from arena.store.models import Bot, Entry, TournamentStatus
 from sandbox import Limits, ProtocolError, Status
 
+if TYPE_CHECKING:
+    from arena.api.app import ArenaState  # which includes this module's router
+
 router = APIRouter(prefix="/api/v1", tags=["remote bots"])
 CLAIM_TTL_S = 86_400  # an entry's one connection: claimed for the run (a day at most)
 INBOX_MAX = 1_000  # REST orders waiting for a connection's supervisor to read them
@@ -67,9 +71,9 @@ class RemoteEntry:
     bot_key: str  # the runtime's bot id and account
 
 
-def remote_entry(state: object, slug: str, bot: str, contestant_id: int) -> RemoteEntry:
+def remote_entry(state: ArenaState, slug: str, bot: str, contestant_id: int) -> RemoteEntry:
     """The caller's remote entry of ``bot`` in running tournament ``slug``; raises Refusal saying why not."""
-    with state.sessions() as session:  # type: ignore[attr-defined]
+    with state.sessions() as session:
         try:
             tournament = tournament_repo.get_tournament(session, slug)
         except NotFound:
@@ -130,7 +134,7 @@ async def _refuse(socket: WebSocket, close: int, code: str, message: str) -> Non
 @router.websocket("/gateway/{tournament}/{bot}")
 async def gateway(socket: WebSocket, tournament: str, bot: str) -> None:
     """A remote bot's connection: signed handshake, then protocol v1 for the whole run."""
-    state = socket.app.state.arena
+    state: ArenaState = socket.app.state.arena
     await socket.accept()  # first, so that a refusal reaches the client with its code
     decision = await state.limiter.hit(client_address.address_key(socket, state.settings.trusted_proxies))
     if not decision.allowed:
@@ -139,10 +143,11 @@ async def gateway(socket: WebSocket, tournament: str, bot: str) -> None:
     try:
         caller = await remote_auth.verify(socket, state, "GET")
         entry = await run_in_threadpool(remote_entry, state, tournament, bot, caller.contestant_id)
-        status = await state.aredis.hget(Bus(state.redis, entry.tournament).status_key, entry.bot_key)
-        if status is not None and status.decode() not in ("starting", "running"):  # the engine has it out already
+        raw = await state.aredis.hget(Bus(state.redis, entry.tournament).status_key, entry.bot_key)
+        status = raw.decode() if isinstance(raw, bytes) else raw
+        if status is not None and status not in ("starting", "running"):  # the engine has it out already
             raise Refusal(CLOSE_CONFLICT, "ENTRY_OUT", f"bot {bot} is out of tournament {tournament} "
-                                                       f"({status.decode()}): its orders would count for nothing")
+                                                       f"({status}): its orders would count for nothing")
         if not await state.aredis.set(claim_key(entry), caller.key_id, nx=True, ex=CLAIM_TTL_S):
             raise Refusal(CLOSE_CONFLICT, "ALREADY_CONNECTED", f"bot {bot} has connected to tournament "
                                                                f"{tournament} already (one connection per run)")
@@ -155,7 +160,7 @@ async def gateway(socket: WebSocket, tournament: str, bot: str) -> None:
     await _relay(socket, state, entry)
 
 
-async def _relay(socket: WebSocket, state: object, entry: RemoteEntry) -> None:
+async def _relay(socket: WebSocket, state: ArenaState, entry: RemoteEntry) -> None:
     """Run the entry's supervisor over the connection until either ends."""
     loop = asyncio.get_running_loop()
     credits = asyncio.Semaphore(WINDOW)  # messages received and not yet read by the supervisor
@@ -182,7 +187,7 @@ async def _relay(socket: WebSocket, state: object, entry: RemoteEntry) -> None:
     remote = RemoteBot(write, lambda code, reason: asyncio.run_coroutine_threadsafe(close(code, reason), loop),
                        lambda: loop.call_soon_threadsafe(credits.release))  # fmt: skip
     peer = f"{socket.client.host}:{socket.client.port}" if socket.client else ""
-    redis_url = state.settings.redis  # type: ignore[attr-defined]
+    redis_url = state.settings.redis
 
     def run() -> None:
         client = connect(redis_url)  # rides out a Redis restart, as a bot host's supervisors do
