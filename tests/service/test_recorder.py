@@ -160,8 +160,8 @@ def test_recorder_samples_equity_and_records_the_end(sessions, cup):
 
 def test_one_row_the_database_refuses_costs_only_itself(sessions, cup):
     """A rejection whose symbol is too long for its column (PostgreSQL refuses it; SQLite ignores lengths) and
-    one with a NUL in its message (PostgreSQL refuses that too) in a batch with both bots' orders, fills and
-    equity: the batch is written row by row, everything else is kept, and the refused rows are named."""
+    one with a NUL in its message (PostgreSQL refuses that too) in a batch with both bots' orders, fills, equity
+    and the market: the batch is written row by row, everything else is kept, and the refused rows are named."""
     from arena.engine.events import OrderRejected
     from arena.engine.rejections import Rejection, RejectionCode
 
@@ -175,6 +175,7 @@ def test_one_row_the_database_refuses_costs_only_itself(sessions, cup):
         ts = T0 + n * 60_000
         book = ladder("AAPL", ts, 254.99, 255.01, size=100, volume=50_000)
         batch = [(key, {"symbol": "AAPL", "side": "buy", "qty": 1, "client_order_id": f"c{n}"}) for key in keys]
+        recorder.market(n, Tick(ts, (book,)))
         events = engine.on_tick(Tick(ts, (book,))) + engine.submit_batch(batch, ts, random.Random(n))
         if n == 5:
             bad = Rejection(RejectionCode.UNKNOWN_SYMBOL, "no such symbol")
@@ -198,6 +199,8 @@ def test_one_row_the_database_refuses_costs_only_itself(sessions, cup):
                                   .where(EquitySnapshot.entry_id == entry_id)) > 0  # fmt: skip
         assert sum(len(record.fills_of(session, e, limit=1000)) for e in entry_map.values()) == fills > 0
         assert len(record.rejections_of(session, entry_map[keys[0]])) == (0 if postgres else 2)
+    assert [(row[0], row[2], row[3]) for row in market_rows(sessions, t_id)] == [(n, "AAPL", 254.99)
+                                                                               for n in range(1, 11)]  # fmt: skip
 
 
 def test_an_entrys_log_holds_no_nul_which_postgresql_would_refuse():
