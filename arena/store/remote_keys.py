@@ -53,11 +53,6 @@ def mark_used(session: Session, key: RemoteKey, now: datetime | None = None) -> 
         key.last_used_at = now
 
 
-def keys_of(session: Session, contestant: Contestant) -> list[RemoteKey]:
-    return list(session.scalars(select(RemoteKey).where(RemoteKey.contestant_id == contestant.id)
-                                .order_by(RemoteKey.id)))  # fmt: skip
-
-
 def revoke_key(session: Session, contestant: Contestant, key_id: str) -> RemoteKey:
     key = session.scalar(select(RemoteKey).where(RemoteKey.key_id == key_id,
                                                  RemoteKey.contestant_id == contestant.id))  # fmt: skip
