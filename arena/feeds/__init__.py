@@ -5,11 +5,15 @@
 >>> for tick in feed: ...      # Tick(ts, books), ts non-decreasing, only the books that changed
 """
 
+from typing import TYPE_CHECKING
+
 from arena.feeds.errors import FeedError, FeedErrorCode
-from arena.feeds.feed import Feed
+from arena.feeds.feed import DEFAULT_INTERVAL_MS, DEFAULT_START, DEFAULT_TICKS, Feed
 from arena.feeds.replay import ReplayFeed
 from arena.feeds.spec import SPEC_HELP, open_feed
-from arena.feeds.synthetic import DEFAULT_INTERVAL_MS, DEFAULT_START, DEFAULT_TICKS, SyntheticFeed
+
+if TYPE_CHECKING:
+    from arena.feeds.synthetic import SyntheticFeed
 
 __all__ = [
     "DEFAULT_INTERVAL_MS",
@@ -23,3 +27,12 @@ __all__ = [
     "SyntheticFeed",
     "open_feed",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """``SyntheticFeed`` on first use: it needs NumPy, which a replay does not."""
+    if name == "SyntheticFeed":
+        from arena.feeds.synthetic import SyntheticFeed
+
+        return SyntheticFeed
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

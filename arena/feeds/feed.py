@@ -7,6 +7,11 @@ from typing import Protocol, runtime_checkable
 
 from arena.engine.tick import Tick
 
+# The synthetic feed's defaults, kept here so that naming them (open_feed's signature) does not import NumPy.
+DEFAULT_START = 1_772_461_800_000  # 2026-03-02 14:30 UTC: a Monday, the NYSE opening bell
+DEFAULT_INTERVAL_MS = 60_000
+DEFAULT_TICKS = 390
+
 
 @runtime_checkable
 class Feed(Protocol):

@@ -8,9 +8,8 @@ from typing import TYPE_CHECKING
 
 from arena.engine.instruments import InstrumentCatalog
 from arena.feeds.errors import FeedError, FeedErrorCode
-from arena.feeds.feed import Feed
+from arena.feeds.feed import DEFAULT_INTERVAL_MS, DEFAULT_START, DEFAULT_TICKS, Feed
 from arena.feeds.replay import ReplayFeed
-from arena.feeds.synthetic import DEFAULT_INTERVAL_MS, DEFAULT_START, DEFAULT_TICKS, SyntheticFeed
 
 if TYPE_CHECKING:
     from arena.engine.sessions import SessionCalendars
@@ -44,6 +43,8 @@ def open_feed(
         text = match["seed"]
         if text is not None and not (text.strip().isascii() and text.strip().isdigit()):
             raise FeedError(FeedErrorCode.BAD_SPEC, f"bad seed {text!r} in {spec!r}; expected {SPEC_HELP}")
+        from arena.feeds.synthetic import SyntheticFeed  # NumPy: imported only for a synthetic feed
+
         return SyntheticFeed(
             catalog,
             symbols,

@@ -38,15 +38,11 @@ from arena.engine.tick import Tick
 from arena.feeds import ladder
 from arena.feeds.calendars import build_calendars
 from arena.feeds.errors import FeedError, FeedErrorCode
+from arena.feeds.feed import DEFAULT_INTERVAL_MS, DEFAULT_START, DEFAULT_TICKS
 from arena.feeds.luld import LimitUpLimitDown, applies_to
 
 if TYPE_CHECKING:
     from arena.engine.sessions import SessionCalendars, VenueSchedule
-
-# 2026-03-02 14:30 UTC: a Monday, the NYSE opening bell.
-DEFAULT_START = 1_772_461_800_000
-DEFAULT_INTERVAL_MS = 60_000
-DEFAULT_TICKS = 390
 
 _REGULAR, _PRE, _POST, _CLOSED = "regular", "pre", "post", "closed"
 _DAY_MS = 86_400_000

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -33,3 +34,17 @@ def test_arena_backtest_imports_no_service_stack(args: list[str]) -> None:
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["exit_code"] == 0
     assert set(HEAVY).isdisjoint(result["modules"]), sorted(set(HEAVY) & set(result["modules"]))
+
+
+def test_a_replay_backtest_does_not_import_numpy(tmp_path: Path) -> None:
+    """NumPy serves the synthetic feed only; a backtest over CSV bars (with its calendars cached) goes without."""
+    args = ["backtest", str(ROOT / "tests/data/bots/steady_buyer.py"), "--feed",
+            str(ROOT / "tests/data/equities-daily-sample.csv"), "--symbols", "ORCL", "--json"]  # fmt: skip
+    env = {**os.environ, "ARENA_CACHE_DIR": str(tmp_path)}
+    for _ in range(2):  # the first run fills the calendar cache (exchange_calendars and pandas need NumPy)
+        done = subprocess.run([sys.executable, "-c", RUN, *args], capture_output=True, text=True, timeout=120,
+                              cwd=ROOT, env=env)  # fmt: skip
+        assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["exit_code"] == 0
+    assert "numpy" not in result["modules"] and "pandas" not in result["modules"]
