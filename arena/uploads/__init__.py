@@ -9,9 +9,10 @@ Decisions (each configurable through UploadLimits where it is a number or a list
   ``.tar.gz``/``.tgz``. The name picks the format and the leading bytes must agree.
 - Layout: ``main.py`` at the root. If it is missing there but the archive holds one folder that has it
   (what zipping a folder in Finder or Explorer gives), that folder becomes the root.
-- Files: only the suffixes in ``UploadLimits.allowed_suffixes`` (source, config and text data; no native
-  code, bytecode or nested archives). Every ``.py`` must be UTF-8 and compile; other files are opaque
-  bytes. Archiver litter (``__MACOSX/``, ``.DS_Store``, ``__pycache__/``, ``*.pyc``) is dropped, listed in
+- Files: only the suffixes in ``UploadLimits.allowed_suffixes`` (source, config and text data, and model
+  files: ``.onnx``, ``.npz``, ``.pkl``, loaded by the bot alone, in its sandbox; no native code, bytecode or
+  nested archives). Every ``.py`` must be UTF-8 and compile; other files are opaque bytes. Archiver litter
+  (``__MACOSX/``, ``.DS_Store``, ``__pycache__/``, ``*.pyc``) is dropped, listed in
   ``BotBundle.ignored``. Names are ASCII; modes, owners and timestamps are discarded.
 - Refused: links, devices, fifos, sparse files, ``..``, absolute or drive paths, backslashes, duplicates
   (also after normalisation and case-folding), a name that is both a file and a folder, encryption,

@@ -6,11 +6,16 @@ from dataclasses import dataclass, field
 
 MiB = 1024 * 1024
 
-# Source, config and data in text formats. Native code (.so), bytecode (.pyc) and nested archives are
-# refused by default: the bot is reviewed as source, and nothing is unpacked twice.
+# Source, config and data in text formats, and trained models: ONNX (.onnx, run by onnxruntime), NumPy arrays
+# (.npz) and pickles (.pkl). The service never opens a model file, it stores the bytes: only the bot loads it,
+# inside its sandbox (a pickle can run any code when loaded, so it is only ever the bot's own code running there).
+# A model that does not load fails the smoke test with the loader's message (docs/ml-bots.md). Native code (.so),
+# bytecode (.pyc) and nested archives are refused by default: the bot is reviewed as source, and the service
+# unpacks nothing twice.
+MODEL_SUFFIXES = frozenset({".onnx", ".npz", ".pkl"})
 DEFAULT_SUFFIXES = frozenset(
     {".py", ".json", ".csv", ".tsv", ".txt", ".md", ".rst", ".yaml", ".yml", ".toml", ".cfg", ".ini"}
-)
+) | MODEL_SUFFIXES
 
 
 @dataclass(frozen=True, slots=True)

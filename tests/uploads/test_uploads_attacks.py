@@ -159,7 +159,8 @@ CASES: dict[str, Case] = {
     ),
     # file types
     "shared object": case(ZIP, lambda: _with_main(("lib.so", b"\x7fELF")), E.FILE_TYPE_NOT_ALLOWED),
-    "pickle": case(ZIP, lambda: _with_main(("model.pkl", b"\x80\x04")), E.FILE_TYPE_NOT_ALLOWED),
+    "hdf5 model": case(ZIP, lambda: _with_main(("model.h5", b"\x89HDF\r\n")), E.FILE_TYPE_NOT_ALLOWED),
+    "joblib pickle": case(ZIP, lambda: _with_main(("model.joblib", b"\x80\x04")), E.FILE_TYPE_NOT_ALLOWED),
     "bytecode outside cache": case(ZIP, lambda: _with_main(("x.pyc_", b"")), E.FILE_TYPE_NOT_ALLOWED),
     "no suffix": case(ZIP, lambda: _with_main(("Makefile", b"all:\n")), E.FILE_TYPE_NOT_ALLOWED),
     "dotfile": case(ZIP, lambda: _with_main((".env", b"KEY=1\n")), E.FILE_TYPE_NOT_ALLOWED),

@@ -48,6 +48,20 @@ def test_example_bots_in_one_archive(store: BundleStore) -> None:
         assert validate_upload(filename, data).files == files
 
 
+def test_a_bot_with_its_model_files_validates_and_stores_them_byte_for_byte(store: BundleStore) -> None:
+    """The example ML bot as contestants upload it (main.py and model.onnx), with the other model formats: the
+    service keeps their bytes and never opens them (the bot loads them in its sandbox)."""
+    ml = Path(__file__).parents[2] / "examples" / "ml"
+    files = {"main.py": (ml / "main.py").read_bytes(), "model.onnx": (ml / "model.onnx").read_bytes(),
+             "weights/layers.npz": zip_of({"w.npy": b"\x93NUMPY\x01\x00"}), "scaler.pkl": b"\x80\x04K\x01.",
+             "features.json": b'{"lags": [1, 3, 10]}'}
+    for filename, data in (("ml.zip", zip_of(files)), ("ml.tar.gz", tgz_of(files))):
+        bundle = validate_upload(filename, data)
+        assert bundle.files == files and bundle.warnings == ()
+        folder = roundtrip(store, bundle)
+        assert (folder / "model.onnx").read_bytes() == files["model.onnx"]
+
+
 def test_single_file_zip_and_tgz_hash_alike(store: BundleStore) -> None:
     single = validate_upload("MyBot.PY", MAIN)
     zipped = validate_upload("bot.zip", zip_of({"main.py": MAIN}))
