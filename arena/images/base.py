@@ -9,6 +9,7 @@ mmdebstrap's default (deb.debian.org).
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 import os
@@ -26,7 +27,7 @@ from arena.images.fs import normalize_owner, remove_tree
 
 Progress = Callable[[str], None]
 
-BASE_RECIPE_VERSION = 3  # bump when the mmdebstrap options or _trim change what the tarball holds
+BASE_RECIPE_VERSION = 5  # bump when the mmdebstrap options or _trim change what the tarball holds
 SUITE = "bookworm"
 # The minimum for `import numpy, pandas, sklearn` (pytz, dateutil, six, scipy, joblib and threadpoolctl come as
 # dependencies); the essential variant has no apt. onnxruntime is not in Debian: a pinned wheel
@@ -59,7 +60,7 @@ _REMOVE = ("etc/apt", "var/lib/apt", "var/cache/apt", "var/cache/debconf/*-old",
            "var/log/*", "usr/share/man", "usr/share/info", "usr/share/lintian", "usr/share/locale/*",
            "usr/lib/python3*/ensurepip", "usr/lib/python3/dist-packages/pip", "usr/lib/python3/dist-packages/pip-*",
            "usr/local/lib/python3*/dist-packages/pip*", "usr/bin/pip*", "dev/*",
-           *_TOOLCHAIN_PROGRAMS, *(p.lstrip("/") for p in _TOOLCHAIN))
+           *_TOOLCHAIN_PROGRAMS, *(p.lstrip("/").removesuffix("/*") for p in _TOOLCHAIN))
 
 # Files Docker bind-mounts into a container. The image ships its own, so `docker export` gives back exactly
 # the image (Docker only adds placeholders where they are missing), and so the sandbox's read-only root
@@ -165,7 +166,8 @@ def host_sources(suite: str, apt_dir: Path = Path("/etc/apt")) -> str | None:
 def _trim(root: Path) -> None:
     """Strip the installed tree down to what a bot's interpreter needs (see _REMOVE, _ETC_FILES)."""
     for pattern in _REMOVE:
-        for path in root.glob(pattern):
+        # A name without wildcards is looked up itself: glob() skips a symlink whose target went first (usr/bin/ld).
+        for path in root.glob(pattern) if glob.has_magic(pattern) else [root / pattern]:
             remove_tree(path)
     for name, content in _ETC_FILES.items():
         path = root / name
