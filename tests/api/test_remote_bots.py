@@ -398,7 +398,16 @@ def test_the_typescript_client_trades_as_the_python_bot_does(site: Site, tmp_pat
 
 
 def test_a_bot_the_engine_has_out_cannot_connect_again(site: Site) -> None:
-    site.tournament("practice-dq", {"practice": True}, ticks=5, deadline_s=10.0)
+    site.tournament("practice-dq", {"practice": True}, ticks=5, deadline_s=3.0, start=False)
+    holder = site.client.post("/tournaments/practice-dq/entries", json={"bot": "holder", "remote": True},
+                              headers=site.people["alice"])  # fmt: skip
+    assert holder.status_code == 201, holder.text
+    assert site.client.post("/admin/tournaments/practice-dq/start", headers=site.admin).status_code == 200
+    # The holder answers hello and then nothing: each tick waits for it up to the deadline, so the tournament is
+    # still running when the disqualified bot tries again (with no bot to wait for, it would be over at once).
+    held = site.connect("practice-dq", bot="holder")
+    until(messages(held), "hello")
+    held.send('{"type": "done", "n": 0}\n')
     ws = site.connect("practice-dq")
     stream = messages(ws)
     until(stream, "hello")
@@ -413,3 +422,4 @@ def test_a_bot_the_engine_has_out_cannot_connect_again(site: Site) -> None:
         until(stream, "tick", n=n + 1)
     assert refusal(site.connect("practice-dq")) == ("ENTRY_OUT", 4409)
     ws.close()
+    held.close()
