@@ -4,6 +4,9 @@
   (--runtime: runsc by default, or runc), measured from the first tick to the last (start-up excluded);
 - tick_to_leaderboard_p50_ms / _p99_ms: from the start of a tick (market applied) to its scores
   being in the leaderboard ZSET, with the 100-bot tournament (bots' round trips included);
+- host_cpu_ms_per_bot_tick: CPU time (user + system, from /proc) of the engine's process and the supervisor
+  processes between the first tick and the last, over bots x ticks (target 0.3 ms); sandbox_cpu_ms_per_bot_tick
+  beside it is the rest of the process tree (the runtime's processes and the bots themselves);
 - leaderboard_writes_per_second, redis_benchmark_zadd_per_second, top10_read_p99_ms: see
   bench/leaderboard.py (same machine, same run).
 """
@@ -14,11 +17,14 @@ import argparse
 import importlib.util
 import itertools
 import json
+import multiprocessing
 import os
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+import psutil
 
 # Running this file puts bench/ first on sys.path, where bench/sandbox.py would shadow the sandbox package.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
@@ -48,6 +54,23 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+def cpu_seconds() -> tuple[float, float]:
+    """CPU seconds so far of (this process and its supervisor processes, everything else below them): the sandbox
+    runtimes and the bots. A process gone between the two samples is not counted (none is, mid-run)."""
+    host_pids = {os.getpid(), *(c.pid for c in multiprocessing.active_children())}
+    host = sandboxes = 0.0
+    for process in [psutil.Process(), *psutil.Process().children(recursive=True)]:
+        try:
+            times = process.cpu_times()
+        except psutil.Error:  # exited meanwhile
+            continue
+        if process.pid in host_pids:
+            host += times.user + times.system
+        else:
+            sandboxes += times.user + times.system
+    return host, sandboxes
+
+
 def run(url: str, bots: int, ticks: int, processes: int) -> dict[str, float]:
     entries = [
         EntrySpec(bot=f"{path.stem.replace('_', '-')}-{i}", path=str(path))
@@ -57,8 +80,11 @@ def run(url: str, bots: int, ticks: int, processes: int) -> dict[str, float]:
                           tick_deadline_s=5.0, limits={"timeout": "600"})  # fmt: skip
     stamps: list[float] = []
     durations: list[float] = []
+    cpu: list[tuple[float, float]] = []
 
     def on_tick(report: Any) -> None:
+        if not stamps or len(stamps) == ticks - 1:  # the first tick and the last
+            cpu.append(cpu_seconds())
         stamps.append(time.perf_counter())
         durations.append(report.waited_s)
 
@@ -66,6 +92,8 @@ def run(url: str, bots: int, ticks: int, processes: int) -> dict[str, float]:
     standings, _ = run_local(url, spec, load_catalog(), on_tick=on_tick, processes=processes)
     finished = sum(1 for s in standings if s.status == "finished")
     elapsed = stamps[-1] - stamps[0]
+    bot_ticks = bots * (len(stamps) - 1)
+    host_cpu, sandbox_cpu = (cpu[-1][0] - cpu[0][0], cpu[-1][1] - cpu[0][1]) if len(cpu) == 2 else (0.0, 0.0)
     return {
         "bots": bots,
         "ticks": ticks,
@@ -75,6 +103,9 @@ def run(url: str, bots: int, ticks: int, processes: int) -> dict[str, float]:
         "ticks_per_second": (len(stamps) - 1) / elapsed,
         "tick_p50_ms": percentile(durations, 0.5) * 1000,
         "tick_p99_ms": percentile(durations, 0.99) * 1000,
+        "host_cpu_ms_per_bot_tick": round(1000 * host_cpu / bot_ticks, 3),
+        "sandbox_cpu_ms_per_bot_tick": round(1000 * sandbox_cpu / bot_ticks, 3),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
     }
 
 
@@ -83,19 +114,23 @@ def main() -> None:
     parser.add_argument("--ticks", type=int, default=200)
     parser.add_argument("--bots", type=int, default=100)
     parser.add_argument("--processes", type=int, default=2, help="supervisor processes (0: in the engine's)")
+    parser.add_argument("--no-leaderboard", action="store_true", help="skip the leaderboard bench")
     parser.add_argument("--runtime", default="runsc", help="the bots' OCI runtime: runsc (default) or runc")
     args = parser.parse_args()
     os.environ["ARENA_SANDBOX_RUNTIME"] = args.runtime  # the supervisors' sandboxes, in every process
     with RedisServer() as server:
         ten = run(server.url, 10, args.ticks, args.processes)
         hundred = run(server.url, args.bots, args.ticks, args.processes)
-    board = _leaderboard_bench().measure_leaderboard()
+    board = {} if args.no_leaderboard else _leaderboard_bench().measure_leaderboard()
     print(
         json.dumps(
             {
                 "runtime": args.runtime,
                 "ticks_per_second_10_bots": round(ten["ticks_per_second"], 1),
                 f"ticks_per_second_{args.bots}_bots": round(hundred["ticks_per_second"], 1),
+                f"host_cpu_ms_per_bot_tick_{args.bots}_bots": hundred["host_cpu_ms_per_bot_tick"],
+                f"sandbox_cpu_ms_per_bot_tick_{args.bots}_bots": hundred["sandbox_cpu_ms_per_bot_tick"],
+                "load_average": hundred["load_average"],
                 "tick_to_leaderboard_p50_ms": round(hundred["tick_p50_ms"], 2),
                 "tick_to_leaderboard_p99_ms": round(hundred["tick_p99_ms"], 2),
                 "leaderboard_writes_per_second": board.get("leaderboard_writes_per_second"),
@@ -104,6 +139,7 @@ def main() -> None:
                 "runs": {"10": ten, str(args.bots): hundred},
                 "leaderboard": board,
                 "targets": {"ticks_per_second_100_bots": 20, "leaderboard_vs_redis_benchmark": 0.5,
+                            "host_cpu_ms_per_bot_tick": 0.3,
                             "top10_read_p99_ms": 1.0},
             },
             indent=2,
