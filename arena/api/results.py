@@ -502,7 +502,7 @@ def rebuild_leaderboard(request: Request, slug: Slug, session: Db, _: Admin) -> 
         # The frozen final board is rewritten in place, with the live one (one transaction); the history and
         # the change feed stay.
         with client.pipeline(transaction=True) as pipe:
-            pipe.delete(board.keys.live, board.keys.final)
+            pipe.delete(board.keys.live, board.keys.final, board.keys.top)  # top: the live board's snapshot
             pipe.zadd(board.keys.live, scores)
             pipe.zadd(board.keys.final, scores)
             pipe.execute()

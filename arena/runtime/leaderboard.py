@@ -9,6 +9,8 @@ on one cluster slot and the multi-key operations here (the freeze script, MULTI 
     arena:{T}:leaderboard:history   LIST   JSON snapshots of the top N, newest last, capped (LTRIM)
     arena:{T}:leaderboard:changes   STREAM the change feed, capped (XADD MAXLEN ~), for spectators who resume
     arena:{T}:leaderboard:seq       STRING the feed's last sequence number
+    arena:{T}:leaderboard:top       STRING the top ``TOP_SNAPSHOT`` rows as of the last whole write (netstrings),
+                                    rewritten by the writer after each tick's ZADDs; ``top()`` reads it
     arena:{T}:leaderboard:updates   pub/sub channel carrying the same messages as the stream (a channel is
                                     not a key; it shares the tag so sharded pub/sub (SPUBLISH) can be used)
 
@@ -20,6 +22,10 @@ order). It is deterministic, and it is the order every read here returns.
 Reads that need more than one command (a rank, a page that starts inside a run of ties) run as one Lua
 script, so they are atomic and cost one round trip. Writes of a tick go out as variadic ZADDs on one
 connection in one round trip; see ``Leaderboard.update`` for when a large tick may be seen half-applied.
+
+Reads of the top of the board (what spectators ask for most) come from a snapshot the writer publishes at the
+end of each tick's writes, in the same round trip: one GET of a small string, which never waits behind a
+ZADD's skiplist work the way ZREVRANGE + ZCOUNT do, and always shows a whole tick.
 """
 
 from __future__ import annotations
@@ -64,6 +70,8 @@ ZADD_CHUNK = 256
 _SCORE_FORMAT = "%024.17g"
 _SCORE_WIDTH = 24
 _FRAGMENT_CACHE_MAX = 100_000
+# Rows kept in the top snapshot: the API's largest page (100) plus the row that says whether a next page follows.
+TOP_SNAPSHOT = 101
 
 
 class LeaderboardFrozen(RuntimeError):
@@ -119,15 +127,16 @@ class LeaderboardKeys:
     changes: str
     seq: str
     channel: str
+    top: str
 
     @classmethod
     def for_tournament(cls, tournament: str) -> LeaderboardKeys:
         base = f"arena:{{{validate_tournament_id(tournament)}}}:leaderboard"
         return cls(base, f"{base}:final", f"{base}:frozen", f"{base}:history", f"{base}:changes", f"{base}:seq",
-                   f"{base}:updates")  # fmt: skip
+                   f"{base}:updates", f"{base}:top")  # fmt: skip
 
     def all_keys(self) -> tuple[str, ...]:
-        return (self.live, self.final, self.frozen, self.history, self.changes, self.seq)
+        return (self.live, self.final, self.frozen, self.history, self.changes, self.seq, self.top)
 
 
 def _check_bot(bot: object) -> str:
@@ -159,6 +168,19 @@ def _fragment(bot: str) -> str:
     raw = _check_bot(bot).encode()
     member = f"${len(raw)}\r\n{bot}\r\n".replace("%", "%%")
     return f"${_SCORE_WIDTH}\r\n{_SCORE_FORMAT}\r\n{member}"
+
+
+def _netstrings(data: bytes) -> list[bytes]:
+    """Split ``<length>:<bytes>`` fields written back to back (the top snapshot's format)."""
+    out: list[bytes] = []
+    at = 0
+    while at < len(data):
+        colon = data.index(b":", at)
+        start = colon + 1
+        end = start + int(data[at:colon])
+        out.append(data[start:end])
+        at = end
+    return out
 
 
 def _text(value: bytes | str) -> str:
@@ -212,6 +234,15 @@ local higher = 0
 if start > 0 then higher = redis.call('ZCOUNT', KEYS[1], '(' .. rows[2], '+inf') end
 return {start, higher, rows}
 """
+# The top rows as netstrings ("<bytes>:<text>"), the first one the row count asked for: member, score, ...
+# Scores are Redis's own exact text of the double (as ZREVRANGE WITHSCORES returns them).
+_PUBLISH_TOP = """
+local rows = redis.call('ZREVRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1, 'WITHSCORES')
+local parts = {#ARGV[1] .. ':' .. ARGV[1]}
+for i = 1, #rows do parts[i + 1] = #rows[i] .. ':' .. rows[i] end
+redis.call('SET', KEYS[2], table.concat(parts))
+return #rows
+"""
 # Idempotent: a second freeze must not overwrite the final board.
 _FREEZE = """
 if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
@@ -232,6 +263,8 @@ class Leaderboard:
         self._standing = client.register_script(_STANDING)
         self._around = client.register_script(_AROUND)
         self._freeze = client.register_script(_FREEZE)
+        self._publish_top = client.register_script(_PUBLISH_TOP)
+        self._top_cache: tuple[bytes, int, list[Standing]] = (b"", 0, [])  # last snapshot read, parsed
         # Fast path: hand-packed ZADDs on a pooled connection. Other clients (e.g. RedisCluster) use a pipeline.
         self._raw = isinstance(client, redis.Redis) and hasattr(client, "connection_pool")
         self._fragments: dict[str, str] = {}
@@ -302,6 +335,7 @@ class Leaderboard:
                 pipe.delete(self.keys.live)
             for chunk in chunks:
                 pipe.zadd(self.keys.live, dict(chunk))
+            self._publish_top(keys=[self.keys.live, self.keys.top], args=[TOP_SNAPSHOT], client=pipe)
             pipe.execute()
             return
         for attempt in range(2):  # absolute scores: sending a tick twice is harmless, so retry a dropped link
@@ -332,8 +366,12 @@ class Leaderboard:
             if replace:
                 conn.send_packed_command(packed("EXEC"), check_health=False)
                 sent += 1
+            # The top snapshot, after the tick's last ZADD: a reader of it sees this tick whole or the last one.
+            top = self.keys.top.encode()
+            conn.send_packed_command(packed("EVAL", _PUBLISH_TOP, 2, key, top, TOP_SNAPSHOT), check_health=False)
+            sent += 1
             replies = [conn.read_response() for _ in range(sent)]
-            failed = [r for r in replies[-1] if isinstance(r, Exception)] if replace else []
+            failed = [r for r in replies[-2] if isinstance(r, Exception)] if replace else []
             if failed:  # an error inside EXEC comes back as a value, not raised
                 raise failed[0]
         except BaseException:
@@ -353,8 +391,27 @@ class Leaderboard:
             raise ValueError(f"n and offset must be >= 0, got n={n}, offset={offset}")
         if n == 0:
             return []
+        if not final:
+            snapshot = self._snapshot_rows(offset + n)
+            if snapshot is not None:
+                return snapshot[offset : offset + n]
         higher, flat = self._top(keys=[self._key(final)], args=[offset, offset + n - 1])
         return _standings(offset, int(higher), flat)
+
+    def _snapshot_rows(self, needed: int) -> list[Standing] | None:
+        """The live board's first rows from the writer's snapshot, if it holds ``needed`` rows or the whole board;
+        None sends the read to the sorted set (no snapshot yet, or a page past it)."""
+        data = self._client.get(self.keys.top)
+        if not data:
+            return None
+        raw = _raw(data)
+        cached, asked, rows = self._top_cache
+        if raw != cached:
+            fields = _netstrings(raw)
+            asked = int(fields[0])
+            rows = _standings(0, 0, fields[1:])
+            self._top_cache = (raw, asked, rows)
+        return rows if needed <= len(rows) or len(rows) < asked else None
 
     def after(self, score: float, bot: str, n: int, *, final: bool = False) -> list[Standing]:
         """Up to ``n`` standings listed after the row (score, bot), whether or not that bot is still there with

@@ -144,9 +144,9 @@ def test_ties_spanning_a_page_boundary(board: Leaderboard) -> None:
 
 
 def test_top_page_issues_at_most_one_zcount(client: redis.Redis, board: Leaderboard) -> None:
-    board.update({f"bot{i:03d}": float(i // 10) for i in range(200)})  # runs of 10 ties
+    board.update({f"bot{i:03d}": float(i // 10) for i in range(300)})  # runs of 10 ties
     client.config_resetstat()
-    board.top(25, 55)
+    board.top(25, lbmod.TOP_SNAPSHOT + 55)  # past the top snapshot: read from the sorted set
     stats = client.info("commandstats")
     assert stats["cmdstat_zrevrange"]["calls"] == 1
     assert stats["cmdstat_zcount"]["calls"] == 1
@@ -235,6 +235,31 @@ def test_order_and_ranks_match_a_brute_force_sort(client: redis.Redis, batches: 
     assert [s for offset in range(0, len(latest), page) for s in board.top(page, offset)] == expected
     for standing in expected:
         assert board.standing(standing.bot) == standing
+
+
+def test_the_top_is_read_from_the_writers_snapshot(client: redis.Redis, board: Leaderboard) -> None:
+    scores = {f"bot{i:04d}": float(i % 37) for i in range(lbmod.ZADD_CHUNK * 2)}  # ties, two ZADD chunks
+    board.update(scores)
+    expected = brute_force(scores)
+    client.config_resetstat()
+    assert board.top(10) == expected[:10]
+    assert board.top(20, 30) == expected[30:50]  # ranks of a page that starts inside a run of ties
+    assert board.top(lbmod.TOP_SNAPSHOT) == expected[: lbmod.TOP_SNAPSHOT]
+    stats = client.info("commandstats")
+    assert "cmdstat_zrevrange" not in stats and "cmdstat_evalsha" not in stats
+    assert stats["cmdstat_get"]["calls"] == 3
+    assert board.top(10, lbmod.TOP_SNAPSHOT) == expected[lbmod.TOP_SNAPSHOT : lbmod.TOP_SNAPSHOT + 10]  # past it
+    board.update({"bot0000": 1e9})  # the next tick moves the top: the snapshot follows
+    assert board.top(2) == [Standing(1, "bot0000", 1e9), Standing(2, expected[0].bot, expected[0].score)]
+    board.rebuild({"x": 1.0})
+    assert board.top(10) == [Standing(1, "x", 1.0)]
+    board.rebuild({})
+    assert board.top(10) == []
+
+
+def test_a_board_written_without_a_snapshot_is_read_from_the_sorted_set(client: redis.Redis, board: Leaderboard):
+    client.zadd(board.keys.live, {"a": 2.0, "b": 1.0})  # e.g. a writer of an older release
+    assert board.top(10) == [Standing(1, "a", 2.0), Standing(2, "b", 1.0)]
 
 
 # -- rebuild, clear, freeze ---------------------------------------------------------------------------------
