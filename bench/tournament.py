@@ -22,7 +22,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import psutil
 
@@ -71,7 +71,23 @@ def cpu_seconds() -> tuple[float, float]:
     return host, sandboxes
 
 
-def run(url: str, bots: int, ticks: int, processes: int) -> dict[str, float]:
+class Run(TypedDict):
+    """One tournament's figures (``run``)."""
+
+    bots: int
+    ticks: int
+    supervisor_processes: int
+    bots_finished: int
+    startup_s: float
+    ticks_per_second: float
+    tick_p50_ms: float
+    tick_p99_ms: float
+    host_cpu_ms_per_bot_tick: float
+    sandbox_cpu_ms_per_bot_tick: float
+    load_average: list[float]
+
+
+def run(url: str, bots: int, ticks: int, processes: int) -> Run:
     entries = [
         EntrySpec(bot=f"{path.stem.replace('_', '-')}-{i}", path=str(path))
         for i, path in zip(range(bots), itertools.cycle(EXAMPLES), strict=False)
