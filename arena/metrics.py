@@ -21,6 +21,9 @@ LEADERBOARD_UPDATE = Histogram(
 )
 WEBSOCKET_CLIENTS = Gauge("arena_websocket_clients", "Spectators connected by WebSocket.")
 SSE_CLIENTS = Gauge("arena_sse_clients", "Spectators connected by server-sent events.")
+SPECTATORS_DROPPED = Counter(
+    "arena_spectators_dropped_total", "Spectators whose stream was ended for falling too far behind its updates."
+)
 UPLOADS = Counter("arena_uploads_total", "Bot uploads, by outcome.", ["outcome"])
 HTTP_RATE_LIMITED = Counter("arena_http_rate_limited_total", "Requests refused by the rate limit.")
 # The production planes: engine workers and bot hosts export these from their own processes.

@@ -20,7 +20,7 @@ from arena.api.results import BotLabel
 from arena.engine.ranking import competition_ranks
 from arena.metrics import SSE_CLIENTS, WEBSOCKET_CLIENTS
 from arena.runtime.leaderboard import Change, Leaderboard, validate_tournament_id
-from arena.service.hub import HubFull
+from arena.service.hub import HubFull, TooSlow
 
 router = APIRouter(prefix="/api/v1/tournaments", tags=["spectators"],
                    responses=errors.responses(*errors.API_ERRORS, 404))
@@ -173,8 +173,8 @@ async def stream(
                         continue
                     idle = 0.0
                     yield f"id: {change.stream_id}\nevent: leaderboard\ndata: {_change_text(change)}\n\n".encode()
-        except HubFull:
-            return  # filled up since admit(): the client reconnects
+        except (HubFull, TooSlow):
+            return  # filled up since admit(), or fell behind: the client reconnects with Last-Event-ID
         finally:
             SSE_CLIENTS.dec()
 
@@ -228,6 +228,8 @@ async def websocket(socket: WebSocket, tournament: str, after: str | None = None
                 await socket.send_text(_change_text(change))
     except HubFull:
         await socket.close(code=1013, reason="too many spectators; retry later")
+    except TooSlow:  # dropped, never waited for; 1008: this client, not the server, is the problem
+        await socket.close(code=1008, reason="too slow: resume with ?after=<the last id seen>")
     except WebSocketDisconnect:
         pass
     finally:

@@ -21,11 +21,13 @@ from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
 
+from arena.metrics import SPECTATORS_DROPPED
 from arena.runtime.leaderboard import Change, LeaderboardKeys, decode_change
 from arena.runtime.streams import entries, entry_field, streams
 
 QUEUE_DEPTH = 1_000  # a spectator further behind than this is dropped: it reconnects and resumes
 _DROPPED = Change(-1, 0, {})  # told to a spectator that fell too far behind
+_ENDED = Change(-2, 0, {})  # told to every spectator of a feed that stopped or is being disconnected
 PAGE = 500  # stream entries per XREAD/XRANGE
 log = logging.getLogger(__name__)
 
@@ -42,6 +44,11 @@ def _id_key(stream_id: str) -> tuple[int, int]:
 
 class HubFull(Exception):
     """A cap on feeds or subscribers is reached: the spectator should retry later."""
+
+
+class TooSlow(Exception):
+    """The spectator fell ``QUEUE_DEPTH`` changes behind and was dropped (never waited for): it reconnects and
+    resumes from the last id it saw."""
 
 
 @dataclass
@@ -122,7 +129,7 @@ class ChangeHub:
         except Exception as exc:  # Redis lost or restarted: end the streams; spectators reconnect and resume
             log.warning("leaderboard feed %s stopped: %s", feed.key, exc)
             for queue in list(feed.subscribers):
-                _drop(feed, queue)
+                _drop(feed, queue, _ENDED)
 
     async def _read_until_alone(self, feed: _Feed) -> None:
         while feed.subscribers:
@@ -140,7 +147,8 @@ class ChangeHub:
                     feed.last_id = stream_id
                     for queue in list(feed.subscribers):
                         if queue.full():
-                            _drop(feed, queue)
+                            SPECTATORS_DROPPED.inc()
+                            _drop(feed, queue, _DROPPED)
                         else:
                             queue.put_nowait(change)
 
@@ -153,7 +161,7 @@ class ChangeHub:
 
         def drop_all() -> None:
             for queue in list(feed.subscribers):
-                _drop(feed, queue)
+                _drop(feed, queue, _ENDED)
 
         feed.task.get_loop().call_soon_threadsafe(drop_all)
 
@@ -215,7 +223,9 @@ class ChangeHub:
                     yield None
                     continue
                 if live is _DROPPED:
-                    return  # too slow: the spectator reconnects with its last id and resumes
+                    raise TooSlow(f"more than {QUEUE_DEPTH} updates behind; resume after {seen}")
+                if live is _ENDED:
+                    return  # the spectator reconnects with its last id and resumes
                 if seen is not None and _id_key(live.stream_id or "0-0") <= _id_key(seen):
                     continue
                 await self._hold(live)
@@ -241,9 +251,9 @@ class ChangeHub:
                     await feed.task
 
 
-def _drop(feed: _Feed, queue: asyncio.Queue[Change | None]) -> None:
-    """Tell one spectator its stream is over (it fell behind, or is being disconnected)."""
+def _drop(feed: _Feed, queue: asyncio.Queue[Change | None], why: Change) -> None:
+    """Tell one spectator its stream is over: ``_DROPPED`` (it fell behind) or ``_ENDED``."""
     feed.subscribers.discard(queue)
     while not queue.empty():
         queue.get_nowait()
-    queue.put_nowait(_DROPPED)
+    queue.put_nowait(why)
