@@ -135,7 +135,7 @@ class Market:
 
     def available(self, account: str, sign: int, levels: tuple[Level, ...]) -> float:
         """Displayed size on ``levels`` that ``account`` has not consumed yet."""
-        full = levels is (self.book.asks if sign > 0 else self.book.bids)  # type: ignore[union-attr]
+        full = levels is (self.book.asks if sign > 0 else self.book.bids)  # type: ignore[union-attr]  # set while matching
         consumption = self._consumed.get((account, sign))
         if consumption is None:
             return self.visible_depth(sign) if full else _total(levels)

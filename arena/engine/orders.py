@@ -231,7 +231,7 @@ def _choice(data: Mapping[str, Any], field: str, enum: type[E], default: E | Non
     if found is None:
         choices = ", ".join(e.value for e in enum)
         raise _invalid(f"{field} must be one of {choices}, got {value!r}")
-    return found  # type: ignore[return-value]
+    return found  # type: ignore[return-value]  # _LOOKUP[enum] holds members of enum only; its type cannot say so
 
 
 def tournament_of(context: Any) -> str | None:

@@ -243,7 +243,8 @@ def _merge(intervals: list[tuple[int, int]]) -> tuple[list[int], list[int]]:
 
 def _exchange_intervals(venue: str, first: date, last: date) -> list[tuple[int, int, Phase]]:
     """Sessions of a venue backed by an exchange_calendars calendar, with session dates in [first, last]."""
-    import exchange_calendars as xc  # type: ignore[import-untyped]  # heavy (pandas); only needed when building
+    # No type hints shipped (hence the ignore); imported here as it is heavy (pandas) and only needed to build.
+    import exchange_calendars as xc  # type: ignore[import-untyped]
 
     tz = ZoneInfo(VENUE_TIMEZONES[venue])
     schedule = xc.get_calendar(_XC_NAME[venue], start=first.isoformat(), end=last.isoformat()).schedule
