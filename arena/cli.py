@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import sys
@@ -9,28 +10,61 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
-from rich.console import Console, JustifyMethod
-from rich.table import Table
+from rich.console import Console
+from typer import _click  # the click typer vendors: the types TyperGroup's methods take and raise
+from typer.core import TyperGroup
 
 from arena.console import err, fail
 from arena.examples import BOTS as EXAMPLE_BOTS  # installed with the package (arena/examples/bots)
-from arena.images.cli import app as images_app
 from arena.progress import ShowProgress, bar, progress_console, steps
-from sandbox.cli import app as sandbox_app
+
+if TYPE_CHECKING:
+    from rich.console import JustifyMethod
+    from rich.table import Table
 
 T = TypeVar("T")
+
+# The command groups mounted on `arena`, by the module holding each one's Typer app: imported only when named (or
+# when `arena --help` lists them), so that a command such as `arena backtest` does not pay for their imports.
+LAZY_GROUPS = {"sandbox": "sandbox.cli", "images": "arena.images.cli"}
+
+
+class _LazyGroups(TyperGroup):
+    """The root command: its own commands, then the groups of LAZY_GROUPS, as `app.add_typer` would list them."""
+
+    def list_commands(self, ctx: _click.Context) -> list[str]:
+        return [*(name for name in super().list_commands(ctx) if name not in LAZY_GROUPS), *LAZY_GROUPS]
+
+    def get_command(self, ctx: _click.Context, cmd_name: str) -> _click.Command | None:
+        if cmd_name in LAZY_GROUPS and cmd_name not in self.commands:
+            group = typer.main.get_group(importlib.import_module(LAZY_GROUPS[cmd_name]).app)
+            group.name = cmd_name  # as add_typer(name=...) names it, for the help's listing
+            self.add_command(group)
+        return super().get_command(ctx, cmd_name)
+
+    def resolve_command(
+        self, ctx: _click.Context, args: list[str]
+    ) -> tuple[str | None, _click.Command | None, list[str]]:
+        try:
+            return super().resolve_command(ctx, args)
+        except _click.exceptions.UsageError:  # no such command
+            if all(name in self.commands for name in LAZY_GROUPS):
+                raise
+            for name in LAZY_GROUPS:  # typer suggests a near name among the commands loaded: load them all
+                self.get_command(ctx, name)
+            return super().resolve_command(ctx, args)
+
 
 app = typer.Typer(
     name="arena",
     help="Arena: sandboxed algorithmic trading competitions.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    cls=_LazyGroups,
 )
-app.add_typer(sandbox_app, name="sandbox")
-app.add_typer(images_app, name="images")
 
 
 def _version(asked: bool) -> None:
@@ -263,6 +297,8 @@ def _announce_sandbox() -> None:
 
 
 def _standings_table(standings: list[Any], title: str) -> Table:
+    from rich.table import Table
+
     table = Table(title=title, title_justify="left")
     columns: tuple[tuple[str, JustifyMethod], ...] = (("rank", "right"), ("bot", "left"), ("score", "right"),
                                                       ("NAV", "right"), ("max DD", "right"), ("status", "left"))
@@ -311,6 +347,8 @@ def _demo_run(url: str, spec: Any, where: Console | None) -> dict[str, Any]:
 
 
 def _live_table(standings: list[Any], statuses: dict[str, str]) -> Table:
+    from rich.table import Table
+
     table = Table(title="live leaderboard", title_justify="left")
     columns: tuple[tuple[str, JustifyMethod], ...] = (("rank", "right"), ("bot", "left"), ("score", "right"),
                                                       ("status", "left"))
@@ -639,6 +677,8 @@ def _summary_rows(result: Any) -> list[tuple[str, str]]:
 
 
 def _print_summary(bot: Path, feed: str, result: Any, chart: bool) -> None:
+    from rich.table import Table
+
     from arena.runtime.report import statistic_rows, terminal_chart
 
     out = Console()

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from arena.console import err
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 ShowProgress = Annotated[bool | None, typer.Option(
     "--progress/--no-progress", help="Progress on stderr (default: when stderr is a terminal, and not with --json).",
@@ -42,6 +44,8 @@ def steps(where: Console | None, first: str) -> Iterator[Callable[[str], None]]:
 
 def bar(where: Console | None) -> Progress:
     """A bar for counted work (add its tasks); it draws nothing without a console. Gone from the screen once done."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
     return Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                     TimeElapsedColumn(), console=where or Console(quiet=True), transient=True,
                     disable=where is None)  # fmt: skip
