@@ -19,12 +19,23 @@ from arena.engine.book import Level
 from arena.engine.events import AccountUpdate, Event, Fill, OrderAccepted, OrderDone, OrderRejected
 from arena.engine.execution import ceil_qty, crossing_levels, floor_qty, impact_price, round_to_tick
 from arena.engine.fees import Tier, charge, tiered_bps
-from arena.engine.instruments import Instrument, InstrumentCatalog, pow10
+from arena.engine.instruments import AssetClass, Instrument, InstrumentCatalog, pow10
 from arena.engine.market import Market
-from arena.engine.orders import Cancel, Order, OrderError, OrderStatus, OrderType, Side, TimeInForce, parse_order
+from arena.engine.orders import (
+    Cancel,
+    Order,
+    OrderError,
+    OrderStatus,
+    OrderType,
+    Side,
+    TimeInForce,
+    TradingSession,
+    parse_order,
+)
 from arena.engine.rejections import Rejection, RejectionCode
 from arena.engine.rules import DEFAULT_RULESET, FeeSchedule, Ruleset, ScoringFormula, SlippageParams
 from arena.engine.scoring import score
+from arena.engine.sessions import EXTENDED_HOURS_VENUES
 from arena.engine.tick import Tick
 
 DAY_MS = 86_400_000
@@ -42,6 +53,9 @@ _CANCELLED: Final = OrderStatus.CANCELLED
 _EXPIRED: Final = OrderStatus.EXPIRED
 _FILLED: Final = OrderStatus.FILLED
 _PARTIALLY_FILLED: Final = OrderStatus.PARTIALLY_FILLED
+_EXTENDED: Final = TradingSession.EXTENDED
+# Asset classes that trade in a venue's pre-market and after-hours sessions (listed stocks and funds).
+_EXTENDED_CLASSES: Final = frozenset((AssetClass.EQUITY, AssetClass.ETF))
 _NAV_DRAWDOWN: Final = ScoringFormula.NAV_DRAWDOWN
 _new_tuple: Final = tuple.__new__  # builds an event without running its NamedTuple's interpreted __new__
 
@@ -51,7 +65,7 @@ class Schedule(Protocol):
 
     def is_open(self, ts: int, extended_hours: bool = False) -> bool: ...
 
-    def session_end(self, ts: int) -> int | None: ...
+    def session_end(self, ts: int, extended_hours: bool = False) -> int | None: ...
 
 
 @final
@@ -337,8 +351,13 @@ class Engine:
         invalid = _check_instrument_fields(order, instrument)
         if invalid is not None:
             return Rejection(RejectionCode.INVALID_ORDER, invalid)
+        extended = order.session is _EXTENDED
+        if extended:
+            refusal = _extended_refusal(order, instrument, policy)
+            if refusal is not None:
+                return refusal
         schedule = self.calendars.get(instrument.venue)
-        if schedule is None or not _safe_is_open(schedule, ts, policy.extended_hours):
+        if schedule is None or not _safe_is_open(schedule, ts, extended):
             queued = schedule is not None and policy.queue_outside
             if not queued or order.tif is _IOC or order.tif is _FOK:
                 return Rejection(RejectionCode.EXCHANGE_CLOSED, f"{instrument.venue} is closed for {symbol} now")
@@ -434,13 +453,14 @@ class Engine:
         if client_id is not None:
             self._client_ids[(account, client_id)] = order_id
         instrument = self._instruments[symbol]
+        extended = order.session is _EXTENDED
         if order.tif is _DAY:
-            order.expires_at = self.calendars[instrument.venue].session_end(ts)
+            order.expires_at = self.calendars[instrument.venue].session_end(ts, extended)
         events.append(_new_tuple(OrderAccepted, (ts, order_id, account, client_id, symbol, order)))
         market = self.markets[symbol]
         policy = self._policies[order.tournament]
         # Checked open already, unless the ruleset queues orders outside the session: those wait for the open.
-        if not policy.queue_outside or _safe_is_open(self.calendars[instrument.venue], ts, policy.extended_hours):
+        if not policy.queue_outside or _safe_is_open(self.calendars[instrument.venue], ts, extended):
             # A limit that can fill on arrival takes liquidity; one that rests and fills later makes it.
             self._work(order, market, ts, events, True)
         if order.is_done:
@@ -485,8 +505,8 @@ class Engine:
             return
         instrument = market.instrument
         policy = self._policies[order.tournament]
-        if not arriving and not _safe_is_open(self.calendars[instrument.venue], ts, policy.extended_hours):
-            return  # resting orders wait for the open
+        if not arriving and not _safe_is_open(self.calendars[instrument.venue], ts, order.session is _EXTENDED):
+            return  # resting orders wait for the open (of their session: regular, or extended hours too)
         limit = order.limit
         levels, takeable = self._takeable(order, market, policy, sign)
         if not levels:
@@ -556,7 +576,9 @@ class Engine:
             if not gross or (nav > 0 and gross <= policy.maintenance_leverage * nav):
                 continue
             keep = policy.liquidation_target * nav / gross if nav > 0 else 0.0
-            extended = policy.extended_hours
+            # The engine's own orders trade in every session the ruleset opens (extended hours when it allows them).
+            session = _EXTENDED if policy.extended_hours else TradingSession.REGULAR
+            extended = session is _EXTENDED
             events.extend(self._cancel_all(account.id, ts, "LIQUIDATION"))
             for symbol in sorted(account.positions):
                 position = account.positions[symbol]
@@ -570,7 +592,7 @@ class Engine:
                     continue
                 side = _SELL if position.qty > 0 else _BUY
                 order = Order(account.id, symbol, side, _MARKET, qty, tif=_IOC,
-                              tournament=account.tournament, liquidation=True)  # fmt: skip
+                              tournament=account.tournament, liquidation=True, session=session)  # fmt: skip
                 self._accept(order, ts, events)
 
     def _takeable(self, order: Order, market: Market, policy: _Policy, sign: int) -> tuple[tuple[Level, ...], float]:
@@ -665,6 +687,23 @@ def _safe_is_open(schedule: Schedule, ts: int, extended: bool) -> bool:
         return schedule.is_open(ts, extended)
     except ValueError:
         return False  # outside the calendar's range: treat as closed rather than guess
+
+
+def _extended_refusal(order: Order, instrument: Instrument, policy: _Policy) -> Rejection | None:
+    """Why an order tagged ``extended`` may not trade outside regular hours here, or None. As brokers do: only
+    when the ruleset allows extended hours, only listed stocks and funds on a venue that has such sessions, and
+    only limit orders (a market order in a thin pre-market book is how a bot buys at any price)."""
+    code = RejectionCode.EXTENDED_HOURS_NOT_ALLOWED
+    if not policy.extended_hours:
+        return Rejection(code, "this tournament does not allow extended-hours trading")
+    if instrument.asset_class not in _EXTENDED_CLASSES:
+        return Rejection(code, f"{order.symbol} is {instrument.asset_class.value}; only equities and ETFs trade "
+                         "extended hours")  # fmt: skip
+    if instrument.venue not in EXTENDED_HOURS_VENUES:
+        return Rejection(code, f"{instrument.venue} has no extended-hours sessions")
+    if order.type is not _LIMIT:
+        return Rejection(RejectionCode.ORDER_TYPE_NOT_ALLOWED, "an extended-hours order must be a limit order")
+    return None
 
 
 def _check_instrument_fields(order: Order, instrument: Instrument) -> str | None:

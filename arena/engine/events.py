@@ -48,6 +48,7 @@ class OrderAccepted(NamedTuple):
             "limit_price": order.limit_price,
             "stop_price": order.stop_price,
             "post_only": order.post_only,
+            "session": order.session.value,
         }
 
 

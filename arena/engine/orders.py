@@ -33,6 +33,14 @@ class TimeInForce(StrEnum):
     FOK = "fok"
 
 
+class TradingSession(StrEnum):
+    """Which session an order may trade in: ``regular`` hours only, or ``extended`` (pre-market and after-hours
+    too, on venues that have them, when the ruleset allows it; Alpaca's ``extended_hours``, IBKR's outsideRTH)."""
+
+    REGULAR = "regular"
+    EXTENDED = "extended"
+
+
 class OrderStatus(StrEnum):
     OPEN = "open"
     PARTIALLY_FILLED = "partially_filled"
@@ -45,6 +53,7 @@ class OrderStatus(StrEnum):
 _BUY: Final = Side.BUY
 _GTC: Final = TimeInForce.GTC
 _OPEN: Final = OrderStatus.OPEN
+_REGULAR: Final = TradingSession.REGULAR
 _LIMITED: Final = frozenset((OrderType.LIMIT, OrderType.STOP_LIMIT))
 _DONE: Final = frozenset((OrderStatus.FILLED, OrderStatus.CANCELLED, OrderStatus.EXPIRED))
 
@@ -62,6 +71,7 @@ _FIELDS = frozenset(
         "stop_price",
         "tif",
         "post_only",
+        "session",
         "client_order_id",
         "context",
         "account",
@@ -86,6 +96,7 @@ class Order:
     limit_price: float | None = None
     stop_price: float | None = None
     post_only: bool = False
+    session: TradingSession = TradingSession.REGULAR
     client_order_id: str | None = None
     tournament: str | None = None
     liquidation: bool = False  # placed by the engine to reduce an account past its maintenance level
@@ -113,6 +124,7 @@ class Order:
         client_order_id: str | None = None,
         tournament: str | None = None,
         liquidation: bool = False,
+        session: TradingSession = _REGULAR,
         id: int = 0,
         ts: int = 0,
         filled_qty: float = 0.0,
@@ -131,6 +143,7 @@ class Order:
         self.limit_price = limit_price
         self.stop_price = stop_price
         self.post_only = post_only
+        self.session = session
         self.client_order_id = client_order_id
         self.tournament = tournament
         self.liquidation = liquidation
@@ -173,6 +186,7 @@ class Order:
             "stop_price": self.stop_price,
             "tif": self.tif.value,
             "post_only": self.post_only,
+            "session": self.session.value,
             "status": self.status.value,
             "filled_qty": self.filled_qty,
             "avg_fill_price": self.avg_fill_price,
@@ -217,7 +231,7 @@ def _number(data: Mapping[str, Any], field: str, upper: float) -> float | None:
 
 _LOOKUP: dict[type[StrEnum], dict[str, StrEnum]] = {
     enum: {**{e.value: e for e in enum}, **{e.value.upper(): e for e in enum}}
-    for enum in (Side, OrderType, TimeInForce)
+    for enum in (Side, OrderType, TimeInForce, TradingSession)
 }
 
 
@@ -267,6 +281,7 @@ def parse_order(data: Any, account: str | None = None) -> Order:
     side = _choice(data, "side", Side, None)
     order_type = _choice(data, "type", OrderType, OrderType.MARKET)
     tif = _choice(data, "tif", TimeInForce, TimeInForce.GTC)
+    session = _choice(data, "session", TradingSession, TradingSession.REGULAR)
     qty = _number(data, "qty", MAX_QTY)
     if qty is None:
         raise _invalid("qty is required")
@@ -304,4 +319,5 @@ def parse_order(data: Any, account: str | None = None) -> Order:
         post_only=post_only,
         client_order_id=client_order_id,
         tournament=tournament_of(data.get("context")),
+        session=session,
     )

@@ -82,7 +82,12 @@ def describe(rules: Ruleset, markets: list[str] | None = None) -> list[str]:
             "for the rest of that day."
         )
     lines.append(
-        "Trading follows each exchange's hours" + (", extended hours included." if rules.extended_hours else ".")
+        "Trading follows each exchange's hours"
+        + (
+            "; limit orders for US stocks and ETFs may be marked to trade before the open and after the close too."
+            if rules.extended_hours
+            else "."
+        )
     )
     allowed = rules.asset_classes or list(AssetClass)
     fees = "; ".join(f"{_CLASSES[c]}: {_fee(rules.fees[c])}" for c in allowed)

@@ -151,7 +151,12 @@ class Ruleset(_Rules):
     slippage: dict[AssetClass, SlippageParams] = Field(default_factory=lambda: dict(_DEFAULT_SLIPPAGE))
     liquidity: LiquidityRules = LiquidityRules()
     order_rate: OrderRate = OrderRate()
-    extended_hours: bool = False
+    extended_hours: bool = Field(
+        default=False,
+        description="whether orders tagged session: extended may trade in pre-market and after-hours (equities and "
+        "ETFs on XNYS/XNAS, limit orders only); off: such orders are refused (EXTENDED_HOURS_NOT_ALLOWED). Untagged "
+        "orders trade in regular hours either way",
+    )
     outside_session: Literal["reject", "queue"] = Field(
         default="reject",
         description="an order for a closed venue: refused (EXCHANGE_CLOSED), or accepted and worked from the next "

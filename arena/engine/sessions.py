@@ -43,7 +43,8 @@ VENUE_TIMEZONES: Mapping[str, str] = {
 }
 # Venue -> exchange_calendars calendar name.
 _XC_NAME = {"XNYS": "XNYS", "XNAS": "XNAS", "XLON": "XLON", "CME": "CMES"}
-_US_EXTENDED = frozenset({"XNYS", "XNAS"})
+# Venues with pre-market and after-hours sessions (the only ones an order tagged ``extended`` may name).
+EXTENDED_HOURS_VENUES: frozenset[str] = frozenset({"XNYS", "XNAS"})
 
 DAY_MS = 86_400_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -160,10 +161,15 @@ class VenueSchedule:
         phase = self.phase(ts)
         return phase is Phase.REGULAR or (extended_hours and phase is not Phase.CLOSED)
 
-    def session_end(self, ts: int) -> int | None:
+    def session_end(self, ts: int, extended_hours: bool = False) -> int | None:
         """End of the regular session containing ``ts``, else of the next one (where DAY orders
-        expire); None if none was built."""
+        expire); None if none was built. With ``extended_hours``, the end of the open stretch
+        (pre-market, regular and after-hours joined) containing ``ts``, else of the next one."""
         self._check(ts)
+        if extended_hours:
+            i = bisect_right(self._ext_starts, ts) - 1
+            ends = self._ext_ends
+            return ends[i] if i >= 0 and ts < ends[i] else ends[i + 1] if i + 1 < len(ends) else None
         i = bisect_right(self._reg_starts, ts) - 1
         if i >= 0 and ts < self._reg_ends[i]:
             return self._reg_ends[i]
@@ -218,7 +224,7 @@ class _AlwaysOpen(VenueSchedule):
     def is_open(self, ts: int, extended_hours: bool = False) -> bool:
         return True
 
-    def session_end(self, ts: int) -> int | None:
+    def session_end(self, ts: int, extended_hours: bool = False) -> int | None:
         return (ts // DAY_MS + 1) * DAY_MS
 
     def next_open(self, ts: int, extended_hours: bool = False) -> int | None:
@@ -262,7 +268,7 @@ def _exchange_intervals(venue: str, first: date, last: date) -> list[tuple[int, 
             out += [(open_, brk_start, Phase.REGULAR), (brk_end, close, Phase.REGULAR)]
         else:
             out.append((open_, close, Phase.REGULAR))
-        if venue in _US_EXTENDED:
+        if venue in EXTENDED_HOURS_VENUES:
             early_close = close < _local_ms(day, 16, 0, tz)
             out.append((_local_ms(day, 4, 0, tz), open_, Phase.PRE))
             out.append((close, _local_ms(day, 17 if early_close else 20, 0, tz), Phase.POST))

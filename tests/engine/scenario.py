@@ -7,9 +7,11 @@ the compiled engine and once under ``ARENA_PURE_ENGINE=1``, the two outputs must
 
 Covered: six instrument classes on five venues (sessions that close mid-run, DAY orders that expire), three
 tournaments with different rulesets (fees with tiers and a maker rebate, slippage, participation caps, order
-types, short selling, outside-session queueing, daily loss limits, every scoring formula, leverage low enough
-for forced liquidation), market/limit/stop/stop-limit orders with every time in force, post-only, client ids,
-cancels, malformed requests, halts, price jumps, and ``submit_batch``'s seeded shuffle.
+types, short selling, outside-session queueing, extended hours, daily loss limits, every scoring formula, leverage
+low enough for forced liquidation), market/limit/stop/stop-limit orders with every time in force, post-only,
+orders tagged for the extended session, client ids, cancels, malformed requests, halts, price jumps, and
+``submit_batch``'s seeded shuffle. From step ``JUMP_STEP`` the clock jumps to New York's last after-hours minutes:
+regular DAY orders expire, tagged orders trade until 20:00 New York, then the US venues close.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ from tests.engine.builders import ms
 
 START = ms("2026-11-18T16:00:00")  # a Wednesday: London open until 16:30, New York until 21:00
 STEP_MS = 20_000
+JUMP_STEP = 250
+AFTER_HOURS = ms("2026-11-19T00:50:00")  # Wednesday 19:50 New York: ten minutes of after-hours left
 
 INSTRUMENTS: dict[str, dict[str, Any]] = {
     "BTC-USD": {"asset_class": "crypto", "sector": "crypto", "venue": "CRYPTO", "tick_size": 0.5,
@@ -61,6 +65,7 @@ RULESETS: dict[str, dict[str, Any]] = {
             {"from_notional": 200_000, "maker_bps": -2.0, "taker_bps": 3.0}]}},
         "slippage": {"equity": {"gamma": 0.02, "alpha": 0.8}},
         "daily_loss_limit": 0.05,
+        "extended_hours": True,
     },
     "strict": {
         "scoring": {"formula": "return"},
@@ -82,7 +87,7 @@ def _book(rng: random.Random, symbol: str, ts: int, mid: float, tick: float, hal
     return L2Book(symbol, ts, bids, asks, last, rng.uniform(0, 3) * depth, halted)
 
 
-def _request(rng: random.Random, symbol: str, mid: float, tick: float) -> dict[str, Any]:
+def _request(rng: random.Random, tags: random.Random, symbol: str, mid: float, tick: float) -> dict[str, Any]:
     roll = rng.random()
     if roll < 0.04:  # malformed: the parser's rejections
         return rng.choice(({"symbol": symbol}, {"symbol": symbol, "side": "up", "qty": 1},
@@ -115,11 +120,22 @@ def _request(rng: random.Random, symbol: str, mid: float, tick: float) -> dict[s
         request["limit_price"] = round(request["stop_price"] + sign * 3 * tick, 6)
     if rng.random() < 0.5 and not request.get("post_only"):
         request["tif"] = rng.choice(("gtc", "day", "ioc", "fok", "IOC"))
+    if tags.random() < 0.03:  # drawn from their own generator, so that the rest of the scenario stays as it was
+        request["session"] = tags.choice(("extended", "extended", "regular", "EXTENDED", "overnight"))
     if rng.random() < 0.3:
         request["client_order_id"] = f"c{rng.randint(0, 30)}"
     if rng.random() < 0.01:
         request["limit_price"] = round(mid + tick / 3, 9)  # off the tick grid (or on a market order)
     return request
+
+
+def _extended(tags: random.Random, mids: dict[str, float]) -> dict[str, Any]:
+    """A limit order tagged for the extended session, near the touch, on a US stock."""
+    symbol = tags.choice(("AAPL", "XOM"))
+    side = tags.choice(("buy", "sell"))
+    price = round(mids[symbol] + (1 if side == "buy" else -1) * 0.01 * tags.randint(-5, 15), 2)
+    return {"symbol": symbol, "side": side, "type": "limit", "limit_price": price, "qty": tags.choice((1, 5, 20)),
+            "tif": tags.choice(("day", "gtc", "ioc")), "session": "extended"}  # fmt: skip
 
 
 def _line(event: Event) -> str:
@@ -129,6 +145,7 @@ def _line(event: Event) -> str:
 
 def run(seed: int, ticks: int) -> list[str]:
     rng = random.Random(seed)
+    tags = random.Random(seed + 1_000_003)
     catalog = InstrumentCatalog.from_mapping({"instruments": INSTRUMENTS})
     calendars = SessionCalendars.build(date(2026, 11, 16), date(2026, 11, 20))
     engine = Engine(catalog, calendars, rulesets={t: resolve_ruleset(r) for t, r in RULESETS.items()},
@@ -142,7 +159,7 @@ def run(seed: int, ticks: int) -> list[str]:
     lines: list[str] = []
     order_ids: list[int] = []
     for step in range(ticks):
-        ts = START + step * STEP_MS
+        ts = START + step * STEP_MS if step < JUMP_STEP else AFTER_HOURS + (step - JUMP_STEP) * STEP_MS
         books = []
         for symbol in sorted(mids):
             tick = ticks_of[symbol]
@@ -164,7 +181,9 @@ def run(seed: int, ticks: int) -> list[str]:
                     batch.append((account, cancel))
                     continue
                 symbol = rng.choice(sorted(mids)) if rng.random() < 0.99 else "NOPE"
-                batch.append((account, _request(rng, symbol, mids.get(symbol, 1.0), ticks_of.get(symbol, 0.01))))
+                batch.append((account, _request(rng, tags, symbol, mids.get(symbol, 1.0), ticks_of.get(symbol, 0.01))))
+            if step >= JUMP_STEP - 10 and accounts[account] == "wild" and tags.random() < 0.5:
+                batch.append((account, _extended(tags, mids)))
         if step % 2:
             events += engine.submit_batch(batch, ts + 1, random.Random(seed * 1_000 + step))
         else:

@@ -51,12 +51,19 @@ def test_exchange_closed_on_a_weekend_a_holiday_and_before_the_open(make_engine)
         assert event.rejection.code is RejectionCode.EXCHANGE_CLOSED
 
 
-def test_extended_hours_ruleset_accepts_pre_market_orders(make_engine):
+def test_extended_hours_ruleset_accepts_pre_market_orders_tagged_extended(make_engine):
     engine = make_engine({"extended_hours": True})
     ts = ms("2026-03-02T12:00:00")  # 07:00 New York: pre-market
     engine.on_tick(tick(ts, ladder("AAPL", ts, 254.99, 255.01, size=1000)))
-    events = engine.submit({"symbol": "AAPL", "side": "buy", "qty": 1}, ts, account="a")
+    events = engine.submit(
+        {"symbol": "AAPL", "side": "buy", "qty": 1, "type": "limit", "limit_price": 256.0, "session": "extended"},
+        ts,
+        account="a",
+    )
     assert any(isinstance(e, Fill) for e in events)
+    # An untagged order keeps to the regular session (tests/engine/test_extended_hours.py covers the rest).
+    event = rejected(engine.submit({"symbol": "AAPL", "side": "buy", "qty": 1}, ts, account="a"))
+    assert event.rejection.code is RejectionCode.EXCHANGE_CLOSED
 
 
 def test_insufficient_margin(btc_engine):

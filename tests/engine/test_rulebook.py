@@ -39,7 +39,7 @@ def test_overrides_change_the_sentences() -> None:
     assert "Only these symbols trade: AAPL and MSFT." in described
     assert "Short selling is not allowed." in described
     assert "loses 5% of the day's opening value" in described
-    assert "extended hours included" in described
+    assert "before the open and after the close" in described
     assert "At most 5 orders every 0.5 s per bot." in described
     assert "Score = return on the starting balance." in described
 
