@@ -20,7 +20,8 @@ from arena.engine.rules import Ruleset
 
 PROTOCOL_VERSION = 1
 # Fields a bot may set on an order. Context and account are never among them: the host stamps those.
-_ORDER_FIELDS = ("symbol", "side", "qty", "limit_price", "stop_price", "tif", "post_only", "client_order_id")
+_ORDER_FIELDS = ("symbol", "side", "qty", "limit_price", "stop_price", "tif", "post_only", "session",
+                 "client_order_id")  # fmt: skip
 
 
 # -- framing and limits -----------------------------------------------------------------------------
@@ -32,7 +33,7 @@ MAX_SYMBOL_CHARS = 32
 MAX_LOG_CHARS = 1000
 MAX_ID_CHARS = 64
 MAX_ORDER_FIELDS = 16  # an order's fields, unknown ones included (those are named back in the rejection)
-MAX_FIELD_CHARS = 32  # a field name on an order, and the value of its enum fields (side, order_type, tif)
+MAX_FIELD_CHARS = 32  # a field name on an order, and the value of its enum fields (side, order_type, tif, session)
 CLIENT_ORDER_ID = re.compile(r"[A-Za-z0-9_.:\-]{1,64}")  # the engine's own rule, checked before anything is stored
 BOT_MESSAGE_TYPES = ("subscribe", "unsubscribe", "order", "cancel", "pong", "done", "log", "resync")
 LOG_LEVELS = ("debug", "info", "warning", "error")

@@ -12,6 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from arena.engine.book import L2Book
+from arena.engine.orders import OrderError, TradingSession, parse_order
+from arena.engine.rejections import RejectionCode
 from arena.engine.rules import resolve_ruleset
 from arena.runtime.protocol import (
     CHANNELS,
@@ -79,6 +81,22 @@ def test_an_order_keeps_unknown_fields_for_the_engine_but_never_a_context_or_acc
     request = order_request(message)
     assert request == {"symbol": "SPY", "side": "buy", "qty": 1, "type": "market", "colour": "red"}
     assert line["context"] == {"tournament": "other"}  # the caller's object is not mutated
+
+
+def test_an_order_carries_its_session_tag_to_the_engine_which_judges_its_value():
+    line = {"type": "order", "symbol": "SPY", "side": "buy", "qty": 1, "order_type": "limit", "limit_price": 500.0}
+    assert parse_order(order_request(parse_bot_message(line)), "a").session is TradingSession.REGULAR  # optional
+    tagged = order_request(parse_bot_message(line | {"session": "extended"}))
+    assert tagged["session"] == "extended"
+    assert parse_order(tagged, "a").session is TradingSession.EXTENDED
+    # Like tif, an unknown value reaches the engine, whose INVALID_ORDER rejection names it (an order_update)...
+    with pytest.raises(OrderError) as caught:
+        parse_order(order_request(parse_bot_message(line | {"session": "overnight"})), "a")
+    assert caught.value.rejection.code is RejectionCode.INVALID_ORDER and "'overnight'" in caught.value.rejection.message
+    # ...but an oversized one stops at the protocol (INVALID_MESSAGE), before anything is stored.
+    with pytest.raises(ProtocolViolation) as violation:
+        parse_bot_message(line | {"session": "x" * 33})
+    assert violation.value.code == "INVALID_MESSAGE" and "session" in str(violation.value)
 
 
 @pytest.mark.parametrize(

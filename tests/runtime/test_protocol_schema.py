@@ -82,5 +82,13 @@ def test_the_schema_refuses_what_the_protocol_does_not_say() -> None:
                     {"type": "error", "code": "SOMETHING_ELSE", "message": "x"}, {"type": "buy"}):  # fmt: skip
         assert not HOST.is_valid(message), message
     for message in ({"type": "order", "symbol": "SPY", "side": "hold", "qty": 1}, {"type": "cancel"},
-                    {"type": "subscribe", "symbols": []}, {"type": "done", "n": -1}):  # fmt: skip
+                    {"type": "subscribe", "symbols": []}, {"type": "done", "n": -1},
+                    {"type": "order", "symbol": "SPY", "side": "buy", "qty": 1, "session": "overnight"}):  # fmt: skip
         assert not BOT.is_valid(message), message
+
+
+def test_an_order_may_name_its_session() -> None:
+    order = {"type": "order", "symbol": "SPY", "side": "buy", "qty": 1, "order_type": "limit", "limit_price": 500.0}
+    for session in ("regular", "extended"):
+        BOT.validate(order | {"session": session})
+    BOT.validate(order)  # optional: a v1 bot that never names one is still valid
