@@ -92,7 +92,8 @@ def test_an_order_carries_its_session_tag_to_the_engine_which_judges_its_value()
     # Like tif, an unknown value reaches the engine, whose INVALID_ORDER rejection names it (an order_update)...
     with pytest.raises(OrderError) as caught:
         parse_order(order_request(parse_bot_message(line | {"session": "overnight"})), "a")
-    assert caught.value.rejection.code is RejectionCode.INVALID_ORDER and "'overnight'" in caught.value.rejection.message
+    rejection = caught.value.rejection
+    assert rejection.code is RejectionCode.INVALID_ORDER and "'overnight'" in rejection.message
     # ...but an oversized one stops at the protocol (INVALID_MESSAGE), before anything is stored.
     with pytest.raises(ProtocolViolation) as violation:
         parse_bot_message(line | {"session": "x" * 33})

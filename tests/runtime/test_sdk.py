@@ -11,8 +11,11 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from arena_bot import Bot, MarginWarning, Status, Ticker, Trade, run
+from arena_bot import Bot, ExtendedHoursNotAllowedError, InvalidOrderError, MarginWarning, Status, Ticker, Trade, run
+from arena_bot.errors import error_for
 
+from arena.engine.orders import TradingSession, parse_order
+from arena.engine.rejections import RejectionCode
 from arena.engine.rules import resolve_ruleset
 from arena.feeds import open_feed
 from arena.runtime.backtest import load_bot
@@ -22,6 +25,7 @@ from arena.runtime.protocol import (
     end_message,
     hello_message,
     margin_warning_message,
+    order_request,
     parse_bot_message,
     ping_message,
     system_status_message,
@@ -92,6 +96,23 @@ def test_sdk_output_passes_host_validation():
     bot.handle(ping_message(4))
     for message in bot.take_outbox():
         parse_bot_message(json.loads(json.dumps(message)))
+
+
+def test_an_order_may_ask_for_extended_hours_and_its_rejection_is_typed():
+    bot = Recorder()
+    bot.handle({"type": "hello", "protocol": 1})
+    plain = bot.buy("SPY", 1, limit=99.0)
+    tagged = bot.buy("SPY", 1, limit=99.0, session="extended")
+    sent = [m for m in bot.take_outbox() if m["type"] == "order"]
+    assert "session" not in sent[0] and sent[1]["session"] == "extended"  # the default goes unsaid, as before
+    assert bot.open_orders[plain].session == "regular" and bot.open_orders[tagged]["session"] == "extended"
+    request = order_request(parse_bot_message(json.loads(json.dumps(sent[1]))))
+    assert parse_order(request, "a").session is TradingSession.EXTENDED  # what the host's engine reads
+    with pytest.raises(InvalidOrderError, match="session must be one of regular, extended"):
+        bot.buy("SPY", 1, limit=99.0, session="overnight")
+    assert bot.take_outbox() == []
+    error = error_for("EXTENDED_HOURS_NOT_ALLOWED", "no extended hours here")
+    assert isinstance(error, ExtendedHoursNotAllowedError) and error.code == RejectionCode.EXTENDED_HOURS_NOT_ALLOWED
 
 
 def test_a_sequence_gap_asks_once_for_a_resync_and_the_next_snapshot_recovers():

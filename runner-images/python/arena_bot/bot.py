@@ -23,6 +23,7 @@ from arena_bot.portfolio import Portfolio
 
 PROTOCOL_VERSION = 1
 CHANNELS = ("ticker", "orderbook", "trades")
+SESSIONS = ("regular", "extended")  # an order's trading session (regular hours only, or extended hours too)
 
 
 @dataclass(frozen=True)
@@ -185,7 +186,12 @@ class Bot:
         tif: str = "gtc",
         post_only: bool = False,
         client_order_id: str | None = None,
+        session: str = "regular",
     ) -> str:
+        """Send one order; ``session="extended"`` lets a limit order for a US stock or ETF trade in pre-market and
+        after-hours too, where the tournament allows it (its hello's ``ruleset.extended_hours``)."""
+        if session not in SESSIONS:
+            raise InvalidOrderError(f"session must be one of {', '.join(SESSIONS)}, got {session!r}")
         if not isinstance(qty, int | float) or isinstance(qty, bool) or not math.isfinite(qty) or qty <= 0:
             raise InvalidOrderError(f"qty must be a positive number, got {qty!r}")
         if order_type is None:
@@ -210,8 +216,10 @@ class Bot:
             order["stop_price"] = stop_price
         if post_only:
             order["post_only"] = True
+        if session != "regular":  # the default goes unsaid: the line stays as older hosts read it
+            order["session"] = session
         self.open_orders[client_order_id] = OpenOrder(
-            client_order_id, symbol, side, float(qty), order_type, tif, limit_price, stop_price, post_only
+            client_order_id, symbol, side, float(qty), order_type, tif, limit_price, stop_price, post_only, session
         )
         self._outbox.append(order)
         return client_order_id

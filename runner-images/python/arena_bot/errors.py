@@ -58,6 +58,10 @@ DuplicateClientOrderIdError = _rejection(
 UnknownOrderError = _rejection("UnknownOrderError", "UNKNOWN_ORDER", "No such open order.")
 NoMarketDataError = _rejection("NoMarketDataError", "NO_MARKET_DATA", "No book for that symbol yet.")
 AccountDisabledError = _rejection("AccountDisabledError", "ACCOUNT_DISABLED", "This account may no longer trade.")
+ExtendedHoursNotAllowedError = _rejection(
+    "ExtendedHoursNotAllowedError", "EXTENDED_HOURS_NOT_ALLOWED",
+    "The order may not trade in extended hours here (the ruleset, the venue or the asset class).",
+)  # fmt: skip
 
 _BY_CODE: dict[str, type[OrderRejectedError]] = {
     cls.code: cls
@@ -66,7 +70,7 @@ _BY_CODE: dict[str, type[OrderRejectedError]] = {
         SymbolNotAllowedError, OrderTypeNotAllowedError, TimeInForceNotAllowedError, RateLimitedError,
         InvalidOrderError, LossLimitError, UnknownSymbolError, ContractExpiredError, ShortSellingNotAllowedError,
         PostOnlyWouldCrossError, FokNotFillableError, DuplicateClientOrderIdError, UnknownOrderError,
-        NoMarketDataError, AccountDisabledError,
+        NoMarketDataError, AccountDisabledError, ExtendedHoursNotAllowedError,
     )
 }  # fmt: skip
 

@@ -23,6 +23,7 @@ class OpenOrder:
     limit_price: float | None = None
     stop_price: float | None = None
     post_only: bool = False
+    session: str = "regular"  # or "extended": may trade in pre-market and after-hours too
     order_id: int | None = None
     filled_qty: float = 0.0
     status: str = "sent"
