@@ -1,6 +1,8 @@
 // A bot's side of protocol v1: its books (snapshot, then deltas; a gap asks for a resync), portfolio, open orders
 // and outbox, and the hooks a bot overrides. Transport-free: `handle` one host message at a time.
-import type { BotMessage, Hello, HostMessage, OrderBook, OrderUpdate, Portfolio, Side, Ticker } from "./protocol.js";
+import type {
+  BotMessage, Hello, HostMessage, OrderBook, OrderUpdate, Portfolio, Side, Ticker, TradingSession,
+} from "./protocol.js";
 
 export class Book {
   bids = new Map<number, number>();
@@ -42,6 +44,9 @@ export interface OrderOptions {
   tif?: "gtc" | "day" | "ioc" | "fok";
   stopPrice?: number;
   postOnly?: boolean;
+  /** "extended": a limit order for a US stock or ETF that may trade in pre-market and after-hours too, where the
+   * tournament allows it (hello's rules.extended_hours). Default "regular", left off the line. */
+  session?: TradingSession;
 }
 
 export class Bot {
@@ -78,6 +83,7 @@ export class Bot {
       ...(options.stopPrice !== undefined ? { stop_price: options.stopPrice } : {}),
       ...(options.tif ? { tif: options.tif } : {}),
       ...(options.postOnly ? { post_only: true } : {}),
+      ...(options.session && options.session !== "regular" ? { session: options.session } : {}),
     });
     return clientOrderId;
   }

@@ -70,6 +70,13 @@ export type Side = "buy" | "sell";
  */
 export type BotMessage = Subscribe | Order | Cancel | Pong | Done | Log | Resync;
 /**
+ * regular hours only (the default), or pre-market and after-hours too (limit orders for US stocks and ETFs, when the ruleset's extended_hours allows)
+ *
+ * This interface was referenced by `ArenaProtocol`'s JSON-Schema
+ * via the `definition` "TradingSession".
+ */
+export type TradingSession = "regular" | "extended";
+/**
  * This interface was referenced by `ArenaProtocol`'s JSON-Schema
  * via the `definition` "ClientOrderId".
  */
@@ -355,6 +362,7 @@ export interface Order {
   stop_price?: number | null;
   tif?: TimeInForce;
   post_only?: boolean;
+  session?: TradingSession;
   client_order_id?: ClientOrderId;
   [k: string]: unknown;
 }

@@ -31,6 +31,22 @@ test("a tick is answered with the bot's orders, then done n", () => {
   assert.deepEqual(answer(bot, { type: "ping", id: "hb-1" }), [{ type: "pong", id: "hb-1" }]);
 });
 
+test("an order may ask for the extended session; the regular default stays off the line", () => {
+  class Buyer extends Bot {
+    override onTick(): void {
+      this.buy("SPY", 10, { limit: 99.5, session: "extended", tif: "day" });
+      this.buy("SPY", 10, { limit: 99.5, session: "regular" });
+    }
+  }
+  const bot = new Buyer();
+  answer(bot, hello);
+  assert.deepEqual(answer(bot, { type: "tick", n: 1, ts: 5 }).slice(0, 2), [
+    { type: "order", symbol: "SPY", side: "buy", qty: 10, order_type: "limit", client_order_id: "o1", limit_price: 99.5,
+      tif: "day", session: "extended" },
+    { type: "order", symbol: "SPY", side: "buy", qty: 10, order_type: "limit", client_order_id: "o2", limit_price: 99.5 },
+  ]);
+});
+
 test("books: a snapshot, deltas in sequence, and a gap asks for one resync until the next snapshot", () => {
   const bot = new Bot();
   answer(bot, book(1, true, [[99, 5], [98, 7]], [[101, 4]]));
