@@ -13,6 +13,7 @@ from typing import Any
 from arena.engine.book import L2Book
 from arena.engine.engine import Engine
 from arena.engine.events import AccountUpdate, Event
+from arena.engine.sessions import EXTENDED_HOURS_VENUES
 from arena.runtime.protocol import (
     margin_warning_message,
     order_update_message,
@@ -73,19 +74,33 @@ class SessionWatch:
         self.engine = engine
         self.venues = sorted(set(venues))
         self.extended_hours = extended_hours
-        self._open: dict[str, bool] = {}
+        self._session: dict[str, str] = {}  # venue -> "regular", "extended" or "closed"
         self._halted: set[str] = set()
 
     def changes(self, ts: int, books: Iterable[L2Book] = ()) -> list[dict[str, Any]]:
+        """Where the ruleset allows extended hours, a US venue's pre-market and after-hours are ``open`` with the
+        reason "extended hours" (orders tagged session extended only), and its regular session ``open`` again
+        with the reason "regular session"."""
         messages = []
         for venue in self.venues:
+            schedule = self.engine.calendars[venue]
             try:
-                is_open = self.engine.calendars[venue].is_open(ts, self.extended_hours)
+                if schedule.is_open(ts):
+                    session = "regular"
+                else:
+                    session = "extended" if self.extended_hours and schedule.is_open(ts, True) else "closed"
             except ValueError:  # outside the calendar's range
                 continue
-            if self._open.get(venue) != is_open:
-                self._open[venue] = is_open
-                messages.append(system_status_message("open" if is_open else "closed", ts, venue=venue))
+            before = self._session.get(venue)
+            if before != session:
+                self._session[venue] = session
+                if session == "closed":
+                    messages.append(system_status_message("closed", ts, venue=venue))
+                else:
+                    reason = None  # a venue without extended hours opens as it always did
+                    if self.extended_hours and venue in EXTENDED_HOURS_VENUES:
+                        reason = "extended hours" if session == "extended" else "regular session"
+                    messages.append(system_status_message("open", ts, venue=venue, reason=reason))
         for book in books:
             if book.halted != (book.symbol in self._halted):
                 (self._halted.add if book.halted else self._halted.discard)(book.symbol)

@@ -9,6 +9,7 @@ import pytest
 from arena.engine.events import Fill, OrderAccepted, OrderDone, OrderRejected
 from arena.engine.orders import OrderError, OrderStatus, TradingSession, parse_order
 from arena.engine.rejections import RejectionCode
+from arena.runtime.updates import SessionWatch
 from tests.engine.builders import T0, ladder, ms, tick
 
 # Monday 2026-03-02 (New York on EST, UTC-5).
@@ -164,3 +165,21 @@ def test_an_extended_order_is_reported_with_its_session(make_engine):
     _at(engine, PRE)
     accepted = engine.submit(_order(limit_price=250.0), PRE, account="a")[0]
     assert accepted.as_dict()["session"] == "extended" and accepted.order.as_dict()["session"] == "extended"
+
+
+@pytest.mark.parametrize("extended_hours", [False, True])
+def test_bots_are_told_which_session_a_us_venue_is_in(make_engine, extended_hours):
+    engine = make_engine({"extended_hours": extended_hours})
+    watch = SessionWatch(engine, ["XNAS", "XLON"], extended_hours=extended_hours)
+    said = []
+    for ts in (ms("2026-03-02T08:00:00"), PRE, REGULAR, POST, NIGHT):  # 03:00 New York (08:00 London), then on
+        said += [(m["ts"], m["venue"], m["status"], m["reason"]) for m in watch.changes(ts)]
+    london = [(ms("2026-03-02T08:00:00"), "XLON", "open", None), (POST, "XLON", "closed", None)]
+    if extended_hours:
+        nasdaq = [(ms("2026-03-02T08:00:00"), "XNAS", "closed", None), (PRE, "XNAS", "open", "extended hours"),
+                  (REGULAR, "XNAS", "open", "regular session"), (POST, "XNAS", "open", "extended hours"),
+                  (NIGHT, "XNAS", "closed", None)]  # fmt: skip
+    else:
+        nasdaq = [(ms("2026-03-02T08:00:00"), "XNAS", "closed", None), (REGULAR, "XNAS", "open", None),
+                  (POST, "XNAS", "closed", None)]  # fmt: skip
+    assert sorted(said) == sorted(london + nasdaq)
