@@ -3,13 +3,16 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+from datetime import date
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from arena.cache import cache_dir, load_json, store_json
 from arena.engine.instruments import CatalogError, InstrumentCatalog
 
 DEFAULT_CATALOG = "arena/data/instruments.yaml"
@@ -50,13 +53,41 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def parse_catalog(text: str, source: str, fmt: str = "yaml") -> InstrumentCatalog:
-    """Parse catalog text (``fmt`` "yaml" or "json"); errors name ``source``."""
+def _dated(value: Any) -> dict[str, str]:
+    if type(value) is date:  # the only value YAML gives that JSON has not (futures' expiries)
+        return {"$date": value.isoformat()}
+    raise TypeError(f"{type(value).__name__} in a catalog")
+
+
+def _undated(obj: dict[str, Any]) -> Any:
+    return date.fromisoformat(obj["$date"]) if obj.keys() == {"$date"} else obj
+
+
+def _storable(data: Any) -> bool:
+    """Whether ``data`` comes back from its JSON as it is (no int keys, no timestamps: those are not stored)."""
     try:
-        if fmt == "json":
-            data = json.loads(text, object_pairs_hook=_no_duplicates)
-        else:
-            data = yaml.load(text, Loader=_StrictLoader)  # a SafeLoader subclass
+        return bool(json.loads(json.dumps(data, default=_dated), object_hook=_undated) == data)
+    except (TypeError, ValueError):
+        return False
+
+
+def _parsed_yaml(text: str, cached: bool) -> Any:
+    """The data of a YAML catalog; with ``cached``, kept as JSON under the text's digest, which parses 30 times
+    faster than the YAML (about 30 ms of each backtest's start-up). The data is validated afterwards either way."""
+    file = cache_dir("catalog") / f"{hashlib.sha256(text.encode()).hexdigest()[:32]}.json"
+    data = load_json(file, 16 * len(text), _undated) if cached else None
+    if data is None:
+        data = yaml.load(text, Loader=_StrictLoader)  # a SafeLoader subclass
+        if cached and _storable(data):
+            store_json(file, data, keep=4, default=_dated)
+    return data
+
+
+def parse_catalog(text: str, source: str, fmt: str = "yaml", cached: bool = False) -> InstrumentCatalog:
+    """Parse catalog text (``fmt`` "yaml" or "json"); errors name ``source``. ``cached``: keep (and read back) the
+    parsed YAML in the cache directory (arena/cache.py), for the packaged catalog that every command reads."""
+    try:
+        data = json.loads(text, object_pairs_hook=_no_duplicates) if fmt == "json" else _parsed_yaml(text, cached)
         return InstrumentCatalog.from_mapping(data)
     except CatalogError as exc:
         raise CatalogError(f"{source}: {exc}") from None
@@ -78,7 +109,7 @@ def load_catalog(path: str | Path | None = None) -> InstrumentCatalog:
             text = (resources.files("arena") / "data" / "instruments.yaml").read_text(encoding="utf-8")
         except OSError as exc:
             raise CatalogError(f"{source}: cannot read the packaged catalog: {exc}") from None
-        return parse_catalog(text, source)
+        return parse_catalog(text, source, cached=True)
     file = Path(path)
     source = str(file)
     try:

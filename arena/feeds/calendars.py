@@ -1,20 +1,16 @@
 """Session calendars for a feed, built on demand, with any failure reported as a FeedError.
 
 Building an exchange's schedule means importing exchange_calendars and pandas and computing its holidays:
-most of a short backtest's start-up. So each venue's schedule for a date range is kept in a cache directory
-(``ARENA_CACHE_DIR``, else ``$XDG_CACHE_HOME/arena`` or ``~/.cache/arena``) as JSON, keyed by the range, the
-exchange_calendars release and a digest of the code that turns its sessions into ours; a later run with the same
-range reads it back without importing either. A cache entry that is unreadable or malformed is rebuilt; a cache
+most of a short backtest's start-up. So each venue's schedule for a date range is kept in Arena's cache directory
+(arena/cache.py: ``ARENA_CACHE_DIR``, else ``$XDG_CACHE_HOME/arena`` or ``~/.cache/arena``) as JSON, keyed by the
+range, the exchange_calendars release and a digest of the code that turns its sessions into ours; a later run with
+the same range reads it back without importing either. A cache entry that is unreadable or malformed is rebuilt; a cache
 directory that cannot be written is only slower.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import json
-import os
-import tempfile
 from collections.abc import Iterable
 from datetime import date
 from functools import cache
@@ -22,6 +18,7 @@ from importlib import metadata, resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from arena.cache import cache_dir, load_json, store_json
 from arena.feeds.errors import FeedError, FeedErrorCode
 
 if TYPE_CHECKING:
@@ -30,14 +27,6 @@ if TYPE_CHECKING:
 _CACHED_VENUES = frozenset({"XNYS", "XNAS", "XLON", "CME"})  # FOREX and CRYPTO are arithmetic: nothing to save
 _KEEP = 256  # cache entries kept; the oldest go first
 _MAX_BYTES = 8 << 20  # a schedule file larger than this is not ours
-
-
-def cache_dir() -> Path:
-    explicit = os.environ.get("ARENA_CACHE_DIR")
-    if explicit:
-        return Path(explicit) / "sessions"
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "arena" / "sessions"
 
 
 @cache
@@ -54,10 +43,8 @@ def _code_version() -> str:
 def _load(file: Path, venue: str) -> VenueSchedule | None:
     from arena.engine.sessions import Phase, VenueSchedule
 
+    data: Any = load_json(file, _MAX_BYTES)
     try:
-        if file.stat().st_size > _MAX_BYTES:
-            return None
-        data: Any = json.loads(file.read_bytes())
         lo, hi, rows = data["lo"], data["hi"], data["intervals"]
         if data["venue"] != venue or not all(isinstance(x, int) for x in (lo, hi)):
             return None
@@ -68,26 +55,14 @@ def _load(file: Path, venue: str) -> VenueSchedule | None:
                 return None
             intervals.append((start, end, phases[phase]))
         return VenueSchedule(venue, lo, hi, intervals)
-    except (OSError, ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError):
         return None
 
 
 def _store(file: Path, schedule: VenueSchedule) -> None:
     data = {"venue": schedule.venue, "lo": schedule.lo, "hi": schedule.hi,
             "intervals": [[s, e, str(p)] for s, e, p in schedule.intervals]}
-    with contextlib.suppress(OSError):
-        file.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=file.parent, prefix=".tmp-", suffix=".json")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as out:
-                json.dump(data, out, separators=(",", ":"))
-            os.replace(tmp, file)  # readers see the old file or the whole new one
-        except OSError:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        entries = sorted(file.parent.glob("*.json"), key=lambda f: f.stat().st_mtime)
-        for old in entries[:-_KEEP]:
-            old.unlink(missing_ok=True)
+    store_json(file, data, _KEEP)
 
 
 def _schedule(venue: str, first: date, last: date) -> VenueSchedule:
@@ -95,7 +70,7 @@ def _schedule(venue: str, first: date, last: date) -> VenueSchedule:
 
     if venue not in _CACHED_VENUES:
         return build_schedule(venue, first, last)
-    file = cache_dir() / f"{venue}-{first}-{last}-{_code_version()}.json"
+    file = cache_dir("sessions") / f"{venue}-{first}-{last}-{_code_version()}.json"
     schedule = _load(file, venue)
     if schedule is None:
         schedule = build_schedule(venue, first, last)
