@@ -86,7 +86,7 @@ SCHEMAS: dict[str, tuple[Column, ...]] = {
     ),
     "orders": (
         _c("bot", BOT), _c("order_id", I64), _c("client_order_id", STR), _c("symbol", STR), _c("side", STR),
-        _c("type", STR), _c("tif", STR), _c("qty", F64, "units"), _c("limit_price", F64, "price"),
+        _c("type", STR), _c("tif", STR), _c("session", STR), _c("qty", F64, "units"), _c("limit_price", F64, "price"),
         _c("stop_price", F64, "price"), _c("status", STR), _c("filled_qty", F64, "units"),
         _c("fees", F64, "account currency"), _c("ts", TS, "simulated time, UTC"),
         _c("done_ts", TS, "simulated time, UTC"), _c("reason", STR),
@@ -176,7 +176,7 @@ def _queries(t_id: int, entries: Sequence[int]) -> dict[str, Select[*tuple[Any, 
     by entry (their (entry_id, ts) indexes). The market is stored as Arrow already (``record.market_of``)."""
     o, f, r, e, s = OrderRecord, FillRecord, RejectionRecord, EquitySnapshot, StandingRecord
     return {
-        "orders": select(o.entry_id, o.order_id, o.client_order_id, o.symbol, o.side, o.type, o.tif, o.qty,
+        "orders": select(o.entry_id, o.order_id, o.client_order_id, o.symbol, o.side, o.type, o.tif, o.session, o.qty,
                          o.limit_price, o.stop_price, o.status, o.filled_qty, o.fees, o.ts, o.done_ts, o.reason)
         .where(o.tournament_id == t_id, o.entry_id.in_(entries)).order_by(o.order_id),
         "fills": select(f.entry_id, f.order_id, f.client_order_id, f.ts, f.symbol, f.side, f.qty, f.price, f.fee,

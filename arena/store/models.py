@@ -296,6 +296,9 @@ class OrderRecord(Base):
     side: Mapped[Side | None] = mapped_column(str_enum(Side, "side"))
     type: Mapped[OrderType | None] = mapped_column(str_enum(OrderType, "order_type"))
     tif: Mapped[TimeInForce | None] = mapped_column(str_enum(TimeInForce, "tif"))
+    # "regular" or "extended" (may trade in pre-market and after-hours); a string, not an enum type: the
+    # migration adding it stays a plain column on PostgreSQL and SQLite alike.
+    session: Mapped[str] = mapped_column(String(16), default="regular", server_default="regular")
     qty: Mapped[float | None] = mapped_column(Float)
     limit_price: Mapped[float | None] = mapped_column(Float)
     stop_price: Mapped[float | None] = mapped_column(Float)

@@ -156,7 +156,8 @@ def record_events(
             new[event.order_id] = {
                 "tournament_id": t_id, "entry_id": _entry(entry_map, event.account), "order_id": event.order_id,
                 "client_order_id": event.client_order_id, "symbol": event.symbol, "ts": event.ts,
-                "side": order.side, "type": order.type, "tif": order.tif, "qty": order.qty,
+                "side": order.side, "type": order.type, "tif": order.tif, "session": order.session.value,
+                "qty": order.qty,
                 "limit_price": order.limit_price, "stop_price": order.stop_price,
                 "status": OrderStatus.OPEN, "filled_qty": 0.0, "fees": 0.0, "done_ts": None, "reason": "",
             }  # fmt: skip

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from arena.engine.book import L2Book
 from arena.engine.events import OrderAccepted
-from arena.engine.orders import Order, OrderType, Side
+from arena.engine.orders import Order, OrderType, Side, TradingSession
 from arena.engine.tick import Tick
 
 
@@ -45,8 +45,9 @@ def accepted(
     qty: float = 10.0,
     type: OrderType = OrderType.MARKET,
     limit_price: float | None = None,
+    session: TradingSession = TradingSession.REGULAR,
 ) -> OrderAccepted:
     """An OrderAccepted as the engine makes it, with the accepted order it carries."""
     order = Order(account, symbol, side, type, qty, limit_price=limit_price, client_order_id=client_order_id,
-                  id=order_id, ts=ts)  # fmt: skip
+                  id=order_id, ts=ts, session=session)  # fmt: skip
     return OrderAccepted(ts, order_id, account, client_order_id, symbol, order)

@@ -77,7 +77,7 @@ def test_sqlite_pragmas(tmp_path) -> None:
 def test_scripts_ship_in_the_package() -> None:
     assert (migrate.SCRIPTS / "env.py").is_file()
     assert (migrate.SCRIPTS / "script.py.mako").is_file()
-    assert migrate.head() == "0010"
+    assert migrate.head() == "0011"
 
 
 def test_failed_tournaments_survive_a_downgrade_as_cancelled_and_data_is_kept(empty_database_url: str) -> None:

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from arena.engine.engine import Engine
 from arena.engine.events import AccountUpdate, Fill, OrderDone, OrderRejected
-from arena.engine.orders import OrderStatus, OrderType, Side
+from arena.engine.orders import OrderStatus, OrderType, Side, TradingSession
 from arena.engine.rejections import Rejection, RejectionCode
 from arena.engine.sessions import SessionCalendars
 from arena.engine.tick import Tick
@@ -55,7 +55,8 @@ def test_orders_fills_rejections_and_order_state(session: Session, cup) -> None:
         _fill(T0, 1, a, 4.0, 4.0, 6.0),  # partial, same batch as its acceptance
         accepted(T0, 2, a, "c2", "AAPL"),
         _fill(T0, 2, a, 10.0, 10.0, 0.0),  # filled at once
-        accepted(T0, 3, "bob:b", None, "AAPL", side=Side.SELL, qty=5.0, type=OrderType.LIMIT, limit_price=99.0),
+        accepted(T0, 3, "bob:b", None, "AAPL", side=Side.SELL, qty=5.0, type=OrderType.LIMIT, limit_price=99.0,
+                 session=TradingSession.EXTENDED),
         OrderRejected(T0, "bob:b", "x", "ZZZ", Rejection(RejectionCode.UNKNOWN_SYMBOL, "no such symbol ZZZ")),
         AccountUpdate(T0, a, 1e6, 0.0, 1e6),  # left to record_equity
     ]
@@ -75,6 +76,7 @@ def test_orders_fills_rejections_and_order_state(session: Session, cup) -> None:
     assert (orders[3].status, orders[3].reason) == (OrderStatus.CANCELLED, "cancelled by the bot")
     three = orders[3]
     assert (three.side, three.type, three.qty, three.limit_price) == (Side.SELL, OrderType.LIMIT, 5.0, 99.0)
+    assert (orders[1].session, three.session) == ("regular", "extended")
     assert [f.qty for f in record.fills_of(session, entries[a])] == [4.0, 10.0, 6.0]
     rejected = record.rejections_of(session, entries["bob:b"])
     assert [(r.code, r.symbol, r.client_order_id) for r in rejected] == [("UNKNOWN_SYMBOL", "ZZZ", "x")]
