@@ -97,10 +97,21 @@ def measure(api_port: int, redis_url: str, clients: int, seconds: float = 6.0) -
     }
 
 
-def upload_to_ready(api_url: str, env: dict[str, str], runs: int = 5) -> dict[str, float]:
-    """Upload an example bot and poll its version until the smoke test's verdict; the median of ``runs``."""
+def create_admin(env: dict[str, str]) -> str:
+    """An admin's API key, made by the CLI against the API's database."""
     command = [str(Path(sys.executable).with_name("arena")), "create-contestant", "bench-admin", "--admin"]
-    admin = subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout.strip()
+    return subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout.strip()
+
+
+def open_tournament(api_url: str, admin: str) -> None:
+    """Spectators may stream only a public tournament: create T and open it (it never starts; the bench publishes)."""
+    with httpx.Client(base_url=f"{api_url}/api/v1/admin", timeout=30, headers={"X-API-Key": admin}) as http:
+        http.post("/tournaments", json={"slug": T, "name": "Spectator bench"}).raise_for_status()
+        http.post(f"/tournaments/{T}/open").raise_for_status()
+
+
+def upload_to_ready(api_url: str, admin: str, runs: int = 5) -> dict[str, float]:
+    """Upload an example bot and poll its version until the smoke test's verdict; the median of ``runs``."""
     with httpx.Client(base_url=f"{api_url}/api/v1", timeout=30) as http:
         key = http.post("/admin/contestants", json={"name": "bench"}, headers={"X-API-Key": admin}).json()["api_key"]
         source = (Path(__file__).resolve().parents[1] / "examples/bots/sma_crossover.py").read_bytes()
@@ -135,7 +146,9 @@ def main() -> None:
                     break
                 except httpx.HTTPError:
                     time.sleep(0.1)
-            uploads = upload_to_ready(f"http://127.0.0.1:{port}", env)
+            admin = create_admin(env)
+            open_tournament(f"http://127.0.0.1:{port}", admin)
+            uploads = upload_to_ready(f"http://127.0.0.1:{port}", admin)
             runs = []
             for n in args.steps.split(","):
                 runs.append(measure(port, server.url, int(n)))

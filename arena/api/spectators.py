@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from contextlib import aclosing
 from typing import Annotated
@@ -123,18 +124,22 @@ async def bot_rank(
                       around=ranked[max(0, index - k) : index + k + 1])  # fmt: skip
 
 
-_ENCODED: dict[str | None, str] = {}  # stream id -> JSON text: encoded once, sent to every spectator
+# The hub hands one Change object to every spectator of a feed, so each is encoded once, keyed by identity (stream
+# ids alone repeat across tournaments). The entry holds the Change itself, so its id cannot be reused meanwhile.
+_ENCODED: OrderedDict[int, tuple[Change, str]] = OrderedDict()
+_ENCODED_KEPT = 1_024  # far more than the changes in flight at once (one per feed per tenth of a second)
 
 
 def _change_text(change: Change) -> str:
-    text = _ENCODED.get(change.stream_id)
-    if text is None:
-        body = {"type": "leaderboard", "id": change.stream_id, "seq": change.seq, "ts": change.ts,
-                "tick": change.tick, "scores": change.scores}  # fmt: skip
-        text = json.dumps(body, separators=(",", ":"))
-        if len(_ENCODED) > 10_000:
-            _ENCODED.clear()
-        _ENCODED[change.stream_id] = text
+    kept = _ENCODED.get(id(change))
+    if kept is not None and kept[0] is change:
+        return kept[1]
+    body = {"type": "leaderboard", "id": change.stream_id, "seq": change.seq, "ts": change.ts,
+            "tick": change.tick, "scores": change.scores}  # fmt: skip
+    text = json.dumps(body, separators=(",", ":"))
+    _ENCODED[id(change)] = (change, text)
+    while len(_ENCODED) > _ENCODED_KEPT:
+        _ENCODED.popitem(last=False)
     return text
 
 

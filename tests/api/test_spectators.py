@@ -10,7 +10,7 @@ import pytest
 import redis
 from websockets.sync.client import connect
 
-from arena.runtime.leaderboard import Leaderboard, LeaderboardPublisher
+from arena.runtime.leaderboard import Change, Leaderboard, LeaderboardKeys, LeaderboardPublisher, _encode_change
 from tests.api.conftest import open_tournament
 
 T = "cup-1"
@@ -119,6 +119,23 @@ def test_websocket_gets_live_changes_after_connecting(api, board):
         publisher.changed({"new": 2.0}, 2)
         message = json.loads(socket.recv(timeout=10))
     assert message["type"] == "leaderboard" and message["seq"] == 2 and message["scores"] == {"new": 2.0}
+
+
+def test_tournaments_whose_changes_share_a_stream_id_each_send_their_own(api, redis_url):
+    # Stream ids are per stream: two tournaments' changes may carry the same one, and must not share an encoding.
+    client = redis.Redis.from_url(redis_url)
+    server = api()
+    got = {}
+    for tournament, bot in (("cup-a", "alpha"), ("cup-b", "beta")):
+        open_tournament(server, tournament)
+        payload = _encode_change(Change(1, 1, {bot: 1.0}))
+        client.xadd(LeaderboardKeys.for_tournament(tournament).changes, {"change": payload}, id="5-1")
+        url = f"ws://127.0.0.1:{server.port}/api/v1/tournaments/{tournament}/leaderboard/ws?after=0-0"
+        with connect(url) as socket:
+            got[tournament] = json.loads(socket.recv(timeout=10))
+    client.close()
+    assert got["cup-a"]["id"] == got["cup-b"]["id"] == "5-1"
+    assert got["cup-a"]["scores"] == {"alpha": 1.0} and got["cup-b"]["scores"] == {"beta": 1.0}
 
 
 def test_spectators_see_the_board_only_after_the_delay(api, http, board):
