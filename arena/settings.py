@@ -52,6 +52,7 @@ class Settings(BaseSettings):
     heartbeat_s: float = 15.0
     rate_limit: int = 120  # requests per client per window
     rate_window_s: float = 60.0
+    redis_connections: int = Field(256, ge=8, le=10_000)  # the requests' Redis pool; a request waits ≤5 s for one
     # Only requests from these addresses (IPs or CIDR networks: a reverse proxy) may name the client in
     # X-Forwarded-For (and X-Forwarded-Proto: https, which makes the session cookie Secure behind a TLS-terminating
     # proxy); from anyone else the headers are ignored, since a client could pick any address.

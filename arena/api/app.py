@@ -76,7 +76,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         private_dir(settings.data_dir)  # 0700: the SQLite file, bundles and feeds are no other user's to read
-        aredis = aioredis.Redis.from_url(settings.redis)
+        # The requests' pool waits for a free connection rather than failing: redis-py's default pool raises at
+        # 100 connections, which a burst of spectators connecting at once reached (and was told "Redis is down").
+        aredis = aioredis.Redis(connection_pool=aioredis.BlockingConnectionPool.from_url(
+            settings.redis, max_connections=settings.redis_connections, timeout=5))  # fmt: skip
         # The hub's own pool: each live feed holds a connection while it blocks, and the cap on feeds keeps
         # them from starving the requests' pool; a few more serve the resumes' XRANGE pages.
         hub_redis = aioredis.Redis(connection_pool=aioredis.BlockingConnectionPool.from_url(

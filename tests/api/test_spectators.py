@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 
 import httpx
 import pytest
 import redis
+import websockets
 from websockets.sync.client import connect
 
 from arena.runtime.leaderboard import Change, Leaderboard, LeaderboardKeys, LeaderboardPublisher, _encode_change
@@ -136,6 +138,26 @@ def test_tournaments_whose_changes_share_a_stream_id_each_send_their_own(api, re
     client.close()
     assert got["cup-a"]["id"] == got["cup-b"]["id"] == "5-1"
     assert got["cup-a"]["scores"] == {"alpha": 1.0} and got["cup-b"]["scores"] == {"beta": 1.0}
+
+
+def test_a_burst_of_spectators_larger_than_the_redis_pool_is_served_not_refused(api, redis_url):
+    # Each connect hits the rate limiter in Redis at once; with 250 at once and a pool of 16, they take turns.
+    server = api(redis_connections=16, rate_limit=10_000)
+    open_tournament(server, T)
+    url = f"ws://127.0.0.1:{server.port}/api/v1/tournaments/{T}/leaderboard/ws?after=0-0"
+    client = redis.Redis.from_url(redis_url)
+    publisher = LeaderboardPublisher(client, T, max_rate=1_000_000)
+
+    async def burst(n: int) -> list[dict]:
+        sockets = await asyncio.gather(*(websockets.connect(url, open_timeout=30) for _ in range(n)))
+        publisher.changed({"a": 1.0}, 1)  # ?after=0-0: each socket gets it however late it subscribed
+        firsts = await asyncio.gather(*(s.recv() for s in sockets))
+        await asyncio.gather(*(s.close() for s in sockets))
+        return [json.loads(f) for f in firsts]
+
+    got = asyncio.run(burst(250))  # a refused connect raises InvalidStatus (it was 503 "Redis is unreachable")
+    client.close()
+    assert len(got) == 250 and all(g["scores"] == {"a": 1.0} for g in got)
 
 
 def test_spectators_see_the_board_only_after_the_delay(api, http, board):
