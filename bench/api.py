@@ -3,6 +3,8 @@
 Prints one JSON object. The API runs as its own process (uvicorn, one worker) against a private
 redis-server; spectators are asyncio WebSocket clients in another process; this process publishes
 10 changes per second, each stamped with its wall-clock time, and the clients measure delivery.
+Each step runs the same clients against a peer in the same run: a minimal broadcast server on the
+`websockets` library alone, reading the same change stream (its p99, and Arena's ratio to it).
 Not part of the test run.
 """
 
@@ -18,6 +20,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
@@ -58,8 +61,42 @@ def _clients(url: str, n: int, seconds: float, out: mp.Queue) -> None:
     out.put((latencies, connected))
 
 
-def measure(api_port: int, redis_url: str, clients: int, seconds: float = 6.0) -> dict[str, float]:
-    url = f"ws://127.0.0.1:{api_port}/api/v1/tournaments/{T}/leaderboard/ws"
+def _peer_server(port: int, redis_url: str) -> None:
+    """The peer: a minimal broadcast server on the `websockets` library alone. It reads the same change stream
+    and writes each change, encoded once as Arena encodes it, to every connected socket (websockets.broadcast)."""
+
+    async def main() -> None:
+        from redis import asyncio as aioredis
+        from websockets.asyncio.server import broadcast, serve
+
+        from arena.runtime.leaderboard import LeaderboardKeys, decode_change
+        from arena.runtime.streams import entry_field, streams
+
+        connected: set[Any] = set()
+
+        async def handler(socket: Any) -> None:
+            connected.add(socket)
+            try:
+                await socket.wait_closed()
+            finally:
+                connected.discard(socket)
+
+        client = aioredis.Redis.from_url(redis_url)
+        key, last = LeaderboardKeys.for_tournament(T).changes, "$"
+        async with serve(handler, "127.0.0.1", port, max_queue=None):
+            while True:
+                for _key, found in streams(await client.xread({key: last}, block=1000)):
+                    for raw_id, fields in found:
+                        last = raw_id.decode() if isinstance(raw_id, bytes) else raw_id
+                        change = decode_change(entry_field(fields, "change"), last)
+                        body = {"type": "leaderboard", "id": last, "seq": change.seq, "ts": change.ts,
+                                "tick": change.tick, "scores": change.scores}  # fmt: skip
+                        broadcast(connected, json.dumps(body, separators=(",", ":")))
+
+    asyncio.run(main())
+
+
+def measure(url: str, redis_url: str, clients: int, seconds: float = 6.0) -> dict[str, float]:
     out: mp.Queue = mp.get_context("fork").Queue()
     # Two client processes: one Python process cannot drive thousands of sockets and time them too.
     procs = [
@@ -139,6 +176,9 @@ def main() -> None:
              "--port", str(port), "--log-level", "warning", "--ws-max-queue", "1000"],
             env=env,
         )  # fmt: skip
+        peer_port = free_port()
+        peer = mp.get_context("fork").Process(target=_peer_server, args=(peer_port, server.url), daemon=True)
+        peer.start()
         try:
             for _ in range(100):
                 try:
@@ -149,13 +189,20 @@ def main() -> None:
             admin = create_admin(env)
             open_tournament(f"http://127.0.0.1:{port}", admin)
             uploads = upload_to_ready(f"http://127.0.0.1:{port}", admin)
-            runs = []
+            arena_url = f"ws://127.0.0.1:{port}/api/v1/tournaments/{T}/leaderboard/ws"
+            runs: list[dict[str, Any]] = []
             for n in args.steps.split(","):
-                runs.append(measure(port, server.url, int(n)))
+                # The same clients and frames against Arena, then against the peer, in the same run.
+                mine = measure(arena_url, server.url, int(n))
+                theirs = measure(f"ws://127.0.0.1:{peer_port}/", server.url, int(n))
+                runs.append({**mine, "peer_websockets": theirs,
+                             "p99_ratio_to_peer": round(mine["p99_ms"] / theirs["p99_ms"], 2)})  # fmt: skip
                 print(json.dumps(runs[-1]), file=sys.stderr)
         finally:
             api.kill()  # open WebSockets would hold up a graceful shutdown
             api.wait(10)
+            peer.kill()
+            peer.join(10)
     good = [r for r in runs if r["connected"] == r["clients"] and r["p99_ms"] < 100 and r["delivered_share"] > 0.95]
     best = max(good, key=lambda r: r["clients"]) if good else None
     print(json.dumps({
