@@ -68,3 +68,19 @@ def test_a_wheel_is_fetched_by_its_pinned_hash_and_then_reused(tmp_path, monkeyp
     assert lines[-1] == f"{wheel.name} is cached"
     with pytest.raises(ImageError, match="architecture"):
         fetch_wheels((right,), "s390x", tmp_path / "other")
+
+
+def test_a_cached_wheel_of_another_architecture_is_not_reused(tmp_path, monkeypatch):
+    # A pin lists one hash per platform's wheel, so the hash alone cannot tell an x86_64 wheel from an aarch64 one.
+    index = tmp_path / "index"
+    index.mkdir()
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("PIP_FIND_LINKS", str(index))
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    x86 = fake_wheel(cache).rename(cache / "fakepkg-1.0-cp311-cp311-manylinux_2_28_x86_64.whl")
+    pin = WheelPin("fakepkg", "1.0", (hashlib.sha256(x86.read_bytes()).hexdigest(), "1" * 64))
+    assert fetch_wheels((pin,), "amd64", cache) == [x86]
+    with pytest.raises(ImageError) as refused:  # not cached for arm64, and the (empty) index has none
+        fetch_wheels((pin,), "arm64", cache)
+    assert refused.value.code == "WHEELS_FAILED"

@@ -83,8 +83,12 @@ def platform_args(architecture: str) -> list[str]:
             "--abi", f"cp{IMAGE_PYTHON.replace('.', '')}", *(a for level in levels for a in ("--platform", level))]
 
 
-def _cached(pin: WheelPin, cache_dir: Path) -> Path | None:
+def _cached(pin: WheelPin, architecture: str, cache_dir: Path) -> Path | None:
+    # The cache holds every architecture's wheel, and a pin's hashes cover them all: match the platform tag too.
+    machine = _MACHINES.get(architecture, architecture)
     for path in sorted(cache_dir.glob(f"{pin.name.replace('-', '_')}-{pin.version}-*.whl")):
+        if not path.name.endswith((f"_{machine}.whl", "-any.whl")):
+            continue
         if sha256_of(path) in pin.sha256:
             return path
     return None
@@ -95,7 +99,7 @@ def fetch_wheels(pins: tuple[WheelPin, ...], architecture: str, cache_dir: Path,
     """Each pinned wheel for the image, from ``cache_dir`` or downloaded into it; its hash checked either way."""
     found: list[Path] = []
     for pin in pins:
-        cached = _cached(pin, cache_dir) if cache_dir.is_dir() else None
+        cached = _cached(pin, architecture, cache_dir) if cache_dir.is_dir() else None
         if cached is not None:
             progress(f"{cached.name} is cached")
             found.append(cached)
