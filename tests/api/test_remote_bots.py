@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
+import redis
 from arena_bot.remote import WebSocket, signed_headers
 
 from arena.catalog import load_catalog
@@ -68,6 +69,7 @@ BOT = textwrap.dedent('''
 
 class Site:
     replica: Callable[[], str]  # starts another API process on the same state; its URL
+    redis_url: str
 
     def __init__(self, url: str, key: str) -> None:
         self.url = url
@@ -143,7 +145,7 @@ def _site(tmp: Path, redis_url: str) -> Iterator[Site]:
 
     try:
         site = Site(serve("--embedded"), key)
-        site.replica = serve
+        site.replica, site.redis_url = serve, redis_url
         yield site
     finally:
         for process in processes:
@@ -341,6 +343,11 @@ def test_signed_rest_calls_for_orders_portfolio_and_market(site: Site) -> None:
     assert call("POST", "orders", extended.encode()).status_code == 202
     forged = call("POST", "orders", order.encode(), secret="rs_wrong")
     assert forged.status_code == 401 and forged.json()["error"]["code"] == "BAD_SIGNATURE"
+    # A 202 means queued in Redis; the connection's holder hands REST orders to the engine as it reads them. Sending
+    # done 1 before it has would move r1 and r2 into tick 2 (the test's flake): wait until the inbox is read.
+    inbox = redis.Redis.from_url(site.redis_url)
+    wait_until("the REST orders read", lambda: not inbox.keys("arena:{practice-rest}:remote:*:inbox"), 10)
+    inbox.close()
     ws.send('{"type": "done", "n": 1}\n')
     updates: dict[str, dict[str, Any]] = {}
     while not {"r1", "r2"} <= updates.keys():
