@@ -191,6 +191,7 @@ class OrderOut(BaseModel):
     side: str | None
     type: str | None
     tif: str | None
+    session: str  # "regular" or "extended" (may trade in pre-market and after-hours)
     qty: float | None
     limit_price: float | None
     stop_price: float | None

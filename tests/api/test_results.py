@@ -128,7 +128,7 @@ def test_the_record_of_a_tournament_and_its_results(finished_cup):
         assert not any(f["liquidation"] for f in fills)  # the bots' own fills (the engine's are marked)
         assert sum(f["fee"] for f in fills) == pytest.approx(standing["fees"]) and standing["fees"] > 0
         orders = walk(client, f"/entries/{entry['id']}/orders", people[who], limit=500)
-        assert orders and all(o["side"] and o["type"] and o["qty"] for o in orders)
+        assert orders and all(o["side"] and o["type"] and o["qty"] and o["session"] == "regular" for o in orders)
         assert {f["order_id"] for f in fills} <= {o["order_id"] for o in orders}
         card = client.get(f"/tournaments/cup/bots/{bot}").json()
         assert card["final"] and card["rank"] == standing["rank"] and card["trades"] == standing["trades"]
