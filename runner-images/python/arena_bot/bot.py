@@ -189,7 +189,7 @@ class Bot:
         session: str = "regular",
     ) -> str:
         """Send one order; ``session="extended"`` lets a limit order for a US stock or ETF trade in pre-market and
-        after-hours too, where the tournament allows it (its hello's ``ruleset.extended_hours``)."""
+        after-hours too, where the tournament allows it (its hello's ``rules["extended_hours"]``)."""
         if session not in SESSIONS:
             raise InvalidOrderError(f"session must be one of {', '.join(SESSIONS)}, got {session!r}")
         if not isinstance(qty, int | float) or isinstance(qty, bool) or not math.isfinite(qty) or qty <= 0:
