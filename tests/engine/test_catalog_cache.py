@@ -44,3 +44,14 @@ def test_a_damaged_entry_is_parsed_again(cache, damage):
     (entry,) = cache.glob("*.json")
     entry.write_text(damage)
     assert load_catalog() == parse_catalog(TEXT, "packaged")
+
+
+def test_another_yaml_release_does_not_read_the_entry_of_this_one(cache, monkeypatch):
+    import yaml
+
+    load_catalog()
+    (first,) = cache.glob("*.json")
+    first.write_text('{"instruments": {}}')  # what a YAML release reading the text otherwise might have stored
+    monkeypatch.setattr(yaml, "__version__", yaml.__version__ + ".other")
+    assert load_catalog() == parse_catalog(TEXT, "packaged")  # parsed again, not the other release's entry
+    assert len(list(cache.glob("*.json"))) == 2
