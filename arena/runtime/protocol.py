@@ -82,15 +82,17 @@ def hello_message(
     instruments: list[Instrument],
     clock: str = "lockstep",
     tick_deadline_ms: int | None = None,
+    memory_mib: int | None = None,
 ) -> dict[str, Any]:
-    """The greeting, and tick 0: the bot answers with its start-up messages (subscribe, ...) then ``done`` 0."""
+    """The greeting, and tick 0: the bot answers with its start-up messages (subscribe, ...) then ``done`` 0.
+    ``memory_mib``: the bot's sandbox memory limit, if it differs from the ruleset's."""
     return {
         "type": "hello",
         "protocol": PROTOCOL_VERSION,
         "bot": bot,
         "tournament": tournament,
         "balance": ruleset.starting_balance,
-        "rules": ruleset_summary(ruleset),
+        "rules": ruleset_summary(ruleset, memory_mib),
         "instruments": [instrument_summary(i, ruleset) for i in instruments],
         "clock": clock,
         "tick_deadline_ms": tick_deadline_ms,
@@ -99,7 +101,9 @@ def hello_message(
     }
 
 
-def ruleset_summary(ruleset: Ruleset) -> dict[str, Any]:
+def ruleset_summary(ruleset: Ruleset, memory_mib: int | None = None) -> dict[str, Any]:
+    """The rules as a bot sees them; ``memory_mib`` is its sandbox's limit when known (an operator's limits may
+    set it below the ruleset's)."""
     return {
         "starting_balance": ruleset.starting_balance,
         "max_leverage": ruleset.max_leverage,
@@ -113,6 +117,7 @@ def ruleset_summary(ruleset: Ruleset) -> dict[str, Any]:
         "daily_loss_limit": ruleset.daily_loss_limit,
         "order_rate": ruleset.order_rate.model_dump(),
         "scoring": ruleset.scoring.formula.value,
+        "memory_mib": ruleset.memory_mib if memory_mib is None else memory_mib,  # past it the bot is out (oom)
     }
 
 

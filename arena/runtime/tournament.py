@@ -47,6 +47,7 @@ from arena.runtime.leaderboard import Leaderboard, LeaderboardPublisher
 from arena.runtime.protocol import hello_message
 from arena.runtime.updates import SessionWatch, Updates
 from sandbox import Limits
+from sandbox.limits import MiB
 
 
 @dataclass(frozen=True)
@@ -201,7 +202,8 @@ class Tournament:
                 # plans its round trip by it.
                 "hello": hello_message("", config.id, config.ruleset, [catalog[s] for s in symbols], clock=config.clock,
                                        tick_deadline_ms=round(config.tick_deadline_s * 1000)
-                                       if config.clock == "lockstep" else None),
+                                       if config.clock == "lockstep" else None,
+                                       memory_mib=config.limits.memory_bytes // MiB),
             }
         )
 

@@ -3,12 +3,19 @@ the rules, and what every plane's sandbox limits say (tests/runtime/test_ml_bot.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+import redis
 from pydantic import ValidationError
 
 from arena.engine.rules import RulesetError, resolve_ruleset
+from arena.runtime.bus import Bus
+from arena.runtime.protocol import hello_message
 from arena.runtime.spec import LimitsSpec, TournamentSpec
+from arena.runtime.tournament import Tournament
 from sandbox.limits import MiB
+from tests.runtime.test_tournament import spec
 
 
 def test_memory_mib_defaults_to_256_and_takes_64_to_1024():
@@ -48,3 +55,22 @@ def test_invalid_rules_still_fail_at_build_with_their_own_errors(catalog):
     spec = TournamentSpec(id="t", rules={"memory_mib": 4096})
     with pytest.raises(RulesetError, match="memory_mib"):
         spec.build(catalog)
+
+
+def test_the_hello_tells_the_bot_its_memory_limit(catalog):
+    instruments = [catalog["AAPL"]]
+    ruleset = resolve_ruleset({"memory_mib": 512})
+    assert hello_message("b", "t", ruleset, instruments)["rules"]["memory_mib"] == 512  # a backtest: the rule
+    # In a tournament the sandbox's limit is told, which an operator's limits may set below the rule.
+    assert hello_message("b", "t", ruleset, instruments, memory_mib=128)["rules"]["memory_mib"] == 128
+    assert hello_message("b", "t", resolve_ruleset({}), instruments)["rules"]["memory_mib"] == 256
+
+
+def test_a_tournament_tells_its_bots_the_sandbox_limit(redis_url, catalog):
+    client = redis.Redis.from_url(redis_url)
+    bots = {"a": Path(__file__).resolve().parents[2] / "examples" / "bots" / "buy_and_hold.py"}
+    config, entries = spec("memory-told", bots, rules={"memory_mib": 512}, limits={"memory": "128M"}).build(catalog)
+    Tournament(client, config, entries, catalog)  # publishes the config its bots' supervisors read
+    told = Bus(client, "memory-told").config()
+    client.close()
+    assert told is not None and told["hello"]["rules"]["memory_mib"] == 128

@@ -131,6 +131,10 @@ export interface Rules {
     [k: string]: unknown;
   };
   scoring: string;
+  /**
+   * the bot's memory limit in MiB (its sandbox's): past it the bot is out as oom
+   */
+  memory_mib?: number;
   [k: string]: unknown;
 }
 /**
