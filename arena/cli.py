@@ -14,12 +14,16 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
-from typer import _click  # the click typer vendors: the types TyperGroup's methods take and raise
 from typer.core import TyperGroup
 
 from arena.console import err, fail
 from arena.examples import BOTS as EXAMPLE_BOTS  # installed with the package (arena/examples/bots)
 from arena.progress import ShowProgress, bar, progress_console, steps
+
+try:  # the click that recent typer vendors (and no longer depends on): the types TyperGroup's methods take and raise
+    from typer import _click
+except ImportError:  # typer before it vendored click, on click itself (pyproject allows typer>=0.12)
+    import click as _click  # type: ignore[no-redef]
 
 if TYPE_CHECKING:
     from rich.console import JustifyMethod
