@@ -11,6 +11,7 @@ import json
 import os
 import re
 import shutil
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -180,6 +181,12 @@ def test_index_lists_running_then_open_then_finished_with_links(arena_with_bots,
     expect(page.locator("#connection")).to_have_text("final")
     expect(page.locator("#leaderboard")).to_be_hidden()
     assert streams == []
+    # Its whole record downloads from the results, signed in or not.
+    for label, table in (("Parquet", "done/standings.parquet"), ("CSV", "done/standings.csv")):
+        with page.expect_download() as download:
+            page.locator("#record-downloads a", has_text=label).click()
+        with zipfile.ZipFile(download.value.path()) as archive:
+            assert table in archive.namelist() and "done/manifest.json" in archive.namelist()
 
 
 # -- the live page ------------------------------------------------------------------------------------------

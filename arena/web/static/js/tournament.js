@@ -365,6 +365,11 @@ async function showResults() {
   clear(el.results,
     h("h2", {}, "Final results"),
     h("p", { class: "muted" }, `Finished ${fmtTime(results.finished_at)}.`),
+    // The whole record is public once finished (ticks, orders, fills, rejections, equity, standings).
+    h("p", { id: "record-downloads", class: "muted" }, "Download the record: ",
+      h("a", { href: `${base}/export?format=parquet`, download: "" }, "Parquet"), " · ",
+      h("a", { href: `${base}/export?format=csv`, download: "" }, "CSV"),
+      " (zip; schema in docs/export.md)"),
     h("div", { class: "table-wrap" },
       h("table", { id: "results-table" },
         h("thead", {}, h("tr", {},
