@@ -39,8 +39,7 @@ from arena.store.migrate import upgrade  # noqa: E402
 from arena.webhooks.keyring import SecretKeyring  # noqa: E402
 
 BOT = '''
-import os
-from arena_bot import Bot, run
+from arena_bot import Bot, main
 
 class Quiet(Bot):
     symbols = ("BTC-USD", "ETH-USD")
@@ -50,11 +49,7 @@ class Quiet(Bot):
             self.buy("BTC-USD", 0.01)
 
 if __name__ == "__main__":
-    if os.environ.get("ARENA_GATEWAY"):
-        from arena_bot import connect
-        connect(os.environ["ARENA_GATEWAY"], os.environ["ARENA_KEY"], os.environ["ARENA_SECRET"], Quiet)
-    else:
-        run(Quiet)
+    raise SystemExit(main(Quiet))
 '''
 RULES = {"practice": True, "symbols": ["BTC-USD", "ETH-USD"]}
 

@@ -35,9 +35,7 @@ pytestmark = pytest.mark.sandbox  # `arena serve --embedded` starts a bot host, 
 SYMBOLS = ["BTC-USD", "ETH-USD"]
 BOT = textwrap.dedent('''
     """Buys BTC on its 2nd tick, ETH on its 5th, sells BTC on its 9th: a few orders and fills to score."""
-    import os
-
-    from arena_bot import Bot, run
+    from arena_bot import Bot, main
 
 
     class Trader(Bot):
@@ -58,12 +56,7 @@ BOT = textwrap.dedent('''
 
 
     if __name__ == "__main__":
-        if os.environ.get("ARENA_GATEWAY"):
-            from arena_bot import connect  # here: the runner image the sandboxed copy runs on may predate it
-
-            connect(os.environ["ARENA_GATEWAY"], os.environ["ARENA_KEY"], os.environ["ARENA_SECRET"], Trader)
-        else:
-            run(Trader)
+        raise SystemExit(main(Trader))  # over stdio in the sandbox; to the gateway where ARENA_GATEWAY is set
 ''')
 
 

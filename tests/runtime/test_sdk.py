@@ -293,6 +293,18 @@ def test_stdio_runner_in_lockstep_over_real_pipes_and_prints_do_not_corrupt_it()
     assert "hello from on_start" in text and "raw fd 1 write" in text and "{not json either" in text
 
 
+def test_main_runs_over_stdio_without_a_gateway_and_names_what_a_remote_run_lacks():
+    program = "from arena_bot import Bot, main\nraise SystemExit(main(Bot))"
+    process = start([sys.executable, "-c", program])  # no ARENA_GATEWAY: stdio, as in a sandbox
+    stdout, stderr = process.communicate(json.dumps(tick_message(1, 1)).encode() + b"\n", timeout=10)
+    assert process.returncode == 0 and json.loads(stdout) == {"type": "done", "n": 1} and stderr == b""
+    env = {**os.environ, "PYTHONPATH": str(SDK), "ARENA_GATEWAY": "ws://127.0.0.1:9/api/v1/gateway/t/b",
+           "ARENA_KEY": "k"}  # fmt: skip
+    env.pop("ARENA_SECRET", None)
+    remote = subprocess.run([sys.executable, "-c", program], env=env, capture_output=True, timeout=10)
+    assert remote.returncode == 2 and remote.stdout == b"" and b"ARENA_SECRET is not" in remote.stderr
+
+
 def test_stdio_runner_exits_cleanly_on_eof():
     process = start([sys.executable, "-c", "from arena_bot import Bot, run\nrun(Bot)"])
     stdout, stderr = process.communicate(json.dumps(tick_message(1, 1)).encode() + b"\n", timeout=10)

@@ -42,6 +42,7 @@ from arena_bot.errors import (
 )
 from arena_bot.history import Bar
 from arena_bot.instruments import Instrument
+from arena_bot.launch import main
 from arena_bot.orders import OpenOrder
 from arena_bot.portfolio import Holding, Portfolio
 from arena_bot.remote import GatewayRefused, connect
@@ -88,5 +89,6 @@ __all__ = [
     "UnknownSymbolError",
     "connect",
     "error_for",
+    "main",
     "run",
 ]
