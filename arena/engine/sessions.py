@@ -166,14 +166,12 @@ class VenueSchedule:
         expire); None if none was built. With ``extended_hours``, the end of the open stretch
         (pre-market, regular and after-hours joined) containing ``ts``, else of the next one."""
         self._check(ts)
-        if extended_hours:
-            i = bisect_right(self._ext_starts, ts) - 1
-            ends = self._ext_ends
-            return ends[i] if i >= 0 and ts < ends[i] else ends[i + 1] if i + 1 < len(ends) else None
-        i = bisect_right(self._reg_starts, ts) - 1
-        if i >= 0 and ts < self._reg_ends[i]:
-            return self._reg_ends[i]
-        return self._reg_ends[i + 1] if i + 1 < len(self._reg_ends) else None
+        # Each regular session on its own (a DAY order ends at its own session's close), or the joined stretches.
+        starts, ends = (self._ext_starts, self._ext_ends) if extended_hours else (self._reg_starts, self._reg_ends)
+        i = bisect_right(starts, ts) - 1
+        if i >= 0 and ts < ends[i]:
+            return ends[i]
+        return ends[i + 1] if i + 1 < len(ends) else None
 
     def _runs(self, extended_hours: bool) -> tuple[list[int], list[int]]:
         if extended_hours:
