@@ -2,6 +2,11 @@
 
 NAV = cash + Σ qᵢ·pᵢ·multᵢ, marked at each instrument's mid. A price tick re-marks only the
 positions in that symbol (the engine keeps a reverse index), by adding q·mult·Δp to NAV.
+
+A position quoted in another currency than USD is *margined*: buying it moves no cash; it adds its open P&L,
+q·(p − avg)·mult, to NAV, and its realised P&L and fees settle in cash. Its ``multiplier`` is then the USD value
+of one price point at the conversion rate (the contract multiplier × USD per unit of the quote currency), kept
+current as the rate moves, so the same q·mult·Δp re-marks it.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ class Position:
     qty: float = 0.0
     avg_price: float = 0.0
     realized_pnl: float = 0.0
+    margined: bool = False  # quoted in another currency: valued by its open P&L (see the module docstring)
 
     def apply(self, signed_qty: float, price: float) -> float:
         """Add ``signed_qty`` bought (+) or sold (−) at ``price``; returns the P&L realised."""
@@ -80,7 +86,8 @@ class Account:
     def position(self, instrument: Instrument) -> Position:
         pos = self.positions.get(instrument.symbol)
         if pos is None:
-            pos = Position(self, instrument.symbol, instrument.multiplier, instrument.sector)
+            pos = Position(self, instrument.symbol, instrument.multiplier, instrument.sector,
+                           margined=instrument.conversion is not None)
             self.positions[instrument.symbol] = pos
         return pos
 
@@ -89,7 +96,8 @@ class Account:
         nav = self.cash
         for pos in self.positions.values():
             if pos.qty:
-                nav += pos.qty * marks[pos.symbol] * pos.multiplier
+                mark = marks[pos.symbol]
+                nav += pos.qty * ((mark - pos.avg_price) if pos.margined else mark) * pos.multiplier
         self.nav = nav
         return nav
 

@@ -54,6 +54,7 @@ _EXPIRED: Final = OrderStatus.EXPIRED
 _FILLED: Final = OrderStatus.FILLED
 _PARTIALLY_FILLED: Final = OrderStatus.PARTIALLY_FILLED
 _EXTENDED: Final = TradingSession.EXTENDED
+_REGULAR: Final = TradingSession.REGULAR
 # Asset classes that trade in a venue's pre-market and after-hours sessions (listed stocks and funds).
 _EXTENDED_CLASSES: Final = frozenset((AssetClass.EQUITY, AssetClass.ETF))
 _NAV_DRAWDOWN: Final = ScoringFormula.NAV_DRAWDOWN
@@ -136,6 +137,11 @@ class Engine:
         self.accounts: dict[str, Account] = {}
         # Reverse position index: symbol -> account id -> open position; a tick re-marks only these.
         self._holders: dict[str, dict[str, Position]] = {}
+        # Conversion pair -> the instruments quoted in the currency it converts: its mark moving re-values them.
+        self._converted: dict[str, list[Instrument]] = {}
+        for instrument in self._instruments.values():
+            if instrument.conversion is not None:
+                self._converted.setdefault(instrument.conversion, []).append(instrument)
         self.orders: dict[int, Order] = {}  # open orders by id
         self._working: dict[str, dict[int, Order]] = {}  # symbol -> open orders, in id order
         self._resting: dict[str, dict[str, dict[int, Order]]] = {}  # account -> symbol -> open orders
@@ -208,6 +214,9 @@ class Engine:
                         if not account.dirty:
                             account.dirty = True
                             dirty.append(account)
+                converted = self._converted.get(symbol)
+                if converted is not None:
+                    self._reconvert(converted)
             working = self._working.get(symbol)
             if working:
                 for order in list(working.values()):
@@ -216,6 +225,37 @@ class Engine:
             self._liquidate(ts, events)
         self._rescore(ts, events)
         return events
+
+    def _reconvert(self, instruments: list[Instrument]) -> None:
+        """A conversion rate moved: re-value the open positions quoted in its currency at the new rate."""
+        dirty = self._dirty
+        for instrument in instruments:
+            holders = self._holders.get(instrument.symbol)
+            if not holders:
+                continue
+            multiplier = self._usd_multiplier(instrument)
+            assert multiplier is not None  # the pair that just moved has a mark
+            mark = self.marks[instrument.symbol]
+            for pos in holders.values():
+                change = multiplier - pos.multiplier
+                account = pos.account
+                account.nav += pos.qty * (mark - pos.avg_price) * change
+                account.gross += abs(pos.qty) * mark * change
+                pos.multiplier = multiplier
+                if not account.dirty:
+                    account.dirty = True
+                    dirty.append(account)
+
+    def _usd_multiplier(self, instrument: Instrument) -> float | None:
+        """USD per price point per unit: the multiplier, converted from the quote currency at the conversion pair's
+        mid; None while that pair has no price."""
+        pair = instrument.conversion
+        if pair is None:
+            return instrument.multiplier
+        rate = self.marks.get(pair)
+        if rate is None:
+            return None
+        return instrument.multiplier / rate if instrument.conversion_inverted else instrument.multiplier * rate
 
     # -- orders ---------------------------------------------------------------------------
 
@@ -367,6 +407,13 @@ class Engine:
         book = market.book
         if book is None:
             return Rejection(RejectionCode.NO_MARKET_DATA, f"no market data for {symbol} yet")
+        multiplier = self._usd_multiplier(instrument)
+        if multiplier is None:
+            return Rejection(
+                RejectionCode.NO_CONVERSION_RATE,
+                f"{symbol} is quoted in {instrument.currency}; its conversion pair {instrument.conversion} has no "
+                "price yet",
+            )
         if market.halted:
             return Rejection(RejectionCode.LIQUIDITY_HALT, f"trading in {symbol} is halted")
         if order.client_order_id is not None and (order.account, order.client_order_id) in self._client_ids:
@@ -408,7 +455,7 @@ class Engine:
         if not reducing:
             price = order.limit_price or order.stop_price or market.mark
             assert price is not None  # a market with a book has a mark
-            refusal = self._risk_refusal(account, instrument, projected, price, policy)
+            refusal = self._risk_refusal(account, instrument, projected, price, multiplier, policy)
             if refusal is not None:
                 return refusal
         if order.tif is _FOK:
@@ -418,14 +465,16 @@ class Engine:
         return None
 
     def _risk_refusal(
-        self, account: Account, instrument: Instrument, projected: float, price: float, policy: _Policy
+        self, account: Account, instrument: Instrument, projected: float, price: float, multiplier: float,
+        policy: _Policy,
     ) -> Rejection | None:
-        """Leverage and concentration, as they would stand with ``projected`` units held."""
+        """Leverage and concentration, as they would stand with ``projected`` units held (``multiplier``: USD per
+        price point per unit, see _usd_multiplier)."""
         nav = account.nav
         if nav <= 0:
             return Rejection(RejectionCode.INSUFFICIENT_MARGIN, "the account's NAV is not positive")
         marks = self.marks
-        value = abs(projected * price * instrument.multiplier)
+        value = abs(projected * price * multiplier)
         gross = value
         symbol = instrument.symbol
         for pos in account.positions.values():
@@ -525,19 +574,24 @@ class Engine:
         position = account.positions.get(symbol)
         held = position.qty if position is not None else 0.0
         after = held + sign * qty
+        multiplier = instrument.multiplier
+        if instrument.conversion is not None:  # at this fill's conversion rate (known: checked on acceptance)
+            converted = self._usd_multiplier(instrument)
+            assert converted is not None
+            multiplier = converted
         if not arriving and abs(after) > abs(held):
-            refusal = self._risk_refusal(account, instrument, after, price, policy)
+            refusal = self._risk_refusal(account, instrument, after, price, multiplier, policy)
             if refusal is not None:
                 events.append(self._finish(order, ts, _CANCELLED, refusal.code.value))
                 return
         maker = not arriving and order_type is _LIMIT
-        notional = qty * price * instrument.multiplier
+        notional = qty * price * multiplier
         asset_class = instrument.asset_class
         traded = account.traded.get(asset_class, 0.0)
         fee = terms.fee(notional, qty, maker, traded)
         account.traded[asset_class] = traded + notional
         market.consume(order.account, sign, levels, qty)
-        self._book_fill(account, instrument, sign * qty, price, fee)
+        self._book_fill(account, instrument, sign * qty, price, multiplier, fee)
         filled_before = order.filled_qty
         filled = order.filled_qty = filled_before + qty
         order.avg_fill_price = (order.avg_fill_price * filled_before + price * qty) / filled
@@ -577,8 +631,8 @@ class Engine:
                 continue
             keep = policy.liquidation_target * nav / gross if nav > 0 else 0.0
             # The engine's own orders trade in every session the ruleset opens (extended hours when it allows them).
-            session = _EXTENDED if policy.extended_hours else TradingSession.REGULAR
-            extended = session is _EXTENDED
+            extended = policy.extended_hours
+            session = _EXTENDED if extended else _REGULAR
             events.extend(self._cancel_all(account.id, ts, "LIQUIDATION"))
             for symbol in sorted(account.positions):
                 position = account.positions[symbol]
@@ -602,16 +656,25 @@ class Engine:
         available = market.available(order.account, sign, levels)
         return levels, floor_qty(available * policy.participation_cap, market.instrument.qty_decimals)
 
-    def _book_fill(self, account: Account, instrument: Instrument, signed_qty: float, price: float, fee: float) -> None:
-        multiplier = instrument.multiplier
+    def _book_fill(self, account: Account, instrument: Instrument, signed_qty: float, price: float, multiplier: float,
+                   fee: float) -> None:  # fmt: skip
+        """``multiplier``: USD per price point per unit at this fill's conversion rate (see _usd_multiplier)."""
         symbol = instrument.symbol
         mark = self.marks[symbol]
-        account.cash -= signed_qty * price * multiplier + fee
-        # Delta NAV: the units arrive valued at the mark, paid for at the fill price plus fee.
-        account.nav += signed_qty * multiplier * (mark - price) - fee
         position = account.positions.get(symbol) or account.position(instrument)
+        margined = position.margined
+        if margined:
+            position.multiplier = multiplier  # its P&L realises at this rate
+        else:
+            account.cash -= signed_qty * price * multiplier + fee
+        # Delta NAV: the units arrive valued at the mark, paid for at the fill price plus fee (for a margined
+        # position the same: its open P&L changes by that, less what realises into cash).
+        account.nav += signed_qty * multiplier * (mark - price) - fee
         held = abs(position.qty)
-        account.realized_pnl += position.apply(signed_qty, price)
+        realized = position.apply(signed_qty, price)
+        account.realized_pnl += realized
+        if margined:
+            account.cash += realized - fee
         account.gross += (abs(position.qty) - held) * multiplier * mark
         account.fees_paid += fee
         account.fills += 1

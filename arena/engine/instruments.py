@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
@@ -48,6 +48,10 @@ class Instrument:
     currency: str = "USD"
     name: str = ""
     expiry: date | None = None
+    # Set by the catalog for an instrument quoted in a currency other than USD: the pair whose mid converts its
+    # quote currency to USD, and whether that pair quotes USD in the currency (USDJPY) rather than the reverse.
+    conversion: str | None = None
+    conversion_inverted: bool = False
     # Reference figures a synthetic feed starts from.
     reference_price: float = 100.0
     annual_volatility: float = 0.3
@@ -89,6 +93,8 @@ def _on_grid(steps: float) -> bool:
 
 
 _REQUIRED = ("asset_class", "sector", "venue", "tick_size", "qty_decimals")
+_DERIVED = frozenset(("conversion", "conversion_inverted"))  # from the catalog's currencies, not the instrument
+_CURRENCY = re.compile(r"[A-Z]{3}")
 
 
 def _positive(symbol: str, field: str, value: Any) -> float:
@@ -107,7 +113,7 @@ def _instrument(symbol: str, spec: Mapping[str, Any]) -> Instrument:
     missing = [f for f in _REQUIRED if f not in spec]
     if missing:
         raise CatalogError(f"{symbol}: missing field(s) {', '.join(missing)}")
-    unknown = set(spec) - set(Instrument.__dataclass_fields__) - {"symbol"}
+    unknown = set(spec) - set(Instrument.__dataclass_fields__) - {"symbol"} - _DERIVED
     if unknown:
         raise CatalogError(f"{symbol}: unknown field(s) {', '.join(sorted(map(str, unknown)))}")
     try:
@@ -147,8 +153,8 @@ def _instrument(symbol: str, spec: Mapping[str, Any]) -> Instrument:
     elif expiry is not None:
         raise CatalogError(f"{symbol}: only futures have an expiry")
     currency = spec.get("currency", "USD")
-    if currency != "USD":
-        raise CatalogError(f"{symbol}: accounts are kept in USD; quote currency {currency!r} is not supported")
+    if not isinstance(currency, str) or not _CURRENCY.fullmatch(currency):
+        raise CatalogError(f"{symbol}: currency must be a three-letter ISO code such as USD or JPY, got {currency!r}")
     floats = {
         f: _positive(symbol, f, spec[f])
         for f in ("tick_size", "multiplier", "reference_price", "annual_volatility", "spread_bps", "daily_volume")
@@ -169,23 +175,60 @@ def _instrument(symbol: str, spec: Mapping[str, Any]) -> Instrument:
         currency=currency,
         name=str(spec.get("name", "")),
         expiry=expiry,
+        conversion=None,  # the catalog sets it, from its currencies
+        conversion_inverted=False,
         **floats,
     )
 
 
-class InstrumentCatalog(Mapping[str, Instrument]):
-    """An immutable symbol -> Instrument mapping."""
+def _conversion(currency: str, pair: Any, listed: Mapping[str, Instrument]) -> tuple[str, bool]:
+    """The pair that converts ``currency`` to USD, and whether its price is ``currency`` per USD (inverted)."""
+    if not isinstance(pair, str) or pair not in listed:
+        raise CatalogError(f"currencies: {currency}'s conversion pair {pair!r} is not in the catalog")
+    quote = listed[pair].currency
+    letters = re.sub(r"[^A-Z]", "", pair)  # EURUSD, EUR/USD and EUR-USD name the same pair
+    if quote == "USD" and letters == currency + "USD":
+        return pair, False
+    if quote == currency and letters == "USD" + currency:
+        return pair, True
+    raise CatalogError(
+        f"currencies: {currency}'s conversion pair {pair} must be {currency}USD quoted in USD or USD{currency} "
+        f"quoted in {currency} (it is quoted in {quote})"
+    )
 
-    def __init__(self, instruments: Iterable[Instrument]) -> None:
-        self._by_symbol: dict[str, Instrument] = {}
+
+class InstrumentCatalog(Mapping[str, Instrument]):
+    """An immutable symbol -> Instrument mapping.
+
+    Accounts are kept in USD. ``currencies`` names, for each other quote currency, the listed FX pair whose mid
+    converts it (``{"GBP": "GBPUSD", "JPY": "USDJPY"}``); each instrument quoted in it carries that pair as its
+    ``conversion``.
+    """
+
+    def __init__(self, instruments: Iterable[Instrument], currencies: Mapping[str, str] | None = None) -> None:
+        listed: dict[str, Instrument] = {}
         for inst in instruments:
-            if inst.symbol in self._by_symbol:
+            if inst.symbol in listed:
                 raise CatalogError(f"{inst.symbol}: listed twice")
-            self._by_symbol[inst.symbol] = inst
+            listed[inst.symbol] = inst
+        currencies = dict(currencies or {})
+        conversions = {c: _conversion(c, pair, listed) for c, pair in currencies.items()}
+        self._by_symbol: dict[str, Instrument] = {}
+        for symbol, inst in listed.items():
+            if inst.currency != "USD":
+                if inst.currency not in conversions:
+                    raise CatalogError(
+                        f"{symbol}: quoted in {inst.currency}, which the catalog's currencies give no conversion "
+                        f"pair for (add e.g. {inst.currency}: {inst.currency}USD); accounts are kept in USD"
+                    )
+                pair, inverted = conversions[inst.currency]
+                inst = replace(inst, conversion=pair, conversion_inverted=inverted)
+            self._by_symbol[symbol] = inst
+        self.currencies: dict[str, str] = currencies
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> InstrumentCatalog:
-        """Build from ``{"instruments": {SYMBOL: {field: value, ...}, ...}}``."""
+        """Build from ``{"instruments": {SYMBOL: {field: value, ...}, ...}, "currencies": {CUR: PAIR, ...}}``."""
         if not isinstance(data, Mapping) or not isinstance(data.get("instruments"), Mapping):
             raise CatalogError("the catalog must be a mapping with an 'instruments' mapping")
         instruments = []
@@ -193,7 +236,13 @@ class InstrumentCatalog(Mapping[str, Instrument]):
             if not isinstance(symbol, str) or not re.fullmatch(r"[A-Z0-9][A-Z0-9.\-/]{0,19}", symbol):
                 raise CatalogError(f"{symbol!r}: a symbol is 1-20 upper-case letters, digits, '.', '-' or '/'")
             instruments.append(_instrument(symbol, spec))
-        return cls(instruments)
+        currencies = data.get("currencies", {})
+        if not isinstance(currencies, Mapping):
+            raise CatalogError("currencies must be a mapping of currency code to conversion pair")
+        for currency in currencies:
+            if not isinstance(currency, str) or not _CURRENCY.fullmatch(currency) or currency == "USD":
+                raise CatalogError(f"currencies: {currency!r} is not a three-letter ISO code other than USD")
+        return cls(instruments, currencies)
 
     def __getitem__(self, symbol: str) -> Instrument:
         return self._by_symbol[symbol]
@@ -206,3 +255,10 @@ class InstrumentCatalog(Mapping[str, Instrument]):
 
     def by_asset_class(self, asset_class: AssetClass) -> list[Instrument]:
         return [i for i in self._by_symbol.values() if i.asset_class is asset_class]
+
+    def with_conversions(self, symbols: Iterable[str]) -> tuple[str, ...]:
+        """``symbols`` (known ones), then the conversion pairs that valuing them needs and they lack: what a feed
+        trading them must also carry."""
+        chosen = tuple(dict.fromkeys(symbols))
+        pairs = (self._by_symbol[s].conversion for s in chosen if s in self._by_symbol)
+        return tuple(dict.fromkeys((*chosen, *(p for p in pairs if p is not None))))

@@ -27,6 +27,8 @@ class RejectionCode(StrEnum):
     NO_MARKET_DATA = "NO_MARKET_DATA"
     ACCOUNT_DISABLED = "ACCOUNT_DISABLED"
     EXTENDED_HOURS_NOT_ALLOWED = "EXTENDED_HOURS_NOT_ALLOWED"
+    # The instrument is quoted in a currency whose conversion pair has no price yet, so it cannot be valued in USD.
+    NO_CONVERSION_RATE = "NO_CONVERSION_RATE"
 
 
 @dataclass(frozen=True, slots=True)

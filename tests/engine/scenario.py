@@ -10,8 +10,11 @@ tournaments with different rulesets (fees with tiers and a maker rebate, slippag
 types, short selling, outside-session queueing, extended hours, daily loss limits, every scoring formula, leverage
 low enough for forced liquidation), market/limit/stop/stop-limit orders with every time in force, post-only,
 orders tagged for the extended session, client ids, cancels, malformed requests, halts, price jumps, and
-``submit_batch``'s seeded shuffle. From step ``JUMP_STEP`` the clock jumps to New York's last after-hours minutes:
-regular DAY orders expire, tagged orders trade until 20:00 New York, then the US venues close.
+``submit_batch``'s seeded shuffle. A cross (EUR/GBP, quoted in GBP) and a USD-base pair (USD/JPY, quoted in JPY and
+its own conversion pair) trade in USD accounts: fees, margin, marks and realised P&L at the conversion rates, with
+GBP/USD's first books held back so that early EUR/GBP orders meet NO_CONVERSION_RATE. From step ``JUMP_STEP``
+the clock jumps to New York's last after-hours minutes: regular DAY orders expire, tagged orders trade until
+20:00 New York, then the US venues close.
 """
 
 from __future__ import annotations
@@ -48,11 +51,20 @@ INSTRUMENTS: dict[str, dict[str, Any]] = {
                "qty_decimals": 0, "reference_price": 600.0},
     "EUR/USD": {"asset_class": "forex", "sector": "fx", "venue": "FOREX", "tick_size": 0.00001,
                 "qty_decimals": 0, "min_qty": 1000, "reference_price": 1.08},
+    "GBP/USD": {"asset_class": "forex", "sector": "fx", "venue": "FOREX", "tick_size": 0.00001,
+                "qty_decimals": 0, "min_qty": 1000, "reference_price": 1.27},
+    "EUR/GBP": {"asset_class": "forex", "sector": "fx", "venue": "FOREX", "tick_size": 0.00001,
+                "qty_decimals": 0, "min_qty": 1000, "reference_price": 0.85, "currency": "GBP"},
+    "USD/JPY": {"asset_class": "forex", "sector": "fx", "venue": "FOREX", "tick_size": 0.001,
+                "qty_decimals": 0, "min_qty": 1000, "reference_price": 150.0, "currency": "JPY"},
     "ESZ26": {"asset_class": "future", "sector": "index", "venue": "CME", "tick_size": 0.25, "qty_decimals": 0,
               "multiplier": 50, "expiry": "2026-12-18", "reference_price": 6_000.0},
     "SPX": {"asset_class": "index", "sector": "index", "venue": "XNYS", "tick_size": 0.01, "qty_decimals": 2,
             "reference_price": 6_000.0},
 }
+CURRENCIES = {"GBP": "GBP/USD", "JPY": "USD/JPY"}
+FOREX = frozenset(s for s, spec in INSTRUMENTS.items() if spec["asset_class"] == "forex")
+CONVERSION_HELD_BACK = 5  # steps without a GBP/USD book
 RULESETS: dict[str, dict[str, Any]] = {
     "calm": {"scoring": {"formula": "nav"}, "outside_session": "queue", "order_rate": {"max_orders": 2}},
     "wild": {
@@ -80,7 +92,7 @@ RULESETS: dict[str, dict[str, Any]] = {
 
 def _book(rng: random.Random, symbol: str, ts: int, mid: float, tick: float, halted: bool) -> L2Book:
     half = tick * rng.randint(1, 4)
-    depth = rng.choice((1, 5, 50, 500)) * (1000 if symbol == "EUR/USD" else 1)
+    depth = rng.choice((1, 5, 50, 500)) * (1000 if symbol in FOREX else 1)
     bids = tuple((round(mid - half - i * tick, 6), depth * rng.uniform(0.5, 2.0)) for i in range(5))
     asks = tuple((round(mid + half + i * tick, 6), depth * rng.uniform(0.5, 2.0)) for i in range(5))
     last = None if rng.random() < 0.2 else round(mid + rng.choice((-half, half)), 6)
@@ -99,7 +111,7 @@ def _request(rng: random.Random, tags: random.Random, symbol: str, mid: float, t
     qty: float = rng.choice((1, 2, 5, 10, 40, 300))
     if symbol == "BTC-USD":
         qty = round(rng.uniform(0.001, 3.0), rng.choice((3, 4, 5)))
-    elif symbol == "EUR/USD":
+    elif symbol in FOREX:
         qty = 1000 * rng.randint(1, 400)
     elif symbol == "SPX":
         qty = round(rng.uniform(0.01, 5), 2)
@@ -146,7 +158,7 @@ def _line(event: Event) -> str:
 def run(seed: int, ticks: int) -> list[str]:
     rng = random.Random(seed)
     tags = random.Random(seed + 1_000_003)
-    catalog = InstrumentCatalog.from_mapping({"instruments": INSTRUMENTS})
+    catalog = InstrumentCatalog.from_mapping({"currencies": CURRENCIES, "instruments": INSTRUMENTS})
     calendars = SessionCalendars.build(date(2026, 11, 16), date(2026, 11, 20))
     engine = Engine(catalog, calendars, rulesets={t: resolve_ruleset(r) for t, r in RULESETS.items()},
                     equity_sample_ms=60_000)  # fmt: skip
@@ -169,7 +181,7 @@ def run(seed: int, ticks: int) -> list[str]:
                 del halted[symbol]
             elif symbol not in halted and rng.random() < 0.01:
                 halted[symbol] = step + rng.randint(1, 6)
-            if rng.random() < 0.8:
+            if rng.random() < 0.8 and not (symbol == "GBP/USD" and step < CONVERSION_HELD_BACK):
                 books.append(_book(rng, symbol, ts, mids[symbol], tick, symbol in halted))
         events: list[Event] = list(engine.on_tick(Tick(ts, tuple(books))))
         batch: list[tuple[str, Any]] = []
@@ -205,7 +217,7 @@ def run(seed: int, ticks: int) -> list[str]:
                            sorted(account.traded.items()), account.day, account.day_open_nav,
                            account.loss_limit_day, account.disabled, account.equity_curve)))  # fmt: skip
         for symbol, p in sorted(account.positions.items()):
-            lines.append(repr((account.id, symbol, p.qty, p.avg_price, p.realized_pnl)))
+            lines.append(repr((account.id, symbol, p.qty, p.avg_price, p.realized_pnl, p.multiplier, p.margined)))
     for order_id, order in sorted(engine.orders.items()):
         lines.append(repr((order_id, sorted(order.as_dict().items()), order.triggered, order.expires_at)))
     lines.append(repr(sorted(engine.marks.items())))

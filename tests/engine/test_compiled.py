@@ -63,10 +63,14 @@ def test_compiled_and_pure_engines_agree_bit_for_bit(compiled_build: None, seed:
     # The scenario exercises what it claims: fills, forced liquidations, expiries, rejections of every kind.
     text = slow.stdout
     assert text.count("'Fill'") > 1_000 and "('liquidation', True)" in text
+    # Fills in the cross and the USD-base pair, and positions in them valued at a conversion rate.
+    assert any("'Fill'" in line and ("'EUR/GBP'" in line or "'USD/JPY'" in line) for line in slow_lines)
+    assert any(line.endswith(", True)") and ("'EUR/GBP'" in line or "'USD/JPY'" in line) for line in slow_lines)
     for code in ("RATE_LIMITED", "LIQUIDITY_HALT", "LOSS_LIMIT", "INSUFFICIENT_MARGIN", "EXCHANGE_CLOSED",
                  "SHORT_SELLING_NOT_ALLOWED", "POST_ONLY_WOULD_CROSS", "FOK_NOT_FILLABLE", "UNKNOWN_SYMBOL",
                  "INVALID_ORDER", "UNKNOWN_ORDER", "'LIQUIDATION'", "IOC_REMAINDER", "DAY_ORDER_EXPIRED",
-                 "EXTENDED_HOURS_NOT_ALLOWED", "('session', 'extended')"):  # fmt: skip
+                 "EXTENDED_HOURS_NOT_ALLOWED", "('session', 'extended')", "NO_CONVERSION_RATE", "'EUR/GBP'",
+                 "'USD/JPY'"):  # fmt: skip
         assert code in text, code
     first_difference = next((i for i, (a, b) in enumerate(zip(fast_lines, slow_lines, strict=False)) if a != b), None)
     assert first_difference is None, (fast_lines[first_difference], slow_lines[first_difference])

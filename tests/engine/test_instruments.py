@@ -32,7 +32,9 @@ def test_packaged_catalog_loads_with_every_asset_class(catalog: InstrumentCatalo
     assert len(catalog) >= 36
     for asset_class in AssetClass:
         assert catalog.by_asset_class(asset_class), asset_class
-    assert all(inst.currency == "USD" for inst in catalog.values())
+    # Only FX pairs quote in another currency, each converted to the USD account through a listed pair.
+    foreign = [inst for inst in catalog.values() if inst.currency != "USD"]
+    assert foreign and all(inst.asset_class is AssetClass.FOREX and inst.conversion in catalog for inst in foreign)
 
 
 def test_packaged_catalog_lists_the_named_instruments(catalog: InstrumentCatalog) -> None:
@@ -68,7 +70,9 @@ def test_venues_and_units_by_class(catalog: InstrumentCatalog) -> None:
     for inst in catalog.by_asset_class(AssetClass.CRYPTO):
         assert inst.venue == "CRYPTO" and inst.sector == "crypto"
     for inst in catalog.by_asset_class(AssetClass.FOREX):
-        assert inst.venue == "FOREX" and inst.symbol.endswith("USD") and inst.tick_size == 0.00001
+        # Six letters, base then quote currency; a tenth of a pip, which is 0.001 when the quote is yen.
+        assert inst.venue == "FOREX" and len(inst.symbol) == 6 and inst.symbol[3:] == inst.currency
+        assert inst.tick_size == (0.001 if inst.currency == "JPY" else 0.00001)
     for inst in catalog.by_asset_class(AssetClass.FUTURE):
         assert inst.venue == "CME" and inst.multiplier > 1
     assert {s: catalog[s].multiplier for s in ("GCZ26", "CLF27", "ESZ26", "NQZ26", "SIH27")} == {
@@ -168,7 +172,9 @@ MALFORMED = {
     "bad expiry": (with_field("GCZ26", expiry="Dec 2026"), "GCZ26: expiry must be a date"),
     "future symbol": ({"GOLD": GOOD["GCZ26"]}, "GOLD: a future's symbol is ROOT"),
     "expiry on an equity": (with_field("AAPL", expiry="2026-12-29"), "AAPL: only futures have an expiry"),
-    "non-USD": (with_field("AAPL", currency="EUR"), "AAPL: .*quote currency 'EUR'"),
+    "non-USD without a conversion": (with_field("AAPL", currency="EUR"), "AAPL: quoted in EUR, which the catalog's "
+                                     "currencies give no conversion pair"),
+    "bad currency": (with_field("AAPL", currency="usd"), "AAPL: currency must be a three-letter ISO code"),
     "bad symbol": ({"aapl": GOOD["AAPL"]}, "'aapl': a symbol is"),
     "symbol with a space": ({"AA PL": GOOD["AAPL"]}, "'AA PL': a symbol is"),
     "zero tick": (with_field("AAPL", tick_size=0), "AAPL: tick_size must be a positive"),
