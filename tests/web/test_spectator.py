@@ -7,6 +7,8 @@ stream instead, so ranking, ties and the rank-change marks can be checked exactl
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import re
@@ -381,3 +383,34 @@ def test_board_ranks_ties_and_marks_moves(api, open_page):
     page.locator("#card-close").click()
     expect(page.locator("#card")).to_be_hidden()
     expect(page).to_have_url(server.url + "/t/script")
+
+
+# -- a contestant's own record while it runs ------------------------------------------------------------------
+
+
+@SQLITE_ONLY
+def test_a_contestant_downloads_their_own_bots_record_while_the_tournament_runs(arena_with_bots, open_page):
+    from tests.web.test_contestant import sign_in
+
+    town = arena_with_bots("alice", "bob")
+    town.create("live-record", ("alice", "bob"), ticks=400)  # 200 s of realtime: running throughout
+    poll(lambda: town.client.get("/tournaments/live-record").json(), lambda t: (t["progress"] or {}).get("tick", 0) > 2)
+    page = open_page()
+    sign_in(page, town.url, town.people["alice"]["X-API-Key"])
+    entry = page.locator("#entries tr[data-entry]")
+    expect(entry.locator("[data-col=tournament] .badge-running")).to_be_visible(timeout=20_000)
+    entry.locator("[data-action=results]").click()
+    links = page.locator("#entry-detail #entry-downloads a")
+    expect(links).to_have_text(["Parquet", "CSV"])
+    for label, suffix in (("Parquet", "parquet"), ("CSV", "csv")):
+        with page.expect_download() as download:
+            links.filter(has_text=label).click()
+        assert download.value.suggested_filename == f"live-record-alice_holder-{suffix}.zip"
+        with zipfile.ZipFile(download.value.path()) as archive:
+            names = archive.namelist()
+            assert f"live-record/equity.{suffix}" in names and "live-record/manifest.json" in names, names
+            if suffix == "csv":  # her own rows only: Bob's bot is in the tournament, not in her record
+                equity = list(csv.DictReader(io.StringIO(archive.read("live-record/equity.csv").decode())))
+                assert equity and {row["bot"] for row in equity} == {"alice:holder"}, equity[:3]
+    assert town.status("live-record") == "running"  # downloaded while it ran
+    town.stop("live-record")

@@ -455,6 +455,7 @@ async function showEntry(entry, fresh = false) {
         h("button", { type: "button", id: "entry-refresh", onclick: () => showEntry(entry).catch(report) }, "Refresh")),
       h("dl", { class: "kv", id: "entry-card" }),
       h("div", { id: "entry-chart", class: "chart" }),
+      h("p", { id: "entry-downloads", class: "muted small" }),
       h("h4", {}, "Log"),
       h("div", { id: "entry-log-info", class: "muted small" }),
       h("pre", { class: "log", id: "entry-log" }, "…"));
@@ -467,6 +468,7 @@ async function showEntry(entry, fresh = false) {
     clear($("#entry-card", panel), h("dt", {}, "Results"), h("dd", {}, "The tournament has not started yet: results and the equity curve appear once it runs."));
     clear($("#entry-chart", panel));
     clear($("#entry-log-info", panel));
+    clear($("#entry-downloads", panel));
     $("#entry-log", panel).textContent = "(no log before the tournament starts)";
     return;
   }
@@ -476,6 +478,13 @@ async function showEntry(entry, fresh = false) {
   ]);
   if (state.selected !== entry.id && !fresh) return;
   renderCard(panel, card);
+  // The bot's own record so far (the whole record is public once the tournament has finished): the session cookie
+  // signs the download, as the export route reads it.
+  const record = `/api/v1/tournaments/${enc(entry.tournament)}/export?bot=${enc(entry.bot_key)}`;
+  clear($("#entry-downloads", panel), "Download this bot's record so far: ",
+    h("a", { href: `${record}&format=parquet`, download: "" }, "Parquet"), " · ",
+    h("a", { href: `${record}&format=csv`, download: "" }, "CSV"),
+    " (zip: its orders, fills, rejections, equity, standing and the market's ticks)");
   const info = [log.end_classification ? `ended: ${log.end_classification}` : null, log.end_reason || null].filter(Boolean).join(" · ");
   clear($("#entry-log-info", panel), info);
   $("#entry-log", panel).textContent = log.items.length
