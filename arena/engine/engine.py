@@ -233,7 +233,7 @@ class Engine:
             holders = self._holders.get(instrument.symbol)
             if not holders:
                 continue
-            multiplier = self._usd_multiplier(instrument)
+            multiplier = self.usd_multiplier(instrument)
             assert multiplier is not None  # the pair that just moved has a mark
             mark = self.marks[instrument.symbol]
             for pos in holders.values():
@@ -246,7 +246,7 @@ class Engine:
                     account.dirty = True
                     dirty.append(account)
 
-    def _usd_multiplier(self, instrument: Instrument) -> float | None:
+    def usd_multiplier(self, instrument: Instrument) -> float | None:
         """USD per price point per unit: the multiplier, converted from the quote currency at the conversion pair's
         mid; None while that pair has no price."""
         pair = instrument.conversion
@@ -407,7 +407,7 @@ class Engine:
         book = market.book
         if book is None:
             return Rejection(RejectionCode.NO_MARKET_DATA, f"no market data for {symbol} yet")
-        multiplier = self._usd_multiplier(instrument)
+        multiplier = self.usd_multiplier(instrument)
         if multiplier is None:
             return Rejection(
                 RejectionCode.NO_CONVERSION_RATE,
@@ -469,7 +469,7 @@ class Engine:
         policy: _Policy,
     ) -> Rejection | None:
         """Leverage and concentration, as they would stand with ``projected`` units held (``multiplier``: USD per
-        price point per unit, see _usd_multiplier)."""
+        price point per unit, see usd_multiplier)."""
         nav = account.nav
         if nav <= 0:
             return Rejection(RejectionCode.INSUFFICIENT_MARGIN, "the account's NAV is not positive")
@@ -576,7 +576,7 @@ class Engine:
         after = held + sign * qty
         multiplier = instrument.multiplier
         if instrument.conversion is not None:  # at this fill's conversion rate (known: checked on acceptance)
-            converted = self._usd_multiplier(instrument)
+            converted = self.usd_multiplier(instrument)
             assert converted is not None
             multiplier = converted
         if not arriving and abs(after) > abs(held):
@@ -658,7 +658,7 @@ class Engine:
 
     def _book_fill(self, account: Account, instrument: Instrument, signed_qty: float, price: float, multiplier: float,
                    fee: float) -> None:  # fmt: skip
-        """``multiplier``: USD per price point per unit at this fill's conversion rate (see _usd_multiplier)."""
+        """``multiplier``: USD per price point per unit at this fill's conversion rate (see usd_multiplier)."""
         symbol = instrument.symbol
         mark = self.marks[symbol]
         position = account.positions.get(symbol) or account.position(instrument)

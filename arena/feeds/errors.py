@@ -13,6 +13,7 @@ class FeedErrorCode(StrEnum):
     UNKNOWN_SYMBOL = "UNKNOWN_SYMBOL"
     UNKNOWN_VENUE = "UNKNOWN_VENUE"
     CALENDAR = "CALENDAR"
+    NO_CONVERSION_DATA = "NO_CONVERSION_DATA"  # a symbol quoted in another currency, without its conversion pair
     # The file as a whole.
     NO_SUCH_FILE = "NO_SUCH_FILE"
     UNREADABLE = "UNREADABLE"

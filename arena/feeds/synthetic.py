@@ -221,6 +221,9 @@ class SyntheticFeed:
             raise FeedError(FeedErrorCode.UNKNOWN_SYMBOL, f"not in the instrument catalog: {', '.join(unknown)}")
         if not chosen:
             raise FeedError(FeedErrorCode.BAD_PARAMETER, "a synthetic feed needs at least one symbol")
+        # A symbol quoted in another currency brings its conversion pair, which values it in USD (a ruleset whose
+        # symbols do not list the pair keeps bots from trading it: its orders are SYMBOL_NOT_ALLOWED).
+        chosen = catalog.with_conversions(chosen)
         self._catalog = catalog
         self._symbols = chosen
         self.seed = seed

@@ -137,6 +137,10 @@ def instrument_summary(instrument: Instrument, ruleset: Ruleset | None = None) -
         "min_qty": instrument.min_qty,
         "multiplier": instrument.multiplier,
         "expiry": instrument.expiry.isoformat() if instrument.expiry else None,
+        # The currency of its prices, and the symbol whose mid converts that currency to the USD account (null for
+        # USD); added within v1.
+        "currency": instrument.currency,
+        "conversion": instrument.conversion,
         "tradable": tradable,
     }
 

@@ -346,3 +346,12 @@ def test_every_example_bot_runs_under_the_stdio_runner(path, catalog):
     assert any(m["type"] == "order" for m in sent), f"{path.stem} never sent an order"
     assert sent[0]["type"] == "subscribe" and sent[0]["symbols"] == symbols
     assert lost is not None and {"type": "resync", "symbol": lost["symbol"]} in sent
+
+
+def test_every_engine_rejection_code_has_its_typed_sdk_error():
+    from arena_bot import NoConversionRateError, OrderRejectedError
+
+    untyped = [code for code in RejectionCode if type(error_for(code.value, "m")) is OrderRejectedError]
+    assert untyped == []
+    error = error_for("NO_CONVERSION_RATE", "EURGBP is quoted in GBP; its conversion pair GBPUSD has no price yet")
+    assert isinstance(error, NoConversionRateError) and error.code == RejectionCode.NO_CONVERSION_RATE

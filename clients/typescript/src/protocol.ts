@@ -151,6 +151,14 @@ export interface Instrument {
   min_qty: number;
   multiplier: number;
   expiry: string | null;
+  /**
+   * the currency its prices are in (added within v1; absent: USD)
+   */
+  currency?: string;
+  /**
+   * the symbol whose mid converts currency to the USD account (null for USD)
+   */
+  conversion?: string | null;
   [k: string]: unknown;
 }
 /**

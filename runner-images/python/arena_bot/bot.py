@@ -268,10 +268,25 @@ class Bot:
         """Order what takes ``symbol``'s position to ``value`` in money (negative: short), at ``limit`` if given,
         else valued at the current price (``price``). None without a price. See ``order_target_qty``."""
         price = limit if limit is not None else self.price(symbol)
-        if price is None or price <= 0:
+        per_point = self.usd_per_point(symbol)
+        if price is None or price <= 0 or per_point is None:
             return None
-        qty = value / (price * self.instrument(symbol).multiplier)
+        qty = value / (price * per_point)
         return self.order_target_qty(symbol, qty, limit, **options)
+
+    def usd_per_point(self, symbol: str) -> float | None:
+        """What one unit of ``symbol`` gains in the (USD) account when its price rises by 1: the multiplier, and
+        for an instrument quoted in another currency (EURGBP, USDJPY) times the rate of its ``conversion`` pair
+        (GBPUSD's mid, or 1 / USDJPY's mid). None while that pair has no price."""
+        instrument = self.instrument(symbol)
+        pair = instrument.conversion
+        if pair is None:
+            return instrument.multiplier
+        mid = self.price(pair)
+        if mid is None or mid <= 0:
+            return None
+        quoted_in_usd = self.instruments[pair].currency == "USD" if pair in self.instruments else True
+        return instrument.multiplier * (mid if quoted_in_usd else 1.0 / mid)
 
     def order_target_percent(
         self, symbol: str, fraction: float, limit: float | None = None, **options: Any
@@ -372,7 +387,9 @@ class Bot:
                     file=sys.stderr,
                 )
             if self.symbols:
-                self.subscribe(self.symbols, self.channels)
+                # With the pairs that convert their currencies to USD, which valuing them needs.
+                pairs = (i.conversion for s in self.symbols if (i := self.instruments.get(s)) and i.conversion)
+                self.subscribe(dict.fromkeys((*self.symbols, *pairs)), self.channels)
             self.on_start(message)
         elif kind == "risk.margin_warning":
             warning = MarginWarning(

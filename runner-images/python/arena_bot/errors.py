@@ -62,6 +62,10 @@ ExtendedHoursNotAllowedError = _rejection(
     "ExtendedHoursNotAllowedError", "EXTENDED_HOURS_NOT_ALLOWED",
     "The order may not trade in extended hours here (the ruleset, the venue or the asset class).",
 )  # fmt: skip
+NoConversionRateError = _rejection(
+    "NoConversionRateError", "NO_CONVERSION_RATE",
+    "The instrument's quote currency has no conversion rate to USD yet (its conversion pair has no price).",
+)  # fmt: skip
 
 _BY_CODE: dict[str, type[OrderRejectedError]] = {
     cls.code: cls
@@ -70,7 +74,7 @@ _BY_CODE: dict[str, type[OrderRejectedError]] = {
         SymbolNotAllowedError, OrderTypeNotAllowedError, TimeInForceNotAllowedError, RateLimitedError,
         InvalidOrderError, LossLimitError, UnknownSymbolError, ContractExpiredError, ShortSellingNotAllowedError,
         PostOnlyWouldCrossError, FokNotFillableError, DuplicateClientOrderIdError, UnknownOrderError,
-        NoMarketDataError, AccountDisabledError, ExtendedHoursNotAllowedError,
+        NoMarketDataError, AccountDisabledError, ExtendedHoursNotAllowedError, NoConversionRateError,
     )
 }  # fmt: skip
 

@@ -26,6 +26,9 @@ class Instrument:
     multiplier: float = 1.0
     expiry: str | None = None  # ISO date of a future's last trading day
     tradable: bool = True
+    # The currency of its prices; for one other than USD, the symbol whose mid converts it to the USD account.
+    currency: str = "USD"
+    conversion: str | None = None
 
     @property
     def qty_step(self) -> float:
@@ -70,4 +73,6 @@ class Instrument:
             multiplier=float(entry.get("multiplier") or 1.0),
             expiry=str(expiry) if expiry is not None else None,
             tradable=bool(entry.get("tradable", True)),
+            currency=str(entry.get("currency") or "USD"),
+            conversion=str(entry["conversion"]) if entry.get("conversion") else None,
         )
