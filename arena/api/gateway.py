@@ -6,7 +6,9 @@ contestant must have entered ``bot`` as a remote bot in ``tournament``, whose ru
 (``rules.practice`` / ``rules.remote_bots``), and the tournament must be running. Then the gateway runs that
 bot's ``Supervisor`` (the sandboxed bots' own, arena.runtime.supervisor) over the connection, in threads of this
 process: the bot gets the same messages as a sandboxed bot, its lines are judged by the same code, its orders
-are stamped with its own tournament and account, and it joins the bus as any bot does. One connection per entry,
+are stamped with its own tournament and account, and it joins the bus as any bot does. REST orders for the bot
+(``arena.api.remote``) reach it through a Redis list (``Inbox``), handed over before any ``done`` it sends after
+their ``202``. One connection per entry,
 for the whole run: a bot that disconnects is out, as a sandboxed bot that exits.
 
 A refusal is an ``error`` message with its code, then a close: 4401 (authentication), 4403 (the tournament takes
@@ -56,6 +58,7 @@ if TYPE_CHECKING:
 router = APIRouter(prefix="/api/v1", tags=["remote bots"])
 CLAIM_TTL_S = 86_400  # an entry's one connection: claimed for the run (a day at most)
 INBOX_MAX = 1_000  # REST orders waiting for a connection's supervisor to read them
+INBOX_TTL_S = 60  # what no connection reads goes away
 LIVE_TTL_S = 5  # the live mark outlasts its renewal (every second) by this much
 
 
@@ -107,22 +110,53 @@ def inbox_key(entry: RemoteEntry) -> str:
     return claim_key(entry) + ":inbox"
 
 
-def _inbox(redis_url: str, entry: RemoteEntry, remote: RemoteBot) -> None:
-    """While the connection is open: keep its live mark and hand its supervisor what REST calls queued for it."""
-    client = connect(redis_url)
-    try:
-        while not remote.done:
-            client.set(live_key(entry), 1, ex=LIVE_TTL_S)
-            item = client.blpop([inbox_key(entry)], timeout=1)
-            if item is not None and not remote.done:
-                line = item[1] if isinstance(item[1], bytes) else item[1].encode()
-                remote.feed(line, counted=False)  # judged by the supervisor as the connection's own line
-    except redis.RedisError:
-        pass  # Redis gone: the supervisor finds out too; REST orders wait for a live mark again
-    finally:
-        with contextlib.suppress(redis.RedisError):
-            client.delete(live_key(entry))
-        client.close()
+def staging_key(entry: RemoteEntry) -> str:
+    """REST lines taken from the inbox and not yet handed to the supervisor: what a dead process leaves here, the
+    entry's next connection hands over first."""
+    return claim_key(entry) + ":staging"
+
+
+class Inbox:
+    """What REST calls queued for one connection, handed to its supervisor in the order they were accepted.
+
+    A REST order's ``202`` comes once it is in the Redis list, so every order accepted before the bot's ``done`` for
+    a tick is in the list (or staged) when that ``done`` arrives: ``hand_over`` before the ``done`` reaches the
+    supervisor puts them ahead of it, into the tick they were sent for. One lock serialises this with the relaying
+    thread. Each line moves atomically (LMOVE) to a staging list and leaves it only once handed over, so a process
+    dying between the two loses nothing: the entry's next connection hands the staged lines over first."""
+
+    def __init__(self, redis_url: str, entry: RemoteEntry, remote: RemoteBot) -> None:
+        self._client = connect(redis_url)
+        self._entry, self._remote = entry, remote
+        self._lock = threading.Lock()
+
+    def hand_over(self) -> None:
+        """Everything staged, then everything queued, to the supervisor (oldest first)."""
+        inbox, staging = inbox_key(self._entry), staging_key(self._entry)
+        with self._lock:
+            while not self._remote.done:
+                line = self._client.lindex(staging, 0)  # staged lines left the inbox first: they go first
+                if line is None and (line := self._client.lmove(inbox, staging, "LEFT", "RIGHT")) is None:
+                    return
+                self._remote.feed(line if isinstance(line, bytes) else line.encode(), counted=False)
+                self._client.lpop(staging)
+
+    def relay(self) -> None:
+        """While the connection is open: keep its live mark and hand its supervisor what REST calls queue for it."""
+        client, entry = self._client, self._entry
+        try:
+            self.hand_over()  # what a connection before this one staged and never handed over
+            while not self._remote.done:
+                client.set(live_key(entry), 1, ex=LIVE_TTL_S)
+                if client.blmove(inbox_key(entry), staging_key(entry), 1, "LEFT", "RIGHT") is not None:
+                    client.expire(staging_key(entry), INBOX_TTL_S)
+                    self.hand_over()
+        except redis.RedisError:
+            pass  # Redis gone: the supervisor finds out too; REST orders wait for a live mark again
+        finally:
+            with contextlib.suppress(redis.RedisError):
+                client.delete(live_key(entry))
+            client.close()
 
 
 async def _refuse(socket: WebSocket, close: int, code: str, message: str) -> None:
@@ -201,9 +235,9 @@ async def _relay(socket: WebSocket, state: ArenaState, entry: RemoteEntry) -> No
 
     supervisor = threading.Thread(target=run, name=f"remote-{entry.bot_key}", daemon=True)
     supervisor.start()
-    inbox = threading.Thread(target=_inbox, args=(redis_url, entry, remote), name=f"inbox-{entry.bot_key}",
-                             daemon=True)  # fmt: skip
-    inbox.start()
+    inbox = Inbox(redis_url, entry, remote)
+    relaying = threading.Thread(target=inbox.relay, name=f"inbox-{entry.bot_key}", daemon=True)
+    relaying.start()
     code: int | None = None
     try:
         while not ended.is_set() and not remote.done:
@@ -218,8 +252,11 @@ async def _relay(socket: WebSocket, state: ArenaState, entry: RemoteEntry) -> No
             if len(data) > MAX_MESSAGE_BYTES:
                 remote.end(Status.KILLED, f"a message over {MAX_MESSAGE_BYTES} bytes", CLOSE_TOO_BIG)
                 break
+            if b"done" in data:  # REST orders accepted before this done join its tick: handed over first
+                with contextlib.suppress(redis.RedisError):  # Redis gone: the supervisor finds out too
+                    await loop.run_in_executor(None, inbox.hand_over)
             remote.feed(data)
     finally:
         remote.disconnected(code)
         await loop.run_in_executor(None, supervisor.join)
-        await loop.run_in_executor(None, inbox.join)
+        await loop.run_in_executor(None, relaying.join)

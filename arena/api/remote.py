@@ -129,7 +129,7 @@ async def place_order(request: Request, slug: Slug, bot: BotName) -> JSONRespons
                        {**headers, "Retry-After": "1"})  # fmt: skip
     pipe = redis.pipeline(transaction=False)
     pipe.rpush(gateway.inbox_key(entry), json.dumps(message, separators=(",", ":")))
-    pipe.expire(gateway.inbox_key(entry), 60)  # what no connection reads goes away
+    pipe.expire(gateway.inbox_key(entry), gateway.INBOX_TTL_S)  # what no connection reads goes away
     await pipe.execute()
     return JSONResponse({"accepted": True, "type": message["type"],
                          "client_order_id": message.get("client_order_id")}, status_code=202, headers=headers)

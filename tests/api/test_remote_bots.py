@@ -21,6 +21,7 @@ import pytest
 import redis
 from arena_bot.remote import WebSocket, signed_headers
 
+from arena.api import gateway
 from arena.catalog import load_catalog
 from arena.runtime.backtest import BacktestResult, load_bot, run_backtest
 from arena.runtime.redis_server import RedisServer, free_port
@@ -277,9 +278,10 @@ def test_malformed_and_oversized_lines_are_answered_with_codes_and_too_big_messa
     assert [f["client_order_id"] for f in fills] == ["a1"]
 
 
-def test_a_slow_remote_bot_misses_the_deadline_and_its_orders_wait_for_the_next_tick(site: Site) -> None:
-    site.tournament("practice-slow", {"practice": True}, ticks=12, deadline_s=0.5)
-    ws = site.connect("practice-slow")
+def play(site: Site, slug: str, answer: Callable[[WebSocket, int], None]) -> tuple[dict[int, int], dict[str, int]]:
+    """Connect as the bot and answer each tick with ``answer(ws, n)`` to the end: (each tick's time, each accepted
+    order's time)."""
+    ws = site.connect(slug)
     stream = messages(ws)
     until(stream, "hello")
     ws.send('{"type": "done", "n": 0}\n')
@@ -288,10 +290,17 @@ def test_a_slow_remote_bot_misses_the_deadline_and_its_orders_wait_for_the_next_
     for message in stream:
         if message["type"] == "order_update" and message["status"] == "accepted":
             accepted[message["client_order_id"]] = message["ts"]
-        if message["type"] != "tick":
-            continue
-        n = message["n"]
-        ticks[n] = message["ts"]
+        if message["type"] == "tick":
+            ticks[message["n"]] = message["ts"]
+            answer(ws, message["n"])
+    assert ws.close_code == 1000  # the end: closed normally
+    return ticks, accepted
+
+
+def test_a_slow_remote_bot_misses_the_deadline_and_its_orders_wait_for_the_next_tick(site: Site) -> None:
+    site.tournament("practice-slow", {"practice": True}, ticks=12, deadline_s=0.5)
+
+    def answer(ws: WebSocket, n: int) -> None:
         order = {"type": "order", "symbol": "BTC-USD", "side": "buy", "qty": 0.01, "client_order_id": f"t{n}"}
         if n == 3:
             time.sleep(1.2)  # the slow bot under test (not a wait for anything): past tick 3's 0.5 s deadline
@@ -299,7 +308,8 @@ def test_a_slow_remote_bot_misses_the_deadline_and_its_orders_wait_for_the_next_
             ws.send(json.dumps(order) + "\n" + json.dumps({"type": "done", "n": n}) + "\n")
         else:
             ws.send(json.dumps({"type": "done", "n": n}) + "\n")
-    assert ws.close_code == 1000  # the end: closed normally
+
+    ticks, accepted = play(site, "practice-slow", answer)
     assert accepted["t2"] == ticks[2]  # on time: handled with its own tick
     assert accepted["t3"] > ticks[3] and accepted["t3"] in ticks.values()  # late: not in tick 3, in a later one
     site.finished("practice-slow")
@@ -336,11 +346,6 @@ def test_signed_rest_calls_for_orders_portfolio_and_market(site: Site) -> None:
     assert call("POST", "orders", extended.encode()).status_code == 202
     forged = call("POST", "orders", order.encode(), secret="rs_wrong")
     assert forged.status_code == 401 and forged.json()["error"]["code"] == "BAD_SIGNATURE"
-    # A 202 means queued in Redis; the connection's holder hands REST orders to the engine as it reads them. Sending
-    # done 1 before it has would move r1 and r2 into tick 2 (the test's flake): wait until the inbox is read.
-    inbox = redis.Redis.from_url(site.redis_url)
-    wait_until("the REST orders read", lambda: not inbox.keys("arena:{practice-rest}:remote:*:inbox"), 10)
-    inbox.close()
     ws.send('{"type": "done", "n": 1}\n')
     updates: dict[str, dict[str, Any]] = {}
     while not {"r1", "r2"} <= updates.keys():
@@ -360,6 +365,42 @@ def test_signed_rest_calls_for_orders_portfolio_and_market(site: Site) -> None:
     assert market["tick"] == 2 and [b["symbol"] for b in market["books"]] == SYMBOLS
     assert all(b["bids"] and b["asks"] for b in market["books"])
     ws.close()
+
+
+BURST, TICKS = 40, 10
+
+
+def test_a_rest_order_accepted_before_the_done_joins_that_tick(site: Site) -> None:
+    """A 202 comes once the order is queued; the done sent on the WebSocket right after it must not overtake it:
+    the gateway hands the connection's queued REST orders to the engine before the done (no wait for the queue)."""
+    site.tournament("practice-race", {"practice": True, "order_rate": {"max_orders": 10_000}}, ticks=TICKS,
+                    deadline_s=10.0)  # fmt: skip
+    replica = site.replica()  # the order goes through another API process than the one holding the connection
+    path = "/api/v1/remote/practice-race/trader/orders"
+    inbox = redis.Redis.from_url(site.redis_url)
+    queue = gateway.inbox_key(gateway.RemoteEntry("practice-race", "alice:trader"))
+
+    def order(n: int, i: int) -> bytes:
+        return json.dumps({"type": "order", "symbol": "BTC-USD", "side": "buy", "qty": 0.001,
+                           "client_order_id": f"t{n}-{i}"}).encode()  # fmt: skip
+
+    with httpx.Client(base_url=replica, timeout=10) as http:
+
+        def answer(ws: WebSocket, n: int) -> None:
+            body = order(n, 0)
+            placed = http.post(path, content=body, headers=signed_headers(site.key, site.secret, "POST", path,
+                                                                          body=body))  # fmt: skip
+            assert placed.status_code == 202, placed.text
+            # A burst behind it, queued as a burst of REST calls leaves them (their 202s came after the push): the
+            # connection's process has many to read when the done comes.
+            inbox.rpush(queue, *(order(n, i) for i in range(1, BURST)))
+            ws.send(json.dumps({"type": "done", "n": n}) + "\n")  # at once: no wait for the queue to be read
+
+        ticks, accepted = play(site, "practice-race", answer)
+    inbox.close()
+    late = {c: ts for c, ts in accepted.items() if ts != ticks[int(c[1:].split("-")[0])]}
+    assert len(accepted) == BURST * TICKS and not late, sorted(late)  # each order handled with the tick it was sent in
+    site.finished("practice-race")
 
 
 def test_signed_rest_calls_are_rate_limited(api, database_url) -> None:
