@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
-from datetime import date
+from datetime import date, timedelta
 from functools import cache
 from importlib import metadata, resources
 from pathlib import Path
@@ -27,6 +27,10 @@ if TYPE_CHECKING:
 _CACHED_VENUES = frozenset({"XNYS", "XNAS", "XLON", "CME"})  # FOREX and CRYPTO are arithmetic: nothing to save
 _KEEP = 256  # cache entries kept; the oldest go first
 _MAX_BYTES = 8 << 20  # a schedule file larger than this is not ours
+# The days a run's calendars cover beyond its first and last (DAY orders' session ends, the next open after a holiday).
+MARGIN_BEFORE = timedelta(days=7)
+MARGIN_AFTER = timedelta(days=14)
+_last: tuple[tuple[date, date, tuple[str, ...]], SessionCalendars] | None = None  # calendars_around's latest
 
 
 @cache
@@ -100,3 +104,31 @@ def build_calendars(first: date, last: date, venues: Iterable[str], path: str | 
             f"no session calendar for {', '.join(venues)} from {first} to {last}: {exc}",
             path,
         ) from None
+
+
+def calendars_around(
+    first: date, last: date, venues: Iterable[str], path: str | Path | None = None
+) -> SessionCalendars:
+    """Calendars of ``venues`` for the days ``first`` .. ``last`` and the margins a run needs around them.
+
+    A replay asks for its bars' days and the backtest then for its ticks' days: the same range, so the latest
+    answer is kept and the second asker gets it instead of building it again (calendars are immutable).
+    """
+    global _last
+    try:
+        lo, hi = first - MARGIN_BEFORE, last + MARGIN_AFTER
+    except OverflowError:
+        lo, hi = first, last  # year 1 or 9999: the build reports it
+    key = (lo, hi, tuple(dict.fromkeys(venues)))
+    if _last is not None and _last[0] == key:
+        return _last[1]
+    calendars = build_calendars(lo, hi, key[2], path)
+    _last = (key, calendars)
+    return calendars
+
+
+def forget_calendars() -> None:
+    """Drop the calendars :func:`calendars_around` keeps, so that the next run builds (or reads) them again, as a
+    new process would (bench/peer.py times each run so)."""
+    global _last
+    _last = None

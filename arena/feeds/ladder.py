@@ -22,6 +22,7 @@ from arena.engine.instruments import AssetClass, Instrument
 LEVELS = 10
 TOP_SECONDS = 3.0
 LEVEL_GROWTH = 0.4
+_GROWTH = tuple(1.0 + LEVEL_GROWTH * k for k in range(LEVELS))  # level k's multiple of the touch's size
 
 # Regular trading hours per day and trading days per year by venue; the volatility and volume of an
 # instrument are quoted per year / per day, and a tick lasts a fraction of that time.
@@ -102,7 +103,8 @@ def growing_sizes(top: float, decimals: int, smallest: float, count: int = LEVEL
 
     Memoised, and shared by both sides: a daily bar's open and close books have the same sizes.
     """
-    return tuple(max(round(top * (1.0 + LEVEL_GROWTH * k), decimals), smallest) for k in range(count))
+    factors = _GROWTH if count == LEVELS else tuple(1.0 + LEVEL_GROWTH * k for k in range(count))
+    return tuple([max(round(top * factor, decimals), smallest) for factor in factors])
 
 
 def synthetic_book(

@@ -26,9 +26,10 @@ before it is handed out;
 
 from __future__ import annotations
 
+import gc
 import heapq
 from collections.abc import Iterator, Sequence
-from datetime import timedelta
+from contextlib import contextmanager
 from itertools import groupby
 from operator import itemgetter
 from pathlib import Path
@@ -38,7 +39,7 @@ from arena.engine.book import L2Book
 from arena.engine.instruments import InstrumentCatalog
 from arena.engine.tick import Tick
 from arena.feeds import ladder
-from arena.feeds.calendars import build_calendars
+from arena.feeds.calendars import calendars_around
 from arena.feeds.csvfile import BarRow, CsvFile, QuoteRow
 from arena.feeds.errors import FeedError, FeedErrorCode
 
@@ -97,8 +98,12 @@ class ReplayFeed:
 
     def __iter__(self) -> Iterator[Tick]:
         for ts, group in groupby(self._events(), key=itemgetter(0)):
+            changed = [event[3] for event in group]
+            if len(changed) == 1:  # the common case, one book at this moment: nothing to combine
+                yield Tick(ts, (changed[0],))
+                continue
             books: dict[str, L2Book] = {}
-            for _, _, _, book in group:
+            for book in changed:
                 earlier = books.pop(book.symbol, None)
                 if earlier is not None and earlier.volume:
                     book = L2Book(book.symbol, ts, book.bids, book.asks, book.last, book.volume + earlier.volume,
@@ -126,6 +131,13 @@ class ReplayFeed:
     # -- bars -----------------------------------------------------------------------------------------
 
     def _bar_events(self, index: int, file: CsvFile) -> Iterator[Event]:
+        with _collector_paused():
+            events = self._bar_books(file)
+        for seq, (ts, _, _, book) in enumerate(events):
+            yield ts, index, seq, book
+
+    def _bar_books(self, file: CsvFile) -> list[tuple[int, str, int, L2Book]]:
+        """Every book of a bar file as (ts, symbol, order within the file, book), in time and symbol order."""
         bars = [row for row in file.rows() if isinstance(row, BarRow)]
         seen: dict[tuple[int, str], int] = {}
         for bar in bars:
@@ -137,7 +149,8 @@ class ReplayFeed:
                     file.path,
                     bar.line,
                 )
-        events: list[Event] = []
+        # Sorted as plain tuples: the order within the file is unique, so books are never compared.
+        events: list[tuple[int, str, int, L2Book]] = []
         daily = [bar for bar in bars if bar.day is not None]
         sessions = self._daily_sessions(file, daily) if daily else {}
         smallest = {bar.inst.symbol: ladder.min_size(bar.inst) for bar in daily}
@@ -152,7 +165,7 @@ class ReplayFeed:
                     bar.close,
                     bar.volume,
                 )
-                events.append((bar.ts, index, 2 * bar.line, book))
+                events.append((bar.ts, book.symbol, 2 * bar.line, book))
                 continue
             inst = bar.inst
             open_ts, close_ts = sessions[inst.venue, bar.ts]
@@ -163,24 +176,19 @@ class ReplayFeed:
             second_half = round(bar.volume - first_half, inst.qty_decimals)
             opening = ladder.depth_book(inst, open_ts, bar.open, spread, depth, bar.open, first_half)
             closing = ladder.depth_book(inst, close_ts, bar.close, spread, depth, bar.close, second_half)
-            events.append((open_ts, index, 2 * bar.line, opening))
-            events.append((close_ts, index, 2 * bar.line + 1, closing))
+            events.append((open_ts, inst.symbol, 2 * bar.line, opening))
+            events.append((close_ts, inst.symbol, 2 * bar.line + 1, closing))
         # By time, then symbol: a bar file replays the same whatever order its rows come in.
-        events.sort(key=lambda event: (event[0], event[3].symbol, event[2]))
-        for seq, (ts, _, _, book) in enumerate(events):
-            yield ts, index, seq, book
+        events.sort()
+        return events
 
     def _daily_sessions(self, file: CsvFile, daily: list[BarRow]) -> dict[tuple[str, int], tuple[int, int]]:
         """(venue, day's 00:00 UTC) -> (regular open, one minute before the regular close) of each bar."""
         venues = sorted({bar.inst.venue for bar in daily})
         calendars = self._calendars
-        if calendars is None:
+        if calendars is None:  # the range a backtest of these bars asks for too: it then finds them built
             days = [bar.day for bar in daily if bar.day is not None]
-            try:
-                first, last = min(days) - timedelta(days=1), max(days) + timedelta(days=1)
-            except OverflowError:
-                first, last = min(days), max(days)  # year 1 or 9999: the build reports it
-            calendars = build_calendars(first, last, venues, file.path)
+            calendars = calendars_around(min(days), max(days), venues, file.path)
         out: dict[tuple[str, int], tuple[int, int]] = {}
         for bar in daily:
             key = (bar.inst.venue, bar.ts)
@@ -199,6 +207,19 @@ class ReplayFeed:
                 )
             out[key] = session
         return out
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """The cyclic garbage collector off while a bar file becomes books: tens of thousands of tuples that live on
+    (none of them garbage), each few hundred of which would have it walk every object in the process again."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _regular_session(schedule: VenueSchedule, day_start: int) -> tuple[int, int] | None:

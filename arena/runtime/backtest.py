@@ -14,7 +14,7 @@ import sys
 from array import array
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ from arena.engine.orders import Cancel
 from arena.engine.rules import Ruleset
 from arena.engine.sessions import SessionCalendars
 from arena.engine.tick import Tick
-from arena.feeds.calendars import build_calendars
+from arena.feeds.calendars import calendars_around
 from arena.runtime.performance import Statistics, downsample, statistics
 from arena.runtime.protocol import MarketView, end_message, hello_message, order_request, tick_message
 from arena.runtime.updates import SessionWatch, Updates
@@ -106,10 +106,11 @@ def load_bot(path: str | Path) -> Bot:
 
 
 def calendars_for(ticks: list[Tick], venues: Iterable[str]) -> SessionCalendars:
-    """Session calendars covering the ticks' dates (with a margin for session ends)."""
+    """Session calendars covering the ticks' dates (with a margin for session ends); a replay of daily bars has
+    just built the same ones."""
     first = datetime.fromtimestamp(ticks[0].ts / 1000, UTC).date() if ticks else datetime(2026, 1, 1).date()
     last = datetime.fromtimestamp(ticks[-1].ts / 1000, UTC).date() if ticks else first
-    return build_calendars(first - timedelta(days=7), last + timedelta(days=14), sorted(set(venues)))
+    return calendars_around(first, last, sorted(set(venues)))
 
 
 def run_backtest(
