@@ -24,6 +24,10 @@ SSE_CLIENTS = Gauge("arena_sse_clients", "Spectators connected by server-sent ev
 SPECTATORS_DROPPED = Counter(
     "arena_spectators_dropped_total", "Spectators whose stream was ended for falling too far behind its updates."
 )
+SPECTATOR_ENCODES = Counter(
+    "arena_spectator_encodes_total",
+    "Leaderboard changes encoded for live spectators: once per change per API process, however many watch it.",
+)
 UPLOADS = Counter("arena_uploads_total", "Bot uploads, by outcome.", ["outcome"])
 HTTP_RATE_LIMITED = Counter("arena_http_rate_limited_total", "Requests refused by the rate limit.")
 # The production planes: engine workers and bot hosts export these from their own processes.

@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.types import ASGIApp
 
 from arena import __version__
 from arena.api import (
@@ -39,6 +40,7 @@ from arena.api.body_limit import MULTIPART_OVERHEAD, BodyLimit, RouteLimit
 from arena.api.forwarded_proto import ForwardedProto
 from arena.api.metrics_access import CHALLENGE, REFUSAL, MetricsServer, authorized
 from arena.api.ratelimit import Buckets, RateLimiter
+from arena.api.spectator_wire import ServerSend
 from arena.metrics import HTTP_RATE_LIMITED
 from arena.private_files import private_dir
 from arena.runtime.connection import refused_credentials
@@ -69,6 +71,14 @@ class ArenaState:
     remote_keyring: SecretKeyring  # opens remote bots' sealed secrets (arena.api.remote_auth)
 
 
+class ArenaApp(FastAPI):
+    """FastAPI whose middleware stack sits inside ``ServerSend``, outside even Starlette's own error middleware (which
+    wraps ``send``): spectator streams write to the server's own connection (arena.api.spectator_wire)."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return ServerSend(super().build_middleware_stack())
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     upload_limits = UploadLimits(check_user=settings.upload_check_user)
@@ -94,7 +104,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             aredis,
             ChangeHub(hub_redis, settings.spectator_delay_s, max_feeds=settings.stream_max_feeds,
                       max_per_feed=settings.stream_max_per_feed, max_total=settings.stream_max_total,
-                      backlog=settings.stream_backlog),
+                      backlog=settings.stream_backlog, heartbeat_s=settings.heartbeat_s),
             RateLimiter(aredis, settings.rate_limit, settings.rate_window_s),
             Buckets(aredis),
             sessions,
@@ -122,7 +132,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if metrics_server is not None:
                 metrics_server.stop()
 
-    app = FastAPI(
+    app = ArenaApp(
         title="Arena",
         version=__version__,
         description="Sandboxed algorithmic trading competitions: contestants, admins and spectators.",

@@ -2,31 +2,30 @@
 
 from __future__ import annotations
 
-import json
-from collections import OrderedDict
-from collections.abc import AsyncIterator
-from contextlib import aclosing
+import re
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Path, Query, Request, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, Header, Path, Query, Request, WebSocket
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
+from starlette.types import Receive, Scope, Send
 
-from arena.api import client_address, errors
+from arena.api import client_address, errors, spectator_wire
 from arena.api.errors import RETRY_AFTER_S, ApiError, error_body
 from arena.api.paging import Page, Paging
 from arena.api.public_tournaments import require_public
 from arena.api.results import BotLabel
 from arena.engine.ranking import competition_ranks
 from arena.metrics import SSE_CLIENTS, WEBSOCKET_CLIENTS
-from arena.runtime.leaderboard import Change, Leaderboard, validate_tournament_id
-from arena.service.hub import HubFull, TooSlow
+from arena.runtime.leaderboard import Leaderboard, validate_tournament_id
+from arena.service.hub import ChangeHub, End, HubFull
 
 router = APIRouter(prefix="/api/v1/tournaments", tags=["spectators"],
                    responses=errors.responses(*errors.API_ERRORS, 404))
 
 TournamentId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")]
+_STREAM_ID = re.compile(r"\d{1,20}-\d{1,20}")
 BotId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 
 
@@ -124,23 +123,31 @@ async def bot_rank(
                       around=ranked[max(0, index - k) : index + k + 1])  # fmt: skip
 
 
-# The hub hands one Change object to every spectator of a feed, so each is encoded once, keyed by identity (stream
-# ids alone repeat across tournaments). The entry holds the Change itself, so its id cannot be reused meanwhile.
-_ENCODED: OrderedDict[int, tuple[Change, str]] = OrderedDict()
-_ENCODED_KEPT = 1_024  # far more than the changes in flight at once (one per feed per tenth of a second)
+StreamId = Annotated[str | None, Query(pattern=r"^\d{1,20}-\d{1,20}$")]
 
 
-def _change_text(change: Change) -> str:
-    kept = _ENCODED.get(id(change))
-    if kept is not None and kept[0] is change:
-        return kept[1]
-    body = {"type": "leaderboard", "id": change.stream_id, "seq": change.seq, "ts": change.ts,
-            "tick": change.tick, "scores": change.scores}  # fmt: skip
-    text = json.dumps(body, separators=(",", ":"))
-    _ENCODED[id(change)] = (change, text)
-    while len(_ENCODED) > _ENCODED_KEPT:
-        _ENCODED.popitem(last=False)
-    return text
+class EventStream(StreamingResponse):
+    """Server-sent events for one spectator: `leaderboard` changes (id = resume point) and heartbeats, written by
+    the hub (spectator_wire); ends when the client leaves or the hub ends the stream (the client reconnects with
+    Last-Event-ID)."""
+
+    def __init__(self, hub: ChangeHub, tournament: str, after: str | None) -> None:
+        super().__init__(iter(()), media_type="text/event-stream",
+                         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})  # fmt: skip
+        self.hub, self.tournament, self.after = hub, tournament, after
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+        await send({"type": "http.response.body", "body": b"retry: 2000\n\n", "more_body": True})
+        sink = spectator_wire.event_sink(scope, send)
+        SSE_CLIENTS.inc()
+        try:
+            await spectator_wire.watch(self.hub, self.tournament, sink, self.after, receive)
+        except HubFull:
+            pass  # filled up since admit(): the client retries
+        finally:
+            SSE_CLIENTS.dec()
+        await spectator_wire.finish(sink, send({"type": "http.response.body", "body": b"", "more_body": False}))
 
 
 @router.get("/{tournament}/leaderboard/stream", response_class=StreamingResponse)
@@ -148,43 +155,18 @@ async def stream(
     request: Request,
     tournament: TournamentId,
     last_event_id: Annotated[str | None, Header(pattern=r"^\d{1,20}-\d{1,20}$")] = None,
-    after: Annotated[str | None, Query(pattern=r"^\d{1,20}-\d{1,20}$")] = None,
+    after: StreamId = None,
 ) -> Response:  # the stream, or the error envelope when the hub is full
     """Server-sent events: `leaderboard` changes (id = resume point) and a `heartbeat` at least every 15 s."""
     validate_tournament_id(tournament)
     await require_public(request.app.state.arena, tournament)
     hub = request.app.state.arena.hub
-    heartbeat_s = request.app.state.arena.settings.heartbeat_s
     try:
         hub.admit(tournament)
     except HubFull as exc:
         return JSONResponse(error_body("TOO_MANY_SPECTATORS", str(exc)), status_code=503,
                             headers={"Retry-After": str(RETRY_AFTER_S)})
-
-    async def events() -> AsyncIterator[bytes]:
-        SSE_CLIENTS.inc()
-        idle = 0.0
-        try:
-            yield b"retry: 2000\n\n"
-            async with aclosing(hub.changes(tournament, last_event_id or after)) as changes:  # unsubscribes on exit
-                async for change in changes:
-                    if await request.is_disconnected():
-                        return
-                    if change is None:
-                        idle += 1.0
-                        if idle >= heartbeat_s:
-                            idle = 0.0
-                            yield b"event: heartbeat\ndata: {}\n\n"
-                        continue
-                    idle = 0.0
-                    yield f"id: {change.stream_id}\nevent: leaderboard\ndata: {_change_text(change)}\n\n".encode()
-        except (HubFull, TooSlow):
-            return  # filled up since admit(), or fell behind: the client reconnects with Last-Event-ID
-        finally:
-            SSE_CLIENTS.dec()
-
-    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-    return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
+    return EventStream(hub, tournament, last_event_id or after)
 
 
 async def _ws_refusal(socket: WebSocket, tournament: str) -> tuple[int, str] | None:
@@ -203,6 +185,13 @@ async def _ws_refusal(socket: WebSocket, tournament: str) -> tuple[int, str] | N
     return None
 
 
+_RESUME = "resume with ?after=<the last id seen>"
+# How a WebSocket spectator's stream ends, by the hub's reason. 1008 for a slow one: this client, not the server,
+# is the problem.
+_CLOSES = {End.TOO_SLOW: (1008, f"too slow: {_RESUME}"), End.ENDED: (1001, f"stream ended: {_RESUME}"),
+           End.BACKLOG: (1000, f"backlog read: {_RESUME}")}  # fmt: skip
+
+
 @router.websocket("/{tournament}/leaderboard/ws")
 async def websocket(socket: WebSocket, tournament: str, after: str | None = None) -> None:
     """WebSocket: `leaderboard` messages (resume with ?after=<id>) and `heartbeat` messages."""
@@ -211,6 +200,9 @@ async def websocket(socket: WebSocket, tournament: str, after: str | None = None
     except ValueError:
         await socket.close(code=1008, reason="bad tournament id")
         return
+    if after is not None and not _STREAM_ID.fullmatch(after):
+        await socket.close(code=1008, reason="bad after: a stream id such as 1700000000000-0")
+        return
     state = socket.app.state.arena
     refusal = await _ws_refusal(socket, tournament)
     if refusal is not None:  # accepted first so the client sees the close code (before, it is a bare 403)
@@ -218,24 +210,14 @@ async def websocket(socket: WebSocket, tournament: str, after: str | None = None
         await socket.close(code=refusal[0], reason=refusal[1][:120])
         return
     await socket.accept()
+    sink = spectator_wire.websocket_sink(socket.scope, socket.send)
     WEBSOCKET_CLIENTS.inc()
-    idle = 0.0
     try:
-        async with aclosing(state.hub.changes(tournament, after)) as changes:  # unsubscribes on exit
-            async for change in changes:
-                if change is None:
-                    idle += 1.0
-                    if idle >= state.settings.heartbeat_s:
-                        idle = 0.0
-                        await socket.send_json({"type": "heartbeat"})
-                    continue
-                idle = 0.0
-                await socket.send_text(_change_text(change))
+        why = await spectator_wire.watch(state.hub, tournament, sink, after, socket.receive)
+        close = _CLOSES[why] if why is not None else None
     except HubFull:
-        await socket.close(code=1013, reason="too many spectators; retry later")
-    except TooSlow:  # dropped, never waited for; 1008: this client, not the server, is the problem
-        await socket.close(code=1008, reason="too slow: resume with ?after=<the last id seen>")
-    except WebSocketDisconnect:
-        pass
+        close = 1013, "too many spectators; retry later"
     finally:
         WEBSOCKET_CLIENTS.dec()
+    if close is not None:
+        await spectator_wire.finish(sink, socket.close(code=close[0], reason=close[1]))
