@@ -72,9 +72,12 @@ class ReplayFeed:
             unknown = [s for s in symbols if s not in catalog]
             if unknown:
                 raise FeedError(FeedErrorCode.UNKNOWN_SYMBOL, f"not in the instrument catalog: {', '.join(unknown)}")
+            # A symbol quoted in another currency brings its conversion pair, which values it in USD.
+            symbols = catalog.with_conversions(symbols)
             wanted = frozenset(symbols)
+        self._catalog = catalog
         self._files = [CsvFile(p, catalog, wanted) for p in paths]
-        self._symbols = None if symbols is None else tuple(dict.fromkeys(symbols))
+        self._symbols = None if symbols is None else tuple(symbols)
         self._calendars = calendars
 
     @property
@@ -93,6 +96,15 @@ class ReplayFeed:
         seen: dict[str, None] = {}
         for _, _, _, book in self._events():
             seen[book.symbol] = None
+        for symbol in seen:
+            pair = self._catalog[symbol].conversion
+            if pair is not None and pair not in seen:
+                currency = self._catalog[symbol].currency
+                raise FeedError(
+                    FeedErrorCode.NO_CONVERSION_DATA,
+                    f"{symbol} is quoted in {currency}, but the files have no rows for {pair}, which converts "
+                    f"{currency} to the USD account; add {pair}'s quotes or bars",
+                )
         if self._symbols is None:
             self._symbols = tuple(sorted(seen))
 

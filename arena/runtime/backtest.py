@@ -147,7 +147,9 @@ def run_backtest(
     result.max_drawdown = account.max_drawdown
     result.score = account.score
     if result.curve_ts:
-        multipliers = {s: catalog[s].multiplier for s in symbols}
+        # In USD: a symbol quoted in another currency at its conversion rate as the run ended (round trips'
+        # P&L is then approximate for it; the account realised each fill at that fill's rate).
+        multipliers = {s: engine.usd_multiplier(catalog[s]) or catalog[s].multiplier for s in symbols}
         result.statistics = statistics(
             result.curve_ts, result.curve_nav, result.fills, multipliers, start_nav=ruleset.starting_balance
         )

@@ -73,3 +73,12 @@ def test_the_sdk_sizes_a_dollar_target_at_the_conversion_rate(result_and_ticks):
     assert target["side"] == "buy" and target["qty"] * target["price"] / rate == pytest.approx(50_000, rel=0.01)
     assert bot.usd_per_point("EURJPY") == pytest.approx(1 / bot.price("USDJPY"))
     assert bot.usd_per_point("USDJPY") == pytest.approx(1 / bot.price("USDJPY"))
+
+
+def test_the_statistics_count_a_yen_crosss_notional_in_dollars(result_and_ticks):
+    _, result, _ = result_and_ticks
+    stats = result.statistics
+    assert stats is not None and stats.round_trips == 1
+    yen_notional = sum(f["qty"] * f["price"] for f in result.fills)  # about 45 million yen
+    # Near the dollar figure (the run's last rate, about 1/155), not the yen one.
+    assert yen_notional / 170 < stats.traded_notional < yen_notional / 140
