@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 
 from arena.cache import cache_dir, load_json, store_json
-from arena.engine.instruments import CatalogError, InstrumentCatalog
+from arena.engine.instruments import CatalogError, Instrument, InstrumentCatalog
 
 DEFAULT_CATALOG = "arena/data/instruments.yaml"
 
@@ -122,3 +122,12 @@ def load_catalog(path: str | Path | None = None) -> InstrumentCatalog:
     except (OSError, UnicodeDecodeError) as exc:
         raise CatalogError(f"{source}: cannot read: {exc}") from None
     return parse_catalog(text, source, "json" if file.suffix.lower() == ".json" else "yaml")
+
+
+def reference_usd_multiplier(catalog: InstrumentCatalog, instrument: Instrument) -> float:
+    """USD per price point per unit of ``instrument`` at the catalog's reference prices: its multiplier, and for
+    one quoted in another currency times its conversion pair's ``reference_price`` (inverted for USDJPY-like
+    pairs). For figures recorded without the rate of their moment (a fill's price is in its quote currency); the
+    engine converts at the live rate."""
+    pair = instrument.conversion
+    return instrument.usd_multiplier(1.0 if pair is None else catalog[pair].reference_price)

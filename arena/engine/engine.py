@@ -253,9 +253,7 @@ class Engine:
         if pair is None:
             return instrument.multiplier
         rate = self.marks.get(pair)
-        if rate is None:
-            return None
-        return instrument.multiplier / rate if instrument.conversion_inverted else instrument.multiplier * rate
+        return None if rate is None else instrument.usd_multiplier(rate)
 
     # -- orders ---------------------------------------------------------------------------
 

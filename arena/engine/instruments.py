@@ -77,6 +77,13 @@ class Instrument:
     def is_expired(self, on: date) -> bool:
         return self.expiry is not None and on > self.expiry
 
+    def usd_multiplier(self, rate: float) -> float:
+        """USD per price point per unit, given its conversion pair's price ``rate`` (for a USD-quoted instrument:
+        the multiplier; ``rate`` is unused)."""
+        if self.conversion is None:
+            return self.multiplier
+        return self.multiplier / rate if self.conversion_inverted else self.multiplier * rate
+
 
 # 10.0**e for e in -20..20, computed once (the same doubles as computing them each time).
 _POWERS_OF_TEN: tuple[float, ...] = tuple(10.0**e for e in range(-20, 21))

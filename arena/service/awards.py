@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from arena.catalog import load_catalog
+from arena.catalog import load_catalog, reference_usd_multiplier
 from arena.engine.instruments import InstrumentCatalog
 from arena.ratings import achievements as rules
 from arena.ratings.skill import NEWCOMER, Placing, Skill, placings, rate
@@ -71,9 +71,9 @@ def award(session: Session, tournament_id: int, *, whale_notional: float | None 
 
 
 def _instrument_facts(catalog: InstrumentCatalog) -> tuple[dict[str, str], dict[str, float]]:
-    """symbol → sector, and symbol → contract multiplier."""
+    """symbol → sector, and symbol → contract multiplier in USD (a cross's quote currency at its reference rate)."""
     return ({symbol: catalog[symbol].sector for symbol in catalog},
-            {symbol: float(catalog[symbol].multiplier) for symbol in catalog})  # fmt: skip
+            {symbol: reference_usd_multiplier(catalog, catalog[symbol]) for symbol in catalog})  # fmt: skip
 
 
 @functools.cache

@@ -392,3 +392,11 @@ def test_newcomer_shows_1000_and_too_few_contestants_rate_nobody() -> None:
     alone = [Placing(1, 1, "x:y", 1)]
     assert rate({}, alone) == {1: NEWCOMER}
 
+
+
+def test_a_yen_crosss_fill_is_a_whale_by_its_dollar_notional(sessions) -> None:
+    finished(sessions, "wfx", [
+        Line("ann", "a", 2.0, fills=(("EURJPY", "buy", 600_000, 180.0),)),  # 108 million yen, about 697,000 dollars
+        Line("bob", "b", 1.0, fills=(("EURJPY", "buy", 10_000, 180.0),)),  # 1.8 million yen, about 11,600 dollars
+    ])  # fmt: skip
+    assert [n for n in ("ann", "bob") if "whale" in codes(sessions, n)] == ["ann"]
