@@ -1,4 +1,5 @@
-"""A backtest of a bot trading a yen cross: the feed brings the conversion pair, the account stays in USD."""
+"""A backtest of a bot trading a yen cross: the feed brings the conversion pair, the account stays in USD; and a
+tournament whose rules allow only a cross carries its pair's market data without letting bots trade the pair."""
 
 from __future__ import annotations
 
@@ -7,9 +8,14 @@ from pathlib import Path
 import pytest
 
 from arena.catalog import load_catalog
+from arena.engine.engine import Engine
+from arena.engine.events import Fill, OrderRejected
+from arena.engine.rejections import RejectionCode
 from arena.engine.rules import resolve_ruleset
 from arena.feeds import open_feed
-from arena.runtime.backtest import load_bot, run_backtest
+from arena.runtime.backtest import calendars_for, load_bot, run_backtest
+from arena.runtime.protocol import instrument_summary
+from arena.runtime.spec import TournamentSpec
 
 BOT = '''
 from arena_bot import Bot
@@ -82,3 +88,19 @@ def test_the_statistics_count_a_yen_crosss_notional_in_dollars(result_and_ticks)
     yen_notional = sum(f["qty"] * f["price"] for f in result.fills)  # about 45 million yen
     # Near the dollar figure (the run's last rate, about 1/155), not the yen one.
     assert yen_notional / 170 < stats.traded_notional < yen_notional / 140
+
+
+def test_a_tournament_of_a_cross_carries_its_pair_which_its_bots_may_not_trade():
+    catalog = load_catalog()
+    config, _ = TournamentSpec(id="fx", rules={"symbols": ["EURGBP"]}, ticks=5).build(catalog)
+    symbols = sorted({b.symbol for t in config.ticks for b in t.books})
+    assert symbols == ["EURGBP", "GBPUSD"]
+    assert [instrument_summary(catalog[s], config.ruleset)["tradable"] for s in symbols] == [True, False]
+    engine = Engine(catalog, calendars_for(config.ticks, ["FOREX"]), default_ruleset=config.ruleset)
+    engine.open_account("a")
+    first = config.ticks[0]
+    engine.on_tick(first)
+    pair = engine.submit({"symbol": "GBPUSD", "side": "buy", "qty": 10_000}, first.ts + 1, account="a")
+    assert [e.rejection.code for e in pair if isinstance(e, OrderRejected)] == [RejectionCode.SYMBOL_NOT_ALLOWED]
+    cross = engine.submit({"symbol": "EURGBP", "side": "buy", "qty": 10_000}, first.ts + 1, account="a")
+    assert [e.symbol for e in cross if isinstance(e, Fill)] == ["EURGBP"]
