@@ -5,8 +5,9 @@
 - tick_to_leaderboard_p50_ms / _p99_ms: from the start of a tick (market applied) to its scores
   being in the leaderboard ZSET, with the 100-bot tournament (bots' round trips included);
 - host_cpu_ms_per_bot_tick: CPU time (user + system, from /proc) of the engine's process and the supervisor
-  processes between the first tick and the last, over bots x ticks (target 0.3 ms); sandbox_cpu_ms_per_bot_tick
-  beside it is the rest of the process tree (the runtime's processes and the bots themselves);
+  processes between the first tick and the last, over bots x ticks (target 0.3 ms), and each part of it
+  (engine_cpu_..., supervisor_cpu_...); sandbox_cpu_ms_per_bot_tick beside it is the rest of the process tree
+  (the runtime's processes and the bots themselves);
 - leaderboard_writes_per_second, redis_benchmark_zadd_per_second, top10_read_p99_ms: see
   bench/leaderboard.py (same machine, same run).
 """
@@ -54,21 +55,23 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def cpu_seconds() -> tuple[float, float]:
-    """CPU seconds so far of (this process and its supervisor processes, everything else below them): the sandbox
-    runtimes and the bots. A process gone between the two samples is not counted (none is, mid-run)."""
-    host_pids = {os.getpid(), *(c.pid for c in multiprocessing.active_children())}
-    host = sandboxes = 0.0
+def cpu_seconds() -> tuple[float, float, float]:
+    """CPU seconds so far of (this process: the engine; its supervisor processes; everything else below them: the
+    sandbox runtimes and the bots). A process gone between the two samples is not counted (none is, mid-run)."""
+    supervisors = {c.pid for c in multiprocessing.active_children()}
+    engine = host = sandboxes = 0.0
     for process in [psutil.Process(), *psutil.Process().children(recursive=True)]:
         try:
             times = process.cpu_times()
         except psutil.Error:  # exited meanwhile
             continue
-        if process.pid in host_pids:
+        if process.pid == os.getpid():
+            engine += times.user + times.system
+        elif process.pid in supervisors:
             host += times.user + times.system
         else:
             sandboxes += times.user + times.system
-    return host, sandboxes
+    return engine, host, sandboxes
 
 
 class Run(TypedDict):
@@ -83,6 +86,8 @@ class Run(TypedDict):
     tick_p50_ms: float
     tick_p99_ms: float
     host_cpu_ms_per_bot_tick: float
+    engine_cpu_ms_per_bot_tick: float
+    supervisor_cpu_ms_per_bot_tick: float
     sandbox_cpu_ms_per_bot_tick: float
     load_average: list[float]
 
@@ -96,7 +101,7 @@ def run(url: str, bots: int, ticks: int, processes: int) -> Run:
                           tick_deadline_s=5.0, limits={"timeout": "600"})  # fmt: skip
     stamps: list[float] = []
     durations: list[float] = []
-    cpu: list[tuple[float, float]] = []
+    cpu: list[tuple[float, float, float]] = []
 
     def on_tick(report: Any) -> None:
         if not stamps or len(stamps) == ticks - 1:  # the first tick and the last
@@ -109,7 +114,7 @@ def run(url: str, bots: int, ticks: int, processes: int) -> Run:
     finished = sum(1 for s in standings if s.status == "finished")
     elapsed = stamps[-1] - stamps[0]
     bot_ticks = bots * (len(stamps) - 1)
-    host_cpu, sandbox_cpu = (cpu[-1][0] - cpu[0][0], cpu[-1][1] - cpu[0][1]) if len(cpu) == 2 else (0.0, 0.0)
+    engine_cpu, supervisor_cpu, sandbox_cpu = (b - a for a, b in zip(cpu[0], cpu[-1], strict=True))
     return {
         "bots": bots,
         "ticks": ticks,
@@ -119,7 +124,9 @@ def run(url: str, bots: int, ticks: int, processes: int) -> Run:
         "ticks_per_second": (len(stamps) - 1) / elapsed,
         "tick_p50_ms": percentile(durations, 0.5) * 1000,
         "tick_p99_ms": percentile(durations, 0.99) * 1000,
-        "host_cpu_ms_per_bot_tick": round(1000 * host_cpu / bot_ticks, 3),
+        "host_cpu_ms_per_bot_tick": round(1000 * (engine_cpu + supervisor_cpu) / bot_ticks, 3),
+        "engine_cpu_ms_per_bot_tick": round(1000 * engine_cpu / bot_ticks, 3),
+        "supervisor_cpu_ms_per_bot_tick": round(1000 * supervisor_cpu / bot_ticks, 3),
         "sandbox_cpu_ms_per_bot_tick": round(1000 * sandbox_cpu / bot_ticks, 3),
         "load_average": [round(x, 2) for x in os.getloadavg()],
     }
@@ -145,6 +152,8 @@ def main() -> None:
                 "ticks_per_second_10_bots": round(ten["ticks_per_second"], 1),
                 f"ticks_per_second_{args.bots}_bots": round(hundred["ticks_per_second"], 1),
                 f"host_cpu_ms_per_bot_tick_{args.bots}_bots": hundred["host_cpu_ms_per_bot_tick"],
+                f"engine_cpu_ms_per_bot_tick_{args.bots}_bots": hundred["engine_cpu_ms_per_bot_tick"],
+                f"supervisor_cpu_ms_per_bot_tick_{args.bots}_bots": hundred["supervisor_cpu_ms_per_bot_tick"],
                 f"sandbox_cpu_ms_per_bot_tick_{args.bots}_bots": hundred["sandbox_cpu_ms_per_bot_tick"],
                 "load_average": hundred["load_average"],
                 "tick_to_leaderboard_p50_ms": round(hundred["tick_p50_ms"], 2),

@@ -34,6 +34,13 @@ def _wait(fd: int, events: int, deadline: float | None) -> bool:
     return bool(poller.poll(remaining))
 
 
+class _More:
+    """More input is needed for the next line (and the caller does not wait for it)."""
+
+
+_MORE = _More()
+
+
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
@@ -72,6 +79,7 @@ class JsonLineChannel:
         self._input_closed = False  # set once the writer's fd is closed: its number may belong to another file now
         self._read_lock = threading.Lock()
         self._write_lock = threading.Lock()
+        self._outbox = bytearray()  # queued by ``queue_bytes``: what the pipe could not take yet
         self.bytes_received = 0
         self.bytes_sent = 0
 
@@ -89,13 +97,34 @@ class JsonLineChannel:
 
     def send_bytes(self, data: bytes, timeout: float | None = None) -> None:
         deadline = None if timeout is None else time.monotonic() + timeout
-        view = memoryview(data)
         try:
             with self._write_lock:
-                self._write(view, deadline, timeout)
+                if self._outbox:  # queued lines go first: the bot reads everything in the order it was sent
+                    data, self._outbox = bytes(self._outbox) + data, bytearray()
+                self._write(memoryview(data), deadline, timeout)
         finally:
             if self._input_closed:  # close_input came while this send was writing: close the fd now
                 self._close_writer()
+
+    def queue_bytes(self, data: bytes = b"") -> int:
+        """Write ``data`` after whatever is queued, without waiting: what the pipe cannot take now stays queued
+        for the next call. For one thread serving many bots, which must never wait for any one of them.
+        Returns the bytes still queued (a bot that stops reading makes it grow: the caller bounds it).
+        Raises ProtocolError(CLOSED) once the bot's stdin is closed."""
+        with self._write_lock:
+            if self._input_closed:
+                raise ProtocolError(ProtocolError.CLOSED, "the bot's stdin is closed")
+            self._outbox += data
+            while self._outbox:
+                try:
+                    written = os.write(self._wfd, self._outbox)
+                except BlockingIOError:
+                    break
+                except OSError as error:
+                    raise ProtocolError(ProtocolError.CLOSED, f"the bot's stdin is closed ({error})") from None
+                del self._outbox[:written]
+                self.bytes_sent += written
+            return len(self._outbox)
 
     def _write(self, view: memoryview, deadline: float | None, timeout: float | None) -> None:
         if self._input_closed:
@@ -136,13 +165,33 @@ class JsonLineChannel:
         discarded rest of an oversize line, reported every ``max_line_bytes``). Decode a line with ``parse``."""
         while True:
             with self._read_lock:
-                item = self._raw_line()
-            if item is False:
+                item = self._raw_line(wait=True)
+            if item is False or isinstance(item, _More):
                 return
-            size, self._reported = self._consumed - self._reported, self._consumed
-            yield size, None if isinstance(item, bytes) and not item.strip() else item
+            yield self._weighed(item)
 
-    def _raw_line(self) -> bytes | ProtocolError | Literal[False] | None:
+    def ready_lines(self) -> tuple[list[tuple[int, bytes | ProtocolError | None]], bool]:
+        """As ``raw_lines``, without waiting: one read of what the bot has written, and the lines it completes;
+        and whether the bot has closed its stdout. For one thread polling many bots' pipes (``fileno``)."""
+        lines: list[tuple[int, bytes | ProtocolError | None]] = []
+        with self._read_lock:
+            self._fill()
+            while True:
+                item = self._raw_line(wait=False)
+                if item is False or isinstance(item, _More):
+                    return lines, item is False
+                lines.append(self._weighed(item))
+
+    def fileno(self) -> int:
+        """The fd the bot's lines arrive on, for polling."""
+        return self._rfd
+
+    def _weighed(self, item: bytes | ProtocolError | None) -> tuple[int, bytes | ProtocolError | None]:
+        """An item with the input it consumed (since the last one), a blank line as None."""
+        size, self._reported = self._consumed - self._reported, self._consumed
+        return size, None if isinstance(item, bytes) and not item.strip() else item
+
+    def _raw_line(self, wait: bool) -> bytes | ProtocolError | Literal[False] | _More | None:
         while True:
             try:
                 line = self._next_line()
@@ -154,6 +203,8 @@ class JsonLineChannel:
                 return None  # account for a long discard as it goes, not only once it ends
             if self._eof:
                 return False
+            if not wait:
+                return _MORE
             _wait(self._rfd, select.POLLIN, None)
             self._fill()
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis
-from redis.typing import EncodableT, FieldT
+from redis.typing import EncodableT, FieldT, KeyT, StreamIdT
 
 from arena.engine.book import L2Book
 from arena.engine.tick import Tick
@@ -200,28 +200,30 @@ class Bus:
         raw = self.client.get(self.config_key)
         return json.loads(raw) if raw else None
 
-    def report(self, bot: str, kind: str, n: int, body: Mapping[str, Any] | None = None, q: int = 0) -> None:
+    def report(self, bot: str, kind: str, n: int, body: Mapping[str, Any] | None = None, q: int = 0,
+               pipe: redis.client.Pipeline | None = None) -> None:
+        """One supervisor report; into ``pipe`` (sent with it) when given."""
         fields: dict[FieldT, EncodableT] = {"bot": bot, "kind": kind, "n": n}
         if q:
             fields["q"] = q
         if body:
             fields["body"] = _dumps(body)
-        self.client.xadd(self.orders_key, fields)
+        (self.client if pipe is None else pipe).xadd(self.orders_key, fields)
 
     def report_many(self, bot: str, items: Iterable[tuple[str, int, Mapping[str, Any] | None]]) -> None:
         pipe = self.client.pipeline(transaction=False)
         for kind, n, body in items:
-            fields: dict[FieldT, EncodableT] = {"bot": bot, "kind": kind, "n": n}
-            if body:
-                fields["body"] = _dumps(body)
-            pipe.xadd(self.orders_key, fields)
+            self.report(bot, kind, n, body, pipe=pipe)
         pipe.execute()
 
-    def report_usage(self, bot: str, usage: Mapping[str, Any]) -> None:
-        pipe = self.client.pipeline(transaction=False)
+    def report_usage(self, bot: str, usage: Mapping[str, Any], pipe: redis.client.Pipeline | None = None) -> None:
+        """A bot's latest CPU and memory use; into ``pipe`` (sent with it) when given."""
+        own = pipe is None
+        pipe = self.client.pipeline(transaction=False) if pipe is None else pipe
         pipe.hset(self.usage_key, bot, _dumps(usage))
         pipe.expire(self.usage_key, USAGE_TTL_S)
-        pipe.execute()
+        if own:
+            pipe.execute()
 
     def usage(self) -> dict[str, dict[str, Any]]:
         """Each bot's latest CPU and memory use, as its supervisor reported it."""
@@ -231,15 +233,26 @@ class Bus:
         self, bot: str, after_market: str, after_bot: str, block_ms: int | None
     ) -> tuple[list[tuple[str, Fields]], list[tuple[str, list[dict[str, Any]]]]]:
         """New market entries and new messages for ``bot``: (market entries, bot batches)."""
+        market, batches = self.read_for_bots(after_market, {bot: after_bot}, block_ms)
+        return market, batches.get(bot, [])
+
+    def read_for_bots(
+        self, after_market: str, after_bots: Mapping[str, str], block_ms: int | None
+    ) -> tuple[list[tuple[str, Fields]], dict[str, list[tuple[str, list[dict[str, Any]]]]]]:
+        """New market entries and new messages for each of ``after_bots``, in one read (a bot host's supervisors
+        share it): (market entries, bot -> its batches)."""
         block = None if block_ms is None else min(block_ms, MAX_BLOCK_MS)
-        reply = self.client.xread({self.market_key: after_market, self.bot_key(bot): after_bot}, block=block)
+        keys: dict[KeyT, StreamIdT] = {self.market_key: after_market}
+        keys.update((self.bot_key(b), after) for b, after in after_bots.items())
+        reply = self.client.xread(keys, block=block)
         market: list[tuple[str, Fields]] = []
-        batches: list[tuple[str, list[dict[str, Any]]]] = []
+        batches: dict[str, list[tuple[str, list[dict[str, Any]]]]] = {}
         for key, found in streams(reply):
-            if _s(key) == self.market_key:
+            name = _s(key)
+            if name == self.market_key:
                 market.extend((_s(i), f) for i, f in found)
             else:
-                batches.extend((_s(i), json.loads(f[b"m"])) for i, f in found)
+                batches[name[len(self._bot_prefix):]] = [(_s(i), json.loads(f[b"m"])) for i, f in found]
         return market, batches
 
     def command(self, action: str, bot: str = "") -> None:

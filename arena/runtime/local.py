@@ -22,6 +22,7 @@ from arena.children import die_with_parent
 from arena.engine.instruments import InstrumentCatalog
 from arena.runtime.bus import Bus
 from arena.runtime.journal import Fenced
+from arena.runtime.relay import relay_for
 from arena.runtime.spec import TournamentSpec
 from arena.runtime.supervisor import STARTS_AT_ONCE, HostFault, SupervisorReport, report_host_fault, supervise
 from arena.runtime.tournament import Entry, Observer, Standing, TickReport, Tournament
@@ -107,10 +108,12 @@ def start_supervisors(
         sandbox = None
     gate = threading.Semaphore(STARTS_AT_ONCE)
 
+    relay = relay_for(redis_url, tournament)
+
     def run(bot: str, path: str) -> None:
         client = redis.Redis.from_url(redis_url)
         try:
-            reports[bot] = supervise(client, tournament, bot, path, limits, sandbox=sandbox, gate=gate)
+            reports[bot] = supervise(client, tournament, bot, path, limits, sandbox=sandbox, gate=gate, relay=relay)
         except HostFault as fault:
             reports[bot] = fault.report
         finally:

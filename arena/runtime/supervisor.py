@@ -36,11 +36,15 @@ from arena.runtime.protocol import (
     ping_message,
     tick_message,
 )
+from arena.runtime.relay import Relay
 from arena.runtime.remote import RemoteSandbox
 from arena.runtime.spec import LimitsSpec
+from arena.runtime.streams import Fields
 from sandbox import Limits, ProtocolError, Sandbox, SandboxError, Status
+from sandbox.channel import JsonLineChannel
 
 MAX_LOG_LINES = 200
+MAX_BACKLOG_BYTES = 4 * 1024 * 1024  # queued for a bot that does not read its input: past this it is cut off
 START_TIMEOUT_S = 30.0
 STARTS_AT_ONCE = 8  # sandboxes starting at the same time on one host (a burst can outlast the limits' grace)
 USAGE_EVERY_S = 1.0  # how often a bot's CPU and memory use is published
@@ -101,7 +105,11 @@ class Supervisor:
         sandbox: Sandbox | RemoteSandbox | None = None,  # RemoteSandbox: a remote bot's connection
         heartbeat_s: float = 5.0,
         start_gate: threading.Semaphore | None = None,
+        relay: Relay | None = None,
     ) -> None:
+        """``relay``: its bot host process's relay, which carries this bot's traffic along with its neighbours'
+        (one read of the streams, one thread polling every bot's pipe, batched reports) instead of this
+        supervisor's own two threads. A remote bot's connection has no pipes: it keeps the threads."""
         self.bus = Bus(client, tournament)
         self.bot = bot
         self.path = Path(path)
@@ -121,6 +129,13 @@ class Supervisor:
         self._usage_at: float | None = None
         self._usage_cpu: float | None = None
         self._numbers = itertools.count(1)  # report numbers (itertools.count is atomic under the GIL)
+        self._relay = relay
+        self.after_market, self.after_bot = "0-0", "0-0"  # the streams read so far
+        self._last_heard = time.monotonic()  # the engine's last tick, for the heartbeat
+        self.ending = False  # the end was delivered: the bot is to finish
+        self.finale = threading.Event()  # (relay) the end was delivered, the bot is gone or cannot be served
+        self.drained = threading.Event()  # (relay) the bot's output is read to its end
+        self.backlog = 0  # (relay) bytes queued for the bot that its pipe has not taken yet
 
     # -- the run ----------------------------------------------------------------------
 
@@ -148,23 +163,39 @@ class Supervisor:
         reader = threading.Thread(target=self._read_bot, name=f"bot-{self.bot}-reader", daemon=True)
         try:
             self._send(config["hello"] | {"bot": self.bot})
-            reader.start()
+            if self._relay is None:
+                reader.start()
             self._report("ready", 0)
-            self._relay()
+            if self._relay is None:
+                self._relay_own()
+            else:
+                self._relay.attach(self)
+                self.finale.wait()
+                if self.ending:
+                    self._end()
         except ProtocolError as exc:  # the bot stopped reading its input
             process.kill(f"protocol: {exc}")
         finally:
             outcome = process.wait()
-            reader.join(timeout=5)
+            if self._relay is None:
+                reader.join(timeout=5)
+            else:
+                self.drained.wait(timeout=5)
+                self._relay.detach(self)  # its reports sent: "ended" comes after them
             self._record(outcome)
-            self._report("ended", self._n, self.report.as_dict())
+            self.bus.report(self.bot, "ended", self._n, self.report.as_dict(), q=next(self._numbers))
             self.bus.client.close()
         return self.report
 
     def _report(self, kind: str, n: int, body: dict[str, Any] | None = None) -> None:
         """To the engine, numbered: a report Redis took but whose reply was lost is sent again by the client's
-        retry (a Redis restart), and the engine drops the second copy by its number."""
-        self.bus.report(self.bot, kind, n, body, q=next(self._numbers))
+        retry (a Redis restart), and the engine drops the second copy by its number. Through the relay, it goes
+        with the others its round collected, in one pipeline."""
+        q = next(self._numbers)
+        if self._relay is None:
+            self.bus.report(self.bot, kind, n, body, q=q)
+        else:
+            self._relay.queue(lambda pipe: self.bus.report(self.bot, kind, n, body, q=q, pipe=pipe))
 
     def stop(self, reason: str) -> None:
         """End the bot now (its host is stopping); the run then ends as usual, reporting how."""
@@ -181,36 +212,42 @@ class Supervisor:
             time.sleep(0.05)  # polling for the engine's start-up, bounded by the deadline
         return config
 
-    def _relay(self) -> None:
-        """Deliver engine messages and market ticks to the bot until the end or the bot's death.
+    def _relay_own(self) -> None:
+        """Deliver engine messages and market ticks to the bot until the end or the bot's death, reading the
+        streams for this bot alone."""
+        while not self._process.done:
+            market, batches = self.bus.read_for_bot(self.bot, self.after_market, self.after_bot, block_ms=200)
+            if self.deliver(market, batches):
+                self._end()
+                return
+
+    def deliver(self, market: list[tuple[str, Fields]], batches: list[tuple[str, list[dict[str, Any]]]]) -> bool:
+        """Send the bot what was read for it (market entries after ``after_market``, its messages after
+        ``after_bot``), a ping when the engine has been silent, and publish its usage; True once the end is sent.
 
         The engine writes a bot's messages about earlier ticks before it publishes the next tick, and one
         XREAD over both streams returns everything already written, so delivering each reply's bot
         messages before its market entries keeps the bot's view in the engine's order.
         """
-        after_market, after_bot = "0-0", "0-0"
-        last_heard = time.monotonic()
-        while not self._process.done:
-            market, batches = self.bus.read_for_bot(self.bot, after_market, after_bot, block_ms=200)
-            outgoing: list[dict[str, Any]] = []
-            for entry_id, messages in batches:
-                after_bot = entry_id
-                outgoing.extend(messages)
-            for entry_id, fields in market:
-                after_market = entry_id
-                if b"end" in fields:
-                    self._send_all([*outgoing, end_message()])
-                    self._end()
-                    return
-                books = tick_books(self.bus.market_key, entry_id, fields[b"books"])
-                outgoing.extend(self._tick_messages(int(fields[b"n"]), int(fields[b"ts"]), books))
-                last_heard = time.monotonic()
-            self._report_usage()
-            if time.monotonic() - last_heard > self.heartbeat_s:
-                last_heard = time.monotonic()
-                self._pending_pong = f"hb-{int(last_heard)}"
-                outgoing.append(ping_message(self._pending_pong))
-            self._send_all(outgoing)
+        outgoing: list[dict[str, Any]] = []
+        for entry_id, messages in batches:
+            self.after_bot = entry_id
+            outgoing.extend(messages)
+        for entry_id, fields in market:
+            self.after_market = entry_id
+            if b"end" in fields:
+                self._send_all([*outgoing, end_message()])
+                return True
+            books = tick_books(self.bus.market_key, entry_id, fields[b"books"])
+            outgoing.extend(self._tick_messages(int(fields[b"n"]), int(fields[b"ts"]), books))
+            self._last_heard = time.monotonic()
+        self._report_usage()
+        if time.monotonic() - self._last_heard > self.heartbeat_s:
+            self._last_heard = time.monotonic()
+            self._pending_pong = f"hb-{int(self._last_heard)}"
+            outgoing.append(ping_message(self._pending_pong))
+        self._send_all(outgoing)
+        return False
 
     def _report_usage(self) -> None:
         """Publish the bot's CPU and memory use (for the admin dashboard) when the sandbox has a new sample."""
@@ -222,12 +259,17 @@ class Supervisor:
         if self._usage_at is not None and self._usage_cpu is not None and stats.cpu_seconds is not None:
             cpu_percent = round(100.0 * (stats.cpu_seconds - self._usage_cpu) / (at - self._usage_at), 1)
         self._usage_at, self._usage_cpu = at, stats.cpu_seconds
-        self.bus.report_usage(self.bot, {
-            "cpu_percent": cpu_percent, "cpu_seconds": stats.cpu_seconds, "memory_bytes": stats.memory_bytes,
-            "peak_memory_bytes": stats.peak_memory_bytes, "at": time.time(),
-        })  # fmt: skip
+        usage = {"cpu_percent": cpu_percent, "cpu_seconds": stats.cpu_seconds, "memory_bytes": stats.memory_bytes,
+                 "peak_memory_bytes": stats.peak_memory_bytes, "at": time.time()}  # fmt: skip
+        if self._relay is None:
+            self.bus.report_usage(self.bot, usage)
+        else:
+            self._relay.queue(lambda pipe: self.bus.report_usage(self.bot, usage, pipe=pipe))
 
     def _end(self) -> None:
+        if self._relay is not None:  # what is still queued for the bot (the end itself, maybe) goes first
+            with contextlib.suppress(ProtocolError):
+                self._process.channel.send_bytes(b"", timeout=5)
         self._process.channel.close_input()
         with contextlib.suppress(TimeoutError):
             self._process.wait(timeout=5)
@@ -243,7 +285,10 @@ class Supervisor:
         return messages
 
     def _send(self, message: dict[str, Any], timeout: float | None = -1.0) -> None:
-        self._process.channel.send(message, timeout=timeout)
+        if self._relay is None:
+            self._process.channel.send(message, timeout=timeout)
+        else:
+            self._send_all([message])
 
     def _reply(self, message: dict[str, Any]) -> None:
         """From the reader thread: a bot that stopped reading (or whose stdin the relay closed at the end) is the relay
@@ -252,53 +297,86 @@ class Supervisor:
             self._send(message)
 
     def _send_all(self, messages: list[dict[str, Any]]) -> None:
-        """Many messages in one write: one system call per tick rather than one per line."""
+        """Many messages in one write: one system call per tick rather than one per line. Through the relay it
+        never waits: what the bot's pipe cannot take waits in the channel (retried with nothing new), up to
+        ``MAX_BACKLOG_BYTES``."""
+        if not messages and not self.backlog:
+            return
+        data = b""
         if messages:
             lines = [json.dumps(m, separators=(",", ":"), allow_nan=False) for m in messages]
-            self._process.channel.send_bytes(("\n".join(lines) + "\n").encode())
+            data = ("\n".join(lines) + "\n").encode()
+        if self._relay is None:
+            self._process.channel.send_bytes(data)
+            return
+        channel = self._process.channel
+        assert isinstance(channel, JsonLineChannel)  # the relay carries sandboxed bots only
+        self.backlog = channel.queue_bytes(data)
+        if self.backlog > MAX_BACKLOG_BYTES:
+            raise ProtocolError(ProtocolError.TIMEOUT, f"the bot does not read its input ({self.backlog} bytes "
+                                "waiting)")  # fmt: skip
+
+    # -- what the relay sees of the bot -----------------------------------------------
+
+    @property
+    def gone(self) -> bool:
+        return self._process.done
+
+    def cut(self, reason: str) -> None:
+        self._process.kill(reason)
+
+    def output(self) -> Any:
+        return self._process.channel
 
     # -- what the bot writes --------------------------------------------------------
 
     def _read_bot(self) -> None:
         try:
             self._relay_bot()
-        except (redis.RedisError, OSError) as exc:  # nowhere to put the bot's orders (OSError: say, out of fds):
-            self.report.host_fault = True  # it cannot play on, and that is the host's fault
-            lost = f"lost Redis: {exc}" if isinstance(exc, redis.RedisError) else f"the host failed: {exc!r}"
-            self.report.reason = self.report.reason or lost
-            self._process.kill(self.report.reason)
+        except (redis.RedisError, OSError) as exc:  # nowhere to put the bot's orders
+            self.host_failed(exc)
 
     def _relay_bot(self) -> None:
-        """Each line is weighed (its real size against the tick's line and byte budgets) before it is decoded, so
-        a flooding bot costs the host a read and a count, never a parse."""
-        channel = self._process.channel
-        for size, item in channel.raw_lines():
-            message: dict[str, Any] | None = None
-            bad: ProtocolError | ProtocolViolation | None = None
-            with self._lock:
-                verdict = self._guard.discarded(size) if item is None else self._guard.line(size)
-            if verdict == FloodGuard.ACCEPT and item is not None:
-                message, bad = self._decode(channel, item)
-                if bad is not None:
-                    with self._lock:
-                        verdict = self._guard.refused()
-            if verdict == FloodGuard.CUT:
-                if not self.report.reason:
-                    self.report.reason = f"cut off: {self._guard.reason}"
-                    with contextlib.suppress(ProtocolError):
-                        self._send(error_message(FLOODING, self.report.reason), timeout=0.5)
-                    self._process.kill(self.report.reason)
-                # Keep draining (and discarding) to the end: a full pipe would stall the runtime's exit.
-                continue
-            if item is None:
-                continue
-            if verdict == FloodGuard.DROP:
-                self.report.rate_limited += 1
-            elif bad is not None:
-                self.report.protocol_errors += 1
-                self._reply(error_message(bad.code, getattr(bad, "message", str(bad))))
-            elif message is not None:
-                self._handle(message)
+        for size, item in self._process.channel.raw_lines():
+            self.take(size, item)
+
+    def take(self, size: int, item: bytes | ProtocolError | None) -> None:
+        """One line (or discarded input) the bot wrote. Each line is weighed (its real size against the tick's line
+        and byte budgets) before it is decoded, so a flooding bot costs the host a read and a count, never a
+        parse. After a cut-off, input is still drained (and discarded) to the end: a full pipe would stall the
+        runtime's exit."""
+        message: dict[str, Any] | None = None
+        bad: ProtocolError | ProtocolViolation | None = None
+        with self._lock:
+            verdict = self._guard.discarded(size) if item is None else self._guard.line(size)
+        if verdict == FloodGuard.ACCEPT and item is not None:
+            message, bad = self._decode(self._process.channel, item)
+            if bad is not None:
+                with self._lock:
+                    verdict = self._guard.refused()
+        if verdict == FloodGuard.CUT:
+            if not self.report.reason:
+                self.report.reason = f"cut off: {self._guard.reason}"
+                with contextlib.suppress(ProtocolError):
+                    self._send(error_message(FLOODING, self.report.reason), timeout=0.5)
+                self._process.kill(self.report.reason)
+        elif item is None:
+            pass
+        elif verdict == FloodGuard.DROP:
+            self.report.rate_limited += 1
+        elif bad is not None:
+            self.report.protocol_errors += 1
+            self._reply(error_message(bad.code, getattr(bad, "message", str(bad))))
+        elif message is not None:
+            self._handle(message)
+
+    def host_failed(self, exc: Exception) -> None:
+        """Redis or the host failed under this bot (OSError: say, out of fds): it cannot play on, and that is the
+        host's fault."""
+        self.report.host_fault = True
+        lost = f"lost Redis: {exc}" if isinstance(exc, redis.RedisError) else f"the host failed: {exc!r}"
+        self.report.reason = self.report.reason or lost
+        self._process.kill(self.report.reason)
 
     @staticmethod
     def _decode(channel: Any, item: bytes | ProtocolError) -> tuple[dict[str, Any] | None,
@@ -385,6 +463,7 @@ def supervise(
     sandbox: Sandbox | RemoteSandbox | None = None,  # RemoteSandbox: a remote bot's connection
     gate: threading.Semaphore | None = None,
     running: set[Supervisor] | None = None,
+    relay: Relay | None = None,
 ) -> SupervisorReport:
     """A supervisor run to its end (kept in ``running`` meanwhile), and its report. If the supervisor itself fails
     (invalid ``limits`` included), that is a host fault: the bot is out at once, attributed to the host, rather
@@ -394,7 +473,8 @@ def supervise(
     supervisor: Supervisor | None = None
     try:
         built = limits if isinstance(limits, Limits) else LimitsSpec(**limits).build()  # as queued: a mapping
-        supervisor = Supervisor(client, tournament, bot, path, built, sandbox, start_gate=gate)
+        supervisor = Supervisor(client, tournament, bot, path, built, sandbox, start_gate=gate,
+                                relay=None if isinstance(sandbox, RemoteSandbox) else relay)
         running.add(supervisor)
         return supervisor.run()
     except Exception as exc:

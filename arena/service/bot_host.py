@@ -20,6 +20,7 @@ import redis
 from arena.metrics import HOST_SLOTS
 from arena.runtime.connection import connect
 from arena.runtime.hosts import Heartbeat, queue_for
+from arena.runtime.relay import relay_for
 from arena.runtime.supervisor import STARTS_AT_ONCE, Supervisor, supervise
 
 
@@ -82,6 +83,7 @@ class BotHost:
         try:
             with self.slot():
                 return supervise(client, tournament, bot, path, limits, host=self.name, gate=self._gate,
-                                 running=self._supervisors).as_dict()  # fmt: skip
+                                 running=self._supervisors,
+                                 relay=relay_for(self.redis_url, tournament, connect)).as_dict()  # fmt: skip
         finally:
             client.close()

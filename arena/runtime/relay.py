@@ -1,0 +1,261 @@
+"""Relay: one per bot host process and tournament; carries all its sandboxed bots' traffic with two threads.
+
+Each supervisor used to spend two threads and a Redis round trip per tick on its bot: one blocking XREAD of the
+market and its own stream, one blocking read of the bot's stdout and an XADD per report. With a hundred bots on a
+host that is two hundred threads taking turns at one interpreter lock and a few hundred Redis commands per tick,
+most of the host's CPU. The relay does the same work for every bot of the tournament on this host at once:
+
+- one thread reads the market stream and every attached bot's stream in **one XREAD**, and hands each supervisor
+  its share (``Supervisor.deliver``), which writes to the bot's stdin without ever waiting: what a pipe cannot take
+  waits in the bot's channel (bounded; a bot that stops reading is cut off, not waited for);
+- one thread **polls every bot's stdout** and hands each line to its supervisor (``Supervisor.take``: weighed,
+  decoded, validated and stamped exactly as before);
+- the reports those produce (orders, cancels, ``done``s, usage) are **sent in one pipeline** per round, in the
+  order they were made.
+
+The supervisors keep everything else (starting the sandbox, the hello, the end, the record). A remote bot has no
+pipes: its supervisor keeps its own threads.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import threading
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import redis
+import redis.client
+
+from arena.runtime.bus import Bus
+from arena.runtime.streams import Fields
+from sandbox import ProtocolError
+
+READ_BLOCK_MS = 200  # longest a read of the streams waits: how soon a newly attached bot is read for
+BACKLOG_BLOCK_MS = 20  # ... while some bot's input is backed up: its queued lines are retried this often
+POLL_MS = 200
+
+Write = Callable[[redis.client.Pipeline], Any]  # one queued report, added to the round's pipeline
+
+
+class Relayed(Protocol):
+    """What the relay needs of a supervisor (``arena.runtime.supervisor.Supervisor``)."""
+
+    bot: str
+    after_market: str
+    after_bot: str
+    ending: bool
+    backlog: int
+    finale: threading.Event
+    drained: threading.Event
+
+    @property
+    def gone(self) -> bool: ...
+
+    def deliver(self, market: list[tuple[str, Fields]], batches: list[tuple[str, list[dict[str, Any]]]]) -> bool: ...
+
+    def take(self, size: int, item: bytes | ProtocolError | None) -> None: ...
+
+    def host_failed(self, exc: Exception) -> None: ...
+
+    def cut(self, reason: str) -> None: ...
+
+    def output(self) -> Any: ...  # the channel the bot's lines arrive on: ``fileno`` and ``ready_lines``
+
+
+class Relay:
+    def __init__(self, client: redis.Redis, tournament: str, key: tuple[str, str] | None = None) -> None:
+        self.client = client
+        self._key = key  # its place in this process's relays
+        self.bus = Bus(client, tournament)
+        self._lock = threading.Lock()
+        self._attached: list[Relayed] = []
+        self._changed = threading.Event()  # a bot attached or left: the market thread re-reads its list
+        self._market_running = self._pipes_running = False
+        self._wake: tuple[int, int] | None = None  # a pipe that wakes the polling thread
+        self._queue_lock = threading.Lock()
+        self._queued: list[Write] = []
+        self._flush_lock = threading.Lock()  # one round's reports go out before the next round's
+
+    # -- what supervisors call ------------------------------------------------------------------
+
+    def attach(self, supervisor: Relayed) -> None:
+        """Carry ``supervisor``'s bot from now on (its hello is sent; its streams are read from its cursors)."""
+        with self._lock:
+            self._attached.append(supervisor)
+            starting = [f for f, running in ((self._market_loop, self._market_running),
+                                             (self._pipe_loop, self._pipes_running)) if not running]  # fmt: skip
+            self._market_running = self._pipes_running = True
+            if self._pipes_running and self._wake is None:
+                self._wake = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+            self._nudge()
+        for loop in starting:
+            threading.Thread(target=loop, name=f"relay-{self.bus.tournament}-{loop.__name__}", daemon=True).start()
+
+    def detach(self, supervisor: Relayed) -> None:
+        """Stop carrying ``supervisor``'s bot, once the reports it made are sent."""
+        with self._lock:
+            if supervisor in self._attached:
+                self._attached.remove(supervisor)
+            self._nudge()
+        self.flush()
+
+    def queue(self, write: Write) -> None:
+        """A report (or usage figure) to send with this round's pipeline."""
+        with self._queue_lock:
+            self._queued.append(write)
+
+    def flush(self) -> None:
+        """Send the queued reports, in one pipeline, in the order they were queued."""
+        with self._flush_lock:
+            with self._queue_lock:
+                writes, self._queued = self._queued, []
+            if writes:
+                pipe = self.client.pipeline(transaction=False)
+                for write in writes:
+                    write(pipe)
+                pipe.execute()
+
+    def _nudge(self) -> None:
+        self._changed.set()
+        if self._wake is not None:
+            with contextlib.suppress(BlockingIOError):  # already full of wake-ups
+                os.write(self._wake[1], b"x")
+
+    # -- the streams: one read for every bot ----------------------------------------------------
+
+    def _market_loop(self) -> None:
+        while True:
+            with self._lock:
+                if not self._attached:
+                    self._market_running = False
+                    self._retire()
+                    return
+                serving = [s for s in self._attached if not s.finale.is_set()]
+                self._changed.clear()
+            if not serving:
+                self._changed.wait(READ_BLOCK_MS / 1000)
+                continue
+            after = min((s.after_market for s in serving), key=_position)
+            block = BACKLOG_BLOCK_MS if any(s.backlog for s in serving) else READ_BLOCK_MS
+            try:
+                market, batches = self.bus.read_for_bots(after, {s.bot: s.after_bot for s in serving}, block)
+            except redis.RedisError as exc:  # past the client's own retries: these bots cannot play on
+                self._fail(serving, exc)
+                continue
+            for supervisor in serving:
+                mine = market
+                if supervisor.after_market != after:  # it started later, or is ahead of a newcomer
+                    mine = [e for e in market if _position(e[0]) > _position(supervisor.after_market)]
+                self._deliver(supervisor, mine, batches.get(supervisor.bot, []))
+            self._flush_or_fail(serving)
+
+    def _deliver(self, supervisor: Relayed, market: list[tuple[str, Fields]],
+                 batches: list[tuple[str, list[dict[str, Any]]]]) -> None:
+        try:
+            if supervisor.deliver(market, batches):
+                supervisor.ending = True
+                supervisor.finale.set()
+            elif supervisor.gone:
+                supervisor.finale.set()
+        except ProtocolError as exc:  # the bot stopped reading its input
+            supervisor.cut(f"protocol: {exc}")
+            supervisor.finale.set()
+        except Exception as exc:  # a fault of the host's (not the bot's): this bot is out, the others go on
+            supervisor.host_failed(exc)
+            supervisor.finale.set()
+
+    # -- the pipes: one poll for every bot -------------------------------------------------------
+
+    def _pipe_loop(self) -> None:
+        poller = select.poll()
+        with self._lock:
+            assert self._wake is not None
+            wake = self._wake[0]
+        poller.register(wake, select.POLLIN)
+        polled: dict[int, Relayed] = {}
+        try:
+            while True:
+                with self._lock:
+                    if not self._attached:
+                        self._pipes_running = False
+                        self._retire()
+                        return
+                    wanted = {s.output().fileno(): s for s in self._attached if not s.drained.is_set()}
+                for fd in polled.keys() - wanted.keys():
+                    poller.unregister(fd)
+                for fd in wanted.keys() - polled.keys():
+                    poller.register(fd, select.POLLIN)
+                polled = wanted
+                for fd, _events in poller.poll(POLL_MS):
+                    if fd == wake:
+                        os.read(wake, 4096)
+                    elif (supervisor := polled.get(fd)) is not None and not supervisor.drained.is_set():
+                        self._read(supervisor)
+                self._flush_or_fail(list(polled.values()))
+        finally:
+            with self._lock:
+                if self._wake is not None and not self._pipes_running:
+                    for fd in self._wake:
+                        os.close(fd)
+                    self._wake = None
+
+    @staticmethod
+    def _read(supervisor: Relayed) -> None:
+        """What the bot has written so far; at its end (or a host fault reading it), its output is drained."""
+        try:
+            lines, ended = supervisor.output().ready_lines()
+            for size, item in lines:
+                supervisor.take(size, item)
+        except OSError as exc:
+            supervisor.host_failed(exc)
+            ended = True
+        if ended:
+            supervisor.drained.set()
+
+    def _retire(self) -> None:
+        """(Under the lock) both threads have stopped: leave this process's relays and let go of Redis. A
+        supervisor holding it still may attach again; that starts the threads again (and Redis reconnects)."""
+        if self._market_running or self._pipes_running:
+            return
+        with _RELAYS_LOCK:
+            if self._key is not None and _RELAYS.get(self._key) is self:
+                del _RELAYS[self._key]
+        self.client.close()
+
+    # -- faults ---------------------------------------------------------------------------------
+
+    def _flush_or_fail(self, supervisors: list[Relayed]) -> None:
+        try:
+            self.flush()
+        except redis.RedisError as exc:  # nowhere to put the bots' reports, past the client's retries
+            self._fail(supervisors, exc)
+
+    @staticmethod
+    def _fail(supervisors: list[Relayed], exc: Exception) -> None:
+        for supervisor in supervisors:
+            supervisor.host_failed(exc)
+            supervisor.finale.set()
+
+
+def _position(entry_id: str) -> tuple[int, int]:
+    """A stream entry id as comparable numbers ("12-3" -> (12, 3))."""
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+_RELAYS: dict[tuple[str, str], Relay] = {}
+_RELAYS_LOCK = threading.Lock()
+
+
+def relay_for(redis_url: str, tournament: str, connect: Callable[[str], redis.Redis] = redis.Redis.from_url) -> Relay:
+    """This process's relay for ``tournament`` on the Redis at ``redis_url``, made on first use (``connect`` makes
+    its client). It is forgotten once it carries no bot, so a long-lived bot host keeps none per past tournament."""
+    key = (redis_url, tournament)
+    with _RELAYS_LOCK:
+        relay = _RELAYS.get(key)
+        if relay is None:
+            relay = _RELAYS[key] = Relay(connect(redis_url), tournament, key)
+        return relay
