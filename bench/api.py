@@ -1,69 +1,202 @@
-"""API benchmark: WebSocket spectators one API process serves at 10 leaderboard updates per second.
+"""API benchmark: WebSocket and SSE spectators that API processes serve at 10 leaderboard updates per second.
 
-Prints one JSON object. The API runs as its own process (uvicorn, one worker) against a private
-redis-server; spectators are asyncio WebSocket clients in another process; this process publishes
-10 changes per second, each stamped with its wall-clock time, and the clients measure delivery.
-Each step runs the same clients against a peer in the same run: a minimal broadcast server on the
-`websockets` library alone, reading the same change stream (its p99, and Arena's ratio to it).
-Not part of the test run.
+Prints one JSON object. The API runs as its own processes (``--processes`` uvicorn processes on as many ports, the
+spectators spread evenly over them, as behind a load balancer) against a private redis-server; this process
+publishes 10 changes per second, each stamped with its wall-clock time, and the spectators measure delivery.
+
+The spectators are raw asyncio protocols on uvloop in ``--client-procs`` processes of their own: each speaks just
+enough WebSocket (the upgrade, unmasked server frames, pongs) or HTTP/1.1 chunked server-sent events to read every
+message, parse its JSON and time it, so one process can keep thousands of sockets and the clients' CPU (printed)
+stays well below the server's. Each WebSocket step also runs the same clients against a peer in the same run: a
+minimal broadcast server on the `websockets` library alone (as many processes as the API's), reading the same change
+stream and sending the same frames (``spectator_frames.change_json``, compression off as for Arena's frames); it
+prints Arena's p99 ratio to it. Server and client CPU are seconds of CPU per second of the measured window (the
+machine's cores are shared by all of them). Not part of the test run.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import json
 import multiprocessing as mp
 import os
+import resource
 import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 import httpx  # noqa: E402
 import redis  # noqa: E402
-import websockets  # noqa: E402
 
 from arena.runtime.leaderboard import LeaderboardPublisher  # noqa: E402
 from arena.runtime.redis_server import RedisServer, free_port  # noqa: E402
+from arena.service.spectator_frames import change_json  # noqa: E402
 
 T = "bench-ws"
+WS_PATH = f"/api/v1/tournaments/{T}/leaderboard/ws"
+SSE_PATH = f"/api/v1/tournaments/{T}/leaderboard/stream"
+CTX = mp.get_context("fork")
 
 
-def _clients(url: str, n: int, seconds: float, out: mp.Queue) -> None:
-    async def one(latencies: list[float], connected: list[int]) -> None:
-        try:
-            async with websockets.connect(url, open_timeout=30, max_queue=None) as socket:
-                connected[0] += 1
-                deadline = time.time() + seconds
-                while (left := deadline - time.time()) > 0:
-                    try:
-                        raw = await asyncio.wait_for(socket.recv(), timeout=left)
-                    except TimeoutError:
-                        break
-                    message = json.loads(raw)
-                    if message.get("type") == "leaderboard":
-                        latencies.append(time.time() * 1000 - message["ts"])
-        except (OSError, websockets.WebSocketException, TimeoutError):
-            pass
+class _Spectator(asyncio.Protocol):
+    """One spectator's connection: sends its request, then reads messages and times the leaderboard ones."""
 
-    async def main() -> tuple[list[float], int]:
-        latencies: list[float] = []
-        connected = [0]
-        await asyncio.gather(*(one(latencies, connected) for _ in range(n)))
-        return latencies, connected[0]
+    def __init__(self, request: bytes, tally: _Tally) -> None:
+        self.request, self.tally = request, tally
+        self.buffer = bytearray()
+        self.open = False
+        self.transport: asyncio.Transport | None = None
+        self.ready: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
 
-    latencies, connected = asyncio.run(main())
-    out.put((latencies, connected))
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+        self.transport.write(self.request)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.ready.done():
+            self.ready.set_result(False)
+        if self.open:
+            self.tally.lost += 1  # a spectator the server closed or cut during the step
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        if not self.open:
+            end = self.buffer.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            head = bytes(self.buffer[:end]).lower()
+            del self.buffer[: end + 4]
+            self.open = self.accepted(head)
+            self.ready.set_result(self.open)
+            if not self.open:
+                assert self.transport is not None
+                self.transport.close()
+                return
+        self.read()
+
+    def message(self, payload: bytes) -> None:
+        message = json.loads(payload)
+        if message["type"] == "leaderboard":
+            self.tally.latencies.append(time.time() * 1000 - message["ts"])
+
+    def accepted(self, head: bytes) -> bool:
+        raise NotImplementedError
+
+    def read(self) -> None:
+        raise NotImplementedError
+
+
+class _WebSocket(_Spectator):
+    def accepted(self, head: bytes) -> bool:
+        return head.startswith(b"http/1.1 101")
+
+    def read(self) -> None:
+        buffer = self.buffer
+        while len(buffer) >= 2:
+            first, second = buffer[0], buffer[1]
+            assert not second & 0x80, "a server frame is masked"
+            size, start = second & 0x7F, 2
+            if size == 126:
+                size, start = int.from_bytes(buffer[2:4]), 4
+            elif size == 127:
+                size, start = int.from_bytes(buffer[2:10]), 10
+            if len(buffer) < start + size:
+                return
+            payload = bytes(buffer[start : start + size])
+            del buffer[: start + size]
+            opcode = first & 0x0F
+            if opcode == 1:
+                self.message(payload)
+            elif opcode == 9:  # a ping: pong, masked (with a zero key) as a client must
+                assert self.transport is not None
+                self.transport.write(bytes((0x8A, 0x80 | len(payload))) + b"\0\0\0\0" + payload)
+            elif opcode == 8:
+                self.tally.closes[int.from_bytes(payload[:2]) if payload else 1005] += 1
+
+
+class _EventStream(_Spectator):
+    def __init__(self, request: bytes, tally: _Tally) -> None:
+        super().__init__(request, tally)
+        self.events = bytearray()
+
+    def accepted(self, head: bytes) -> bool:
+        return head.startswith(b"http/1.1 200") and b"transfer-encoding: chunked" in head
+
+    def read(self) -> None:
+        buffer = self.buffer
+        while (line := buffer.find(b"\r\n")) >= 0:
+            size = int(buffer[:line], 16)
+            if len(buffer) < line + 2 + size + 2:
+                break
+            self.events += buffer[line + 2 : line + 2 + size]
+            del buffer[: line + 2 + size + 2]
+        while (end := self.events.find(b"\n\n")) >= 0:
+            event = bytes(self.events[:end])
+            del self.events[: end + 2]
+            if b"event: leaderboard" in event:
+                self.message(event[event.index(b"\ndata: ") + 7 :])
+
+
+class _Tally:
+    def __init__(self) -> None:
+        self.latencies: list[float] = []
+        self.closes: Counter[int] = Counter()
+        self.lost = 0
+
+
+def _request(kind: str) -> bytes:
+    if kind == "ws":
+        key = base64.b64encode(os.urandom(16)).decode()
+        return (f"GET {WS_PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode()  # fmt: skip
+    return f"GET {SSE_PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n".encode()
+
+
+def _clients(kind: str, ports: list[int], n: int, first: int, start: Any, stop: Any, out: Any) -> None:
+    """``n`` spectators of one kind over ``ports`` (client ``first + i`` on port ``(first + i) % len(ports)``)."""
+    import uvloop
+
+    async def main() -> None:
+        tally = _Tally()
+        loop = asyncio.get_running_loop()
+        protocol = _WebSocket if kind == "ws" else _EventStream
+        gate = asyncio.Semaphore(64)  # connects in flight at once
+
+        async def connect(i: int) -> bool:
+            port = ports[(first + i) % len(ports)]
+            async with gate:
+                try:
+                    _, spectator = await loop.create_connection(
+                        lambda: protocol(_request(kind), tally), "127.0.0.1", port
+                    )
+                    return await asyncio.wait_for(spectator.ready, 60)
+                except (OSError, TimeoutError):
+                    return False
+
+        connected = sum(await asyncio.gather(*(connect(i) for i in range(n))))
+        out.put(("ready", connected))
+        await loop.run_in_executor(None, start.wait)
+        before = resource.getrusage(resource.RUSAGE_SELF)
+        tally.latencies.clear()
+        await loop.run_in_executor(None, stop.wait)
+        after = resource.getrusage(resource.RUSAGE_SELF)
+        cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+        out.put(("done", connected - tally.lost, tally.latencies, dict(tally.closes), cpu))
+
+    uvloop.run(main())
 
 
 def _peer_server(port: int, redis_url: str) -> None:
     """The peer: a minimal broadcast server on the `websockets` library alone. It reads the same change stream
-    and writes each change, encoded once as Arena encodes it, to every connected socket (websockets.broadcast)."""
+    and writes each change, encoded once by Arena's encoder, to every connected socket (websockets.broadcast)."""
 
     async def main() -> None:
         from redis import asyncio as aioredis
@@ -83,54 +216,86 @@ def _peer_server(port: int, redis_url: str) -> None:
 
         client = aioredis.Redis.from_url(redis_url)
         key, last = LeaderboardKeys.for_tournament(T).changes, "$"
-        async with serve(handler, "127.0.0.1", port, max_queue=None):
+        async with serve(handler, "127.0.0.1", port, max_queue=None, compression=None):
             while True:
                 for _key, found in streams(await client.xread({key: last}, block=1000)):
                     for raw_id, fields in found:
                         last = raw_id.decode() if isinstance(raw_id, bytes) else raw_id
-                        change = decode_change(entry_field(fields, "change"), last)
-                        body = {"type": "leaderboard", "id": last, "seq": change.seq, "ts": change.ts,
-                                "tick": change.tick, "scores": change.scores}  # fmt: skip
-                        broadcast(connected, json.dumps(body, separators=(",", ":")))
+                        broadcast(connected, change_json(decode_change(entry_field(fields, "change"), last)))
 
-    asyncio.run(main())
+    import uvloop
+
+    uvloop.run(main())
 
 
-def measure(url: str, redis_url: str, clients: int, seconds: float = 6.0) -> dict[str, float]:
-    out: mp.Queue = mp.get_context("fork").Queue()
-    # Two client processes: one Python process cannot drive thousands of sockets and time them too.
-    procs = [
-        mp.get_context("fork").Process(target=_clients, args=(url, clients // 2, seconds + 4, out)) for _ in range(2)
-    ]
+def _cpu_s(pids: list[int]) -> float:
+    """CPU seconds (user + system) the processes have used so far."""
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of proc(5))
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def _quantile(values: list[float], q: float) -> float:
+    return round(values[min(len(values) - 1, int(len(values) * q))], 1) if values else float("nan")
+
+
+def measure(kind: str, ports: list[int], server_pids: list[int], redis_url: str, clients: int, seconds: float,
+            client_procs: int) -> dict[str, Any]:  # fmt: skip
+    """``clients`` spectators of ``kind`` spread over ``ports``; ``seconds`` of 10 updates a second."""
+    out: Any = CTX.Queue()
+    start, stop = CTX.Event(), CTX.Event()
+    shares = [clients // client_procs + (1 if i < clients % client_procs else 0) for i in range(client_procs)]
+    firsts = [sum(shares[:i]) for i in range(client_procs)]
+    procs = [CTX.Process(target=_clients, args=(kind, ports, n, first, start, stop, out))
+             for n, first in zip(shares, firsts, strict=True)]  # fmt: skip
+    connect_started = time.perf_counter()
     for p in procs:
         p.start()
-    time.sleep(3.0)  # let the clients connect before the measured updates start (a benchmark, not a test)
+    connected = sum(out.get(timeout=300)[1] for _ in procs)
+    connect_s = time.perf_counter() - connect_started
     client = redis.Redis.from_url(redis_url)
-    publisher = LeaderboardPublisher(client, T, max_rate=10.0)
-    end = time.time() + seconds
-    i = 0
-    while time.time() < end:
-        i += 1
-        publisher.changed({f"bot-{i % 100}": float(i)}, int(time.time() * 1000))
-        time.sleep(0.1)
+    publisher = LeaderboardPublisher(client, T, max_rate=1_000.0)  # every call publishes: this loop keeps 10/s
+    start.set()
+    server_cpu = _cpu_s(server_pids)
+    began = time.perf_counter()
+    published = 0
+    while time.perf_counter() - began < seconds:
+        published += 1
+        publisher.changed({f"bot-{published % 100}": float(published)}, int(time.time() * 1000))
+        time.sleep(max(0.0, began + published * 0.1 - time.perf_counter()))
+    time.sleep(1.0)  # the last update's delivery
+    window = time.perf_counter() - began
+    server_cpu = _cpu_s(server_pids) - server_cpu
+    stop.set()
     latencies: list[float] = []
-    connected = 0
+    still, client_cpu, closes = 0, 0.0, Counter[int]()
     for _ in procs:
-        got, n = out.get(timeout=120)
+        _, n, got, closed, cpu = out.get(timeout=120)
+        still += n
         latencies += got
-        connected += n
+        closes.update(closed)
+        client_cpu += cpu
     for p in procs:
         p.join(timeout=30)
     client.close()
     latencies.sort()
-    expected = connected * (i - 1)
+    expected = connected * published
     return {
+        "kind": kind,
         "clients": clients,
         "connected": connected,
-        "updates_published": i,
-        "delivered_share": len(latencies) / expected if expected else 0.0,
-        "p50_ms": latencies[len(latencies) // 2] if latencies else float("nan"),
-        "p99_ms": latencies[int(len(latencies) * 0.99)] if latencies else float("nan"),
+        "connected_at_end": still,
+        "connect_s": round(connect_s, 1),
+        "updates_published": published,
+        "delivered_share": round(len(latencies) / expected, 4) if expected else 0.0,
+        "p50_ms": _quantile(latencies, 0.5),
+        "p99_ms": _quantile(latencies, 0.99),
+        "max_ms": round(latencies[-1], 1) if latencies else float("nan"),
+        "server_cpu_per_s": round(server_cpu / window, 2),
+        "client_cpu_per_s": round(client_cpu / window, 2),
+        "closes": {str(code): n for code, n in closes.items()},
     }
 
 
@@ -163,55 +328,95 @@ def upload_to_ready(api_url: str, admin: str, runs: int = 5) -> dict[str, float]
     return {"runs": runs, "median_ms": timings[len(timings) // 2], "max_ms": timings[-1]}
 
 
+def start_api(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "arena.api.app:create_app", "--factory", "--host", "127.0.0.1",
+         "--port", str(port), "--log-level", "warning"],
+        env=env,
+    )  # fmt: skip
+
+
+def wait_healthy(port: int) -> None:
+    for _ in range(300):
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise RuntimeError(f"the API on port {port} did not start")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--steps", default="250,500,1000,2000")
+    parser.add_argument("--steps", default="500,1000,2000", help="spectator counts, comma-separated")
+    parser.add_argument("--kinds", default="ws,sse", help="ws, sse or both: SSE steps run without a peer")
+    parser.add_argument("--processes", type=int, default=1, help="API processes (and peer processes), one port each")
+    parser.add_argument("--client-procs", type=int, default=2, help="processes the spectators are spread over")
+    parser.add_argument("--seconds", type=float, default=6.0, help="measured window of each step, 10 updates/s")
+    parser.add_argument("--no-peer", action="store_true", help="skip the websockets-only peer")
+    parser.add_argument("--no-upload", action="store_true", help="skip the upload-to-ready timing")
     args = parser.parse_args()
+    kinds = args.kinds.split(",")
+    runs: list[dict[str, Any]] = []
+    uploads: dict[str, float] | None = None
     with RedisServer() as server:
-        port = free_port()
+        ports = [free_port() for _ in range(args.processes)]
         data = tempfile.mkdtemp(prefix="arena-bench-api-")
-        env = dict(os.environ, ARENA_REDIS_URL=server.url, ARENA_RATE_LIMIT="1000000", ARENA_DATA_DIR=data)
-        api = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "arena.api.app:create_app", "--factory", "--host", "127.0.0.1",
-             "--port", str(port), "--log-level", "warning", "--ws-max-queue", "1000"],
-            env=env,
-        )  # fmt: skip
-        peer_port = free_port()
-        peer = mp.get_context("fork").Process(target=_peer_server, args=(peer_port, server.url), daemon=True)
-        peer.start()
+        # Caps raised above the steps: the bench measures delivery, not the hub's admission caps (2,000 a feed).
+        env = dict(os.environ, ARENA_REDIS_URL=server.url, ARENA_RATE_LIMIT="1000000", ARENA_DATA_DIR=data,
+                   ARENA_STREAM_MAX_PER_FEED="20000", ARENA_STREAM_MAX_TOTAL="20000")  # fmt: skip
+        apis = [start_api(env, ports[0])]
+        wait_healthy(ports[0])  # the first one migrates the database; then the others start beside it
+        apis += [start_api(env, port) for port in ports[1:]]
+        peer_ports = [free_port() for _ in range(args.processes)]
+        peers = [] if args.no_peer else [CTX.Process(target=_peer_server, args=(p, server.url), daemon=True)
+                                         for p in peer_ports]  # fmt: skip
+        for peer in peers:
+            peer.start()
         try:
-            for _ in range(100):
-                try:
-                    httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
-                    break
-                except httpx.HTTPError:
-                    time.sleep(0.1)
+            for port in ports[1:]:
+                wait_healthy(port)
             admin = create_admin(env)
-            open_tournament(f"http://127.0.0.1:{port}", admin)
-            uploads = upload_to_ready(f"http://127.0.0.1:{port}", admin)
-            arena_url = f"ws://127.0.0.1:{port}/api/v1/tournaments/{T}/leaderboard/ws"
-            runs: list[dict[str, Any]] = []
-            for n in args.steps.split(","):
-                # The same clients and frames against Arena, then against the peer, in the same run.
-                mine = measure(arena_url, server.url, int(n))
-                theirs = measure(f"ws://127.0.0.1:{peer_port}/", server.url, int(n))
-                runs.append({**mine, "peer_websockets": theirs,
-                             "p99_ratio_to_peer": round(mine["p99_ms"] / theirs["p99_ms"], 2)})  # fmt: skip
-                print(json.dumps(runs[-1]), file=sys.stderr)
+            open_tournament(f"http://127.0.0.1:{ports[0]}", admin)
+            if not args.no_upload:
+                uploads = upload_to_ready(f"http://127.0.0.1:{ports[0]}", admin)
+            api_pids = [api.pid for api in apis]
+            peer_pids = [p.pid for p in peers if p.pid is not None]
+            for n in (int(s) for s in args.steps.split(",")):
+                for kind in kinds:
+                    mine = measure(kind, ports, api_pids, server.url, n, args.seconds, args.client_procs)
+                    mine["processes"] = args.processes
+                    if kind == "ws" and peers:  # the same clients and frames against the peer, in the same run
+                        theirs = measure(kind, peer_ports, peer_pids, server.url, n, args.seconds, args.client_procs)
+                        mine["peer_websockets"] = theirs
+                        mine["p99_ratio_to_peer"] = round(mine["p99_ms"] / theirs["p99_ms"], 2)
+                    runs.append(mine)
+                    print(json.dumps(runs[-1]), file=sys.stderr)
         finally:
-            api.kill()  # open WebSockets would hold up a graceful shutdown
-            api.wait(10)
-            peer.kill()
-            peer.join(10)
-    good = [r for r in runs if r["connected"] == r["clients"] and r["p99_ms"] < 100 and r["delivered_share"] > 0.95]
-    best = max(good, key=lambda r: r["clients"]) if good else None
+            for api in apis:
+                api.kill()  # open connections would hold up a graceful shutdown
+                api.wait(10)
+            for peer in peers:
+                peer.kill()
+                peer.join(10)
+
+    def best(kind: str) -> dict[str, Any] | None:
+        good = [r for r in runs if r["kind"] == kind and r["connected"] == r["clients"] and r["p99_ms"] < 100
+                and r["delivered_share"] > 0.99]  # fmt: skip
+        return max(good, key=lambda r: r["clients"]) if good else None
+
+    summary: dict[str, Any] = {"processes": args.processes}
+    for kind in kinds:
+        top = best(kind)
+        summary[f"{kind}_clients"] = top["clients"] if top else 0
+        summary[f"{kind}_delivery_p99_ms"] = top["p99_ms"] if top else None
+    if uploads is not None:
+        summary |= {"upload_to_ready_ms": round(uploads["median_ms"], 1), "upload_to_ready": uploads}
     print(json.dumps({
-        "ws_clients": best["clients"] if best else 0,
-        "ws_delivery_p99_ms": round(best["p99_ms"], 2) if best else None,
-        "upload_to_ready_ms": round(uploads["median_ms"], 1),
-        "upload_to_ready": uploads,
+        **summary,
         "runs": runs,
-        "targets": {"ws_clients": 2000, "ws_delivery_p99_ms": 100, "upload_to_ready_ms": 2000},
+        "targets": {"ws_clients": 2000 if args.processes == 1 else 10000, "sse_clients": 2000,
+                    "delivery_p99_ms": 100, "upload_to_ready_ms": 2000},
     }, indent=2))  # fmt: skip
 
 
