@@ -120,8 +120,9 @@ def calendars_around(
     except OverflowError:
         lo, hi = first, last  # year 1 or 9999: the build reports it
     key = (lo, hi, tuple(dict.fromkeys(venues)))
-    if _last is not None and _last[0] == key:
-        return _last[1]
+    last_built = _last  # one read: another thread may replace it meanwhile
+    if last_built is not None and last_built[0] == key:
+        return last_built[1]
     calendars = build_calendars(lo, hi, key[2], path)
     _last = (key, calendars)
     return calendars
