@@ -185,7 +185,6 @@ def _clients(kind: str, ports: list[int], n: int, first: int, start: Any, stop: 
         out.put(("ready", connected))
         await loop.run_in_executor(None, start.wait)
         before = resource.getrusage(resource.RUSAGE_SELF)
-        tally.latencies.clear()
         await loop.run_in_executor(None, stop.wait)
         after = resource.getrusage(resource.RUSAGE_SELF)
         cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import warnings
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -16,9 +17,11 @@ import websockets
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from arena.api.spectator_wire import EventWire, WebSocketWire
+from arena.api.app import create_app
+from arena.api.spectator_wire import EventWire, Relayed, WebSocketWire
 from arena.metrics import SPECTATOR_ENCODES
 from arena.runtime.leaderboard import LeaderboardPublisher
+from arena.settings import Settings
 from tests.api.conftest import LiveServer, open_tournament
 from tests.polling import wait_until
 
@@ -116,3 +119,38 @@ def test_a_websocket_spectator_that_stops_reading_is_closed_with_1008_and_the_ot
             close = closed.rcvd
     assert got == list(range(1, seq + 2))
     assert close is not None and close.code == 1008 and close.reason.startswith("too slow")
+
+
+def test_where_the_transport_is_out_of_reach_a_spectator_is_relayed_through_asgi(redis_url, tmp_path):
+    # uvicorn's h11 cycle does not say whether it chunks the body, and Starlette's test client has no transport:
+    # there each spectator gets a writer task of its own, and sees the same messages.
+    settings = Settings(redis_url=redis_url, data_dir=tmp_path / "data", rate_limit=10_000)
+    server = LiveServer(settings)
+    server.server.config.http = "h11"
+    server.start()
+    try:
+        open_tournament(server, T)
+        client = redis.Redis.from_url(redis_url)
+        publisher = LeaderboardPublisher(client, T, max_rate=1_000_000)
+        publisher.changed({"a": 1.0}, 1)
+        url = f"{server.url}/api/v1/tournaments/{T}/leaderboard/stream"
+        with httpx.stream("GET", url, params={"after": "0-0"}, timeout=10) as response:
+            lines = response.iter_lines()
+            wait_until("subscribed", lambda: hub(server).subscribers() == 1, within_s=10)
+            kinds = [type(s).__name__ for s in (*hub(server)._feeds[T].sinks, *hub(server)._feeds[T].joining)]
+            event = next(line for line in lines if line.startswith("data: "))
+        assert kinds == [Relayed.__name__] and json.loads(event[6:])["scores"] == {"a": 1.0}
+        ws = f"/api/v1/tournaments/{T}/leaderboard/ws?after=0-0"
+        with warnings.catch_warnings():  # Starlette's own, on its choice of HTTP client
+            warnings.simplefilter("ignore", DeprecationWarning)
+            from starlette.testclient import TestClient
+        app = create_app(settings)  # the same database and Redis, served by Starlette's test client
+        with TestClient(app) as test_client, test_client.websocket_connect(ws) as socket:
+            assert socket.receive_json()["scores"] == {"a": 1.0}
+            relayed = [type(s).__name__ for s in app.state.arena.hub._feeds[T].sinks]
+            publisher.changed({"b": 2.0}, 2)
+            assert socket.receive_json()["scores"] == {"b": 2.0}
+        assert relayed == [Relayed.__name__]
+        client.close()
+    finally:
+        server.stop()
