@@ -72,19 +72,20 @@ def book_from_wire(data: Sequence[Any]) -> L2Book:
     return L2Book(symbol, ts, tuple(map(tuple, bids)), tuple(map(tuple, asks)), last, volume, bool(halted))
 
 
-_DECODED: dict[tuple[str, str], tuple[L2Book, ...]] = {}  # (market key, entry id) -> books
+_DECODED: dict[tuple[str, str], tuple[tuple[L2Book, ...], dict[Any, Any]]] = {}  # (market key, entry id) -> ...
 
 
-def tick_books(market_key: str, entry_id: str, raw: bytes | str) -> tuple[L2Book, ...]:
-    """A market entry's books, decoded once per process however many supervisors it hosts."""
+def tick_books(market_key: str, entry_id: str, raw: bytes | str) -> tuple[tuple[L2Book, ...], dict[Any, Any]]:
+    """A market entry's books, decoded once per process however many supervisors it hosts; and a dict kept as long
+    as they are, where its supervisors share the messages they make of them (``MarketView.lines``)."""
     key = (market_key, entry_id)
-    books = _DECODED.get(key)
-    if books is None:
-        books = tuple(book_from_wire(b) for b in json.loads(raw))
+    found = _DECODED.get(key)
+    if found is None:
+        found = (tuple(book_from_wire(b) for b in json.loads(raw)), {})
         if len(_DECODED) >= 64:  # supervisors are within a tick or two of each other
             _DECODED.clear()
-        _DECODED[key] = books
-    return books
+        _DECODED[key] = found
+    return found
 
 
 class Bus:

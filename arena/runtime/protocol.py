@@ -7,9 +7,11 @@ Everything here is pure: the supervisor does the I/O, this module decides what t
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from arena.engine.accounts import Account
@@ -438,6 +440,11 @@ class FloodGuard:
 # -- host → bot messages (besides hello, book, portfolio and order_update above) --------------------------
 
 
+def encode_line(message: Mapping[str, Any]) -> bytes:
+    """A message as one protocol line, without its newline (compact; NaN and infinities refused)."""
+    return json.dumps(message, separators=(",", ":"), allow_nan=False).encode()
+
+
 def tick_message(n: int, ts: int) -> dict[str, Any]:
     """The tick boundary: all of tick ``n``'s messages have been sent; the bot answers ``done`` with ``n``."""
     return {"type": "tick", "n": n, "ts": ts}
@@ -505,6 +512,55 @@ def _changes(old: dict[float, float], new: dict[float, float], descending: bool)
     changed += [(price, size) for price, size in new.items() if old.get(price) != size]
     changed.sort(reverse=descending)  # by price: each price is there once
     return [[price, size] for price, size in changed]
+
+
+def _ticker(book: L2Book) -> dict[str, Any]:
+    bid = book.bids[0] if book.bids else (None, None)
+    ask = book.asks[0] if book.asks else (None, None)
+    return {
+        "type": "ticker",
+        "symbol": book.symbol,
+        "seq": 0,
+        "ts": book.ts,
+        "bid": bid[0],
+        "bid_size": bid[1],
+        "ask": ask[0],
+        "ask_size": ask[1],
+        "mid": (bid[0] + ask[0]) / 2.0 if bid[0] is not None and ask[0] is not None else None,
+        "last": book.last,
+    }
+
+
+def _trades(book: L2Book) -> dict[str, Any]:
+    return {"type": "trades", "symbol": book.symbol, "seq": 0, "ts": book.ts, "price": book.last, "qty": book.volume}
+
+
+_Part = tuple[Any, int, Callable[[], dict[str, Any]]]  # a market-data message: its key, seq and builder
+_BookCopy = tuple[dict[float, float], dict[float, float], float | None]  # a bot's copy of a book: bids, asks, last
+
+
+def _orderbook_step(book: L2Book, previous: _BookCopy | None,
+                    depth: int | None) -> tuple[dict[str, Any] | None, _BookCopy]:
+    """The orderbook message (seq 0) that brings a bot's copy ``previous`` up to ``book`` (a snapshot when it has
+    none), or None when it lacks nothing; and the copy after it."""
+    bids, asks = _levels(book.bids, depth), _levels(book.asks, depth)
+    if previous is None or (book.last is None and previous[2] is not None):  # a delta cannot unset last
+        message: dict[str, Any] = {
+            "type": "orderbook",
+            "symbol": book.symbol,
+            "seq": 0,
+            "ts": book.ts,
+            "snapshot": True,
+            "bids": [[p, s] for p, s in sorted(bids.items(), reverse=True)],
+            "asks": [[p, s] for p, s in sorted(asks.items())],
+            "last": book.last,
+        }
+        return message, (bids, asks, book.last)
+    bid_changes, ask_changes = _changes(previous[0], bids, True), _changes(previous[1], asks, False)
+    if not bid_changes and not ask_changes and book.last == previous[2]:
+        return None, previous  # nothing the bot's copy lacks
+    return {"type": "orderbook", "symbol": book.symbol, "seq": 0, "ts": book.ts, "snapshot": False,
+            "bids": bid_changes, "asks": ask_changes, "last": book.last}, (bids, asks, book.last)  # fmt: skip
 
 
 class MarketView:
@@ -584,13 +640,31 @@ class MarketView:
 
     def messages(self, books: Iterable[L2Book]) -> list[dict[str, Any]]:
         """This tick's market data for the bot, given the books that changed in the tick."""
+        return [make() | {"seq": seq} for _key, seq, make in self._parts(books, {})]
+
+    def lines(self, books: Iterable[L2Book], shared: dict[Any, Any]) -> list[bytes]:
+        """The same messages as ``messages``, as encoded lines (no newline), each encoded once for every bot whose
+        view of the tick is the same: ``shared`` (one dict per tick, kept as long as the tick's books) holds each
+        message's encoding with its ``seq`` left out, and the orderbook state the bots share."""
+        out = []
+        for key, seq, make in self._parts(books, shared):
+            template = shared.get(key)
+            if template is None:  # (make, kept with it, holds the objects the key names alive)
+                head, _, tail = encode_line(make()).partition(b'"seq":0,')
+                template = shared[key] = (head + b'"seq":', b"," + tail, make)
+            out.append(template[0] + str(seq).encode() + template[1])
+        return out
+
+    def _parts(self, books: Iterable[L2Book], shared: dict[Any, Any]) -> list[_Part]:
+        """This tick's messages as (what the message is, its seq, how to build it with seq 0), the view's state
+        moved on. Messages with the same key are the same but for their seq."""
         updated: set[str] = set()
         for changed in books:
             if changed.symbol not in self._channels:
                 raise ValueError(f"{changed.symbol} is not one of this tournament's symbols")
             self._latest[changed.symbol] = changed
             updated.add(changed.symbol)
-        out: list[dict[str, Any]] = []
+        out: list[_Part] = []
         for symbol in self.symbols:
             channels = self._channels[symbol]
             book = self._latest.get(symbol)
@@ -599,71 +673,24 @@ class MarketView:
             fresh = symbol in updated
             if "ticker" in channels and (fresh or symbol in self._ticker_due):
                 self._ticker_due.discard(symbol)
-                out.append(self._ticker(book))
-            if "orderbook" in channels:
-                message = self._orderbook(book, fresh)
+                out.append((("ticker", id(book)), self._next_seq(symbol, "ticker"), partial(_ticker, book)))
+            if "orderbook" in channels and (fresh or symbol not in self._sent):
+                message = self._orderbook(book, shared)
                 if message is not None:
-                    out.append(message)
+                    out.append((message[0], self._next_seq(symbol, "orderbook"), message[1]))
             if "trades" in channels and fresh and book.volume > 0 and book.last is not None:
-                out.append(
-                    {
-                        "type": "trades",
-                        "symbol": symbol,
-                        "seq": self._next_seq(symbol, "trades"),
-                        "ts": book.ts,
-                        "price": book.last,
-                        "qty": book.volume,
-                    }
-                )
+                out.append((("trades", id(book)), self._next_seq(symbol, "trades"), partial(_trades, book)))
         return out
 
-    def _ticker(self, book: L2Book) -> dict[str, Any]:
-        bid = book.bids[0] if book.bids else (None, None)
-        ask = book.asks[0] if book.asks else (None, None)
-        return {
-            "type": "ticker",
-            "symbol": book.symbol,
-            "seq": self._next_seq(book.symbol, "ticker"),
-            "ts": book.ts,
-            "bid": bid[0],
-            "bid_size": bid[1],
-            "ask": ask[0],
-            "ask_size": ask[1],
-            "mid": (bid[0] + ask[0]) / 2.0 if bid[0] is not None and ask[0] is not None else None,
-            "last": book.last,
-        }
-
-    def _orderbook(self, book: L2Book, fresh: bool) -> dict[str, Any] | None:
-        symbol = book.symbol
-        previous = self._sent.get(symbol)
-        if previous is not None and not fresh:
-            return None
-        bids, asks = _levels(book.bids, self.depth), _levels(book.asks, self.depth)
-        if previous is None or (book.last is None and previous[2] is not None):  # a delta cannot unset last
-            message = {
-                "type": "orderbook",
-                "symbol": symbol,
-                "seq": 0,
-                "ts": book.ts,
-                "snapshot": True,
-                "bids": [[p, s] for p, s in sorted(bids.items(), reverse=True)],
-                "asks": [[p, s] for p, s in sorted(asks.items())],
-                "last": book.last,
-            }
-        else:
-            bid_changes, ask_changes = _changes(previous[0], bids, True), _changes(previous[1], asks, False)
-            if not bid_changes and not ask_changes and book.last == previous[2]:
-                return None  # nothing the bot's copy lacks
-            message = {
-                "type": "orderbook",
-                "symbol": symbol,
-                "seq": 0,
-                "ts": book.ts,
-                "snapshot": False,
-                "bids": bid_changes,
-                "asks": ask_changes,
-                "last": book.last,
-            }
-        message["seq"] = self._next_seq(symbol, "orderbook")
-        self._sent[symbol] = (bids, asks, book.last)
-        return message
+    def _orderbook(self, book: L2Book, shared: dict[Any, Any]) -> tuple[Any, Callable[[], dict[str, Any]]] | None:
+        """The bot's orderbook message for ``book`` (a snapshot, or the delta from the copy it holds), and its copy
+        moved on; None when its copy lacks nothing. Bots holding the same copy share the result, and then the
+        next copy (``shared`` keeps the objects its keys name alive)."""
+        previous = self._sent.get(book.symbol)
+        key = ("orderbook", id(book), id(previous), self.depth)
+        result = shared.get((key, "step"))
+        if result is None:
+            result = shared[(key, "step")] = (*_orderbook_step(book, previous, self.depth), book, previous)
+        message, sent = result[0], result[1]
+        self._sent[book.symbol] = sent
+        return None if message is None else (key, lambda: message)

@@ -23,6 +23,7 @@ import contextlib
 import os
 import select
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -36,6 +37,7 @@ from sandbox import ProtocolError
 READ_BLOCK_MS = 200  # longest a read of the streams waits: how soon a newly attached bot is read for
 BACKLOG_BLOCK_MS = 20  # ... while some bot's input is backed up: its queued lines are retried this often
 POLL_MS = 200
+GATHER_S = 0.002  # how long the bots' lines are gathered into one round of reports, at most
 
 Write = Callable[[redis.client.Pipeline], Any]  # one queued report, added to the round's pipeline
 
@@ -74,6 +76,7 @@ class Relay:
         self._attached: list[Relayed] = []
         self._changed = threading.Event()  # a bot attached or left: the market thread re-reads its list
         self._market_running = self._pipes_running = False
+        self._pipes_changed = True  # the pipes to poll are to be listed again
         self._wake: tuple[int, int] | None = None  # a pipe that wakes the polling thread
         self._queue_lock = threading.Lock()
         self._queued: list[Write] = []
@@ -120,6 +123,7 @@ class Relay:
 
     def _nudge(self) -> None:
         self._changed.set()
+        self._pipes_changed = True
         if self._wake is not None:
             with contextlib.suppress(BlockingIOError):  # already full of wake-ups
                 os.write(self._wake[1], b"x")
@@ -183,17 +187,27 @@ class Relay:
                         self._pipes_running = False
                         self._retire()
                         return
-                    wanted = {s.output().fileno(): s for s in self._attached if not s.drained.is_set()}
-                for fd in polled.keys() - wanted.keys():
-                    poller.unregister(fd)
-                for fd in wanted.keys() - polled.keys():
-                    poller.register(fd, select.POLLIN)
-                polled = wanted
-                for fd, _events in poller.poll(POLL_MS):
-                    if fd == wake:
-                        os.read(wake, 4096)
-                    elif (supervisor := polled.get(fd)) is not None and not supervisor.drained.is_set():
-                        self._read(supervisor)
+                    if self._pipes_changed:  # (rare) a bot attached, left or finished writing
+                        self._pipes_changed = False
+                        wanted = {s.output().fileno(): s for s in self._attached if not s.drained.is_set()}
+                        for fd in polled.keys() - wanted.keys():
+                            poller.unregister(fd)
+                        for fd in wanted.keys() - polled.keys():
+                            poller.register(fd, select.POLLIN)
+                        polled = wanted
+                ready = poller.poll(POLL_MS)
+                # The bots answer a tick one after another: their lines are gathered for a moment (while more keep
+                # coming) so that their reports go out in one pipeline, not one each.
+                until = time.monotonic() + GATHER_S
+                while ready:
+                    for fd, _events in ready:
+                        if fd == wake:
+                            os.read(wake, 4096)
+                        elif (supervisor := polled.get(fd)) is not None and not supervisor.drained.is_set():
+                            self._read(supervisor)
+                    if self._pipes_changed or (left := _ms_left(until)) == 0:
+                        break
+                    ready = poller.poll(left)
                 self._flush_or_fail(list(polled.values()))
         finally:
             with self._lock:
@@ -202,8 +216,7 @@ class Relay:
                         os.close(fd)
                     self._wake = None
 
-    @staticmethod
-    def _read(supervisor: Relayed) -> None:
+    def _read(self, supervisor: Relayed) -> None:
         """What the bot has written so far; at its end (or a host fault reading it), its output is drained."""
         try:
             lines, ended = supervisor.output().ready_lines()
@@ -214,6 +227,7 @@ class Relay:
             ended = True
         if ended:
             supervisor.drained.set()
+            self._pipes_changed = True
 
     def _retire(self) -> None:
         """(Under the lock) both threads have stopped: leave this process's relays and let go of Redis. A
@@ -238,6 +252,10 @@ class Relay:
         for supervisor in supervisors:
             supervisor.host_failed(exc)
             supervisor.finale.set()
+
+
+def _ms_left(until: float) -> int:
+    return max(0, round((until - time.monotonic()) * 1000))
 
 
 def _position(entry_id: str) -> tuple[int, int]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import json
 import threading
 import time
 from collections import deque
@@ -29,6 +28,7 @@ from arena.runtime.protocol import (
     FloodGuard,
     MarketView,
     ProtocolViolation,
+    encode_line,
     end_message,
     error_message,
     order_request,
@@ -229,24 +229,24 @@ class Supervisor:
         XREAD over both streams returns everything already written, so delivering each reply's bot
         messages before its market entries keeps the bot's view in the engine's order.
         """
-        outgoing: list[dict[str, Any]] = []
+        outgoing: list[bytes] = []
         for entry_id, messages in batches:
             self.after_bot = entry_id
-            outgoing.extend(messages)
+            outgoing.extend(map(encode_line, messages))
         for entry_id, fields in market:
             self.after_market = entry_id
             if b"end" in fields:
-                self._send_all([*outgoing, end_message()])
+                self._send_lines([*outgoing, encode_line(end_message())])
                 return True
-            books = tick_books(self.bus.market_key, entry_id, fields[b"books"])
-            outgoing.extend(self._tick_messages(int(fields[b"n"]), int(fields[b"ts"]), books))
+            books, shared = tick_books(self.bus.market_key, entry_id, fields[b"books"])
+            outgoing.extend(self._tick_lines(int(fields[b"n"]), int(fields[b"ts"]), books, shared))
             self._last_heard = time.monotonic()
         self._report_usage()
         if time.monotonic() - self._last_heard > self.heartbeat_s:
             self._last_heard = time.monotonic()
             self._pending_pong = f"hb-{int(self._last_heard)}"
-            outgoing.append(ping_message(self._pending_pong))
-        self._send_all(outgoing)
+            outgoing.append(encode_line(ping_message(self._pending_pong)))
+        self._send_lines(outgoing)
         return False
 
     def _report_usage(self) -> None:
@@ -276,19 +276,24 @@ class Supervisor:
         if not self._process.done:
             self._process.kill("the tournament ended")
 
-    def _tick_messages(self, n: int, ts: int, books: tuple[L2Book, ...]) -> list[dict[str, Any]]:
+    def _tick_lines(self, n: int, ts: int, books: tuple[L2Book, ...], shared: dict[Any, Any]) -> list[bytes]:
+        """Tick ``n``'s lines for the bot: its market data, then the tick. ``shared``: the tick's encodings, shared
+        with the other supervisors of this process (most bots see the same messages but for their seq)."""
         with self._lock:
             self._n, self._tick_ts = n, ts
             self._guard.next_tick()
-            messages = self._view.messages(books) if self._view is not None else []
-        messages.append(tick_message(n, ts))
-        return messages
+            lines = self._view.lines(books, shared) if self._view is not None else []
+        tick = shared.get("tick")
+        if tick is None:
+            tick = shared["tick"] = encode_line(tick_message(n, ts))
+        lines.append(tick)
+        return lines
 
     def _send(self, message: dict[str, Any], timeout: float | None = -1.0) -> None:
         if self._relay is None:
             self._process.channel.send(message, timeout=timeout)
         else:
-            self._send_all([message])
+            self._send_lines([encode_line(message)])
 
     def _reply(self, message: dict[str, Any]) -> None:
         """From the reader thread: a bot that stopped reading (or whose stdin the relay closed at the end) is the relay
@@ -296,16 +301,13 @@ class Supervisor:
         with contextlib.suppress(ProtocolError):
             self._send(message)
 
-    def _send_all(self, messages: list[dict[str, Any]]) -> None:
-        """Many messages in one write: one system call per tick rather than one per line. Through the relay it
+    def _send_lines(self, lines: list[bytes]) -> None:
+        """Many lines in one write: one system call per tick rather than one per line. Through the relay it
         never waits: what the bot's pipe cannot take waits in the channel (retried with nothing new), up to
         ``MAX_BACKLOG_BYTES``."""
-        if not messages and not self.backlog:
+        if not lines and not self.backlog:
             return
-        data = b""
-        if messages:
-            lines = [json.dumps(m, separators=(",", ":"), allow_nan=False) for m in messages]
-            data = ("\n".join(lines) + "\n").encode()
+        data = b"\n".join(lines) + b"\n" if lines else b""
         if self._relay is None:
             self._process.channel.send_bytes(data)
             return

@@ -24,6 +24,7 @@ from arena.runtime.protocol import (
     FloodPolicy,
     MarketView,
     ProtocolViolation,
+    encode_line,
     end_message,
     error_message,
     hello_message,
@@ -329,6 +330,42 @@ def test_unsubscribe_stops_messages_and_resubscribing_starts_with_a_snapshot():
     assert messages[1]["snapshot"] is True and messages[1]["seq"] == 2  # seq never goes back
     view.unsubscribe(["SPY"], ["ticker"])
     assert [m["type"] for m in view.messages([B1])] == ["orderbook"]
+
+
+_LEVELS = st.lists(st.tuples(st.sampled_from([98.0, 99.0, 100.0, 101.0, 102.0]), st.sampled_from([0.0, 1.0, 2.0])),
+                   max_size=4)
+_BOOK = st.builds(lambda symbol, bids, asks, last, volume: (symbol, bids, asks, last, volume),
+                  st.sampled_from(["SPY", "BTC-USD"]), _LEVELS, _LEVELS, st.sampled_from([None, 100.0, 100.5]),
+                  st.sampled_from([0.0, 2.0]))  # fmt: skip
+_ACTION = st.one_of(
+    st.tuples(st.just("tick"), st.lists(_BOOK, max_size=2, unique_by=lambda b: b[0])),
+    st.tuples(st.just("subscribe"), st.integers(0, 2), st.sampled_from([["SPY"], ["BTC-USD"], ["SPY", "BTC-USD"]]),
+              st.sampled_from([None, ["orderbook"], ["ticker", "trades"]])),
+    st.tuples(st.just("unsubscribe"), st.integers(0, 2), st.sampled_from([["SPY"], ["BTC-USD"]]),
+              st.sampled_from([None, ["orderbook"]])),
+    st.tuples(st.just("resync"), st.integers(0, 2), st.sampled_from(["SPY", "BTC-USD"])),
+)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_ACTION, max_size=25))
+def test_lines_shared_between_bots_are_each_bots_own_messages_encoded(actions):
+    """Three bots' views, each tick's encodings shared between them (as supervisors of one process share them):
+    every line is exactly what the bot's own view, sharing nothing, would have sent it; whatever each subscribed to,
+    resynced or dropped, and however the books changed."""
+    shared_views = [MarketView(["SPY", "BTC-USD"]) for _ in range(3)]
+    own_views = [MarketView(["SPY", "BTC-USD"]) for _ in range(3)]
+    for ts, action in enumerate(actions, start=1):
+        if action[0] == "tick":
+            books = [book(symbol, ts, bids, asks, last, volume) for symbol, bids, asks, last, volume in action[1]]
+            shared: dict = {}
+            for mine, own in zip(shared_views, own_views, strict=True):
+                assert mine.lines(books, shared) == [encode_line(m) for m in own.messages(books)]
+        else:
+            kind, who, *args = action
+            for view in (shared_views[who], own_views[who]):
+                getattr(view, kind)(*args)
+
 
 
 def test_a_book_for_an_unknown_symbol_is_a_host_bug():
