@@ -164,11 +164,13 @@ def backtest(
 def _read_feed(feed: str, catalog: Any, ruleset: Any, symbols: str | None, bot: Any, start: str | None,
                interval_s: int, ticks: int) -> list[Any]:
     """Every tick of the backtest's feed, checked: the bot's own symbols unless ``symbols`` names others."""
-    from arena.feeds import DEFAULT_START, open_feed
+    from arena.feeds import DEFAULT_START, ReplayFeed, open_feed
 
     wanted = [s.strip() for s in symbols.split(",") if s.strip()] if symbols else list(bot.symbols) or None
     source = open_feed(feed, catalog, wanted, start=_parse_start(start) or DEFAULT_START,
                        interval_ms=interval_s * 1000, ticks=ticks, extended_hours=ruleset.extended_hours)  # fmt: skip
+    if isinstance(source, ReplayFeed):
+        return source.read()  # the files read once, checked as validate() checks them
     source.validate()
     return list(source)
 

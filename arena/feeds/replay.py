@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import gc
 import heapq
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from itertools import groupby
 from operator import itemgetter
@@ -93,9 +93,18 @@ class ReplayFeed:
         return self._symbols
 
     def validate(self) -> None:
-        seen: dict[str, None] = {}
-        for _, _, _, book in self._events():
-            seen[book.symbol] = None
+        self._check_found(book.symbol for _, _, _, book in self._events())
+
+    def read(self) -> list[Tick]:
+        """Every tick, checked as :meth:`validate` checks them, from one reading of the files: for a caller that needs
+        them all before it starts (a backtest), instead of ``validate()`` and then reading them again."""
+        ticks = list(self)
+        self._check_found(book.symbol for tick in ticks for book in tick.books)
+        return ticks
+
+    def _check_found(self, symbols: Iterable[str]) -> None:
+        """The checks of the files as a whole, given the symbols found in them in order."""
+        seen = dict.fromkeys(symbols)
         for symbol in seen:
             pair = self._catalog[symbol].conversion
             if pair is not None and pair not in seen:

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from arena.engine.rules import Ruleset
-from arena.feeds import FeedError, ReplayFeed
+from arena.feeds import FeedError, FeedErrorCode, ReplayFeed
 from arena.feeds import calendars as cal
 from arena.feeds.csvfile import CsvFile
 from arena.runtime.backtest import run_backtest
@@ -74,3 +74,21 @@ def test_bars_that_share_a_moment_still_merge(tmp_path: Path, catalog):
                     "2013-01-02,AAPL,79.12,79.29,77.38,78.43,2000\n")  # fmt: skip
     ticks = list(ReplayFeed([path], catalog))
     assert [[b.symbol for b in t.books] for t in ticks] == [["AAPL", "ORCL"], ["AAPL", "ORCL"]]
+
+
+def test_read_gives_the_ticks_from_one_reading_and_the_checks_of_validate(tmp_path: Path, catalog, monkeypatch):
+    reads: list[Path] = []
+    rows = CsvFile.rows
+    monkeypatch.setattr(CsvFile, "rows", lambda self: reads.append(self.path) or rows(self))
+    assert ReplayFeed([EQUITIES_SAMPLE], catalog).read() == list(ReplayFeed([EQUITIES_SAMPLE], catalog))
+    assert reads == [EQUITIES_SAMPLE] * 2, "read() read the file once, as list() does"
+    feed = ReplayFeed([EQUITIES_SAMPLE], catalog)
+    feed.read()
+    assert feed.symbols == ("NVDA", "ORCL", "YHOO"), "the symbols found, as validate() finds them"
+    cross = tmp_path / "eurjpy.csv"
+    cross.write_text("ts,symbol,bid,ask,bid_size,ask_size\n"
+                     "2026-03-02T15:00:00Z,EURJPY,180.001,180.004,1000000,1000000\n")  # no USDJPY: refused
+    for check in (ReplayFeed.validate, ReplayFeed.read):
+        with pytest.raises(FeedError) as err:
+            check(ReplayFeed([cross], catalog))
+        assert err.value.code is FeedErrorCode.NO_CONVERSION_DATA
