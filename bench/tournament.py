@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import argparse
+import collections
 import importlib.util
 import itertools
 import json
@@ -74,6 +75,25 @@ def cpu_seconds() -> tuple[float, float, float]:
     return engine, host, sandboxes
 
 
+def memory_mib() -> tuple[float, float, float]:
+    """Proportional set size (MiB) now of (this process: the engine; its supervisor processes; the sandboxes: their
+    runtimes and bots). PSS shares each shared page among the processes mapping it, so the parts add up."""
+    supervisors = {c.pid for c in multiprocessing.active_children()}
+    engine = host = sandboxes = 0.0
+    for process in [psutil.Process(), *psutil.Process().children(recursive=True)]:
+        try:
+            pss = process.memory_full_info().pss / 2**20
+        except psutil.Error:  # exited meanwhile
+            continue
+        if process.pid == os.getpid():
+            engine += pss
+        elif process.pid in supervisors:
+            host += pss
+        else:
+            sandboxes += pss
+    return engine, host, sandboxes
+
+
 class Run(TypedDict):
     """One tournament's figures (``run``)."""
 
@@ -81,6 +101,7 @@ class Run(TypedDict):
     ticks: int
     supervisor_processes: int
     bots_finished: int
+    statuses: dict[str, int]
     startup_s: float
     ticks_per_second: float
     tick_p50_ms: float
@@ -89,6 +110,9 @@ class Run(TypedDict):
     engine_cpu_ms_per_bot_tick: float
     supervisor_cpu_ms_per_bot_tick: float
     sandbox_cpu_ms_per_bot_tick: float
+    engine_mib: float
+    supervisor_mib_per_bot: float
+    sandbox_mib_per_bot: float
     load_average: list[float]
 
 
@@ -97,21 +121,27 @@ def run(url: str, bots: int, ticks: int, processes: int) -> Run:
         EntrySpec(bot=f"{path.stem.replace('_', '-')}-{i}", path=str(path))
         for i, path in zip(range(bots), itertools.cycle(EXAMPLES), strict=False)
     ]
+    # Sandboxes start 8 at a time per host: a thousand bots take minutes to come up.
     spec = TournamentSpec(id=f"bench-{bots}", rules=RULES, feed="synthetic:1", ticks=ticks, entries=entries,
-                          tick_deadline_s=5.0, limits={"timeout": "600"})  # fmt: skip
+                          tick_deadline_s=5.0, limits={"timeout": "600"},
+                          start_timeout_s=max(60.0, bots / 2))  # fmt: skip
     stamps: list[float] = []
     durations: list[float] = []
     cpu: list[tuple[float, float, float]] = []
+    memory: list[tuple[float, float, float]] = []
 
     def on_tick(report: Any) -> None:
         if not stamps or len(stamps) == ticks - 1:  # the first tick and the last
             cpu.append(cpu_seconds())
+        if len(stamps) == ticks - 1:  # every bot still running (measured after the CPU: it costs some)
+            memory.append(memory_mib())
         stamps.append(time.perf_counter())
         durations.append(report.waited_s)
 
     started = time.perf_counter()
     standings, _ = run_local(url, spec, load_catalog(), on_tick=on_tick, processes=processes)
     finished = sum(1 for s in standings if s.status == "finished")
+    statuses = dict(collections.Counter(s.status for s in standings))
     elapsed = stamps[-1] - stamps[0]
     bot_ticks = bots * (len(stamps) - 1)
     engine_cpu, supervisor_cpu, sandbox_cpu = (b - a for a, b in zip(cpu[0], cpu[-1], strict=True))
@@ -120,6 +150,7 @@ def run(url: str, bots: int, ticks: int, processes: int) -> Run:
         "ticks": ticks,
         "supervisor_processes": processes,
         "bots_finished": finished,
+        "statuses": statuses,
         "startup_s": round(stamps[0] - started, 3),
         "ticks_per_second": (len(stamps) - 1) / elapsed,
         "tick_p50_ms": percentile(durations, 0.5) * 1000,
@@ -128,6 +159,9 @@ def run(url: str, bots: int, ticks: int, processes: int) -> Run:
         "engine_cpu_ms_per_bot_tick": round(1000 * engine_cpu / bot_ticks, 3),
         "supervisor_cpu_ms_per_bot_tick": round(1000 * supervisor_cpu / bot_ticks, 3),
         "sandbox_cpu_ms_per_bot_tick": round(1000 * sandbox_cpu / bot_ticks, 3),
+        "engine_mib": round(memory[0][0], 1),
+        "supervisor_mib_per_bot": round(memory[0][1] / bots, 2),
+        "sandbox_mib_per_bot": round(memory[0][2] / bots, 2),
         "load_average": [round(x, 2) for x in os.getloadavg()],
     }
 
