@@ -25,7 +25,7 @@ router = APIRouter(prefix="/api/v1/tournaments", tags=["spectators"],
                    responses=errors.responses(*errors.API_ERRORS, 404))
 
 TournamentId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")]
-_STREAM_ID = re.compile(r"\d{1,20}-\d{1,20}")
+STREAM_ID = r"^\d{1,20}-\d{1,20}$"  # a Redis stream id: where a spectator resumes
 BotId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 
 
@@ -123,9 +123,6 @@ async def bot_rank(
                       around=ranked[max(0, index - k) : index + k + 1])  # fmt: skip
 
 
-StreamId = Annotated[str | None, Query(pattern=r"^\d{1,20}-\d{1,20}$")]
-
-
 class EventStream(StreamingResponse):
     """Server-sent events for one spectator: `leaderboard` changes (id = resume point) and heartbeats, written by
     the hub (spectator_wire); ends when the client leaves or the hub ends the stream (the client reconnects with
@@ -139,6 +136,8 @@ class EventStream(StreamingResponse):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
         await send({"type": "http.response.body", "body": b"retry: 2000\n\n", "more_body": True})
+        # Each send above returns once the middleware has the message; it writes the headers before it takes the
+        # body, so the hub's writes, straight to the connection, follow the headers.
         sink = spectator_wire.event_sink(scope, send)
         SSE_CLIENTS.inc()
         try:
@@ -154,8 +153,8 @@ class EventStream(StreamingResponse):
 async def stream(
     request: Request,
     tournament: TournamentId,
-    last_event_id: Annotated[str | None, Header(pattern=r"^\d{1,20}-\d{1,20}$")] = None,
-    after: StreamId = None,
+    last_event_id: Annotated[str | None, Header(pattern=STREAM_ID)] = None,
+    after: Annotated[str | None, Query(pattern=STREAM_ID)] = None,
 ) -> Response:  # the stream, or the error envelope when the hub is full
     """Server-sent events: `leaderboard` changes (id = resume point) and a `heartbeat` at least every 15 s."""
     validate_tournament_id(tournament)
@@ -200,11 +199,10 @@ async def websocket(socket: WebSocket, tournament: str, after: str | None = None
     except ValueError:
         await socket.close(code=1008, reason="bad tournament id")
         return
-    if after is not None and not _STREAM_ID.fullmatch(after):
-        await socket.close(code=1008, reason="bad after: a stream id such as 1700000000000-0")
-        return
     state = socket.app.state.arena
     refusal = await _ws_refusal(socket, tournament)
+    if refusal is None and after is not None and not re.fullmatch(STREAM_ID, after):
+        refusal = 1008, "bad after: a stream id such as 1700000000000-0"
     if refusal is not None:  # accepted first so the client sees the close code (before, it is a bare 403)
         await socket.accept()
         await socket.close(code=refusal[0], reason=refusal[1][:120])

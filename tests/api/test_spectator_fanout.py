@@ -154,3 +154,12 @@ def test_where_the_transport_is_out_of_reach_a_spectator_is_relayed_through_asgi
         client.close()
     finally:
         server.stop()
+
+
+def test_a_websocket_resume_point_that_is_no_stream_id_is_refused_with_1008(served):
+    server, _, base = served
+    for after in ("abc", "1-2-3", "(1-0", "1" * 21 + "-0"):
+        with connect(f"ws://{base}/ws?after={after}") as socket, pytest.raises(ConnectionClosed) as closed:
+            socket.recv(timeout=5)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008, after
+    assert hub(server).readers() == {}  # refused before any reader started
