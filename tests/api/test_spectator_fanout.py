@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import time
 import warnings
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -163,3 +164,23 @@ def test_a_websocket_resume_point_that_is_no_stream_id_is_refused_with_1008(serv
             socket.recv(timeout=5)
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008, after
     assert hub(server).readers() == {}  # refused before any reader started
+
+
+def test_with_a_delay_live_and_resumed_changes_reach_spectators_only_once_that_old(api, redis_url):
+    server = api(spectator_delay_s=1.0, rate_limit=10_000)
+    open_tournament(server, T)
+    client = redis.Redis.from_url(redis_url)
+    publisher = LeaderboardPublisher(client, T, max_rate=1_000_000)
+    url = f"ws://127.0.0.1:{server.port}/api/v1/tournaments/{T}/leaderboard/ws"
+    publisher.changed({"early": 1.0}, 1)
+    arrivals: list[tuple[str, float]] = []
+    with connect(f"{url}?after=0-0") as resumed, connect(url) as live:
+        wait_until("both subscribed", lambda: hub(server).subscribers() == 2, within_s=10)
+        publisher.changed({"late": 2.0}, 2)
+        for socket, count in ((resumed, 2), (live, 1)):
+            for _ in range(count):
+                arrivals.append((json.loads(socket.recv(timeout=10))["id"], time.time()))
+    client.close()
+    assert len(arrivals) == 3
+    for stream_id, arrived in arrivals:  # a stream id's first part is when Redis added the change, in ms
+        assert arrived * 1000 >= int(stream_id.split("-")[0]) + 1000 - 1, (stream_id, arrived)
