@@ -8,8 +8,9 @@ bot's ``Supervisor`` (the sandboxed bots' own, arena.runtime.supervisor) over th
 process: the bot gets the same messages as a sandboxed bot, its lines are judged by the same code, its orders
 are stamped with its own tournament and account, and it joins the bus as any bot does. REST orders for the bot
 (``arena.api.remote``) reach it through a Redis list (``Inbox``), handed over before any ``done`` it sends after
-their ``202``. One connection per entry,
-for the whole run: a bot that disconnects is out, as a sandboxed bot that exits.
+their ``202``. One connection per entry at a time (its
+live mark in Redis is the claim); a bot whose connection drops may come back within the engine's grace and resumes
+at the latest tick (``arena.runtime.remote.CatchUp``); after it, it is out (docs/remote-bots.md).
 
 A refusal is an ``error`` message with its code, then a close: 4401 (authentication), 4403 (the tournament takes
 no remote bots), 4404 (no such tournament or remote entry), 4409 (not running, the bot out already (a no-show,
@@ -22,9 +23,10 @@ import asyncio
 import concurrent.futures
 import contextlib
 import json
+import secrets
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import redis
 from fastapi import APIRouter, WebSocket
@@ -41,11 +43,13 @@ from arena.runtime.remote import (
     CLOSE_NOT_FOUND,
     CLOSE_TOO_BIG,
     CLOSE_UNAUTHENTICATED,
+    LIVE_TTL_S,
     MAX_MESSAGE_BYTES,
     WINDOW,
     RemoteBot,
     RemoteSandbox,
 )
+from arena.runtime.remote import live_key as remote_live_key
 from arena.runtime.supervisor import HostFault, supervise
 from arena.store import tournaments as tournament_repo
 from arena.store.errors import NotFound
@@ -56,10 +60,11 @@ if TYPE_CHECKING:
     from arena.api.app import ArenaState  # which includes this module's router
 
 router = APIRouter(prefix="/api/v1", tags=["remote bots"])
-CLAIM_TTL_S = 86_400  # an entry's one connection: claimed for the run (a day at most)
 INBOX_MAX = 1_000  # REST orders waiting for a connection's supervisor to read them
 INBOX_TTL_S = 60  # what no connection reads goes away
-LIVE_TTL_S = 5  # the live mark outlasts its renewal (every second) by this much
+# The live mark is renewed only by the connection that holds it (its id in the mark).
+RENEW = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('expire', KEYS[1], ARGV[2]) end return 0"
+RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
 
 
 class Refusal(Exception):
@@ -96,24 +101,20 @@ def remote_entry(state: ArenaState, slug: str, bot: str, contestant_id: int) -> 
         return RemoteEntry(tournament.slug, entry.bot_key)
 
 
-def claim_key(entry: RemoteEntry) -> str:
-    return f"arena:{{{entry.tournament}}}:remote:{entry.bot_key}"
-
-
 def live_key(entry: RemoteEntry) -> str:
-    """Set while the entry's connection is open, on whichever API process holds it (renewed every second)."""
-    return claim_key(entry) + ":live"
+    """The entry's claim, set while its connection is open (``arena.runtime.remote.live_key``)."""
+    return remote_live_key(entry.tournament, entry.bot_key)
 
 
 def inbox_key(entry: RemoteEntry) -> str:
     """Lines for the entry's connection from REST calls, which any API process may answer (a list in Redis)."""
-    return claim_key(entry) + ":inbox"
+    return remote_live_key(entry.tournament, entry.bot_key).removesuffix(":live") + ":inbox"
 
 
 def staging_key(entry: RemoteEntry) -> str:
     """REST lines taken from the inbox and not yet handed to the supervisor: what a dead process leaves here, the
     entry's next connection hands over first."""
-    return claim_key(entry) + ":staging"
+    return inbox_key(entry).removesuffix(":inbox") + ":staging"
 
 
 class Inbox:
@@ -125,9 +126,9 @@ class Inbox:
     thread. Each line moves atomically (LMOVE) to a staging list and leaves it only once handed over, so a process
     dying between the two loses nothing: the entry's next connection hands the staged lines over first."""
 
-    def __init__(self, redis_url: str, entry: RemoteEntry, remote: RemoteBot) -> None:
+    def __init__(self, redis_url: str, entry: RemoteEntry, remote: RemoteBot, connection: str) -> None:
         self._client = connect(redis_url)
-        self._entry, self._remote = entry, remote
+        self._entry, self._remote, self._connection = entry, remote, connection
         self._lock = threading.Lock()
 
     def hand_over(self) -> None:
@@ -147,7 +148,10 @@ class Inbox:
         try:
             self.hand_over()  # what a connection before this one staged and never handed over
             while not self._remote.done:
-                client.set(live_key(entry), 1, ex=LIVE_TTL_S)
+                if not client.eval(RENEW, 1, live_key(entry), self._connection, LIVE_TTL_S):
+                    # Lost (Redis was away longer than the mark lives, another connection took it): this one ends.
+                    self._remote.end(Status.EXITED, "the connection lost its live mark", CLOSE_CONFLICT)
+                    return
                 if client.blmove(inbox_key(entry), staging_key(entry), 1, "LEFT", "RIGHT") is not None:
                     client.expire(staging_key(entry), INBOX_TTL_S)
                     self.hand_over()
@@ -155,7 +159,7 @@ class Inbox:
             pass  # Redis gone: the supervisor finds out too; REST orders wait for a live mark again
         finally:
             with contextlib.suppress(redis.RedisError):
-                client.delete(live_key(entry))
+                client.eval(RELEASE, 1, live_key(entry), self._connection)
             client.close()
 
 
@@ -182,19 +186,31 @@ async def gateway(socket: WebSocket, tournament: str, bot: str) -> None:
         if status is not None and status not in ("starting", "running"):  # the engine has it out already
             raise Refusal(CLOSE_CONFLICT, "ENTRY_OUT", f"bot {bot} is out of tournament {tournament} "
                                                        f"({status}): its orders would count for nothing")
-        if not await state.aredis.set(claim_key(entry), caller.key_id, nx=True, ex=CLAIM_TTL_S):
-            raise Refusal(CLOSE_CONFLICT, "ALREADY_CONNECTED", f"bot {bot} has connected to tournament "
-                                                               f"{tournament} already (one connection per run)")
+        connection = secrets.token_hex(8)
+        if not await state.aredis.set(live_key(entry), connection, nx=True, ex=LIVE_TTL_S):
+            raise Refusal(CLOSE_CONFLICT, "ALREADY_CONNECTED", f"bot {bot} is connected to tournament {tournament} "
+                                                               "already (one connection at a time; a dropped one "
+                                                               f"lets go within {LIVE_TTL_S} s)")
     except remote_auth.Refused as exc:
         await _refuse(socket, CLOSE_UNAUTHENTICATED, exc.code, exc.message)
         return
     except Refusal as exc:
         await _refuse(socket, exc.close, exc.code, exc.message)
         return
-    await _relay(socket, state, entry)
+    # A bot the engine has running already is coming back: its new supervisor resumes at the latest tick.
+    resume_at = await _latest_tick(state, entry) if status == "running" else 0
+    await _relay(socket, state, entry, connection, resume_at)
 
 
-async def _relay(socket: WebSocket, state: ArenaState, entry: RemoteEntry) -> None:
+async def _latest_tick(state: ArenaState, entry: RemoteEntry) -> int:
+    latest: list[Any] = await state.aredis.xrevrange(Bus(state.redis, entry.tournament).market_key, count=5) or []
+    for _id, fields in latest:
+        if b"n" in fields:
+            return int(fields[b"n"])
+    return 0
+
+
+async def _relay(socket: WebSocket, state: ArenaState, entry: RemoteEntry, connection: str, resume_at: int) -> None:
     """Run the entry's supervisor over the connection until either ends."""
     loop = asyncio.get_running_loop()
     credits = asyncio.Semaphore(WINDOW)  # messages received and not yet read by the supervisor
@@ -219,7 +235,7 @@ async def _relay(socket: WebSocket, state: ArenaState, entry: RemoteEntry) -> No
             await socket.close(code=code, reason=reason[:120])
 
     remote = RemoteBot(write, lambda code, reason: asyncio.run_coroutine_threadsafe(close(code, reason), loop),
-                       lambda: loop.call_soon_threadsafe(credits.release))  # fmt: skip
+                       lambda: loop.call_soon_threadsafe(credits.release), resume_at)  # fmt: skip
     peer = f"{socket.client.host}:{socket.client.port}" if socket.client else ""
     redis_url = state.settings.redis
 
@@ -235,7 +251,7 @@ async def _relay(socket: WebSocket, state: ArenaState, entry: RemoteEntry) -> No
 
     supervisor = threading.Thread(target=run, name=f"remote-{entry.bot_key}", daemon=True)
     supervisor.start()
-    inbox = Inbox(redis_url, entry, remote)
+    inbox = Inbox(redis_url, entry, remote, connection)
     relaying = threading.Thread(target=inbox.relay, name=f"inbox-{entry.bot_key}", daemon=True)
     relaying.start()
     code: int | None = None

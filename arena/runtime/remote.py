@@ -20,6 +20,7 @@ The gateway's event loop and the supervisor's threads meet here: the loop ``feed
 from __future__ import annotations
 
 import json
+import os
 import queue
 import threading
 import time
@@ -44,6 +45,25 @@ CLOSE_UNAUTHENTICATED = 4401  # no signature, a bad one, a stale timestamp, a re
 CLOSE_FORBIDDEN = 4403  # the tournament takes no remote bots
 CLOSE_NOT_FOUND = 4404  # no such tournament, or the key's contestant has no remote entry of that bot in it
 CLOSE_CONFLICT = 4409  # not running (yet, or any more), or this entry is connected already
+
+LIVE_TTL_S = 5  # a connection's live mark outlasts its renewal (every second) by this much
+GRACE_S = 30.0  # a remote bot whose connection dropped may come back within this long (ARENA_REMOTE_GRACE_S)
+DROPPED = "dropped"  # the ``connection`` its supervisor's report names: it may come back within the grace
+
+
+def live_key(tournament: str, bot: str) -> str:
+    """Set while a remote bot's connection is open, on whichever API process holds it (renewed every second, holding
+    that connection's id): the entry's claim, and the engine's sign that the bot is there."""
+    return f"arena:{{{tournament}}}:remote:{bot}:live"
+
+
+def grace_s() -> float:
+    """How long the engine keeps a remote bot whose connection dropped (``ARENA_REMOTE_GRACE_S``, 1 s to 1 h)."""
+    try:
+        return min(max(float(os.environ.get("ARENA_REMOTE_GRACE_S", GRACE_S)), 1.0), 3600.0)
+    except ValueError:
+        return GRACE_S
+
 
 Write = Callable[[bytes, float], None]  # send one message; raises ProtocolError (TIMEOUT, CLOSED)
 Close = Callable[[int, str], object]  # close the connection with a code and a reason; returns at once
@@ -88,8 +108,13 @@ class RemoteBot:
     """One remote bot's connection as the supervisor's process. ``feed`` and ``disconnected`` come from the
     gateway's event loop; everything else from the supervisor's threads."""
 
-    def __init__(self, write: Write, close: Close, taken: Callable[[], object]) -> None:
+    def __init__(self, write: Write, close: Close, taken: Callable[[], object], resume_at: int = 0) -> None:
+        """``resume_at``: the tick a returning bot's connection resumes at (0: a first connection). Its supervisor
+        is new and relays the tournament from the start; until that tick everything but the ``hello`` and the latest
+        ``portfolio`` is held back (``CatchUp``), so the bot sees where it stands, not the past."""
         self._write, self._close, self._taken = write, close, taken
+        self._catch_up = CatchUp(resume_at) if resume_at else None
+        self.description: dict[str, object] = {"runtime": "remote"}
         self._incoming: queue.Queue[tuple[bytes, bool] | None] = queue.Queue()
         self._done = threading.Event()
         self._lock = threading.Lock()
@@ -109,6 +134,10 @@ class RemoteBot:
         """The connection is gone: the bot's run is over. The bot left (it closed, or the network failed), unless the
         API process holding the connection closed it as it stopped: then the host is at fault, as when a bot host
         stops (the supervisor reports a CRASHED outcome as host_fault)."""
+        if self._done.is_set():
+            return
+        # It may come back (a fresh handshake) within the grace: the engine keeps it until then (docs/remote-bots.md).
+        self.description["connection"] = DROPPED
         if code == CLOSE_SERVICE_RESTART:
             self.end(Status.CRASHED, "the API process holding the remote bot's connection stopped", None)
         else:
@@ -126,6 +155,12 @@ class RemoteBot:
     def write(self, data: bytes, timeout: float) -> None:
         if self._done.is_set():
             raise ProtocolError(ProtocolError.CLOSED, "the remote bot's connection is closed")
+        if self._catch_up is not None:
+            data = self._catch_up.let_through(data)
+            if self._catch_up.over:
+                self._catch_up = None
+            if not data:
+                return
         self._write(data, timeout)
 
     @property
@@ -154,6 +189,44 @@ class RemoteBot:
                        reason=self._reason)  # fmt: skip
 
 
+class CatchUp:
+    """What a returning bot is sent while its new supervisor relays the tournament up to the tick it resumes at:
+    its ``hello``, then (with that tick) the latest ``portfolio`` held back and everything from that tick on. The
+    market data held back leaves gaps in the sequence numbers, so the bot asks for a ``resync`` and gets each book's
+    snapshot (protocol v1's own recovery)."""
+
+    def __init__(self, resume_at: int) -> None:
+        self.resume_at, self.over = resume_at, False
+        self._portfolio: bytes | None = None
+        self._greeted = False
+
+    def let_through(self, data: bytes) -> bytes:
+        lines = [line for line in data.split(b"\n") if line.strip()]
+        kept: list[bytes] = []
+        for i, line in enumerate(lines):
+            kind, n = _kind_and_tick(line)
+            if kind == "hello" and not self._greeted:
+                self._greeted = True
+                kept.append(line)
+            elif kind == "portfolio":
+                self._portfolio = line
+            elif (kind == "tick" and n >= self.resume_at) or kind == "end":
+                self.over = True
+                kept.extend([self._portfolio] if self._portfolio else [])
+                kept.extend(lines[i:])
+                break
+        return b"".join(line + b"\n" for line in kept)
+
+
+def _kind_and_tick(line: bytes) -> tuple[str, int]:
+    try:
+        message = json.loads(line)
+    except ValueError:
+        return "", 0
+    n = message.get("n")
+    return str(message.get("type", "")), n if isinstance(n, int) else 0
+
+
 class RemoteSandbox:
     """What the supervisor starts a remote bot with: the connection it already has."""
 
@@ -161,7 +234,10 @@ class RemoteSandbox:
         self._bot, self._peer = bot, peer
 
     def describe(self) -> dict[str, object]:
-        return {"runtime": "remote", "peer": self._peer or None}
+        """The bot's description, kept by its supervisor's report: ``connection`` is set to ``dropped`` if the
+        connection drops, which tells the engine the bot may come back."""
+        self._bot.description["peer"] = self._peer or None
+        return self._bot.description
 
     def start(self, path: str | Path, *, limits: Limits | None = None) -> RemoteBot:
         return self._bot

@@ -45,6 +45,7 @@ from arena.runtime.hosts import HostWatch
 from arena.runtime.journal import Journal, TickRecord, decode_request, encode_request
 from arena.runtime.leaderboard import Leaderboard, LeaderboardPublisher
 from arena.runtime.protocol import hello_message
+from arena.runtime.remote import DROPPED, grace_s, live_key
 from arena.runtime.updates import SessionWatch, Updates
 from sandbox import Limits
 from sandbox.limits import MiB
@@ -70,6 +71,7 @@ class TournamentConfig:
     end_timeout_s: float = 15.0
     snapshot_every: int = 50  # ticks between leaderboard history snapshots
     limits: Limits = field(default_factory=Limits)
+    remote_grace_s: float = field(default_factory=grace_s)  # how long a remote bot's dropped connection is waited for
 
     def __post_init__(self) -> None:
         check_id("tournament", self.id)
@@ -178,6 +180,11 @@ class Tournament:
         self.calendars = calendars_for(config.ticks, (catalog[s].venue for s in symbols))
         self.engine = Engine(catalog, self.calendars, rulesets={config.id: config.ruleset})
         self.bots: dict[str, BotState] = {}
+        self._remote = {entry.bot for entry in entries if entry.remote}
+        self._away: dict[str, float] = {}  # remote bot -> since when its connection is gone (the grace runs)
+        self._remote_checked = float("-inf")
+        self._dropped: dict[str, dict[str, Any]] = {}  # remote bot -> its supervisor's report of the drop
+        self._marked: set[str] = set()  # remote bots whose live mark was seen (a bot run without a gateway has none)
         for entry in entries:
             check_id("bot", entry.bot)
             self.engine.open_account(entry.bot, config.id)
@@ -236,6 +243,7 @@ class Tournament:
             if self._obey_commands():
                 done = n - 1
                 break
+            self._watch_remote(n)
             started = self.clock()
             self._watch_hosts(n)
             self._market(n, tick)
@@ -348,15 +356,15 @@ class Tournament:
         was read, the batch is the same whoever reads it: a takeover redoing this tick reads past the ``done``s
         the orders the bots sent in answer to the dead engine's results for it."""
         running = {b for b, s in self.bots.items() if s.status == "running"}
-        waiting = set(running)
+        waiting = running - self._watch_remote(n)  # a remote bot away is late: no orders this tick, no wait
         batch, self._carry = self._carry, []
         deadline = self.clock() + self.config.tick_deadline_s
         while waiting:
             remaining = deadline - self.clock()
             if remaining <= 0:
                 break
-            waiting -= self._watch_hosts(n)
-            for report in self._reports(block_ms=_ms(remaining)):
+            waiting -= self._watch_hosts(n) | self._watch_remote(n)
+            for report in self._reports(block_ms=_ms(min(remaining, 1.0) if self._remote else remaining)):
                 answered = report.bot in running and report.bot not in waiting
                 self._collect(report, self._carry if answered else batch)
                 if (report.kind == "done" and report.n == n) or report.kind == "ended":
@@ -410,6 +418,8 @@ class Tournament:
             self._after = reports[-1].id
         fresh = []
         for report in reports:
+            if report.kind == "ready" and report.bot in self._remote:
+                self._seen.pop(report.bot, None)  # a remote bot's new connection: its new supervisor counts from 1
             if report.q:
                 if report.q <= self._seen.get(report.bot, 0):
                     continue  # a second copy (a client's retry across a Redis restart)
@@ -421,7 +431,13 @@ class Tournament:
         state = self.bots.get(report.bot)
         if state is None:
             return  # not an entrant: ignored
-        if report.kind == "ended":
+        if report.kind == "ready" and report.bot in self._remote:
+            self._away.pop(report.bot, None)  # back within the grace
+        elif report.kind == "ended" and report.bot in self._remote and state.status == "running" and (
+                report.body.get("sandbox") or {}).get("connection") == DROPPED:  # fmt: skip
+            self._away.setdefault(report.bot, self.clock())  # it may come back within the grace
+            self._dropped[report.bot] = report.body
+        elif report.kind == "ended":
             self._out(report.bot, report.body.get("status", "ended"), report.body, report.n)
         elif state.status != "running":
             return  # a disqualified or ended bot's orders stop here
@@ -446,6 +462,35 @@ class Tournament:
                                                   **evidence}, n)  # fmt: skip
                     ended.add(bot)
         return ended
+
+    def _watch_remote(self, n: int) -> set[str]:
+        """The running remote bots whose connection is gone (its live mark lapsed: a dead API process, or their
+        supervisor said it dropped); those gone past the grace are out, ``disconnected``. Checked once a second."""
+        if not self._remote or self._replaying:
+            return set()
+        now = self.clock()
+        if now - self._remote_checked >= 1.0:
+            self._remote_checked = now
+            running = sorted(b for b in self._remote if self.bots[b].status == "running")
+            pipe = self.bus.client.pipeline(transaction=False)
+            for bot in running:
+                pipe.exists(live_key(self.config.id, bot))
+            for bot, live in zip(running, pipe.execute(), strict=True):
+                if live:
+                    self._marked.add(bot)
+                elif bot in self._marked:
+                    self._away.setdefault(bot, now)
+        for bot, since in list(self._away.items()):
+            if self.bots[bot].status != "running":
+                del self._away[bot]
+            elif now - since > self.config.remote_grace_s:
+                del self._away[bot]
+                dropped = self._dropped.pop(bot, {})
+                why = f" ({dropped['reason']})" if dropped.get("reason") else ""
+                reason = (f"its connection dropped{why} and it did not come back within "
+                          f"{self.config.remote_grace_s:g} s (the grace)")  # fmt: skip
+                self._out(bot, "disconnected", {**dropped, "status": "disconnected", "reason": reason}, n)
+        return set(self._away)
 
     def _out(self, bot: str, status: str, report: dict[str, Any], n: int) -> None:
         if not self._replaying:

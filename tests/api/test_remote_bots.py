@@ -34,6 +34,7 @@ from tests.processes import stop
 pytestmark = pytest.mark.sandbox  # `arena serve --embedded` starts a bot host, which runs as root
 
 SYMBOLS = ["BTC-USD", "ETH-USD"]
+GRACE_S = 20  # the engine's grace for a remote bot's dropped connection (ARENA_REMOTE_GRACE_S)
 BOT = textwrap.dedent('''
     """Buys BTC on its 2nd tick, ETH on its 5th, sells BTC on its 9th: a few orders and fills to score."""
     from arena_bot import Bot, main
@@ -62,7 +63,8 @@ BOT = textwrap.dedent('''
 
 
 class Site:
-    replica: Callable[[], str]  # starts another API process on the same state; its URL
+    replica: Callable[..., str]  # starts another API process on the same state (on ``port``, if given); its URL
+    processes: dict[str, subprocess.Popen[bytes]]  # each API process by its URL
     redis_url: str
 
     def __init__(self, url: str, key: str) -> None:
@@ -89,16 +91,20 @@ class Site:
             assert self.client.post(f"/admin/tournaments/{slug}/start", headers=self.admin).status_code == 200
         return spec
 
-    def gateway(self, slug: str, bot: str = "trader") -> str:
-        return f"{self.url.replace('http://', 'ws://')}/api/v1/gateway/{slug}/{bot}"
+    def gateway(self, slug: str, bot: str = "trader", via: str | None = None) -> str:
+        return f"{(via or self.url).replace('http://', 'ws://')}/api/v1/gateway/{slug}/{bot}"
 
-    def connect(self, slug: str, bot: str = "trader", **signing: Any) -> WebSocket:
-        url = self.gateway(slug, bot)
+    def connect(self, slug: str, bot: str = "trader", via: str | None = None, **signing: Any) -> WebSocket:
+        url = self.gateway(slug, bot, via)
         path = url.split("127.0.0.1", 1)[1].split(":", 1)[1].split("/", 1)[1]
         headers = signing.pop("headers", None) or signed_headers(signing.pop("key", self.key),
                                                                  signing.pop("secret", self.secret), "GET",
                                                                  "/" + path, **signing)  # fmt: skip
         return WebSocket(url, headers)
+
+    def entry(self, slug: str, bot: str) -> dict[str, Any]:
+        return next(e for e in self.client.get("/entries", headers=self.people["alice"]).json()["items"]
+                    if e["tournament"] == slug and e["bot_key"] == f"alice:{bot}")  # fmt: skip
 
     def status(self, slug: str) -> str:
         return self.client.get(f"/admin/tournaments/{slug}", headers=self.admin).json()["status"]
@@ -123,26 +129,27 @@ def _site(tmp: Path, redis_url: str) -> Iterator[Site]:
     database = f"sqlite:///{tmp / 'arena.db'}"
     key = admin_key(database)  # migrates and creates the first admin
     env = os.environ | {"ARENA_DATABASE_URL": database, "ARENA_REDIS_URL": redis_url,
-                        "ARENA_DATA_DIR": str(tmp / "data"), "ARENA_RATE_LIMIT": "1000000"}  # fmt: skip
-    processes: list[subprocess.Popen[bytes]] = []
+                        "ARENA_DATA_DIR": str(tmp / "data"), "ARENA_RATE_LIMIT": "1000000",
+                        "ARENA_REMOTE_GRACE_S": str(GRACE_S)}  # fmt: skip
+    processes: dict[str, subprocess.Popen[bytes]] = {}
 
-    def serve(*args: str) -> str:
+    def serve(*args: str, port: int | None = None) -> str:
         """Another `arena serve` on the same database, Redis and data dir (a replica); its URL."""
-        port = free_port()
+        port = port or free_port()
         log = tmp / f"serve-{port}.log"
-        processes.append(subprocess.Popen([str(Path(sys.executable).parent / "arena"), "serve", "--port", str(port),
-                                           *args], env=env, stdout=subprocess.DEVNULL, stderr=log.open("wb"),
-                                          start_new_session=True))  # fmt: skip
         url = f"http://127.0.0.1:{port}"
+        processes[url] = subprocess.Popen([str(Path(sys.executable).parent / "arena"), "serve", "--port", str(port),
+                                           *args], env=env, stdout=subprocess.DEVNULL, stderr=log.open("ab"),
+                                          start_new_session=True)  # fmt: skip
         wait_until(f"arena serve on {url}; its log: {log}", lambda: _up(url), 60)
         return url
 
     try:
         site = Site(serve("--embedded"), key)
-        site.replica, site.redis_url = serve, redis_url
+        site.replica, site.processes, site.redis_url = serve, processes, redis_url
         yield site
     finally:
-        for process in processes:
+        for process in processes.values():
             stop(process)
 
 
@@ -478,3 +485,69 @@ def test_a_bot_the_engine_has_out_cannot_connect_again(site: Site) -> None:
     assert refusal(site.connect("practice-dq")) == ("ENTRY_OUT", 4409)
     ws.close()
     held.close()
+
+
+SAYS_WHERE_IT_STANDS = """
+    def on_end(self):
+        import json
+        print(json.dumps({**{s: self.portfolio.position(s) for s in self.symbols}, "stale": sorted(self._resyncing),
+                          "books": sorted(self.books)}))
+"""
+
+
+def test_a_remote_bot_reconnects_after_its_api_process_is_killed_and_one_that_does_not_is_out(site: Site,
+                                                                                              tmp_path: Path) -> None:
+    """The API process holding two remote bots' connections is killed (SIGKILL) and started again on its port: the
+    SDK bot reconnects (a fresh signed handshake) and plays on to the end with its three trades; a bot that never
+    comes back is out, ``disconnected``, once the grace has passed. A holder on the other API process answers no
+    tick, so each lasts its deadline and the tournament outlasts the outage."""
+    site.tournament("practice-back", {"practice": True}, ticks=60, deadline_s=1.0, start=False)
+    for bot in ("ghost", "holder"):
+        entered = site.client.post("/tournaments/practice-back/entries", json={"bot": bot, "remote": True},
+                                   headers=site.people["alice"])  # fmt: skip
+        assert entered.status_code == 201, entered.text
+    assert site.client.post("/admin/tournaments/practice-back/start", headers=site.admin).status_code == 200
+    port = free_port()
+    doomed = site.replica(port=port)
+    holder = site.connect("practice-back", bot="holder")
+    until(messages(holder), "hello")
+    holder.send('{"type": "done", "n": 0}\n')
+    ghost = site.connect("practice-back", bot="ghost", via=doomed)
+    ghost_stream = messages(ghost)
+    until(ghost_stream, "hello")
+    ghost.send('{"type": "done", "n": 0}\n')
+    bot_file = tmp_path / "trader.py"  # the Trader, saying at the end where it stands
+    bot_file.write_text(BOT.replace("\n\nif __name__", SAYS_WHERE_IT_STANDS + "\n\nif __name__"))
+    env = os.environ | {"ARENA_GATEWAY": site.gateway("practice-back", via=doomed), "ARENA_KEY": site.key,
+                        "ARENA_SECRET": site.secret, "ARENA_RECONNECT_S": "60"}  # fmt: skip
+    trader = subprocess.Popen([sys.executable, str(bot_file)], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE)  # fmt: skip
+    try:
+        progress = lambda: site.client.get("/tournaments/practice-back").json()["progress"] or {}  # noqa: E731
+        wait_until("tick 3", lambda: progress().get("tick", 0) >= 3, 60)
+        site.processes[doomed].kill()  # SIGKILL: no close frame, no goodbye to the engine
+        site.processes[doomed].wait()
+        killed = progress()
+        site.replica(port=port)  # the same address again
+        out, err = trader.communicate(timeout=180)
+        assert trader.returncode == 0, err.decode()[-3000:]
+        assert b"reconnected to the gateway; resuming" in err, err.decode()[-3000:]
+    finally:
+        if trader.poll() is None:
+            trader.kill()
+            trader.wait()
+    site.finished("practice-back")
+    back = site.entry("practice-back", "trader")
+    assert back["status"] == "finished", back  # not out: it came back within the grace
+    fills = site.client.get(f"/entries/{back['id']}/fills", headers=site.people["alice"]).json()["items"]
+    assert [f["client_order_id"] for f in fills] == ["o1", "o2", "o3"]  # the same bot went on: no second o1
+    assert fills[-1]["ts"] > killed["ts"]  # traded after the outage
+    # Its view at the end: the portfolio it was sent, and every book in sequence again (resynced after the gap).
+    assert json.loads(out.decode().splitlines()[-1]) == {"BTC-USD": 0.25, "ETH-USD": 4.0, "stale": [],
+                                                          "books": SYMBOLS}  # fmt: skip
+    gone = site.entry("practice-back", "ghost")
+    assert gone["status"] == "out" and gone["end_classification"] == "disconnected", (gone, killed)
+    logs = site.client.get(f"/entries/{gone['id']}/logs", headers=site.people["alice"]).json()
+    assert f"within {GRACE_S} s" in (logs.get("end_reason") or ""), logs
+    holder.close()
+

@@ -377,6 +377,10 @@ class Bot:
         elif kind == "order_update":
             self._on_order_update(message)
         elif kind == "hello":
+            again = bool(self.info)  # a remote bot's resumed connection: the same bot goes on
+            if again:  # its books are stale and the host's new sequence numbers are not theirs: snapshots anew
+                self.books.clear()
+                self._resyncing.clear()
             self.info = message
             self.portfolio.cash = self.portfolio.nav = float(message.get("balance", 0.0))
             entries = message.get("instruments") or []
@@ -390,7 +394,8 @@ class Bot:
                 # With the pairs that convert their currencies to USD, which valuing them needs.
                 pairs = (i.conversion for s in self.symbols if (i := self.instruments.get(s)) and i.conversion)
                 self.subscribe(dict.fromkeys((*self.symbols, *pairs)), self.channels)
-            self.on_start(message)
+            if not again:
+                self.on_start(message)
         elif kind == "risk.margin_warning":
             warning = MarginWarning(
                 int(message.get("ts", self.now)),

@@ -11,10 +11,11 @@ import os
 import sys
 
 from arena_bot.bot import Bot
-from arena_bot.remote import connect
+from arena_bot.remote import PATIENCE_S, connect
 from arena_bot.runner import run
 
 GATEWAY, KEY, SECRET = "ARENA_GATEWAY", "ARENA_KEY", "ARENA_SECRET"
+PATIENCE = "ARENA_RECONNECT_S"  # how long a dropped remote bot tries to reconnect (seconds; connect's default)
 
 
 def main(bot: type[Bot] | Bot, *, raise_errors: bool = False) -> int:
@@ -28,4 +29,9 @@ def main(bot: type[Bot] | Bot, *, raise_errors: bool = False) -> int:
         print(f"arena_bot: {GATEWAY} is set but {' and '.join(missing)} is not: set the API key and secret "
               "the site showed when the remote key was made", file=sys.stderr)  # fmt: skip
         return 2
-    return connect(gateway, os.environ[KEY], os.environ[SECRET], bot, raise_errors=raise_errors)
+    try:
+        patience = float(os.environ.get(PATIENCE) or PATIENCE_S)
+    except ValueError:
+        print(f"arena_bot: {PATIENCE} must be a number of seconds", file=sys.stderr)
+        return 2
+    return connect(gateway, os.environ[KEY], os.environ[SECRET], bot, raise_errors=raise_errors, patience_s=patience)

@@ -27,6 +27,7 @@ import contextlib
 import hashlib
 import hmac
 import os
+import random
 import secrets
 import socket
 import struct
@@ -36,12 +37,19 @@ from typing import BinaryIO, TextIO, cast
 from urllib.parse import urlsplit
 
 from arena_bot.bot import Bot
-from arena_bot.runner import _loop
+from arena_bot.runner import _loop, _report
 
 SCHEME = "ARENA-HMAC-SHA256"
 _GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 §1.3
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024  # one host message (a tick's batch): far above any real one
 _HEADER_BYTES = 16 * 1024
+PATIENCE_S = 120.0  # how long a dropped bot keeps trying to reconnect, by default
+# Closes that end the bot's run for good: the tournament ended (1000), the host cut it off (1008) or it sent too big a
+# message (1009). Any other way a connection ends (no close at all: a dead API process; 1012: one stopping) is a
+# drop, and the bot reconnects.
+FINAL_CLOSES = (1000, 1008, 1009)
+# Refusals worth retrying while reconnecting: the dead connection's live mark lapses within seconds; a rate limit.
+RETRY_REFUSALS = ("ALREADY_CONNECTED", "RATE_LIMITED", "HANDSHAKE_FAILED", "CLOSED")
 
 
 class GatewayRefused(ConnectionError):
@@ -174,11 +182,13 @@ def _mask(payload: bytes, mask: bytes) -> bytes:
 class _Reader:
     """The connection as the runner's input: ``readline`` hands out the lines of each message in turn."""
 
-    def __init__(self, ws: WebSocket) -> None:
+    def __init__(self, ws: WebSocket, greeting: str = "", err: TextIO | None = None) -> None:
         self._ws = ws
+        self._greeting, self._err = greeting, err  # said once the host greets the bot (a resumed connection's)
         self._lines: list[bytes] = []
         self.first_error: bytes | None = None  # a refusal's error message, sent before any hello
         self.greeted = False
+        self.ended = False  # the host sent ``end``: the tournament is over for this bot
 
     def readline(self, limit: int = -1) -> bytes:
         while not self._lines:
@@ -188,9 +198,13 @@ class _Reader:
             self._lines = [line + b"\n" for line in message.split(b"\n") if line.strip()]
             if not self.greeted and self._lines:
                 self.greeted = b'"hello"' in self._lines[0]
+                if self.greeted and self._greeting and self._err is not None:
+                    print(self._greeting, file=self._err)
                 if not self.greeted and b'"error"' in self._lines[0] and self.first_error is None:
                     self.first_error = self._lines[0]
-        return self._lines.pop(0)
+        line = self._lines.pop(0)
+        self.ended = self.ended or line.startswith(b'{"type":"end"')
+        return line
 
 
 class _Writer:
@@ -210,20 +224,71 @@ class _Writer:
 
 
 def connect(url: str, key: str, secret: str, bot: type[Bot] | Bot, *, raise_errors: bool = False,
-            stderr: TextIO | None = None, timeout: float = 30.0) -> int:  # fmt: skip
+            stderr: TextIO | None = None, timeout: float = 30.0, patience_s: float = PATIENCE_S,
+            backoff_s: float = 0.25, backoff_cap_s: float = 8.0) -> int:  # fmt: skip
     """Run ``bot`` (a Bot subclass or instance) against the gateway at ``url`` until the tournament ends; returns 0
-    (1 if ``raise_errors`` and a callback raised). Raises GatewayRefused when the gateway turns the bot away."""
+    (1 if ``raise_errors`` and a callback raised; 3 if a dropped connection could not be resumed within
+    ``patience_s``). Raises GatewayRefused when the gateway turns the bot away at first.
+
+    A connection that drops (the API process holding it died or stopped, the network failed) is resumed: the bot
+    reconnects with a fresh signed handshake, after a backoff doubling from ``backoff_s`` to ``backoff_cap_s`` with
+    jitter, for at most ``patience_s``. The same bot instance goes on: the host sends ``hello`` again (``on_start`` is
+    not called twice), its latest ``portfolio``, and the tick it resumes at; the books resync by sequence number.
+    The host keeps a dropped bot for its grace (docs/remote-bots.md); the ticks it misses meanwhile it has no orders
+    in."""
+    err = stderr or sys.stderr
+    try:
+        instance = bot() if isinstance(bot, type) else bot
+    except Exception:
+        _report(err, "the bot could not be created")
+        return 1
+    parts = urlsplit(url)
+    resuming, delay, give_up = False, backoff_s, float("inf")
+    while True:
+        reader: _Reader | None = None
+        status: int | None = None
+        try:
+            ws = WebSocket(url, signed_headers(key, secret, "GET", parts.path or "/", parts.query), timeout=timeout)
+            reader = _Reader(ws, "arena: reconnected to the gateway; resuming" if resuming else "", err)
+            try:
+                status = _loop(instance, cast(BinaryIO, reader), cast(BinaryIO, _Writer(ws)), err, raise_errors)
+            finally:
+                ws.close()
+            if not reader.greeted:
+                error = _json_object(reader.first_error)
+                raise GatewayRefused(str(error.get("code", "CLOSED")), str(error.get("message", ws.close_reason
+                                     or "closed")), ws.close_code)  # fmt: skip
+        except GatewayRefused as exc:
+            if not resuming:
+                raise
+            if exc.code == "TOURNAMENT_NOT_RUNNING":
+                return 0  # it ended while the bot was away
+            if exc.code not in RETRY_REFUSALS:
+                raise
+        except OSError as exc:  # refused, reset, unreachable: the API process is away
+            if not resuming and reader is None:
+                raise
+            print(f"arena: the gateway connection failed: {exc}", file=err)
+        else:
+            if reader.ended or ws.close_code in FINAL_CLOSES or status == 1:
+                return status
+            print(f"arena: the gateway connection dropped (close code {ws.close_code}); reconnecting", file=err)
+        if reader is not None and reader.greeted:  # it had resumed: a new drop gets the whole patience again
+            delay, give_up = backoff_s, float("inf")
+        resuming = True
+        give_up = min(give_up, time.monotonic() + patience_s)
+        if time.monotonic() >= give_up:
+            print(f"arena: could not reconnect to the gateway within {patience_s:g} s; giving up", file=err)
+            return 3
+        time.sleep(min(delay, backoff_cap_s) * random.uniform(0.5, 1.0))  # backoff with jitter between attempts
+        delay *= 2
+
+
+def _json_object(line: bytes | None) -> dict[str, object]:
     import json
 
-    parts = urlsplit(url)
-    ws = WebSocket(url, signed_headers(key, secret, "GET", parts.path or "/", parts.query), timeout=timeout)
-    reader = _Reader(ws)
     try:
-        status = _loop(bot, cast(BinaryIO, reader), cast(BinaryIO, _Writer(ws)), stderr or sys.stderr, raise_errors)
-    finally:
-        ws.close()
-    if not reader.greeted:
-        error = json.loads(reader.first_error) if reader.first_error else {}
-        raise GatewayRefused(error.get("code", "CLOSED"), error.get("message", ws.close_reason or "closed"),
-                             ws.close_code)  # fmt: skip
-    return status
+        value = json.loads(line) if line else {}
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
