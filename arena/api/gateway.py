@@ -43,6 +43,7 @@ from arena.runtime.remote import (
     CLOSE_NOT_FOUND,
     CLOSE_TOO_BIG,
     CLOSE_UNAUTHENTICATED,
+    DROPPED,
     LIVE_TTL_S,
     MAX_MESSAGE_BYTES,
     WINDOW,
@@ -149,7 +150,9 @@ class Inbox:
             self.hand_over()  # what a connection before this one staged and never handed over
             while not self._remote.done:
                 if not client.eval(RENEW, 1, live_key(entry), self._connection, LIVE_TTL_S):
-                    # Lost (Redis was away longer than the mark lives, another connection took it): this one ends.
+                    # Lost (Redis was away longer than the mark lives): this connection ends as a drop, so the
+                    # bot may come back within the grace rather than be out.
+                    self._remote.description["connection"] = DROPPED
                     self._remote.end(Status.EXITED, "the connection lost its live mark", CLOSE_CONFLICT)
                     return
                 if client.blmove(inbox_key(entry), staging_key(entry), 1, "LEFT", "RIGHT") is not None:

@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -510,8 +511,11 @@ def test_a_remote_bot_reconnects_after_its_api_process_is_killed_and_one_that_do
     port = free_port()
     doomed = site.replica(port=port)
     holder = site.connect("practice-back", bot="holder")
-    until(messages(holder), "hello")
+    held = messages(holder)
+    until(held, "hello")
     holder.send('{"type": "done", "n": 0}\n')
+    # It reads on (answering the server's WebSocket pings, or its connection would drop) and never sends done.
+    threading.Thread(target=lambda: all(True for _ in held), daemon=True).start()
     ghost = site.connect("practice-back", bot="ghost", via=doomed)
     ghost_stream = messages(ghost)
     until(ghost_stream, "hello")
