@@ -502,7 +502,7 @@ def test_a_remote_bot_reconnects_after_its_api_process_is_killed_and_one_that_do
     SDK bot reconnects (a fresh signed handshake) and plays on to the end with its three trades; a bot that never
     comes back is out, ``disconnected``, once the grace has passed. A holder on the other API process answers no
     tick, so each lasts its deadline and the tournament outlasts the outage."""
-    site.tournament("practice-back", {"practice": True}, ticks=60, deadline_s=1.0, start=False)
+    site.tournament("practice-back", {"practice": True}, ticks=45, deadline_s=1.0, start=False)
     for bot in ("ghost", "holder"):
         entered = site.client.post("/tournaments/practice-back/entries", json={"bot": bot, "remote": True},
                                    headers=site.people["alice"])  # fmt: skip
