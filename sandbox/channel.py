@@ -114,20 +114,33 @@ class JsonLineChannel:
         for the next call. For one thread serving many bots, which must never wait for any one of them.
         Returns the bytes still queued (a bot that stops reading makes it grow: the caller bounds it).
         Raises ProtocolError(CLOSED) once the bot's stdin is closed."""
-        with self._write_lock:
-            if self._input_closed:
-                raise ProtocolError(ProtocolError.CLOSED, "the bot's stdin is closed")
-            self._outbox += data
-            while self._outbox:
-                try:
-                    written = os.write(self._wfd, self._outbox)
-                except BlockingIOError:
-                    break
-                except OSError as error:
-                    raise ProtocolError(ProtocolError.CLOSED, f"the bot's stdin is closed ({error})") from None
-                del self._outbox[:written]
-                self.bytes_sent += written
-            return len(self._outbox)
+        try:
+            with self._write_lock:
+                if self._input_closed:
+                    raise ProtocolError(ProtocolError.CLOSED, "the bot's stdin is closed")
+                self._outbox += data
+                while self._outbox:
+                    try:
+                        written = os.write(self._wfd, self._outbox)
+                    except BlockingIOError:
+                        break
+                    except OSError as error:
+                        raise ProtocolError(ProtocolError.CLOSED, f"the bot's stdin is closed ({error})") from None
+                    del self._outbox[:written]
+                    self.bytes_sent += written
+                return len(self._outbox)
+        finally:
+            if self._input_closed:  # close_input came while this call was writing: close the fd now
+                self._close_writer()
+
+    def flush_queued(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` for the bot to take what ``queue_bytes`` left queued; True once it has. The lock is
+        held only while writing, so the thread serving the other bots never waits here for this one."""
+        deadline = time.monotonic() + timeout
+        while self.queue_bytes():
+            if not _wait(self._wfd, select.POLLOUT, deadline):
+                return False
+        return True
 
     def _write(self, view: memoryview, deadline: float | None, timeout: float | None) -> None:
         if self._input_closed:

@@ -87,23 +87,34 @@ class Relay:
     def attach(self, supervisor: Relayed) -> None:
         """Carry ``supervisor``'s bot from now on (its hello is sent; its streams are read from its cursors)."""
         with self._lock:
+            if self._wake is None:
+                self._wake = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)  # (out of fds: raises, nothing changed)
             self._attached.append(supervisor)
-            starting = [f for f, running in ((self._market_loop, self._market_running),
-                                             (self._pipe_loop, self._pipes_running)) if not running]  # fmt: skip
-            self._market_running = self._pipes_running = True
-            if self._pipes_running and self._wake is None:
-                self._wake = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+            starting = [(loop, flag) for loop, flag, running in (
+                (self._market_loop, "_market_running", self._market_running),
+                (self._pipe_loop, "_pipes_running", self._pipes_running)) if not running]  # fmt: skip
+            for loop, flag in starting:
+                try:
+                    threading.Thread(target=loop, name=f"relay-{self.bus.tournament}-{loop.__name__}",
+                                     daemon=True).start()  # fmt: skip
+                except RuntimeError:  # no thread to be had: this bot cannot be carried (the others still are)
+                    self._attached.remove(supervisor)
+                    raise
+                setattr(self, flag, True)
             self._nudge()
-        for loop in starting:
-            threading.Thread(target=loop, name=f"relay-{self.bus.tournament}-{loop.__name__}", daemon=True).start()
 
     def detach(self, supervisor: Relayed) -> None:
-        """Stop carrying ``supervisor``'s bot, once the reports it made are sent."""
+        """Stop carrying ``supervisor``'s bot, once the reports it made are sent (if Redis refuses them, past the
+        client's retries, the bot's run is the host's fault)."""
         with self._lock:
             if supervisor in self._attached:
                 self._attached.remove(supervisor)
             self._nudge()
-        self.flush()
+            self._retire()  # (only when nothing is attached and no thread runs)
+        try:
+            self.flush()
+        except redis.RedisError as exc:
+            supervisor.host_failed(exc)
 
     def queue(self, write: Write) -> None:
         """A report (or usage figure) to send with this round's pipeline."""
@@ -111,15 +122,22 @@ class Relay:
             self._queued.append(write)
 
     def flush(self) -> None:
-        """Send the queued reports, in one pipeline, in the order they were queued."""
+        """Send the queued reports, in one pipeline, in the order they were queued. If Redis fails them they stay
+        queued, first, for the next flush: sent twice, a report is dropped by its number, a usage figure rewritten."""
         with self._flush_lock:
             with self._queue_lock:
                 writes, self._queued = self._queued, []
-            if writes:
+            if not writes:
+                return
+            try:
                 pipe = self.client.pipeline(transaction=False)
                 for write in writes:
                     write(pipe)
                 pipe.execute()
+            except BaseException:
+                with self._queue_lock:
+                    self._queued[:0] = writes
+                raise
 
     def _nudge(self) -> None:
         self._changed.set()
@@ -131,30 +149,43 @@ class Relay:
     # -- the streams: one read for every bot ----------------------------------------------------
 
     def _market_loop(self) -> None:
+        stopped = False
+        try:
+            while (serving := self._serving()) is not None:
+                try:
+                    self._read_streams(serving)
+                except Exception as exc:  # a fault of the host's: these bots cannot play on, the relay goes on
+                    self._fail(serving, exc)
+            stopped = True
+        finally:
+            if not stopped:  # an exception got out (KeyboardInterrupt, say): the next attach starts another
+                with self._lock:
+                    self._stopped("_market_running")
+
+    def _serving(self) -> list[Relayed] | None:
+        """The bots to read for (None: no bot is attached any more, and the thread has stopped: the next attach
+        starts another)."""
         while True:
             with self._lock:
                 if not self._attached:
-                    self._market_running = False
-                    self._retire()
-                    return
+                    self._stopped("_market_running")
+                    return None
                 serving = [s for s in self._attached if not s.finale.is_set()]
                 self._changed.clear()
-            if not serving:
-                self._changed.wait(READ_BLOCK_MS / 1000)
-                continue
-            after = min((s.after_market for s in serving), key=_position)
-            block = BACKLOG_BLOCK_MS if any(s.backlog for s in serving) else READ_BLOCK_MS
-            try:
-                market, batches = self.bus.read_for_bots(after, {s.bot: s.after_bot for s in serving}, block)
-            except redis.RedisError as exc:  # past the client's own retries: these bots cannot play on
-                self._fail(serving, exc)
-                continue
-            for supervisor in serving:
-                mine = market
-                if supervisor.after_market != after:  # it started later, or is ahead of a newcomer
-                    mine = [e for e in market if _position(e[0]) > _position(supervisor.after_market)]
-                self._deliver(supervisor, mine, batches.get(supervisor.bot, []))
-            self._flush_or_fail(serving)
+            if serving:
+                return serving
+            self._changed.wait(READ_BLOCK_MS / 1000)
+
+    def _read_streams(self, serving: list[Relayed]) -> None:
+        after = min((s.after_market for s in serving), key=_position)
+        block = BACKLOG_BLOCK_MS if any(s.backlog for s in serving) else READ_BLOCK_MS
+        market, batches = self.bus.read_for_bots(after, {s.bot: s.after_bot for s in serving}, block)
+        for supervisor in serving:
+            mine = market
+            if supervisor.after_market != after:  # it started later, or is ahead of a newcomer
+                mine = [e for e in market if _position(e[0]) > _position(supervisor.after_market)]
+            self._deliver(supervisor, mine, batches.get(supervisor.bot, []))
+        self._flush_or_fail(serving)
 
     def _deliver(self, supervisor: Relayed, market: list[tuple[str, Fields]],
                  batches: list[tuple[str, list[dict[str, Any]]]]) -> None:
@@ -166,10 +197,8 @@ class Relay:
                 supervisor.finale.set()
         except ProtocolError as exc:  # the bot stopped reading its input
             supervisor.cut(f"protocol: {exc}")
-            supervisor.finale.set()
         except Exception as exc:  # a fault of the host's (not the bot's): this bot is out, the others go on
             supervisor.host_failed(exc)
-            supervisor.finale.set()
 
     # -- the pipes: one poll for every bot -------------------------------------------------------
 
@@ -180,12 +209,13 @@ class Relay:
             wake = self._wake[0]
         poller.register(wake, select.POLLIN)
         polled: dict[int, Relayed] = {}
+        stopped = False
         try:
             while True:
                 with self._lock:
                     if not self._attached:
-                        self._pipes_running = False
-                        self._retire()
+                        self._stopped("_pipes_running")
+                        stopped = True
                         return
                     if self._pipes_changed:  # (rare) a bot attached, left or finished writing
                         self._pipes_changed = False
@@ -195,26 +225,32 @@ class Relay:
                         for fd in wanted.keys() - polled.keys():
                             poller.register(fd, select.POLLIN)
                         polled = wanted
-                ready = poller.poll(POLL_MS)
-                # The bots answer a tick one after another: their lines are gathered for a moment (while more keep
-                # coming) so that their reports go out in one pipeline, not one each.
-                until = time.monotonic() + GATHER_S
-                while ready:
-                    for fd, _events in ready:
-                        if fd == wake:
-                            os.read(wake, 4096)
-                        elif (supervisor := polled.get(fd)) is not None and not supervisor.drained.is_set():
-                            self._read(supervisor)
-                    if self._pipes_changed or (left := _ms_left(until)) == 0:
-                        break
-                    ready = poller.poll(left)
-                self._flush_or_fail(list(polled.values()))
+                try:
+                    self._read_pipes(poller, wake, polled)
+                except Exception as exc:  # a fault of the host's: these bots cannot play on, the relay goes on
+                    self._fail(list(polled.values()), exc)
+                    for supervisor in polled.values():
+                        self._drained(supervisor)
         finally:
-            with self._lock:
-                if self._wake is not None and not self._pipes_running:
-                    for fd in self._wake:
-                        os.close(fd)
-                    self._wake = None
+            if not stopped:  # an exception got out (KeyboardInterrupt, say): the next attach starts another
+                with self._lock:
+                    self._stopped("_pipes_running")
+
+    def _read_pipes(self, poller: select.poll, wake: int, polled: dict[int, Relayed]) -> None:
+        ready = poller.poll(POLL_MS)
+        # The bots answer a tick one after another: their lines are gathered for a moment (while more keep
+        # coming) so that their reports go out in one pipeline, not one each.
+        until = time.monotonic() + GATHER_S
+        while ready:
+            for fd, _events in ready:
+                if fd == wake:
+                    os.read(wake, 4096)
+                elif (supervisor := polled.get(fd)) is not None and not supervisor.drained.is_set():
+                    self._read(supervisor)
+            if self._pipes_changed or (left := _ms_left(until)) == 0:
+                break
+            ready = poller.poll(left)
+        self._flush_or_fail(list(polled.values()))
 
     def _read(self, supervisor: Relayed) -> None:
         """What the bot has written so far; at its end (or a host fault reading it), its output is drained."""
@@ -222,22 +258,35 @@ class Relay:
             lines, ended = supervisor.output().ready_lines()
             for size, item in lines:
                 supervisor.take(size, item)
-        except OSError as exc:
+        except Exception as exc:  # OSError reading the pipe, say: the host's fault, and this bot's alone
             supervisor.host_failed(exc)
             ended = True
         if ended:
-            supervisor.drained.set()
-            self._pipes_changed = True
+            self._drained(supervisor)
+
+    def _drained(self, supervisor: Relayed) -> None:
+        supervisor.drained.set()
+        self._pipes_changed = True
+
+    def _stopped(self, flag: str) -> None:
+        """(Under the lock) a thread ends (no bot left, or a fault that escaped it): a later attach starts it
+        again."""
+        setattr(self, flag, False)
+        if flag == "_pipes_running" and self._wake is not None:
+            for fd in self._wake:
+                os.close(fd)
+            self._wake = None
+        self._retire()
 
     def _retire(self) -> None:
-        """(Under the lock) both threads have stopped: leave this process's relays and let go of Redis. A
-        supervisor holding it still may attach again; that starts the threads again (and Redis reconnects)."""
-        if self._market_running or self._pipes_running:
+        """(Under the lock) nothing is attached and no thread runs: leave this process's relays, so a long-lived bot
+        host keeps none per past tournament. A supervisor holding it still may attach again: that starts the
+        threads again. (Its Redis client is left to close with it: a flush may still be using it.)"""
+        if self._attached or self._market_running or self._pipes_running:
             return
         with _RELAYS_LOCK:
             if self._key is not None and _RELAYS.get(self._key) is self:
                 del _RELAYS[self._key]
-        self.client.close()
 
     # -- faults ---------------------------------------------------------------------------------
 

@@ -136,6 +136,7 @@ class Supervisor:
         self.finale = threading.Event()  # (relay) the end was delivered, the bot is gone or cannot be served
         self.drained = threading.Event()  # (relay) the bot's output is read to its end
         self.backlog = 0  # (relay) bytes queued for the bot that its pipe has not taken yet
+        self._cut: str | None = None  # (relay) why the bot is to be killed, by this supervisor's own thread
 
     # -- the run ----------------------------------------------------------------------
 
@@ -157,10 +158,13 @@ class Supervisor:
         except SandboxError as exc:
             self.report.status, self.report.reason = "refused", str(exc)
             self.report.host_fault = True
-            self._report("ended", 0, self.report.as_dict())
+            if self._relay is not None:
+                self._relay.detach(self)  # never attached: a relay left idle is forgotten
+            self._report_ended(0)
             return self.report
         self._process = process
         reader = threading.Thread(target=self._read_bot, name=f"bot-{self.bot}-reader", daemon=True)
+        attached = False
         try:
             self._send(config["hello"] | {"bot": self.bot})
             if self._relay is None:
@@ -170,8 +174,13 @@ class Supervisor:
                 self._relay_own()
             else:
                 self._relay.attach(self)
-                self.finale.wait()
-                if self.ending:
+                attached = True
+                while not self.finale.wait(1.0):
+                    if process.done:  # (the relay sets finale then; this only guards against its failing to)
+                        break
+                if self._cut is not None:
+                    process.kill(self._cut)
+                elif self.ending:
                     self._end()
         except ProtocolError as exc:  # the bot stopped reading its input
             process.kill(f"protocol: {exc}")
@@ -180,12 +189,18 @@ class Supervisor:
             if self._relay is None:
                 reader.join(timeout=5)
             else:
-                self.drained.wait(timeout=5)
+                if attached:
+                    self.drained.wait(timeout=5)
                 self._relay.detach(self)  # its reports sent: "ended" comes after them
             self._record(outcome)
-            self.bus.report(self.bot, "ended", self._n, self.report.as_dict(), q=next(self._numbers))
+            self._report_ended(self._n)
             self.bus.client.close()
         return self.report
+
+    def _report_ended(self, n: int) -> None:
+        """The run's end, sent at once (never queued in the relay: it must reach the engine however the run
+        ended, and after everything else the bot reported)."""
+        self.bus.report(self.bot, "ended", n, self.report.as_dict(), q=next(self._numbers))
 
     def _report(self, kind: str, n: int, body: dict[str, Any] | None = None) -> None:
         """To the engine, numbered: a report Redis took but whose reply was lost is sent again by the client's
@@ -268,8 +283,10 @@ class Supervisor:
 
     def _end(self) -> None:
         if self._relay is not None:  # what is still queued for the bot (the end itself, maybe) goes first
+            channel = self._process.channel
+            assert isinstance(channel, JsonLineChannel)
             with contextlib.suppress(ProtocolError):
-                self._process.channel.send_bytes(b"", timeout=5)
+                channel.flush_queued(timeout=5)
         self._process.channel.close_input()
         with contextlib.suppress(TimeoutError):
             self._process.wait(timeout=5)
@@ -292,8 +309,12 @@ class Supervisor:
     def _send(self, message: dict[str, Any], timeout: float | None = -1.0) -> None:
         if self._relay is None:
             self._process.channel.send(message, timeout=timeout)
-        else:
-            self._send_lines([encode_line(message)])
+            return
+        try:
+            line = encode_line(message)
+        except (TypeError, ValueError) as exc:  # a value the bot wrote, echoed back (an inf order id, say)
+            raise ProtocolError(ProtocolError.NOT_SERIALIZABLE, str(exc)) from None
+        self._send_lines([line])
 
     def _reply(self, message: dict[str, Any]) -> None:
         """From the reader thread: a bot that stopped reading (or whose stdin the relay closed at the end) is the relay
@@ -325,7 +346,13 @@ class Supervisor:
         return self._process.done
 
     def cut(self, reason: str) -> None:
-        self._process.kill(reason)
+        """End the bot. Through the relay, this supervisor's own thread kills it: a kill runs the sandbox's runtime
+        (seconds, on a loaded host), and the relay's threads serve every other bot meanwhile."""
+        if self._relay is None:
+            self._process.kill(reason)
+        else:
+            self._cut = self._cut or reason
+            self.finale.set()
 
     def output(self) -> Any:
         return self._process.channel
@@ -361,7 +388,7 @@ class Supervisor:
                 self.report.reason = f"cut off: {self._guard.reason}"
                 with contextlib.suppress(ProtocolError):
                     self._send(error_message(FLOODING, self.report.reason), timeout=0.5)
-                self._process.kill(self.report.reason)
+                self.cut(self.report.reason)
         elif item is None:
             pass
         elif verdict == FloodGuard.DROP:
@@ -378,7 +405,7 @@ class Supervisor:
         self.report.host_fault = True
         lost = f"lost Redis: {exc}" if isinstance(exc, redis.RedisError) else f"the host failed: {exc!r}"
         self.report.reason = self.report.reason or lost
-        self._process.kill(self.report.reason)
+        self.cut(self.report.reason)
 
     @staticmethod
     def _decode(channel: Any, item: bytes | ProtocolError) -> tuple[dict[str, Any] | None,

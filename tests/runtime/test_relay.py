@@ -28,6 +28,21 @@ time.sleep(600)
 """
 
 
+# Answers every tick; at tick 2 it first writes an order the supervisor refuses, whose refusal would echo back an
+# infinite order id (JSON has no infinity): the refusal cannot be sent, the bot and every other bot play on.
+ECHO_BOT = """
+import json, sys
+for line in sys.stdin:
+    message = json.loads(line)
+    if message["type"] == "hello":
+        print('{"type":"done","n":0}', flush=True)
+    elif message["type"] == "tick":
+        if message["n"] == 2:
+            print('{"type":"order","symbol":"SPY","side":"buy","qty":1,"order_type":"market","order_id":1e999}')
+        print(json.dumps({"type": "done", "n": message["n"]}), flush=True)
+"""
+
+
 def test_one_read_of_the_streams_serves_every_bot_of_a_host(
     redis_url, catalog, runc, tiny_bot, monkeypatch: pytest.MonkeyPatch  # noqa: F811
 ) -> None:
@@ -71,3 +86,18 @@ def test_a_bot_that_stops_reading_is_cut_off_without_holding_up_the_others(
     assert statuses["deaf"] != "finished", statuses
     assert "does not read its input" in reports["deaf"].reason, reports["deaf"]
     assert not reports["deaf"].host_fault  # the bot's fault, not the host's
+
+
+def test_a_line_whose_refusal_cannot_be_encoded_stops_nothing(redis_url, catalog, runc, tiny_bot, tmp_path: Path):  # noqa: F811
+    echo = tmp_path / "echo.py"
+    echo.write_text(ECHO_BOT)
+    echo.chmod(0o644)
+    entries = [EntrySpec(bot="echo", path=str(echo))] + [EntrySpec(bot=f"tiny-{i}", path=str(tiny_bot))
+                                                         for i in range(3)]  # fmt: skip
+    spec = TournamentSpec(id="echo-bot", feed="synthetic:3", seed=3, ticks=6, rules={"symbols": ["SPY"]},
+                          tick_deadline_s=5.0, entries=entries)  # fmt: skip
+    waited: list[float] = []
+    standings, reports = run_local(redis_url, spec, catalog, on_tick=lambda r: waited.append(r.waited_s))
+    assert {s.bot: s.status for s in standings} == dict.fromkeys(["echo", "tiny-0", "tiny-1", "tiny-2"], "finished")
+    assert len(waited) == 6 and max(waited) < 5.0  # every tick answered by every bot: no deadline ran out
+    assert reports["echo"].orders == 0 and not reports["echo"].host_fault
