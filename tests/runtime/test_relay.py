@@ -14,7 +14,7 @@ from arena.runtime import supervisor
 from arena.runtime.bus import Bus
 from arena.runtime.local import run_local
 from arena.runtime.spec import EntrySpec, TournamentSpec
-from tests.runtime.test_many_bots import runc, tiny_bot  # noqa: F401 (fixtures)
+from tests.runtime.test_many_bots import TINY_BOT, runc, tiny_bot  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.sandbox
 
@@ -30,17 +30,10 @@ time.sleep(600)
 
 # Answers every tick; at tick 2 it first writes an order the supervisor refuses, whose refusal would echo back an
 # infinite order id (JSON has no infinity): the refusal cannot be sent, the bot and every other bot play on.
-ECHO_BOT = """
-import json, sys
-for line in sys.stdin:
-    message = json.loads(line)
-    if message["type"] == "hello":
-        print('{"type":"done","n":0}', flush=True)
-    elif message["type"] == "tick":
-        if message["n"] == 2:
+_DONE = 'print(json.dumps({"type": "done", "n": message["n"]}), flush=True)'
+ECHO_BOT = TINY_BOT.replace(_DONE, """if message["n"] == 2:
             print('{"type":"order","symbol":"SPY","side":"buy","qty":1,"order_type":"market","order_id":1e999}')
-        print(json.dumps({"type": "done", "n": message["n"]}), flush=True)
-"""
+        """ + _DONE)
 
 
 def test_one_read_of_the_streams_serves_every_bot_of_a_host(
