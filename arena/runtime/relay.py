@@ -37,6 +37,7 @@ from sandbox import ProtocolError
 READ_BLOCK_MS = 200  # longest a read of the streams waits: how soon a newly attached bot is read for
 BACKLOG_BLOCK_MS = 20  # ... while some bot's input is backed up: its queued lines are retried this often
 POLL_MS = 200
+SWEEP_S = 0.2  # how often every bot is looked at though nothing came for it (usage, heartbeat, gone)
 GATHER_S = 0.002  # how long the bots' lines are gathered into one round of reports, at most
 
 Write = Callable[[redis.client.Pipeline], Any]  # one queued report, added to the round's pipeline
@@ -75,6 +76,7 @@ class Relay:
         self._lock = threading.Lock()
         self._attached: list[Relayed] = []
         self._changed = threading.Event()  # a bot attached or left: the market thread re-reads its list
+        self._next_sweep = 0.0
         self._market_running = self._pipes_running = False
         self._pipes_changed = True  # the pipes to poll are to be listed again
         self._wake: tuple[int, int] | None = None  # a pipe that wakes the polling thread
@@ -180,11 +182,19 @@ class Relay:
         after = min((s.after_market for s in serving), key=_position)
         block = BACKLOG_BLOCK_MS if any(s.backlog for s in serving) else READ_BLOCK_MS
         market, batches = self.bus.read_for_bots(after, {s.bot: s.after_bot for s in serving}, block)
+        # A bot is served when something came for it, or its pipe is backed up, or at a sweep (its usage, the
+        # heartbeat, whether it is gone): a read that brought one bot its messages costs the others nothing.
+        now = time.monotonic()
+        sweep = now >= self._next_sweep
+        if sweep:
+            self._next_sweep = now + SWEEP_S
         for supervisor in serving:
             mine = market
             if supervisor.after_market != after:  # it started later, or is ahead of a newcomer
                 mine = [e for e in market if _position(e[0]) > _position(supervisor.after_market)]
-            self._deliver(supervisor, mine, batches.get(supervisor.bot, []))
+            own = batches.get(supervisor.bot, [])
+            if mine or own or sweep or supervisor.backlog:
+                self._deliver(supervisor, mine, own)
         self._flush_or_fail(serving)
 
     def _deliver(self, supervisor: Relayed, market: list[tuple[str, Fields]],
