@@ -121,10 +121,11 @@ def run(url: str, bots: int, ticks: int, processes: int) -> Run:
         EntrySpec(bot=f"{path.stem.replace('_', '-')}-{i}", path=str(path))
         for i, path in zip(range(bots), itertools.cycle(EXAMPLES), strict=False)
     ]
-    # Sandboxes start 8 at a time per host: a thousand bots take minutes to come up.
+    # Sandboxes start 8 at a time per host: a thousand bots take minutes to come up, and the first ones started
+    # must not reach their wall-time limit while the last ones do.
     spec = TournamentSpec(id=f"bench-{bots}", rules=RULES, feed="synthetic:1", ticks=ticks, entries=entries,
-                          tick_deadline_s=5.0, limits={"timeout": "600"},
-                          start_timeout_s=max(60.0, bots / 2))  # fmt: skip
+                          tick_deadline_s=5.0, limits={"timeout": str(600 + 2 * bots)},
+                          start_timeout_s=max(60.0, bots))  # fmt: skip
     stamps: list[float] = []
     durations: list[float] = []
     cpu: list[tuple[float, float, float]] = []
