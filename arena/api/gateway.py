@@ -135,11 +135,13 @@ class Inbox:
     def hand_over(self) -> None:
         """Everything staged, then everything queued, to the supervisor (oldest first)."""
         inbox, staging = inbox_key(self._entry), staging_key(self._entry)
-        with self._lock:
+        with self._lock:  # the only place lines move: staging holds at most the one being handed over
             while not self._remote.done:
                 line = self._client.lindex(staging, 0)  # staged lines left the inbox first: they go first
-                if line is None and (line := self._client.lmove(inbox, staging, "LEFT", "RIGHT")) is None:
-                    return
+                if line is None:
+                    if (line := self._client.lmove(inbox, staging, "LEFT", "RIGHT")) is None:
+                        return
+                    self._client.expire(staging, INBOX_TTL_S)
                 self._remote.feed(line if isinstance(line, bytes) else line.encode(), counted=False)
                 self._client.lpop(staging)
 
@@ -155,8 +157,10 @@ class Inbox:
                     self._remote.description["connection"] = DROPPED
                     self._remote.end(Status.EXITED, "the connection lost its live mark", CLOSE_CONFLICT)
                     return
-                if client.blmove(inbox_key(entry), staging_key(entry), 1, "LEFT", "RIGHT") is not None:
-                    client.expire(staging_key(entry), INBOX_TTL_S)
+                # Wait for a line without taking it (moved from the inbox's head back to its head): lines move only
+                # under the lock, in hand_over. (Moving it to staging here raced hand_over's own move from the
+                # inbox: its pop from staging could take this line unhanded, and it was lost.)
+                if client.blmove(inbox_key(entry), inbox_key(entry), 1, "LEFT", "LEFT") is not None:
                     self.hand_over()
         except redis.RedisError:
             pass  # Redis gone: the supervisor finds out too; REST orders wait for a live mark again
