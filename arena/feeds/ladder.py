@@ -117,23 +117,48 @@ def synthetic_book(
     volume: float,
 ) -> L2Book:
     """A deterministic (noise-free) book around ``mid``, as the bar replay needs it."""
-    return depth_book(inst, ts, mid, spread_rel, growing_sizes(top, inst.qty_decimals, min_size(inst)), last, volume)
+    return Ladder(inst, spread_rel).book(ts, mid, growing_sizes(top, inst.qty_decimals, min_size(inst)), last, volume)
 
 
-def depth_book(
-    inst: Instrument,
-    ts: int,
-    mid: float,
-    spread_rel: float,
-    depth: tuple[float, ...],
-    last: float | None,
-    volume: float,
-) -> L2Book:
-    """``synthetic_book`` with its level sizes given (``growing_sizes``): a replay reuses them across a bar."""
-    tick = inst.tick_size
-    bid, ask = touch_ticks(mid, spread_rel, tick)
-    gap = level_gap_ticks(inst, mid)
-    # A bid side that would reach zero or below stops early (a penny stock with a wide gap): zip stops with it.
-    bids = tuple(zip(prices(bid, -gap, tick), depth, strict=False))
-    asks = tuple(zip(prices(ask, gap, tick), depth, strict=False))
-    return L2Book(inst.symbol, ts, bids, asks, last, volume)
+class Ladder:
+    """The books of one instrument at one relative spread, with what they compute from the instrument alone worked
+    out once: a replay of daily bars makes two books a bar, and this is most of the time it takes."""
+
+    __slots__ = ("_decimals", "_gap_per_price", "_seconds", "_smallest", "_spread", "_tick", "symbol")
+
+    def __init__(self, inst: Instrument, spread_rel: float) -> None:
+        self.symbol = inst.symbol
+        self._tick = inst.tick_size
+        self._spread = spread_rel
+        self._gap_per_price = 0.5 * inst.spread_bps * 1e-4  # level_gap_ticks' factor, multiplied in its order
+        self._decimals = inst.qty_decimals
+        self._smallest = min_size(inst)
+        self._seconds = session_ms_per_day(inst) / 1000.0
+
+    def sizes(self, daily_volume: float) -> tuple[float, ...]:
+        """``growing_sizes(top_size(inst, daily_volume), ...)``, the same floats, uncached (a bar's volume is its own).
+
+        ``float(round(x))`` is ``round(x, 0)`` (both round half to even from the exact double) at a third of the
+        cost; and since the factors grow from 1, only a touch below the smallest size needs any raised to it.
+        """
+        top = daily_volume / self._seconds * TOP_SECONDS
+        decimals = self._decimals
+        if decimals == 0:
+            sizes = [float(round(top * factor)) for factor in _GROWTH]
+        else:
+            sizes = [round(top * factor, decimals) for factor in _GROWTH]
+        smallest = self._smallest
+        if sizes[0] < smallest:
+            sizes = [max(size, smallest) for size in sizes]
+        return tuple(sizes)
+
+    def book(self, ts: int, mid: float, depth: tuple[float, ...], last: float | None, volume: float) -> L2Book:
+        """The book around ``mid`` with level sizes ``depth`` (``growing_sizes``, or ``sizes``, shared by a bar's
+        two books)."""
+        tick = self._tick
+        bid, ask = touch_ticks(mid, self._spread, tick)
+        gap = max(1, round(self._gap_per_price * mid / tick))  # level_gap_ticks(inst, mid)
+        # A bid side that would reach zero or below stops early (a penny stock with a wide gap): zip stops with it.
+        bids = tuple(zip(prices(bid, -gap, tick), depth, strict=False))
+        asks = tuple(zip(prices(ask, gap, tick), depth, strict=False))
+        return L2Book(self.symbol, ts, bids, asks, last, volume)

@@ -174,7 +174,7 @@ class ReplayFeed:
         events: list[tuple[int, str, int, L2Book]] = []
         daily = [bar for bar in bars if bar.day is not None]
         sessions = self._daily_sessions(file, daily) if daily else {}
-        smallest = {bar.inst.symbol: ladder.min_size(bar.inst) for bar in daily}
+        ladders = {bar.inst.symbol: ladder.Ladder(bar.inst, bar.inst.spread_bps * 1e-4) for bar in daily}
         for bar in bars:
             if bar.day is None:
                 book = ladder.synthetic_book(
@@ -190,13 +190,12 @@ class ReplayFeed:
                 continue
             inst = bar.inst
             open_ts, close_ts = sessions[inst.venue, bar.ts]
-            top = ladder.top_size(inst, daily_volume=bar.volume)
-            depth = ladder.growing_sizes(top, inst.qty_decimals, smallest[inst.symbol])  # both ticks' sizes
-            spread = inst.spread_bps * 1e-4
+            books = ladders[inst.symbol]
+            depth = books.sizes(bar.volume)  # both ticks' sizes
             first_half = round(bar.volume / 2, inst.qty_decimals)
             second_half = round(bar.volume - first_half, inst.qty_decimals)
-            opening = ladder.depth_book(inst, open_ts, bar.open, spread, depth, bar.open, first_half)
-            closing = ladder.depth_book(inst, close_ts, bar.close, spread, depth, bar.close, second_half)
+            opening = books.book(open_ts, bar.open, depth, bar.open, first_half)
+            closing = books.book(close_ts, bar.close, depth, bar.close, second_half)
             events.append((open_ts, inst.symbol, 2 * bar.line, opening))
             events.append((close_ts, inst.symbol, 2 * bar.line + 1, closing))
         # By time, then symbol: a bar file replays the same whatever order its rows come in.

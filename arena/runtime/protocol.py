@@ -11,7 +11,6 @@ import json
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
 from arena.engine.accounts import Account
@@ -514,13 +513,13 @@ def _changes(old: dict[float, float], new: dict[float, float], descending: bool)
     return [[price, size] for price, size in changed]
 
 
-def _ticker(book: L2Book) -> dict[str, Any]:
+def _ticker(book: L2Book, seq: int) -> dict[str, Any]:
     bid = book.bids[0] if book.bids else (None, None)
     ask = book.asks[0] if book.asks else (None, None)
     return {
         "type": "ticker",
         "symbol": book.symbol,
-        "seq": 0,
+        "seq": seq,
         "ts": book.ts,
         "bid": bid[0],
         "bid_size": bid[1],
@@ -531,11 +530,13 @@ def _ticker(book: L2Book) -> dict[str, Any]:
     }
 
 
-def _trades(book: L2Book) -> dict[str, Any]:
-    return {"type": "trades", "symbol": book.symbol, "seq": 0, "ts": book.ts, "price": book.last, "qty": book.volume}
+def _trades(book: L2Book, seq: int) -> dict[str, Any]:
+    return {"type": "trades", "symbol": book.symbol, "seq": seq, "ts": book.ts, "price": book.last,
+            "qty": book.volume}  # fmt: skip
 
 
-_Part = tuple[Any, int, Callable[[], dict[str, Any]]]  # a market-data message: its key, seq and builder
+# A market-data message: its key, its seq, and what builds it given a seq (with its book; see MarketView.lines).
+_Part = tuple[Any, int, Callable[[L2Book, int], dict[str, Any]], L2Book]
 _BookCopy = tuple[dict[float, float], dict[float, float], float | None]  # a bot's copy of a book: bids, asks, last
 
 
@@ -640,18 +641,18 @@ class MarketView:
 
     def messages(self, books: Iterable[L2Book]) -> list[dict[str, Any]]:
         """This tick's market data for the bot, given the books that changed in the tick."""
-        return [make() | {"seq": seq} for _key, seq, make in self._parts(books, {})]
+        return [make(book, seq) for _key, seq, make, book in self._parts(books, {})]
 
     def lines(self, books: Iterable[L2Book], shared: dict[Any, Any]) -> list[bytes]:
         """The same messages as ``messages``, as encoded lines (no newline), each encoded once for every bot whose
         view of the tick is the same: ``shared`` (one dict per tick, kept as long as the tick's books) holds each
         message's encoding with its ``seq`` left out, and the orderbook state the bots share."""
         out = []
-        for key, seq, make in self._parts(books, shared):
+        for key, seq, make, book in self._parts(books, shared):
             template = shared.get(key)
-            if template is None:  # (make, kept with it, holds the objects the key names alive)
-                head, _, tail = encode_line(make()).partition(b'"seq":0,')
-                template = shared[key] = (head + b'"seq":', b"," + tail, make)
+            if template is None:  # (the book, kept with it, holds the objects the key names alive)
+                head, _, tail = encode_line(make(book, 0)).partition(b'"seq":0,')
+                template = shared[key] = (head + b'"seq":', b"," + tail, book)
             out.append(template[0] + str(seq).encode() + template[1])
         return out
 
@@ -673,16 +674,17 @@ class MarketView:
             fresh = symbol in updated
             if "ticker" in channels and (fresh or symbol in self._ticker_due):
                 self._ticker_due.discard(symbol)
-                out.append((("ticker", id(book)), self._next_seq(symbol, "ticker"), partial(_ticker, book)))
+                out.append((("ticker", id(book)), self._next_seq(symbol, "ticker"), _ticker, book))
             if "orderbook" in channels and (fresh or symbol not in self._sent):
                 message = self._orderbook(book, shared)
                 if message is not None:
-                    out.append((message[0], self._next_seq(symbol, "orderbook"), message[1]))
+                    out.append((message[0], self._next_seq(symbol, "orderbook"), message[1], book))
             if "trades" in channels and fresh and book.volume > 0 and book.last is not None:
-                out.append((("trades", id(book)), self._next_seq(symbol, "trades"), partial(_trades, book)))
+                out.append((("trades", id(book)), self._next_seq(symbol, "trades"), _trades, book))
         return out
 
-    def _orderbook(self, book: L2Book, shared: dict[Any, Any]) -> tuple[Any, Callable[[], dict[str, Any]]] | None:
+    def _orderbook(self, book: L2Book,
+                   shared: dict[Any, Any]) -> tuple[Any, Callable[[L2Book, int], dict[str, Any]]] | None:  # fmt: skip
         """The bot's orderbook message for ``book`` (a snapshot, or the delta from the copy it holds), and its copy
         moved on; None when its copy lacks nothing. Bots holding the same copy share the result, and then the
         next copy (``shared`` keeps the objects its keys name alive)."""
@@ -693,4 +695,4 @@ class MarketView:
             result = shared[(key, "step")] = (*_orderbook_step(book, previous, self.depth), book, previous)
         message, sent = result[0], result[1]
         self._sent[book.symbol] = sent
-        return None if message is None else (key, lambda: message)
+        return None if message is None else (key, lambda _book, seq: message | {"seq": seq})

@@ -12,6 +12,7 @@ from collections import deque
 from itertools import islice
 from typing import NamedTuple
 
+_tuple_new = tuple.__new__
 MAX_HISTORY = 10_000  # bars kept per symbol at most (memory: about 200 bytes a bar)
 
 
@@ -55,7 +56,9 @@ class History:
         """Append this tick's bar for every symbol with a price."""
         if not self.size:
             return
-        volume, self._volume = self._volume, {}
+        volume = self._volume
+        if volume:  # (a tick without trades keeps the empty dict: one allocation less per tick)
+            self._volume = {}
         for symbol, (bid, ask, last) in self._quotes.items():
             close = (bid + ask) / 2 if bid is not None and ask is not None else last
             if close is None:
@@ -63,7 +66,8 @@ class History:
             bars = self._bars.get(symbol)
             if bars is None:
                 bars = self._bars[symbol] = deque(maxlen=self.size)
-            bars.append(Bar(symbol, ts, close, bid, ask, last, volume.get(symbol, 0.0)))
+            # tuple.__new__: the same Bar as Bar(...), without the named tuple's Python-level __new__.
+            bars.append(_tuple_new(Bar, (symbol, ts, close, bid, ask, last, volume.get(symbol, 0.0))))
 
     def last(self, symbol: str, n: int) -> list[Bar]:
         """The last ``n`` bars of ``symbol``, oldest first (fewer while the window fills)."""
