@@ -249,11 +249,13 @@ def measure(kind: str, ports: list[int], server_pids: list[int], redis_url: str,
     firsts = [sum(shares[:i]) for i in range(client_procs)]
     procs = [CTX.Process(target=_clients, args=(kind, ports, n, first, start, stop, out))
              for n, first in zip(shares, firsts, strict=True)]  # fmt: skip
+    connect_cpu = _cpu_s(server_pids)
     connect_started = time.perf_counter()
     for p in procs:
         p.start()
     connected = sum(out.get(timeout=300)[1] for _ in procs)
     connect_s = time.perf_counter() - connect_started
+    connect_cpu = _cpu_s(server_pids) - connect_cpu
     client = redis.Redis.from_url(redis_url)
     publisher = LeaderboardPublisher(client, T, max_rate=1_000.0)  # every call publishes: this loop keeps 10/s
     start.set()
@@ -287,6 +289,7 @@ def measure(kind: str, ports: list[int], server_pids: list[int], redis_url: str,
         "connected": connected,
         "connected_at_end": still,
         "connect_s": round(connect_s, 1),
+        "connect_server_cpu_ms_each": round(connect_cpu * 1000 / connected, 2) if connected else None,
         "updates_published": published,
         "delivered_share": round(len(latencies) / expected, 4) if expected else 0.0,
         "p50_ms": _quantile(latencies, 0.5),

@@ -189,6 +189,27 @@ def test_rate_limit_answers_429_with_retry_after(api, http, board):
     assert answers[3].json()["error"]["code"] == "RATE_LIMITED" and 1 <= int(answers[3].headers["Retry-After"]) <= 60
 
 
+def test_an_event_stream_is_limited_counted_and_secured_as_any_request(api, http, board):
+    """The stream's answer passes the same (plain ASGI) middleware as every route: its budget, the RateLimit
+    fields, the security headers, and the request metric by route template."""
+    server = api(rate_limit=2, rate_window_s=60)
+    open_tournament(server, T)
+    url = f"{server.url}/api/v1/tournaments/{T}/leaderboard/stream"
+    with httpx.stream("GET", url, timeout=10) as response:
+        assert response.status_code == 200
+        assert response.headers["RateLimit"].startswith('"default";r=1;')
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        assert response.headers["Content-Security-Policy"].startswith("default-src 'self'")
+    http.get(url.removesuffix("/stream"))  # the budget's second request
+    refused = http.get(url)
+    assert refused.status_code == 429 and refused.json()["error"]["code"] == "RATE_LIMITED"
+    assert refused.headers["X-Frame-Options"] == "DENY" and 1 <= int(refused.headers["Retry-After"]) <= 60
+    route = "/api/v1/tournaments/{tournament}/leaderboard/stream"
+    counted = [line for line in http.get(f"{server.url}/metrics").text.splitlines()
+               if line.startswith("arena_http_requests_total{") and f'route="{route}"' in line]  # fmt: skip
+    assert {line.split('status="')[1].split('"')[0] for line in counted} >= {"200", "429"}
+
+
 def test_metrics_and_health(api, http):
     server = api()
     assert http.get(f"{server.url}/healthz").json()["status"] == "ok"
