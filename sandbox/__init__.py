@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from os import PathLike
 
+from sandbox.adoption import adopt_bots
 from sandbox.channel import JsonLineChannel
 from sandbox.errors import (
     BotNotFound,
@@ -45,6 +46,7 @@ __all__ = [
     "SandboxError",
     "SandboxRefused",
     "Status",
+    "adopt_bots",
     "parse_bytes",
     "parse_cpu",
     "parse_seconds",

@@ -16,6 +16,7 @@ from sandbox.errors import RuntimeUnavailable
 ENV_RUNTIME = "ARENA_SANDBOX_RUNTIME"
 ENV_STATE_DIR = "ARENA_SANDBOX_STATE_DIR"
 DEFAULT_STATE_DIR = Path("/run/arena-sandbox")
+PID_FILE = "init.pid"  # a detached runc writes the bot's host pid here, in the bundle
 
 _SEARCH = ("/usr/local/bin", "/usr/local/sbin", "/usr/bin", "/usr/sbin", "/bin", "/sbin")
 
@@ -55,14 +56,17 @@ class Runtime:
     def global_args(self, root: Path) -> list[str]:
         return [self.path, "--root", str(root), *self.flags]
 
-    def run_args(self, root: Path, bundle: Path, container_id: str) -> list[str]:
-        # runc: --keep leaves the stopped container (and its cgroup) for us to read stats from, then delete.
-        keep = ["--keep"] if self.name == "runc" else []
+    def run_args(self, root: Path, bundle: Path, container_id: str, *, detach: bool = False) -> list[str]:
+        # runc: --keep leaves the stopped container (and its cgroup) for us to read stats from, then delete;
+        # detached, runc never deletes it. Detached, runc passes our pipes to the bot and exits once it has
+        # started (sandbox/adoption.py); the bot's pid is in the bundle's pid file.
+        mode = ["--detach", "--pid-file", str(bundle / PID_FILE)] if detach else ["--keep"] if self.name == "runc" \
+            else []
         # The runtime's own messages go to a JSON log, never into the bot's stderr.
         log_args = ["--log", str(bundle / "runtime.log"), "--log-format", "json"]
         if self.name == "runsc":  # the Sentry's own fatal errors (a Go runtime crash exits 2, like a bot could)
             log_args += ["--panic-log", str(bundle / "panic.log")]
-        return [self.path, *log_args, *self.global_args(root)[1:], "run", *keep, "--bundle", str(bundle),
+        return [self.path, *log_args, *self.global_args(root)[1:], "run", *mode, "--bundle", str(bundle),
                 container_id]
 
     def _call(self, root: Path, *args: str, timeout: float = 10.0) -> subprocess.CompletedProcess[bytes]:

@@ -21,6 +21,7 @@ from pathlib import Path
 from types import TracebackType
 
 from sandbox import botfiles, uids
+from sandbox.adoption import AdoptedProcess, adopting
 from sandbox.bundle import GATE_BYTE, POOLED_ARG, READY_BYTE, build_config, python_args, write_bundle
 from sandbox.cgroup import CGROUP_PARENT, CgroupStats, ContainerCgroup
 from sandbox.channel import JsonLineChannel
@@ -31,7 +32,7 @@ from sandbox.outcome import Outcome, Status
 from sandbox.pool import SandboxPool
 from sandbox.reaper import bot_copies_dir, bundles_dir, ensure_watchdog, owner_key, reap_orphans
 from sandbox.rootfs import BOT_DIR, SANDBOX_GID, SANDBOX_UID, RootfsLayout, default_layout, ensure_skeleton
-from sandbox.runtime import Runtime, select_runtime, state_dir
+from sandbox.runtime import PID_FILE, Runtime, select_runtime, state_dir
 
 OutputCallback = Callable[[bytes], None]
 
@@ -274,7 +275,9 @@ class BotProcess:
             shutil.rmtree(self._bot_dir, ignore_errors=True)
             self.slot.release()
             raise
-        command = self.runtime.run_args(self._root, self._bundle, self.container_id)
+        # runc detached hands the bot our pipes (no copying runtime between), where this process adopts its bots.
+        detach = self.runtime.name == "runc" and adopting()
+        command = self.runtime.run_args(self._root, self._bundle, self.container_id, detach=detach)
         if self.runtime.host_owns_cgroup:
             command = [*ENTER_CGROUP, *map(str, self.cgroup.procs_files()), "--", *command]
         # The runtime's process holds the slot's lock too: the slot stays taken while anything of it runs.
@@ -282,7 +285,11 @@ class BotProcess:
             command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0,
             start_new_session=True, env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}, pass_fds=(self.slot.fd,),
         )
+        # The bot's first process: the runtime's (foreground), or the bot's own once a detached runc has exited.
+        self._init: subprocess.Popen[bytes] | AdoptedProcess = self._proc
         try:
+            if detach:
+                self._init = self._adopt()
             started = self._await_verified() and self._await_ready()
         except BaseException:
             self._abort()
@@ -315,7 +322,7 @@ class BotProcess:
     @property
     def waiting(self) -> bool:
         """A pre-started sandbox still at its gate, alive, with no bot yet."""
-        return self._thread is None and self._ready and self._proc.poll() is None
+        return self._thread is None and self._ready and self._init.poll() is None
 
     def discard(self) -> None:
         """Remove a pre-started sandbox that will not be given a bot."""
@@ -374,18 +381,34 @@ class BotProcess:
             self._abort()
             raise _refused(problems)
 
+    def _adopt(self) -> subprocess.Popen[bytes] | AdoptedProcess:
+        """Wait for a detached runc to start the bot and exit; then the bot's process is ours to wait for.
+
+        A runc that failed is returned as is: its exit code and log say why (a host fault)."""
+        try:
+            if self._proc.wait(timeout=START_TIMEOUT) != 0:
+                return self._proc
+        except subprocess.TimeoutExpired:
+            raise SandboxRefused(
+                f"the sandbox did not start within {START_TIMEOUT:g} s; the host is overloaded") from None
+        try:
+            pid = int((self._bundle / PID_FILE).read_text())
+            return AdoptedProcess(pid)
+        except (OSError, ValueError) as error:
+            raise SandboxRefused(f"cannot watch the bot's process: {error}") from None
+
     def _await_verified(self) -> bool:
         """Wait until the kernel reports our limits on the container's cgroup. False: the runtime died."""
         if self.runtime.host_owns_cgroup:
             # Verified before the runtime started; the wrapper joins the cgroup before it runs the runtime.
-            return self._proc.poll() is None
+            return self._init.poll() is None
         deadline = self._t0 + START_TIMEOUT
         seen_at: float | None = None
         problems: list[str] = ["the container's cgroup never appeared"]
         delay = 0.001
         state_file = self._root / self.container_id / "state.json"
         while True:
-            if self._proc.poll() is not None:
+            if self._init.poll() is not None:
                 return False
             now = time.monotonic()
             populated = self.cgroup.has_processes()
@@ -416,7 +439,7 @@ class BotProcess:
             while time.monotonic() < deadline:
                 if selector.select(min(0.05, max(0.0, deadline - time.monotonic()))):
                     return os.read(fd, 1) == READY_BYTE
-                if self._proc.poll() is not None:
+                if self._init.poll() is not None:
                     return False
         raise SandboxRefused(f"the sandbox did not start within {START_TIMEOUT:g} s; the host is overloaded")
 
@@ -437,11 +460,12 @@ class BotProcess:
     def _abort(self) -> None:
         """Kill and remove a container that must not run (refused, or the host is unwinding)."""
         self.runtime.kill(self._root, self.container_id)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self._proc.wait(timeout=10)
-        if self._proc.poll() is None:
-            self._proc.kill()
-            self._proc.wait()
+        for process in {self._proc, self._init}:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=10)
+            if process.poll() is None:
+                process.kill()
+                process.wait()
         self._cleanup()
 
     def _cleanup(self, *, keep_channel: bool = False) -> None:
@@ -509,7 +533,7 @@ class BotProcess:
 
     def _kill(self, status: Status, reason: str) -> None:
         with self._kill_lock:
-            if self._kill_reason is not None or self._proc.poll() is not None:
+            if self._kill_reason is not None or self._init.poll() is not None:
                 return
             self._kill_reason = (status, reason)
         if not self.runtime.kill(self._root, self.container_id):
@@ -562,7 +586,7 @@ class BotProcess:
             self._finish()
 
     def _loop(self) -> None:
-        proc = self._proc
+        proc, init = self._proc, self._init
         selector = selectors.PollSelector()  # no fd of its own: a host's fds are what bounds its bots
         readers: dict[int, str] = {}
         assert proc.stderr is not None and proc.stdout is not None and proc.stdin is not None
@@ -578,7 +602,7 @@ class BotProcess:
         exited_at: float | None = None
         pidfd: int | None = None
         try:
-            pidfd = os.pidfd_open(proc.pid)
+            pidfd = init.open_pidfd() if isinstance(init, AdoptedProcess) else os.pidfd_open(init.pid)
             selector.register(pidfd, selectors.EVENT_READ, "exit")
         except ProcessLookupError:  # the runtime already exited (and was reaped) during start-up
             exited_at = time.monotonic()
@@ -595,7 +619,7 @@ class BotProcess:
                 if exited_at is None and now >= next_sample:
                     self._sample()
                     next_sample = now + STATS_INTERVAL
-                if pidfd is None and exited_at is None and proc.poll() is not None:
+                if pidfd is None and exited_at is None and init.poll() is not None:
                     exited_at = now  # no pidfd to say so: polled
                 if exited_at is not None and (not readers or now - exited_at > DRAIN_AFTER_EXIT):
                     break
@@ -633,8 +657,7 @@ class BotProcess:
             selector.close()
 
     def _finish(self) -> None:
-        proc = self._proc
-        code = proc.wait()
+        code = self._init.wait()
         wall = time.monotonic() - self._started_at
         stats = self._bot_stats()  # the stopped container still has its cgroup (runc --keep, or the host's)
         cpu = stats.cpu_seconds if stats.cpu_seconds is not None else self._cpu_seen

@@ -26,7 +26,7 @@ from arena.runtime.relay import relay_for
 from arena.runtime.spec import TournamentSpec
 from arena.runtime.supervisor import STARTS_AT_ONCE, HostFault, SupervisorReport, report_host_fault, supervise
 from arena.runtime.tournament import Entry, Observer, Standing, TickReport, Tournament
-from sandbox import Limits, Sandbox
+from sandbox import Limits, Sandbox, adopt_bots
 
 
 def run_local(
@@ -132,6 +132,7 @@ def _supervise_all(redis_url: str, tournament: str, entries: Sequence[Entry], li
     """A child process's share of the supervisors, run to their end (or the engine's process's: then at once, and
     the sandbox's watchdog removes the bots)."""
     die_with_parent(parent)
+    adopt_bots()  # this process only supervises: its bots get its pipes directly (sandbox/adoption.py)
     for thread in start_supervisors(redis_url, tournament, entries, limits, {}):
         thread.join()
 

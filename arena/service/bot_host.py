@@ -22,6 +22,7 @@ from arena.runtime.connection import connect
 from arena.runtime.hosts import Heartbeat, queue_for
 from arena.runtime.relay import relay_for
 from arena.runtime.supervisor import STARTS_AT_ONCE, Supervisor, supervise
+from sandbox import adopt_bots
 
 
 def default_name() -> str:
@@ -44,6 +45,7 @@ class BotHost:
         return self._used
 
     def start(self) -> None:
+        adopt_bots()  # a bot host only supervises: on runc its bots get its pipes directly (sandbox/adoption.py)
         self._heartbeat = Heartbeat(redis.Redis.from_url(self.redis_url), self.name, self.slots, lambda: self._used)
         self._heartbeat.start()
         self._count(0)

@@ -1,0 +1,95 @@
+"""A host process that adopts its bots (sandbox/adoption.py): on runc the bot gets the host's pipes directly and
+is the host's own child, with the same outcomes as in the foreground; runsc is never adopted."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from sandbox import Limits, Sandbox
+
+REPO = Path(__file__).resolve().parents[2]
+
+# Each bot ends on its own; the host runs them adopted and prints what it saw.
+BOTS = {
+    "exits": "print('hello', flush=True)",
+    "fails": "import sys; print('partial'); sys.exit(3)",
+    "raises": "raise ValueError('boom')",
+    "oom": "x = bytearray(400 * 1024 * 1024)",
+    "hangs": "import time; time.sleep(60)",
+}
+
+HOST = """
+import json, os, subprocess, sys
+from pathlib import Path
+from sandbox import Limits, Sandbox, adopt_bots
+from sandbox.adoption import adopting
+
+runtime, bots = sys.argv[1], json.loads(sys.argv[2])
+adopted = adopt_bots(Sandbox(runtime=runtime).runtime)
+box = Sandbox(Limits.parse(memory="64M", timeout=2), runtime=runtime)
+outcomes = {}
+for name, path in bots.items():
+    o = box.run(path)
+    outcomes[name] = [o.status.value, o.exit_code, o.stdout.decode(), o.stderr.decode()[-40:]]
+with box.start(bots["echo"]) as bot:
+    bot.channel.send({"n": 1})
+    reply = bot.channel.receive(timeout=10)
+    parents = sorted({int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1]) for pid in bot.cgroup.pids()})
+    children = subprocess.run(["ps", "--ppid", str(os.getpid()), "-o", "comm="], capture_output=True, text=True).stdout
+    bot.kill("enough")
+    killed = bot.wait()
+zombies = subprocess.run(["ps", "--ppid", str(os.getpid()), "-o", "stat="], capture_output=True, text=True).stdout
+print(json.dumps({"adopted": adopted, "adopting": adopting(), "outcomes": outcomes, "reply": reply,
+                  "parents": parents, "host": os.getpid(), "children": children.split(),
+                  "killed": [killed.status.value, killed.reason], "zombies": zombies.count("Z")}))
+"""
+
+
+def test_an_adopted_bot_is_the_hosts_own_child_with_the_same_outcomes(
+    needs_runtime: str, write_bot: Callable[[str], Path]
+) -> None:
+    bots = {name: str(write_bot(code)) for name, code in BOTS.items()}
+    bots["echo"] = str(write_bot("import sys\nfor line in sys.stdin:\n    print(line.strip(), flush=True)\n"))
+    done = subprocess.run([sys.executable, "-c", HOST, needs_runtime, json.dumps(bots)], capture_output=True,
+                          cwd=REPO, timeout=120, check=True)
+    seen = json.loads(done.stdout)
+
+    foreground = Sandbox(Limits.parse(memory="64M", timeout=2), runtime=needs_runtime)
+    for name in BOTS:
+        o = foreground.run(bots[name])
+        assert seen["outcomes"][name] == [o.status.value, o.exit_code, o.stdout.decode(), o.stderr.decode()[-40:]]
+    assert seen["outcomes"]["exits"][:3] == ["exited", 0, "hello\n"]
+    assert seen["outcomes"]["oom"][0] == "oom" and seen["outcomes"]["hangs"][0] == "timeout"
+    assert seen["reply"] == {"n": 1} and seen["killed"] == ["killed", "enough"]
+    assert seen["zombies"] == 0
+    if needs_runtime == "runc":
+        assert seen["adopted"] and seen["adopting"]
+        # The bot is the host's child: no runtime process stands between them, copying.
+        assert seen["parents"] == [seen["host"]]
+        assert "runc" not in seen["children"]
+    else:
+        assert not seen["adopted"] and not seen["adopting"]  # runsc's helpers would become our zombies
+        assert "runsc" in seen["children"]
+
+
+@pytest.mark.parametrize("runtime", ["runc"], indirect=True)  # only runc runs detached
+def test_a_detached_runc_that_fails_is_a_crash_with_its_error(needs_runtime: str,
+                                                               write_bot: Callable[[str], Path]) -> None:
+    """A runc that cannot start the container exits at once: the bot is 'crashed' with the runtime's exit code,
+    never waited for as a process that does not exist. (A stand-in runc that always fails: /bin/false.)"""
+    host = (
+        "import sys\nfrom sandbox import Sandbox, adopt_bots\n"
+        "box = Sandbox(runtime='/bin/false')\nassert adopt_bots(box.runtime)\n"
+        "o = box.run(sys.argv[1])\nprint(o.status.value, o.exit_code, o.reason)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", host, str(write_bot("print('never')"))], capture_output=True,
+                          cwd=REPO, timeout=60, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[:2] == ["crashed", "1"]
+    assert "the runtime failed (exit code 1)" in done.stdout
