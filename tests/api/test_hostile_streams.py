@@ -72,6 +72,37 @@ def test_made_up_tournament_is_404_with_the_envelope_and_no_reader(api, http):
     assert hub(server).readers() == {}
 
 
+def test_a_tournament_is_looked_up_until_it_is_public_then_remembered(api, http):
+    """A public tournament stays public: many spectators cost one database lookup. A draft is refused each
+    time it is asked for (a no is never remembered), and may be watched once opened."""
+    from sqlalchemy import event
+
+    from arena.store import tournaments
+
+    server = api()
+    sessions = server.server.config.app.state.arena.sessions
+    with sessions.begin() as session:
+        tournaments.create_tournament(session, "later", "later")
+    lookups: list[str] = []
+    event.listen(sessions.kw["bind"], "before_cursor_execute",
+                 lambda *args: lookups.append(args[2]) if "tournaments.slug" in args[2] else None)  # fmt: skip
+    url = f"{server.url}/api/v1/tournaments/later/leaderboard/stream"
+    for _ in range(2):
+        answer = http.get(url)
+        assert answer.status_code == 404 and answer.json()["error"]["code"] == "UNKNOWN_TOURNAMENT"
+    assert len(lookups) == 2
+    with sessions.begin() as session:
+        tournaments.transition(session, tournaments.get_tournament(session, "later"), "open")
+    lookups.clear()
+    ws = f"ws://127.0.0.1:{server.port}/api/v1/tournaments/later/leaderboard/ws"
+    for _ in range(3):
+        with httpx.stream("GET", url, timeout=10) as response:
+            assert response.status_code == 200
+        with connect(ws) as socket:
+            assert socket.ping().wait(timeout=10)
+    assert len(lookups) == 1
+
+
 def test_a_feeds_reader_ends_with_its_last_subscriber(api):
     server = api(heartbeat_s=1.0)
     open_tournament(server, "cup")
