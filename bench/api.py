@@ -7,9 +7,10 @@ publishes 10 changes per second, each stamped with its wall-clock time, and the 
 The spectators are raw asyncio protocols on uvloop in ``--client-procs`` processes of their own: each speaks just
 enough WebSocket (the upgrade, unmasked server frames, pongs) or HTTP/1.1 chunked server-sent events to read every
 message, parse its JSON and time it, so one process can keep thousands of sockets and the clients' CPU (printed)
-stays well below the server's. Each WebSocket step also runs the same clients against a peer in the same run: a
-minimal broadcast server on the `websockets` library alone (as many processes as the API's), reading the same change
-stream and sending the same frames (``spectator_frames.change_json``, compression off as for Arena's frames); it
+stays well below the server's. Each step also runs the same clients against a peer in the same run (as many
+processes as the API's), reading the same change stream and sending the same frames (``spectator_frames.encode``):
+over WebSocket a minimal broadcast server on the `websockets` library alone (compression off as for Arena's frames),
+over SSE one on bare asyncio that writes each change's chunk to every transport (no HTTP framework at all); it
 prints Arena's p99 ratio to it. Server and client CPU are seconds of CPU per second of the measured window (the
 machine's cores are shared by all of them). Not part of the test run.
 """
@@ -38,7 +39,7 @@ import redis  # noqa: E402
 
 from arena.runtime.leaderboard import LeaderboardPublisher  # noqa: E402
 from arena.runtime.redis_server import RedisServer, free_port  # noqa: E402
-from arena.service.spectator_frames import change_json  # noqa: E402
+from arena.service.spectator_frames import encode, http_chunk  # noqa: E402
 
 T = "bench-ws"
 WS_PATH = f"/api/v1/tournaments/{T}/leaderboard/ws"
@@ -83,9 +84,11 @@ class _Spectator(asyncio.Protocol):
         self.read()
 
     def message(self, payload: bytes) -> None:
-        message = json.loads(payload)
-        if message["type"] == "leaderboard":
-            self.tally.latencies.append(time.time() * 1000 - message["ts"])
+        # Only the stamp is read (the fields' order is spectator_frames.change_json's): parsing the whole message
+        # cost the clients as much CPU as the server's writes, which on two cores left the server less.
+        if payload.startswith(b'{"type":"leaderboard",'):
+            at = payload.index(b',"ts":') + 6
+            self.tally.latencies.append(time.time() * 1000 - float(payload[at : payload.index(b",", at)]))
 
     def accepted(self, head: bytes) -> bool:
         raise NotImplementedError
@@ -193,9 +196,33 @@ def _clients(kind: str, ports: list[int], n: int, first: int, start: Any, stop: 
     uvloop.run(main())
 
 
-def _peer_server(port: int, redis_url: str) -> None:
-    """The peer: a minimal broadcast server on the `websockets` library alone. It reads the same change stream
-    and writes each change, encoded once by Arena's encoder, to every connected socket (websockets.broadcast)."""
+class _PeerEvents(asyncio.Protocol):
+    """The SSE peer's connection: any request gets the event stream's head, then every change as one chunk."""
+
+    def __init__(self, streams: set[asyncio.Transport]) -> None:
+        self.streams, self.head = streams, bytearray()
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+
+    def data_received(self, data: bytes) -> None:
+        if self.transport is None or self.transport in self.streams:
+            return  # what a spectator sends after its request is dropped
+        self.head += data
+        if b"\r\n\r\n" in self.head:
+            self.transport.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
+                                 b"Transfer-Encoding: chunked\r\n\r\n" + http_chunk(b"retry: 2000\n\n"))  # fmt: skip
+            self.streams.add(self.transport)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.streams.discard(cast(asyncio.Transport, self.transport))
+
+
+def _peer_server(ws_port: int, sse_port: int, redis_url: str) -> None:
+    """The peer: minimal broadcast servers reading the same change stream and writing each change, encoded once by
+    Arena's encoder, to every connected spectator: over WebSocket on the `websockets` library alone
+    (websockets.broadcast), over SSE on bare asyncio (each change's chunk written to every transport)."""
 
     async def main() -> None:
         from redis import asyncio as aioredis
@@ -204,23 +231,28 @@ def _peer_server(port: int, redis_url: str) -> None:
         from arena.runtime.leaderboard import LeaderboardKeys, decode_change
         from arena.runtime.streams import entry_field, streams
 
-        connected: set[Any] = set()
+        sockets: set[Any] = set()
+        events: set[asyncio.Transport] = set()
 
         async def handler(socket: Any) -> None:
-            connected.add(socket)
+            sockets.add(socket)
             try:
                 await socket.wait_closed()
             finally:
-                connected.discard(socket)
+                sockets.discard(socket)
 
         client = aioredis.Redis.from_url(redis_url)
         key, last = LeaderboardKeys.for_tournament(T).changes, "$"
-        async with serve(handler, "127.0.0.1", port, max_queue=None, compression=None):
+        await asyncio.get_running_loop().create_server(lambda: _PeerEvents(events), "127.0.0.1", sse_port)
+        async with serve(handler, "127.0.0.1", ws_port, max_queue=None, compression=None):
             while True:
                 for _key, found in streams(await client.xread({key: last}, block=1000)):
                     for raw_id, fields in found:
                         last = raw_id.decode() if isinstance(raw_id, bytes) else raw_id
-                        broadcast(connected, change_json(decode_change(entry_field(fields, "change"), last)))
+                        frames = encode(decode_change(entry_field(fields, "change"), last))
+                        broadcast(sockets, frames.text)
+                        for transport in events:
+                            transport.write(frames.event_chunk)
 
     import uvloop
 
@@ -351,11 +383,11 @@ def wait_healthy(port: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--steps", default="500,1000,2000", help="spectator counts, comma-separated")
-    parser.add_argument("--kinds", default="ws,sse", help="ws, sse or both: SSE steps run without a peer")
+    parser.add_argument("--kinds", default="ws,sse", help="ws, sse or both (comma-separated)")
     parser.add_argument("--processes", type=int, default=1, help="API processes (and peer processes), one port each")
     parser.add_argument("--client-procs", type=int, default=2, help="processes the spectators are spread over")
     parser.add_argument("--seconds", type=float, default=6.0, help="measured window of each step, 10 updates/s")
-    parser.add_argument("--no-peer", action="store_true", help="skip the websockets-only peer")
+    parser.add_argument("--no-peer", action="store_true", help="skip the peer servers")
     parser.add_argument("--no-upload", action="store_true", help="skip the upload-to-ready timing")
     args = parser.parse_args()
     kinds = args.kinds.split(",")
@@ -370,9 +402,10 @@ def main() -> None:
         apis = [start_api(env, ports[0])]
         wait_healthy(ports[0])  # the first one migrates the database; then the others start beside it
         apis += [start_api(env, port) for port in ports[1:]]
-        peer_ports = [free_port() for _ in range(args.processes)]
-        peers = [] if args.no_peer else [CTX.Process(target=_peer_server, args=(p, server.url), daemon=True)
-                                         for p in peer_ports]  # fmt: skip
+        peer_ports = {kind: [free_port() for _ in range(args.processes)] for kind in ("ws", "sse")}
+        pairs = zip(peer_ports["ws"], peer_ports["sse"], strict=True)
+        peers = [] if args.no_peer else [CTX.Process(target=_peer_server, args=(*pair, server.url), daemon=True)
+                                         for pair in pairs]  # fmt: skip
         for peer in peers:
             peer.start()
         try:
@@ -388,9 +421,10 @@ def main() -> None:
                 for kind in kinds:
                     mine = measure(kind, ports, api_pids, server.url, n, args.seconds, args.client_procs)
                     mine["processes"] = args.processes
-                    if kind == "ws" and peers:  # the same clients and frames against the peer, in the same run
-                        theirs = measure(kind, peer_ports, peer_pids, server.url, n, args.seconds, args.client_procs)
-                        mine["peer_websockets"] = theirs
+                    if peers:  # the same clients and frames against the peer, in the same run
+                        theirs = measure(kind, peer_ports[kind], peer_pids, server.url, n, args.seconds,
+                                         args.client_procs)  # fmt: skip
+                        mine["peer"] = theirs
                         mine["p99_ratio_to_peer"] = round(mine["p99_ms"] / theirs["p99_ms"], 2)
                     runs.append(mine)
                     print(json.dumps(runs[-1]), file=sys.stderr)
