@@ -53,12 +53,13 @@ def _load(file: Path, venue: str) -> VenueSchedule | None:
         if data["venue"] != venue or not all(isinstance(x, int) for x in (lo, hi)):
             return None
         phases = {p.value: p for p in Phase}  # a dict lookup: calling the enum costs more than the rest of a row
-        intervals = []
-        for start, end, phase in rows:
-            if not (type(start) is int and type(end) is int):
-                return None
-            intervals.append((start, end, phases[phase]))
-        return VenueSchedule(venue, lo, hi, intervals)
+        if not rows:
+            return VenueSchedule(venue, lo, hi, [])
+        # Column by column, in C loops: a decade of days is over 7,000 rows. A row of another length is a ValueError.
+        starts, ends, names = zip(*rows, strict=True)
+        if set(map(type, starts)) | set(map(type, ends)) != {int}:
+            return None
+        return VenueSchedule(venue, lo, hi, list(zip(starts, ends, map(phases.__getitem__, names), strict=True)))
     except (ValueError, KeyError, TypeError):
         return None
 

@@ -107,24 +107,11 @@ def growing_sizes(top: float, decimals: int, smallest: float, count: int = LEVEL
     return tuple([max(round(top * factor, decimals), smallest) for factor in factors])
 
 
-def synthetic_book(
-    inst: Instrument,
-    ts: int,
-    mid: float,
-    spread_rel: float,
-    top: float,
-    last: float | None,
-    volume: float,
-) -> L2Book:
-    """A deterministic (noise-free) book around ``mid``, as the bar replay needs it."""
-    return Ladder(inst, spread_rel).book(ts, mid, growing_sizes(top, inst.qty_decimals, min_size(inst)), last, volume)
-
-
 class Ladder:
     """The books of one instrument at one relative spread, with what they compute from the instrument alone worked
     out once: a replay of daily bars makes two books a bar, and this is most of the time it takes."""
 
-    __slots__ = ("_decimals", "_gap_per_price", "_seconds", "_smallest", "_spread", "_tick", "symbol")
+    __slots__ = ("_decimals", "_gap_per_price", "_seconds", "_smallest", "_spread", "_tick", "_top", "symbol")
 
     def __init__(self, inst: Instrument, spread_rel: float) -> None:
         self.symbol = inst.symbol
@@ -134,6 +121,11 @@ class Ladder:
         self._decimals = inst.qty_decimals
         self._smallest = min_size(inst)
         self._seconds = session_ms_per_day(inst) / 1000.0
+        self._top = top_size(inst)
+
+    def typical_sizes(self) -> tuple[float, ...]:
+        """The sizes of an ordinary moment: the touch shows ``top_size(inst)``, from its average daily volume."""
+        return growing_sizes(self._top, self._decimals, self._smallest)
 
     def sizes(self, daily_volume: float) -> tuple[float, ...]:
         """``growing_sizes(top_size(inst, daily_volume), ...)``, the same floats, uncached (a bar's volume is its own).
@@ -151,6 +143,15 @@ class Ladder:
         if sizes[0] < smallest:
             sizes = [max(size, smallest) for size in sizes]
         return tuple(sizes)
+
+    def halves(self, volume: float) -> tuple[float, float]:
+        """``volume`` in two halves on the quantity grid (the second takes the rounding), as ``round(..., decimals)``
+        gives them."""
+        if self._decimals == 0:
+            first = float(round(volume / 2))
+            return first, float(round(volume - first))
+        first = round(volume / 2, self._decimals)
+        return first, round(volume - first, self._decimals)
 
     def book(self, ts: int, mid: float, depth: tuple[float, ...], last: float | None, volume: float) -> L2Book:
         """The book around ``mid`` with level sizes ``depth`` (``growing_sizes``, or ``sizes``, shared by a bar's

@@ -26,15 +26,12 @@ before it is handed out;
 
 from __future__ import annotations
 
-import gc
 import heapq
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
-from itertools import groupby
-from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from arena import collector
 from arena.engine.book import L2Book
 from arena.engine.instruments import InstrumentCatalog
 from arena.engine.tick import Tick
@@ -118,19 +115,18 @@ class ReplayFeed:
             self._symbols = tuple(sorted(seen))
 
     def __iter__(self) -> Iterator[Tick]:
-        for ts, group in groupby(self._events(), key=itemgetter(0)):
-            changed = [event[3] for event in group]
-            if len(changed) == 1:  # the common case, one book at this moment: nothing to combine
-                yield Tick(ts, (changed[0],))
+        # The books of one moment, gathered by hand rather than with itertools.groupby: most moments hold one book.
+        ts = 0
+        changed: list[L2Book] = []
+        for event in self._events():
+            if changed and event[0] == ts:
+                changed.append(event[3])
                 continue
-            books: dict[str, L2Book] = {}
-            for book in changed:
-                earlier = books.pop(book.symbol, None)
-                if earlier is not None and earlier.volume:
-                    book = L2Book(book.symbol, ts, book.bids, book.asks, book.last, book.volume + earlier.volume,
-                                  book.halted)
-                books[book.symbol] = book
-            yield Tick(ts, tuple(books.values()))
+            if changed:
+                yield Tick(ts, (changed[0],)) if len(changed) == 1 else _combined(ts, changed)
+            ts, changed = event[0], [event[3]]
+        if changed:
+            yield Tick(ts, (changed[0],)) if len(changed) == 1 else _combined(ts, changed)
 
     def _events(self) -> Iterator[Event]:
         streams = [
@@ -152,10 +148,9 @@ class ReplayFeed:
     # -- bars -----------------------------------------------------------------------------------------
 
     def _bar_events(self, index: int, file: CsvFile) -> Iterator[Event]:
-        with _collector_paused():
+        with collector.paused():
             events = self._bar_books(file)
-        for seq, (ts, _, _, book) in enumerate(events):
-            yield ts, index, seq, book
+        yield from [(ts, index, seq, book) for seq, (ts, _, _, book) in enumerate(events)]
 
     def _bar_books(self, file: CsvFile) -> list[tuple[int, str, int, L2Book]]:
         """Every book of a bar file as (ts, symbol, order within the file, book), in time and symbol order."""
@@ -174,26 +169,18 @@ class ReplayFeed:
         events: list[tuple[int, str, int, L2Book]] = []
         daily = [bar for bar in bars if bar.day is not None]
         sessions = self._daily_sessions(file, daily) if daily else {}
-        ladders = {bar.inst.symbol: ladder.Ladder(bar.inst, bar.inst.spread_bps * 1e-4) for bar in daily}
+        instruments = {bar.inst.symbol: bar.inst for bar in bars}
+        ladders = {s: ladder.Ladder(inst, inst.spread_bps * 1e-4) for s, inst in instruments.items()}
         for bar in bars:
-            if bar.day is None:
-                book = ladder.synthetic_book(
-                    bar.inst,
-                    bar.ts,
-                    bar.close,
-                    bar.inst.spread_bps * 1e-4,
-                    ladder.top_size(bar.inst),
-                    bar.close,
-                    bar.volume,
-                )
-                events.append((bar.ts, book.symbol, 2 * bar.line, book))
-                continue
             inst = bar.inst
-            open_ts, close_ts = sessions[inst.venue, bar.ts]
             books = ladders[inst.symbol]
+            if bar.day is None:  # an intraday bar: the instrument's typical depth around its close
+                book = books.book(bar.ts, bar.close, books.typical_sizes(), bar.close, bar.volume)
+                events.append((bar.ts, inst.symbol, 2 * bar.line, book))
+                continue
+            open_ts, close_ts = sessions[inst.venue, bar.ts]
             depth = books.sizes(bar.volume)  # both ticks' sizes
-            first_half = round(bar.volume / 2, inst.qty_decimals)
-            second_half = round(bar.volume - first_half, inst.qty_decimals)
+            first_half, second_half = books.halves(bar.volume)
             opening = books.book(open_ts, bar.open, depth, bar.open, first_half)
             closing = books.book(close_ts, bar.close, depth, bar.close, second_half)
             events.append((open_ts, inst.symbol, 2 * bar.line, opening))
@@ -229,23 +216,15 @@ class ReplayFeed:
         return out
 
 
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """The cyclic garbage collector off while a bar file becomes books: tens of thousands of tuples that live on
-    (none of them garbage), each few hundred of which would have it walk every object in the process again.
-
-    Then they join the oldest generation unexamined (freeze and unfreeze move every object there): otherwise the
-    first collection after this walks all of them at once, a third of the time it took to make them.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.freeze()
-        gc.unfreeze()
-        if enabled:
-            gc.enable()
+def _combined(ts: int, changed: list[L2Book]) -> Tick:
+    """The tick of several books at one moment: one book per symbol, the later one's, the volumes added up."""
+    books: dict[str, L2Book] = {}
+    for book in changed:
+        earlier = books.pop(book.symbol, None)
+        if earlier is not None and earlier.volume:
+            book = L2Book(book.symbol, ts, book.bids, book.asks, book.last, book.volume + earlier.volume, book.halted)
+        books[book.symbol] = book
+    return Tick(ts, tuple(books.values()))
 
 
 def _regular_session(schedule: VenueSchedule, day_start: int) -> tuple[int, int] | None:

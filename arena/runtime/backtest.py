@@ -6,7 +6,6 @@ their own machine (``arena backtest``). Tournaments run every bot in the sandbox
 
 from __future__ import annotations
 
-import gc
 import importlib.util
 import inspect
 import random
@@ -20,6 +19,7 @@ from typing import Any
 
 from arena_bot import Bot
 
+from arena import collector
 from arena.engine.engine import Engine
 from arena.engine.events import Event, Fill, OrderRejected
 from arena.engine.instruments import InstrumentCatalog
@@ -134,12 +134,9 @@ def run_backtest(
         ruleset.starting_balance, ruleset.starting_balance, 0.0, 0.0, 0.0, 0, len(ticks)))  # fmt: skip
     # What exists now (the ticks, the catalog, the engine) lives for the whole run: frozen, the cyclic collector
     # stops walking it each time the run's short-lived messages trigger a collection (a third of a run's time).
-    gc.freeze()
-    try:
+    with collector.frozen():
         run.drive(hello_message(ACCOUNT, None, ruleset, [catalog[s] for s in symbols]), ticks,
                   random.Random(seed), progress)  # fmt: skip
-    finally:
-        gc.unfreeze()
     result = run.result
     result.nav = account.nav
     result.cash = account.cash
