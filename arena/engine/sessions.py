@@ -160,6 +160,15 @@ class VenueSchedule:
             return self._phases[i]
         return Phase.CLOSED
 
+    def phase_until(self, ts: int) -> tuple[Phase, int]:
+        """The phase at ``ts`` and the instant it may next change: it holds from ``ts`` up to (not including) there,
+        the end of the interval holding ``ts`` or, between intervals, the next one's start (``hi`` past the last)."""
+        self._check(ts)
+        i = bisect_right(self._starts, ts) - 1
+        if i >= 0 and ts < self._ends[i]:
+            return self._phases[i], self._ends[i]
+        return Phase.CLOSED, self._starts[i + 1] if i + 1 < len(self._starts) else self.hi
+
     def is_open(self, ts: int, extended_hours: bool = False) -> bool:
         """True in the regular session, or in pre/post-market too when ``extended_hours``."""
         phase = self.phase(ts)
@@ -222,6 +231,9 @@ class _AlwaysOpen(VenueSchedule):
 
     def phase(self, ts: int) -> Phase:
         return Phase.REGULAR
+
+    def phase_until(self, ts: int) -> tuple[Phase, int]:
+        return Phase.REGULAR, self.hi
 
     def is_open(self, ts: int, extended_hours: bool = False) -> bool:
         return True

@@ -666,14 +666,16 @@ class MarketView:
             self._latest[changed.symbol] = changed
             updated.add(changed.symbol)
         out: list[_Part] = []
+        due = self._ticker_due
         for symbol in self.symbols:
             channels = self._channels[symbol]
             book = self._latest.get(symbol)
             if not channels or book is None:
                 continue
             fresh = symbol in updated
-            if "ticker" in channels and (fresh or symbol in self._ticker_due):
-                self._ticker_due.discard(symbol)
+            if "ticker" in channels and (fresh or symbol in due):
+                if due:
+                    due.discard(symbol)
                 out.append((("ticker", id(book)), self._next_seq(symbol, "ticker"), _ticker, book))
             if "orderbook" in channels and (fresh or symbol not in self._sent):
                 message = self._orderbook(book, shared)

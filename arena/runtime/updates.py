@@ -13,7 +13,7 @@ from typing import Any
 from arena.engine.book import L2Book
 from arena.engine.engine import Engine
 from arena.engine.events import AccountUpdate, Event
-from arena.engine.sessions import EXTENDED_HOURS_VENUES
+from arena.engine.sessions import EXTENDED_HOURS_VENUES, Phase
 from arena.runtime.protocol import (
     margin_warning_message,
     order_update_message,
@@ -75,6 +75,7 @@ class SessionWatch:
         self.venues = sorted(set(venues))
         self.extended_hours = extended_hours
         self._session: dict[str, str] = {}  # venue -> "regular", "extended" or "closed"
+        self._known: dict[str, tuple[int, int]] = {}  # venue -> [from, until): its session holds all along
         self._halted: set[str] = set()
 
     def changes(self, ts: int, books: Iterable[L2Book] = ()) -> list[dict[str, Any]]:
@@ -83,14 +84,18 @@ class SessionWatch:
         with the reason "regular session"."""
         messages = []
         for venue in self.venues:
-            schedule = self.engine.calendars[venue]
+            known = self._known.get(venue)
+            if known is not None and known[0] <= ts < known[1]:
+                continue  # the session the venue was in at the last look, unchanged: one check instead of a lookup
             try:
-                if schedule.is_open(ts):
-                    session = "regular"
-                else:
-                    session = "extended" if self.extended_hours and schedule.is_open(ts, True) else "closed"
+                phase, until = self.engine.calendars[venue].phase_until(ts)
             except ValueError:  # outside the calendar's range
                 continue
+            self._known[venue] = (ts, until)
+            if phase is Phase.REGULAR:
+                session = "regular"
+            else:
+                session = "extended" if self.extended_hours and phase is not Phase.CLOSED else "closed"
             before = self._session.get(venue)
             if before != session:
                 self._session[venue] = session

@@ -475,3 +475,18 @@ def test_phase_agrees_with_reference(cals: SessionCalendars, venue: str) -> None
         assert reference_phase(venue, end - 1) is REGULAR
 
     check()
+
+
+@settings(max_examples=300, deadline=None)
+@given(venue=st.sampled_from(sorted(VENUES)), offset=st.integers(0, 700 * DAY_MS))
+def test_phase_until_holds_the_phase_until_it_says(cals: SessionCalendars, venue: str, offset: int) -> None:
+    """phase_until(ts) is phase(ts), and the phase stays so up to the instant it names (where it may change, or a
+    back-to-back interval of the same phase begin: FOREX's days); what SessionWatch relies on to skip lookups."""
+    schedule = cals[venue]
+    ts = max(utc("2026-01-01 00:00"), schedule.lo) + offset
+    phase, until = schedule.phase_until(ts)
+    assert phase is schedule.phase(ts)
+    assert until > ts
+    if until < min(schedule.hi, 2**62):
+        assert schedule.phase(until - 1) is phase
+        assert schedule.phase((ts + until) // 2) is phase
