@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
-import errno
 import itertools
 import json
 import os
@@ -33,6 +33,7 @@ from sandbox.pool import SandboxPool
 from sandbox.reaper import bot_copies_dir, bundles_dir, ensure_watchdog, owner_key, reap_orphans
 from sandbox.rootfs import BOT_DIR, SANDBOX_GID, SANDBOX_UID, RootfsLayout, default_layout, ensure_skeleton
 from sandbox.runtime import PID_FILE, Runtime, select_runtime, state_dir
+from sandbox.watcher import off_watcher, on_watcher, watcher_loop
 
 OutputCallback = Callable[[bytes], None]
 
@@ -296,7 +297,7 @@ class BotProcess:
             raise
         self._ready = started
         self._gate_open = False
-        self._thread: threading.Thread | None = None  # the supervisor, from the gate on
+        self._watched = False  # by this process's watcher (sandbox/watcher.py), from the gate on
         if not pooled:
             self._begin()
 
@@ -310,9 +311,8 @@ class BotProcess:
         self._started_at = time.monotonic()
         if self._ready:
             self._open_gate()
-        self._thread = threading.Thread(target=self._supervise, name=f"sandbox-{self.container_id}",
-                                        daemon=True)
-        self._thread.start()
+        self._watched = True
+        on_watcher(self._watch)
 
     @property
     def bot_owner(self) -> tuple[int, int]:
@@ -322,11 +322,11 @@ class BotProcess:
     @property
     def waiting(self) -> bool:
         """A pre-started sandbox still at its gate, alive, with no bot yet."""
-        return self._thread is None and self._ready and self._init.poll() is None
+        return not self._watched and self._ready and self._init.poll() is None
 
     def discard(self) -> None:
         """Remove a pre-started sandbox that will not be given a bot."""
-        if self._thread is not None:
+        if self._watched:
             self.kill("discarded")
         else:
             self._abort()
@@ -532,10 +532,23 @@ class BotProcess:
     # -- supervision --------------------------------------------------------------------------------
 
     def _kill(self, status: Status, reason: str) -> None:
+        if self._mark_killed(status, reason):
+            self._signal_kill()
+
+    def _kill_soon(self, status: Status, reason: str) -> None:
+        """As ``_kill``, from the watcher's thread: the runtime's kill runs on an ending thread."""
+        if self._mark_killed(status, reason):
+            off_watcher(self._signal_kill)
+
+    def _mark_killed(self, status: Status, reason: str) -> bool:
+        """The first reason to kill the bot is the one its outcome gives; False if it has one (or has ended)."""
         with self._kill_lock:
             if self._kill_reason is not None or self._init.poll() is not None:
-                return
+                return False
             self._kill_reason = (status, reason)
+            return True
+
+    def _signal_kill(self) -> None:
         if not self.runtime.kill(self._root, self.container_id):
             # The runtime could not (state not yet written?): kill the cgroup's processes directly.
             for pid in self.cgroup.pids():
@@ -560,7 +573,7 @@ class BotProcess:
         if stats.cpu_seconds is not None:
             self._cpu_seen = stats.cpu_seconds
             if stats.cpu_seconds > self.limits.effective_cpu_seconds:
-                self._kill(Status.TIMEOUT, f"used more than {self.limits.effective_cpu_seconds} CPU-seconds")
+                self._kill_soon(Status.TIMEOUT, f"used more than {self.limits.effective_cpu_seconds} CPU-seconds")
         if stats.peak_memory_bytes is not None:
             self._peak_seen = stats.peak_memory_bytes
 
@@ -577,84 +590,11 @@ class BotProcess:
                     callback(kept)
         if len(data) > room:
             self._truncated[name] = True
-            self._kill(Status.OUTPUT_LIMIT, f"wrote more than {cap} bytes to {name}")
+            self._kill_soon(Status.OUTPUT_LIMIT, f"wrote more than {cap} bytes to {name}")
 
-    def _supervise(self) -> None:
-        try:
-            self._loop()
-        finally:
-            self._finish()
-
-    def _loop(self) -> None:
-        proc, init = self._proc, self._init
-        selector = selectors.PollSelector()  # no fd of its own: a host's fds are what bounds its bots
-        readers: dict[int, str] = {}
-        assert proc.stderr is not None and proc.stdout is not None and proc.stdin is not None
-        streams = [("stderr", proc.stderr)] + ([("stdout", proc.stdout)] if self._capture else [])
-        for name, pipe in streams:
-            os.set_blocking(pipe.fileno(), False)
-            selector.register(pipe.fileno(), selectors.EVENT_READ, name)
-            readers[pipe.fileno()] = name
-        pending = memoryview(self._stdin_data) if (self._capture and self._stdin_data) else None
-        if pending is not None and not proc.stdin.closed:
-            os.set_blocking(proc.stdin.fileno(), False)
-            selector.register(proc.stdin.fileno(), selectors.EVENT_WRITE, "stdin")
-        exited_at: float | None = None
-        pidfd: int | None = None
-        try:
-            pidfd = init.open_pidfd() if isinstance(init, AdoptedProcess) else os.pidfd_open(init.pid)
-            selector.register(pidfd, selectors.EVENT_READ, "exit")
-        except ProcessLookupError:  # the runtime already exited (and was reaped) during start-up
-            exited_at = time.monotonic()
-        except OSError as error:  # out of fds: a bot the host cannot watch must not run
-            self._kill(Status.CRASHED, f"the host cannot supervise the bot: {error}")
-        deadline = self._started_at + self.limits.wall_seconds
-        next_sample = time.monotonic() + STATS_INTERVAL
-        try:
-            while True:
-                now = time.monotonic()
-                if exited_at is None and now >= deadline:
-                    self._kill(Status.TIMEOUT, f"ran longer than {self.limits.wall_seconds:g} s")
-                    deadline = float("inf")
-                if exited_at is None and now >= next_sample:
-                    self._sample()
-                    next_sample = now + STATS_INTERVAL
-                if pidfd is None and exited_at is None and init.poll() is not None:
-                    exited_at = now  # no pidfd to say so: polled
-                if exited_at is not None and (not readers or now - exited_at > DRAIN_AFTER_EXIT):
-                    break
-                wait = min(deadline, next_sample) - now if exited_at is None and pidfd is not None else 0.05
-                for key, _ in selector.select(max(0.0, wait)):
-                    tag = key.data
-                    if tag == "exit":
-                        exited_at = time.monotonic()
-                        selector.unregister(key.fd)
-                    elif tag == "stdin":
-                        assert pending is not None
-                        try:
-                            written = os.write(key.fd, pending[:_CHUNK])
-                            pending = pending[written:]
-                        except OSError as error:
-                            if error.errno == errno.EAGAIN:
-                                continue
-                            pending = pending[:0]
-                        if not pending:
-                            selector.unregister(key.fd)
-                            proc.stdin.close()
-                    else:
-                        try:
-                            data = os.read(key.fd, _CHUNK)
-                        except BlockingIOError:
-                            continue
-                        if data:
-                            self._take(tag, data)
-                        else:
-                            selector.unregister(key.fd)
-                            readers.pop(key.fd)
-        finally:
-            if pidfd is not None:
-                os.close(pidfd)
-            selector.close()
+    def _watch(self) -> None:
+        """On the watcher's thread: watch the bot's pipes, its end, its wall deadline and its cgroup from now on."""
+        _Watch(self, watcher_loop()).start()
 
     def _finish(self) -> None:
         code = self._init.wait()
@@ -711,3 +651,142 @@ class BotProcess:
         except OSError:
             return ""
         return " | ".join(crash.splitlines()[:3])[:2000]
+
+
+# The cgroup of every bot is read each STATS_INTERVAL, up to this many reads a second per host process; past
+# that (over 200 bots) each bot is read less often, and a bot may overrun its CPU-seconds by that much longer.
+SAMPLES_PER_SECOND = 400
+_watching: set[_Watch] = set()  # on the watcher's thread only
+
+
+class _Watch:
+    """One bot's watch, on the process's watcher loop: reads its stderr (and captured stdout), feeds its
+    captured stdin, and ends the watch when the bot has ended and its pipes are drained."""
+
+    def __init__(self, bot: BotProcess, loop: asyncio.AbstractEventLoop) -> None:
+        self.bot, self.loop = bot, loop
+        self.readers: set[int] = set()
+        self.pending: memoryview | None = None
+        self.pidfd: int | None = None
+        self.exited = False
+        self.ended = False
+        self.timers: dict[str, asyncio.TimerHandle] = {}  # by purpose: each is replaced, never piled up
+
+    def start(self) -> None:
+        _watching.add(self)
+        try:
+            self._watch()
+        except Exception as error:  # nothing may stop the watcher; a bot the host cannot watch must not run
+            self.bot._kill_soon(Status.CRASHED, f"the host cannot supervise the bot: {error}")
+            self._end()
+
+    def _watch(self) -> None:
+        bot, proc, loop = self.bot, self.bot._proc, self.loop
+        assert proc.stderr is not None and proc.stdout is not None and proc.stdin is not None
+        streams = [("stderr", proc.stderr)] + ([("stdout", proc.stdout)] if bot._capture else [])
+        for name, pipe in streams:
+            fd = pipe.fileno()
+            os.set_blocking(fd, False)
+            loop.add_reader(fd, self._guarded, self._read, name, fd)
+            self.readers.add(fd)
+        if bot._capture and bot._stdin_data and not proc.stdin.closed:
+            self.pending = memoryview(bot._stdin_data)
+            os.set_blocking(proc.stdin.fileno(), False)
+            loop.add_writer(proc.stdin.fileno(), self._guarded, self._write, proc.stdin.fileno())
+        init = bot._init
+        try:
+            self.pidfd = init.open_pidfd() if isinstance(init, AdoptedProcess) else os.pidfd_open(init.pid)
+        except ProcessLookupError:  # the runtime already exited (and was reaped) during start-up
+            self._exited()
+            return
+        except OSError as error:  # out of fds: a bot the host cannot watch must not run
+            bot._kill_soon(Status.CRASHED, f"the host cannot supervise the bot: {error}")
+            self.timers["exit"] = loop.call_later(DRAIN_AFTER_EXIT, self._guarded, self._poll_exit)
+        else:
+            loop.add_reader(self.pidfd, self._guarded, self._exited)
+        self.timers["wall"] = loop.call_at(bot._started_at + bot.limits.wall_seconds, self._guarded, self._overran)
+        self.timers["sample"] = loop.call_later(self._sample_every(), self._guarded, self._sample)
+
+    def _guarded(self, step: Callable[..., None], *args: object) -> None:
+        try:
+            step(*args)
+        except Exception as error:  # as in start(): end this bot's watch, never the watcher
+            self.bot._kill_soon(Status.CRASHED, f"the host cannot supervise the bot: {error}")
+            self._end()
+
+    @staticmethod
+    def _sample_every() -> float:
+        return max(STATS_INTERVAL, len(_watching) / SAMPLES_PER_SECOND)
+
+    def _sample(self) -> None:
+        self.bot._sample()
+        self.timers["sample"] = self.loop.call_later(self._sample_every(), self._guarded, self._sample)
+
+    def _overran(self) -> None:
+        self.bot._kill_soon(Status.TIMEOUT, f"ran longer than {self.bot.limits.wall_seconds:g} s")
+
+    def _poll_exit(self) -> None:
+        """Without a pidfd (out of fds): poll for the end."""
+        if self.bot._init.poll() is not None:
+            self._exited()
+        else:
+            self.timers["exit"] = self.loop.call_later(0.05, self._guarded, self._poll_exit)
+
+    def _read(self, name: str, fd: int) -> None:
+        try:
+            data = os.read(fd, _CHUNK)
+        except BlockingIOError:
+            return
+        if data:
+            self.bot._take(name, data)
+            return
+        self.loop.remove_reader(fd)
+        self.readers.discard(fd)
+        if self.exited and not self.readers:
+            self._end()
+
+    def _write(self, fd: int) -> None:
+        assert self.pending is not None
+        try:
+            self.pending = self.pending[os.write(fd, self.pending[:_CHUNK]):]
+        except BlockingIOError:
+            return
+        except OSError:
+            self.pending = self.pending[:0]
+        if not self.pending:
+            self.loop.remove_writer(fd)
+            assert self.bot._proc.stdin is not None
+            self.bot._proc.stdin.close()
+
+    def _exited(self) -> None:
+        """The bot's process has ended: drain what it wrote (pipes close when its pid namespace dies)."""
+        self.exited = True
+        if self.pidfd is not None:
+            self.loop.remove_reader(self.pidfd)
+        self._cancel_timers()
+        if not self.readers:
+            self._end()
+        else:
+            self.timers["drain"] = self.loop.call_later(DRAIN_AFTER_EXIT, self._guarded, self._end)
+
+    def _cancel_timers(self) -> None:
+        for timer in self.timers.values():
+            timer.cancel()
+        self.timers.clear()
+
+    def _end(self) -> None:
+        if self.ended:
+            return
+        self.ended = True
+        _watching.discard(self)
+        self._cancel_timers()
+        for fd in self.readers:
+            self.loop.remove_reader(fd)
+        stdin = self.bot._proc.stdin
+        if self.pending is not None and stdin is not None and not stdin.closed:
+            self.loop.remove_writer(stdin.fileno())
+        if self.pidfd is not None:
+            self.loop.remove_reader(self.pidfd)
+            os.close(self.pidfd)
+            self.pidfd = None
+        off_watcher(self.bot._finish)  # waits for the process (ended, or about to), reads the cgroup, deletes
