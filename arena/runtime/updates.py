@@ -13,7 +13,7 @@ from typing import Any
 from arena.engine.book import L2Book
 from arena.engine.engine import Engine
 from arena.engine.events import AccountUpdate, Event
-from arena.engine.sessions import EXTENDED_HOURS_VENUES, Phase
+from arena.engine.sessions import EXTENDED_HOURS_VENUES, Phase, VenueSchedule
 from arena.runtime.protocol import (
     margin_warning_message,
     order_update_message,
@@ -87,15 +87,18 @@ class SessionWatch:
             known = self._known.get(venue)
             if known is not None and known[0] <= ts < known[1]:
                 continue  # the session the venue was in at the last look, unchanged: one check instead of a lookup
+            schedule = self.engine.calendars[venue]
             try:
-                phase, until = self.engine.calendars[venue].phase_until(ts)
+                if isinstance(schedule, VenueSchedule):
+                    phase, until = schedule.phase_until(ts)
+                    self._known[venue] = (ts, until)
+                    regular, extended = phase is Phase.REGULAR, phase is not Phase.CLOSED
+                else:  # a calendar of another kind (a test's): asked at every tick
+                    regular = schedule.is_open(ts)
+                    extended = regular or (self.extended_hours and schedule.is_open(ts, True))
             except ValueError:  # outside the calendar's range
                 continue
-            self._known[venue] = (ts, until)
-            if phase is Phase.REGULAR:
-                session = "regular"
-            else:
-                session = "extended" if self.extended_hours and phase is not Phase.CLOSED else "closed"
+            session = "regular" if regular else "extended" if self.extended_hours and extended else "closed"
             before = self._session.get(venue)
             if before != session:
                 self._session[venue] = session
