@@ -30,7 +30,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from itertools import compress, repeat
-from operator import gt, is_, lt
+from operator import gt, is_, le, lt
 from zoneinfo import ZoneInfo
 
 VENUES: tuple[str, ...] = ("XNYS", "XNAS", "XLON", "CME", "FOREX", "CRYPTO")
@@ -117,17 +117,30 @@ class VenueSchedule:
     def __init__(self, venue: str, lo: int, hi: int, intervals: Iterable[tuple[int, int, Phase]]) -> None:
         """``intervals``: non-overlapping ``(start, end, phase)``, phase never CLOSED; ``[lo, hi)`` the
         range queries may ask about."""
+        ordered = sorted([interval for interval in intervals if interval[1] > interval[0]])
+        self._build(venue, lo, hi, [s for s, _, _ in ordered], [e for _, e, _ in ordered], [p for _, _, p in ordered])
+
+    @classmethod
+    def from_columns(cls, venue: str, lo: int, hi: int, starts: list[int], ends: list[int],
+                     phases: list[Phase]) -> VenueSchedule:  # fmt: skip
+        """``VenueSchedule(venue, lo, hi, zip(starts, ends, phases))``, without sorting and re-reading each interval
+        when they come in order and none is empty (as ``intervals`` gives them back, and the cache stores them)."""
+        if not len(starts) == len(ends) == len(phases):
+            raise ValueError(f"{venue}: {len(starts)} starts, {len(ends)} ends and {len(phases)} phases")
+        if not (all(map(lt, starts, ends)) and all(map(le, ends, starts[1:]))):
+            return cls(venue, lo, hi, zip(starts, ends, phases, strict=True))
+        schedule = cls.__new__(cls)
+        schedule._build(venue, lo, hi, list(starts), list(ends), list(phases))
+        return schedule
+
+    def _build(self, venue: str, lo: int, hi: int, starts: list[int], ends: list[int], phases: list[Phase]) -> None:
+        """From the intervals in order, none empty, as columns: column by column, in C loops (map, compress), since
+        a decade of a venue's days, read back from the cache at each run, is over 7,000 intervals."""
         _check_venue(venue)
         self.venue = venue
         self.tz = VENUE_TIMEZONES[venue]
         self.lo = lo
         self.hi = hi
-        ordered = sorted([interval for interval in intervals if interval[1] > interval[0]])
-        # Column by column, in C loops (map, compress): a decade of a venue's days, read back from the cache each
-        # run, is over 7,000 intervals.
-        starts: list[int] = [s for s, _, _ in ordered]
-        ends: list[int] = [e for _, e, _ in ordered]
-        phases: list[Phase] = [p for _, _, p in ordered]
         overlapping = list(compress(starts[1:], map(lt, starts[1:], ends)))
         if overlapping:
             raise ValueError(f"{venue}: overlapping session intervals at {_fmt(overlapping[0])}")

@@ -46,8 +46,15 @@ def test_a_later_process_does_not_import_exchange_calendars(cache):
 
 @pytest.mark.parametrize("junk", [
     b"", b"{", b"[]",
-    b'{"venue": "XNYS", "lo": 0, "hi": 1, "intervals": [[0, 1, "lunch"]]}',
-    b'{"venue": "XLON", "lo": 0, "hi": 1, "intervals": []}',
+    b'{"venue": "XNYS", "lo": 0, "hi": 1, "intervals": [[0, 1, "regular"]]}',  # an older release's layout
+    b'{"venue": "XNYS", "lo": 0, "hi": 9, "starts": [0], "ends": [1], "phases": "lunch"}',
+    b'{"venue": "XLON", "lo": 0, "hi": 9, "starts": [], "ends": [], "phases": ""}',
+    b'{"venue": "XNYS", "lo": 0, "hi": 9, "starts": [0.5], "ends": [1], "phases": "regular"}',
+    b'{"venue": "XNYS", "lo": 0, "hi": 9, "starts": [true], "ends": [1], "phases": "regular"}',
+    b'{"venue": "XNYS", "lo": 0, "hi": 9, "starts": [0, 5], "ends": [1], "phases": "regular"}',
+    b'{"venue": "XNYS", "lo": 0, "hi": 9, "starts": [0, 1], "ends": [2, 3], "phases": "regular,regular"}',
+    b'{"venue": "XNYS", "lo": 0, "hi": 9, "starts": "0", "ends": [1], "phases": "regular"}',
+    b'{"venue": "XNYS", "lo": 0, "hi": 9, "starts": [0], "ends": [1], "phases": 7}',
 ])
 def test_a_damaged_entry_is_built_again(cache, junk):
     good = cal.build_calendars(FIRST, LAST, ["XNYS"])["XNYS"]
