@@ -26,6 +26,7 @@ from redis.typing import EncodableT, FieldT, KeyT, StreamIdT
 
 from arena.engine.book import L2Book
 from arena.engine.tick import Tick
+from arena.runtime.protocol import compact_json
 from arena.runtime.streams import Fields, entries, streams
 
 _ID = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
@@ -56,10 +57,6 @@ class Report:
     n: int  # the tick the bot was on
     body: dict[str, Any]
     q: int = 0  # the supervisor's number for it (1, 2, ...; 0: unnumbered)
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), allow_nan=False)
 
 
 def book_to_wire(book: L2Book) -> list[Any]:
@@ -108,11 +105,11 @@ class Bus:
     # -- engine side ------------------------------------------------------------------
 
     def publish_config(self, config: Mapping[str, Any]) -> None:
-        self.client.set(self.config_key, _dumps(config))
+        self.client.set(self.config_key, compact_json(config))
 
     def publish_tick(self, n: int, tick: Tick) -> None:
         books = [book_to_wire(b) for b in tick.books]
-        self._add_once(self.client, self.market_key, f"{n}-0", {"n": n, "ts": tick.ts, "books": _dumps(books)})
+        self._add_once(self.client, self.market_key, f"{n}-0", {"n": n, "ts": tick.ts, "books": compact_json(books)})
 
     def publish_end(self, n: int, ts: int | None = None) -> None:
         """The end, after ``n`` ticks; ``ts`` is the last tick's time (spectators' clocks stop there)."""
@@ -166,7 +163,7 @@ class Bus:
         pipe = self.client.pipeline(transaction=False)
         for bot, batch in messages.items():
             if batch:
-                pipe.xadd(self.bot_key(bot), {"m": _dumps(batch)}, id=f"{n}-{k}", maxlen=STREAM_MAXLEN,
+                pipe.xadd(self.bot_key(bot), {"m": compact_json(batch)}, id=f"{n}-{k}", maxlen=STREAM_MAXLEN,
                           approximate=True)  # fmt: skip
         for result in pipe.execute(raise_on_error=False):
             if isinstance(result, redis.ResponseError) and not _already_there(result):
@@ -208,7 +205,7 @@ class Bus:
         if q:
             fields["q"] = q
         if body:
-            fields["body"] = _dumps(body)
+            fields["body"] = compact_json(body)
         (self.client if pipe is None else pipe).xadd(self.orders_key, fields)
 
     def report_many(self, bot: str, items: Iterable[tuple[str, int, Mapping[str, Any] | None]]) -> None:
@@ -221,7 +218,7 @@ class Bus:
         """A bot's latest CPU and memory use; into ``pipe`` (sent with it) when given."""
         own = pipe is None
         pipe = self.client.pipeline(transaction=False) if pipe is None else pipe
-        pipe.hset(self.usage_key, bot, _dumps(usage))
+        pipe.hset(self.usage_key, bot, compact_json(usage))
         pipe.expire(self.usage_key, USAGE_TTL_S)
         if own:
             pipe.execute()

@@ -439,9 +439,14 @@ class FloodGuard:
 # -- host → bot messages (besides hello, book, portfolio and order_update above) --------------------------
 
 
+def compact_json(value: Any) -> bytes:
+    """Compact JSON, NaN and infinities refused: the one encoding of protocol lines and bus fields."""
+    return json.dumps(value, separators=(",", ":"), allow_nan=False).encode()
+
+
 def encode_line(message: Mapping[str, Any]) -> bytes:
-    """A message as one protocol line, without its newline (compact; NaN and infinities refused)."""
-    return json.dumps(message, separators=(",", ":"), allow_nan=False).encode()
+    """A message as one protocol line, without its newline."""
+    return compact_json(message)
 
 
 def tick_message(n: int, ts: int) -> dict[str, Any]:

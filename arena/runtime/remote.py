@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from arena.runtime.protocol import MAX_LINE_BYTES
+from arena.runtime.protocol import MAX_LINE_BYTES, encode_line
 from sandbox import Limits, Outcome, ProtocolError, Status
 from sandbox.channel import parse_line
 
@@ -76,7 +76,7 @@ class RemoteChannel:
         self._bot = bot
 
     def send(self, message: Mapping[str, Any], timeout: float | None = -1.0) -> None:
-        data = (json.dumps(message, separators=(",", ":"), allow_nan=False) + "\n").encode()
+        data = encode_line(message) + b"\n"
         self.send_bytes(data, SEND_TIMEOUT_S if timeout == -1.0 or timeout is None else timeout)
 
     def send_bytes(self, data: bytes, timeout: float | None = None) -> None:
