@@ -115,18 +115,13 @@ class ReplayFeed:
             self._symbols = tuple(sorted(seen))
 
     def __iter__(self) -> Iterator[Tick]:
-        # The books of one moment, gathered by hand rather than with itertools.groupby: most moments hold one book.
-        ts = 0
-        changed: list[L2Book] = []
-        for event in self._events():
-            if changed and event[0] == ts:
-                changed.append(event[3])
-                continue
-            if changed:
-                yield Tick(ts, (changed[0],)) if len(changed) == 1 else _combined(ts, changed)
-            ts, changed = event[0], [event[3]]
-        if changed:
-            yield Tick(ts, (changed[0],)) if len(changed) == 1 else _combined(ts, changed)
+        if len(self._files) == 1 and self._files[0].kind == "bars":
+            # Read whole and sorted in any case: its ticks are made at once too, with the collector paused.
+            with collector.paused():
+                ticks = list(_ticks(self._bar_books(self._files[0])))
+            yield from ticks
+            return
+        yield from _ticks(self._events())
 
     def _events(self) -> Iterator[Event]:
         streams = [
@@ -214,6 +209,22 @@ class ReplayFeed:
                 )
             out[key] = session
         return out
+
+
+def _ticks(events: Iterable[tuple[int, object, int, L2Book]]) -> Iterator[Tick]:
+    """The ticks of time-ordered (ts, ..., book) events: the books of one moment, gathered by hand rather than with
+    itertools.groupby, as most moments hold one book."""
+    ts = 0
+    changed: list[L2Book] = []
+    for event in events:
+        if changed and event[0] == ts:
+            changed.append(event[3])
+            continue
+        if changed:
+            yield Tick(ts, (changed[0],)) if len(changed) == 1 else _combined(ts, changed)
+        ts, changed = event[0], [event[3]]
+    if changed:
+        yield Tick(ts, (changed[0],)) if len(changed) == 1 else _combined(ts, changed)
 
 
 def _combined(ts: int, changed: list[L2Book]) -> Tick:

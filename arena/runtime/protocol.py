@@ -519,8 +519,9 @@ def _changes(old: dict[float, float], new: dict[float, float], descending: bool)
 
 
 def _ticker(book: L2Book, seq: int) -> dict[str, Any]:
-    bid = book.bids[0] if book.bids else (None, None)
-    ask = book.asks[0] if book.asks else (None, None)
+    bids, asks = book.bids, book.asks
+    bid = bids[0] if bids else (None, None)
+    ask = asks[0] if asks else (None, None)
     return {
         "type": "ticker",
         "symbol": book.symbol,
@@ -664,24 +665,27 @@ class MarketView:
     def _parts(self, books: Iterable[L2Book], shared: dict[Any, Any]) -> list[_Part]:
         """This tick's messages as (what the message is, its seq, how to build it with seq 0), the view's state
         moved on. Messages with the same key are the same but for their seq."""
+        latest, channels_of, seqs, due = self._latest, self._channels, self._seq, self._ticker_due
         updated: set[str] = set()
         for changed in books:
-            if changed.symbol not in self._channels:
-                raise ValueError(f"{changed.symbol} is not one of this tournament's symbols")
-            self._latest[changed.symbol] = changed
-            updated.add(changed.symbol)
+            symbol = changed.symbol
+            if symbol not in channels_of:
+                raise ValueError(f"{symbol} is not one of this tournament's symbols")
+            latest[symbol] = changed
+            updated.add(symbol)
         out: list[_Part] = []
-        due = self._ticker_due
         for symbol in self.symbols:
-            channels = self._channels[symbol]
-            book = self._latest.get(symbol)
+            channels = channels_of[symbol]
+            book = latest.get(symbol)
             if not channels or book is None:
                 continue
             fresh = symbol in updated
             if "ticker" in channels and (fresh or symbol in due):
                 if due:
                     due.discard(symbol)
-                out.append((("ticker", id(book)), self._next_seq(symbol, "ticker"), _ticker, book))
+                key = (symbol, "ticker")
+                seq = seqs[key] = seqs.get(key, 0) + 1  # (_next_seq, inline: most messages are tickers)
+                out.append((("ticker", id(book)), seq, _ticker, book))
             if "orderbook" in channels and (fresh or symbol not in self._sent):
                 message = self._orderbook(book, shared)
                 if message is not None:
