@@ -59,6 +59,9 @@ class Report:
     q: int = 0  # the supervisor's number for it (1, 2, ...; 0: unnumbered)
 
 
+ReportItem = tuple[str, str, int, Mapping[str, Any] | None, int]  # (bot, kind, n, body, q), as Bus.report takes
+
+
 def book_to_wire(book: L2Book) -> list[Any]:
     wire = [book.symbol, book.ts, book.bids, book.asks, book.last, book.volume]
     return [*wire, True] if book.halted else wire
@@ -177,9 +180,13 @@ class Bus:
     def read_reports(self, after: str, block_ms: int | None) -> list[Report]:
         block = None if block_ms is None else min(block_ms, MAX_BLOCK_MS)
         reply = self.client.xread({self.orders_key: after}, block=block, count=10_000)
-        reports = []
+        reports: list[Report] = []
         for _key, found in streams(reply):
             for entry_id, fields in found:
+                if b"batch" in fields:  # a relay's round: many bots' reports in one entry, in their order
+                    reports.extend(Report(_s(entry_id), bot, kind, n, body, q)
+                                   for bot, kind, n, body, q in json.loads(fields[b"batch"]))
+                    continue
                 reports.append(
                     Report(
                         _s(entry_id),
@@ -207,6 +214,11 @@ class Bus:
         if body:
             fields["body"] = compact_json(body)
         (self.client if pipe is None else pipe).xadd(self.orders_key, fields)
+
+    def report_batch(self, reports: Sequence[ReportItem], pipe: redis.client.Pipeline) -> None:
+        """Several reports (bot, kind, n, body, q) as one entry, into ``pipe``: one command for a relay's round
+        instead of one per report. The engine reads them back as separate reports, in this order."""
+        pipe.xadd(self.orders_key, {"batch": compact_json([[b, k, n, body or {}, q] for b, k, n, body, q in reports])})
 
     def report_many(self, bot: str, items: Iterable[tuple[str, int, Mapping[str, Any] | None]]) -> None:
         pipe = self.client.pipeline(transaction=False)

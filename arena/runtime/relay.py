@@ -30,7 +30,7 @@ from typing import Any, Protocol
 import redis
 import redis.client
 
-from arena.runtime.bus import Bus
+from arena.runtime.bus import Bus, ReportItem
 from arena.runtime.streams import Fields
 from sandbox import ProtocolError
 
@@ -40,7 +40,7 @@ POLL_MS = 200
 SWEEP_S = 0.2  # how often every bot is looked at though nothing came for it (usage, heartbeat, gone)
 GATHER_S = 0.002  # how long the bots' lines are gathered into one round of reports, at most
 
-Write = Callable[[redis.client.Pipeline], Any]  # one queued report, added to the round's pipeline
+Write = Callable[[redis.client.Pipeline], Any]  # one queued write (a usage figure), added to the round's pipeline
 
 
 class Relayed(Protocol):
@@ -82,6 +82,7 @@ class Relay:
         self._wake: tuple[int, int] | None = None  # a pipe that wakes the polling thread
         self._queue_lock = threading.Lock()
         self._queued: list[Write] = []
+        self._reports: list[ReportItem] = []
         self._flush_lock = threading.Lock()  # one round's reports go out before the next round's
 
     # -- what supervisors call ------------------------------------------------------------------
@@ -119,9 +120,14 @@ class Relay:
             supervisor.host_failed(exc)
 
     def queue(self, write: Write) -> None:
-        """A report (or usage figure) to send with this round's pipeline."""
+        """A write (a usage figure) to send with this round's pipeline."""
         with self._queue_lock:
             self._queued.append(write)
+
+    def queue_report(self, report: ReportItem) -> None:
+        """A bot's report to send with this round's: all of them in one stream entry."""
+        with self._queue_lock:
+            self._reports.append(report)
 
     def flush(self) -> None:
         """Send the queued reports, in one pipeline, in the order they were queued. If Redis fails them they stay
@@ -129,16 +135,20 @@ class Relay:
         with self._flush_lock:
             with self._queue_lock:
                 writes, self._queued = self._queued, []
-            if not writes:
+                reports, self._reports = self._reports, []
+            if not writes and not reports:
                 return
             try:
                 pipe = self.client.pipeline(transaction=False)
                 for write in writes:
                     write(pipe)
+                if reports:
+                    self.bus.report_batch(reports, pipe)
                 pipe.execute()
             except BaseException:
                 with self._queue_lock:
                     self._queued[:0] = writes
+                    self._reports[:0] = reports
                 raise
 
     def _nudge(self) -> None:

@@ -210,7 +210,7 @@ class Supervisor:
         if self._relay is None:
             self.bus.report(self.bot, kind, n, body, q=q)
         else:
-            self._relay.queue(lambda pipe: self.bus.report(self.bot, kind, n, body, q=q, pipe=pipe))
+            self._relay.queue_report((self.bot, kind, n, body, q))
 
     def stop(self, reason: str) -> None:
         """End the bot now (its host is stopping); the run then ends as usual, reporting how."""

@@ -50,9 +50,21 @@ def test_one_read_of_the_streams_serves_every_bot_of_a_host(
         reads.append(len(after_bots))
         return real(self, after_market, after_bots, block_ms)
 
+    entries: list[str] = []  # the stream entry each report the engine read came in
+    real_reports = Bus.read_reports
+
+    def read_reports(self: Bus, after: str, block_ms: int | None) -> Any:
+        found = real_reports(self, after, block_ms)
+        entries.extend(report.id for report in found)
+        return found
+
     monkeypatch.setattr(Bus, "read_for_bots", counted)
+    monkeypatch.setattr(Bus, "read_reports", read_reports)
     standings, _ = run_local(redis_url, spec, catalog)
     assert {s.status for s in standings} == {"finished"}
+    # A round's reports go out as one stream entry: every bot's done of every tick, in far fewer entries.
+    assert len(entries) >= bots * ticks
+    assert len(set(entries)) < len(entries) / 3, (len(set(entries)), len(entries))
     # Each bot reading for itself took at least bots x ticks reads (240 here). The relay reads for all of them at
     # once: about twice a tick (the engine's messages to the bots, then the tick), a few more while they attach.
     assert max(reads) == bots
