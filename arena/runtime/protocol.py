@@ -663,8 +663,8 @@ class MarketView:
         return out
 
     def _parts(self, books: Iterable[L2Book], shared: dict[Any, Any]) -> list[_Part]:
-        """This tick's messages as (what the message is, its seq, how to build it with seq 0), the view's state
-        moved on. Messages with the same key are the same but for their seq."""
+        """This tick's messages as (what the message is, its seq, what builds it from its book and a seq, its book),
+        the view's state moved on. Messages with the same key are the same but for their seq."""
         latest, channels_of, seqs, due = self._latest, self._channels, self._seq, self._ticker_due
         updated: set[str] = set()
         for changed in books:
