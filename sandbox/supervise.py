@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import fcntl
 import itertools
 import json
 import os
@@ -70,6 +71,19 @@ def _refused(problems: list[str]) -> SandboxRefused:
         "refusing to run the bot: its limits are not in force (" + "; ".join(problems) + "). "
         "The sandbox needs root (or a delegated cgroup) to create the bot's cgroup."
     )
+
+
+# runsc's boot moves the bot's stdio to fds 256-258 and refuses to start if one of them is open. The slot's lock
+# fd is inherited from the runtime process on down to it (so the slot stays taken while the Sentry runs), and a
+# host process running ~50 bots has its fds past 256: the lock is handed over on a number clear of them.
+RUNSC_STDIO_FDS = range(256, 259)
+
+
+def _clear_of_stdio_remap(fd: int) -> int:
+    """``fd``, or a duplicate of it (for the caller to close) above runsc's stdio numbers."""
+    if fd in RUNSC_STDIO_FDS:
+        return fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, RUNSC_STDIO_FDS.stop)
+    return fd
 
 
 def host_pids_max(limits: Limits) -> int:
@@ -282,10 +296,15 @@ class BotProcess:
         if self.runtime.host_owns_cgroup:
             command = [*ENTER_CGROUP, *map(str, self.cgroup.procs_files()), "--", *command]
         # The runtime's process holds the slot's lock too: the slot stays taken while anything of it runs.
-        self._proc = subprocess.Popen(
-            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0,
-            start_new_session=True, env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}, pass_fds=(self.slot.fd,),
-        )
+        slot_fd = _clear_of_stdio_remap(self.slot.fd)
+        try:
+            self._proc = subprocess.Popen(
+                command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0,
+                start_new_session=True, env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}, pass_fds=(slot_fd,),
+            )
+        finally:
+            if slot_fd != self.slot.fd:
+                os.close(slot_fd)
         # The bot's first process: the runtime's (foreground), or the bot's own once a detached runc has exited.
         self._init: subprocess.Popen[bytes] | AdoptedProcess = self._proc
         try:

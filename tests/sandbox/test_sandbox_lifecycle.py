@@ -99,3 +99,22 @@ def test_cli_streams_output_and_reports_timeouts(needs_runtime: str,
 def test_cli_rejects_bad_limits(write_bot: Callable[[str], Path], bad: list[str]) -> None:
     done = _cli("runc", *bad, str(write_bot("print(1)")))
     assert done.returncode == 2 and "sandbox:" in done.stderr
+
+
+def test_a_bot_starts_whatever_fd_numbers_the_host_has_reached(box: Sandbox, write_bot: Callable[[str], Path]) -> None:
+    """A host process with ~50 bots has its fds past 256, where runsc's boot moves the bot's stdio (fds 256-258):
+    the sandbox's own fds must not be there when it starts (it failed 'unable to remap stdios, FD 256 is already in
+    use'). Here the next fd the host opens is 256: the uid slot's lock, the first fd a sandbox takes."""
+    bot = write_bot("print('started', flush=True)")
+    fillers: list[int] = []
+    try:
+        while not fillers or fillers[-1] < 255:
+            fillers.append(os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC))
+        if fillers[-1] > 255:
+            pytest.skip("this test process already holds fds past 255: the next one cannot be made 256")
+        outcome = box.run(bot)
+    finally:
+        for fd in fillers:
+            os.close(fd)
+    assert outcome.status.value == "exited", outcome.reason
+    assert outcome.stdout == b"started\n"
