@@ -441,7 +441,7 @@ class Engine:
         if (
             order.post_only
             and limit_price is not None
-            and ((sign > 0 and book.asks[0][0] < limit_price) or (sign < 0 and book.bids[0][0] > limit_price))
+            and ((sign > 0 and book.best_ask < limit_price) or (sign < 0 and book.best_bid > limit_price))
         ):
             return Rejection(RejectionCode.POST_ONLY_WOULD_CROSS, "a post-only order must not take liquidity")
         depth = market.ask_depth if sign > 0 else market.bid_depth

@@ -10,16 +10,8 @@ from __future__ import annotations
 from collections import deque
 
 from arena.engine.book import L2Book, Level
+from arena.engine.book import total_size as _total
 from arena.engine.instruments import Instrument
-
-
-def _total(levels: tuple[Level, ...]) -> float:
-    """The levels' total size. A loop, not sum(): Python 3.12's sum() of floats rounds differently, and the
-    compiled engine must add exactly as the interpreted one does."""
-    total = 0.0
-    for level in levels:
-        total += level[1]
-    return total
 
 
 class Consumption:
@@ -72,9 +64,9 @@ class Market:
         """
         self.book = book
         self.halted = book.halted
-        mark = self.mark = (book.bids[0][0] + book.asks[0][0]) * 0.5
-        self.ask_depth = _total(book.asks)
-        self.bid_depth = _total(book.bids)
+        mark = self.mark = (book.best_bid + book.best_ask) * 0.5
+        self.ask_depth = book.ask_total()  # (a replayed book's levels are left unmade: see L2Book)
+        self.bid_depth = book.bid_total()
         volumes = self._volumes
         if len(volumes) == volumes.maxlen:
             self._volume_sum -= volumes[0]

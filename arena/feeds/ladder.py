@@ -159,7 +159,7 @@ class Ladder:
         tick = self._tick
         bid, ask = touch_ticks(mid, self._spread, tick)
         gap = max(1, round(self._gap_per_price * mid / tick))  # level_gap_ticks(inst, mid)
-        # A bid side that would reach zero or below stops early (a penny stock with a wide gap): zip stops with it.
-        bids = tuple(zip(prices(bid, -gap, tick), depth, strict=False))
-        asks = tuple(zip(prices(ask, gap, tick), depth, strict=False))
-        return L2Book(self.symbol, ts, bids, asks, last, volume)
+        # A bid side that would reach zero or below stops early (a penny stock with a wide gap): its levels stop
+        # with it. The book zips its levels when they are first read (most books of a backtest never are).
+        sides = (prices(bid, -gap, tick), prices(ask, gap, tick), depth)
+        return L2Book(self.symbol, ts, (), (), last, volume, sides=sides)

@@ -519,9 +519,8 @@ def _changes(old: dict[float, float], new: dict[float, float], descending: bool)
 
 
 def _ticker(book: L2Book, seq: int) -> dict[str, Any]:
-    bids, asks = book.bids, book.asks
-    bid = bids[0] if bids else (None, None)
-    ask = asks[0] if asks else (None, None)
+    bid: tuple[float | None, float | None] = book.top_bid() or (None, None)  # (a ladder's levels left unmade)
+    ask: tuple[float | None, float | None] = book.top_ask() or (None, None)
     return {
         "type": "ticker",
         "symbol": book.symbol,

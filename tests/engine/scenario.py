@@ -9,12 +9,12 @@ Covered: six instrument classes on five venues (sessions that close mid-run, DAY
 tournaments with different rulesets (fees with tiers and a maker rebate, slippage, participation caps, order
 types, short selling, outside-session queueing, extended hours, daily loss limits, every scoring formula, leverage
 low enough for forced liquidation), market/limit/stop/stop-limit orders with every time in force, post-only,
-orders tagged for the extended session, client ids, cancels, malformed requests, halts, price jumps, and
-``submit_batch``'s seeded shuffle. A cross (EUR/GBP, quoted in GBP) and a USD-base pair (USD/JPY, quoted in JPY and
-its own conversion pair) trade in USD accounts: fees, margin, marks and realised P&L at the conversion rates, with
-GBP/USD's first books held back so that early EUR/GBP orders meet NO_CONVERSION_RATE. From step ``JUMP_STEP``
-the clock jumps to New York's last after-hours minutes: regular DAY orders expire, tagged orders trade until
-20:00 New York, then the US venues close.
+orders tagged for the extended session, client ids, cancels, malformed requests, halts, price jumps, books
+made from a ladder's sides (levels made on first use), and ``submit_batch``'s seeded shuffle. A cross (EUR/GBP,
+quoted in GBP) and a USD-base pair (USD/JPY, quoted in JPY and its own conversion pair) trade in USD accounts:
+fees, margin, marks and realised P&L at the conversion rates, with GBP/USD's first books held back so that early
+EUR/GBP orders meet NO_CONVERSION_RATE. From step ``JUMP_STEP`` the clock jumps to New York's last after-hours
+minutes: regular DAY orders expire, tagged orders trade until 20:00 New York, then the US venues close.
 """
 
 from __future__ import annotations
@@ -96,7 +96,15 @@ def _book(rng: random.Random, symbol: str, ts: int, mid: float, tick: float, hal
     bids = tuple((round(mid - half - i * tick, 6), depth * rng.uniform(0.5, 2.0)) for i in range(5))
     asks = tuple((round(mid + half + i * tick, 6), depth * rng.uniform(0.5, 2.0)) for i in range(5))
     last = None if rng.random() < 0.2 else round(mid + rng.choice((-half, half)), 6)
-    return L2Book(symbol, ts, bids, asks, last, rng.uniform(0, 3) * depth, halted)
+    volume = rng.uniform(0, 3) * depth
+    step = ts // STEP_MS
+    if step % 3:
+        return L2Book(symbol, ts, bids, asks, last, volume, halted)
+    # Every third step a ladder's book (its levels made when first read), both sides showing the bids' sizes,
+    # and now and then a bid side shorter than the sizes (a penny stock's ladder stops above zero).
+    bid_prices = tuple(price for price, _ in bids[: 3 if step % 7 == 0 else 5])
+    sides = (bid_prices, tuple(price for price, _ in asks), tuple(size for _, size in bids))
+    return L2Book(symbol, ts, (), (), last, volume, halted, sides=sides)
 
 
 def _request(rng: random.Random, tags: random.Random, symbol: str, mid: float, tick: float) -> dict[str, Any]:

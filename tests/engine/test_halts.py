@@ -4,8 +4,7 @@ LIQUIDITY_HALT, holds its resting orders and any liquidation until it resumes, a
 
 from __future__ import annotations
 
-import dataclasses
-
+from arena.engine.book import L2Book
 from arena.engine.events import Fill, OrderAccepted, OrderRejected
 from arena.engine.rejections import RejectionCode
 from arena.feeds import ReplayFeed
@@ -17,7 +16,8 @@ MINUTE = 60_000
 
 
 def _btc(ts: int, mid: float = 50_000.0, halted: bool = False):
-    return dataclasses.replace(ladder("BTC-USD", ts, mid - 0.5, mid + 0.5, size=100, step=1.0), halted=halted)
+    book = ladder("BTC-USD", ts, mid - 0.5, mid + 0.5, size=100, step=1.0)
+    return L2Book(book.symbol, book.ts, book.bids, book.asks, book.last, book.volume, halted)
 
 
 def _buy(**fields) -> dict:
