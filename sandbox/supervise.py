@@ -495,7 +495,10 @@ class BotProcess:
             if pipe is not None:
                 with contextlib.suppress(OSError):
                     pipe.close()
-        self.runtime.delete(self._root, self.container_id)
+        # A runtime too slow to delete (its call's timeout, hosts under load) leaves the container to the reaper;
+        # the rest must still be removed and released, and the bot's wait() must end.
+        with contextlib.suppress(subprocess.TimeoutExpired, OSError):
+            self.runtime.delete(self._root, self.container_id)
         if self.runtime.host_owns_cgroup:
             self.cgroup.destroy()
         shutil.rmtree(self._bundle, ignore_errors=True)
@@ -568,7 +571,11 @@ class BotProcess:
             return True
 
     def _signal_kill(self) -> None:
-        if not self.runtime.kill(self._root, self.container_id):
+        try:
+            killed = self.runtime.kill(self._root, self.container_id)
+        except (subprocess.TimeoutExpired, OSError):  # a runtime too slow to answer: the fallback below
+            killed = False
+        if not killed:
             # The runtime could not (state not yet written?): kill the cgroup's processes directly.
             for pid in self.cgroup.pids():
                 with contextlib.suppress(ProcessLookupError):

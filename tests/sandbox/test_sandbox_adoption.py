@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from sandbox import Limits, Sandbox
+from sandbox.runtime import Runtime
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -93,3 +94,35 @@ def test_a_detached_runc_that_fails_is_a_crash_with_its_error(needs_runtime: str
     assert done.returncode == 0, done.stderr
     assert done.stdout.split()[:2] == ["crashed", "1"]
     assert "the runtime failed (exit code 1)" in done.stdout
+
+
+def test_a_runtime_that_cannot_delete_the_bot_still_ends_its_wait(
+    needs_runtime: str, write_bot: Callable[[str], Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A slow ``runc delete`` (its 10 s timeout, at 1,000 bots) must not leave wait() hanging nor the slot taken."""
+    box = Sandbox(Limits.parse(memory="64M", timeout=5), runtime=needs_runtime)
+    real_delete = Runtime.delete
+
+    def times_out(runtime: Runtime, root: Path, container_id: str) -> bool:
+        real_delete(runtime, root, container_id)  # deleted, but too late: runtime._call's timeout
+        raise subprocess.TimeoutExpired("delete", 10)
+
+    monkeypatch.setattr(Runtime, "delete", times_out)
+    bot = box.start(str(write_bot("print('bye', flush=True)")), capture_stdout=True)
+    outcome = bot.wait(timeout=15)
+    assert outcome.stdout == b"bye\n"
+    assert bot.slot.fd == -1  # released
+
+
+def test_a_runtime_that_cannot_kill_the_bot_still_has_it_killed_at_its_deadline(
+    needs_runtime: str, write_bot: Callable[[str], Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A ``runc kill`` that times out (on an ending thread) falls back to killing the cgroup's processes."""
+    box = Sandbox(Limits.parse(memory="64M", timeout=1), runtime=needs_runtime)
+
+    def times_out(runtime: Runtime, root: Path, container_id: str) -> bool:
+        raise subprocess.TimeoutExpired("kill", 10)
+
+    monkeypatch.setattr(Runtime, "kill", times_out)
+    bot = box.start(str(write_bot("import time; time.sleep(60)")), capture_stdout=True)
+    assert bot.wait(timeout=15).status.value == "timeout"
