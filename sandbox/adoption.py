@@ -75,8 +75,12 @@ class AdoptedProcess:
             raise ChildProcessError(f"the bot's process {pid} was not adopted by this host (is it a subreaper?)")
 
     def open_pidfd(self) -> int:
-        """A pidfd of its own for the caller to poll (readable once the process has ended) and close."""
-        return os.dup(self._fd)
+        """A pidfd of its own for the caller to poll (readable once the process has ended) and close;
+        ProcessLookupError once the process has been waited for, as ``os.pidfd_open`` would raise."""
+        with self._lock:
+            if self._fd < 0:
+                raise ProcessLookupError(self.pid)
+            return os.dup(self._fd)
 
     def poll(self) -> int | None:
         with self._lock:

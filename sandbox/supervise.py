@@ -623,6 +623,23 @@ class BotProcess:
         _Watch(self, watcher_loop()).start()
 
     def _finish(self) -> None:
+        """The end: the outcome, then ``done`` — always, or a ``wait()`` would hang and the slot stay taken."""
+        try:
+            self._outcome = self._ending()
+        except Exception as error:  # the host's own fault at the end (its cgroup or files unreadable, say)
+            with contextlib.suppress(Exception):
+                self._cleanup(keep_channel=not self._capture)
+            self._outcome = Outcome(
+                status=Status.CRASHED, exit_code=None, wall_seconds=time.monotonic() - self._started_at,
+                cpu_seconds=self._cpu_seen, peak_memory_bytes=self._peak_seen,
+                stdout=bytes(self._buffers["stdout"]), stderr=bytes(self._buffers["stderr"]),
+                runtime=self.runtime.name, reason=f"the host could not finish supervising the bot: {error!r}",
+                container_id=self.container_id,
+            )
+        finally:
+            self._done.set()
+
+    def _ending(self) -> Outcome:
         code = self._init.wait()
         wall = time.monotonic() - self._started_at
         stats = self._bot_stats()  # the stopped container still has its cgroup (runc --keep, or the host's)
@@ -630,14 +647,13 @@ class BotProcess:
         peak = stats.peak_memory_bytes if stats.peak_memory_bytes is not None else self._peak_seen
         status, reason, sig = self._classify(code, stats.oom_kills, cpu)
         self._cleanup(keep_channel=not self._capture)
-        self._outcome = Outcome(
+        return Outcome(
             status=status, exit_code=code if code >= 0 else None, wall_seconds=wall, cpu_seconds=cpu,
             peak_memory_bytes=peak, stdout=bytes(self._buffers["stdout"]), stderr=bytes(self._buffers["stderr"]),
             runtime=self.runtime.name, signal=sig, reason=reason, container_id=self.container_id,
             stdout_truncated=self._truncated["stdout"], stderr_truncated=self._truncated["stderr"],
             oom_kills=stats.oom_kills,
         )
-        self._done.set()
 
     def _classify(self, code: int, oom_kills: int, cpu: float | None) -> tuple[Status, str, int | None]:
         sig = code - 128 if code > 128 else None
@@ -683,6 +699,7 @@ class BotProcess:
 # that (over 200 bots) each bot is read less often, and a bot may overrun its CPU-seconds by that much longer.
 SAMPLES_PER_SECOND = 400
 _watching: set[_Watch] = set()  # on the watcher's thread only
+os.register_at_fork(after_in_child=_watching.clear)  # a forked child watches none of its parent's bots
 
 
 class _Watch:

@@ -20,6 +20,14 @@ _lock = threading.Lock()
 _loop: tuple[int, asyncio.AbstractEventLoop] | None = None  # (pid, loop): a forked child starts its own
 
 
+def _after_fork() -> None:
+    global _lock
+    _lock = threading.Lock()  # a fork while another thread held it must not leave the child's copy held
+
+
+os.register_at_fork(after_in_child=_after_fork)
+
+
 def watcher_loop() -> asyncio.AbstractEventLoop:
     """This process's watcher loop, started on first use (a daemon thread: it dies with the process)."""
     global _loop

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from sandbox import Limits, Sandbox
+from sandbox import BotProcess, Limits, Sandbox
 from sandbox.runtime import Runtime
 
 REPO = Path(__file__).resolve().parents[2]
@@ -126,3 +126,18 @@ def test_a_runtime_that_cannot_kill_the_bot_still_has_it_killed_at_its_deadline(
     monkeypatch.setattr(Runtime, "kill", times_out)
     bot = box.start(str(write_bot("import time; time.sleep(60)")), capture_stdout=True)
     assert bot.wait(timeout=15).status.value == "timeout"
+
+
+def test_an_end_the_host_cannot_read_is_still_an_end(box: Sandbox, write_bot: Callable[[str], Path],
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fault of the host's at the end (its cgroup unreadable, say) still ends the bot's wait, as a crash that
+    says why, and still releases what the sandbox held."""
+    def unreadable(self: BotProcess) -> None:
+        raise OSError("the cgroup went away")
+
+    monkeypatch.setattr(BotProcess, "_bot_stats", unreadable)
+    process = box.start(write_bot("print('bye')"), capture_stdout=True)
+    outcome = process.wait(timeout=30)
+    assert outcome.status.value == "crashed"
+    assert "could not finish supervising the bot" in outcome.reason and "the cgroup went away" in outcome.reason
+    assert process.slot.fd == -1  # the uid slot was given back
