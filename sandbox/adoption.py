@@ -25,6 +25,7 @@ import subprocess
 import threading
 
 from sandbox.errors import RuntimeUnavailable
+from sandbox.procfs import stat_fields
 from sandbox.runtime import Runtime, select_runtime
 
 _PR_SET_CHILD_SUBREAPER = 36
@@ -70,7 +71,8 @@ class AdoptedProcess:
         self.returncode: int | None = None
         self._fd = os.pidfd_open(pid)  # pins the pid: it cannot be reused while we have not reaped it
         self._lock = threading.Lock()  # one waitid at a time: a second would fail with ECHILD
-        if _parent(pid) not in (os.getpid(), None):
+        fields = stat_fields(pid)
+        if fields is not None and int(fields[1]) != os.getpid():
             os.close(self._fd)
             raise ChildProcessError(f"the bot's process {pid} was not adopted by this host (is it a subreaper?)")
 
@@ -115,10 +117,3 @@ class AdoptedProcess:
                 with contextlib.suppress(ProcessLookupError):
                     signal.pidfd_send_signal(self._fd, signal.SIGKILL)
 
-
-def _parent(pid: int) -> int | None:
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            return int(handle.read().rsplit(")", 1)[1].split()[1])
-    except (OSError, IndexError, ValueError):
-        return None

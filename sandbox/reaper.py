@@ -23,6 +23,7 @@ import threading
 from pathlib import Path
 
 from sandbox.cgroup import CGROUP_PARENT, ContainerCgroup, sandbox_parents
+from sandbox.procfs import stat_fields
 from sandbox.runtime import Runtime, state_dir
 
 _owner_cache: tuple[int, str] | None = None
@@ -33,11 +34,8 @@ _lock = threading.Lock()
 
 
 def _start_time(pid: int) -> str | None:
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return None
+    fields = stat_fields(pid)
+    return fields[19] if fields is not None and len(fields) > 19 else None
 
 
 def owner_key() -> str:

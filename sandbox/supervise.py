@@ -717,11 +717,7 @@ class _Watch:
 
     def start(self) -> None:
         _watching.add(self)
-        try:
-            self._watch()
-        except Exception as error:  # nothing may stop the watcher; a bot the host cannot watch must not run
-            self.bot._kill_soon(Status.CRASHED, f"the host cannot supervise the bot: {error}")
-            self._end()
+        self._guarded(self._watch)
 
     def _watch(self) -> None:
         bot, proc, loop = self.bot, self.bot._proc, self.loop
@@ -753,7 +749,7 @@ class _Watch:
     def _guarded(self, step: Callable[..., None], *args: object) -> None:
         try:
             step(*args)
-        except Exception as error:  # as in start(): end this bot's watch, never the watcher
+        except Exception as error:  # end this bot's watch, never the watcher; a bot not watched must not run
             self.bot._kill_soon(Status.CRASHED, f"the host cannot supervise the bot: {error}")
             self._end()
 
