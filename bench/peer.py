@@ -21,6 +21,7 @@ import sys
 import time
 from collections import deque
 from datetime import UTC, datetime
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,7 @@ BARS = Path(__file__).resolve().parent / "data" / "orcl-daily-2005-2014.csv"
 SYMBOL = "ORCL"
 FAST, SLOW = 10, 30
 INVEST = 0.95  # of the account's value, in whole shares
+DAY_MS = 86_400_000
 COMMISSION = 0.001  # 10 bps of each fill's notional
 CASH = 100_000.0
 RULES = Ruleset(
@@ -60,10 +62,11 @@ class ArenaSma(Bot):
 
     symbols = (SYMBOL,)
     channels = ("ticker",)
+    history_size = 0  # it keeps its own closes: the SDK's bars would go unread
 
     def on_start(self, info: dict[str, Any]) -> None:
         self.closes: deque[float] = deque(maxlen=SLOW)
-        self.day: object = None
+        self.day = -1
         self.last: float | None = None
         self.order = 0.0  # shares to buy (> 0) or sell (< 0) at the next open, sized at the close as backtrader does
 
@@ -71,7 +74,7 @@ class ArenaSma(Bot):
         self.last = ticker.last if ticker.last is not None else ticker.mid
 
     def on_tick(self, ts: int) -> None:
-        day = datetime.fromtimestamp(ts / 1000, UTC).date()
+        day = ts // DAY_MS  # the UTC day
         if day != self.day:  # the day's first tick: the open, where yesterday's decision is carried out
             self.day = day
             if self.order > 0:
@@ -85,7 +88,7 @@ class ArenaSma(Bot):
         self.closes.append(self.last)
         if len(self.closes) < SLOW:
             return
-        fast = sum(list(self.closes)[-FAST:]) / FAST
+        fast = sum(islice(self.closes, SLOW - FAST, None)) / FAST
         slow = sum(self.closes) / SLOW
         held = self.portfolio.position(SYMBOL)
         if fast > slow and not held:

@@ -18,8 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from arena_bot import Bot
+from arena_bot.portfolio import Holding
 
 from arena import collector
+from arena.engine.accounts import Account
+from arena.engine.book import L2Book
 from arena.engine.engine import Engine
 from arena.engine.events import Event, Fill, OrderRejected
 from arena.engine.instruments import InstrumentCatalog
@@ -29,7 +32,14 @@ from arena.engine.sessions import SessionCalendars
 from arena.engine.tick import Tick
 from arena.feeds.calendars import calendars_around
 from arena.runtime.performance import Statistics, downsample, statistics
-from arena.runtime.protocol import MarketView, end_message, hello_message, order_request, tick_message
+from arena.runtime.protocol import (
+    MarketView,
+    end_message,
+    hello_message,
+    order_request,
+    tick_message,
+    ticker_fields,
+)
 from arena.runtime.updates import SessionWatch, Updates
 
 ACCOUNT = "backtest"
@@ -153,6 +163,11 @@ def run_backtest(
     return result
 
 
+def _holdings(account: Account, ts: int) -> tuple[float, float, dict[str, Holding]]:
+    """What the bot's Portfolio makes of ``portfolio_message(account, ts)``, made at once."""
+    return account.cash, account.nav, {s: Holding(p.qty, p.avg_price) for s, p in account.positions.items() if p.qty}
+
+
 class _Run:
     """One backtest's lockstep loop: the bot, the engine and what goes between them."""
 
@@ -160,7 +175,10 @@ class _Run:
         self.bot = bot
         self.engine = engine
         self.account = engine.accounts[ACCOUNT]
-        self.updates = Updates(engine)
+        # Its portfolio updates as the bot's Portfolio takes them, not as messages it would read back, unless it
+        # reads the messages itself (a bot whose handle() is not the SDK's gets every one, as in a tournament).
+        self.direct = getattr(bot.handle, "__func__", None) is Bot.handle
+        self.updates = Updates(engine, _holdings) if self.direct else Updates(engine)
         self.sessions = SessionWatch(engine, [engine.catalog[s].venue for s in symbols], ruleset.extended_hours)
         self.view = MarketView(symbols)
         self.result = result
@@ -169,6 +187,7 @@ class _Run:
               progress: Callable[[int], None] | None) -> None:  # fmt: skip
         bot, engine, account, result = self.bot, self.engine, self.account, self.result
         handle, view, sessions = bot.handle, self.view, self.sessions
+        direct, ticker, apply_tick = self.direct, self.ticker, bot.apply_tick  # (tickers and ticks likewise)
         curve_ts, curve_nav = result.curve_ts, result.curve_nav
         handle(hello)
         carried = self.requests()  # tick 0: start-up orders go with tick 1's
@@ -179,9 +198,13 @@ class _Run:
                 self.deliver(events)
             for message in sessions.changes(ts, books):
                 handle(message)
-            for message in view.messages(books):
-                handle(message)
-            handle(tick_message(n, ts))
+            if direct:
+                view.hand(books, ticker, handle)
+                apply_tick(n, ts)
+            else:
+                for message in view.messages(books):
+                    handle(message)
+                handle(tick_message(n, ts))
             requests = self.requests()
             if carried:
                 requests, carried = carried + requests, []
@@ -193,6 +216,11 @@ class _Run:
                 progress(n)
         handle(end_message())
 
+    def ticker(self, book: L2Book) -> None:
+        """What a ``ticker`` message of ``book`` tells the bot, told without the message."""
+        bid, bid_size, ask, ask_size, mid = ticker_fields(book)
+        self.bot.apply_ticker(book.symbol, book.ts, bid, ask, book.last, mid, bid_size, ask_size)
+
     def deliver(self, events: list[Event]) -> None:
         """Record the fills and rejections among ``events`` and hand the bot its updates."""
         result = self.result
@@ -203,8 +231,13 @@ class _Run:
                 result.fills.append(fill)
             elif isinstance(event, OrderRejected):
                 result.rejections.append({"ts": event.ts, **event.rejection.as_dict()})
+        handle, apply = self.bot.handle, self.bot.portfolio.apply
+        message: Any  # (a portfolio update made by _holdings is a tuple)
         for message in self.updates.route(events).get(ACCOUNT, ()):
-            self.bot.handle(message)
+            if type(message) is tuple:
+                apply(*message)
+            else:
+                handle(message)
 
     def requests(self) -> list[tuple[str, Any]]:
         """What the bot sent since it was last asked, as engine requests (its other messages acted on here)."""

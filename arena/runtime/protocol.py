@@ -518,21 +518,21 @@ def _changes(old: dict[float, float], new: dict[float, float], descending: bool)
     return [[price, size] for price, size in changed]
 
 
-def _ticker(book: L2Book, seq: int) -> dict[str, Any]:
+Quote = tuple[float | None, float | None, float | None, float | None, float | None]  # bid, bid size, ask, ask size, mid
+
+
+def ticker_fields(book: L2Book) -> Quote:
+    """A ticker's top of book: (bid, bid size, ask, ask size, mid), None for a side without levels."""
     bid: tuple[float | None, float | None] = book.top_bid() or (None, None)  # (a ladder's levels left unmade)
     ask: tuple[float | None, float | None] = book.top_ask() or (None, None)
-    return {
-        "type": "ticker",
-        "symbol": book.symbol,
-        "seq": seq,
-        "ts": book.ts,
-        "bid": bid[0],
-        "bid_size": bid[1],
-        "ask": ask[0],
-        "ask_size": ask[1],
-        "mid": (bid[0] + ask[0]) / 2.0 if bid[0] is not None and ask[0] is not None else None,
-        "last": book.last,
-    }
+    mid = (bid[0] + ask[0]) / 2.0 if bid[0] is not None and ask[0] is not None else None
+    return bid[0], bid[1], ask[0], ask[1], mid
+
+
+def _ticker(book: L2Book, seq: int) -> dict[str, Any]:
+    bid, bid_size, ask, ask_size, mid = ticker_fields(book)
+    return {"type": "ticker", "symbol": book.symbol, "seq": seq, "ts": book.ts, "bid": bid, "bid_size": bid_size,
+            "ask": ask, "ask_size": ask_size, "mid": mid, "last": book.last}  # fmt: skip
 
 
 def _trades(book: L2Book, seq: int) -> dict[str, Any]:
@@ -647,6 +647,17 @@ class MarketView:
     def messages(self, books: Iterable[L2Book]) -> list[dict[str, Any]]:
         """This tick's market data for the bot, given the books that changed in the tick."""
         return [make(book, seq) for _key, seq, make, book in self._parts(books, {})]
+
+    def hand(self, books: Iterable[L2Book], ticker: Callable[[L2Book], None],
+             message: Callable[[dict[str, Any]], None]) -> None:  # fmt: skip
+        """The same messages as ``messages``, in the same order, handed over one by one to a bot in this process: a
+        ticker as its book, for ``ticker`` to read with ``ticker_fields`` (no message is built: a backtest's most
+        common one), any other as its message."""
+        for _key, seq, make, book in self._parts(books, {}):
+            if make is _ticker:
+                ticker(book)
+            else:
+                message(make(book, seq))
 
     def lines(self, books: Iterable[L2Book], shared: dict[Any, Any]) -> list[bytes]:
         """The same messages as ``messages``, as encoded lines (no newline), each encoded once for every bot whose

@@ -7,9 +7,10 @@ in the same order, in both.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
+from arena.engine.accounts import Account
 from arena.engine.book import L2Book
 from arena.engine.engine import Engine
 from arena.engine.events import AccountUpdate, Event
@@ -28,12 +29,16 @@ Outbox = dict[str, list[dict[str, Any]]]
 
 
 class Updates:
-    """Turns engine events into per-account bot messages and remembers whose score changed."""
+    """Turns engine events into per-account bot messages and remembers whose score changed.
 
-    def __init__(self, engine: Engine) -> None:
+    ``portfolio`` makes an account's portfolio update (``portfolio_message``, unless the bot runs in this process
+    and takes the account's figures without a message: ``arena backtest``)."""
+
+    def __init__(self, engine: Engine, portfolio: Callable[[Account, int], Any] = portfolio_message) -> None:
         self.engine = engine
         self.changed: dict[str, float] = {}  # account -> latest score, since the last take_changed()
         self._warned: set[str] = set()
+        self._portfolio = portfolio
 
     def route(self, events: list[Event]) -> Outbox:
         out: Outbox = defaultdict(list)
@@ -41,7 +46,7 @@ class Updates:
             if isinstance(event, AccountUpdate):
                 self.changed[event.account] = event.score
                 account = self.engine.accounts[event.account]
-                out[event.account].append(portfolio_message(account, event.ts))
+                out[event.account].append(self._portfolio(account, event.ts))
                 self._margin(event.account, event.ts, out)
                 continue
             message = order_update_message(event)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 
 import pytest
@@ -46,6 +47,78 @@ def test_every_example_bot_trades_and_runs_bit_for_bit_the_same_twice(path, cata
     assert first.fills, f"{path.stem} never traded"
     assert json.dumps(first.as_dict()) == json.dumps(second.as_dict())
     assert first.equity_curve == second.equity_curve
+
+
+def recording(cls: type, through_messages: bool) -> type:
+    """``cls`` on every channel, noting what it knows at each tick; ``through_messages``: it reads every host message
+    in handle(), so the backtest hands it messages, as a tournament does, instead of tickers', ticks' and
+    portfolios' fields."""
+
+    class Recording(cls):
+        channels = ("ticker", "orderbook", "trades")  # (the examples read books only)
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.seen: list[tuple] = []
+            self.read: set[str] = set()
+
+        def on_tick(self, ts: int) -> None:
+            history = {s: self.history(s, 1) for s in self.tickers} if self.history_size else {}
+            positions = {s: (h.qty, h.avg_price) for s, h in self.portfolio.positions.items()}
+            self.seen.append((ts, self.now, self.tick_n, self.portfolio.cash, self.portfolio.nav, positions,
+                              dict(self.tickers), history, dict(self.open_orders)))  # fmt: skip
+            super().on_tick(ts)
+
+    class Reading(Recording):
+        def handle(self, message: dict) -> None:
+            self.read.add(message["type"])
+            super().handle(message)
+
+    return Reading if through_messages else Recording
+
+
+def lopsided_quotes(folder: Path, catalog, symbols: list[str], rows: int = 240) -> Path:
+    """A quotes file of ``symbols``, one row a minute from a regular session's start, with bid and ask sizes that
+    differ (a synthetic book's are the same on both sides) and trades now and then."""
+    rng = random.Random(7)
+    file = folder / "lopsided.csv"
+    with file.open("w") as out:
+        out.write("ts,symbol,bid,ask,bid_size,ask_size,last,volume\n")
+        ticks = {s: round(catalog[s].reference_price / 0.01) for s in symbols}  # every symbol here has a 0.01 tick
+        for minute in range(rows):
+            for symbol in symbols:
+                ticks[symbol] = max(ticks[symbol] + rng.randint(-3, 3), 100)
+                bid, ask = ticks[symbol], ticks[symbol] + rng.randint(1, 3)
+                last = f"{(bid + rng.randint(0, ask - bid)) / 100:.2f}" if rng.random() < 0.5 else ""
+                ts = 1_772_461_860_000 + minute * 60_000  # 2026-03-02 14:31 UTC, XNYS and XNAS open
+                out.write(f"{ts},{symbol},{bid / 100:.2f},{ask / 100:.2f},{rng.randint(1, 900)},"
+                          f"{rng.randint(1, 900)},{last},{rng.randint(0, 5000) if last else 0}\n")  # fmt: skip
+    return file
+
+
+@pytest.mark.parametrize("feed", ["synthetic", "quotes"])
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
+def test_a_bot_sees_the_same_whether_handed_fields_or_messages(path, feed, catalog, monkeypatch, tmp_path):
+    """In-process the bot gets tickers, ticks and portfolio updates as their fields (no message built and read
+    back); what it then knows, tick by tick, and what it does are what the messages give it, bit for bit."""
+    cls = type(load_bot(path))
+    symbols = list(cls.symbols)
+    source = "synthetic:3" if feed == "synthetic" else str(lopsided_quotes(tmp_path, catalog, symbols))
+    ticks = list(open_feed(source, catalog, symbols, ticks=240))
+    reading = recording(cls, through_messages=True)()
+    by_messages = run_backtest(reading, catalog, resolve_ruleset(None), ticks)
+    assert {"tick", "ticker"} <= reading.read and ("portfolio" in reading.read) == bool(by_messages.fills)
+
+    def no_message(*args: object) -> None:
+        raise AssertionError("a message was built for a bot handed fields")
+
+    monkeypatch.setattr("arena.runtime.backtest.tick_message", no_message)
+    monkeypatch.setattr("arena.runtime.updates.portfolio_message", no_message)
+    direct = recording(cls, through_messages=False)()
+    by_fields = run_backtest(direct, catalog, resolve_ruleset(None), ticks)
+    assert len(direct.seen) == len(ticks)
+    assert direct.seen == reading.seen
+    assert json.dumps(by_fields.as_dict()) == json.dumps(by_messages.as_dict())
 
 
 def test_a_different_feed_seed_gives_a_different_run(catalog):

@@ -349,22 +349,12 @@ class Bot:
         # Market data first: most messages are (a tight backtest spends much of its time here).
         if kind == "ticker":
             get = message.get
-            symbol, bid, ask, last = message["symbol"], get("bid"), get("ask"), get("last")
-            # The same Ticker as Ticker(...) gives, in half the time: a frozen dataclass's __init__ sets each field
-            # through object.__setattr__, where this fills the new instance's __dict__ at once.
-            ticker = _new(Ticker)
-            ticker.__dict__.update(symbol=symbol, ts=int(get("ts", self.now)), bid=bid, ask=ask, last=last,
-                                   mid=get("mid"), bid_size=get("bid_size"), ask_size=get("ask_size"))  # fmt: skip
-            self.tickers[symbol] = ticker
-            self._history.quote(symbol, bid, ask, last)
-            self.on_ticker(ticker)
+            self.apply_ticker(message["symbol"], int(get("ts", self.now)), get("bid"), get("ask"), get("last"),
+                              get("mid"), get("bid_size"), get("ask_size"))  # fmt: skip
         elif kind in ("book", "orderbook"):
             self._on_book(message)
         elif kind == "tick":
-            self.now = now = int(message["ts"])
-            self.tick_n = int(message.get("n", self.tick_n + 1))
-            self._history.close_tick(now)
-            self.on_tick(now)
+            self.apply_tick(int(message.get("n", self.tick_n + 1)), int(message["ts"]))
         elif kind == "trades":
             trade = Trade(message["symbol"], int(message.get("ts", self.now)), float(message["price"]),
                           float(message["qty"]))  # fmt: skip
@@ -419,6 +409,28 @@ class Bot:
             self.on_error(str(message.get("code", "ERROR")), str(message.get("message", "")))
         elif kind == "end":
             self.on_end()
+
+    # What handle() does with a ticker or a tick message, given its fields: a host that runs the bot in its own
+    # process (``arena backtest``) calls these without building the message, which is most of a tight backtest.
+
+    def apply_ticker(self, symbol: str, ts: int, bid: float | None, ask: float | None, last: float | None,
+                     mid: float | None, bid_size: float | None, ask_size: float | None) -> None:  # fmt: skip
+        """A ``ticker`` message's fields: keep the ticker, note the quote, call ``on_ticker``."""
+        # The same Ticker as Ticker(...) gives, in half the time: a frozen dataclass's __init__ sets each field
+        # through object.__setattr__, where this fills the new instance's __dict__ at once.
+        ticker = _new(Ticker)
+        ticker.__dict__.update(symbol=symbol, ts=ts, bid=bid, ask=ask, last=last, mid=mid, bid_size=bid_size,
+                               ask_size=ask_size)  # fmt: skip
+        self.tickers[symbol] = ticker
+        self._history.quote(symbol, bid, ask, last)
+        self.on_ticker(ticker)
+
+    def apply_tick(self, n: int, ts: int) -> None:
+        """A ``tick`` message's fields: the tick's bars close, then ``on_tick``."""
+        self.now = ts
+        self.tick_n = n
+        self._history.close_tick(ts)
+        self.on_tick(ts)
 
     def _on_book(self, message: dict[str, Any]) -> None:
         symbol = message["symbol"]

@@ -24,10 +24,17 @@ class Portfolio:
         return holding.qty if holding else 0.0
 
     def update(self, message: dict[str, Any]) -> None:
-        self.cash = float(message.get("cash", self.cash))
-        self.nav = float(message.get("nav", self.nav))
-        if "positions" in message:
-            self.positions = {
-                symbol: Holding(float(p.get("qty", 0.0)), float(p.get("avg_price", 0.0)))
-                for symbol, p in message["positions"].items()
-            }
+        """A ``portfolio`` message, applied."""
+        positions = message.get("positions")
+        holdings = None if positions is None else {
+            s: Holding(float(p.get("qty", 0.0)), float(p.get("avg_price", 0.0))) for s, p in positions.items()
+        }
+        self.apply(float(message.get("cash", self.cash)), float(message.get("nav", self.nav)), holdings)
+
+    def apply(self, cash: float, nav: float, positions: dict[str, Holding] | None = None) -> None:
+        """A ``portfolio`` message's fields (``positions`` None: unchanged), for a host that runs the bot in its own
+        process and builds no message."""
+        self.cash = cash
+        self.nav = nav
+        if positions is not None:
+            self.positions = positions
