@@ -26,7 +26,7 @@ from sandbox.adoption import AdoptedProcess, adopting
 from sandbox.bundle import GATE_BYTE, POOLED_ARG, READY_BYTE, build_config, python_args, write_bundle
 from sandbox.cgroup import CGROUP_PARENT, CgroupStats, ContainerCgroup
 from sandbox.channel import JsonLineChannel
-from sandbox.errors import SandboxRefused
+from sandbox.errors import RuntimeUnavailable, SandboxRefused
 from sandbox.fds import ensure_headroom
 from sandbox.limits import Limits
 from sandbox.outcome import Outcome, Status
@@ -246,6 +246,11 @@ class BotProcess:
     ) -> None:
         self.limits = limits
         self.runtime = sandbox.runtime
+        if self.runtime.name == "runsc" and adopting():
+            # runsc leaves helper processes orphaned as it exits: a process adopting orphans would keep them as
+            # zombies, one set per bot, until it ran out of pids.
+            raise RuntimeUnavailable("this process adopts its bots' processes for runc (sandbox.adopt_bots): it "
+                                     "cannot also run runsc sandboxes; run them from another process")  # fmt: skip
         owner = owner_key()
         self.container_id = f"{owner}-{next(_counter)}-{secrets.token_hex(3)}"
         self._root = self.runtime.state_root / owner

@@ -4,6 +4,7 @@ is the host's own child, with the same outcomes as in the foreground; runsc is n
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -94,6 +95,23 @@ def test_a_detached_runc_that_fails_is_a_crash_with_its_error(needs_runtime: str
     assert done.returncode == 0, done.stderr
     assert done.stdout.split()[:2] == ["crashed", "1"]
     assert "the runtime failed (exit code 1)" in done.stdout
+
+
+@pytest.mark.skipif(not (shutil.which("runsc") and shutil.which("runc")), reason="needs both runsc and runc")
+def test_a_process_that_adopts_for_runc_refuses_runsc_sandboxes(write_bot: Callable[[str], Path]) -> None:
+    """runsc's helpers, orphaned as it exits, would stay zombies of a process that adopts orphans: such a process
+    refuses to run runsc with a message that says so, before it starts anything."""
+    host = (
+        "import sys\nfrom sandbox import RuntimeUnavailable, Sandbox, adopt_bots\n"
+        "assert adopt_bots(Sandbox(runtime='runc').runtime)\n"
+        "try:\n    Sandbox(runtime='runsc').run(sys.argv[1])\n"
+        "except RuntimeUnavailable as e:\n    print('refused:', e)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", host, str(write_bot("print('never')"))], capture_output=True,
+                          cwd=REPO, timeout=60, text=True)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("refused: this process adopts its bots' processes for runc"), done.stdout
+    assert "never" not in done.stdout
 
 
 def test_a_runtime_that_cannot_delete_the_bot_still_ends_its_wait(
