@@ -199,6 +199,35 @@ class VenueSchedule:
             return ends[i]
         return ends[i + 1] if i + 1 < len(ends) else None
 
+    def regular_days(self, days: Iterable[int]) -> dict[int, tuple[int, int] | None]:
+        """Each UTC day (its 00:00) -> its regular session clipped to the day, ``(open, close)``, or None when no
+        regular session opens that day. A venue already in session at 00:00 (CRYPTO, FOREX, CME) opens the day then.
+
+        What ``phase``, ``next_open`` and ``session_end`` give for each day (a daily bar's replay asks it of every
+        day it holds), found by one walk over the days in order and the sessions, not by three searches a day.
+        Raises :class:`SessionRangeError` for a day outside the built range, as they do.
+        """
+        ordered = list(dict.fromkeys(sorted(days)))
+        if ordered:  # the others lie between the first and the last
+            self._check(ordered[0])
+            self._check(ordered[-1])
+        starts, ends = self._reg_starts, self._reg_ends
+        count = len(ends)
+        out: dict[int, tuple[int, int] | None] = {}
+        i = 0
+        for day in ordered:  # (conditional expressions rather than max and min: a third of the time)
+            while i < count and ends[i] <= day:  # sessions over before this day
+                i += 1
+            day_end = day + DAY_MS
+            if i == count or starts[i] >= day_end:  # none left, or the next opens on a later day
+                out[day] = None
+                continue
+            opens = starts[i] if starts[i] > day else day  # in session at 00:00: the day opens then
+            if opens >= self.hi:
+                self._check(opens)  # as session_end(opens) would: only for a range whose end is not 00:00 UTC
+            out[day] = (opens, ends[i] if ends[i] < day_end else day_end)
+        return out
+
     def _runs(self, extended_hours: bool) -> tuple[list[int], list[int]]:
         if extended_hours:
             return self._ext_starts, self._ext_ends
@@ -259,6 +288,10 @@ class _AlwaysOpen(VenueSchedule):
 
     def open_intervals(self, start: int, end: int, extended_hours: bool = False) -> list[tuple[int, int]]:
         return [(start, end)] if end > start else []
+
+    def regular_days(self, days: Iterable[int]) -> dict[int, tuple[int, int] | None]:
+        # Open all day; a "day" ends at 00:00 UTC, as session_end says.
+        return {day: (day, min((day // DAY_MS + 1) * DAY_MS, day + DAY_MS)) for day in days}
 
 
 def _merge(starts: list[int], ends: list[int]) -> tuple[list[int], list[int]]:

@@ -9,7 +9,8 @@ are ignored, ``date``/``time``/``timestamp``/``datetime`` are accepted for ``ts`
 
 ``ts`` is an ISO-8601 date (a daily bar), an ISO-8601 date-time (``Z`` or an offset; naive means UTC)
 or integer epoch milliseconds. Files are read as UTF-8 (a BOM is allowed) one line at a time, so a
-1 GB quotes file streams, and a decoding error names its own line.
+1 GB quotes file streams, and a decoding error names its own line. A bar file that needs none of that care (see
+:meth:`CsvFile._quick_bars`) is read whole instead, column by column: the same rows, several times faster.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from itertools import repeat
+from operator import itemgetter, le, mul, sub
 from pathlib import Path
 from typing import Literal, NamedTuple
 
@@ -38,6 +41,9 @@ _EPOCH_DAY = _EPOCH.date().toordinal()
 _DAY_MS = 86_400_000
 _MS = timedelta(milliseconds=1)
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_DATES = re.compile(r"\d{4}-\d{2}-\d{2}(?:\n\d{4}-\d{2}-\d{2})*")  # _DATE on each line
+_SPACE = re.compile(r"\s")  # what str.strip() strips (the same test of a character)
+_WHOLE_MAX_BYTES = 64 << 20  # a bar file up to this size may be read at once (_quick_bars)
 _NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 # Integer timestamps below this (1973-03-03) are taken for epoch seconds or YYYYMMDD, not milliseconds.
 _MIN_EPOCH_MS = 10**11
@@ -173,6 +179,10 @@ class CsvFile:
     def rows(self) -> Iterator[QuoteRow | BarRow | None]:
         """Every data row, checked; None for a row of a symbol that is not wanted (it still counts for
         ordering, so the caller sees the file's full sequence)."""
+        quick = self._quick_bars() if self.kind == "bars" else None
+        if quick is not None:
+            yield from quick
+            return
         records = self._records()
         for _line, _fields in records:  # skip up to and including the header
             break
@@ -199,6 +209,85 @@ class CsvFile:
             yield row
         if count == 0:
             raise self._error(FeedErrorCode.EMPTY_FILE, "a header but no data rows", self._header_line)
+
+    def _quick_bars(self) -> list[BarRow | None] | None:
+        """What :meth:`rows` gives for a bar file, read whole and column by column in C loops (``map``, slices), when
+        nothing in it needs the line-by-line reading: the file decodes as UTF-8 and has no quote, no NUL, no carriage
+        return but before a line feed and no line beyond csv's field limit (so splitting at commas is what csv.reader
+        does), every record is as wide as the header, and every row passes _bar's quick check at once. Otherwise None
+        (also for a file too large to hold at once), and the line-by-line reading then names the line at fault."""
+        try:
+            if self.path.stat().st_size > _WHOLE_MAX_BYTES:
+                return None
+            text = self.path.read_bytes().decode("utf-8").removeprefix("\ufeff")
+        except (OSError, UnicodeDecodeError):
+            return None
+        if "\r" in text:
+            text = text.replace("\r\n", "\n")  # the end of a line to csv.reader too
+        if '"' in text or "\r" in text or "\x00" in text:
+            return None
+        lines = text.split("\n")
+        while lines and not lines[-1].strip():  # blank lines at the end (and what follows the last line feed)
+            lines.pop()
+        if not lines or max(map(len, lines)) >= csv.field_size_limit():
+            return None
+        header = next((i for i, line in enumerate(lines) if line.replace(",", "").strip()), None)  # blank: commas
+        if header is None:
+            return None
+        data = lines[header + 1 :]
+        width = len(self._columns)
+        # A blank line inside has another width, or all-blank fields that fail below: the careful path skips it.
+        if not data or set(map(str.count, data, repeat(","))) != {width - 1}:
+            return None
+        body = ",".join(data)
+        fields = body.split(",")  # record after record, ``width`` fields each
+        spaced = _SPACE.search(body) is not None
+
+        def column(name: str) -> list[str]:
+            texts = fields[self._columns[name] :: width]
+            return list(map(str.strip, texts)) if spaced else texts
+
+        stamps = column("ts")
+        try:
+            if _DATES.fullmatch("\n".join(stamps)):  # parse_ts's dates, at once
+                dates = list(map(date.fromisoformat, stamps))
+                times = list(map(mul, map(sub, map(date.toordinal, dates), repeat(_EPOCH_DAY)), repeat(_DAY_MS)))
+                days: list[date | None] = list(dates)
+            else:
+                parsed = list(map(parse_ts, stamps))
+                times, days = list(map(itemgetter(0), parsed)), list(map(itemgetter(1), parsed))
+        except (ValueError, OverflowError):
+            return None
+        symbols = column("symbol")
+        instruments = {s: None if self.wanted is not None and s not in self.wanted else self.catalog.get(s)
+                       for s in set(symbols)}  # fmt: skip
+        if any(i is None and (self.wanted is None or s in self.wanted) for s, i in instruments.items()):
+            return None  # not in the catalog
+        numbers = []
+        for name in BAR_COLUMNS[2:]:
+            texts = column(name)
+            if "_" in "".join(texts):  # float() takes 1_0; the quick check does not
+                return None
+            try:
+                numbers.append(list(map(float, texts)))
+            except ValueError:
+                return None
+        opens, highs, lows, closes, volumes = numbers
+        # _bar's quick check, column by column: a NaN fails a comparison of its column, so min and max then see none.
+        consistent = (all(map(le, lows, opens)) and all(map(le, opens, highs)) and all(map(le, lows, closes))
+                      and all(map(le, closes, highs)) and all(map(le, repeat(0.0), volumes)))  # fmt: skip
+        if not (consistent and min(lows) > 0.0 and max(highs) < math.inf and max(volumes) < math.inf):
+            return None
+        ticks = [inst.tick_size for inst in instruments.values() if inst is not None]
+        if ticks and max(highs) / min(ticks) >= _MAX_TICKS:  # in ticks, for each row too
+            return None
+        first = header + 2  # the first data row's line number
+        lines_at = range(first, first + len(data))
+        rows: list[BarRow | None] = list(map(BarRow, lines_at, times, days, map(instruments.__getitem__, symbols),
+                                             opens, highs, lows, closes, volumes))  # fmt: skip
+        if None in instruments.values():  # rows of symbols not wanted
+            return [row if row is not None and row.inst is not None else None for row in rows]
+        return rows
 
     # -- fields ---------------------------------------------------------------------------------------
 

@@ -41,7 +41,7 @@ from arena.feeds.csvfile import BarRow, CsvFile, QuoteRow
 from arena.feeds.errors import FeedError, FeedErrorCode
 
 if TYPE_CHECKING:
-    from arena.engine.sessions import SessionCalendars, VenueSchedule
+    from arena.engine.sessions import SessionCalendars
 
 DEPTH_DECAY = 0.8  # each invented level behind a recorded quote shows this share of the one before
 _DAY_MS = 86_400_000
@@ -192,13 +192,24 @@ class ReplayFeed:
             days = [bar.day for bar in daily if bar.day is not None]
             calendars = calendars_around(min(days), max(days), venues, file.path)
         out: dict[tuple[str, int], tuple[int, int]] = {}
-        for bar in daily:
+        complete = True
+        try:  # each venue's days at once
+            for venue in venues:
+                starts = [bar.ts for bar in daily if len(venues) == 1 or bar.inst.venue == venue]
+                found = calendars[venue].regular_days(starts)
+                complete = complete and None not in found.values()
+                out.update(((venue, day), _tick_times(session)) for day, session in found.items() if session)
+        except (KeyError, ValueError, OverflowError):  # given calendars too short or lacking: told below
+            complete = False
+        if complete:
+            return out
+        for bar in daily:  # what was not found, bar by bar in the file's order, so that the first at fault is named
             key = (bar.inst.venue, bar.ts)
             if key in out:
                 continue
             try:
-                session = _regular_session(calendars[bar.inst.venue], bar.ts)
-            except (KeyError, ValueError, OverflowError) as exc:  # given calendars too short or lacking
+                session = calendars[bar.inst.venue].regular_days([bar.ts])[bar.ts]
+            except (KeyError, ValueError, OverflowError) as exc:
                 raise FeedError(FeedErrorCode.CALENDAR, str(exc), file.path, bar.line) from None
             if session is None:
                 raise FeedError(
@@ -207,7 +218,7 @@ class ReplayFeed:
                     file.path,
                     bar.line,
                 )
-            out[key] = session
+            out[key] = _tick_times(session)
         return out
 
 
@@ -238,22 +249,11 @@ def _combined(ts: int, changed: list[L2Book]) -> Tick:
     return Tick(ts, tuple(books.values()))
 
 
-def _regular_session(schedule: VenueSchedule, day_start: int) -> tuple[int, int] | None:
-    """The regular session trading on the UTC day starting at ``day_start``, clipped to that day.
-
-    A venue already in session at 00:00 UTC (CRYPTO, FOREX, CME) opens the day at 00:00.
-    """
-    day_end = day_start + _DAY_MS
-    if str(schedule.phase(day_start)) == "regular":
-        open_ts = day_start
-    else:
-        next_open = schedule.next_open(day_start)
-        if next_open is None or next_open >= day_end:
-            return None
-        open_ts = next_open
-    closes = schedule.session_end(open_ts)
-    end = day_end if closes is None else min(closes, day_end)
-    return open_ts, max(end - _CLOSE_LEAD_MS, open_ts + 1)
+def _tick_times(session: tuple[int, int]) -> tuple[int, int]:
+    """A daily bar's two ticks in its day's regular session ``(open, close)``: the open, and a minute before the close
+    (just after the open in a session shorter than that)."""
+    opens, closes = session
+    return opens, max(closes - _CLOSE_LEAD_MS, opens + 1)
 
 
 def quote_book(row: QuoteRow) -> L2Book:
