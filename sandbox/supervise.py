@@ -95,6 +95,14 @@ _startup_lock = threading.Lock()
 _started_up: set[tuple[int, str]] = set()
 
 
+def _refuse_if_adopting(runtime: Runtime) -> None:
+    """runsc leaves helper processes orphaned as it exits: a process that adopts orphans (sandbox.adopt_bots) would
+    keep them as zombies, a set per bot, until it ran out of pids. So it runs none, and says so first."""
+    if runtime.name == "runsc" and adopting():
+        raise RuntimeUnavailable("this process adopts its bots' processes for runc (sandbox.adopt_bots): it "
+                                 "cannot also run runsc sandboxes; run them from another process")  # fmt: skip
+
+
 def _startup(runtime: Runtime) -> None:
     """Once per process and runtime: reap what crashed hosts left, and arm the parent-death watchdog."""
     key = (os.getpid(), runtime.path)
@@ -161,6 +169,7 @@ class Sandbox:
 
     def prestart(self, limits: Limits | None = None) -> BotProcess:
         """Boot a sandbox with no bot yet; ``BotProcess.hand`` gives it one."""
+        _refuse_if_adopting(self.runtime)
         _startup(self.runtime)
         ensure_headroom()  # before anything of the bot exists
         return BotProcess(
@@ -190,6 +199,7 @@ class Sandbox:
         Without ``capture_stdout`` the bot's stdin/stdout are left for ``BotProcess.channel``.
         Raises SandboxRefused if the limits cannot be verified; the bot has not run then.
         """
+        _refuse_if_adopting(self.runtime)  # (before a pooled one, booted before this process adopted, is handed out)
         source = botfiles.resolve(bot)
         chosen = limits or self.limits
         pooled = self.pool.take() if self.pool is not None and chosen == self.pool.limits else None
@@ -246,11 +256,6 @@ class BotProcess:
     ) -> None:
         self.limits = limits
         self.runtime = sandbox.runtime
-        if self.runtime.name == "runsc" and adopting():
-            # runsc leaves helper processes orphaned as it exits: a process adopting orphans would keep them as
-            # zombies, one set per bot, until it ran out of pids.
-            raise RuntimeUnavailable("this process adopts its bots' processes for runc (sandbox.adopt_bots): it "
-                                     "cannot also run runsc sandboxes; run them from another process")  # fmt: skip
         owner = owner_key()
         self.container_id = f"{owner}-{next(_counter)}-{secrets.token_hex(3)}"
         self._root = self.runtime.state_root / owner

@@ -100,18 +100,23 @@ def test_a_detached_runc_that_fails_is_a_crash_with_its_error(needs_runtime: str
 @pytest.mark.skipif(not (shutil.which("runsc") and shutil.which("runc")), reason="needs both runsc and runc")
 def test_a_process_that_adopts_for_runc_refuses_runsc_sandboxes(write_bot: Callable[[str], Path]) -> None:
     """runsc's helpers, orphaned as it exits, would stay zombies of a process that adopts orphans: such a process
-    refuses to run runsc with a message that says so, before it starts anything."""
+    refuses to run runsc with a message that says so, before it starts anything (not even runsc's watchdog)."""
     host = (
-        "import sys\nfrom sandbox import RuntimeUnavailable, Sandbox, adopt_bots\n"
+        "import os, subprocess, sys\nfrom sandbox import RuntimeUnavailable, Sandbox, adopt_bots\n"
         "assert adopt_bots(Sandbox(runtime='runc').runtime)\n"
-        "try:\n    Sandbox(runtime='runsc').run(sys.argv[1])\n"
-        "except RuntimeUnavailable as e:\n    print('refused:', e)\n"
+        "box = Sandbox(runtime='runsc')\n"
+        "for start in (lambda: box.run(sys.argv[1]), box.prestart):\n"
+        "    try:\n        start()\n    except RuntimeUnavailable as e:\n        print('refused:', e)\n"
+        "ps = ['ps', '--ppid', str(os.getpid()), '-o', 'pid=']\n"
+        "print('children:', len(subprocess.run(ps, capture_output=True, text=True).stdout.split()) - 1)\n"
     )
     done = subprocess.run([sys.executable, "-c", host, str(write_bot("print('never')"))], capture_output=True,
                           cwd=REPO, timeout=60, text=True)  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith("refused: this process adopts its bots' processes for runc"), done.stdout
-    assert "never" not in done.stdout
+    lines = done.stdout.splitlines()
+    assert len(lines) == 3 and "never" not in done.stdout, done.stdout
+    assert all(line.startswith("refused: this process adopts its bots' processes for runc") for line in lines[:2])
+    assert lines[2] == "children: 0"  # (ps itself was the one)
 
 
 def test_a_runtime_that_cannot_delete_the_bot_still_ends_its_wait(
