@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from arena_bot import Bot
-from arena_bot.portfolio import Holding
+from arena_bot.portfolio import Holding, Portfolio
 
 from arena import collector
 from arena.engine.accounts import Account
@@ -37,6 +37,7 @@ from arena.runtime.protocol import (
     end_message,
     hello_message,
     order_request,
+    portfolio_message,
     tick_message,
     ticker_fields,
 )
@@ -163,8 +164,13 @@ def run_backtest(
     return result
 
 
+# The SDK's own handlers as the SDK defined them, before any bot file is imported (one may replace them).
+_SDK_HANDLE = Bot.handle
+_SDK_PORTFOLIO_UPDATE = Portfolio.update
+
+
 def _holdings(account: Account, ts: int) -> tuple[float, float, dict[str, Holding]]:
-    """What the bot's Portfolio makes of ``portfolio_message(account, ts)``, made at once."""
+    """What the SDK's Portfolio.update makes of ``portfolio_message(account, ts)``, made at once."""
     return account.cash, account.nav, {s: Holding(p.qty, p.avg_price) for s, p in account.positions.items() if p.qty}
 
 
@@ -175,10 +181,11 @@ class _Run:
         self.bot = bot
         self.engine = engine
         self.account = engine.accounts[ACCOUNT]
-        # Its portfolio updates as the bot's Portfolio takes them, not as messages it would read back, unless it
-        # reads the messages itself (a bot whose handle() is not the SDK's gets every one, as in a tournament).
-        self.direct = getattr(bot.handle, "__func__", None) is Bot.handle
-        self.updates = Updates(engine, _holdings) if self.direct else Updates(engine)
+        # Tickers, ticks and portfolio updates go to the bot as their fields, not as messages it would read back,
+        # unless it reads the messages itself: a bot whose handle() is not the SDK's gets every one, as in a
+        # tournament (and one whose portfolio's update() is not the SDK's gets its portfolio messages).
+        self.direct = getattr(bot.handle, "__func__", None) is _SDK_HANDLE
+        self.updates = Updates(engine)
         self.sessions = SessionWatch(engine, [engine.catalog[s].venue for s in symbols], ruleset.extended_hours)
         self.view = MarketView(symbols)
         self.result = result
@@ -187,7 +194,7 @@ class _Run:
               progress: Callable[[int], None] | None) -> None:  # fmt: skip
         bot, engine, account, result = self.bot, self.engine, self.account, self.result
         handle, view, sessions = bot.handle, self.view, self.sessions
-        direct, ticker, apply_tick = self.direct, self.ticker, bot.apply_tick  # (tickers and ticks likewise)
+        direct, ticker, apply_tick = self.direct, self.ticker, bot._apply_tick
         curve_ts, curve_nav = result.curve_ts, result.curve_nav
         handle(hello)
         carried = self.requests()  # tick 0: start-up orders go with tick 1's
@@ -219,7 +226,7 @@ class _Run:
     def ticker(self, book: L2Book) -> None:
         """What a ``ticker`` message of ``book`` tells the bot, told without the message."""
         bid, bid_size, ask, ask_size, mid = ticker_fields(book)
-        self.bot.apply_ticker(book.symbol, book.ts, bid, ask, book.last, mid, bid_size, ask_size)
+        self.bot._apply_ticker(book.symbol, book.ts, bid, ask, book.last, mid, bid_size, ask_size)
 
     def deliver(self, events: list[Event]) -> None:
         """Record the fills and rejections among ``events`` and hand the bot its updates."""
@@ -231,11 +238,12 @@ class _Run:
                 result.fills.append(fill)
             elif isinstance(event, OrderRejected):
                 result.rejections.append({"ts": event.ts, **event.rejection.as_dict()})
-        handle, apply = self.bot.handle, self.bot.portfolio.apply
+        handle, portfolio = self.bot.handle, self.bot.portfolio  # (a bot may have replaced its portfolio)
+        direct = self.direct and type(portfolio).update is _SDK_PORTFOLIO_UPDATE
         message: Any  # (a portfolio update made by _holdings is a tuple)
-        for message in self.updates.route(events).get(ACCOUNT, ()):
+        for message in self.updates.route(events, _holdings if direct else portfolio_message).get(ACCOUNT, ()):
             if type(message) is tuple:
-                apply(*message)
+                portfolio._apply(*message)
             else:
                 handle(message)
 

@@ -29,24 +29,22 @@ Outbox = dict[str, list[dict[str, Any]]]
 
 
 class Updates:
-    """Turns engine events into per-account bot messages and remembers whose score changed.
+    """Turns engine events into per-account bot messages and remembers whose score changed."""
 
-    ``portfolio`` makes an account's portfolio update (``portfolio_message``, unless the bot runs in this process
-    and takes the account's figures without a message: ``arena backtest``)."""
-
-    def __init__(self, engine: Engine, portfolio: Callable[[Account, int], Any] = portfolio_message) -> None:
+    def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.changed: dict[str, float] = {}  # account -> latest score, since the last take_changed()
         self._warned: set[str] = set()
-        self._portfolio = portfolio
 
-    def route(self, events: list[Event]) -> Outbox:
+    def route(self, events: list[Event], portfolio: Callable[[Account, int], Any] = portfolio_message) -> Outbox:
+        """``portfolio`` makes an account's portfolio update: the message, unless the bot runs in this process and
+        takes the account's figures without one (``arena backtest``)."""
         out: Outbox = defaultdict(list)
         for event in events:
             if isinstance(event, AccountUpdate):
                 self.changed[event.account] = event.score
                 account = self.engine.accounts[event.account]
-                out[event.account].append(self._portfolio(account, event.ts))
+                out[event.account].append(portfolio(account, event.ts))
                 self._margin(event.account, event.ts, out)
                 continue
             message = order_update_message(event)

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import json
 import random
+from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
+from arena_bot import Bot
+from arena_bot.portfolio import Portfolio
 from typer.testing import CliRunner
 
 from arena.catalog import load_catalog
@@ -14,6 +18,7 @@ from arena.cli import app
 from arena.engine.rules import resolve_ruleset
 from arena.feeds import open_feed
 from arena.runtime.backtest import BotLoadError, load_bot, run_backtest
+from arena.runtime.protocol import encode_line
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((ROOT / "examples" / "bots").glob("*.py"))
@@ -50,29 +55,56 @@ def test_every_example_bot_trades_and_runs_bit_for_bit_the_same_twice(path, cata
 
 
 def recording(cls: type, through_messages: bool) -> type:
-    """``cls`` on every channel, noting what it knows at each tick; ``through_messages``: it reads every host message
-    in handle(), so the backtest hands it messages, as a tournament does, instead of tickers', ticks' and
-    portfolios' fields."""
+    """``cls`` on every channel, noting what it knows at every callback (as text: ``repr`` tells 1 from 1.0);
+    ``through_messages``: it reads every host message in handle(), so the backtest hands it messages, and here they
+    pass through JSON as in a tournament, instead of tickers', ticks' and portfolios' fields."""
 
     class Recording(cls):
         channels = ("ticker", "orderbook", "trades")  # (the examples read books only)
 
         def __init__(self) -> None:
             super().__init__()
-            self.seen: list[tuple] = []
+            self.seen: list[str] = []
             self.read: set[str] = set()
 
-        def on_tick(self, ts: int) -> None:
+        def note(self, where: str, what: object) -> None:
             history = {s: self.history(s, 1) for s in self.tickers} if self.history_size else {}
-            positions = {s: (h.qty, h.avg_price) for s, h in self.portfolio.positions.items()}
-            self.seen.append((ts, self.now, self.tick_n, self.portfolio.cash, self.portfolio.nav, positions,
-                              dict(self.tickers), history, dict(self.open_orders)))  # fmt: skip
+            books = {s: (b.bids[:2], b.asks[:2], b.last, b.ts, b.seq, b.stale) for s, b in self.books.items()}
+            state = (where, what, self.now, self.tick_n, self.portfolio, self.tickers, books, history, self.open_orders)
+            self.seen.append(repr(state))
+
+        def on_tick(self, ts: int) -> None:
+            self.note("tick", ts)
             super().on_tick(ts)
+
+        def on_ticker(self, ticker: Any) -> None:
+            self.note("ticker", ticker)
+            super().on_ticker(ticker)
+
+        def on_book(self, book: Any) -> None:
+            self.note("book", book.symbol)
+            super().on_book(book)
+
+        def on_trade(self, trade: Any) -> None:
+            self.note("trade", trade)
+            super().on_trade(trade)
+
+        def on_fill(self, fill: Any) -> None:
+            self.note("fill", fill)
+            super().on_fill(fill)
+
+        def on_order_update(self, update: Any) -> None:
+            self.note("order_update", update)
+            super().on_order_update(update)
+
+        def on_status(self, status: Any) -> None:
+            self.note("status", status)
+            super().on_status(status)
 
     class Reading(Recording):
         def handle(self, message: dict) -> None:
             self.read.add(message["type"])
-            super().handle(message)
+            super().handle(json.loads(encode_line(message)))
 
     return Reading if through_messages else Recording
 
@@ -113,12 +145,47 @@ def test_a_bot_sees_the_same_whether_handed_fields_or_messages(path, feed, catal
         raise AssertionError("a message was built for a bot handed fields")
 
     monkeypatch.setattr("arena.runtime.backtest.tick_message", no_message)
-    monkeypatch.setattr("arena.runtime.updates.portfolio_message", no_message)
+    monkeypatch.setattr("arena.runtime.backtest.portfolio_message", no_message)
     direct = recording(cls, through_messages=False)()
     by_fields = run_backtest(direct, catalog, resolve_ruleset(None), ticks)
-    assert len(direct.seen) == len(ticks)
+    assert sum(seen.startswith("('tick',") for seen in direct.seen) == len(ticks)
     assert direct.seen == reading.seen
     assert json.dumps(by_fields.as_dict()) == json.dumps(by_messages.as_dict())
+
+
+def test_a_bot_that_reads_its_messages_its_own_way_gets_them(catalog, monkeypatch):
+    """The fields go straight in only where the SDK's own handlers would have read the messages: a portfolio whose
+    update() is the bot's own, or an SDK handle() replaced from a bot file, gets every message as in a tournament."""
+    cls = type(load_bot(ROOT / "examples/bots/sma_crossover.py"))
+    ticks = list(open_feed("synthetic:3", catalog, list(cls.symbols), ticks=120))
+    plain = run_backtest(cls(), catalog, resolve_ruleset(None), ticks)
+    portfolio_messages: list[dict] = []
+
+    class Logged(Portfolio):
+        def update(self, message: dict) -> None:
+            portfolio_messages.append(message)
+            super().update(message)
+
+    class OwnPortfolio(cls):
+        def on_start(self, info: dict) -> None:
+            self.portfolio = Logged(self.portfolio.cash, self.portfolio.nav)
+            super().on_start(info)
+
+    own = run_backtest(OwnPortfolio(), catalog, resolve_ruleset(None), ticks)
+    assert plain.fills and len(portfolio_messages) > len(plain.fills)
+    assert json.dumps(own.as_dict()) == json.dumps(plain.as_dict())
+
+    kinds: Counter[str] = Counter()
+    sdk_handle = Bot.handle
+
+    def traced(self: Bot, message: dict) -> None:
+        kinds[message["type"]] += 1
+        sdk_handle(self, message)
+
+    monkeypatch.setattr(Bot, "handle", traced)
+    patched = run_backtest(cls(), catalog, resolve_ruleset(None), ticks)
+    assert kinds["tick"] == len(ticks) and kinds["portfolio"] > 0
+    assert json.dumps(patched.as_dict()) == json.dumps(plain.as_dict())
 
 
 def test_a_different_feed_seed_gives_a_different_run(catalog):

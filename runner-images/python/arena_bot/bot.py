@@ -349,12 +349,12 @@ class Bot:
         # Market data first: most messages are (a tight backtest spends much of its time here).
         if kind == "ticker":
             get = message.get
-            self.apply_ticker(message["symbol"], int(get("ts", self.now)), get("bid"), get("ask"), get("last"),
+            self._apply_ticker(message["symbol"], int(get("ts", self.now)), get("bid"), get("ask"), get("last"),
                               get("mid"), get("bid_size"), get("ask_size"))  # fmt: skip
         elif kind in ("book", "orderbook"):
             self._on_book(message)
         elif kind == "tick":
-            self.apply_tick(int(message.get("n", self.tick_n + 1)), int(message["ts"]))
+            self._apply_tick(int(message.get("n", self.tick_n + 1)), int(message["ts"]))
         elif kind == "trades":
             trade = Trade(message["symbol"], int(message.get("ts", self.now)), float(message["price"]),
                           float(message["qty"]))  # fmt: skip
@@ -413,8 +413,8 @@ class Bot:
     # What handle() does with a ticker or a tick message, given its fields: a host that runs the bot in its own
     # process (``arena backtest``) calls these without building the message, which is most of a tight backtest.
 
-    def apply_ticker(self, symbol: str, ts: int, bid: float | None, ask: float | None, last: float | None,
-                     mid: float | None, bid_size: float | None, ask_size: float | None) -> None:  # fmt: skip
+    def _apply_ticker(self, symbol: str, ts: int, bid: float | None, ask: float | None, last: float | None,
+                      mid: float | None, bid_size: float | None, ask_size: float | None) -> None:  # fmt: skip
         """A ``ticker`` message's fields: keep the ticker, note the quote, call ``on_ticker``."""
         # The same Ticker as Ticker(...) gives, in half the time: a frozen dataclass's __init__ sets each field
         # through object.__setattr__, where this fills the new instance's __dict__ at once.
@@ -425,7 +425,7 @@ class Bot:
         self._history.quote(symbol, bid, ask, last)
         self.on_ticker(ticker)
 
-    def apply_tick(self, n: int, ts: int) -> None:
+    def _apply_tick(self, n: int, ts: int) -> None:
         """A ``tick`` message's fields: the tick's bars close, then ``on_tick``."""
         self.now = ts
         self.tick_n = n

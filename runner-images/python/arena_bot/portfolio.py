@@ -29,9 +29,9 @@ class Portfolio:
         holdings = None if positions is None else {
             s: Holding(float(p.get("qty", 0.0)), float(p.get("avg_price", 0.0))) for s, p in positions.items()
         }
-        self.apply(float(message.get("cash", self.cash)), float(message.get("nav", self.nav)), holdings)
+        self._apply(float(message.get("cash", self.cash)), float(message.get("nav", self.nav)), holdings)
 
-    def apply(self, cash: float, nav: float, positions: dict[str, Holding] | None = None) -> None:
+    def _apply(self, cash: float, nav: float, positions: dict[str, Holding] | None = None) -> None:
         """A ``portfolio`` message's fields (``positions`` None: unchanged), for a host that runs the bot in its own
         process and builds no message."""
         self.cash = cash
