@@ -73,33 +73,15 @@ def recording(cls: type, through_messages: bool) -> type:
             state = (where, what, self.now, self.tick_n, self.portfolio, self.tickers, books, history, self.open_orders)
             self.seen.append(repr(state))
 
-        def on_tick(self, ts: int) -> None:
-            self.note("tick", ts)
-            super().on_tick(ts)
+    def noting(callback: str) -> Any:
+        def hook(self: Any, arg: Any) -> None:
+            self.note(callback, arg.symbol if callback == "on_book" else arg)  # (its Book has no repr)
+            getattr(super(Recording, self), callback)(arg)
 
-        def on_ticker(self, ticker: Any) -> None:
-            self.note("ticker", ticker)
-            super().on_ticker(ticker)
+        return hook
 
-        def on_book(self, book: Any) -> None:
-            self.note("book", book.symbol)
-            super().on_book(book)
-
-        def on_trade(self, trade: Any) -> None:
-            self.note("trade", trade)
-            super().on_trade(trade)
-
-        def on_fill(self, fill: Any) -> None:
-            self.note("fill", fill)
-            super().on_fill(fill)
-
-        def on_order_update(self, update: Any) -> None:
-            self.note("order_update", update)
-            super().on_order_update(update)
-
-        def on_status(self, status: Any) -> None:
-            self.note("status", status)
-            super().on_status(status)
+    for callback in ("on_tick", "on_ticker", "on_book", "on_trade", "on_fill", "on_order_update", "on_status"):
+        setattr(Recording, callback, noting(callback))
 
     class Reading(Recording):
         def handle(self, message: dict) -> None:
@@ -148,7 +130,7 @@ def test_a_bot_sees_the_same_whether_handed_fields_or_messages(path, feed, catal
     monkeypatch.setattr("arena.runtime.backtest.portfolio_message", no_message)
     direct = recording(cls, through_messages=False)()
     by_fields = run_backtest(direct, catalog, resolve_ruleset(None), ticks)
-    assert sum(seen.startswith("('tick',") for seen in direct.seen) == len(ticks)
+    assert sum(seen.startswith("('on_tick',") for seen in direct.seen) == len(ticks)
     assert direct.seen == reading.seen
     assert json.dumps(by_fields.as_dict()) == json.dumps(by_messages.as_dict())
 
