@@ -14,6 +14,7 @@ A synthetic or bar-replayed book has no real depth behind its touch, so both bui
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from functools import lru_cache
 
 from arena.engine.book import L2Book
@@ -23,6 +24,12 @@ LEVELS = 10
 TOP_SECONDS = 3.0
 LEVEL_GROWTH = 0.4
 _GROWTH = tuple(1.0 + LEVEL_GROWTH * k for k in range(LEVELS))  # level k's multiple of the touch's size
+_G1, _G2, _G3, _G4, _G5, _G6, _G7, _G8, _G9 = _GROWTH[1:]
+# x + _WHOLE - _WHOLE is float(round(x)) for 0 <= x < 2**51: the sum lies in [2**52, 2**53), where doubles are the
+# whole numbers, so the addition rounds x half to even (_WHOLE is even) as round() does, and the subtraction is exact.
+_WHOLE = 1.5 * 2.0**52
+_WHOLE_LIMIT = 2.0**50  # below which numbers are rounded so, with room to spare
+_WHOLE_TOP = _WHOLE_LIMIT / _GROWTH[-1]  # a touch size whose every level rounds so
 
 # Regular trading hours per day and trading days per year by venue; the volatility and volume of an
 # instrument are quoted per year / per day, and a tick lasts a fraction of that time.
@@ -64,7 +71,7 @@ def touch_ticks(mid: float, spread_rel: float, tick: float) -> tuple[int, int]:
     if ask <= bid:
         bid = math.floor(mid / tick + 1e-9)
         ask = bid + 1
-    return max(bid, 1), max(ask, 2)
+    return bid if bid > 1 else 1, ask if ask > 2 else 2  # (conditional expressions: max() costs more)
 
 
 def min_size(inst: Instrument) -> float:
@@ -111,7 +118,7 @@ class Ladder:
     """The books of one instrument at one relative spread, with what they compute from the instrument alone worked
     out once: a replay of daily bars makes two books a bar, and this is most of the time it takes."""
 
-    __slots__ = ("_decimals", "_gap_per_price", "_seconds", "_smallest", "_spread", "_tick", "_top", "symbol")
+    __slots__ = ("_decimals", "_gap_per_price", "_seconds", "_sides", "_smallest", "_spread", "_tick", "_top", "symbol")
 
     def __init__(self, inst: Instrument, spread_rel: float) -> None:
         self.symbol = inst.symbol
@@ -122,6 +129,8 @@ class Ladder:
         self._smallest = min_size(inst)
         self._seconds = session_ms_per_day(inst) / 1000.0
         self._top = top_size(inst)
+        # Mid -> the prices of both sides: daily bars' opens and closes come back to the same prices again and again.
+        self._sides: dict[float, tuple[tuple[float, ...], tuple[float, ...]]] = {}
 
     def typical_sizes(self) -> tuple[float, ...]:
         """The sizes of an ordinary moment: the touch shows ``top_size(inst)``, from its average daily volume."""
@@ -135,19 +144,38 @@ class Ladder:
         """
         top = daily_volume / self._seconds * TOP_SECONDS
         decimals = self._decimals
-        if decimals == 0:
-            sizes = [float(round(top * factor)) for factor in _GROWTH]
+        sizes: tuple[float, ...]
+        if decimals == 0 and top < _WHOLE_TOP:  # written out, rounded by _WHOLE: a third of the time of a loop
+            w = _WHOLE
+            sizes = (
+                top + w - w,
+                top * _G1 + w - w,
+                top * _G2 + w - w,
+                top * _G3 + w - w,
+                top * _G4 + w - w,
+                top * _G5 + w - w,
+                top * _G6 + w - w,
+                top * _G7 + w - w,
+                top * _G8 + w - w,
+                top * _G9 + w - w,
+            )
+        elif decimals == 0:
+            sizes = tuple([float(round(top * factor)) for factor in _GROWTH])
         else:
-            sizes = [round(top * factor, decimals) for factor in _GROWTH]
+            sizes = tuple([round(top * factor, decimals) for factor in _GROWTH])
         smallest = self._smallest
         if sizes[0] < smallest:
-            sizes = [max(size, smallest) for size in sizes]
-        return tuple(sizes)
+            return tuple([max(size, smallest) for size in sizes])
+        return sizes
 
     def halves(self, volume: float) -> tuple[float, float]:
         """``volume`` in two halves on the quantity grid (the second takes the rounding), as ``round(..., decimals)``
         gives them."""
         if self._decimals == 0:
+            if volume < _WHOLE_LIMIT:
+                w = _WHOLE
+                first = volume / 2 + w - w
+                return first, volume - first + w - w
             first = float(round(volume / 2))
             return first, float(round(volume - first))
         first = round(volume / 2, self._decimals)
@@ -156,10 +184,36 @@ class Ladder:
     def book(self, ts: int, mid: float, depth: tuple[float, ...], last: float | None, volume: float) -> L2Book:
         """The book around ``mid`` with level sizes ``depth`` (``growing_sizes``, or ``sizes``, shared by a bar's
         two books)."""
+        at = self._sides.get(mid)
+        if at is None:
+            at = self._prices(mid)
+        # The book zips its levels when they are first read (most books of a backtest never are).
+        return L2Book(self.symbol, ts, (), (), last, volume, sides=(at[0], at[1], depth))
+
+    def day_books(self, opens_at: Iterable[int], closes_at: Iterable[int], opens: Iterable[float],
+                  closes: Iterable[float], volumes: Iterable[float]) -> tuple[list[L2Book], list[L2Book]]:  # fmt: skip
+        """The two books of each of a run of daily bars, given column by column: at the bar's open (``last`` the open,
+        the first half of the volume) and at its close (``last`` the close, the second half), both showing
+        ``sizes(volume)``. What ``book`` gives for each, in one loop: a bar file's replay is mostly this."""
+        sides, symbol, sizes, halves = self._sides, self.symbol, self.sizes, self.halves
+        openings: list[L2Book] = []
+        closings: list[L2Book] = []
+        for open_ts, close_ts, bar_open, bar_close, volume in zip(opens_at, closes_at, opens, closes, volumes,
+                                                                  strict=True):  # fmt: skip
+            depth = sizes(volume)
+            first, second = halves(volume)
+            at = sides.get(bar_open) or self._prices(bar_open)
+            openings.append(L2Book(symbol, open_ts, (), (), bar_open, first, sides=(at[0], at[1], depth)))
+            at = sides.get(bar_close) or self._prices(bar_close)
+            closings.append(L2Book(symbol, close_ts, (), (), bar_close, second, sides=(at[0], at[1], depth)))
+        return openings, closings
+
+    def _prices(self, mid: float) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        """The prices of the bid side and of the ask side around ``mid``, remembered."""
         tick = self._tick
         bid, ask = touch_ticks(mid, self._spread, tick)
-        gap = max(1, round(self._gap_per_price * mid / tick))  # level_gap_ticks(inst, mid)
-        # A bid side that would reach zero or below stops early (a penny stock with a wide gap): its levels stop
-        # with it. The book zips its levels when they are first read (most books of a backtest never are).
-        sides = (prices(bid, -gap, tick), prices(ask, gap, tick), depth)
-        return L2Book(self.symbol, ts, (), (), last, volume, sides=sides)
+        gap = round(self._gap_per_price * mid / tick)  # level_gap_ticks(inst, mid)
+        gap = gap if gap > 1 else 1
+        # A bid side that would reach zero or below stops early (a penny stock with a wide gap): its levels with it.
+        at = self._sides[mid] = prices(bid, -gap, tick), prices(ask, gap, tick)
+        return at

@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterable, Iterator, Sequence
+from itertools import repeat
+from operator import add, attrgetter, itemgetter, lt
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -48,6 +50,8 @@ _DAY_MS = 86_400_000
 _CLOSE_LEAD_MS = 60_000  # a daily bar's close tick comes this long before the regular close
 
 Event = tuple[int, int, int, L2Book]  # (ts, file index, order within the file, book)
+_TS, _SYMBOL, _OPEN, _CLOSE, _VOLUME = map(attrgetter, ("ts", "inst.symbol", "open", "close", "volume"))  # a BarRow's
+_EVENT_TS, _EVENT_BOOK = itemgetter(0), itemgetter(3)
 
 
 class ReplayFeed:
@@ -118,7 +122,7 @@ class ReplayFeed:
         if len(self._files) == 1 and self._files[0].kind == "bars":
             # Read whole and sorted in any case: its ticks are made at once too, with the collector paused.
             with collector.paused():
-                ticks = list(_ticks(self._bar_books(self._files[0])))
+                ticks = _bar_ticks(self._bar_books(self._files[0]))
             yield from ticks
             return
         yield from _ticks(self._events())
@@ -150,16 +154,7 @@ class ReplayFeed:
     def _bar_books(self, file: CsvFile) -> list[tuple[int, str, int, L2Book]]:
         """Every book of a bar file as (ts, symbol, order within the file, book), in time and symbol order."""
         bars = [row for row in file.rows() if isinstance(row, BarRow)]
-        seen: dict[tuple[int, str], int] = {}
-        for bar in bars:
-            first = seen.setdefault((bar.ts, bar.inst.symbol), bar.line)
-            if first != bar.line:
-                raise FeedError(
-                    FeedErrorCode.DUPLICATE_ROW,
-                    f"a second {bar.inst.symbol} bar for the same time (the first is on line {first})",
-                    file.path,
-                    bar.line,
-                )
+        _check_unique(file, bars)
         # Sorted as plain tuples: the order within the file is unique, so books are never compared.
         events: list[tuple[int, str, int, L2Book]] = []
         daily = [bar for bar in bars if bar.day is not None]
@@ -167,59 +162,101 @@ class ReplayFeed:
         instruments = {bar.inst.symbol: bar.inst for bar in bars}
         ladders = {s: ladder.Ladder(inst, inst.spread_bps * 1e-4) for s, inst in instruments.items()}
         for bar in bars:
-            inst = bar.inst
-            books = ladders[inst.symbol]
             if bar.day is None:  # an intraday bar: the instrument's typical depth around its close
+                books = ladders[bar.inst.symbol]
                 book = books.book(bar.ts, bar.close, books.typical_sizes(), bar.close, bar.volume)
-                events.append((bar.ts, inst.symbol, 2 * bar.line, book))
-                continue
-            open_ts, close_ts = sessions[inst.venue, bar.ts]
-            depth = books.sizes(bar.volume)  # both ticks' sizes
-            first_half, second_half = books.halves(bar.volume)
-            opening = books.book(open_ts, bar.open, depth, bar.open, first_half)
-            closing = books.book(close_ts, bar.close, depth, bar.close, second_half)
-            events.append((open_ts, inst.symbol, 2 * bar.line, opening))
-            events.append((close_ts, inst.symbol, 2 * bar.line + 1, closing))
+                events.append((bar.ts, bar.inst.symbol, 2 * bar.line, book))
+        for symbol, run in _by_symbol(daily, len(instruments)).items():
+            # Column by column: the books of a symbol's daily bars in one call, the events made by zip.
+            times = sessions[instruments[symbol].venue]
+            opens_at, closes_at = zip(*map(times.__getitem__, map(_TS, run)), strict=True)
+            openings, closings = ladders[symbol].day_books(opens_at, closes_at, map(_OPEN, run), map(_CLOSE, run),
+                                                           map(_VOLUME, run))  # fmt: skip
+            twice = [2 * bar.line for bar in run]  # the open's place in the file's order, the close's just after
+            events += zip(opens_at, repeat(symbol, len(run)), twice, openings, strict=True)
+            events += zip(closes_at, repeat(symbol, len(run)), map(add, twice, repeat(1)), closings, strict=True)
         # By time, then symbol: a bar file replays the same whatever order its rows come in.
         events.sort()
         return events
 
-    def _daily_sessions(self, file: CsvFile, daily: list[BarRow]) -> dict[tuple[str, int], tuple[int, int]]:
-        """(venue, day's 00:00 UTC) -> (regular open, one minute before the regular close) of each bar."""
+    def _daily_sessions(self, file: CsvFile, daily: list[BarRow]) -> dict[str, dict[int, tuple[int, int]]]:
+        """Venue -> day's 00:00 UTC -> (regular open, one minute before the regular close), for each bar's day."""
         venues = sorted({bar.inst.venue for bar in daily})
         calendars = self._calendars
         if calendars is None:  # the range a backtest of these bars asks for too: it then finds them built
             days = [bar.day for bar in daily if bar.day is not None]
             calendars = calendars_around(min(days), max(days), venues, file.path)
-        out: dict[tuple[str, int], tuple[int, int]] = {}
+        out: dict[str, dict[int, tuple[int, int]]] = {}
         complete = True
         try:  # each venue's days at once
             for venue in venues:
                 starts = [bar.ts for bar in daily if len(venues) == 1 or bar.inst.venue == venue]
                 found = calendars[venue].regular_days(starts)
-                complete = complete and None not in found.values()
-                out.update(((venue, day), _tick_times(session)) for day, session in found.items() if session)
+                out[venue] = _tick_times(found)
+                complete = complete and len(out[venue]) == len(found)
         except (KeyError, ValueError, OverflowError):  # given calendars too short or lacking: told below
             complete = False
         if complete:
             return out
         for bar in daily:  # what was not found, bar by bar in the file's order, so that the first at fault is named
-            key = (bar.inst.venue, bar.ts)
-            if key in out:
+            venue = bar.inst.venue
+            if bar.ts in out.get(venue, ()):
                 continue
             try:
-                session = calendars[bar.inst.venue].regular_days([bar.ts])[bar.ts]
+                times = _tick_times(calendars[venue].regular_days([bar.ts]))
             except (KeyError, ValueError, OverflowError) as exc:
                 raise FeedError(FeedErrorCode.CALENDAR, str(exc), file.path, bar.line) from None
-            if session is None:
+            if not times:
                 raise FeedError(
                     FeedErrorCode.NOT_A_SESSION,
-                    f"{bar.inst.venue} ({bar.inst.symbol}'s venue) has no regular session on {bar.day}",
+                    f"{venue} ({bar.inst.symbol}'s venue) has no regular session on {bar.day}",
                     file.path,
                     bar.line,
                 )
-            out[key] = _tick_times(session)
+            out.setdefault(venue, {}).update(times)
         return out
+
+
+def _by_symbol(bars: list[BarRow], symbols: int) -> dict[str, list[BarRow]]:
+    """``bars`` by symbol, each in the file's order, given how many symbols there are."""
+    if symbols == 1 and bars:
+        return {bars[0].inst.symbol: bars}
+    runs: dict[str, list[BarRow]] = {}
+    for bar in bars:
+        runs.setdefault(bar.inst.symbol, []).append(bar)
+    return runs
+
+
+def _check_unique(file: CsvFile, bars: list[BarRow]) -> None:
+    """One bar per symbol and time: the first repeated one (in the file's order) is an error."""
+    if len(set(zip(map(_TS, bars), map(_SYMBOL, bars), strict=True))) == len(bars):
+        return
+    seen: dict[tuple[int, str], int] = {}
+    for bar in bars:
+        first = seen.setdefault((bar.ts, bar.inst.symbol), bar.line)
+        if first != bar.line:
+            raise FeedError(
+                FeedErrorCode.DUPLICATE_ROW,
+                f"a second {bar.inst.symbol} bar for the same time (the first is on line {first})",
+                file.path,
+                bar.line,
+            )
+
+
+def _tick_times(sessions: dict[int, tuple[int, int] | None]) -> dict[int, tuple[int, int]]:
+    """Day -> a daily bar's two ticks, given day -> its regular session ``(open, close)`` (days without one left out):
+    the open, and a minute before the close (just after the open in a session shorter than that)."""
+    lead = _CLOSE_LEAD_MS
+    return {day: (s[0], max(s[1] - lead, s[0] + 1)) for day, s in sessions.items() if s is not None}
+
+
+def _bar_ticks(events: list[tuple[int, str, int, L2Book]]) -> list[Tick]:
+    """The ticks of a bar file's sorted events: one each, made at once, when no two share a moment (one symbol's
+    bars); else as _ticks gathers them."""
+    times = list(map(_EVENT_TS, events))
+    if all(map(lt, times, times[1:])):
+        return list(map(Tick, times, zip(map(_EVENT_BOOK, events))))  # zip: each book in a tuple of one
+    return list(_ticks(events))
 
 
 def _ticks(events: Iterable[tuple[int, object, int, L2Book]]) -> Iterator[Tick]:
@@ -247,13 +284,6 @@ def _combined(ts: int, changed: list[L2Book]) -> Tick:
             book = L2Book(book.symbol, ts, book.bids, book.asks, book.last, book.volume + earlier.volume, book.halted)
         books[book.symbol] = book
     return Tick(ts, tuple(books.values()))
-
-
-def _tick_times(session: tuple[int, int]) -> tuple[int, int]:
-    """A daily bar's two ticks in its day's regular session ``(open, close)``: the open, and a minute before the close
-    (just after the open in a session shorter than that)."""
-    opens, closes = session
-    return opens, max(closes - _CLOSE_LEAD_MS, opens + 1)
 
 
 def quote_book(row: QuoteRow) -> L2Book:

@@ -1,16 +1,20 @@
 """A bar file read whole, column by column (CsvFile._quick_bars), gives what the line-by-line reading gives, row for
 row and tick for tick; a file that needs the careful reading takes it, and fails with the same code, line and message.
 A replay's daily sessions, found for all its days at once (VenueSchedule.regular_days), are the ones each day's own
-queries give."""
+queries give; a ladder's books of a run of daily bars (Ladder.day_books: rounding by adding 1.5 * 2**52, prices
+remembered by mid) are the ones its plain arithmetic gives."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from arena.engine.book import L2Book
 from arena.engine.sessions import DAY_MS, SessionCalendars, SessionRangeError, VenueSchedule
-from arena.feeds import FeedError, ReplayFeed
+from arena.feeds import FeedError, ReplayFeed, ladder
 from arena.feeds.csvfile import CsvFile
 
 from .conftest import DATA, EQUITIES_SAMPLE
@@ -160,3 +164,40 @@ def test_regular_days_are_each_days_own_sessions(calendars_2013: SessionCalendar
         with pytest.raises(SessionRangeError) as one:
             schedule.phase(outside)
         assert str(exc.value) == str(one.value)
+
+
+VOLUMES = st.one_of(
+    st.floats(min_value=0.0, max_value=1e18, allow_nan=False),
+    st.integers(min_value=0, max_value=10**15).map(lambda n: n / 2),  # halves: ties to round to even
+    st.integers(min_value=0, max_value=2**53).map(float),
+)
+
+
+MIDS = st.sampled_from([0.01, 0.05, 13.41, 34.69, 99.995, 1234.5, 61234.57])  # a mid comes back: remembered
+
+
+@settings(max_examples=400, deadline=None)
+@given(volumes=st.lists(VOLUMES, min_size=1, max_size=5), mids=st.lists(MIDS, min_size=2, max_size=10),
+       symbol=st.sampled_from(["ORCL", "BTC-USD"]))  # fmt: skip
+def test_a_ladders_day_books_are_its_plain_arithmetic(catalog, volumes, mids, symbol):
+    inst = catalog[symbol]
+    books = ladder.Ladder(inst, inst.spread_bps * 1e-4)
+    decimals, smallest = inst.qty_decimals, ladder.min_size(inst)
+    count = min(len(volumes), len(mids) // 2)
+    opens, closes, volumes = mids[:count], mids[count : 2 * count], volumes[:count]
+    openings, closings = books.day_books(range(count), range(count), opens, closes, volumes)
+    for i, volume in enumerate(volumes):
+        depth = ladder.growing_sizes(ladder.top_size(inst, volume), decimals, smallest)
+        assert books.sizes(volume) == depth
+        first = round(volume / 2, decimals)
+        assert books.halves(volume) == (first, round(volume - first, decimals))
+        for book, mid, half in (
+            (openings[i], opens[i], first),
+            (closings[i], closes[i], round(volume - first, decimals)),
+        ):
+            bid, ask = ladder.touch_ticks(mid, inst.spread_bps * 1e-4, inst.tick_size)
+            gap = ladder.level_gap_ticks(inst, mid)
+            bids = tuple(zip(ladder.prices(bid, -gap, inst.tick_size), depth, strict=False))
+            asks = tuple(zip(ladder.prices(ask, gap, inst.tick_size), depth, strict=False))
+            assert book == L2Book(symbol, i, bids, asks, mid, half), (volume, mid)
+            assert book == books.book(i, mid, depth, mid, half)
