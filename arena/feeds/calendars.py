@@ -4,13 +4,17 @@ Building an exchange's schedule means importing exchange_calendars and pandas an
 most of a short backtest's start-up. So each venue's schedule for a date range is kept in Arena's cache directory
 (arena/cache.py: ``ARENA_CACHE_DIR``, else ``$XDG_CACHE_HOME/arena`` or ``~/.cache/arena``) as JSON, keyed by the
 range, the exchange_calendars release and a digest of the code that turns its sessions into ours; a later run with
-the same range reads it back without importing either. A cache entry that is unreadable or malformed is rebuilt; a cache
+the same range reads it back without importing either (the intervals' times packed as 64-bit integers in base64, which
+reads several times faster than JSON's numbers). A cache entry that is unreadable or malformed is rebuilt; a cache
 directory that cannot be written is only slower.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import sys
+from array import array
 from collections.abc import Iterable
 from datetime import date, timedelta
 from functools import cache
@@ -27,6 +31,7 @@ if TYPE_CHECKING:
 _CACHED_VENUES = frozenset({"XNYS", "XNAS", "XLON", "CME"})  # FOREX and CRYPTO are arithmetic: nothing to save
 _KEEP = 256  # cache entries kept; the oldest go first
 _MAX_BYTES = 8 << 20  # a schedule file larger than this is not ours
+_LAYOUT = 2  # of a stored schedule (_store); an entry of another is built again
 # The days a run's calendars cover beyond its first and last (DAY orders' session ends, the next open after a holiday).
 MARGIN_BEFORE = timedelta(days=7)
 MARGIN_AFTER = timedelta(days=14)
@@ -49,11 +54,12 @@ def _load(file: Path, venue: str) -> VenueSchedule | None:
 
     data: Any = load_json(file, _MAX_BYTES)
     try:
-        lo, hi, starts, ends, names = data["lo"], data["hi"], data["starts"], data["ends"], data["phases"]
-        if data["venue"] != venue or not all(isinstance(x, int) for x in (lo, hi)):
+        if data["layout"] != _LAYOUT or data["venue"] != venue:
             return None
-        if type(starts) is not list or type(ends) is not list or not set(map(type, starts + ends)) <= {int}:
+        lo, hi, names = data["lo"], data["hi"], data["phases"]
+        if not all(isinstance(x, int) for x in (lo, hi)):
             return None
+        starts, ends = _integers(data["starts"]), _integers(data["ends"])
         phases = {p.value: p for p in Phase}  # a dict lookup: calling the enum costs more than the rest of a row
         # Column by column, in C loops: a decade of days is over 7,000 intervals.
         named = list(map(phases.__getitem__, names.split(","))) if names else []
@@ -63,11 +69,33 @@ def _load(file: Path, venue: str) -> VenueSchedule | None:
 
 
 def _store(file: Path, schedule: VenueSchedule) -> None:
-    """As columns: the intervals' starts, their ends, and their phases joined by commas (faster to read back)."""
+    """As columns: the intervals' starts, their ends (each packed, see _packed), and their phases joined by commas
+    (faster to read back)."""
     intervals = schedule.intervals
-    data = {"venue": schedule.venue, "lo": schedule.lo, "hi": schedule.hi, "starts": [s for s, _, _ in intervals],
-            "ends": [e for _, e, _ in intervals], "phases": ",".join(str(p) for _, _, p in intervals)}  # fmt: skip
+    try:
+        starts, ends = _packed([s for s, _, _ in intervals]), _packed([e for _, e, _ in intervals])
+    except OverflowError:  # beyond 64 bits: not a time of ours
+        return
+    data = {"layout": _LAYOUT, "venue": schedule.venue, "lo": schedule.lo, "hi": schedule.hi, "starts": starts,
+            "ends": ends, "phases": ",".join(str(p) for _, _, p in intervals)}  # fmt: skip
     store_json(file, data, _KEEP)
+
+
+def _packed(values: list[int]) -> str:
+    """Integers as the base64 of their 8-byte little-endian values: JSON then reads one string where it would read
+    thousands of numbers (a decade's schedule loads in a fifth of the time)."""
+    column = array("q", values)
+    if sys.byteorder == "big":
+        column.byteswap()
+    return base64.b64encode(column.tobytes()).decode("ascii")
+
+
+def _integers(text: str) -> list[int]:
+    """The integers of a _packed column; ValueError (or TypeError) for anything else."""
+    column = array("q", base64.b64decode(text, validate=True))  # a length not a multiple of 8: ValueError
+    if sys.byteorder == "big":
+        column.byteswap()
+    return column.tolist()
 
 
 def _schedule(venue: str, first: date, last: date) -> VenueSchedule:

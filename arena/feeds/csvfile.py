@@ -21,7 +21,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from itertools import repeat
+from itertools import chain, repeat
 from operator import itemgetter, le, mul, sub
 from pathlib import Path
 from typing import Literal, NamedTuple
@@ -263,16 +263,16 @@ class CsvFile:
                        for s in set(symbols)}  # fmt: skip
         if any(i is None and (self.wanted is None or s in self.wanted) for s, i in instruments.items()):
             return None  # not in the catalog
-        numbers = []
-        for name in BAR_COLUMNS[2:]:
-            texts = column(name)
-            if "_" in "".join(texts):  # float() takes 1_0; the quick check does not
-                return None
-            try:
-                numbers.append(list(map(float, texts)))
-            except ValueError:
-                return None
-        opens, highs, lows, closes, volumes = numbers
+        texts = [column(name) for name in BAR_COLUMNS[2:]]
+        if any("_" in "".join(column_texts) for column_texts in texts):  # float() takes 1_0; the quick check does not
+            return None
+        try:  # prices come back again and again (a close is often the next open): each read once
+            prices = set(chain.from_iterable(texts[:4]))
+            value = dict(zip(prices, map(float, prices), strict=True))
+            opens, highs, lows, closes = (list(map(value.__getitem__, column_texts)) for column_texts in texts[:4])
+            volumes = list(map(float, texts[4]))
+        except ValueError:
+            return None
         # _bar's quick check, column by column: a NaN fails a comparison of its column, so min and max then see none.
         consistent = (all(map(le, lows, opens)) and all(map(le, opens, highs)) and all(map(le, lows, closes))
                       and all(map(le, closes, highs)) and all(map(le, repeat(0.0), volumes)))  # fmt: skip
@@ -283,8 +283,10 @@ class CsvFile:
             return None
         first = header + 2  # the first data row's line number
         lines_at = range(first, first + len(data))
-        rows: list[BarRow | None] = list(map(BarRow, lines_at, times, days, map(instruments.__getitem__, symbols),
-                                             opens, highs, lows, closes, volumes))  # fmt: skip
+        # tuple.__new__ is what BarRow(...) calls, less the Python frame of its generated __new__.
+        records = zip(lines_at, times, days, map(instruments.__getitem__, symbols), opens, highs, lows, closes, volumes,
+                      strict=True)  # fmt: skip
+        rows: list[BarRow | None] = list(map(tuple.__new__, repeat(BarRow), records))
         if None in instruments.values():  # rows of symbols not wanted
             return [row if row is not None and row.inst is not None else None for row in rows]
         return rows
