@@ -31,7 +31,8 @@ if TYPE_CHECKING:
 _CACHED_VENUES = frozenset({"XNYS", "XNAS", "XLON", "CME"})  # FOREX and CRYPTO are arithmetic: nothing to save
 _KEEP = 256  # cache entries kept; the oldest go first
 _MAX_BYTES = 8 << 20  # a schedule file larger than this is not ours
-_LAYOUT = 2  # of a stored schedule (_store); an entry of another is built again
+_LAYOUT = 3  # of a stored schedule (_store); an entry of another is built again
+_PHASE_DIGITS = "0123456789"
 # The days a run's calendars cover beyond its first and last (DAY orders' session ends, the next open after a holiday).
 MARGIN_BEFORE = timedelta(days=7)
 MARGIN_AFTER = timedelta(days=14)
@@ -60,24 +61,26 @@ def _load(file: Path, venue: str) -> VenueSchedule | None:
         if not all(isinstance(x, int) for x in (lo, hi)):
             return None
         starts, ends = _integers(data["starts"]), _integers(data["ends"])
-        phases = {p.value: p for p in Phase}  # a dict lookup: calling the enum costs more than the rest of a row
         # Column by column, in C loops: a decade of days is over 7,000 intervals.
-        named = list(map(phases.__getitem__, names.split(","))) if names else []
-        return VenueSchedule.from_columns(venue, lo, hi, starts, ends, named)
+        phases = list(map(dict(zip(_PHASE_DIGITS, Phase, strict=False)).__getitem__, names))
+        return VenueSchedule.from_columns(venue, lo, hi, starts, ends, phases)
     except (ValueError, KeyError, TypeError, AttributeError):
         return None
 
 
 def _store(file: Path, schedule: VenueSchedule) -> None:
-    """As columns: the intervals' starts, their ends (each packed, see _packed), and their phases joined by commas
-    (faster to read back)."""
+    """As columns: the intervals' starts, their ends (each packed, see _packed), and their phases, a digit each (the
+    phase's place in Phase; sessions.py, which says it, is in the entry's name)."""
     intervals = schedule.intervals
     try:
         starts, ends = _packed([s for s, _, _ in intervals]), _packed([e for _, e, _ in intervals])
     except OverflowError:  # beyond 64 bits: not a time of ours
         return
+    from arena.engine.sessions import Phase
+
+    digit = dict(zip(Phase, _PHASE_DIGITS, strict=False))
     data = {"layout": _LAYOUT, "venue": schedule.venue, "lo": schedule.lo, "hi": schedule.hi, "starts": starts,
-            "ends": ends, "phases": ",".join(str(p) for _, _, p in intervals)}  # fmt: skip
+            "ends": ends, "phases": "".join(digit[p] for _, _, p in intervals)}  # fmt: skip
     store_json(file, data, _KEEP)
 
 

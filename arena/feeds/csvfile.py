@@ -43,6 +43,7 @@ _MS = timedelta(milliseconds=1)
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _DATES = re.compile(r"\d{4}-\d{2}-\d{2}(?:\n\d{4}-\d{2}-\d{2})*")  # _DATE on each line
 _SPACE = re.compile(r"\s")  # what str.strip() strips (the same test of a character)
+_ASCII_SPACE = "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f "  # the ASCII characters it matches
 _WHOLE_MAX_BYTES = 64 << 20  # a bar file up to this size may be read at once (_quick_bars)
 _NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 # Integer timestamps below this (1973-03-03) are taken for epoch seconds or YYYYMMDD, not milliseconds.
@@ -241,7 +242,8 @@ class CsvFile:
             return None
         body = ",".join(data)
         fields = body.split(",")  # record after record, ``width`` fields each
-        spaced = _SPACE.search(body) is not None
+        # Anything str.strip() would take off; in ASCII text that is a few characters, each found by memchr.
+        spaced = any(c in body for c in _ASCII_SPACE) if body.isascii() else _SPACE.search(body) is not None
 
         def column(name: str) -> list[str]:
             texts = fields[self._columns[name] :: width]

@@ -50,7 +50,8 @@ _DAY_MS = 86_400_000
 _CLOSE_LEAD_MS = 60_000  # a daily bar's close tick comes this long before the regular close
 
 Event = tuple[int, int, int, L2Book]  # (ts, file index, order within the file, book)
-_TS, _SYMBOL, _OPEN, _CLOSE, _VOLUME = map(attrgetter, ("ts", "inst.symbol", "open", "close", "volume"))  # a BarRow's
+# A BarRow's fields, for map(), and an event's.
+_TS, _DAY, _SYMBOL, _OPEN, _CLOSE, _VOLUME = map(attrgetter, ("ts", "day", "inst.symbol", "open", "close", "volume"))
 _EVENT_TS, _EVENT_BOOK = itemgetter(0), itemgetter(3)
 
 
@@ -184,14 +185,14 @@ class ReplayFeed:
         venues = sorted({bar.inst.venue for bar in daily})
         calendars = self._calendars
         if calendars is None:  # the range a backtest of these bars asks for too: it then finds them built
-            days = [bar.day for bar in daily if bar.day is not None]
+            days = list(map(_DAY, daily))  # none is None: daily bars
             calendars = calendars_around(min(days), max(days), venues, file.path)
         out: dict[str, dict[int, tuple[int, int]]] = {}
         complete = True
         try:  # each venue's days at once
             for venue in venues:
-                starts = [bar.ts for bar in daily if len(venues) == 1 or bar.inst.venue == venue]
-                found = calendars[venue].regular_days(starts)
+                on_venue = daily if len(venues) == 1 else [bar for bar in daily if bar.inst.venue == venue]
+                found = calendars[venue].regular_days(map(_TS, on_venue))
                 out[venue] = _tick_times(found)
                 complete = complete and len(out[venue]) == len(found)
         except (KeyError, ValueError, OverflowError):  # given calendars too short or lacking: told below

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from arena.engine.book import L2Book
 from arena.engine.sessions import DAY_MS, SessionCalendars, SessionRangeError, VenueSchedule
-from arena.feeds import FeedError, ReplayFeed, ladder
+from arena.feeds import FeedError, ReplayFeed, csvfile, ladder
 from arena.feeds.csvfile import CsvFile
 
 from .conftest import DATA, EQUITIES_SAMPLE
@@ -122,6 +122,10 @@ def test_what_needs_care_is_read_line_by_line(tmp_path, catalog, careful, name):
         assert given[0][:2] == (code, line or len(BODY) + 2), given[0]
     careful()
     assert read(path, catalog, None) == given
+
+
+def test_the_ascii_spaces_are_what_strip_takes_off():
+    assert "".join(c for c in map(chr, range(128)) if not c.strip()) == csvfile._ASCII_SPACE
 
 
 def test_a_file_not_utf8_names_its_line(tmp_path, catalog):
