@@ -26,10 +26,11 @@ class L2Book:
 
     def __init__(self, symbol: str, ts: int, bids: tuple[Level, ...], asks: tuple[Level, ...],
                  last: float | None = None, volume: float = 0.0, halted: bool = False,
-                 *, sides: Sides | None = None) -> None:  # fmt: skip
+                 sides: Sides | None = None) -> None:  # fmt: skip
         # The fields set one by one, as a frozen dataclass's own __init__ does: compiled, mypyc sets them directly
         # (over ten times faster), where the generated one stays interpreted. With ``sides``, bids and asks are
-        # left for them to make (pass ()).
+        # left for them to make (pass ()). ``sides`` may come by position: compiled, a call naming an argument
+        # costs twice one that does not (a replay makes two books a bar).
         object.__setattr__(self, "symbol", symbol)
         object.__setattr__(self, "ts", ts)
         object.__setattr__(self, "last", last)

@@ -203,9 +203,9 @@ class Ladder:
             depth = sizes(volume)
             first, second = halves(volume)
             at = sides.get(bar_open) or self._prices(bar_open)
-            openings.append(L2Book(symbol, open_ts, (), (), bar_open, first, sides=(at[0], at[1], depth)))
+            openings.append(L2Book(symbol, open_ts, (), (), bar_open, first, False, (at[0], at[1], depth)))
             at = sides.get(bar_close) or self._prices(bar_close)
-            closings.append(L2Book(symbol, close_ts, (), (), bar_close, second, sides=(at[0], at[1], depth)))
+            closings.append(L2Book(symbol, close_ts, (), (), bar_close, second, False, (at[0], at[1], depth)))
         return openings, closings
 
     def _prices(self, mid: float) -> tuple[tuple[float, ...], tuple[float, ...]]:

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterable, Iterator, Sequence
-from itertools import repeat
+from itertools import chain, repeat
 from operator import add, attrgetter, itemgetter, lt
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -121,12 +121,14 @@ class ReplayFeed:
 
     def __iter__(self) -> Iterator[Tick]:
         if len(self._files) == 1 and self._files[0].kind == "bars":
-            # Read whole and sorted in any case: its ticks are made at once too, with the collector paused.
-            with collector.paused():
-                ticks = _bar_ticks(self._bar_books(self._files[0]))
-            yield from ticks
-            return
-        yield from _ticks(self._events())
+            # Read whole and sorted in any case: its ticks are made at once too when the first is asked for, then
+            # handed out by chain's C loop rather than a generator's.
+            return chain.from_iterable(map(self._bar_file_ticks, self._files))
+        return _ticks(self._events())
+
+    def _bar_file_ticks(self, file: CsvFile) -> list[Tick]:
+        with collector.paused():
+            return _bar_ticks(self._bar_books(file))
 
     def _events(self) -> Iterator[Event]:
         streams = [
