@@ -14,8 +14,10 @@ A synthetic or bar-replayed book has no real depth behind its touch, so both bui
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
+from itertools import repeat
+from operator import truediv
 
 from arena.engine.book import L2Book
 from arena.engine.instruments import AssetClass, Instrument
@@ -78,6 +80,7 @@ def min_size(inst: Instrument) -> float:
     return round(max(inst.min_qty, inst.qty_step), inst.qty_decimals)
 
 
+@lru_cache(maxsize=256)
 def per_unit(tick: float) -> int:
     """``1 / tick`` when that is a whole number (0.01 -> 100, 0.25 -> 4), else 0."""
     units = round(1.0 / tick)
@@ -91,11 +94,13 @@ def prices(first: int, step: int, tick: float, count: int = LEVELS) -> tuple[flo
     ``n / (1/tick)`` is the double nearest the decimal price, as ``round_price`` gives it, without a
     slow ``round``. Memoised: replayed and synthetic touches revisit the same few ticks.
     """
-    levels = [n for n in range(first, first + step * count, step) if n > 0]
+    levels: Sequence[int] = range(first, first + step * count, step)
+    if not (levels and levels[0] > 0 and levels[-1] > 0):  # a side reaching zero stops before it
+        levels = [n for n in levels if n > 0]
     units = per_unit(tick)
-    if units:
-        return tuple(n / units for n in levels)
-    return tuple(round(n * tick, 10) for n in levels)
+    if units:  # (map, not a generator: this runs for each new touch of a replay)
+        return tuple(map(truediv, levels, repeat(units)))
+    return tuple([round(n * tick, 10) for n in levels])
 
 
 @lru_cache(maxsize=1 << 16)

@@ -205,3 +205,14 @@ def test_a_ladders_day_books_are_its_plain_arithmetic(catalog, volumes, mids, sy
             asks = tuple(zip(ladder.prices(ask, gap, inst.tick_size), depth, strict=False))
             assert book == L2Book(symbol, i, bids, asks, mid, half), (volume, mid)
             assert book == books.book(i, mid, depth, mid, half)
+
+
+@settings(max_examples=300, deadline=None)
+@given(first=st.integers(-50, 10**9), step=st.sampled_from([-100, -7, -1, 1, 3, 12]), count=st.integers(0, 12),
+       tick=st.sampled_from([0.01, 0.25, 1e-5, 0.005, 0.0001, 1e-8, 0.3, 0.07]))  # fmt: skip
+def test_a_sides_prices_are_its_ticks_on_the_grid(first, step, count, tick):
+    levels = [n for n in range(first, first + step * count, step) if n > 0]  # stopping before zero
+    units = ladder.per_unit(tick)
+    expected = tuple(n / units for n in levels) if units else tuple(round(n * tick, 10) for n in levels)
+    got = ladder.prices.__wrapped__(first, step, tick, count)
+    assert [p.hex() for p in got] == [p.hex() for p in expected]
