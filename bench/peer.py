@@ -36,7 +36,7 @@ from arena_bot import Book, Bot, Ticker  # noqa: E402
 
 from arena.catalog import load_catalog  # noqa: E402
 from arena.engine.rules import Ruleset  # noqa: E402
-from arena.feeds import open_feed  # noqa: E402
+from arena.feeds import ladder, open_feed  # noqa: E402
 from arena.feeds.calendars import forget_calendars  # noqa: E402
 from arena.runtime.backtest import run_backtest  # noqa: E402
 
@@ -127,6 +127,7 @@ def _bps_past_open(fills: list[dict[str, Any]]) -> float:
 def run_arena(bot: type[ArenaSma] = ArenaSma) -> dict[str, Any]:
     catalog = load_catalog()
     forget_calendars()  # each run reads its calendars, as a new process would
+    ladder.prices.cache_clear()  # and works out its books' prices anew
     cpu = time.process_time()
     started = time.perf_counter()
     ticks = list(open_feed(str(BARS), catalog, [SYMBOL]))

@@ -178,11 +178,14 @@ VOLUMES = st.one_of(
 
 
 MIDS = st.sampled_from([0.01, 0.05, 13.41, 34.69, 99.995, 1234.5, 61234.57])  # a mid comes back: remembered
+# Mids a few thousand ticks apart at most, near zero too: their prices are sliced from one span made at once.
+NEAR = st.integers(1, 6000).map(lambda cents: cents / 100)
 
 
 @settings(max_examples=400, deadline=None)
-@given(volumes=st.lists(VOLUMES, min_size=1, max_size=5), mids=st.lists(MIDS, min_size=2, max_size=10),
-       symbol=st.sampled_from(["ORCL", "BTC-USD"]))  # fmt: skip
+@given(volumes=st.lists(VOLUMES, min_size=1, max_size=5),
+       mids=st.one_of(st.lists(MIDS, min_size=2, max_size=10), st.lists(NEAR, min_size=2, max_size=10)),
+       symbol=st.sampled_from(["ORCL", "BTC-USD", "DOGE-USD"]))  # fmt: skip
 def test_a_ladders_day_books_are_its_plain_arithmetic(catalog, volumes, mids, symbol):
     inst = catalog[symbol]
     books = ladder.Ladder(inst, inst.spread_bps * 1e-4)
@@ -201,10 +204,27 @@ def test_a_ladders_day_books_are_its_plain_arithmetic(catalog, volumes, mids, sy
         ):
             bid, ask = ladder.touch_ticks(mid, inst.spread_bps * 1e-4, inst.tick_size)
             gap = ladder.level_gap_ticks(inst, mid)
-            bids = tuple(zip(ladder.prices(bid, -gap, inst.tick_size), depth, strict=False))
-            asks = tuple(zip(ladder.prices(ask, gap, inst.tick_size), depth, strict=False))
+            sides = ladder.prices(bid, -gap, inst.tick_size), ladder.prices(ask, gap, inst.tick_size)
+            bids, asks = (tuple(zip(side, depth, strict=False)) for side in sides)
             assert book == L2Book(symbol, i, bids, asks, mid, half), (volume, mid)
+            assert book._sides[:2] == sides  # (not one price more: the totals count them)
             assert book == books.book(i, mid, depth, mid, half)
+
+
+def test_a_run_of_nearby_daily_books_takes_its_prices_from_one_span(catalog, monkeypatch):
+    """What the property test above checks for the floats, here for the way: a stock's daily books make no side
+    level by level, except a side that reaches zero."""
+    inst = catalog["ORCL"]
+    mids = [round(10 + 0.37 * i, 2) for i in range(200)]
+    expected = ladder.Ladder(inst, inst.spread_bps * 1e-4).day_books(range(200), range(200), mids, mids, [1e6] * 200)
+    made: list[int] = []
+    plain = ladder.prices
+    monkeypatch.setattr(ladder, "prices", lambda first, *rest: made.append(first) or plain(first, *rest))
+    books = ladder.Ladder(inst, inst.spread_bps * 1e-4)
+    assert books.day_books(range(200), range(200), mids, mids, [1e6] * 200) == expected
+    assert made == []
+    books.day_books([0], [0], [0.02], [0.02], [1e6])  # a bid side that reaches zero
+    assert len(made) == 1
 
 
 @settings(max_examples=300, deadline=None)
